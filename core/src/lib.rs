@@ -1,0 +1,17 @@
+//! `thv-core`: the one shared model of the project.
+//!
+//! - [`server`]: the server.json document (schema 2025-12-11), lossless.
+//! - [`api`]: the MCP Registry API shapes (responses, official metadata, status updates, errors).
+//! - [`version`]: version rules and the `isLatest` ordering.
+//! - [`validate`]: JSON Schema and semantic validation, as `POST /validate` reports it.
+//! - [`toolhive`]: ToolHive's publisher-provided extension metadata, typed.
+//! - [`legacy`]: ToolHive's legacy registry format and its lossless conversion to and from the upstream format.
+//! - [`registry_file`]: registry files (the upstream `{"$schema","version","meta","data":{"servers"}}` wrapper).
+
+pub mod api;
+pub mod server;
+pub mod version;
+pub mod legacy;
+pub mod registry_file;
+pub mod toolhive;
+pub mod validate;
