@@ -42,7 +42,9 @@ impl FromStr for ServerStatus {
             "active" => Ok(Self::Active),
             "deprecated" => Ok(Self::Deprecated),
             "deleted" => Ok(Self::Deleted),
-            other => Err(format!("invalid status '{other}': must be one of active, deprecated, deleted")),
+            other => Err(format!(
+                "invalid status '{other}': must be one of active, deprecated, deleted"
+            )),
         }
     }
 }
@@ -66,7 +68,11 @@ pub struct OfficialMeta {
 /// Response-level `_meta` of a `ServerResponse`. Other keys (a subregistry's own) are kept in `extra`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ResponseMeta {
-    #[serde(rename = "io.modelcontextprotocol.registry/official", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "io.modelcontextprotocol.registry/official",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub official: Option<OfficialMeta>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -144,7 +150,9 @@ pub mod rfc3339 {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
         let s = String::deserialize(d)?;
-        DateTime::parse_from_rfc3339(&s).map(|t| t.with_timezone(&Utc)).map_err(serde::de::Error::custom)
+        DateTime::parse_from_rfc3339(&s)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -159,7 +167,9 @@ mod tests {
 
     #[test]
     fn official_meta_uses_upstream_field_names() {
-        let t = DateTime::parse_from_rfc3339("2025-10-14T12:00:00.5Z").unwrap().with_timezone(&Utc);
+        let t = DateTime::parse_from_rfc3339("2025-10-14T12:00:00.5Z")
+            .unwrap()
+            .with_timezone(&Utc);
         let m = OfficialMeta {
             status: ServerStatus::Active,
             status_message: None,
@@ -180,7 +190,15 @@ mod tests {
 
     #[test]
     fn status_parses_only_the_three_values() {
-        assert_eq!("deleted".parse::<ServerStatus>().unwrap(), ServerStatus::Deleted);
-        assert!("Active".parse::<ServerStatus>().unwrap_err().contains("active, deprecated, deleted"));
+        assert_eq!(
+            "deleted".parse::<ServerStatus>().unwrap(),
+            ServerStatus::Deleted
+        );
+        assert!(
+            "Active"
+                .parse::<ServerStatus>()
+                .unwrap_err()
+                .contains("active, deprecated, deleted")
+        );
     }
 }

@@ -9,9 +9,9 @@
 //! - [`registry_file`]: registry files (the upstream `{"$schema","version","meta","data":{"servers"}}` wrapper).
 
 pub mod api;
-pub mod server;
-pub mod version;
 pub mod legacy;
 pub mod registry_file;
+pub mod server;
 pub mod toolhive;
 pub mod validate;
+pub mod version;

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// The current server.json schema URL; publishes must declare it.
-pub const CURRENT_SCHEMA_URL: &str = "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json";
+pub const CURRENT_SCHEMA_URL: &str =
+    "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json";
 /// The current schema version, as it appears in the schema URL.
 pub const CURRENT_SCHEMA_VERSION: &str = "2025-12-11";
 /// `_meta` key under which publishers put their own metadata (the only `_meta` key a registry keeps on publish).
@@ -46,7 +47,10 @@ pub struct ServerJson {
 impl ServerJson {
     /// The publisher-provided `_meta` object, if any.
     pub fn publisher_provided(&self) -> Option<&Map<String, Value>> {
-        self.meta.as_ref()?.get(PUBLISHER_PROVIDED_META)?.as_object()
+        self.meta
+            .as_ref()?
+            .get(PUBLISHER_PROVIDED_META)?
+            .as_object()
     }
 
     /// Keeps only `_meta["io.modelcontextprotocol.registry/publisher-provided"]`, as the official registry does on
@@ -62,7 +66,10 @@ impl ServerJson {
 
     /// Every remote URL the server declares.
     pub fn remote_urls(&self) -> impl Iterator<Item = &str> {
-        self.remotes.iter().flatten().filter_map(|r| r.url.as_deref())
+        self.remotes
+            .iter()
+            .flatten()
+            .filter_map(|r| r.url.as_deref())
     }
 }
 
@@ -146,11 +153,23 @@ impl Transport {
     pub const SSE: &'static str = "sse";
 
     pub fn stdio() -> Self {
-        Self { transport_type: Self::STDIO.into(), url: None, headers: None, variables: None, extra: Map::new() }
+        Self {
+            transport_type: Self::STDIO.into(),
+            url: None,
+            headers: None,
+            variables: None,
+            extra: Map::new(),
+        }
     }
 
     pub fn http(transport_type: &str, url: impl Into<String>) -> Self {
-        Self { transport_type: transport_type.into(), url: Some(url.into()), headers: None, variables: None, extra: Map::new() }
+        Self {
+            transport_type: transport_type.into(),
+            url: Some(url.into()),
+            headers: None,
+            variables: None,
+            extra: Map::new(),
+        }
     }
 }
 
@@ -251,7 +270,10 @@ mod tests {
         }))
         .unwrap();
         s.retain_publisher_meta();
-        assert_eq!(serde_json::to_value(&s.meta).unwrap(), serde_json::json!({PUBLISHER_PROVIDED_META: {"a": 1}}));
+        assert_eq!(
+            serde_json::to_value(&s.meta).unwrap(),
+            serde_json::json!({PUBLISHER_PROVIDED_META: {"a": 1}})
+        );
         s.meta.as_mut().unwrap().clear();
         s.meta.as_mut().unwrap().insert("x".into(), Value::Null);
         s.retain_publisher_meta();

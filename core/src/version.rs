@@ -14,8 +14,9 @@ use regex::Regex;
 /// Longest version string accepted.
 pub const MAX_VERSION_LEN: usize = 255;
 
-static COMPARATOR_RANGE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^\s*(?:\^|~|>=|<=|>|<|=)\s*v?\d+(?:\.\d+){0,3}(?:-[0-9A-Za-z.-]+)?\s*$").unwrap());
+static COMPARATOR_RANGE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\s*(?:\^|~|>=|<=|>|<|=)\s*v?\d+(?:\.\d+){0,3}(?:-[0-9A-Za-z.-]+)?\s*$").unwrap()
+});
 static HYPHEN_RANGE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^\s*v?\d+(?:\.\d+){0,3}(?:-[0-9A-Za-z.-]+)?\s+-\s+v?\d+(?:\.\d+){0,3}(?:-[0-9A-Za-z.-]+)?\s*$").unwrap()
 });
@@ -29,7 +30,9 @@ pub fn version_error(version: &str) -> Option<String> {
         return Some("version is required".into());
     }
     if version.len() > MAX_VERSION_LEN {
-        return Some(format!("version must be at most {MAX_VERSION_LEN} characters"));
+        return Some(format!(
+            "version must be at most {MAX_VERSION_LEN} characters"
+        ));
     }
     if version == "latest" {
         return Some("version string 'latest' is reserved and cannot be used".into());
@@ -42,7 +45,10 @@ pub fn version_error(version: &str) -> Option<String> {
 
 /// True for `^1.2.3`, `>=1.0`, `1.0.0 - 2.0.0`, `1.0 || 2.0`, `1.x`, `1.2.*` and the like.
 pub fn looks_like_range(version: &str) -> bool {
-    if COMPARATOR_RANGE.is_match(version) || HYPHEN_RANGE.is_match(version) || version.contains("||") {
+    if COMPARATOR_RANGE.is_match(version)
+        || HYPHEN_RANGE.is_match(version)
+        || version.contains("||")
+    {
         return true;
     }
     WILDCARD.is_match(version) && version.chars().any(|c| matches!(c, 'x' | 'X' | '*'))
@@ -81,20 +87,25 @@ impl<'a> SemVer<'a> {
         if parts.next().is_some() {
             return None;
         }
-        Some(Self { major, minor, patch, prerelease })
+        Some(Self {
+            major,
+            minor,
+            patch,
+            prerelease,
+        })
     }
 }
 
 impl Ord for SemVer<'_> {
     fn cmp(&self, other: &Self) -> Ordering {
-        (self.major, self.minor, self.patch).cmp(&(other.major, other.minor, other.patch)).then_with(|| {
-            match (self.prerelease, other.prerelease) {
+        (self.major, self.minor, self.patch)
+            .cmp(&(other.major, other.minor, other.patch))
+            .then_with(|| match (self.prerelease, other.prerelease) {
                 (None, None) => Ordering::Equal,
                 (None, Some(_)) => Ordering::Greater,
                 (Some(_), None) => Ordering::Less,
                 (Some(a), Some(b)) => a.cmp(b),
-            }
-        })
+            })
     }
 }
 
@@ -109,7 +120,12 @@ pub fn is_semantic_version(version: &str) -> bool {
 }
 
 /// Upstream's `CompareVersions`: which of two versions is the later one, given when each was published.
-pub fn compare_versions(a: &str, b: &str, published_a: DateTime<Utc>, published_b: DateTime<Utc>) -> Ordering {
+pub fn compare_versions(
+    a: &str,
+    b: &str,
+    published_a: DateTime<Utc>,
+    published_b: DateTime<Utc>,
+) -> Ordering {
     match (SemVer::parse(a), SemVer::parse(b)) {
         (Some(x), Some(y)) => x.cmp(&y),
         (Some(_), None) => Ordering::Greater,
@@ -133,7 +149,9 @@ pub fn pick_latest<C: VersionCandidate>(candidates: &[C]) -> Option<usize> {
             .iter()
             .enumerate()
             .filter(|(_, c)| c.is_deleted() == deleted)
-            .max_by(|(_, a), (_, b)| compare_versions(a.version(), b.version(), a.published_at(), b.published_at()))
+            .max_by(|(_, a), (_, b)| {
+                compare_versions(a.version(), b.version(), a.published_at(), b.published_at())
+            })
             .map(|(i, _)| i)
     };
     best_of(false).or_else(|| best_of(true))
@@ -151,10 +169,34 @@ mod tests {
     #[test]
     fn reserved_and_range_versions_are_refused() {
         assert!(version_error("latest").unwrap().contains("reserved"));
-        for r in ["^1.2.3", "~1.2", ">=1.0.0", "<2", "=1.0.0", "1.0.0 - 2.0.0", "1.0 || 2.0", "1.x", "1.2.*", "1.X", "*"] {
-            assert_eq!(version_error(r).as_deref(), Some("version must be a specific version, not a range"), "{r}");
+        for r in [
+            "^1.2.3",
+            "~1.2",
+            ">=1.0.0",
+            "<2",
+            "=1.0.0",
+            "1.0.0 - 2.0.0",
+            "1.0 || 2.0",
+            "1.x",
+            "1.2.*",
+            "1.X",
+            "*",
+        ] {
+            assert_eq!(
+                version_error(r).as_deref(),
+                Some("version must be a specific version, not a range"),
+                "{r}"
+            );
         }
-        for ok in ["1.0.0", "v1.2", "2024.01.05", "1.0.0-beta.1", "1.0.0+build", "abc", "1.0.0-x"] {
+        for ok in [
+            "1.0.0",
+            "v1.2",
+            "2024.01.05",
+            "1.0.0-beta.1",
+            "1.0.0+build",
+            "abc",
+            "1.0.0-x",
+        ] {
             assert_eq!(version_error(ok), None, "{ok}");
         }
         assert!(version_error(&"1".repeat(256)).unwrap().contains("255"));
@@ -178,7 +220,10 @@ mod tests {
         assert_eq!(compare_versions("1.0.0", "0.0.51", t(0), t(1)), Greater);
         assert_eq!(compare_versions("10.0.0", "2.0.0", t(0), t(1)), Greater);
         assert_eq!(compare_versions("1.0.0", "1.0.0-rc.1", t(0), t(1)), Greater);
-        assert_eq!(compare_versions("1.0.0-beta", "1.0.0-alpha", t(0), t(1)), Greater);
+        assert_eq!(
+            compare_versions("1.0.0-beta", "1.0.0-alpha", t(0), t(1)),
+            Greater
+        );
         assert_eq!(compare_versions("snapshot", "1.0.0", t(9), t(0)), Less);
         assert_eq!(compare_versions("b", "a", t(0), t(1)), Less);
         assert_eq!(compare_versions("a", "b", t(2), t(1)), Greater);
@@ -199,8 +244,18 @@ mod tests {
 
     #[test]
     fn latest_skips_deleted_unless_all_are() {
-        assert_eq!(pick_latest(&[C("1.0.0", 0, false), C("2.0.0", 1, true), C("1.5.0", 2, false)]), Some(2));
-        assert_eq!(pick_latest(&[C("1.0.0", 0, true), C("2.0.0", 1, true)]), Some(1));
+        assert_eq!(
+            pick_latest(&[
+                C("1.0.0", 0, false),
+                C("2.0.0", 1, true),
+                C("1.5.0", 2, false)
+            ]),
+            Some(2)
+        );
+        assert_eq!(
+            pick_latest(&[C("1.0.0", 0, true), C("2.0.0", 1, true)]),
+            Some(1)
+        );
         assert_eq!(pick_latest::<C>(&[]), None);
     }
 }

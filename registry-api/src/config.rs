@@ -1,0 +1,352 @@
+//! Configuration: a TOML file, `THV_REGISTRY_*` environment variables and flags, in rising precedence.
+//!
+//! Each setting is one flag (clap reads its environment variable) and one key of the file:
+//!
+//! | flag / file key       | environment variable              | default                                   |
+//! |-----------------------|-----------------------------------|-------------------------------------------|
+//! | `--config`            | `THV_REGISTRY_CONFIG`             | none                                      |
+//! | `listen`              | `THV_REGISTRY_LISTEN`             | `127.0.0.1:8080`                          |
+//! | `database_url`        | `THV_REGISTRY_DATABASE_URL`       | `sqlite://$XDG_DATA_HOME/thv-registry-api/registry.db` |
+//! | `seed_from`           | `THV_REGISTRY_SEED_FROM`          | the bundled curated registry              |
+//! | `no_seed`             | `THV_REGISTRY_NO_SEED`            | false (seed an empty database)            |
+//! | `jwt_private_key`     | `THV_REGISTRY_JWT_PRIVATE_KEY`    | a key generated once into the data dir    |
+//! | `admin_token`         | `THV_REGISTRY_ADMIN_TOKEN`        | none (no admin token)                     |
+//! | `max_body_bytes`      | `THV_REGISTRY_MAX_BODY_BYTES`     | 1 MiB                                     |
+//! | `max_connections`     | `THV_REGISTRY_MAX_CONNECTIONS`    | 16                                        |
+//! | `log_format`          | `THV_REGISTRY_LOG_FORMAT`         | `text` (or `json`)                        |
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::auth::{KeyError, TokenKeys};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Settings shared by every subcommand that needs them; each is a flag with an environment variable.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ConfigArgs {
+    /// TOML configuration file (keys as the flags, with underscores).
+    #[arg(long, env = "THV_REGISTRY_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, env = "THV_REGISTRY_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// `sqlite:PATH` or `postgres://user:password@host/db`.
+    #[arg(
+        long,
+        env = "THV_REGISTRY_DATABASE_URL",
+        hide_env_values = true,
+        global = true
+    )]
+    pub database_url: Option<String>,
+    /// Registry file to seed an empty database from (upstream, legacy ToolHive, or an array of server.json).
+    #[arg(long, env = "THV_REGISTRY_SEED_FROM")]
+    pub seed_from: Option<PathBuf>,
+    /// Do not seed an empty database.
+    #[arg(long, env = "THV_REGISTRY_NO_SEED")]
+    pub no_seed: bool,
+    /// Hex Ed25519 seed (64 hex characters) that signs registry tokens.
+    #[arg(
+        long,
+        env = "THV_REGISTRY_JWT_PRIVATE_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub jwt_private_key: Option<String>,
+    /// A static bearer token with publish and edit permission on every name.
+    #[arg(long, env = "THV_REGISTRY_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "THV_REGISTRY_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Database connection pool size.
+    #[arg(long, env = "THV_REGISTRY_MAX_CONNECTIONS")]
+    pub max_connections: Option<u32>,
+    /// Log format.
+    #[arg(long, env = "THV_REGISTRY_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+/// The configuration file's shape.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    database_url: Option<String>,
+    seed_from: Option<PathBuf>,
+    no_seed: Option<bool>,
+    jwt_private_key: Option<String>,
+    admin_token: Option<String>,
+    max_body_bytes: Option<usize>,
+    max_connections: Option<u32>,
+    log_format: Option<LogFormat>,
+}
+
+/// Where the signing key comes from.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    Configured(String),
+    /// Generated once and kept (mode 0600) in this file.
+    File(PathBuf),
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub seed_from: Option<PathBuf>,
+    pub seed: bool,
+    pub key: KeySource,
+    pub admin_token: Option<String>,
+    pub max_body_bytes: usize,
+    pub max_connections: u32,
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("no data directory: set HOME or XDG_DATA_HOME, or pass --database-url")]
+    NoDataDir,
+    #[error("{0}")]
+    Key(#[from] KeyError),
+    #[error("signing key file {path}: {source}")]
+    KeyFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid settings:\n  - {}", .0.join("\n  - "))]
+    Invalid(Vec<String>),
+}
+
+/// `$XDG_DATA_HOME/thv-registry-api` (e.g. `~/.local/share/thv-registry-api`).
+pub fn data_dir() -> Result<PathBuf, ConfigError> {
+    directories::ProjectDirs::from("", "", "thv-registry-api")
+        .map(|d| d.data_dir().to_path_buf())
+        .ok_or(ConfigError::NoDataDir)
+}
+
+impl Config {
+    pub fn load(args: &ConfigArgs) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                toml::from_str::<FileConfig>(&text).map_err(|e| ConfigError::Parse {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?
+            }
+            None => FileConfig::default(),
+        };
+        let database_url = match args.database_url.clone().or(file.database_url) {
+            Some(url) => url,
+            None => format!("sqlite://{}", data_dir()?.join("registry.db").display()),
+        };
+        let key = match args.jwt_private_key.clone().or(file.jwt_private_key) {
+            Some(hex) => KeySource::Configured(hex),
+            None => KeySource::File(data_dir()?.join("jwt.key")),
+        };
+        let config = Self {
+            listen: args
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            database_url,
+            seed_from: args.seed_from.clone().or(file.seed_from),
+            seed: !(args.no_seed || file.no_seed.unwrap_or(false)),
+            key,
+            admin_token: args.admin_token.clone().or(file.admin_token),
+            max_body_bytes: args
+                .max_body_bytes
+                .or(file.max_body_bytes)
+                .unwrap_or(1024 * 1024),
+            max_connections: args.max_connections.or(file.max_connections).unwrap_or(16),
+            log_format: args.log_format.or(file.log_format).unwrap_or_default(),
+        };
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Reports every invalid setting at once.
+    fn check(&self) -> Result<(), ConfigError> {
+        let mut errors = Vec::new();
+        if !(self.database_url.starts_with("sqlite:")
+            || self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://"))
+        {
+            errors.push(
+                "database_url: must start with sqlite:, postgres:// or postgresql://".to_string(),
+            );
+        }
+        if self.max_body_bytes < 1024 {
+            errors.push(format!(
+                "max_body_bytes: {} is too small (at least 1024)",
+                self.max_body_bytes
+            ));
+        }
+        if self.max_connections == 0 {
+            errors.push("max_connections: must be at least 1".into());
+        }
+        if let Some(t) = &self.admin_token
+            && t.len() < 16
+        {
+            errors.push("admin_token: must be at least 16 characters".into());
+        }
+        if let KeySource::Configured(hex) = &self.key
+            && let Err(e) = TokenKeys::from_seed_hex(hex)
+        {
+            errors.push(e.to_string());
+        }
+        if let Some(p) = &self.seed_from
+            && !p.is_file()
+        {
+            errors.push(format!("seed_from: {} is not a readable file", p.display()));
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(errors))
+        }
+    }
+
+    /// The token signing key: configured, or read from (or generated once into) the key file.
+    pub fn token_keys(&self) -> Result<TokenKeys, ConfigError> {
+        match &self.key {
+            KeySource::Configured(hex) => Ok(TokenKeys::from_seed_hex(hex)?),
+            KeySource::File(path) => load_or_create_key(path),
+        }
+    }
+
+    /// Creates the SQLite database's directory if the URL names a file path.
+    pub fn prepare_database_dir(&self) -> std::io::Result<()> {
+        if let Some(path) = self
+            .database_url
+            .strip_prefix("sqlite://")
+            .or_else(|| self.database_url.strip_prefix("sqlite:"))
+        {
+            let path = path.split('?').next().unwrap_or(path);
+            if let Some(dir) = Path::new(path).parent()
+                && !dir.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(dir)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn load_or_create_key(path: &Path) -> Result<TokenKeys, ConfigError> {
+    let err = |source| ConfigError::KeyFile {
+        path: path.to_path_buf(),
+        source,
+    };
+    match std::fs::read_to_string(path) {
+        Ok(hex) => Ok(TokenKeys::from_seed_hex(&hex)?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let (keys, hex) = TokenKeys::generate()?;
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(err)?;
+            }
+            write_private(path, &hex).map_err(err)?;
+            tracing::info!(path = %path.display(), "generated a token signing key");
+            Ok(keys)
+        }
+        Err(e) => Err(err(e)),
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(contents.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    std::fs::write(path, contents)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_file_and_errors_are_reported_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\nmax_connections = 4\ndatabase_url = \"sqlite::memory:\"\n").unwrap();
+        let args = ConfigArgs {
+            config: Some(file.clone()),
+            max_connections: Some(8),
+            ..Default::default()
+        };
+        let c = Config::load(&args).unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.max_connections, 8);
+
+        std::fs::write(&file, "database_url = \"mysql://x\"\nmax_body_bytes = 10\n").unwrap();
+        let err = Config::load(&ConfigArgs {
+            config: Some(file.clone()),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("database_url") && err.contains("max_body_bytes"),
+            "{err}"
+        );
+
+        std::fs::write(&file, "lisen = 1\n").unwrap();
+        let err = Config::load(&ConfigArgs {
+            config: Some(file),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn generated_key_is_kept_private_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k/jwt.key");
+        let a = load_or_create_key(&path).unwrap();
+        let b = load_or_create_key(&path).unwrap();
+        let (t, _) = a
+            .mint("x", vec![], std::time::Duration::from_secs(60))
+            .unwrap();
+        assert!(b.verify(&t).is_some());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! `thv-registry-api`: the MCP Registry API (v0 and v0.1) on SQLite or PostgreSQL.
+//!
+//! A request flows: [`routes`] (thin: parse, authenticate, map errors) → [`service`] (the rules: validation,
+//! permissions, isLatest) → [`store`] (the `Store` trait: SQLite or PostgreSQL).
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
+pub mod service;
+pub mod state;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use thv_core::registry_file;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::service::Registry;
+use crate::state::AppState;
+
+/// The curated registry bundled into the binary (upstream format, converted from ToolHive's catalog).
+pub const BUNDLED_REGISTRY: &str = include_str!("../../data/registry.json");
+
+/// Opens the store, seeds it if empty, and builds the shared state.
+pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
+    config
+        .prepare_database_dir()
+        .context("creating the database directory")?;
+    let store = store::connect(&config.database_url, config.max_connections)
+        .await
+        .context("opening the database")?;
+    let registry = Registry::new(store);
+    if config.seed {
+        seed_if_empty(&registry, config).await?;
+    }
+    Ok(AppState {
+        registry,
+        keys: config.token_keys()?,
+        admin_token: config.admin_token.as_deref().map(Arc::from),
+        metrics: Arc::default(),
+    })
+}
+
+async fn seed_if_empty(registry: &Registry, config: &Config) -> anyhow::Result<()> {
+    if registry.store().count().await? > 0 {
+        return Ok(());
+    }
+    let (source, bytes) = match &config.seed_from {
+        Some(path) => (
+            path.display().to_string(),
+            std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+        ),
+        None => (
+            "the bundled registry".to_string(),
+            BUNDLED_REGISTRY.as_bytes().to_vec(),
+        ),
+    };
+    let servers = registry_file::parse(&bytes)
+        .and_then(|f| f.into_servers())
+        .map_err(|e| anyhow::anyhow!("seed file {source}: {e}"))?;
+    let n = registry
+        .seed(servers)
+        .await
+        .map_err(|e| anyhow::anyhow!("seeding from {source}: {e}"))?;
+    tracing::info!(versions = n, source = %source, "seeded an empty database");
+    Ok(())
+}
+
+/// A server listening on its socket, serving until dropped or shut down.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// Stops accepting, finishes in-flight requests, and returns.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        (&mut self.task)
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    }
+}
+
+/// Binds `config.listen` and serves the API in the background.
+pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
+    let state = build_state(config).await?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let app = routes::app(state.clone(), config.max_body_bytes);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await
+    });
+    Ok(RunningServer {
+        addr,
+        state,
+        shutdown: Some(tx),
+        task,
+    })
+}

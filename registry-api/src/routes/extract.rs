@@ -1,0 +1,152 @@
+//! Typed extractors: path, query, body and caller are checked here, before any storage call, and every rejection
+//! becomes an `{"error": "..."}` body with the upstream status code.
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use thv_core::validate::server_name_error;
+
+use crate::auth::Caller;
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// `{serverName}`, percent-decoded.
+pub struct ServerName(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ServerName {
+    type Rejection = AppError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        let Path(name) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| AppError::bad_request("Invalid server name encoding"))?;
+        check_name(&name)?;
+        Ok(Self(name))
+    }
+}
+
+/// `{serverName}/versions/{version}`, both percent-decoded.
+pub struct ServerVersion {
+    pub name: String,
+    pub version: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ServerVersion {
+    type Rejection = AppError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        let Path((name, version)) = Path::<(String, String)>::from_request_parts(parts, state)
+            .await
+            .map_err(|e: PathRejection| {
+                if e.body_text().contains("version") {
+                    AppError::bad_request("Invalid version encoding")
+                } else {
+                    AppError::bad_request("Invalid server name encoding")
+                }
+            })?;
+        check_name(&name)?;
+        if version.is_empty() || version.len() > thv_core::version::MAX_VERSION_LEN {
+            return Err(AppError::bad_request(
+                "Invalid version: must be 1 to 255 characters",
+            ));
+        }
+        Ok(Self { name, version })
+    }
+}
+
+/// A server name in a path: anything that cannot be a valid name cannot exist, so it is a 404 — but names with
+/// control characters or absurd lengths are refused outright.
+fn check_name(name: &str) -> Result<(), AppError> {
+    if name.len() > 200 || name.chars().any(char::is_control) {
+        return Err(AppError::bad_request(format!(
+            "Invalid server name: {}",
+            server_name_error(name)
+                .unwrap_or_else(|| "must be at most 200 printable characters".into())
+        )));
+    }
+    Ok(())
+}
+
+/// Query parameters; a malformed query string is a 400 that says which parameter.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = AppError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        let Query(q) =
+            Query::<T>::from_request_parts(parts, state)
+                .await
+                .map_err(|e: QueryRejection| {
+                    AppError::bad_request(format!("Invalid query parameters: {}", e.body_text()))
+                })?;
+        Ok(Self(q))
+    }
+}
+
+/// A JSON request body as a value: malformed JSON is a 400 naming line and column; an oversized body a 413.
+pub struct JsonBody(pub Value);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = AppError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e: BytesRejection| {
+                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    AppError::PayloadTooLarge("Request body is too large".into())
+                } else {
+                    AppError::bad_request(format!("Could not read request body: {}", e.body_text()))
+                }
+            })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(AppError::bad_request(
+                "Request body is required: a JSON document",
+            ));
+        }
+        serde_json::from_slice(&bytes)
+            .map(Self)
+            .map_err(|e| AppError::bad_request(format!("Invalid JSON body: {e}")))
+    }
+}
+
+/// A typed JSON body; wrong types and missing fields are a 422 that names the field.
+pub struct TypedJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for TypedJson<T> {
+    type Rejection = AppError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        let JsonBody(value) = JsonBody::from_request(req, state).await?;
+        serde_json::from_value(value)
+            .map(Self)
+            .map_err(|e| AppError::Unprocessable(format!("Invalid request body: {e}")))
+    }
+}
+
+/// The authenticated caller of a write endpoint: `Authorization: Bearer <registry JWT | admin token>`.
+impl<S> FromRequestParts<S> for Caller
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        let state = AppState::from_ref(state);
+        let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
+            AppError::Unauthorized("Authorization header is required: Bearer <token>".into())
+        })?;
+        let value = header.to_str().unwrap_or_default();
+        let token = match value.get(..7) {
+            Some(prefix) if prefix.eq_ignore_ascii_case("bearer ") => value[7..].trim(),
+            _ => {
+                return Err(AppError::Unauthorized(
+                    "Invalid Authorization header format. Expected 'Bearer <token>'".into(),
+                ));
+            }
+        };
+        state
+            .authenticate(token)
+            .ok_or_else(|| AppError::Unauthorized("Invalid or expired Registry JWT token".into()))
+    }
+}

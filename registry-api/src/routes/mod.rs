@@ -1,0 +1,83 @@
+//! The one list of every route. Each API route is registered under both `/v0` and `/v0.1` (identical handlers, as
+//! upstream), and the OpenAPI document is generated from this same router, so the two cannot drift.
+
+mod extract;
+mod meta;
+mod publish;
+mod servers;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Method, header};
+use axum::response::IntoResponse;
+use tower_http::cors::{Any, CorsLayer};
+use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use servers::{DEFAULT_LIMIT, MAX_LIMIT};
+
+use crate::error::AppError;
+use crate::openapi;
+use crate::state::AppState;
+
+/// The API routes of one version prefix.
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(servers::list_servers))
+        .routes(routes!(servers::list_server_versions))
+        .routes(routes!(
+            servers::get_server_version,
+            publish::edit_server_version,
+            publish::delete_server_version
+        ))
+        .routes(routes!(publish::update_version_status))
+        .routes(routes!(publish::update_server_status))
+        .routes(routes!(publish::publish_server))
+        .routes(routes!(publish::validate_server))
+        .routes(routes!(meta::get_health))
+        .routes(routes!(meta::get_ping))
+        .routes(routes!(meta::get_version))
+}
+
+/// Every API route with its OpenAPI description, under both prefixes.
+pub fn openapi_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::base_document())
+        .nest("/v0", api_routes())
+        .nest("/v0.1", api_routes())
+}
+
+/// The complete application: API, OpenAPI documents and docs UI, metrics; CORS, body limit, tracing.
+pub fn app(state: AppState, max_body_bytes: usize) -> Router {
+    let (api, doc) = openapi_router().split_for_parts();
+    let spec = openapi::finish(doc);
+    // VS Code and GitHub Copilot read registries from the browser: CORS for GET (and its preflight).
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::OPTIONS])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
+    api.merge(openapi::routes(spec))
+        .route("/metrics", axum::routing::get(crate::metrics::get_metrics))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::track,
+        ))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(cors)
+        .layer(TraceLayer::new_for_http())
+        .layer(
+            tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer::new([
+                header::AUTHORIZATION,
+                HeaderName::from_static("cookie"),
+            ]),
+        )
+        .with_state(state)
+}
+
+async fn not_found(uri: axum::http::Uri) -> impl IntoResponse {
+    AppError::NotFound(format!(
+        "Endpoint not found: {}. The API is served under /v0.1/servers (and /v0/servers).",
+        uri.path()
+    ))
+}

@@ -1,0 +1,258 @@
+//! Read endpoints: `GET servers`, `GET servers/{name}/versions`, `GET servers/{name}/versions/{version|latest}`.
+
+use axum::Json;
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use thv_core::api::{ListMetadata, ResponseMeta, ServerList, ServerResponse};
+use utoipa::IntoParams;
+
+use super::extract::{ApiQuery, ServerName, ServerVersion};
+use crate::error::{AppError, AppResult};
+use crate::openapi::schemas::{ErrorResponseSchema, ServerListSchema, ServerResponseSchema};
+use crate::state::AppState;
+use crate::store::{Cursor, ListQuery, VersionFilter, VersionRow};
+
+/// Default page size, as upstream.
+pub const DEFAULT_LIMIT: u32 = 30;
+/// Largest page size, as upstream.
+pub const MAX_LIMIT: u32 = 100;
+
+/// A stored version as the API serves it: the stored document passes through unparsed.
+pub type RawServerResponse = ServerResponse<Box<RawValue>>;
+
+pub fn to_response(row: VersionRow) -> AppResult<RawServerResponse> {
+    let meta = ResponseMeta {
+        official: Some(row.official()),
+        extra: Default::default(),
+    };
+    let server = RawValue::from_string(row.value).map_err(|e| {
+        AppError::Internal(format!(
+            "stored server.json of {}@{} is not JSON: {e}",
+            row.server_name, row.version
+        ))
+    })?;
+    Ok(ServerResponse { server, meta })
+}
+
+fn to_list(
+    rows: Vec<VersionRow>,
+    next_cursor: Option<String>,
+) -> AppResult<ServerList<Box<RawValue>>> {
+    let servers = rows
+        .into_iter()
+        .map(to_response)
+        .collect::<AppResult<Vec<_>>>()?;
+    let count = servers.len();
+    Ok(ServerList {
+        servers,
+        metadata: ListMetadata { next_cursor, count },
+    })
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Pagination cursor: the exact `metadata.nextCursor` of the previous page.
+    cursor: Option<String>,
+    /// Page size, 1 to 100 (default 30).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    limit: Option<String>,
+    /// Case-insensitive substring of the server name or description.
+    search: Option<String>,
+    /// Only versions updated strictly after this RFC 3339 instant (implies `include_deleted`).
+    #[param(value_type = Option<String>, format = DateTime)]
+    updated_since: Option<String>,
+    /// `latest` for each server's latest version, or an exact version.
+    version: Option<String>,
+    /// Include versions whose status is `deleted` (default false; forced true with `updated_since`).
+    #[param(value_type = Option<bool>)]
+    include_deleted: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct IncludeDeleted {
+    /// Include versions whose status is `deleted` (default false).
+    #[param(value_type = Option<bool>)]
+    include_deleted: Option<String>,
+}
+
+fn parse_bool(name: &str, value: Option<&str>) -> AppResult<Option<bool>> {
+    match value {
+        None => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(other) => Err(AppError::bad_request(format!(
+            "Invalid {name} parameter '{other}': must be true or false"
+        ))),
+    }
+}
+
+fn parse_cursor(raw: &str) -> AppResult<Cursor> {
+    let invalid = || {
+        AppError::bad_request(
+            "Invalid cursor: use the exact metadata.nextCursor value of a previous page",
+        )
+    };
+    if raw.is_empty() || raw.len() > 460 || raw.chars().any(char::is_control) {
+        return Err(invalid());
+    }
+    Ok(match raw.split_once(':') {
+        Some((name, version)) if !name.is_empty() && !version.is_empty() => Cursor {
+            server_name: name.into(),
+            version: Some(version.into()),
+        },
+        Some(_) => return Err(invalid()),
+        None => Cursor {
+            server_name: raw.into(),
+            version: None,
+        },
+    })
+}
+
+impl ListParams {
+    fn into_query(self) -> AppResult<ListQuery> {
+        let limit = match self.limit.as_deref() {
+            None => DEFAULT_LIMIT,
+            Some(s) => s
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=MAX_LIMIT).contains(n))
+                .ok_or_else(|| {
+                    AppError::Unprocessable(format!(
+                        "Invalid limit '{s}': must be an integer from 1 to {MAX_LIMIT}"
+                    ))
+                })?,
+        };
+        let updated_since = self
+            .updated_since
+            .as_deref()
+            .map(|s| {
+                DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).map_err(|_| {
+                    AppError::bad_request("Invalid updated_since format: expected RFC3339 timestamp (e.g., 2025-08-07T13:15:04.280Z)")
+                })
+            })
+            .transpose()?;
+        let include_deleted = match (
+            parse_bool("include_deleted", self.include_deleted.as_deref())?,
+            updated_since,
+        ) {
+            (Some(false), Some(_)) => {
+                return Err(AppError::bad_request(
+                    "Cannot set include_deleted=false when using updated_since (incremental sync requires deleted servers)",
+                ));
+            }
+            (_, Some(_)) => true,
+            (explicit, None) => explicit.unwrap_or(false),
+        };
+        let version = match self.version.as_deref() {
+            None | Some("") => VersionFilter::All,
+            Some("latest") => VersionFilter::Latest,
+            Some(v) => VersionFilter::Exact(v.to_string()),
+        };
+        let search = self
+            .search
+            .filter(|s| !s.is_empty())
+            .map(|s| s.to_lowercase());
+        let cursor = self
+            .cursor
+            .filter(|c| !c.is_empty())
+            .as_deref()
+            .map(parse_cursor)
+            .transpose()?;
+        Ok(ListQuery {
+            cursor,
+            limit,
+            search,
+            updated_since,
+            version,
+            include_deleted,
+        })
+    }
+}
+
+/// List MCP servers: one item per (name, version), in name then version order, paged by cursor.
+#[utoipa::path(get, path = "/servers", tag = "servers", params(ListParams),
+    responses(
+        (status = 200, description = "A page of server versions", body = ServerListSchema),
+        (status = 400, description = "Invalid cursor, updated_since or include_deleted", body = ErrorResponseSchema),
+        (status = 422, description = "limit out of range", body = ErrorResponseSchema),
+    ))]
+pub async fn list_servers(
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> AppResult<Json<ServerList<Box<RawValue>>>> {
+    let query = params.into_query()?;
+    let page = state.registry.list(&query).await?;
+    Ok(Json(to_list(page.rows, page.next_cursor)?))
+}
+
+/// List every version of one server, newest publish first (no pagination).
+#[utoipa::path(get, path = "/servers/{serverName}/versions", tag = "servers",
+    params(("serverName" = String, Path, description = "URL-encoded server name (e.g. com.example%2Fmy-server)"), IncludeDeleted),
+    responses(
+        (status = 200, description = "All versions of the server", body = ServerListSchema),
+        (status = 404, description = "Server not found", body = ErrorResponseSchema),
+    ))]
+pub async fn list_server_versions(
+    State(state): State<AppState>,
+    ServerName(name): ServerName,
+    ApiQuery(q): ApiQuery<IncludeDeleted>,
+) -> AppResult<Json<ServerList<Box<RawValue>>>> {
+    let include_deleted =
+        parse_bool("include_deleted", q.include_deleted.as_deref())?.unwrap_or(false);
+    let rows = state.registry.versions(&name, include_deleted).await?;
+    Ok(Json(to_list(rows, None)?))
+}
+
+/// Get one version of a server; `latest` names the version flagged `isLatest`.
+#[utoipa::path(get, path = "/servers/{serverName}/versions/{version}", tag = "servers",
+    params(
+        ("serverName" = String, Path, description = "URL-encoded server name"),
+        ("version" = String, Path, description = "URL-encoded version (e.g. 1.0.0%2Bbuild), or latest"),
+        IncludeDeleted,
+    ),
+    responses(
+        (status = 200, description = "The server version", body = ServerResponseSchema),
+        (status = 404, description = "Server not found", body = ErrorResponseSchema),
+    ))]
+pub async fn get_server_version(
+    State(state): State<AppState>,
+    path: ServerVersion,
+    ApiQuery(q): ApiQuery<IncludeDeleted>,
+) -> AppResult<Json<RawServerResponse>> {
+    let include_deleted =
+        parse_bool("include_deleted", q.include_deleted.as_deref())?.unwrap_or(false);
+    let row = state
+        .registry
+        .get(&path.name, &path.version, include_deleted)
+        .await?;
+    Ok(Json(to_response(row)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_parse_as_upstream() {
+        assert_eq!(
+            parse_cursor("a.b/c:1.0.0:x").unwrap(),
+            Cursor {
+                server_name: "a.b/c".into(),
+                version: Some("1.0.0:x".into())
+            }
+        );
+        assert_eq!(
+            parse_cursor("a.b/c").unwrap(),
+            Cursor {
+                server_name: "a.b/c".into(),
+                version: None
+            }
+        );
+        assert!(parse_cursor(":1.0").is_err());
+        assert!(parse_cursor("a\u{0}b").is_err());
+    }
+}

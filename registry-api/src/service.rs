@@ -1,0 +1,495 @@
+//! The registry's rules, once for every backend: publish, edit, status changes, `isLatest`, listing.
+//!
+//! Routes parse and authenticate; this module decides; the [`Store`] persists inside a write transaction that is
+//! serialized per server name, so concurrent publishes of one name cannot both become latest or both pass the
+//! duplicate-version check.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use serde_json::Value;
+use thv_core::api::{ServerStatus, StatusUpdateRequest};
+use thv_core::server::ServerJson;
+use thv_core::validate::{self, SchemaPolicy, ValidationResult};
+use thv_core::version::pick_latest;
+
+use crate::auth::{Action, Caller};
+use crate::error::{AppError, AppResult};
+use crate::store::{Cursor, ListQuery, Store, VersionRow, WriteTx};
+
+/// Most versions one server may have.
+pub const MAX_VERSIONS_PER_SERVER: usize = 10_000;
+/// Longest status message.
+pub const MAX_STATUS_MESSAGE: usize = 500;
+
+/// One page of a list.
+pub struct Page {
+    pub rows: Vec<VersionRow>,
+    pub next_cursor: Option<String>,
+}
+
+/// The registry service.
+#[derive(Clone)]
+pub struct Registry {
+    store: Arc<dyn Store>,
+}
+
+impl Registry {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// `GET servers`: a page in (name, version) order; a cursor whenever the page is full.
+    pub async fn list(&self, query: &ListQuery) -> AppResult<Page> {
+        let rows = self.store.list(query).await?;
+        let next_cursor = (rows.len() == query.limit as usize)
+            .then(|| rows.last())
+            .flatten()
+            .map(|r| {
+                Cursor {
+                    server_name: r.server_name.clone(),
+                    version: Some(r.version.clone()),
+                }
+                .to_string()
+            });
+        Ok(Page { rows, next_cursor })
+    }
+
+    /// `GET servers/{name}/versions`: newest publish first; 404 when the server has none (visible).
+    pub async fn versions(&self, name: &str, include_deleted: bool) -> AppResult<Vec<VersionRow>> {
+        let rows = self.store.versions(name, include_deleted).await?;
+        if rows.is_empty() {
+            return Err(AppError::server_not_found());
+        }
+        Ok(rows)
+    }
+
+    /// `GET servers/{name}/versions/{version|latest}`.
+    pub async fn get(
+        &self,
+        name: &str,
+        version: &str,
+        include_deleted: bool,
+    ) -> AppResult<VersionRow> {
+        let wanted = (version != "latest").then_some(version);
+        match self.store.get(name, wanted).await? {
+            Some(row) if include_deleted || row.status != ServerStatus::Deleted => Ok(row),
+            _ => Err(AppError::server_not_found()),
+        }
+    }
+
+    /// `POST publish`: the official registry's sequence — permission, validation, `_meta` rules, then, in one
+    /// serialized transaction, the remote-URL, version-cap and duplicate checks and the `isLatest` update.
+    pub async fn publish(&self, caller: &Caller, doc: Value) -> AppResult<VersionRow> {
+        let mut server = parse_server(doc.clone())?;
+        if !caller.can(Action::Publish, &server.name) {
+            return Err(AppError::Forbidden(format!(
+                "You do not have permission to publish this server. You have permission to publish: {}. Attempting to publish: {}",
+                describe(&caller.resources(Action::Publish)),
+                server.name
+            )));
+        }
+        require_valid(
+            validate::validate_value(&doc, SchemaPolicy::Publish),
+            "publish",
+        )?;
+        if let Some(e) = validate::publisher_meta_error(&server) {
+            return Err(AppError::Unprocessable(format!(
+                "Failed to publish server: {e}"
+            )));
+        }
+        server.retain_publisher_meta();
+
+        let row = new_row(&server, now())?;
+        let name = server.name.clone();
+        let written = self
+            .store
+            .write(
+                &name,
+                Box::new(move |tx: &mut dyn WriteTx| {
+                    async move {
+                        let mut existing = tx.versions(&row.server_name).await?;
+                        check_remote_urls(tx, &server).await?;
+                        if existing.len() >= MAX_VERSIONS_PER_SERVER {
+                            return Err(AppError::bad_request(format!(
+                                "Failed to publish server: maximum number of versions for this server reached ({MAX_VERSIONS_PER_SERVER}): {}",
+                                row.server_name
+                            )));
+                        }
+                        if existing.iter().any(|r| r.version == row.version) {
+                            return Err(AppError::bad_request(format!(
+                                "Failed to publish server: invalid version: cannot publish duplicate version: {}@{} already exists",
+                                row.server_name, row.version
+                            )));
+                        }
+                        tx.insert(&row).await?;
+                        existing.push(row);
+                        apply_latest(tx, &mut existing).await?;
+                        Ok(existing.pop().into_iter().collect())
+                    }
+                    .boxed()
+                }),
+            )
+            .await?;
+        single(written)
+    }
+
+    /// `PUT servers/{name}/versions/{version}`: replace a version's document (admins: `edit`).
+    pub async fn edit(
+        &self,
+        caller: &Caller,
+        name: &str,
+        version: &str,
+        doc: Value,
+    ) -> AppResult<VersionRow> {
+        if !caller.can(Action::Edit, name) {
+            return Err(AppError::Forbidden(
+                "You do not have edit permissions for this server".into(),
+            ));
+        }
+        let mut server = parse_server(doc.clone())?;
+        if server.name != name {
+            return Err(AppError::bad_request("Cannot rename server"));
+        }
+        if server.version != version {
+            return Err(AppError::bad_request(
+                "Version in request body must match URL path parameter",
+            ));
+        }
+        require_valid(
+            validate::validate_value(&doc, SchemaPolicy::Publish),
+            "edit",
+        )?;
+        if let Some(e) = validate::publisher_meta_error(&server) {
+            return Err(AppError::Unprocessable(format!(
+                "Failed to edit server: {e}"
+            )));
+        }
+        server.retain_publisher_meta();
+        let value =
+            serde_json::to_string(&server).map_err(|e| AppError::Internal(e.to_string()))?;
+        let search_text = search_text(&server);
+        self.write_one(name, &version, move |tx, mut row| {
+            async move {
+                if row.status == ServerStatus::Deleted {
+                    return Err(AppError::version_not_found());
+                }
+                check_remote_urls(tx, &server).await?;
+                row.value = value;
+                row.search_text = search_text;
+                row.updated_at = now();
+                tx.update(&row).await?;
+                Ok(row)
+            }
+            .boxed()
+        })
+        .await
+    }
+
+    /// `PATCH servers/{name}/versions/{version}/status`, and `DELETE` of a version (a tombstone: status `deleted`).
+    pub async fn set_status(
+        &self,
+        caller: &Caller,
+        name: &str,
+        version: &str,
+        req: StatusUpdateRequest,
+    ) -> AppResult<VersionRow> {
+        require_status_permission(caller, name)?;
+        check_status_request(&req)?;
+        let owned_name = name.to_string();
+        self.write_one(name, version, move |tx, row| {
+            async move {
+                if row.status == req.status && row.status_message == req.status_message {
+                    return Err(AppError::bad_request(
+                        "No changes to apply: status and message are already set to the provided values",
+                    ));
+                }
+                let mut all = tx.versions(&owned_name).await?;
+                let idx = all.iter().position(|r| r.version == row.version).ok_or_else(AppError::version_not_found)?;
+                if row.status == ServerStatus::Deleted && req.status != ServerStatus::Deleted {
+                    check_remote_urls(tx, &parse_stored(&row)?).await?;
+                }
+                apply_status(&mut all[idx], &req, now());
+                tx.update(&all[idx]).await?;
+                apply_latest(tx, &mut all).await?;
+                Ok(all.swap_remove(idx))
+            }
+            .boxed()
+        })
+        .await
+    }
+
+    /// `PATCH servers/{name}/status`: every version at once; only rows that differ are touched.
+    pub async fn set_all_status(
+        &self,
+        caller: &Caller,
+        name: &str,
+        req: StatusUpdateRequest,
+    ) -> AppResult<Vec<VersionRow>> {
+        require_status_permission(caller, name)?;
+        check_status_request(&req)?;
+        let owned = name.to_string();
+        self.store
+            .write(
+                name,
+                Box::new(move |tx: &mut dyn WriteTx| {
+                    async move {
+                        let mut all = tx.versions(&owned).await?;
+                        if all.is_empty() {
+                            return Err(AppError::server_not_found());
+                        }
+                        let now = now();
+                        let mut touched = Vec::new();
+                        for (i, row) in all.iter_mut().enumerate() {
+                            if row.status == req.status && row.status_message == req.status_message {
+                                continue;
+                            }
+                            if row.status == ServerStatus::Deleted && req.status != ServerStatus::Deleted {
+                                check_remote_urls(tx, &parse_stored(row)?).await?;
+                            }
+                            apply_status(row, &req, now);
+                            tx.update(row).await?;
+                            touched.push(i);
+                        }
+                        if touched.is_empty() {
+                            return Err(AppError::bad_request(
+                                "No changes to apply: all versions already have the requested status and message",
+                            ));
+                        }
+                        apply_latest(tx, &mut all).await?;
+                        Ok(touched.into_iter().map(|i| all[i].clone()).collect())
+                    }
+                    .boxed()
+                }),
+            )
+            .await
+    }
+
+    /// `DELETE servers/{name}/versions/{version}`: marks the version deleted, so incremental syncs see it.
+    pub async fn delete(
+        &self,
+        caller: &Caller,
+        name: &str,
+        version: &str,
+    ) -> AppResult<VersionRow> {
+        require_status_permission(caller, name)?;
+        let current = self
+            .store
+            .get(name, Some(version))
+            .await?
+            .ok_or_else(AppError::version_not_found)?;
+        if current.status == ServerStatus::Deleted {
+            return Err(AppError::version_not_found());
+        }
+        let req = StatusUpdateRequest {
+            status: ServerStatus::Deleted,
+            status_message: current.status_message,
+        };
+        self.set_status(caller, name, version, req).await
+    }
+
+    /// Loads the bundled or configured registry into an empty store. Invalid entries are skipped with a warning.
+    pub async fn seed(&self, servers: Vec<ServerJson>) -> AppResult<usize> {
+        let now = now();
+        let mut rows: Vec<VersionRow> = Vec::with_capacity(servers.len());
+        let mut seen = std::collections::HashSet::new();
+        for mut server in servers {
+            let report = validate::validate_server(&server, SchemaPolicy::Validate);
+            if !report.valid {
+                tracing::warn!(server = %server.name, version = %server.version, issues = ?report.issues, "seed entry skipped: invalid");
+                continue;
+            }
+            if !seen.insert((server.name.clone(), server.version.clone())) {
+                tracing::warn!(server = %server.name, version = %server.version, "seed entry skipped: duplicate version");
+                continue;
+            }
+            server.retain_publisher_meta();
+            rows.push(new_row(&server, now)?);
+        }
+        rows.sort_by(|a, b| a.server_name.cmp(&b.server_name));
+        for group in rows.chunk_by_mut(|a, b| a.server_name == b.server_name) {
+            if let Some(i) = pick_latest(group) {
+                group[i].is_latest = true;
+            }
+        }
+        self.store.insert_batch(&rows).await?;
+        Ok(rows.len())
+    }
+
+    /// Runs `body` on one existing version inside the per-name write transaction; 404 when it does not exist.
+    async fn write_one<F>(&self, name: &str, version: &str, body: F) -> AppResult<VersionRow>
+    where
+        F: for<'t> FnOnce(&'t mut dyn WriteTx, VersionRow) -> BoxFuture<'t, AppResult<VersionRow>>
+            + Send
+            + 'static,
+    {
+        let (owned, version) = (name.to_string(), version.to_string());
+        let written = self
+            .store
+            .write(
+                name,
+                Box::new(move |tx: &mut dyn WriteTx| {
+                    async move {
+                        let row = tx
+                            .versions(&owned)
+                            .await?
+                            .into_iter()
+                            .find(|r| r.version == version)
+                            .ok_or_else(AppError::version_not_found)?;
+                        Ok(vec![body(tx, row).await?])
+                    }
+                    .boxed()
+                }),
+            )
+            .await?;
+        single(written)
+    }
+}
+
+fn single(mut rows: Vec<VersionRow>) -> AppResult<VersionRow> {
+    rows.pop()
+        .ok_or_else(|| AppError::Internal("write returned no row".into()))
+}
+
+/// Timestamps are stored with microsecond precision; truncate so what is returned equals what is stored.
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+fn parse_server(doc: Value) -> AppResult<ServerJson> {
+    if !doc.is_object() {
+        return Err(AppError::Unprocessable(
+            "request body must be a JSON object (a server.json document)".into(),
+        ));
+    }
+    serde_json::from_value(doc)
+        .map_err(|e| AppError::Unprocessable(format!("invalid server.json: {e}")))
+}
+
+fn parse_stored(row: &VersionRow) -> AppResult<ServerJson> {
+    serde_json::from_str(&row.value).map_err(|e| {
+        AppError::Internal(format!(
+            "stored server.json of {}@{}: {e}",
+            row.server_name, row.version
+        ))
+    })
+}
+
+fn require_valid(report: ValidationResult, what: &str) -> AppResult<()> {
+    if report.valid {
+        return Ok(());
+    }
+    let first = report
+        .issues
+        .iter()
+        .find(|i| i.severity == validate::Severity::Error)
+        .map(|i| {
+            if i.path.is_empty() {
+                i.message.clone()
+            } else {
+                format!("{}: {}", i.path, i.message)
+            }
+        })
+        .unwrap_or_default();
+    Err(AppError::Unprocessable(format!(
+        "Failed to {what} server, invalid schema: call /validate for details (first error: {first})"
+    )))
+}
+
+fn describe(resources: &[&str]) -> String {
+    if resources.is_empty() {
+        "nothing".into()
+    } else {
+        resources.join(", ")
+    }
+}
+
+fn require_status_permission(caller: &Caller, name: &str) -> AppResult<()> {
+    if caller.can(Action::Publish, name) || caller.can(Action::Edit, name) {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(
+            "You do not have publish or edit permissions for this server".into(),
+        ))
+    }
+}
+
+fn check_status_request(req: &StatusUpdateRequest) -> AppResult<()> {
+    if req.status == ServerStatus::Active && req.status_message.is_some() {
+        return Err(AppError::bad_request(
+            "status_message cannot be provided when setting status to active",
+        ));
+    }
+    if req
+        .status_message
+        .as_ref()
+        .is_some_and(|m| m.chars().count() > MAX_STATUS_MESSAGE)
+    {
+        return Err(AppError::bad_request(format!(
+            "statusMessage must be at most {MAX_STATUS_MESSAGE} characters"
+        )));
+    }
+    Ok(())
+}
+
+fn apply_status(row: &mut VersionRow, req: &StatusUpdateRequest, now: DateTime<Utc>) {
+    if row.status != req.status {
+        row.status_changed_at = now;
+    }
+    row.status = req.status;
+    row.status_message = req.status_message.clone();
+    row.updated_at = now;
+}
+
+/// A remote URL may belong to one server name only.
+async fn check_remote_urls(tx: &mut dyn WriteTx, server: &ServerJson) -> AppResult<()> {
+    for url in server.remote_urls() {
+        if let Some(other) = tx.remote_url_owner(url, &server.name).await? {
+            return Err(AppError::bad_request(format!(
+                "remote URL {url} is already used by server {other}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Recomputes `isLatest` over every version of one server and stores the flag if it moved.
+async fn apply_latest(tx: &mut dyn WriteTx, all: &mut [VersionRow]) -> AppResult<()> {
+    let winner = pick_latest(all);
+    let current = all.iter().position(|r| r.is_latest);
+    if winner == current {
+        return Ok(());
+    }
+    for (i, row) in all.iter_mut().enumerate() {
+        row.is_latest = Some(i) == winner;
+    }
+    let name = all[0].server_name.clone();
+    tx.set_latest(&name, winner.map(|i| all[i].version.as_str()))
+        .await?;
+    Ok(())
+}
+
+fn search_text(server: &ServerJson) -> String {
+    format!("{}\n{}", server.name, server.description).to_lowercase()
+}
+
+fn new_row(server: &ServerJson, now: DateTime<Utc>) -> AppResult<VersionRow> {
+    Ok(VersionRow {
+        server_name: server.name.clone(),
+        version: server.version.clone(),
+        value: serde_json::to_string(server).map_err(|e| AppError::Internal(e.to_string()))?,
+        status: ServerStatus::Active,
+        status_message: None,
+        status_changed_at: now,
+        published_at: now,
+        updated_at: now,
+        is_latest: false,
+        search_text: search_text(server),
+    })
+}

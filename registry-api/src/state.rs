@@ -1,0 +1,27 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use crate::auth::{Caller, TokenKeys, secrets_equal};
+use crate::metrics::Metrics;
+use crate::service::Registry;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub registry: Registry,
+    pub keys: TokenKeys,
+    pub admin_token: Option<Arc<str>>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// A caller from a bearer token: the admin token, or a registry JWT signed with our key.
+    pub fn authenticate(&self, token: &str) -> Option<Caller> {
+        if let Some(admin) = &self.admin_token
+            && secrets_equal(admin, token)
+        {
+            return Some(Caller::admin());
+        }
+        self.keys.verify(token)
+    }
+}

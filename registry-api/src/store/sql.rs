@@ -1,0 +1,589 @@
+//! The SQL backends: SQLite (embedded default) and PostgreSQL (hosted, multi-replica).
+//!
+//! Both share the schema shape (see `migrations/`) and every statement below; the code is written once in the
+//! `sql_store!` macro and instantiated per driver, so that each backend uses its native sqlx driver and types.
+//! What differs is only how a write is serialized per server name: SQLite takes the database write lock up front
+//! (`BEGIN IMMEDIATE`), PostgreSQL takes a transaction-scoped advisory lock on a hash of the name.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+use serde::Deserialize;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{FromRow, Pool, Postgres, QueryBuilder, Sqlite};
+use thv_core::api::ServerStatus;
+
+use super::{Cursor, ListQuery, Store, StoreError, VersionFilter, VersionRow, WriteFn, WriteTx};
+use crate::error::AppError;
+
+/// Rows per multi-row INSERT in [`Store::insert_batch`] (10 parameters each, below both drivers' limits).
+const BATCH_ROWS: usize = 1000;
+
+macro_rules! cols {
+    () => {
+        "server_name, version, value, status, status_message, status_changed_at, published_at, updated_at, is_latest, search_text"
+    };
+}
+
+const SELECT_VERSIONS: &str = concat!(
+    "SELECT ",
+    cols!(),
+    " FROM server_versions WHERE server_name = $1 ORDER BY published_at DESC, version DESC"
+);
+const SELECT_VERSIONS_LIVE: &str = concat!(
+    "SELECT ",
+    cols!(),
+    " FROM server_versions WHERE server_name = $1 AND status <> 'deleted' ORDER BY published_at DESC, version DESC"
+);
+const SELECT_ONE: &str = concat!(
+    "SELECT ",
+    cols!(),
+    " FROM server_versions WHERE server_name = $1 AND version = $2"
+);
+const SELECT_LATEST: &str = concat!(
+    "SELECT ",
+    cols!(),
+    " FROM server_versions WHERE server_name = $1 AND is_latest"
+);
+const INSERT: &str = concat!(
+    "INSERT INTO server_versions (",
+    cols!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+);
+const UPDATE: &str = "UPDATE server_versions SET value = $3, status = $4, status_message = $5, status_changed_at = $6, \
+     updated_at = $7, search_text = $8 WHERE server_name = $1 AND version = $2";
+const CLEAR_LATEST: &str =
+    "UPDATE server_versions SET is_latest = FALSE WHERE server_name = $1 AND is_latest";
+const SET_LATEST: &str =
+    "UPDATE server_versions SET is_latest = TRUE WHERE server_name = $1 AND version = $2";
+const DELETE_URLS: &str = "DELETE FROM server_remote_urls WHERE server_name = $1 AND version = $2";
+const INSERT_URL: &str = "INSERT INTO server_remote_urls (url, server_name, version) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
+const URL_OWNER: &str = "SELECT u.server_name FROM server_remote_urls u JOIN server_versions v \
+     ON v.server_name = u.server_name AND v.version = u.version \
+     WHERE u.url = $1 AND u.server_name <> $2 AND v.status <> 'deleted' LIMIT 1";
+const COUNT: &str = "SELECT COUNT(*) FROM server_versions";
+
+#[derive(FromRow)]
+struct RawRow {
+    server_name: String,
+    version: String,
+    value: String,
+    status: String,
+    status_message: Option<String>,
+    status_changed_at: i64,
+    published_at: i64,
+    updated_at: i64,
+    is_latest: bool,
+    search_text: String,
+}
+
+impl TryFrom<RawRow> for VersionRow {
+    type Error = StoreError;
+    fn try_from(r: RawRow) -> Result<Self, StoreError> {
+        let status = ServerStatus::from_str(&r.status).map_err(StoreError::Corrupt)?;
+        Ok(VersionRow {
+            status,
+            status_message: r.status_message,
+            status_changed_at: from_micros(r.status_changed_at)?,
+            published_at: from_micros(r.published_at)?,
+            updated_at: from_micros(r.updated_at)?,
+            is_latest: r.is_latest,
+            server_name: r.server_name,
+            version: r.version,
+            value: r.value,
+            search_text: r.search_text,
+        })
+    }
+}
+
+fn rows(raw: Vec<RawRow>) -> Result<Vec<VersionRow>, StoreError> {
+    raw.into_iter().map(VersionRow::try_from).collect()
+}
+
+fn micros(t: &DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn from_micros(us: i64) -> Result<DateTime<Utc>, StoreError> {
+    Utc.timestamp_micros(us)
+        .single()
+        .ok_or_else(|| StoreError::Corrupt(format!("timestamp {us} out of range")))
+}
+
+/// The remote URLs a stored document declares (indexed for the duplicate-URL rule).
+fn remote_urls(value: &str) -> Result<Vec<String>, StoreError> {
+    #[derive(Deserialize)]
+    struct Doc {
+        #[serde(default)]
+        remotes: Option<Vec<Remote>>,
+    }
+    #[derive(Deserialize)]
+    struct Remote {
+        #[serde(default)]
+        url: Option<String>,
+    }
+    let doc: Doc = serde_json::from_str(value)
+        .map_err(|e| StoreError::Corrupt(format!("server.json: {e}")))?;
+    Ok(doc
+        .remotes
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.url)
+        .collect())
+}
+
+fn map_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_) => StoreError::Unavailable(e.to_string()),
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(db.message().to_string())
+        }
+        _ => StoreError::Database(e.to_string()),
+    }
+}
+
+/// Escapes `\`, `%` and `_` so that a search term matches literally inside `LIKE ... ESCAPE '\'`.
+fn like_pattern(term: &str) -> String {
+    let mut p = String::with_capacity(term.len() + 2);
+    p.push('%');
+    for c in term.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+/// 63-bit FNV-1a of a server name: the PostgreSQL advisory-lock key that serializes writes to that name.
+fn lock_key(name: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (h & (i64::MAX as u64)) as i64
+}
+
+/// Builds the list statement from the query's filters (keyset pagination, no OFFSET).
+fn build_list<'a, DB: sqlx::Database>(q: &'a ListQuery) -> QueryBuilder<DB>
+where
+    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    let mut b = QueryBuilder::<DB>::new(concat!(
+        "SELECT ",
+        cols!(),
+        " FROM server_versions WHERE 1=1"
+    ));
+    if !q.include_deleted {
+        b.push(" AND status <> 'deleted'");
+    }
+    if let Some(since) = &q.updated_since {
+        b.push(" AND updated_at > ").push_bind(micros(since));
+    }
+    match &q.version {
+        VersionFilter::All => {}
+        VersionFilter::Latest => {
+            b.push(" AND is_latest");
+        }
+        VersionFilter::Exact(v) => {
+            b.push(" AND version = ").push_bind(v.clone());
+        }
+    }
+    if let Some(term) = &q.search {
+        b.push(" AND search_text LIKE ")
+            .push_bind(like_pattern(term))
+            .push(" ESCAPE '\\'");
+    }
+    match &q.cursor {
+        Some(Cursor {
+            server_name,
+            version: Some(v),
+        }) => {
+            b.push(" AND (server_name, version) > (")
+                .push_bind(server_name.clone())
+                .push(", ")
+                .push_bind(v.clone())
+                .push(")");
+        }
+        Some(Cursor {
+            server_name,
+            version: None,
+        }) => {
+            b.push(" AND server_name > ").push_bind(server_name.clone());
+        }
+        None => {}
+    }
+    b.push(" ORDER BY server_name, version LIMIT ")
+        .push_bind(i64::from(q.limit));
+    b
+}
+
+macro_rules! sql_store {
+    ($store:ident, $tx:ident, $db:ty, $backend:literal) => {
+        #[doc = concat!("The ", $backend, " backend.")]
+        #[derive(Clone)]
+        pub struct $store {
+            pool: Pool<$db>,
+        }
+
+        impl $store {
+            pub fn pool(&self) -> &Pool<$db> {
+                &self.pool
+            }
+        }
+
+        struct $tx {
+            tx: sqlx::Transaction<'static, $db>,
+        }
+
+        impl $tx {
+            async fn write_urls(
+                &mut self,
+                row: &VersionRow,
+                replace: bool,
+            ) -> Result<(), StoreError> {
+                if replace {
+                    sqlx::query(DELETE_URLS)
+                        .bind(&row.server_name)
+                        .bind(&row.version)
+                        .execute(&mut *self.tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+                for url in remote_urls(&row.value)? {
+                    sqlx::query(INSERT_URL)
+                        .bind(url)
+                        .bind(&row.server_name)
+                        .bind(&row.version)
+                        .execute(&mut *self.tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl WriteTx for $tx {
+            async fn versions(&mut self, server_name: &str) -> Result<Vec<VersionRow>, StoreError> {
+                let raw = sqlx::query_as::<_, RawRow>(SELECT_VERSIONS)
+                    .bind(server_name)
+                    .fetch_all(&mut *self.tx)
+                    .await
+                    .map_err(map_err)?;
+                rows(raw)
+            }
+
+            async fn remote_url_owner(
+                &mut self,
+                url: &str,
+                server_name: &str,
+            ) -> Result<Option<String>, StoreError> {
+                sqlx::query_scalar::<_, String>(URL_OWNER)
+                    .bind(url)
+                    .bind(server_name)
+                    .fetch_optional(&mut *self.tx)
+                    .await
+                    .map_err(map_err)
+            }
+
+            async fn insert(&mut self, row: &VersionRow) -> Result<(), StoreError> {
+                sqlx::query(INSERT)
+                    .bind(&row.server_name)
+                    .bind(&row.version)
+                    .bind(&row.value)
+                    .bind(row.status.as_str())
+                    .bind(&row.status_message)
+                    .bind(micros(&row.status_changed_at))
+                    .bind(micros(&row.published_at))
+                    .bind(micros(&row.updated_at))
+                    .bind(row.is_latest)
+                    .bind(&row.search_text)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(map_err)?;
+                self.write_urls(row, false).await
+            }
+
+            async fn update(&mut self, row: &VersionRow) -> Result<(), StoreError> {
+                sqlx::query(UPDATE)
+                    .bind(&row.server_name)
+                    .bind(&row.version)
+                    .bind(&row.value)
+                    .bind(row.status.as_str())
+                    .bind(&row.status_message)
+                    .bind(micros(&row.status_changed_at))
+                    .bind(micros(&row.updated_at))
+                    .bind(&row.search_text)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(map_err)?;
+                self.write_urls(row, true).await
+            }
+
+            async fn set_latest(
+                &mut self,
+                server_name: &str,
+                version: Option<&str>,
+            ) -> Result<(), StoreError> {
+                sqlx::query(CLEAR_LATEST)
+                    .bind(server_name)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(map_err)?;
+                if let Some(v) = version {
+                    sqlx::query(SET_LATEST)
+                        .bind(server_name)
+                        .bind(v)
+                        .execute(&mut *self.tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl Store for $store {
+            fn backend(&self) -> &'static str {
+                $backend
+            }
+
+            async fn list(&self, query: &ListQuery) -> Result<Vec<VersionRow>, StoreError> {
+                let mut b = build_list::<$db>(query);
+                let raw = b
+                    .build_query_as::<RawRow>()
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                rows(raw)
+            }
+
+            async fn versions(
+                &self,
+                server_name: &str,
+                include_deleted: bool,
+            ) -> Result<Vec<VersionRow>, StoreError> {
+                let sql = if include_deleted {
+                    SELECT_VERSIONS
+                } else {
+                    SELECT_VERSIONS_LIVE
+                };
+                let raw = sqlx::query_as::<_, RawRow>(sql)
+                    .bind(server_name)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                rows(raw)
+            }
+
+            async fn get(
+                &self,
+                server_name: &str,
+                version: Option<&str>,
+            ) -> Result<Option<VersionRow>, StoreError> {
+                let raw = match version {
+                    Some(v) => {
+                        sqlx::query_as::<_, RawRow>(SELECT_ONE)
+                            .bind(server_name)
+                            .bind(v)
+                            .fetch_optional(&self.pool)
+                            .await
+                    }
+                    None => {
+                        sqlx::query_as::<_, RawRow>(SELECT_LATEST)
+                            .bind(server_name)
+                            .fetch_optional(&self.pool)
+                            .await
+                    }
+                }
+                .map_err(map_err)?;
+                raw.map(VersionRow::try_from).transpose()
+            }
+
+            async fn count(&self) -> Result<u64, StoreError> {
+                let n: i64 = sqlx::query_scalar(COUNT)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(n.max(0) as u64)
+            }
+
+            async fn write(
+                &self,
+                server_name: &str,
+                body: WriteFn,
+            ) -> Result<Vec<VersionRow>, AppError> {
+                let tx = self.begin_serialized(server_name).await?;
+                let mut w = $tx { tx };
+                let written = body(&mut w).await?;
+                w.tx.commit().await.map_err(map_err)?;
+                Ok(written)
+            }
+
+            async fn insert_batch(&self, batch: &[VersionRow]) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await.map_err(map_err)?;
+                for chunk in batch.chunks(BATCH_ROWS) {
+                    let mut b = QueryBuilder::<$db>::new(concat!(
+                        "INSERT INTO server_versions (",
+                        cols!(),
+                        ") "
+                    ));
+                    b.push_values(chunk, |mut r, row| {
+                        r.push_bind(row.server_name.clone())
+                            .push_bind(row.version.clone())
+                            .push_bind(row.value.clone())
+                            .push_bind(row.status.as_str())
+                            .push_bind(row.status_message.clone())
+                            .push_bind(micros(&row.status_changed_at))
+                            .push_bind(micros(&row.published_at))
+                            .push_bind(micros(&row.updated_at))
+                            .push_bind(row.is_latest)
+                            .push_bind(row.search_text.clone());
+                    });
+                    b.build().execute(&mut *tx).await.map_err(map_err)?;
+                    let mut urls = Vec::new();
+                    for row in chunk {
+                        for url in remote_urls(&row.value)? {
+                            urls.push((url, &row.server_name, &row.version));
+                        }
+                    }
+                    for url_chunk in urls.chunks(BATCH_ROWS) {
+                        let mut b = QueryBuilder::<$db>::new(
+                            "INSERT INTO server_remote_urls (url, server_name, version) ",
+                        );
+                        b.push_values(url_chunk, |mut r, (url, name, version)| {
+                            r.push_bind(url.clone())
+                                .push_bind((*name).clone())
+                                .push_bind((*version).clone());
+                        });
+                        b.push(" ON CONFLICT DO NOTHING");
+                        b.build().execute(&mut *tx).await.map_err(map_err)?;
+                    }
+                }
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn ping(&self) -> Result<(), StoreError> {
+                sqlx::query("SELECT 1")
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(())
+            }
+        }
+    };
+}
+
+sql_store!(SqliteStore, SqliteTx, Sqlite, "sqlite");
+sql_store!(PostgresStore, PostgresTx, Postgres, "postgres");
+
+impl SqliteStore {
+    /// Opens (creating if needed) and migrates a SQLite database, e.g. `sqlite:///var/lib/thv/registry.db`.
+    pub async fn open(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Unavailable(format!("invalid SQLite URL: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(30))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .connect_with(options)
+            .await
+            .map_err(map_err)?;
+        sqlx::migrate!("../migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Database(format!("migration failed: {e}")))?;
+        Ok(Self { pool })
+    }
+
+    /// `BEGIN IMMEDIATE`: take the database write lock before reading, so concurrent writers queue (busy timeout)
+    /// instead of failing when they upgrade a read lock.
+    async fn begin_serialized(
+        &self,
+        _server_name: &str,
+    ) -> Result<sqlx::Transaction<'static, Sqlite>, StoreError> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_err)
+    }
+}
+
+impl PostgresStore {
+    /// Connects to and migrates a PostgreSQL database, e.g. `postgres://user:pw@127.0.0.1/registry`.
+    pub async fn open(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Unavailable(format!("invalid PostgreSQL URL: {e}")))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(map_err)?;
+        sqlx::migrate!("../migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Database(format!("migration failed: {e}")))?;
+        Ok(Self { pool })
+    }
+
+    /// A transaction holding `pg_advisory_xact_lock(fnv1a63(name))`: writes to one server name queue up across
+    /// every replica sharing the database; other names proceed in parallel.
+    async fn begin_serialized(
+        &self,
+        server_name: &str,
+    ) -> Result<sqlx::Transaction<'static, Postgres>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(lock_key(server_name))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        Ok(tx)
+    }
+}
+
+/// Opens the store a database URL names: `sqlite:...` or `postgres://...` / `postgresql://...`.
+pub async fn connect(url: &str, max_connections: u32) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::open(url, max_connections).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PostgresStore::open(url, max_connections).await?))
+    } else {
+        Err(StoreError::Unavailable(format!(
+            "unsupported database URL '{}': expected sqlite:PATH or postgres://...",
+            url.split('@').next_back().unwrap_or_default()
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_pattern_escapes_wildcards() {
+        assert_eq!(like_pattern("a%b_c\\d"), "%a\\%b\\_c\\\\d%");
+    }
+
+    #[test]
+    fn lock_key_is_stable_and_non_negative() {
+        assert_eq!(lock_key("io.github.x/y"), lock_key("io.github.x/y"));
+        assert!(lock_key("anything") >= 0);
+        assert_ne!(lock_key("a/b"), lock_key("a/c"));
+    }
+}

@@ -1,0 +1,325 @@
+//! `TestApp`: a real `thv-registry-api` on a real socket and a real database (SQLite file or PostgreSQL), driven
+//! over HTTP with reqwest.
+//!
+//! PostgreSQL comes from `TEST_DATABASE_URL` (e.g. `postgres://postgres@127.0.0.1:5432/postgres`); each test gets a
+//! database of its own. Without it the PostgreSQL tests skip with a printed reason — except under `CI=true`, where
+//! they fail.
+
+#![allow(dead_code)]
+
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::{Value, json};
+use sqlx::Connection;
+use thv_registry_api::RunningServer;
+use thv_registry_api::auth::{Action, Permission};
+use thv_registry_api::config::{Config, KeySource, LogFormat};
+
+pub const ADMIN_TOKEN: &str = "admin-token-for-tests-0123456789";
+pub const SCHEMA_URL: &str =
+    "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    server: Option<RunningServer>,
+    _dir: tempfile::TempDir,
+    pg_cleanup: Option<(String, String)>,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+fn postgres_admin_url() -> Option<String> {
+    match std::env::var("TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!(
+                    "TEST_DATABASE_URL is not set, and PostgreSQL tests may not skip under CI=true"
+                );
+            }
+            eprintln!(
+                "skipping PostgreSQL test: TEST_DATABASE_URL is not set (e.g. postgres://postgres@127.0.0.1/postgres)"
+            );
+            None
+        }
+    }
+}
+
+/// Replaces the database name at the end of a PostgreSQL URL.
+fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let base = match base.rfind('/') {
+        Some(i) if i > "postgres://".len() => &base[..i],
+        _ => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{db}?{q}"),
+        None => format!("{base}/{db}"),
+    }
+}
+
+pub struct Options {
+    pub seed: bool,
+    pub max_body_bytes: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            seed: false,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl TestApp {
+    /// `None` when the backend is not available here (PostgreSQL without `TEST_DATABASE_URL`, outside CI).
+    pub async fn start(backend: Backend) -> Option<Self> {
+        Self::start_with(backend, Options::default()).await
+    }
+
+    pub async fn start_with(backend: Backend, opts: Options) -> Option<Self> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (database_url, pg_cleanup) = match backend {
+            Backend::Sqlite => (
+                format!("sqlite://{}", dir.path().join("registry.db").display()),
+                None,
+            ),
+            Backend::Postgres => {
+                let admin = postgres_admin_url()?;
+                let db = format!(
+                    "thv_test_{}_{}",
+                    std::process::id(),
+                    COUNTER.fetch_add(1, Ordering::SeqCst)
+                );
+                let mut conn = sqlx::PgConnection::connect(&admin)
+                    .await
+                    .expect("connect to TEST_DATABASE_URL");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db}")))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create test database");
+                (with_database(&admin, &db), Some((admin, db)))
+            }
+        };
+        let config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            database_url,
+            seed_from: None,
+            seed: opts.seed,
+            key: KeySource::File(dir.path().join("jwt.key")),
+            admin_token: Some(ADMIN_TOKEN.into()),
+            max_body_bytes: opts.max_body_bytes,
+            max_connections: 16,
+            log_format: LogFormat::Text,
+        };
+        let server = thv_registry_api::start(&config)
+            .await
+            .expect("server starts");
+        let base = format!("http://{}", server.addr);
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        Some(Self {
+            base,
+            client,
+            server: Some(server),
+            _dir: dir,
+            pg_cleanup,
+        })
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await.expect("clean shutdown");
+        }
+        if let Some((admin, db)) = self.pg_cleanup.take() {
+            let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
+            )))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn token(&self, permissions: &[(Action, &str)]) -> String {
+        let perms = permissions
+            .iter()
+            .map(|(a, r)| Permission {
+                action: *a,
+                resource: r.to_string(),
+            })
+            .collect();
+        self.server
+            .as_ref()
+            .unwrap()
+            .state
+            .keys
+            .mint("test", perms, Duration::from_secs(300))
+            .unwrap()
+            .0
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        json_of(self.request(Method::GET, path).send().await.unwrap()).await
+    }
+
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: &Value,
+    ) -> (StatusCode, Value) {
+        let mut req = self.request(method, path).json(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        json_of(req.send().await.unwrap()).await
+    }
+
+    pub async fn publish(&self, body: &Value) -> (StatusCode, Value) {
+        self.send(Method::POST, "/v0.1/publish", Some(ADMIN_TOKEN), body)
+            .await
+    }
+
+    pub async fn publish_ok(&self, name: &str, version: &str) -> Value {
+        let (status, body) = self.publish(&server_json(name, version)).await;
+        assert_eq!(status, StatusCode::OK, "publish {name}@{version}: {body}");
+        body
+    }
+
+    pub async fn set_status(&self, name: &str, version: &str, body: &Value) -> (StatusCode, Value) {
+        let path = format!(
+            "/v0.1/servers/{}/versions/{}/status",
+            enc(name),
+            enc(version)
+        );
+        self.send(Method::PATCH, &path, Some(ADMIN_TOKEN), body)
+            .await
+    }
+
+    /// Every page of a list, following `nextCursor`.
+    pub async fn list_all(&self, query: &str) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..10_000 {
+            let mut path = format!("/v0.1/servers?{query}");
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={}", enc(c)));
+            }
+            let (status, body) = self.get(&path).await;
+            assert_eq!(status, StatusCode::OK, "{path}: {body}");
+            assert_valid("ServerList", &body);
+            out.extend(body["servers"].as_array().unwrap().iter().cloned());
+            match body["metadata"]["nextCursor"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => return out,
+            }
+        }
+        panic!("pagination did not end");
+    }
+}
+
+pub async fn json_of(resp: Response) -> (StatusCode, Value) {
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    let value = serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text));
+    (status, value)
+}
+
+/// Percent-encodes a path segment (`/` → `%2F`, `+` → `%2B`).
+pub fn enc(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+pub fn server_json(name: &str, version: &str) -> Value {
+    json!({
+        "$schema": SCHEMA_URL,
+        "name": name,
+        "description": format!("Test server {name}"),
+        "version": version,
+        "packages": [{"registryType": "npm", "identifier": "@test/server", "version": version, "transport": {"type": "stdio"}}]
+    })
+}
+
+pub fn official(item: &Value) -> &Value {
+    &item["_meta"]["io.modelcontextprotocol.registry/official"]
+}
+
+/// The upstream OpenAPI's component schemas, as a JSON Schema 2020-12 document.
+static UPSTREAM_COMPONENTS: LazyLock<Value> = LazyLock::new(|| {
+    let text = include_str!("../../../openapi/upstream-registry-openapi.yaml");
+    let spec: Value = serde_yaml_ng::from_str(text).expect("upstream OpenAPI parses");
+    spec["components"].clone()
+});
+
+/// Asserts that `instance` matches the named schema of the upstream registry OpenAPI.
+pub fn assert_valid(schema_name: &str, instance: &Value) {
+    let schema = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$ref": format!("#/components/schemas/{schema_name}"),
+        "components": *UPSTREAM_COMPONENTS,
+    });
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(instance)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "response does not match upstream {schema_name}: {errors:#?}\n{instance:#}"
+    );
+}
+
+/// Runs each listed test against both backends: `mod sqlite { ... }` and `mod postgres { ... }`.
+#[macro_export]
+macro_rules! for_each_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+               async fn $name() {
+                   if let Some(app) = $crate::common::TestApp::start($crate::common::Backend::Sqlite).await {
+                       super::$name(&app).await;
+                       app.stop().await;
+                   }
+               } )*
+        }
+        mod postgres {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+               async fn $name() {
+                   if let Some(app) = $crate::common::TestApp::start($crate::common::Backend::Postgres).await {
+                       super::$name(&app).await;
+                       app.stop().await;
+                   }
+               } )*
+        }
+    };
+}
