@@ -7,5 +7,6 @@ if [ -z "${TEST_DATABASE_URL:-}" ] && ls /usr/lib/postgresql/*/bin/initdb >/dev/
   eval "$(scripts/start-postgres.sh)"
 fi
 echo "TEST_DATABASE_URL=${TEST_DATABASE_URL:-<unset: PostgreSQL tests skip outside CI>}"
+cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo build --workspace --bins --locked
 cargo test --workspace --locked "$@"

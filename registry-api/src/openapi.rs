@@ -48,6 +48,7 @@ pub fn base_document() -> OpenApi {
 /// The final document as JSON: the router's paths with the official component schemas put in place.
 pub fn finish(doc: OpenApi) -> Value {
     let mut spec = serde_json::to_value(&doc).expect("an OpenAPI document serializes");
+    unique_operation_ids(&mut spec);
     let schemas = &mut spec["components"]["schemas"];
     if !schemas.is_object() {
         *schemas = json!({});
@@ -57,6 +58,27 @@ pub fn finish(doc: OpenApi) -> Value {
         map.insert(name, schema);
     }
     spec
+}
+
+/// Each handler is mounted under `/v0` and `/v0.1`; operation ids must stay unique, so the `/v0` copies get a suffix.
+fn unique_operation_ids(spec: &mut Value) {
+    let Some(paths) = spec.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        if !path.starts_with("/v0/") {
+            continue;
+        }
+        for op in item
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|m| m.values_mut())
+        {
+            if let Some(Value::String(id)) = op.get_mut("operationId") {
+                id.push_str("_v0");
+            }
+        }
+    }
 }
 
 /// Every component schema, keyed by name.

@@ -175,7 +175,7 @@ impl Registry {
         let value =
             serde_json::to_string(&server).map_err(|e| AppError::Internal(e.to_string()))?;
         let search_text = search_text(&server);
-        self.write_one(name, &version, move |tx, mut row| {
+        self.write_one(name, version, move |tx, mut row| {
             async move {
                 if row.status == ServerStatus::Deleted {
                     return Err(AppError::version_not_found());

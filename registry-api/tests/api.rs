@@ -30,6 +30,52 @@ for_each_backend!(
     cors_and_meta_endpoints,
 );
 
+/// An empty database seeds itself from the bundled curated registry (ToolHive's catalog, 102 servers).
+async fn seeded_from_bundled_registry(backend: common::Backend) {
+    let Some(app) = TestApp::start_with(
+        backend,
+        common::Options {
+            seed: true,
+            ..Default::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let (_, first) = app.get("/v0.1/servers").await;
+    assert_eq!(first["metadata"]["count"], 30);
+    assert!(first["metadata"]["nextCursor"].is_string());
+    let all = app.list_all("limit=100").await;
+    assert_eq!(all.len(), 102);
+    assert!(
+        all.iter()
+            .all(|s| official(s)["isLatest"] == true && official(s)["status"] == "active")
+    );
+    let (status, github) = app
+        .get("/v0.1/servers/io.github.stacklok%2Fgithub/versions/latest")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{github}");
+    assert_valid("ServerResponse", &github);
+    assert!(github["server"]["_meta"]["io.modelcontextprotocol.registry/publisher-provided"]["io.github.stacklok"].is_object());
+    let (_, search) = app.get("/v0.1/servers?search=github").await;
+    assert!(
+        search["metadata"]["count"].as_u64().unwrap() >= 2,
+        "{search}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn seeded_from_bundled_registry_sqlite() {
+    seeded_from_bundled_registry(common::Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn seeded_from_bundled_registry_postgres() {
+    seeded_from_bundled_registry(common::Backend::Postgres).await;
+}
+
 async fn publish_and_read_back(app: &TestApp) {
     let body = app.publish_ok("io.github.acme/weather", "1.0.0").await;
     assert_valid("ServerResponse", &body);

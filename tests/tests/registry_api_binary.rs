@@ -1,0 +1,222 @@
+//! `thv-registry-api` as an operator runs it: default SQLite under the XDG data dir, seeded from the bundled
+//! registry, tokens minted by its `token` subcommand, a clean SIGTERM shutdown, data kept across restarts.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use thv_e2e::binary;
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+fn command(home: &Path) -> Command {
+    let mut cmd = Command::new(binary("thv-registry-api"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("XDG_CONFIG_HOME", home.join("config"));
+    cmd
+}
+
+fn start(home: &Path) -> Server {
+    let mut child = command(home)
+        .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("thv-registry-api starts");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("server logs before listening")
+            .expect("log line");
+        let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+        if let Some(addr) = v["fields"]["addr"].as_str() {
+            break addr.to_string();
+        }
+    };
+    // Keep draining the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    Server {
+        child,
+        base: format!("http://{addr}"),
+    }
+}
+
+fn stop(mut server: Server) {
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    for _ in 0..100 {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            assert!(
+                status.success(),
+                "thv-registry-api exited with {status} on SIGTERM"
+            );
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server.child.kill().ok();
+    panic!("thv-registry-api did not stop on SIGTERM");
+}
+
+#[tokio::test]
+async fn operator_workflow_on_the_embedded_default() {
+    let home = tempfile::tempdir().unwrap();
+    let server = start(home.path());
+    let http = reqwest::Client::new();
+
+    let first: Value = http
+        .get(format!("{}/v0.1/servers", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        first["metadata"]["count"], 30,
+        "seeded from the bundled registry"
+    );
+    assert!(
+        home.path()
+            .join("data/thv-registry-api/registry.db")
+            .is_file(),
+        "SQLite under the XDG data dir"
+    );
+
+    let out = command(home.path())
+        .args([
+            "token",
+            "--namespace",
+            "com.example/*",
+            "--action",
+            "publish",
+            "--ttl",
+            "10m",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let doc = json!({
+        "$schema": "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json",
+        "name": "com.example/e2e", "description": "End-to-end test server", "version": "1.0.0",
+        "remotes": [{"type": "streamable-http", "url": "https://e2e.example.com/mcp"}]
+    });
+    let resp = http
+        .post(format!("{}/v0/publish", server.base))
+        .bearer_auth(&token)
+        .json(&doc)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    let mut foreign = doc.clone();
+    foreign["name"] = json!("io.other/elsewhere");
+    let resp = http
+        .post(format!("{}/v0/publish", server.base))
+        .bearer_auth(&token)
+        .json(&foreign)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        403,
+        "the minted token is limited to its namespace"
+    );
+    stop(server);
+
+    // Restart on the same data: nothing lost, nothing seeded twice.
+    let server = start(home.path());
+    let all: Value = http
+        .get(format!("{}/v0.1/servers?limit=100&search=", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let cursor = all["metadata"]["nextCursor"].as_str().unwrap().to_string();
+    let rest: Value = http
+        .get(format!("{}/v0.1/servers?limit=100", server.base))
+        .query(&[("cursor", cursor)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        all["metadata"]["count"].as_u64().unwrap() + rest["metadata"]["count"].as_u64().unwrap(),
+        103
+    );
+    let got = http
+        .get(format!(
+            "{}/v0.1/servers/com.example%2Fe2e/versions/latest",
+            server.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.status(), 200);
+    stop(server);
+}
+
+#[test]
+fn bad_configuration_is_refused_with_every_reason() {
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("registry.toml");
+    std::fs::write(
+        &config,
+        "database_url = \"mysql://db\"\nmax_connections = 0\n",
+    )
+    .unwrap();
+    let out = command(home.path())
+        .args(["--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("database_url") && err.contains("max_connections"),
+        "{err}"
+    );
+
+    let out = command(home.path())
+        .args(["--jwt-private-key", "nothex"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("jwt_private_key"));
+}
+
+#[test]
+fn openapi_subcommand_prints_the_document() {
+    let home = tempfile::tempdir().unwrap();
+    let out = command(home.path())
+        .args(["openapi", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let spec: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(spec["info"]["version"], "1.0.0");
+}
