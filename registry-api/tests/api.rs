@@ -28,7 +28,29 @@ for_each_backend!(
     concurrent_publishes_lose_nothing,
     bad_input_is_4xx_never_500,
     cors_and_meta_endpoints,
+    version_cap_is_enforced,
 );
+
+async fn version_cap_is_enforced(app: &TestApp) {
+    let name = "com.example/many";
+    let docs: Vec<thv_core::server::ServerJson> = (0..10_000)
+        .map(|i| {
+            serde_json::from_value(server_json(name, &format!("0.{}.{}", i / 100, i % 100)))
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(app.state().registry.seed(docs).await.unwrap(), 10_000);
+    let (status, body) = app.publish(&server_json(name, "1.0.0")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("maximum number of versions for this server reached (10000)"),
+        "{body}"
+    );
+    assert_eq!(latest_version(app, name).await, "0.99.99");
+}
 
 /// An empty database seeds itself from the bundled curated registry (ToolHive's catalog, 102 servers).
 async fn seeded_from_bundled_registry(backend: common::Backend) {

@@ -187,10 +187,14 @@ impl TestApp {
         self.client.request(method, self.url(path))
     }
 
+    /// A GET whose response shape is checked against the upstream OpenAPI (see [`check_shape`]).
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
-        json_of(self.request(Method::GET, path).send().await.unwrap()).await
+        let (status, body) = json_of(self.request(Method::GET, path).send().await.unwrap()).await;
+        check_shape(&Method::GET, path, status, &body);
+        (status, body)
     }
 
+    /// A JSON request whose response shape is checked against the upstream OpenAPI (see [`check_shape`]).
     pub async fn send(
         &self,
         method: Method,
@@ -198,11 +202,17 @@ impl TestApp {
         token: Option<&str>,
         body: &Value,
     ) -> (StatusCode, Value) {
-        let mut req = self.request(method, path).json(body);
+        let mut req = self.request(method.clone(), path).json(body);
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
-        json_of(req.send().await.unwrap()).await
+        let (status, resp) = json_of(req.send().await.unwrap()).await;
+        check_shape(&method, path, status, &resp);
+        (status, resp)
+    }
+
+    pub fn state(&self) -> &thv_registry_api::state::AppState {
+        &self.server.as_ref().unwrap().state
     }
 
     pub async fn publish(&self, body: &Value) -> (StatusCode, Value) {
@@ -297,6 +307,39 @@ pub fn assert_valid(schema_name: &str, instance: &Value) {
         errors.is_empty(),
         "response does not match upstream {schema_name}: {errors:#?}\n{instance:#}"
     );
+}
+
+/// Every response of the registry API has a known shape: success bodies match the upstream OpenAPI's schema for
+/// that endpoint, and every error is `{"error": "..."}`.
+pub fn check_shape(method: &Method, path: &str, status: StatusCode, body: &Value) {
+    let route = path.split('?').next().unwrap_or(path);
+    let segments: Vec<&str> = route.trim_start_matches('/').split('/').collect();
+    let api = matches!(segments.first(), Some(&"v0") | Some(&"v0.1"));
+    if !api {
+        return;
+    }
+    if !status.is_success() {
+        let obj = body.as_object().unwrap_or_else(|| {
+            panic!("{method} {path}: {status} without a JSON object body: {body}")
+        });
+        assert!(
+            obj.len() == 1 && obj["error"].is_string(),
+            "{method} {path}: {status} body is not {{\"error\"}}: {body}"
+        );
+        return;
+    }
+    let schema = match (method.as_str(), &segments[1..]) {
+        ("GET", ["servers"]) | ("GET", ["servers", _, "versions"]) => Some("ServerList"),
+        ("GET" | "PUT" | "DELETE", ["servers", _, "versions", _]) => Some("ServerResponse"),
+        ("PATCH", ["servers", _, "versions", _, "status"]) | ("POST", ["publish"]) => {
+            Some("ServerResponse")
+        }
+        ("PATCH", ["servers", _, "status"]) => Some("AllVersionsStatusResponse"),
+        _ => None,
+    };
+    if let Some(schema) = schema {
+        assert_valid(schema, body);
+    }
 }
 
 /// Runs each listed test against both backends: `mod sqlite { ... }` and `mod postgres { ... }`.
