@@ -17,7 +17,7 @@ use thv_core::version::pick_latest;
 
 use crate::auth::{Action, Caller};
 use crate::error::{AppError, AppResult};
-use crate::store::{Cursor, ListQuery, Store, VersionRow, WriteTx};
+use crate::store::{Cursor, ListQuery, Store, VersionRow, WriteTx, write_fn};
 
 /// Most versions one server may have.
 pub const MAX_VERSIONS_PER_SERVER: usize = 10_000;
@@ -112,7 +112,7 @@ impl Registry {
             .store
             .write(
                 &name,
-                Box::new(move |tx: &mut dyn WriteTx| {
+                write_fn(move |tx: &mut dyn WriteTx| {
                     async move {
                         let mut existing = tx.versions(&row.server_name).await?;
                         check_remote_urls(tx, &server).await?;
@@ -238,7 +238,7 @@ impl Registry {
         self.store
             .write(
                 name,
-                Box::new(move |tx: &mut dyn WriteTx| {
+                write_fn(move |tx: &mut dyn WriteTx| {
                     async move {
                         let mut all = tx.versions(&owned).await?;
                         if all.is_empty() {
@@ -334,7 +334,7 @@ impl Registry {
             .store
             .write(
                 name,
-                Box::new(move |tx: &mut dyn WriteTx| {
+                write_fn(move |tx: &mut dyn WriteTx| {
                     async move {
                         let row = tx
                             .versions(&owned)

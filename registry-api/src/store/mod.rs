@@ -137,6 +137,16 @@ pub type WriteFn = Box<
         + Send,
 >;
 
+/// Boxes a closure as a [`WriteFn`] (the explicit bound lets the closure's lifetimes be inferred).
+pub fn write_fn<F>(body: F) -> WriteFn
+where
+    F: for<'t> FnOnce(&'t mut dyn WriteTx) -> BoxFuture<'t, Result<Vec<VersionRow>, AppError>>
+        + Send
+        + 'static,
+{
+    Box::new(body)
+}
+
 /// Registry storage.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {

@@ -1,0 +1,375 @@
+//! The `Store` trait's own suite, run against every backend: ordering, filters, keyset pages, the latest flag,
+//! remote-URL ownership, batch inserts, and transactions that roll back on error.
+
+mod common;
+
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+use futures::FutureExt;
+use serde_json::json;
+use sqlx::Connection;
+use thv_core::api::ServerStatus;
+use thv_registry_api::error::AppError;
+use thv_registry_api::store::{
+    Cursor, ListQuery, PostgresStore, SqliteStore, Store, VersionFilter, VersionRow, WriteTx,
+    write_fn,
+};
+
+fn row(name: &str, version: &str, t: i64) -> VersionRow {
+    let at = Utc.timestamp_opt(1_750_000_000 + t, 0).unwrap();
+    let value = json!({"name": name, "version": version, "description": format!("about {name}"),
+        "remotes": [{"type": "sse", "url": format!("https://{}.example.com/sse", name.replace('/', "-"))}]});
+    VersionRow {
+        server_name: name.into(),
+        version: version.into(),
+        value: value.to_string(),
+        status: ServerStatus::Active,
+        status_message: None,
+        status_changed_at: at,
+        published_at: at,
+        updated_at: at,
+        is_latest: false,
+        search_text: format!("{name}\nabout {name}").to_lowercase(),
+    }
+}
+
+fn query() -> ListQuery {
+    ListQuery {
+        cursor: None,
+        limit: 100,
+        search: None,
+        updated_since: None,
+        version: VersionFilter::All,
+        include_deleted: false,
+    }
+}
+
+fn keys(rows: &[VersionRow]) -> Vec<String> {
+    rows.iter()
+        .map(|r| format!("{}@{}", r.server_name, r.version))
+        .collect()
+}
+
+async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("s.db").display());
+    (Arc::new(SqliteStore::open(&url, 4).await.unwrap()), dir)
+}
+
+async fn postgres(tag: &str) -> Option<Arc<dyn Store>> {
+    let admin = match std::env::var("TEST_DATABASE_URL") {
+        Ok(u) if !u.is_empty() => u,
+        _ => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "TEST_DATABASE_URL is required under CI=true"
+            );
+            eprintln!("skipping PostgreSQL store test: TEST_DATABASE_URL is not set");
+            return None;
+        }
+    };
+    let db = format!("thv_store_{}_{tag}", std::process::id());
+    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
+    Some(Arc::new(
+        PostgresStore::open(&format!("{base}/{db}"), 8)
+            .await
+            .unwrap(),
+    ))
+}
+
+macro_rules! store_suite {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+               async fn $name() { let (s, _dir) = super::sqlite().await; super::$name(s).await; } )*
+        }
+        mod on_postgres {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+               async fn $name() { if let Some(s) = super::postgres(stringify!($name)).await { super::$name(s).await; } } )*
+        }
+    };
+}
+
+store_suite!(
+    list_orders_filters_and_pages,
+    latest_flag_and_get,
+    writes_roll_back_on_error,
+    remote_url_owner_ignores_deleted_and_self,
+    concurrent_writes_to_one_name_are_serialized,
+    migrations_are_idempotent_and_data_survives_reopen,
+);
+
+async fn list_orders_filters_and_pages(s: Arc<dyn Store>) {
+    let mut rows = vec![
+        row("b.x/two", "1.0.0", 1),
+        row("a.x/one", "2.0.0", 2),
+        row("a.x/one", "10.0.0", 3),
+        row("c.x/three", "1.0.0", 4),
+    ];
+    rows[3].status = ServerStatus::Deleted;
+    rows[1].is_latest = true;
+    s.insert_batch(&rows).await.unwrap();
+    assert_eq!(s.count().await.unwrap(), 4);
+
+    let all = s.list(&query()).await.unwrap();
+    assert_eq!(
+        keys(&all),
+        ["a.x/one@10.0.0", "a.x/one@2.0.0", "b.x/two@1.0.0"],
+        "byte order, deleted hidden"
+    );
+    let with_deleted = s
+        .list(&ListQuery {
+            include_deleted: true,
+            ..query()
+        })
+        .await
+        .unwrap();
+    assert_eq!(with_deleted.len(), 4);
+
+    let page = s
+        .list(&ListQuery {
+            limit: 2,
+            ..query()
+        })
+        .await
+        .unwrap();
+    assert_eq!(keys(&page), ["a.x/one@10.0.0", "a.x/one@2.0.0"]);
+    let next = ListQuery {
+        cursor: Some(Cursor {
+            server_name: "a.x/one".into(),
+            version: Some("2.0.0".into()),
+        }),
+        ..query()
+    };
+    assert_eq!(keys(&s.list(&next).await.unwrap()), ["b.x/two@1.0.0"]);
+    let by_name = ListQuery {
+        cursor: Some(Cursor {
+            server_name: "a.x/one".into(),
+            version: None,
+        }),
+        ..query()
+    };
+    assert_eq!(keys(&s.list(&by_name).await.unwrap()), ["b.x/two@1.0.0"]);
+
+    let latest = s
+        .list(&ListQuery {
+            version: VersionFilter::Latest,
+            ..query()
+        })
+        .await
+        .unwrap();
+    assert_eq!(keys(&latest), ["a.x/one@2.0.0"]);
+    let exact = s
+        .list(&ListQuery {
+            version: VersionFilter::Exact("1.0.0".into()),
+            include_deleted: true,
+            ..query()
+        })
+        .await
+        .unwrap();
+    assert_eq!(keys(&exact), ["b.x/two@1.0.0", "c.x/three@1.0.0"]);
+    let since = Utc.timestamp_opt(1_750_000_002, 0).unwrap();
+    let newer = s
+        .list(&ListQuery {
+            updated_since: Some(since),
+            include_deleted: true,
+            ..query()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        keys(&newer),
+        ["a.x/one@10.0.0", "c.x/three@1.0.0"],
+        "strictly after"
+    );
+    let found = s
+        .list(&ListQuery {
+            search: Some("two".into()),
+            ..query()
+        })
+        .await
+        .unwrap();
+    assert_eq!(keys(&found), ["b.x/two@1.0.0"]);
+    let none = s
+        .list(&ListQuery {
+            search: Some("%".into()),
+            ..query()
+        })
+        .await
+        .unwrap();
+    assert!(none.is_empty(), "LIKE wildcards in a term are literal");
+
+    let versions = s.versions("a.x/one", false).await.unwrap();
+    assert_eq!(
+        keys(&versions),
+        ["a.x/one@10.0.0", "a.x/one@2.0.0"],
+        "newest publish first"
+    );
+    assert_eq!(versions[0], rows[2], "a row reads back exactly as written");
+}
+
+async fn latest_flag_and_get(s: Arc<dyn Store>) {
+    s.insert_batch(&[row("a.x/one", "1.0.0", 1), row("a.x/one", "2.0.0", 2)])
+        .await
+        .unwrap();
+    assert!(
+        s.get("a.x/one", None).await.unwrap().is_none(),
+        "no latest yet"
+    );
+    let body = write_fn(|tx: &mut dyn WriteTx| {
+        async move {
+            tx.set_latest("a.x/one", Some("1.0.0")).await?;
+            tx.set_latest("a.x/one", Some("2.0.0")).await?;
+            Ok(vec![])
+        }
+        .boxed()
+    });
+    s.write("a.x/one", body).await.unwrap();
+    assert_eq!(
+        s.get("a.x/one", None).await.unwrap().unwrap().version,
+        "2.0.0"
+    );
+    let all = s.versions("a.x/one", true).await.unwrap();
+    assert_eq!(all.iter().filter(|r| r.is_latest).count(), 1);
+    assert_eq!(
+        s.get("a.x/one", Some("1.0.0"))
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        "1.0.0"
+    );
+    assert!(s.get("a.x/one", Some("3.0.0")).await.unwrap().is_none());
+    assert!(s.get("a.x/none", None).await.unwrap().is_none());
+}
+
+async fn writes_roll_back_on_error(s: Arc<dyn Store>) {
+    let body = write_fn(|tx: &mut dyn WriteTx| {
+        async move {
+            tx.insert(&row("a.x/one", "1.0.0", 1)).await?;
+            Err(AppError::bad_request("refused after the insert"))
+        }
+        .boxed()
+    });
+    assert!(matches!(
+        s.write("a.x/one", body).await,
+        Err(AppError::BadRequest(_))
+    ));
+    assert_eq!(
+        s.count().await.unwrap(),
+        0,
+        "nothing of a failed write is kept"
+    );
+    let dup = write_fn(|tx: &mut dyn WriteTx| {
+        async move {
+            tx.insert(&row("a.x/one", "1.0.0", 1)).await?;
+            tx.insert(&row("a.x/one", "1.0.0", 1)).await?;
+            Ok(vec![])
+        }
+        .boxed()
+    });
+    assert!(
+        s.write("a.x/one", dup).await.is_err(),
+        "the primary key holds"
+    );
+    assert_eq!(s.count().await.unwrap(), 0);
+}
+
+async fn remote_url_owner_ignores_deleted_and_self(s: Arc<dyn Store>) {
+    let mut deleted = row("b.x/two", "1.0.0", 2);
+    deleted.value = row("a.x/one", "1.0.0", 0)
+        .value
+        .replace("a.x/one", "b.x/two")
+        .replace("b.x-two", "a.x-one");
+    deleted.status = ServerStatus::Deleted;
+    s.insert_batch(&[row("a.x/one", "1.0.0", 1), deleted])
+        .await
+        .unwrap();
+    let url = "https://a.x-one.example.com/sse".to_string();
+    let body = write_fn(move |tx: &mut dyn WriteTx| {
+        async move {
+            assert_eq!(
+                tx.remote_url_owner(&url, "c.x/three").await?,
+                Some("a.x/one".into())
+            );
+            assert_eq!(
+                tx.remote_url_owner(&url, "a.x/one").await?,
+                None,
+                "a server may reuse its own URL"
+            );
+            assert_eq!(
+                tx.remote_url_owner("https://unknown.example.com", "c.x/three")
+                    .await?,
+                None
+            );
+            // Once the owner's only version is deleted, the URL is free (the deleted b.x/two holds it too).
+            let mut gone = tx.versions("a.x/one").await?.remove(0);
+            gone.status = ServerStatus::Deleted;
+            tx.update(&gone).await?;
+            assert_eq!(tx.remote_url_owner(&url, "c.x/three").await?, None);
+            Ok(vec![])
+        }
+        .boxed()
+    });
+    s.write("a.x/one", body).await.unwrap();
+}
+
+async fn concurrent_writes_to_one_name_are_serialized(s: Arc<dyn Store>) {
+    // Each write reads the count of versions and inserts the next one: without serialization two writers would
+    // read the same count and collide on the primary key.
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let body = write_fn(|tx: &mut dyn WriteTx| {
+                async move {
+                    let n = tx.versions("a.x/one").await?.len();
+                    tokio::task::yield_now().await;
+                    tx.insert(&row("a.x/one", &format!("1.0.{n}"), n as i64))
+                        .await?;
+                    Ok(vec![])
+                }
+                .boxed()
+            });
+            s.write("a.x/one", body).await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(s.versions("a.x/one", true).await.unwrap().len(), 20);
+}
+
+async fn migrations_are_idempotent_and_data_survives_reopen(s: Arc<dyn Store>) {
+    s.insert_batch(&[row("a.x/one", "1.0.0", 1)]).await.unwrap();
+    s.ping().await.unwrap();
+    match s.backend() {
+        "sqlite" | "postgres" => {}
+        other => panic!("unknown backend {other}"),
+    }
+    // Reopening runs the migrations again; the data stays.
+    if s.backend() == "sqlite" {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("r.db").display());
+        let first = SqliteStore::open(&url, 2).await.unwrap();
+        first
+            .insert_batch(&[row("a.x/one", "1.0.0", 1)])
+            .await
+            .unwrap();
+        first.pool().close().await;
+        let again = SqliteStore::open(&url, 2).await.unwrap();
+        assert_eq!(again.count().await.unwrap(), 1);
+    }
+}
