@@ -14,6 +14,8 @@
 //! | `max_body_bytes`      | `THV_REGISTRY_MAX_BODY_BYTES`     | 1 MiB                                     |
 //! | `max_connections`     | `THV_REGISTRY_MAX_CONNECTIONS`    | 16                                        |
 //! | `log_format`          | `THV_REGISTRY_LOG_FORMAT`         | `text` (or `json`)                        |
+//! | `read_cache_bytes`    | `THV_REGISTRY_READ_CACHE_BYTES`   | 32 MiB of cached GET responses (0: off)   |
+//! | `read_cache_ttl_seconds` | `THV_REGISTRY_READ_CACHE_TTL_SECONDS` | 60 (staleness bound if a change notification is lost) |
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -73,6 +75,12 @@ pub struct ConfigArgs {
     /// Log format.
     #[arg(long, env = "THV_REGISTRY_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Memory for cached GET responses, in bytes (0 turns the read cache off).
+    #[arg(long, env = "THV_REGISTRY_READ_CACHE_BYTES")]
+    pub read_cache_bytes: Option<usize>,
+    /// Longest time a cached GET response is served (writes invalidate it at once).
+    #[arg(long, env = "THV_REGISTRY_READ_CACHE_TTL_SECONDS")]
+    pub read_cache_ttl_seconds: Option<u64>,
 }
 
 /// The configuration file's shape.
@@ -88,6 +96,8 @@ struct FileConfig {
     max_body_bytes: Option<usize>,
     max_connections: Option<u32>,
     log_format: Option<LogFormat>,
+    read_cache_bytes: Option<usize>,
+    read_cache_ttl_seconds: Option<u64>,
 }
 
 /// Where the signing key comes from.
@@ -110,6 +120,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub max_connections: u32,
     pub log_format: LogFormat,
+    pub read_cache_bytes: usize,
+    pub read_cache_ttl: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -180,6 +192,15 @@ impl Config {
                 .unwrap_or(1024 * 1024),
             max_connections: args.max_connections.or(file.max_connections).unwrap_or(16),
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
+            read_cache_bytes: args
+                .read_cache_bytes
+                .or(file.read_cache_bytes)
+                .unwrap_or(32 * 1024 * 1024),
+            read_cache_ttl: std::time::Duration::from_secs(
+                args.read_cache_ttl_seconds
+                    .or(file.read_cache_ttl_seconds)
+                    .unwrap_or(60),
+            ),
         };
         config.check()?;
         Ok(config)

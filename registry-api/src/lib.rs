@@ -4,6 +4,7 @@
 //! permissions, isLatest) → [`store`] (the `Store` trait: SQLite or PostgreSQL).
 
 pub mod auth;
+pub mod cache;
 pub mod config;
 pub mod error;
 pub mod metrics;
@@ -44,6 +45,10 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         keys: config.token_keys()?,
         admin_token: config.admin_token.as_deref().map(Arc::from),
         metrics: Arc::default(),
+        cache: Arc::new(cache::ReadCache::new(
+            config.read_cache_bytes,
+            config.read_cache_ttl,
+        )),
     })
 }
 

@@ -5,6 +5,7 @@
 //! duplicate-version check.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, SubsecRound, Utc};
 use futures::FutureExt;
@@ -34,11 +35,43 @@ pub struct Page {
 #[derive(Clone)]
 pub struct Registry {
     store: Arc<dyn Store>,
+    /// Data generation: bumped after every committed write (here, or — on PostgreSQL — by another replica), so
+    /// that anything derived from the data, like the read cache, knows when it is stale.
+    generation: Arc<AtomicU64>,
 }
 
 impl Registry {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+        let registry = Self {
+            store,
+            generation: Arc::default(),
+        };
+        let generation = registry.generation.clone();
+        registry.store.watch_changes(Arc::new(move || {
+            generation.fetch_add(1, Ordering::SeqCst);
+        }));
+        registry
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// A serialized write transaction (see [`Store::write`]); the generation moves when it commits.
+    async fn write(
+        &self,
+        server_name: &str,
+        body: crate::store::WriteFn,
+    ) -> AppResult<Vec<VersionRow>> {
+        let written = self.store.write(server_name, body).await;
+        if written.is_ok() {
+            self.changed();
+        }
+        written
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -109,7 +142,6 @@ impl Registry {
         let row = new_row(&server, now())?;
         let name = server.name.clone();
         let written = self
-            .store
             .write(
                 &name,
                 write_fn(move |tx: &mut dyn WriteTx| {
@@ -235,7 +267,7 @@ impl Registry {
         require_status_permission(caller, name)?;
         check_status_request(&req)?;
         let owned = name.to_string();
-        self.store
+        self
             .write(
                 name,
                 write_fn(move |tx: &mut dyn WriteTx| {
@@ -319,6 +351,7 @@ impl Registry {
             }
         }
         self.store.insert_batch(&rows).await?;
+        self.changed();
         Ok(rows.len())
     }
 
@@ -331,7 +364,6 @@ impl Registry {
     {
         let (owned, version) = (name.to_string(), version.to_string());
         let written = self
-            .store
             .write(
                 name,
                 write_fn(move |tx: &mut dyn WriteTx| {

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::auth::{Caller, TokenKeys, secrets_equal};
+use crate::cache::ReadCache;
 use crate::metrics::Metrics;
 use crate::service::Registry;
 
@@ -12,6 +13,7 @@ pub struct AppState {
     pub keys: TokenKeys,
     pub admin_token: Option<Arc<str>>,
     pub metrics: Arc<Metrics>,
+    pub cache: Arc<ReadCache>,
 }
 
 impl AppState {

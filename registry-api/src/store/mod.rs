@@ -174,4 +174,11 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_batch(&self, rows: &[VersionRow]) -> Result<(), StoreError>;
     /// Cheap liveness check of the database.
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Calls `on_change` whenever another process sharing the database commits a write (PostgreSQL replicas
+    /// announce theirs with `NOTIFY`); also when such announcements may have been missed. No-op where one process
+    /// owns the database (SQLite).
+    fn watch_changes(&self, on_change: ChangeCallback);
 }
+
+/// See [`Store::watch_changes`].
+pub type ChangeCallback = std::sync::Arc<dyn Fn() + Send + Sync>;

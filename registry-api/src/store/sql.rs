@@ -17,8 +17,14 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{FromRow, Pool, Postgres, QueryBuilder, Sqlite};
 use thv_core::api::ServerStatus;
 
-use super::{Cursor, ListQuery, Store, StoreError, VersionFilter, VersionRow, WriteFn, WriteTx};
+use super::{
+    ChangeCallback, Cursor, ListQuery, Store, StoreError, VersionFilter, VersionRow, WriteFn,
+    WriteTx,
+};
 use crate::error::AppError;
+
+/// PostgreSQL channel on which every committed write is announced to the other replicas.
+const CHANGES_CHANNEL: &str = "thv_registry_changes";
 
 /// Rows per multi-row INSERT in [`Store::insert_batch`] (10 parameters each, below both drivers' limits).
 const BATCH_ROWS: usize = 1000;
@@ -471,7 +477,12 @@ macro_rules! sql_store {
                         b.build().execute(&mut *tx).await.map_err(map_err)?;
                     }
                 }
+                Self::announce(&mut tx).await?;
                 tx.commit().await.map_err(map_err)
+            }
+
+            fn watch_changes(&self, on_change: ChangeCallback) {
+                self.spawn_change_listener(on_change);
             }
 
             async fn ping(&self) -> Result<(), StoreError> {
@@ -510,6 +521,13 @@ impl SqliteStore {
         Ok(Self { pool })
     }
 
+    /// One process owns a SQLite database: nothing to announce or to watch.
+    async fn announce(_tx: &mut sqlx::Transaction<'static, Sqlite>) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn spawn_change_listener(&self, _on_change: ChangeCallback) {}
+
     /// `BEGIN IMMEDIATE`: take the database write lock before reading, so concurrent writers queue (busy timeout)
     /// instead of failing when they upgrade a read lock.
     async fn begin_serialized(
@@ -541,6 +559,55 @@ impl PostgresStore {
         Ok(Self { pool })
     }
 
+    /// `NOTIFY` the other replicas; delivered when (and only if) the transaction commits.
+    async fn announce(tx: &mut sqlx::Transaction<'static, Postgres>) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(CHANGES_CHANNEL)
+            .execute(&mut **tx)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    /// Listens for other replicas' writes. A lost connection counts as a change (announcements may have been
+    /// missed while it was down); the listener reconnects with a growing pause.
+    fn spawn_change_listener(&self, on_change: ChangeCallback) {
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            let mut pause = Duration::from_millis(100);
+            loop {
+                match sqlx::postgres::PgListener::connect_with(&pool).await {
+                    Ok(mut listener) => {
+                        if let Err(e) = listener.listen(CHANGES_CHANNEL).await {
+                            tracing::warn!(error = %e, "LISTEN {CHANGES_CHANNEL} failed");
+                        } else {
+                            pause = Duration::from_millis(100);
+                            loop {
+                                match listener.try_recv().await {
+                                    Ok(Some(_)) => on_change(),
+                                    // The connection was lost and re-established: changes may have been missed.
+                                    Ok(None) => on_change(),
+                                    Err(e) => {
+                                        tracing::warn!(error = %e, "change listener lost its connection");
+                                        break;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    Err(e) if pool.is_closed() => {
+                        tracing::debug!(error = %e, "change listener stops: the pool is closed");
+                        return;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "change listener cannot connect"),
+                }
+                on_change();
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(10));
+            }
+        });
+    }
+
     /// A transaction holding `pg_advisory_xact_lock(fnv1a63(name))`: writes to one server name queue up across
     /// every replica sharing the database; other names proceed in parallel.
     async fn begin_serialized(
@@ -553,6 +620,7 @@ impl PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
+        Self::announce(&mut tx).await?;
         Ok(tx)
     }
 }

@@ -34,6 +34,7 @@ pub struct TestApp {
     server: Option<RunningServer>,
     _dir: tempfile::TempDir,
     pg_cleanup: Option<(String, String)>,
+    config: Config,
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -128,7 +129,17 @@ impl TestApp {
             max_body_bytes: opts.max_body_bytes,
             max_connections: 16,
             log_format: LogFormat::Text,
+            read_cache_bytes: 8 * 1024 * 1024,
+            read_cache_ttl: Duration::from_secs(60),
         };
+        Some(Self::serve(config, dir, pg_cleanup).await)
+    }
+
+    async fn serve(
+        config: Config,
+        dir: tempfile::TempDir,
+        pg_cleanup: Option<(String, String)>,
+    ) -> Self {
         let server = thv_registry_api::start(&config)
             .await
             .expect("server starts");
@@ -137,13 +148,19 @@ impl TestApp {
             .timeout(Duration::from_secs(60))
             .build()
             .unwrap();
-        Some(Self {
+        Self {
             base,
             client,
             server: Some(server),
             _dir: dir,
             pg_cleanup,
-        })
+            config,
+        }
+    }
+
+    /// A second server on the same database and signing key (another replica); stop it before this one.
+    pub async fn replica(&self) -> Self {
+        Self::serve(self.config.clone(), tempfile::tempdir().unwrap(), None).await
     }
 
     pub async fn stop(mut self) {
