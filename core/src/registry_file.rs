@@ -398,6 +398,128 @@ fn check_legacy_map<T: for<'de> Deserialize<'de>>(
     }
 }
 
+/// The server.json documents of a registry file, read one at a time.
+///
+/// For an upstream registry or a server list only the file's outline is parsed up front (each document stays a
+/// borrowed slice of the input), so a registry of 100,000 versions is read without building a tree of the whole
+/// file; a legacy registry (small by nature) is parsed and converted whole.
+pub struct ServerDocuments<'a> {
+    format: &'static str,
+    prefix: &'static str,
+    docs: Documents<'a>,
+}
+
+enum Documents<'a> {
+    Raw(Vec<&'a serde_json::value::RawValue>),
+    Parsed(Vec<ServerJson>),
+}
+
+/// Just the identity of a document, for passes that need no more.
+#[derive(Deserialize)]
+struct Identity {
+    name: String,
+    version: String,
+}
+
+impl<'a> ServerDocuments<'a> {
+    /// Reads the outline of a registry file of any supported format (see [`RegistryFile::parse`]).
+    pub fn read(bytes: &'a [u8]) -> Result<Self, RegistryFileError> {
+        use serde_json::value::RawValue;
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+            None => Err(RegistryFileError::Empty),
+            Some(b'[') => {
+                let docs: Vec<&RawValue> = serde_json::from_slice(bytes).map_err(syntax_error)?;
+                Ok(Self {
+                    format: SERVER_LIST,
+                    prefix: "",
+                    docs: Documents::Raw(docs),
+                })
+            }
+            Some(b'{') => {
+                let top: std::collections::HashMap<String, &RawValue> =
+                    serde_json::from_slice(bytes).map_err(syntax_error)?;
+                let Some(data) = top.get("data") else {
+                    let servers = RegistryFile::parse(bytes)?.into_servers()?;
+                    return Ok(Self {
+                        format: LEGACY,
+                        prefix: "servers",
+                        docs: Documents::Parsed(servers),
+                    });
+                };
+                #[derive(Deserialize)]
+                struct Data<'d> {
+                    #[serde(borrow)]
+                    servers: Option<Vec<&'d RawValue>>,
+                }
+                let data: Data<'a> = serde_json::from_str(data.get()).map_err(|e| {
+                    invalid(
+                        UPSTREAM,
+                        "data",
+                        format!("expected an object {{servers: [...]}}: {e}"),
+                    )
+                })?;
+                let docs = data.servers.ok_or_else(|| {
+                    invalid(
+                        UPSTREAM,
+                        "data.servers",
+                        "missing: expected an array of server.json",
+                    )
+                })?;
+                Ok(Self {
+                    format: UPSTREAM,
+                    prefix: "data.servers",
+                    docs: Documents::Raw(docs),
+                })
+            }
+            Some(_) => RegistryFile::parse(bytes).map(|_| unreachable_format()),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match &self.docs {
+            Documents::Raw(d) => d.len(),
+            Documents::Parsed(d) => d.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The `i`th document, parsed.
+    pub fn get(&self, i: usize) -> Result<ServerJson, RegistryFileError> {
+        match &self.docs {
+            Documents::Raw(d) => {
+                let value: Value = serde_json::from_str(d[i].get()).map_err(|e| {
+                    invalid(self.format, format!("{}[{i}]", self.prefix), e.to_string())
+                })?;
+                parse_server(self.format, format!("{}[{i}]", self.prefix), &value)
+            }
+            Documents::Parsed(d) => Ok(d[i].clone()),
+        }
+    }
+
+    /// The name and version of the `i`th document, without parsing the rest of it.
+    pub fn identity(&self, i: usize) -> Result<(String, String), RegistryFileError> {
+        match &self.docs {
+            Documents::Raw(d) => serde_json::from_str::<Identity>(d[i].get())
+                .map(|id| (id.name, id.version))
+                .map_err(|e| invalid(self.format, format!("{}[{i}]", self.prefix), e.to_string())),
+            Documents::Parsed(d) => Ok((d[i].name.clone(), d[i].version.clone())),
+        }
+    }
+}
+
+/// `RegistryFile::parse` refuses a file that is neither an array nor an object, so this is never reached.
+fn unreachable_format() -> ServerDocuments<'static> {
+    ServerDocuments {
+        format: SERVER_LIST,
+        prefix: "",
+        docs: Documents::Parsed(Vec::new()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

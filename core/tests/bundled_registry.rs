@@ -249,3 +249,58 @@ fn garbage_never_panics() {
         0
     );
 }
+
+#[test]
+fn server_documents_read_every_format_lazily() {
+    use thv_core::registry_file::ServerDocuments;
+    let bundled = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../data/registry.json"
+    ))
+    .unwrap();
+    let docs = ServerDocuments::read(&bundled).unwrap();
+    assert_eq!(docs.len(), 102);
+    let whole = thv_core::registry_file::parse(&bundled)
+        .unwrap()
+        .into_servers()
+        .unwrap();
+    for (i, server) in whole.iter().enumerate() {
+        assert_eq!(&docs.get(i).unwrap(), server);
+        assert_eq!(
+            docs.identity(i).unwrap(),
+            (server.name.clone(), server.version.clone())
+        );
+    }
+    let legacy = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../data/toolhive-legacy-registry.json"
+    ))
+    .unwrap();
+    assert_eq!(ServerDocuments::read(&legacy).unwrap().len(), 102);
+    let list = serde_json::to_vec(&whole[..3]).unwrap();
+    let docs = ServerDocuments::read(&list).unwrap();
+    assert_eq!(docs.len(), 3);
+    assert_eq!(docs.get(2).unwrap(), whole[2]);
+
+    for (bad, expect) in [
+        (&b""[..], "empty"),
+        (b"   ", "empty"),
+        (b"[{\"name\": 1}", "truncated"),
+        (b"{\"data\": 5}", "data"),
+        (b"{\"data\": {}}", "data.servers"),
+        (b"42", "unrecognised"),
+    ] {
+        let err = ServerDocuments::read(bad)
+            .err()
+            .unwrap_or_else(|| panic!("{:?} accepted", String::from_utf8_lossy(bad)));
+        assert!(
+            err.to_string().contains(expect),
+            "{:?}: {err}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+    let docs = ServerDocuments::read(b"[{\"name\": \"a.b/c\"}, 7]").unwrap();
+    assert!(docs.get(0).unwrap_err().to_string().contains("[0]"));
+    assert!(docs.get(1).unwrap_err().to_string().contains("[1]"));
+    assert!(docs.identity(1).is_err());
+}

@@ -66,11 +66,10 @@ async fn seed_if_empty(registry: &Registry, config: &Config) -> anyhow::Result<(
             BUNDLED_REGISTRY.as_bytes().to_vec(),
         ),
     };
-    let servers = registry_file::parse(&bytes)
-        .and_then(|f| f.into_servers())
+    let docs = registry_file::ServerDocuments::read(&bytes)
         .map_err(|e| anyhow::anyhow!("seed file {source}: {e}"))?;
     let n = registry
-        .seed(servers)
+        .seed(&docs)
         .await
         .map_err(|e| anyhow::anyhow!("seeding from {source}: {e}"))?;
     tracing::info!(versions = n, source = %source, "seeded an empty database");

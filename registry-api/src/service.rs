@@ -4,6 +4,7 @@
 //! serialized per server name, so concurrent publishes of one name cannot both become latest or both pass the
 //! duplicate-version check.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -12,9 +13,10 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde_json::Value;
 use thv_core::api::{ServerStatus, StatusUpdateRequest};
+use thv_core::registry_file::ServerDocuments;
 use thv_core::server::ServerJson;
 use thv_core::validate::{self, SchemaPolicy, ValidationResult};
-use thv_core::version::pick_latest;
+use thv_core::version::{VersionCandidate, pick_latest};
 
 use crate::auth::{Action, Caller};
 use crate::error::{AppError, AppResult};
@@ -326,33 +328,63 @@ impl Registry {
         self.set_status(caller, name, version, req).await
     }
 
-    /// Loads the bundled or configured registry into an empty store. Invalid entries are skipped with a warning.
-    pub async fn seed(&self, servers: Vec<ServerJson>) -> AppResult<usize> {
-        let now = now();
-        let mut rows: Vec<VersionRow> = Vec::with_capacity(servers.len());
-        let mut seen = std::collections::HashSet::new();
-        for mut server in servers {
+    /// Loads a registry file into an empty store, in one transaction. Invalid entries and repeated versions are
+    /// skipped with a warning. Documents are read twice — once to validate and find each server's latest version,
+    /// once to build the rows batch by batch while earlier batches are written — so memory stays proportional to a
+    /// batch, not to the file.
+    pub async fn seed(&self, docs: &ServerDocuments<'_>) -> AppResult<u64> {
+        const BATCH: usize = 1000;
+        let mut accepted: Vec<(usize, String, String)> = Vec::with_capacity(docs.len());
+        let mut seen = HashSet::new();
+        for i in 0..docs.len() {
+            let server = match docs.get(i) {
+                Ok(server) => server,
+                Err(e) => {
+                    tracing::warn!(error = %e, "seed entry skipped: unreadable");
+                    continue;
+                }
+            };
             let report = validate::validate_server(&server, SchemaPolicy::Validate);
             if !report.valid {
                 tracing::warn!(server = %server.name, version = %server.version, issues = ?report.issues, "seed entry skipped: invalid");
-                continue;
-            }
-            if !seen.insert((server.name.clone(), server.version.clone())) {
+            } else if !seen.insert((server.name.clone(), server.version.clone())) {
                 tracing::warn!(server = %server.name, version = %server.version, "seed entry skipped: duplicate version");
-                continue;
-            }
-            server.retain_publisher_meta();
-            rows.push(new_row(&server, now)?);
-        }
-        rows.sort_by(|a, b| a.server_name.cmp(&b.server_name));
-        for group in rows.chunk_by_mut(|a, b| a.server_name == b.server_name) {
-            if let Some(i) = pick_latest(group) {
-                group[i].is_latest = true;
+            } else {
+                accepted.push((i, server.name, server.version));
             }
         }
-        self.store.insert_batch(&rows).await?;
+        drop(seen);
+        let now = now();
+        let mut latest = HashSet::new();
+        accepted.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
+        for group in accepted.chunk_by(|a, b| a.1 == b.1) {
+            let candidates: Vec<SeedCandidate> = group
+                .iter()
+                .map(|(_, _, v)| SeedCandidate(v, now))
+                .collect();
+            if let Some(w) = pick_latest(&candidates) {
+                latest.insert(group[w].0);
+            }
+        }
+        let mut order: Vec<usize> = accepted.into_iter().map(|(i, _, _)| i).collect();
+        order.sort_unstable();
+        let mut batches = order.chunks(BATCH).map(|chunk| {
+            chunk
+                .iter()
+                .map(|&i| {
+                    let mut server = docs
+                        .get(i)
+                        .map_err(|e| AppError::Internal(format!("re-reading a seed entry: {e}")))?;
+                    server.retain_publisher_meta();
+                    let mut row = new_row(&server, now)?;
+                    row.is_latest = latest.contains(&i);
+                    Ok(row)
+                })
+                .collect::<AppResult<Vec<VersionRow>>>()
+        });
+        let inserted = self.store.insert_batches(&mut batches).await?;
         self.changed();
-        Ok(rows.len())
+        Ok(inserted)
     }
 
     /// Runs `body` on one existing version inside the per-name write transaction; 404 when it does not exist.
@@ -381,6 +413,21 @@ impl Registry {
             )
             .await?;
         single(written)
+    }
+}
+
+/// A seed entry as a candidate for `isLatest` (every seeded version is published at the same instant).
+struct SeedCandidate<'a>(&'a str, DateTime<Utc>);
+
+impl VersionCandidate for SeedCandidate<'_> {
+    fn version(&self) -> &str {
+        self.0
+    }
+    fn published_at(&self) -> DateTime<Utc> {
+        self.1
+    }
+    fn is_deleted(&self) -> bool {
+        false
     }
 }
 

@@ -30,7 +30,30 @@ for_each_backend!(
     cors_and_meta_endpoints,
     version_cap_is_enforced,
     reads_are_cached_until_the_data_changes,
+    seeding_skips_bad_entries_and_sets_latest,
 );
+
+async fn seeding_skips_bad_entries_and_sets_latest(app: &TestApp) {
+    let mut invalid = server_json("com.example/seeded", "3.0.0");
+    invalid["description"] = json!("");
+    let docs = json!([
+        server_json("com.example/seeded", "1.0.0"),
+        invalid,
+        server_json("com.example/seeded", "1.0.0"),
+        server_json("com.example/seeded", "2.0.0"),
+        42,
+        server_json("com.example/other-seeded", "snapshot"),
+    ]);
+    let bytes = serde_json::to_vec(&docs).unwrap();
+    let docs = thv_core::registry_file::ServerDocuments::read(&bytes).unwrap();
+    assert_eq!(app.state().registry.seed(&docs).await.unwrap(), 3);
+    assert_eq!(latest_version(app, "com.example/seeded").await, "2.0.0");
+    assert_eq!(
+        latest_version(app, "com.example/other-seeded").await,
+        "snapshot"
+    );
+    assert_eq!(count_latest(app, "com.example/seeded").await, 1);
+}
 
 async fn reads_are_cached_until_the_data_changes(app: &TestApp) {
     app.publish_ok("com.example/cached", "1.0.0").await;
@@ -138,13 +161,12 @@ async fn replicas_share_postgres_consistently() {
 
 async fn version_cap_is_enforced(app: &TestApp) {
     let name = "com.example/many";
-    let docs: Vec<thv_core::server::ServerJson> = (0..10_000)
-        .map(|i| {
-            serde_json::from_value(server_json(name, &format!("0.{}.{}", i / 100, i % 100)))
-                .unwrap()
-        })
+    let docs: Vec<Value> = (0..10_000)
+        .map(|i| server_json(name, &format!("0.{}.{}", i / 100, i % 100)))
         .collect();
-    assert_eq!(app.state().registry.seed(docs).await.unwrap(), 10_000);
+    let bytes = serde_json::to_vec(&docs).unwrap();
+    let docs = thv_core::registry_file::ServerDocuments::read(&bytes).unwrap();
+    assert_eq!(app.state().registry.seed(&docs).await.unwrap(), 10_000);
     let (status, body) = app.publish(&server_json(name, "1.0.0")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(

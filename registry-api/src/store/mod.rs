@@ -170,8 +170,15 @@ pub trait Store: Send + Sync + 'static {
     async fn count(&self) -> Result<u64, StoreError>;
     /// Runs `body` in one transaction serialized against every other write to `server_name`.
     async fn write(&self, server_name: &str, body: WriteFn) -> Result<Vec<VersionRow>, AppError>;
-    /// Inserts many rows in one transaction (seeding and imports); the rows' rules were applied by the caller.
-    async fn insert_batch(&self, rows: &[VersionRow]) -> Result<(), StoreError>;
+    /// Inserts every batch in one transaction (seeding and imports; the rows' rules were applied by the caller).
+    /// Batches are produced while earlier ones are written, so a large import never holds all its rows. An `Err`
+    /// batch rolls the whole transaction back.
+    async fn insert_batches(&self, batches: &mut RowBatches<'_>) -> Result<u64, AppError>;
+    /// [`Store::insert_batches`] with one batch.
+    async fn insert_batch(&self, rows: &[VersionRow]) -> Result<u64, AppError> {
+        self.insert_batches(&mut std::iter::once(Ok(rows.to_vec())))
+            .await
+    }
     /// Cheap liveness check of the database.
     async fn ping(&self) -> Result<(), StoreError>;
     /// Calls `on_change` whenever another process sharing the database commits a write (PostgreSQL replicas
@@ -179,6 +186,9 @@ pub trait Store: Send + Sync + 'static {
     /// owns the database (SQLite).
     fn watch_changes(&self, on_change: ChangeCallback);
 }
+
+/// See [`Store::insert_batches`].
+pub type RowBatches<'a> = dyn Iterator<Item = Result<Vec<VersionRow>, AppError>> + Send + 'a;
 
 /// See [`Store::watch_changes`].
 pub type ChangeCallback = std::sync::Arc<dyn Fn() + Send + Sync>;

@@ -18,8 +18,8 @@ use sqlx::{FromRow, Pool, Postgres, QueryBuilder, Sqlite};
 use thv_core::api::ServerStatus;
 
 use super::{
-    ChangeCallback, Cursor, ListQuery, Store, StoreError, VersionFilter, VersionRow, WriteFn,
-    WriteTx,
+    ChangeCallback, Cursor, ListQuery, RowBatches, Store, StoreError, VersionFilter, VersionRow,
+    WriteFn, WriteTx,
 };
 use crate::error::AppError;
 
@@ -437,48 +437,54 @@ macro_rules! sql_store {
                 Ok(written)
             }
 
-            async fn insert_batch(&self, batch: &[VersionRow]) -> Result<(), StoreError> {
+            async fn insert_batches(&self, batches: &mut RowBatches<'_>) -> Result<u64, AppError> {
                 let mut tx = self.pool.begin().await.map_err(map_err)?;
-                for chunk in batch.chunks(BATCH_ROWS) {
-                    let mut b = QueryBuilder::<$db>::new(concat!(
-                        "INSERT INTO server_versions (",
-                        cols!(),
-                        ") "
-                    ));
-                    b.push_values(chunk, |mut r, row| {
-                        r.push_bind(row.server_name.clone())
-                            .push_bind(row.version.clone())
-                            .push_bind(row.value.clone())
-                            .push_bind(row.status.as_str())
-                            .push_bind(row.status_message.clone())
-                            .push_bind(micros(&row.status_changed_at))
-                            .push_bind(micros(&row.published_at))
-                            .push_bind(micros(&row.updated_at))
-                            .push_bind(row.is_latest)
-                            .push_bind(row.search_text.clone());
-                    });
-                    b.build().execute(&mut *tx).await.map_err(map_err)?;
-                    let mut urls = Vec::new();
-                    for row in chunk {
-                        for url in remote_urls(&row.value)? {
-                            urls.push((url, &row.server_name, &row.version));
-                        }
-                    }
-                    for url_chunk in urls.chunks(BATCH_ROWS) {
-                        let mut b = QueryBuilder::<$db>::new(
-                            "INSERT INTO server_remote_urls (url, server_name, version) ",
-                        );
-                        b.push_values(url_chunk, |mut r, (url, name, version)| {
-                            r.push_bind(url.clone())
-                                .push_bind((*name).clone())
-                                .push_bind((*version).clone());
+                let mut inserted = 0u64;
+                for batch in batches {
+                    let batch = batch?;
+                    inserted += batch.len() as u64;
+                    for chunk in batch.chunks(BATCH_ROWS) {
+                        let mut b = QueryBuilder::<$db>::new(concat!(
+                            "INSERT INTO server_versions (",
+                            cols!(),
+                            ") "
+                        ));
+                        b.push_values(chunk, |mut r, row| {
+                            r.push_bind(row.server_name.clone())
+                                .push_bind(row.version.clone())
+                                .push_bind(row.value.clone())
+                                .push_bind(row.status.as_str())
+                                .push_bind(row.status_message.clone())
+                                .push_bind(micros(&row.status_changed_at))
+                                .push_bind(micros(&row.published_at))
+                                .push_bind(micros(&row.updated_at))
+                                .push_bind(row.is_latest)
+                                .push_bind(row.search_text.clone());
                         });
-                        b.push(" ON CONFLICT DO NOTHING");
                         b.build().execute(&mut *tx).await.map_err(map_err)?;
+                        let mut urls = Vec::new();
+                        for row in chunk {
+                            for url in remote_urls(&row.value)? {
+                                urls.push((url, &row.server_name, &row.version));
+                            }
+                        }
+                        for url_chunk in urls.chunks(BATCH_ROWS) {
+                            let mut b = QueryBuilder::<$db>::new(
+                                "INSERT INTO server_remote_urls (url, server_name, version) ",
+                            );
+                            b.push_values(url_chunk, |mut r, (url, name, version)| {
+                                r.push_bind(url.clone())
+                                    .push_bind((*name).clone())
+                                    .push_bind((*version).clone());
+                            });
+                            b.push(" ON CONFLICT DO NOTHING");
+                            b.build().execute(&mut *tx).await.map_err(map_err)?;
+                        }
                     }
                 }
                 Self::announce(&mut tx).await?;
-                tx.commit().await.map_err(map_err)
+                tx.commit().await.map_err(map_err)?;
+                Ok(inserted)
             }
 
             fn watch_changes(&self, on_change: ChangeCallback) {
