@@ -14,6 +14,16 @@ struct Server {
     base: String,
 }
 
+/// A test that fails half-way must not leave a server running.
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 fn command(home: &Path) -> Command {
     let mut cmd = Command::new(binary("thv-registry-api"));
     cmd.env_clear()
