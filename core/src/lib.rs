@@ -7,6 +7,8 @@
 //! - [`toolhive`]: ToolHive's publisher-provided extension metadata, typed.
 //! - [`legacy`]: ToolHive's legacy registry format and its lossless conversion to and from the upstream format.
 //! - [`registry_file`]: registry files (the upstream `{"$schema","version","meta","data":{"servers"}}` wrapper).
+//! - [`client`]: the typed HTTP client of the registry API (used by the curation CLI, the runner and sync).
+//! - [`runconfig`]: the RunConfig, the versioned contract between resolving a server and running it.
 
 pub mod api;
 pub mod legacy;
@@ -15,3 +17,5 @@ pub mod server;
 pub mod toolhive;
 pub mod validate;
 pub mod version;
+pub mod client;
+pub mod runconfig;
