@@ -1,6 +1,8 @@
 -- One row per (server name, version): the server.json as published, and the registry's official metadata.
 -- Timestamps are microseconds since the Unix epoch (UTC), identical on SQLite and PostgreSQL.
 CREATE TABLE server_versions (
+    -- A stable row id (VACUUM keeps explicit INTEGER PRIMARY KEYs), for the search index below.
+    id                INTEGER PRIMARY KEY,
     server_name       TEXT    NOT NULL CHECK (server_name LIKE '%_/_%'),
     version           TEXT    NOT NULL CHECK (length(trim(version)) > 0),
     value             TEXT    NOT NULL,
@@ -12,7 +14,7 @@ CREATE TABLE server_versions (
     is_latest         BOOLEAN NOT NULL DEFAULT FALSE,
     -- lower-cased "name\ndescription", for case-insensitive substring search
     search_text       TEXT    NOT NULL,
-    PRIMARY KEY (server_name, version)
+    UNIQUE (server_name, version)
 );
 
 -- Exactly one latest version per server; also serves `version=latest` listings in name order.

@@ -109,7 +109,89 @@ store_suite!(
     remote_url_owner_ignores_deleted_and_self,
     concurrent_writes_to_one_name_are_serialized,
     migrations_are_idempotent_and_data_survives_reopen,
+    search_finds_rare_and_common_terms_alike,
 );
+
+/// SQLite answers rare terms from its trigram index and common ones by walking pages; both must give the same
+/// rows in the same order as a plain substring filter.
+async fn search_finds_rare_and_common_terms_alike(s: Arc<dyn Store>) {
+    let mut rows = Vec::new();
+    for i in 0..2600 {
+        let name = format!("a.x/server-{i:05}");
+        let mut r = row(&name, "1.0.0", i);
+        let extra = if i % 5 != 0 { " common" } else { "" };
+        let rare = if i % 500 == 7 { " r\"a%re_" } else { "" };
+        r.search_text = format!("{name}\nabout{extra}{rare}").to_lowercase();
+        rows.push(r);
+    }
+    s.insert_batch(&rows).await.unwrap();
+    for term in [
+        "common",
+        "r\"a%re_",
+        "nothing-like-this",
+        "00",
+        "server-0001",
+    ] {
+        let expected: Vec<String> = rows
+            .iter()
+            .filter(|r| r.search_text.contains(term))
+            .map(|r| r.server_name.clone())
+            .collect();
+        let mut got = Vec::new();
+        let mut cursor = None;
+        loop {
+            let q = ListQuery {
+                search: Some(term.into()),
+                cursor: cursor.clone(),
+                limit: 100,
+                ..query()
+            };
+            let page = s.list(&q).await.unwrap();
+            got.extend(page.iter().map(|r| r.server_name.clone()));
+            match page.last() {
+                Some(last) if page.len() == 100 => {
+                    cursor = Some(Cursor {
+                        server_name: last.server_name.clone(),
+                        version: Some(last.version.clone()),
+                    })
+                }
+                _ => break,
+            }
+        }
+        assert_eq!(got, expected, "search {term:?}");
+    }
+    // The index follows updates of the searchable text.
+    let body = write_fn(|tx: &mut dyn WriteTx| {
+        async move {
+            let mut r = tx.versions("a.x/server-00003").await?.remove(0);
+            r.search_text = "a.x/server-00003\nnow mentions zebras".into();
+            tx.update(&r).await?;
+            Ok(vec![])
+        }
+        .boxed()
+    });
+    s.write("a.x/server-00003", body).await.unwrap();
+    let found = s
+        .list(&ListQuery {
+            search: Some("zebras".into()),
+            ..query()
+        })
+        .await
+        .unwrap();
+    assert_eq!(keys(&found), ["a.x/server-00003@1.0.0"]);
+    let gone = s
+        .list(&ListQuery {
+            search: Some("r\"a%re_".into()),
+            ..query()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        gone.len(),
+        6,
+        "the six rare rows are untouched by the update"
+    );
+}
 
 async fn list_orders_filters_and_pages(s: Arc<dyn Store>) {
     let mut rows = vec![

@@ -179,17 +179,44 @@ fn lock_key(name: &str) -> i64 {
     (h & (i64::MAX as u64)) as i64
 }
 
+/// How a list query finds the rows matching a search term.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SearchPlan {
+    /// `search_text LIKE '%term%'` while walking the rows in page order: fast when matches are common (the page
+    /// fills early) and on PostgreSQL, whose trigram index serves it.
+    Like,
+    /// SQLite: look the term up in the FTS5 trigram index first, then fetch and order those rows: fast when
+    /// matches are few.
+    TrigramIndex,
+}
+
+/// SQLite's trigram index is used when a term matches fewer rows than this; above it, walking the rows in page
+/// order finds a page of matches sooner.
+const FEW_MATCHES: i64 = 2000;
+
+/// A phrase query for the trigram index: the term, quoted, matches as a literal substring.
+fn fts_phrase(term: &str) -> String {
+    format!("\"{}\"", term.replace('"', "\"\""))
+}
+
 /// Builds the list statement from the query's filters (keyset pagination, no OFFSET).
-fn build_list<'a, DB: sqlx::Database>(q: &'a ListQuery) -> QueryBuilder<DB>
+fn build_list<'a, DB: sqlx::Database>(q: &'a ListQuery, plan: SearchPlan) -> QueryBuilder<DB>
 where
     String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
     i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
 {
-    let mut b = QueryBuilder::<DB>::new(concat!(
-        "SELECT ",
-        cols!(),
-        " FROM server_versions WHERE 1=1"
-    ));
+    let mut b = QueryBuilder::<DB>::new(concat!("SELECT ", cols!(), " FROM "));
+    match (&q.search, plan) {
+        (Some(term), SearchPlan::TrigramIndex) => {
+            // CROSS JOIN makes SQLite drive the join from the index lookup.
+            b.push("(SELECT rowid AS rid FROM server_search WHERE server_search MATCH ")
+                .push_bind(fts_phrase(term))
+                .push(") AS m CROSS JOIN server_versions ON server_versions.id = m.rid WHERE 1=1");
+        }
+        _ => {
+            b.push("server_versions WHERE 1=1");
+        }
+    }
     if !q.include_deleted {
         b.push(" AND status <> 'deleted'");
     }
@@ -205,7 +232,7 @@ where
             b.push(" AND version = ").push_bind(v.clone());
         }
     }
-    if let Some(term) = &q.search {
+    if let (Some(term), SearchPlan::Like) = (&q.search, plan) {
         b.push(" AND search_text LIKE ")
             .push_bind(like_pattern(term))
             .push(" ESCAPE '\\'");
@@ -366,7 +393,8 @@ macro_rules! sql_store {
             }
 
             async fn list(&self, query: &ListQuery) -> Result<Vec<VersionRow>, StoreError> {
-                let mut b = build_list::<$db>(query);
+                let plan = self.search_plan(query).await?;
+                let mut b = build_list::<$db>(query, plan);
                 let raw = b
                     .build_query_as::<RawRow>()
                     .fetch_all(&self.pool)
@@ -527,6 +555,26 @@ impl SqliteStore {
         Ok(Self { pool })
     }
 
+    /// Counts the term's matches in the trigram index (up to [`FEW_MATCHES`]) to pick the faster plan.
+    async fn search_plan(&self, query: &ListQuery) -> Result<SearchPlan, StoreError> {
+        let Some(term) = query.search.as_deref().filter(|t| t.chars().count() >= 3) else {
+            return Ok(SearchPlan::Like);
+        };
+        let matches: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM (SELECT rowid FROM server_search WHERE server_search MATCH $1 LIMIT $2)",
+        )
+        .bind(fts_phrase(term))
+        .bind(FEW_MATCHES)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(if matches < FEW_MATCHES {
+            SearchPlan::TrigramIndex
+        } else {
+            SearchPlan::Like
+        })
+    }
+
     /// One process owns a SQLite database: nothing to announce or to watch.
     async fn announce(_tx: &mut sqlx::Transaction<'static, Sqlite>) -> Result<(), StoreError> {
         Ok(())
@@ -563,6 +611,11 @@ impl PostgresStore {
             .await
             .map_err(|e| StoreError::Database(format!("migration failed: {e}")))?;
         Ok(Self { pool })
+    }
+
+    /// PostgreSQL's planner picks between the trigram index and a walk in page order itself.
+    async fn search_plan(&self, _query: &ListQuery) -> Result<SearchPlan, StoreError> {
+        Ok(SearchPlan::Like)
     }
 
     /// `NOTIFY` the other replicas; delivered when (and only if) the transaction commits.
