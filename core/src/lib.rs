@@ -11,11 +11,11 @@
 //! - [`runconfig`]: the RunConfig, the versioned contract between resolving a server and running it.
 
 pub mod api;
+pub mod client;
 pub mod legacy;
 pub mod registry_file;
+pub mod runconfig;
 pub mod server;
 pub mod toolhive;
 pub mod validate;
 pub mod version;
-pub mod client;
-pub mod runconfig;
