@@ -1,0 +1,728 @@
+//! Resolution: a registry entry (server.json, with ToolHive's extension) plus the user's choices → a
+//! [`RunConfig`].
+//!
+//! # Rules (ToolHive's, with the additions noted)
+//!
+//! - **Source.** Exactly one `oci` package → a container running its `identifier` as `image` (two or more `oci`
+//!   packages is an error). Else `remotes[0]` → a remote server (`remote_url`, no container). Else exactly one
+//!   `npm` or `pypi` package → `package` `{scheme: npx|uvx, name, version}`, built into an image by the runner
+//!   (an addition: ToolHive refuses these). Anything else is an error listing the package types found.
+//! - **Transport.** The package's (or remote's) transport type, unless the user overrides it. For sse and
+//!   streamable-http containers, `target_port` is the user's `--target-port`, else the port of the package's
+//!   transport URL (`http://localhost:8080` → 8080), else the extension's `target_port`, else left for the runner
+//!   to pick ([`RunConfig::set_target_port`]). `stdio` servers get `proxy_mode` (default `streamable-http`).
+//! - **Env vars.** Declared variables are the package's `environmentVariables` (plus `-e KEY=value` runtime
+//!   arguments), then the extension's `env_vars` (same name: the extension's entry wins). A variable filled by a
+//!   secret reference is left to it; else the user's `-e` value is used (for a variable declared secret this is
+//!   allowed, warned about and recorded in `sensitive_env_vars`); else its default; else, when it is required,
+//!   resolution fails naming every such variable and how to pass it. User `-e` variables the registry does not
+//!   declare are passed too. Transport env vars (`MCP_TRANSPORT`, and `MCP_PORT`, `FASTMCP_PORT`, `MCP_HOST`
+//!   for HTTP) override `-e`; secrets override everything.
+//! - **Arguments.** The user's arguments if any; else the package's `packageArguments` (named: name then
+//!   value; value or default); else the extension's `args`.
+//! - **Permission profile** (containers): the user's (`none`, `network` or a file), else the extension's
+//!   `permissions`, else `network`. Network isolation defaults to on; a profile network mode other than bridge
+//!   drops it (`none` silently, others with a warning, or an error when the user asked for isolation).
+//! - **Name.** The user's `--name`, else the server name's part after `/`, sanitized into a container name.
+//! - **Labels.** The user's (not `toolhive*`), then `toolhive=true`, `toolhive-name`, `toolhive-basename`,
+//!   `toolhive-transport`, `toolhive-port` (once known), `toolhive-network-isolation`, `toolhive-group`.
+//! - The registry's `tools` are recorded in `registry_tools`; a `--tools` filter naming a tool not in that list
+//!   is an error.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use thiserror::Error;
+
+use super::mounts::{ProfileError, is_bridge_mode, parse_volume};
+use super::names::{sanitize_name, short_name};
+use super::{
+    DEFAULT_TARGET_HOST, PackageScheme, PackageSource, ProxyMode, RunConfig, RunConfigError,
+    SecretRef, ToolOverride, TransportType, env_name_error, host_error, labels, name_error,
+};
+use crate::legacy::url_port;
+use crate::server::{Argument, KeyValueInput, Package, ServerJson, Transport};
+use crate::toolhive::{self, EnvVar, PermissionProfile, ServerExtensions};
+
+/// The user's choices (`thv run` flags). Everything is optional; [`Default`] is "as the registry says".
+#[derive(Debug, Clone, Default)]
+pub struct ResolveOptions {
+    /// `--name`: workload and container name (must already be a valid name; it is not sanitized).
+    pub name: Option<String>,
+    /// `-e KEY=VALUE` (see [`super::parse_env_assignment`]).
+    pub env: BTreeMap<String, String>,
+    /// `--secret NAME,target=ENV` (see [`SecretRef::parse`]).
+    pub secrets: Vec<SecretRef>,
+    /// Arguments after `--`; they replace the registry's.
+    pub args: Vec<String>,
+    /// `--permission-profile`: `none`, `network` or the path of a JSON profile.
+    pub permission_profile: Option<String>,
+    /// `--transport`.
+    pub transport: Option<TransportType>,
+    /// `--proxy-port`.
+    pub proxy_port: Option<u16>,
+    /// `--target-port`.
+    pub target_port: Option<u16>,
+    /// `--proxy-mode` (stdio servers).
+    pub proxy_mode: Option<ProxyMode>,
+    /// `--isolate-network` (`None`: on for containers).
+    pub isolate_network: Option<bool>,
+    /// `--host`.
+    pub host: Option<String>,
+    /// `--target-host`.
+    pub target_host: Option<String>,
+    /// `--group` (`None`: `default`).
+    pub group: Option<String>,
+    /// `-l KEY=VALUE`.
+    pub labels: BTreeMap<String, String>,
+    /// `-v host:container[:ro]`.
+    pub volumes: Vec<String>,
+    /// `--tools`.
+    pub tools_filter: Vec<String>,
+    /// `--tools-override` (already read from its file).
+    pub tools_override: BTreeMap<String, ToolOverride>,
+    /// `--session-ttl`, in seconds.
+    pub session_ttl: Option<u64>,
+    /// The registry file URL the entry came from, recorded.
+    pub registry_url: Option<String>,
+    /// The registry API URL the entry came from, recorded.
+    pub registry_api_url: Option<String>,
+    /// `created_at` (now when absent).
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+/// A resolved RunConfig and what the user should be told about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolution {
+    pub config: RunConfig,
+    pub warnings: Vec<ResolveWarning>,
+}
+
+/// Something resolution allowed but the user should know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResolveWarning {
+    /// A variable the registry marks secret was given as a plain `-e` value (recorded in
+    /// `sensitive_env_vars`; `export` drops it).
+    SecretGivenInPlain { name: String },
+    /// Both `-e NAME=...` and `--secret ...,target=NAME`: the secret wins.
+    EnvOverriddenBySecret { name: String },
+    /// Network isolation was turned off because the profile's network mode is not bridge.
+    NetworkIsolationDropped { mode: String },
+    /// An option that does not apply to this server.
+    OptionIgnored { option: String, reason: String },
+    /// The registry marks the server deprecated.
+    Deprecated { server: String },
+}
+
+impl fmt::Display for ResolveWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::SecretGivenInPlain { name } => write!(
+                f,
+                "{name} is a secret but was given in plain with -e; it is stored in the workload's config (export leaves it out): prefer --secret NAME,target={name}"
+            ),
+            Self::EnvOverriddenBySecret { name } => {
+                write!(
+                    f,
+                    "{name} is given both with -e and --secret; the secret is used"
+                )
+            }
+            Self::NetworkIsolationDropped { mode } => write!(
+                f,
+                "network isolation is off: it needs bridge networking and the permission profile's network mode is '{mode}'"
+            ),
+            Self::OptionIgnored { option, reason } => write!(f, "{option} is ignored: {reason}"),
+            Self::Deprecated { server } => write!(f, "server '{server}' is deprecated"),
+        }
+    }
+}
+
+/// A required variable that was not given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingEnv {
+    pub name: String,
+    pub secret: bool,
+    pub description: Option<String>,
+}
+
+/// Why a registry entry could not be resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ResolveError {
+    /// No runnable source (or several).
+    #[error("server '{server}' cannot be run: {reason}")]
+    Unsupported { server: String, reason: String },
+    /// The ToolHive extension is malformed.
+    #[error("server '{server}': invalid ToolHive extension: {message}")]
+    Extension { server: String, message: String },
+    /// Required variables nobody gave.
+    #[error("{}", missing_env_text(server, missing))]
+    MissingRequiredEnv {
+        server: String,
+        missing: Vec<MissingEnv>,
+    },
+    /// A required package argument without value or default, and the user gave no arguments.
+    #[error(
+        "server '{server}' needs the argument {argument}; pass the server's arguments after --"
+    )]
+    MissingArgument { server: String, argument: String },
+    /// A user option is invalid (`option` is the flag, e.g. `--name`).
+    #[error("invalid {option}: {message}")]
+    InvalidOption { option: String, message: String },
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    /// `--tools` names a tool the registry does not list.
+    #[error(
+        "server '{server}' has no tool '{tool}' (its tools: {})",
+        available.join(", ")
+    )]
+    UnknownTool {
+        server: String,
+        tool: String,
+        available: Vec<String>,
+    },
+    /// The resulting RunConfig breaks a rule (e.g. an invalid env var name in the registry entry).
+    #[error("server '{server}': {source}")]
+    Invalid {
+        server: String,
+        #[source]
+        source: RunConfigError,
+    },
+}
+
+fn missing_env_text(server: &str, missing: &[MissingEnv]) -> String {
+    let items: Vec<String> = missing
+        .iter()
+        .map(|m| {
+            let how = if m.secret {
+                format!("a secret: pass --secret NAME,target={}", m.name)
+            } else {
+                format!("pass -e {}=VALUE", m.name)
+            };
+            match &m.description {
+                Some(d) if !d.is_empty() => format!("{} ({d}; {how})", m.name),
+                _ => format!("{} ({how})", m.name),
+            }
+        })
+        .collect();
+    let noun = if missing.len() == 1 {
+        "environment variable"
+    } else {
+        "environment variables"
+    };
+    format!("server '{server}' requires the {noun} {}", items.join("; "))
+}
+
+fn option_error(option: &str, message: impl Into<String>) -> ResolveError {
+    ResolveError::InvalidOption {
+        option: option.to_owned(),
+        message: message.into(),
+    }
+}
+
+enum Source<'a> {
+    Oci(&'a Package),
+    Remote(&'a Transport),
+    Package(&'a Package, PackageScheme),
+}
+
+fn choose_source<'a>(server: &'a ServerJson) -> Result<Source<'a>, ResolveError> {
+    let packages = server.packages.as_deref().unwrap_or_default();
+    let unsupported = |reason: String| ResolveError::Unsupported {
+        server: server.name.clone(),
+        reason,
+    };
+    let oci: Vec<&Package> = packages
+        .iter()
+        .filter(|p| p.registry_type == "oci")
+        .collect();
+    match oci.as_slice() {
+        [one] => return Ok(Source::Oci(one)),
+        [] => {}
+        many => {
+            return Err(unsupported(format!(
+                "it has {} OCI packages ({}); exactly one is expected",
+                many.len(),
+                many.iter()
+                    .map(|p| p.identifier.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    if let Some(remote) = server.remotes.as_deref().unwrap_or_default().first() {
+        return Ok(Source::Remote(remote));
+    }
+    let scheme_of = |p: &Package| match p.registry_type.as_str() {
+        "npm" => Some(PackageScheme::Npx),
+        "pypi" => Some(PackageScheme::Uvx),
+        _ => None,
+    };
+    let runnable: Vec<(&Package, PackageScheme)> = packages
+        .iter()
+        .filter_map(|p| scheme_of(p).map(|s| (p, s)))
+        .collect();
+    if let [(pkg, scheme)] = runnable.as_slice() {
+        return Ok(Source::Package(pkg, *scheme));
+    }
+    let found: Vec<String> = packages
+        .iter()
+        .map(|p| format!("{} {}", p.registry_type, p.identifier))
+        .collect();
+    Err(unsupported(if found.is_empty() {
+        "it has no packages and no remotes".to_owned()
+    } else if runnable.len() > 1 {
+        format!(
+            "it has no OCI package and no remote, and several npm/pypi packages ({}); exactly one is expected",
+            found.join(", ")
+        )
+    } else {
+        format!(
+            "it has no OCI package, no remote and no npm or pypi package (found: {})",
+            found.join(", ")
+        )
+    }))
+}
+
+fn extension(server: &ServerJson, key: Option<&str>) -> Result<ServerExtensions, ResolveError> {
+    let err = |message: String| ResolveError::Extension {
+        server: server.name.clone(),
+        message,
+    };
+    if let Some(key) = key
+        && let Some(ext) = toolhive::extensions_for(server, key).map_err(err)?
+    {
+        return Ok(ext);
+    }
+    Ok(toolhive::try_extensions(server)
+        .map_err(err)?
+        .map(|(_, e)| e)
+        .unwrap_or_default())
+}
+
+fn parse_transport(server: &ServerJson, t: &str) -> Result<TransportType, ResolveError> {
+    t.parse().map_err(|e| ResolveError::Unsupported {
+        server: server.name.clone(),
+        reason: e,
+    })
+}
+
+/// A literal value: `None` for empty strings and `{placeholder}` templates.
+fn literal(v: Option<&String>) -> Option<String> {
+    v.filter(|v| !v.is_empty() && !v.contains('{')).cloned()
+}
+
+fn env_from_input(kv: &KeyValueInput) -> EnvVar {
+    let i = &kv.input;
+    EnvVar {
+        name: kv.name.clone(),
+        description: i.description.clone(),
+        required: i.is_required,
+        default: literal(i.default.as_ref()).or_else(|| literal(i.value.as_ref())),
+        secret: i.is_secret,
+        extra: Default::default(),
+    }
+}
+
+/// `-e KEY=value` / `--env KEY={var}` runtime arguments declare env vars too.
+fn env_from_runtime_args(args: &[Argument]) -> Vec<EnvVar> {
+    args.iter()
+        .filter(|a| {
+            a.argument_type == Argument::NAMED && matches!(a.name.as_deref(), Some("-e" | "--env"))
+        })
+        .filter_map(|a| {
+            let (name, value) = a.input.value.as_deref()?.split_once('=')?;
+            let var_name = value.strip_prefix('{').and_then(|v| v.strip_suffix('}'));
+            let def = var_name.and_then(|v| a.input.variables.as_ref()?.get(v));
+            let flag = |k: &str| def.and_then(|d| d.get(k)).and_then(Value::as_bool);
+            Some(EnvVar {
+                name: name.to_owned(),
+                description: a.input.description.clone(),
+                required: a.input.is_required.or(flag("isRequired")),
+                default: match def {
+                    Some(d) => d
+                        .get("default")
+                        .and_then(Value::as_str)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned),
+                    None if var_name.is_none() && !value.is_empty() => Some(value.to_owned()),
+                    None => None,
+                },
+                secret: flag("isSecret"),
+                extra: Default::default(),
+            })
+        })
+        .collect()
+}
+
+fn declared_env(pkg: Option<&Package>, ext: &ServerExtensions) -> Vec<EnvVar> {
+    let mut vars: Vec<EnvVar> = Vec::new();
+    let mut put = |v: EnvVar| match vars.iter_mut().find(|x| x.name == v.name) {
+        Some(slot) => *slot = v,
+        None => vars.push(v),
+    };
+    if let Some(pkg) = pkg {
+        pkg.environment_variables
+            .iter()
+            .flatten()
+            .map(env_from_input)
+            .for_each(&mut put);
+        env_from_runtime_args(pkg.runtime_arguments.as_deref().unwrap_or_default())
+            .into_iter()
+            .for_each(&mut put);
+    }
+    ext.env_vars.iter().flatten().cloned().for_each(&mut put);
+    vars
+}
+
+/// The package's arguments: named ones as `name value`, positional ones as their value (or default).
+fn package_args(server: &ServerJson, pkg: &Package) -> Result<Vec<String>, ResolveError> {
+    let mut out = Vec::new();
+    for arg in pkg.package_arguments.iter().flatten() {
+        let value =
+            literal(arg.input.value.as_ref()).or_else(|| literal(arg.input.default.as_ref()));
+        let named = arg.name.as_ref().filter(|n| !n.is_empty());
+        if arg.argument_type == Argument::NAMED
+            && let Some(n) = named
+        {
+            if value.is_none() && arg.input.required() {
+                return Err(ResolveError::MissingArgument {
+                    server: server.name.clone(),
+                    argument: n.clone(),
+                });
+            }
+            if value.is_some() || (!arg.input.required() && arg.value_hint.is_none()) {
+                out.push(n.clone());
+            }
+        }
+        match value {
+            Some(v) => out.push(v),
+            None if arg.argument_type != Argument::NAMED && arg.input.required() => {
+                return Err(ResolveError::MissingArgument {
+                    server: server.name.clone(),
+                    argument: arg
+                        .value_hint
+                        .clone()
+                        .unwrap_or_else(|| "(positional)".to_owned()),
+                });
+            }
+            None => {}
+        }
+    }
+    Ok(out)
+}
+
+/// [`resolve_registry_entry`] without the warnings (they are also reflected in the RunConfig where it matters:
+/// `sensitive_env_vars`, `isolate_network`).
+pub fn from_registry_entry(
+    server: &ServerJson,
+    opts: &ResolveOptions,
+) -> Result<RunConfig, ResolveError> {
+    resolve_registry_entry(server, opts).map(|r| r.config)
+}
+
+/// Resolves a registry entry and the user's options into a validated RunConfig, with warnings. See the module
+/// documentation for the rules.
+pub fn resolve_registry_entry(
+    server: &ServerJson,
+    opts: &ResolveOptions,
+) -> Result<Resolution, ResolveError> {
+    let sname = server.name.as_str();
+    let mut warnings = Vec::new();
+    let source = choose_source(server)?;
+    let (pkg, ext_key, declared_transport) = match &source {
+        Source::Oci(p) | Source::Package(p, _) => (
+            Some(*p),
+            Some(p.identifier.as_str()),
+            p.transport.transport_type.as_str(),
+        ),
+        Source::Remote(r) => (None, r.url.as_deref(), r.transport_type.as_str()),
+    };
+    let ext = extension(server, ext_key)?;
+    if ext.is_deprecated() {
+        warnings.push(ResolveWarning::Deprecated {
+            server: sname.to_owned(),
+        });
+    }
+    let remote = matches!(source, Source::Remote(_));
+
+    // Identity and transport.
+    let name = match &opts.name {
+        Some(n) => {
+            if let Some(e) = name_error(n) {
+                return Err(option_error("--name", e));
+            }
+            n.clone()
+        }
+        None => sanitize_name(short_name(sname)),
+    };
+    let transport = match opts.transport {
+        Some(t) => t,
+        None => parse_transport(server, declared_transport)?,
+    };
+    let mut cfg = RunConfig::new(name, transport);
+    cfg.registry_server_name = Some(sname.to_owned());
+    cfg.registry_server_version = Some(server.version.clone()).filter(|v| !v.is_empty());
+    cfg.registry_url = opts.registry_url.clone();
+    cfg.registry_api_url = opts.registry_api_url.clone();
+    cfg.created_at = Some(opts.created_at.unwrap_or_else(Utc::now));
+    match &source {
+        Source::Oci(p) => cfg.image = Some(p.identifier.clone()),
+        Source::Package(p, scheme) => {
+            let pkg = PackageSource {
+                scheme: *scheme,
+                name: p.identifier.clone(),
+                version: p.version.clone().filter(|v| !v.is_empty() && v != "latest"),
+            };
+            pkg.check().map_err(|e| ResolveError::Unsupported {
+                server: sname.to_owned(),
+                reason: format!("its {} package: {e}", p.registry_type),
+            })?;
+            cfg.package = Some(pkg);
+        }
+        Source::Remote(r) => {
+            let url = r.url.clone().unwrap_or_default();
+            if url.is_empty() || url.contains('{') {
+                return Err(ResolveError::Unsupported {
+                    server: sname.to_owned(),
+                    reason: format!(
+                        "its remote URL '{url}' is missing or has template variables, which are not supported"
+                    ),
+                });
+            }
+            if !transport.is_http() {
+                return Err(ResolveError::Unsupported {
+                    server: sname.to_owned(),
+                    reason: "a remote server speaks sse or streamable-http, not stdio".into(),
+                });
+            }
+            cfg.remote_url = Some(url);
+            cfg.container_name = None;
+        }
+    }
+    if transport == TransportType::Stdio {
+        cfg.proxy_mode = Some(opts.proxy_mode.unwrap_or_default());
+    } else {
+        cfg.proxy_mode = None;
+        if let Some(m) = opts.proxy_mode {
+            warnings.push(ResolveWarning::OptionIgnored {
+                option: format!("--proxy-mode {m}"),
+                reason: format!("it applies to stdio servers; this one speaks {transport}"),
+            });
+        }
+    }
+
+    // Ports and hosts.
+    if opts.proxy_port == Some(0) || opts.target_port == Some(0) {
+        return Err(option_error("port", "0 is not a port (1–65535)"));
+    }
+    if let Some(h) = &opts.host {
+        if let Some(e) = host_error(h) {
+            return Err(option_error("--host", e));
+        }
+        cfg.host = h.clone();
+    }
+    cfg.port = opts.proxy_port.or(ext.proxy_port);
+    if transport.is_http() && !remote {
+        cfg.target_port = opts
+            .target_port
+            .or_else(|| {
+                pkg.and_then(|p| p.transport.url.as_deref())
+                    .and_then(url_port)
+            })
+            .or(ext.target_port);
+        let th = opts.target_host.as_deref().unwrap_or(DEFAULT_TARGET_HOST);
+        if let Some(e) = host_error(th) {
+            return Err(option_error("--target-host", e));
+        }
+        cfg.target_host = Some(th.to_owned());
+    } else {
+        for (set, option) in [
+            (opts.target_port.is_some(), "--target-port"),
+            (opts.target_host.is_some(), "--target-host"),
+        ] {
+            if set {
+                warnings.push(ResolveWarning::OptionIgnored {
+                    option: option.into(),
+                    reason: if remote {
+                        "a remote server has no container".into()
+                    } else {
+                        "a stdio server listens on no port".into()
+                    },
+                });
+            }
+        }
+    }
+
+    // Env vars and secrets.
+    let mut secret_targets = BTreeSet::new();
+    for s in &opts.secrets {
+        s.check()
+            .map_err(|e| option_error("--secret", format!("'{s}': {e}")))?;
+        if !secret_targets.insert(s.target.clone()) {
+            return Err(option_error(
+                "--secret",
+                format!("{} is the target of two secrets", s.target),
+            ));
+        }
+    }
+    for k in opts.env.keys() {
+        if let Some(e) = env_name_error(k) {
+            return Err(option_error("-e", e));
+        }
+    }
+    let declared = declared_env(pkg, &ext);
+    let mut missing = Vec::new();
+    for var in &declared {
+        if secret_targets.contains(&var.name) {
+            continue;
+        }
+        if opts.env.contains_key(&var.name) {
+            if var.is_secret() {
+                warnings.push(ResolveWarning::SecretGivenInPlain {
+                    name: var.name.clone(),
+                });
+                cfg.sensitive_env_vars.push(var.name.clone());
+            }
+        } else if let Some(d) = var.default.as_ref().filter(|d| !d.is_empty()) {
+            cfg.env_vars.insert(var.name.clone(), d.clone());
+        } else if var.is_required() {
+            missing.push(MissingEnv {
+                name: var.name.clone(),
+                secret: var.is_secret(),
+                description: var.description.clone(),
+            });
+        }
+    }
+    if !missing.is_empty() {
+        return Err(ResolveError::MissingRequiredEnv {
+            server: sname.to_owned(),
+            missing,
+        });
+    }
+    for (k, v) in &opts.env {
+        if secret_targets.contains(k) {
+            warnings.push(ResolveWarning::EnvOverriddenBySecret { name: k.clone() });
+        } else {
+            cfg.env_vars.insert(k.clone(), v.clone());
+        }
+    }
+    cfg.secrets = opts.secrets.clone();
+
+    // Arguments.
+    cfg.cmd_args = if !opts.args.is_empty() {
+        opts.args.clone()
+    } else {
+        let from_package = match pkg {
+            Some(p) => package_args(server, p)?,
+            None => Vec::new(),
+        };
+        if from_package.is_empty() {
+            ext.args.clone().unwrap_or_default()
+        } else {
+            from_package
+        }
+    };
+
+    // Permissions, network isolation, volumes.
+    if remote {
+        cfg.isolate_network = false;
+        for (set, option) in [
+            (opts.permission_profile.is_some(), "--permission-profile"),
+            (opts.isolate_network == Some(true), "--isolate-network"),
+            (!opts.volumes.is_empty(), "-v/--volume"),
+        ] {
+            if set {
+                warnings.push(ResolveWarning::OptionIgnored {
+                    option: option.into(),
+                    reason: "a remote server runs no container".into(),
+                });
+            }
+        }
+    } else {
+        let profile = match &opts.permission_profile {
+            Some(p) => {
+                cfg.permission_profile_name_or_path = Some(p.clone());
+                PermissionProfile::load(p)?
+            }
+            None => match &ext.permissions {
+                Some(p) => {
+                    p.validate()?;
+                    p.clone()
+                }
+                None => {
+                    cfg.permission_profile_name_or_path = Some("network".into());
+                    PermissionProfile::network()
+                }
+            },
+        };
+        cfg.isolate_network = match profile.network_mode() {
+            Some(mode) if !is_bridge_mode(mode) => {
+                if opts.isolate_network == Some(true) {
+                    return Err(option_error(
+                        "--isolate-network",
+                        format!(
+                            "network isolation needs bridge networking, but the permission profile's network mode is '{mode}'"
+                        ),
+                    ));
+                }
+                if mode != "none" && opts.isolate_network.is_none() {
+                    warnings.push(ResolveWarning::NetworkIsolationDropped {
+                        mode: mode.to_owned(),
+                    });
+                }
+                false
+            }
+            _ => opts.isolate_network.unwrap_or(true),
+        };
+        cfg.permission_profile = Some(profile);
+        for v in &opts.volumes {
+            parse_volume(v).map_err(|e| option_error("-v/--volume", e.to_string()))?;
+        }
+        cfg.volumes = opts.volumes.clone();
+    }
+
+    // Group, labels, tools, session.
+    if let Some(g) = &opts.group {
+        cfg.group = Some(g.clone());
+    }
+    for (k, v) in &opts.labels {
+        if k.starts_with(labels::RESERVED_PREFIX) {
+            return Err(option_error(
+                "--label",
+                format!("'{k}': labels starting with 'toolhive' are reserved"),
+            ));
+        }
+        cfg.container_labels.insert(k.clone(), v.clone());
+    }
+    cfg.registry_tools = ext.tools.clone().unwrap_or_default();
+    if !cfg.registry_tools.is_empty()
+        && let Some(t) = opts
+            .tools_filter
+            .iter()
+            .find(|t| !cfg.registry_tools.contains(t))
+    {
+        return Err(ResolveError::UnknownTool {
+            server: sname.to_owned(),
+            tool: t.clone(),
+            available: cfg.registry_tools.clone(),
+        });
+    }
+    cfg.tools_filter = opts.tools_filter.clone();
+    cfg.tools_override = opts.tools_override.clone();
+    cfg.session_ttl = opts.session_ttl;
+
+    if !remote {
+        cfg.apply_transport_env();
+        cfg.apply_standard_labels();
+    }
+    cfg.validate().map_err(|source| ResolveError::Invalid {
+        server: sname.to_owned(),
+        source,
+    })?;
+    Ok(Resolution {
+        config: cfg,
+        warnings,
+    })
+}
