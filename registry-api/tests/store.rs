@@ -8,7 +8,6 @@ use std::sync::Arc;
 use chrono::{TimeZone, Utc};
 use futures::FutureExt;
 use serde_json::json;
-use sqlx::Connection;
 use thv_core::api::ServerStatus;
 use thv_registry_api::error::AppError;
 use thv_registry_api::store::{
@@ -57,33 +56,10 @@ async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
     (Arc::new(SqliteStore::open(&url, 4).await.unwrap()), dir)
 }
 
-async fn postgres(tag: &str) -> Option<Arc<dyn Store>> {
-    let admin = match std::env::var("TEST_DATABASE_URL") {
-        Ok(u) if !u.is_empty() => u,
-        _ => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "TEST_DATABASE_URL is required under CI=true"
-            );
-            eprintln!("skipping PostgreSQL store test: TEST_DATABASE_URL is not set");
-            return None;
-        }
-    };
-    let db = format!("thv_store_{}_{tag}", std::process::id());
-    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
-    )))
-    .execute(&mut conn)
-    .await
-    .unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
+async fn postgres() -> Option<Arc<dyn Store>> {
+    let (admin, db) = common::new_postgres_database("store").await?;
     Some(Arc::new(
-        PostgresStore::open(&format!("{base}/{db}"), 8)
+        PostgresStore::open(&common::database_url(&admin, &db), 8)
             .await
             .unwrap(),
     ))
@@ -97,7 +73,7 @@ macro_rules! store_suite {
         }
         mod on_postgres {
             $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-               async fn $name() { if let Some(s) = super::postgres(stringify!($name)).await { super::$name(s).await; } } )*
+               async fn $name() { if let Some(s) = super::postgres().await { super::$name(s).await; } } )*
         }
     };
 }

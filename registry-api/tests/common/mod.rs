@@ -56,6 +56,35 @@ fn postgres_admin_url() -> Option<String> {
     }
 }
 
+/// A fresh, empty PostgreSQL database on the `TEST_DATABASE_URL` server: `(admin URL, database name)`; `None`
+/// when PostgreSQL is not configured (outside CI).
+pub async fn new_postgres_database(tag: &str) -> Option<(String, String)> {
+    let admin = postgres_admin_url()?;
+    let db = format!(
+        "thv_{tag}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    );
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .expect("connect to TEST_DATABASE_URL");
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
+        format!("CREATE DATABASE {db}"),
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await
+            .expect("create a test database");
+    }
+    Some((admin, db))
+}
+
+/// The URL of database `db` on the server `admin` points at.
+pub fn database_url(admin: &str, db: &str) -> String {
+    with_database(admin, db)
+}
+
 /// Replaces the database name at the end of a PostgreSQL URL.
 fn with_database(url: &str, db: &str) -> String {
     let (base, query) = url
@@ -99,23 +128,7 @@ impl TestApp {
                 None,
             ),
             Backend::Postgres => {
-                let admin = postgres_admin_url()?;
-                let db = format!(
-                    "thv_test_{}_{}",
-                    std::process::id(),
-                    COUNTER.fetch_add(1, Ordering::SeqCst)
-                );
-                let mut conn = sqlx::PgConnection::connect(&admin)
-                    .await
-                    .expect("connect to TEST_DATABASE_URL");
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db}")))
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
-                    .execute(&mut conn)
-                    .await
-                    .expect("create test database");
+                let (admin, db) = new_postgres_database("test").await?;
                 (with_database(&admin, &db), Some((admin, db)))
             }
         };
