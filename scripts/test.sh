@@ -7,6 +7,14 @@ if [ -z "${TEST_DATABASE_URL:-}" ] && ls /usr/lib/postgresql/*/bin/initdb >/dev/
   eval "$(scripts/start-postgres.sh)"
 fi
 echo "TEST_DATABASE_URL=${TEST_DATABASE_URL:-<unset: PostgreSQL tests skip outside CI>}"
+# The runner's container tests need a Docker Engine API: use rootful Podman's socket (scripts/setup-podman.sh) when
+# DOCKER_HOST is unset and it answers. Without an engine they skip, except under CI=true where they fail.
+if [ -z "${DOCKER_HOST:-}" ] && [ -S /run/podman/podman.sock ] \
+  && { curl -fsS --max-time 5 --unix-socket /run/podman/podman.sock http://d/_ping >/dev/null 2>&1 \
+    || podman --url unix:///run/podman/podman.sock version >/dev/null 2>&1; }; then
+  export DOCKER_HOST=unix:///run/podman/podman.sock
+fi
+echo "DOCKER_HOST=${DOCKER_HOST:-<unset: the runner container tests auto-detect an engine, or skip outside CI>}"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo build --workspace --bins --locked
 cargo test --workspace --locked "$@"

@@ -1,0 +1,827 @@
+//! [`Runtime`] over the Docker Engine API (bollard), for Docker and for Podman's compatible socket.
+//!
+//! Only calls both engines implement are used: `/_ping`, `/version`, `/images/{name}/json`,
+//! `/containers/create` (with `HostConfig.Mounts`, `PortBindings`, `NetworkMode`, `CapDrop`, `SecurityOpt`),
+//! `start`, `stop`, `DELETE /containers/{id}`, `/containers/{id}/json`, `/containers/json` with a label filter,
+//! `logs`, and `attach` (HTTP upgrade). The API version is negotiated down to the engine's (Podman 4 speaks
+//! 1.41).
+//!
+//! # Finding the engine
+//!
+//! [`DockerRuntime::connect`] tries, in this order, and keeps the first that answers `/version`:
+//! 1. `DOCKER_HOST` (`unix:///path` or `tcp://host:port`) when it is set. An explicit `DOCKER_HOST` is
+//!    authoritative, as for the docker CLI: nothing else is tried (unset it to auto-detect);
+//! 2. the Docker socket `/var/run/docker.sock`;
+//! 3. rootful Podman, `/run/podman/podman.sock`;
+//! 4. rootless Podman, `$XDG_RUNTIME_DIR/podman/podman.sock`.
+//!
+//! When none answers, [`RuntimeError::Unreachable`] lists every endpoint tried and why it failed.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bollard::container::LogOutput;
+use bollard::errors::Error as BollardError;
+use bollard::models::{
+    ContainerCreateBody, ContainerInspectResponse, ContainerSummary, HostConfig, MountType,
+    PortBinding, PortMap,
+};
+use bollard::query_parameters::{
+    AttachContainerOptions, CreateContainerOptions, ListContainersOptions, LogsOptions,
+    RemoveContainerOptions, StopContainerOptions,
+};
+use bollard::{API_DEFAULT_VERSION, Docker};
+use futures::{Stream, StreamExt};
+use thv_core::runconfig::MountSource;
+use tokio::io::{AsyncRead, ReadBuf};
+
+use super::{
+    EngineVersion, HostBinding, LogLine, LogSource, LogStream, MANAGED_LABEL, MANAGED_LABEL_VALUE,
+    Runtime, RuntimeError, StdioAttachment, WorkloadId, WorkloadInfo, WorkloadSpec, WorkloadState,
+};
+
+/// The Docker socket.
+pub const DOCKER_SOCKET: &str = "/var/run/docker.sock";
+/// Rootful Podman's API socket.
+pub const PODMAN_ROOTFUL_SOCKET: &str = "/run/podman/podman.sock";
+/// How long an endpoint has to answer `/version` during detection.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+/// bollard's request timeout (time to the response headers; streams are not limited), in seconds.
+const REQUEST_TIMEOUT_SECS: u64 = 120;
+
+/// Where an engine listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// A Unix socket path.
+    Unix(PathBuf),
+    /// `host:port`, plain HTTP.
+    Tcp(String),
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unix(p) => write!(f, "unix://{}", p.display()),
+            Self::Tcp(a) => write!(f, "tcp://{a}"),
+        }
+    }
+}
+
+impl Endpoint {
+    /// Parses a `DOCKER_HOST` value: `unix:///path`, `tcp://host:port` (or `http://host:port`).
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if let Some(path) = s.strip_prefix("unix://") {
+            if !path.starts_with('/') {
+                return Err(format!(
+                    "'{s}': a unix socket needs an absolute path (unix:///path)"
+                ));
+            }
+            return Ok(Self::Unix(PathBuf::from(path)));
+        }
+        if let Some(addr) = s
+            .strip_prefix("tcp://")
+            .or_else(|| s.strip_prefix("http://"))
+        {
+            let addr = addr.trim_end_matches('/');
+            if addr.is_empty() {
+                return Err(format!("'{s}': no address after the scheme"));
+            }
+            return Ok(Self::Tcp(addr.to_owned()));
+        }
+        Err(format!(
+            "'{s}' is not supported (use unix:///path/to.sock or tcp://host:port)"
+        ))
+    }
+}
+
+/// One endpoint detection considers: where it came from, and the endpoint (or why the setting is unusable).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    /// `DOCKER_HOST`, `Docker socket`, `rootful Podman socket`, `rootless Podman socket`.
+    pub origin: String,
+    pub endpoint: Result<Endpoint, String>,
+}
+
+/// The endpoints [`DockerRuntime::connect`] tries, in order, given `DOCKER_HOST` and `XDG_RUNTIME_DIR`.
+pub fn candidates(docker_host: Option<&str>, xdg_runtime_dir: Option<&str>) -> Vec<Candidate> {
+    if let Some(h) = docker_host.filter(|h| !h.is_empty()) {
+        return vec![Candidate {
+            origin: "DOCKER_HOST".into(),
+            endpoint: Endpoint::parse(h),
+        }];
+    }
+    let mut out = vec![
+        Candidate {
+            origin: "Docker socket".into(),
+            endpoint: Ok(Endpoint::Unix(DOCKER_SOCKET.into())),
+        },
+        Candidate {
+            origin: "rootful Podman socket".into(),
+            endpoint: Ok(Endpoint::Unix(PODMAN_ROOTFUL_SOCKET.into())),
+        },
+    ];
+    match xdg_runtime_dir.filter(|d| !d.is_empty()) {
+        Some(dir) => out.push(Candidate {
+            origin: "rootless Podman socket".into(),
+            endpoint: Ok(Endpoint::Unix(
+                Path::new(dir).join("podman").join("podman.sock"),
+            )),
+        }),
+        None => out.push(Candidate {
+            origin: "rootless Podman socket".into(),
+            endpoint: Err("$XDG_RUNTIME_DIR/podman/podman.sock: XDG_RUNTIME_DIR is not set".into()),
+        }),
+    }
+    out
+}
+
+/// The Docker Engine API runtime.
+#[derive(Debug, Clone)]
+pub struct DockerRuntime {
+    docker: Docker,
+    endpoint: Endpoint,
+}
+
+impl DockerRuntime {
+    /// Connects to the first engine that answers, from `DOCKER_HOST` and the default sockets (see the module
+    /// documentation).
+    pub async fn connect() -> Result<Self, RuntimeError> {
+        let docker_host = std::env::var("DOCKER_HOST").ok();
+        let xdg = std::env::var("XDG_RUNTIME_DIR").ok();
+        Self::connect_first(&candidates(docker_host.as_deref(), xdg.as_deref())).await
+    }
+
+    /// Connects to the first candidate that answers; [`RuntimeError::Unreachable`] lists them all otherwise.
+    pub async fn connect_first(candidates: &[Candidate]) -> Result<Self, RuntimeError> {
+        let mut tried = Vec::new();
+        for c in candidates {
+            match &c.endpoint {
+                Err(why) => tried.push((c.origin.clone(), why.clone())),
+                Ok(endpoint) => match Self::connect_to(endpoint).await {
+                    Ok(rt) => {
+                        tracing::debug!(%endpoint, origin = %c.origin, "container engine found");
+                        return Ok(rt);
+                    }
+                    Err(why) => tried.push((format!("{endpoint} ({})", c.origin), why)),
+                },
+            }
+        }
+        let hint = if candidates.iter().any(|c| c.origin == "DOCKER_HOST") {
+            "DOCKER_HOST is set, so no other socket was tried; unset it to auto-detect.".to_owned()
+        } else {
+            "Start Docker, or Podman's API service (podman system service --time=0 \
+             unix:///run/podman/podman.sock), or set DOCKER_HOST."
+                .to_owned()
+        };
+        Err(RuntimeError::Unreachable { tried, hint })
+    }
+
+    /// Connects to one endpoint and checks that it answers (`/version`), negotiating the API version.
+    pub async fn connect_to(endpoint: &Endpoint) -> Result<Self, String> {
+        let docker = match endpoint {
+            Endpoint::Unix(path) => {
+                if !path.exists() {
+                    return Err("no such socket".into());
+                }
+                let p = path
+                    .to_str()
+                    .ok_or_else(|| "the socket path is not UTF-8".to_owned())?;
+                Docker::connect_with_unix(p, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)
+            }
+            Endpoint::Tcp(addr) => {
+                Docker::connect_with_http(addr, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)
+            }
+        }
+        .map_err(|e| e.to_string())?;
+        let docker = match tokio::time::timeout(PROBE_TIMEOUT, docker.negotiate_version()).await {
+            Err(_) => {
+                return Err(format!("no answer within {} s", PROBE_TIMEOUT.as_secs()));
+            }
+            Ok(Err(e)) => return Err(e.to_string()),
+            Ok(Ok(d)) => d,
+        };
+        Ok(Self {
+            docker,
+            endpoint: endpoint.clone(),
+        })
+    }
+
+    /// Where this runtime is connected.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// The bollard client, for what the trait does not cover.
+    pub fn client(&self) -> &Docker {
+        &self.docker
+    }
+}
+
+/// Maps an engine error; `what` names the container for a 404.
+fn map_err(e: BollardError, what: &str) -> RuntimeError {
+    match e {
+        BollardError::DockerResponseServerError {
+            status_code: 404,
+            message,
+        } => {
+            tracing::debug!(%message, "not found");
+            RuntimeError::NotFound(what.to_owned())
+        }
+        BollardError::DockerResponseServerError {
+            status_code: 409,
+            message,
+        } => RuntimeError::Conflict(message),
+        // Podman (4.x) answers a name already in use with 500, not Docker's 409.
+        BollardError::DockerResponseServerError {
+            status_code: 500,
+            message,
+        } if message.contains("already in use") => RuntimeError::Conflict(message),
+        BollardError::DockerResponseServerError {
+            status_code,
+            message,
+        } => RuntimeError::Engine(format!("{status_code}: {}", message.trim())),
+        BollardError::IOError { err } => RuntimeError::Io(err),
+        other => RuntimeError::Engine(other.to_string()),
+    }
+}
+
+/// Podman quirk: Podman 4 reports a container that has just exited as `stopped` (a state Docker does not
+/// have, which bollard's state enum refuses) until its cleanup runs, typically for well under 100 ms. Inspect
+/// and list retry while that lasts.
+const TRANSIENT_STATE_RETRIES: u32 = 50;
+const TRANSIENT_STATE_DELAY: Duration = Duration::from_millis(100);
+
+fn is_transient_state_error(e: &BollardError) -> bool {
+    matches!(e, BollardError::JsonDataError { message, .. } if message.contains("unknown variant"))
+}
+
+async fn retry_transient_state<T, F, Fut>(mut call: F) -> Result<T, BollardError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, BollardError>>,
+{
+    let mut attempt = 0;
+    loop {
+        match call().await {
+            Err(e) if is_transient_state_error(&e) && attempt < TRANSIENT_STATE_RETRIES => {
+                attempt += 1;
+                tracing::debug!("engine reported a transient state ({e}); retrying");
+                tokio::time::sleep(TRANSIENT_STATE_DELAY).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// A free TCP port on `ip` (bound and released: the engine binds it right after).
+fn free_port(ip: &str) -> Result<u16, RuntimeError> {
+    let ip: std::net::IpAddr = ip
+        .parse()
+        .map_err(|_| RuntimeError::Engine(format!("'{ip}' is not an IP address")))?;
+    let listener = std::net::TcpListener::bind((ip, 0))?;
+    Ok(listener.local_addr()?.port())
+}
+
+fn create_body(spec: &WorkloadSpec) -> Result<ContainerCreateBody, RuntimeError> {
+    let mut exposed = Vec::new();
+    let mut bindings: PortMap = HashMap::new();
+    for p in &spec.ports {
+        let key = format!("{}/tcp", p.container_port);
+        let host_port = match p.host_port {
+            Some(hp) => hp,
+            None => free_port(&p.host_ip)?,
+        };
+        exposed.push(key.clone());
+        bindings
+            .entry(key)
+            .or_insert_with(|| Some(Vec::new()))
+            .get_or_insert_with(Vec::new)
+            .push(PortBinding {
+                host_ip: Some(p.host_ip.clone()),
+                host_port: Some(host_port.to_string()),
+            });
+    }
+    let mounts = spec
+        .mounts
+        .iter()
+        .map(|m| {
+            let (typ, source) = match &m.source {
+                MountSource::Host(path) => (MountType::BIND, path.clone()),
+                MountSource::Resource { resource, .. } => (MountType::VOLUME, resource.clone()),
+            };
+            bollard::models::Mount {
+                target: Some(m.target.clone()),
+                source: Some(source),
+                typ: Some(typ),
+                read_only: Some(m.read_only),
+                ..Default::default()
+            }
+        })
+        .collect::<Vec<_>>();
+    let host_config = HostConfig {
+        mounts: (!mounts.is_empty()).then_some(mounts),
+        network_mode: Some(spec.network.as_str().to_owned()),
+        port_bindings: (!bindings.is_empty()).then_some(bindings),
+        privileged: Some(spec.privileged),
+        security_opt: Some(vec!["no-new-privileges".to_owned()]),
+        cap_drop: (!spec.privileged).then(|| vec!["ALL".to_owned()]),
+        ..Default::default()
+    };
+    Ok(ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        cmd: (!spec.cmd.is_empty()).then(|| spec.cmd.clone()),
+        env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+        labels: Some(
+            spec.labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        exposed_ports: (!exposed.is_empty()).then_some(exposed),
+        open_stdin: Some(spec.stdio),
+        stdin_once: Some(false),
+        attach_stdin: Some(spec.stdio),
+        attach_stdout: Some(spec.stdio),
+        attach_stderr: Some(spec.stdio),
+        tty: Some(false),
+        host_config: Some(host_config),
+        ..Default::default()
+    })
+}
+
+/// `8080/tcp` → 8080 (other protocols: `None`).
+fn tcp_port(key: &str) -> Option<u16> {
+    let (port, proto) = key.split_once('/').unwrap_or((key, "tcp"));
+    (proto == "tcp").then(|| port.parse().ok()).flatten()
+}
+
+fn info_from_inspect(r: ContainerInspectResponse) -> WorkloadInfo {
+    let state = r.state.as_ref();
+    let status = state
+        .and_then(|s| s.status.map(|st| st.to_string()))
+        .unwrap_or_default();
+    let mut state_value = WorkloadState::from_engine(&status);
+    if state.and_then(|s| s.running) == Some(true) && state_value != WorkloadState::Paused {
+        state_value = WorkloadState::Running;
+    }
+    let exit_code = state
+        .filter(|_| !state_value.is_running())
+        .and_then(|s| s.exit_code);
+    let config = r.config.unwrap_or_default();
+    let mut ports: BTreeMap<u16, Vec<HostBinding>> = BTreeMap::new();
+    for (key, bindings) in r.network_settings.and_then(|n| n.ports).unwrap_or_default() {
+        let Some(cport) = tcp_port(&key) else {
+            continue;
+        };
+        for b in bindings.unwrap_or_default() {
+            if let Some(hp) = b.host_port.as_deref().and_then(|p| p.parse().ok()) {
+                ports.entry(cport).or_default().push(HostBinding {
+                    host_ip: b.host_ip.unwrap_or_default(),
+                    host_port: hp,
+                });
+            }
+        }
+    }
+    for v in ports.values_mut() {
+        v.sort();
+        v.dedup();
+    }
+    WorkloadInfo {
+        id: WorkloadId(r.id.unwrap_or_default()),
+        name: r
+            .name
+            .unwrap_or_default()
+            .trim_start_matches('/')
+            .to_owned(),
+        image: config.image.unwrap_or(r.image.unwrap_or_default()),
+        state: state_value,
+        labels: config.labels.unwrap_or_default().into_iter().collect(),
+        ports,
+        exit_code,
+    }
+}
+
+fn info_from_summary(s: ContainerSummary) -> WorkloadInfo {
+    let mut ports: BTreeMap<u16, Vec<HostBinding>> = BTreeMap::new();
+    for p in s.ports.unwrap_or_default() {
+        let tcp = p.typ.map(|t| t.to_string()).unwrap_or_else(|| "tcp".into()) == "tcp";
+        if let (true, Some(public)) = (tcp, p.public_port) {
+            ports.entry(p.private_port).or_default().push(HostBinding {
+                host_ip: p.ip.unwrap_or_default(),
+                host_port: public,
+            });
+        }
+    }
+    for v in ports.values_mut() {
+        v.sort();
+        v.dedup();
+    }
+    WorkloadInfo {
+        id: WorkloadId(s.id.unwrap_or_default()),
+        name: s
+            .names
+            .and_then(|n| n.into_iter().next())
+            .unwrap_or_default()
+            .trim_start_matches('/')
+            .to_owned(),
+        image: s.image.unwrap_or_default(),
+        state: WorkloadState::from_engine(&s.state.map(|st| st.to_string()).unwrap_or_default()),
+        labels: s.labels.unwrap_or_default().into_iter().collect(),
+        ports,
+        exit_code: None,
+    }
+}
+
+#[async_trait]
+impl Runtime for DockerRuntime {
+    async fn ping(&self) -> Result<(), RuntimeError> {
+        self.docker.ping().await.map_err(|e| map_err(e, "_ping"))?;
+        Ok(())
+    }
+
+    async fn version(&self) -> Result<EngineVersion, RuntimeError> {
+        let v = self
+            .docker
+            .version()
+            .await
+            .map_err(|e| map_err(e, "version"))?;
+        let components = v.components.unwrap_or_default();
+        let engine = components
+            .iter()
+            .find(|c| c.name.to_ascii_lowercase().contains("podman"))
+            .map(|c| c.name.clone())
+            .or_else(|| {
+                v.platform
+                    .map(|p| p.name)
+                    .filter(|n| !n.is_empty() && n.to_ascii_lowercase().contains("engine"))
+            })
+            .or_else(|| components.first().map(|c| c.name.clone()))
+            .unwrap_or_else(|| "Docker Engine".to_owned());
+        Ok(EngineVersion {
+            engine,
+            version: v.version.unwrap_or_default(),
+            api_version: v.api_version.unwrap_or_default(),
+            endpoint: self.endpoint.to_string(),
+        })
+    }
+
+    async fn image_exists(&self, image: &str) -> Result<bool, RuntimeError> {
+        match self.docker.inspect_image(image).await {
+            Ok(_) => Ok(true),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(false),
+            Err(e) => Err(map_err(e, image)),
+        }
+    }
+
+    async fn create_and_start(&self, spec: &WorkloadSpec) -> Result<WorkloadId, RuntimeError> {
+        spec.validate()?;
+        let body = create_body(spec)?;
+        let options = CreateContainerOptions {
+            name: Some(spec.name.clone()),
+            ..Default::default()
+        };
+        let created = match self.docker.create_container(Some(options), body).await {
+            Ok(c) => c,
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404,
+                message,
+            }) => {
+                tracing::debug!(%message, "create: not found");
+                return Err(RuntimeError::ImageNotFound(spec.image.clone()));
+            }
+            Err(e) => return Err(map_err(e, &spec.name)),
+        };
+        for w in &created.warnings {
+            tracing::warn!(container = %spec.name, "engine: {w}");
+        }
+        if let Err(e) = self.docker.start_container(&created.id, None).await {
+            let err = map_err(e, &spec.name);
+            let rm = RemoveContainerOptions {
+                force: true,
+                v: true,
+                ..Default::default()
+            };
+            if let Err(rm_err) = self.docker.remove_container(&created.id, Some(rm)).await {
+                tracing::warn!(container = %spec.name, "could not remove the container that failed to start: {rm_err}");
+            }
+            return Err(err);
+        }
+        Ok(WorkloadId(created.id))
+    }
+
+    async fn start(&self, id: &str) -> Result<(), RuntimeError> {
+        self.docker
+            .start_container(id, None)
+            .await
+            .map_err(|e| map_err(e, id))
+    }
+
+    async fn stop(&self, id: &str, timeout: Duration) -> Result<(), RuntimeError> {
+        let options = StopContainerOptions {
+            t: Some(i32::try_from(timeout.as_secs()).unwrap_or(i32::MAX)),
+            signal: None,
+        };
+        self.docker
+            .stop_container(id, Some(options))
+            .await
+            .map_err(|e| map_err(e, id))
+    }
+
+    async fn remove(&self, id: &str, force: bool) -> Result<(), RuntimeError> {
+        let options = RemoveContainerOptions {
+            force,
+            v: true,
+            ..Default::default()
+        };
+        self.docker
+            .remove_container(id, Some(options))
+            .await
+            .map_err(|e| map_err(e, id))
+    }
+
+    async fn inspect(&self, id: &str) -> Result<WorkloadInfo, RuntimeError> {
+        let r = retry_transient_state(|| self.docker.inspect_container(id, None))
+            .await
+            .map_err(|e| map_err(e, id))?;
+        Ok(info_from_inspect(r))
+    }
+
+    async fn list(&self) -> Result<Vec<WorkloadInfo>, RuntimeError> {
+        let mut filters = HashMap::new();
+        filters.insert(
+            "label".to_owned(),
+            vec![format!("{MANAGED_LABEL}={MANAGED_LABEL_VALUE}")],
+        );
+        let options = ListContainersOptions {
+            all: true,
+            filters: Some(filters),
+            ..Default::default()
+        };
+        let list = retry_transient_state(|| self.docker.list_containers(Some(options.clone())))
+            .await
+            .map_err(|e| map_err(e, "containers"))?;
+        Ok(list
+            .into_iter()
+            .map(info_from_summary)
+            // The engine filtered already; checking again costs nothing.
+            .filter(WorkloadInfo::is_managed)
+            .collect())
+    }
+
+    async fn logs(&self, id: &str, follow: bool) -> Result<LogStream, RuntimeError> {
+        // The log endpoint reports a missing container only once streamed: ask first, for a clear error.
+        self.inspect(id).await?;
+        let options = LogsOptions {
+            follow,
+            stdout: true,
+            stderr: true,
+            ..Default::default()
+        };
+        let raw = self.docker.logs(id, Some(options));
+        Ok(lines(Box::pin(raw), id.to_owned()))
+    }
+
+    async fn attach_stdio(&self, id: &str) -> Result<StdioAttachment, RuntimeError> {
+        let options = AttachContainerOptions {
+            stdin: true,
+            stdout: true,
+            stderr: true,
+            stream: true,
+            logs: false,
+            detach_keys: None,
+        };
+        let attached = self
+            .docker
+            .attach_container(id, Some(options))
+            .await
+            .map_err(|e| map_err(e, id))?;
+        Ok(StdioAttachment {
+            stdin: attached.input,
+            stdout: Box::pin(StdoutReader {
+                inner: attached.output,
+                buf: Vec::new(),
+                pos: 0,
+                container: id.to_owned(),
+            }),
+        })
+    }
+}
+
+type RawLogStream = Pin<Box<dyn Stream<Item = Result<LogOutput, BollardError>> + Send>>;
+
+/// Splits the engine's log frames into lines (a frame may hold several lines, or part of one).
+fn lines(raw: RawLogStream, id: String) -> LogStream {
+    struct State {
+        raw: RawLogStream,
+        partial: [Vec<u8>; 2],
+        ready: VecDeque<LogLine>,
+        done: bool,
+        id: String,
+    }
+    fn line(source: LogSource, bytes: &[u8]) -> LogLine {
+        let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        LogLine {
+            source,
+            text: String::from_utf8_lossy(bytes).into_owned(),
+        }
+    }
+    let state = State {
+        raw,
+        partial: [Vec::new(), Vec::new()],
+        ready: VecDeque::new(),
+        done: false,
+        id,
+    };
+    futures::stream::unfold(state, |mut st| async move {
+        loop {
+            if let Some(l) = st.ready.pop_front() {
+                return Some((Ok(l), st));
+            }
+            if st.done {
+                return None;
+            }
+            match st.raw.next().await {
+                None => {
+                    st.done = true;
+                    for (i, source) in [(0, LogSource::Stdout), (1, LogSource::Stderr)] {
+                        if !st.partial[i].is_empty() {
+                            let rest = std::mem::take(&mut st.partial[i]);
+                            st.ready.push_back(line(source, &rest));
+                        }
+                    }
+                }
+                Some(Err(e)) => {
+                    st.done = true;
+                    return Some((Err(map_err(e, &st.id)), st));
+                }
+                Some(Ok(frame)) => {
+                    let (i, source, msg) = match frame {
+                        LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                            (0, LogSource::Stdout, message)
+                        }
+                        LogOutput::StdErr { message } => (1, LogSource::Stderr, message),
+                        LogOutput::StdIn { .. } => continue,
+                    };
+                    st.partial[i].extend_from_slice(&msg);
+                    while let Some(nl) = st.partial[i].iter().position(|b| *b == b'\n') {
+                        let rest = st.partial[i].split_off(nl + 1);
+                        let full = std::mem::replace(&mut st.partial[i], rest);
+                        st.ready.push_back(line(source, &full[..nl]));
+                    }
+                }
+            }
+        }
+    })
+    .boxed()
+}
+
+/// The stdout of an attachment as a byte stream; stderr frames go to the log.
+struct StdoutReader {
+    inner: RawLogStream,
+    buf: Vec<u8>,
+    pos: usize,
+    container: String,
+}
+
+impl AsyncRead for StdoutReader {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        loop {
+            if self.pos < self.buf.len() {
+                let n = out.remaining().min(self.buf.len() - self.pos);
+                let start = self.pos;
+                out.put_slice(&self.buf[start..start + n]);
+                self.pos += n;
+                return Poll::Ready(Ok(()));
+            }
+            match self.inner.poll_next_unpin(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => return Poll::Ready(Ok(())),
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(io::Error::other(e))),
+                Poll::Ready(Some(Ok(frame))) => match frame {
+                    LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                        self.buf.clear();
+                        self.buf.extend_from_slice(&message);
+                        self.pos = 0;
+                    }
+                    LogOutput::StdErr { message } => {
+                        tracing::debug!(
+                            container = %self.container,
+                            "stderr: {}",
+                            String::from_utf8_lossy(&message).trim_end()
+                        );
+                    }
+                    LogOutput::StdIn { .. } => {}
+                },
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detection_order() {
+        let c = candidates(None, Some("/run/user/1000"));
+        let eps: Vec<String> = c
+            .iter()
+            .map(|c| c.endpoint.as_ref().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            eps,
+            vec![
+                "unix:///var/run/docker.sock",
+                "unix:///run/podman/podman.sock",
+                "unix:///run/user/1000/podman/podman.sock"
+            ]
+        );
+        let c = candidates(None, None);
+        assert_eq!(c.len(), 3);
+        assert!(c[2].endpoint.is_err());
+        let c = candidates(Some("tcp://127.0.0.1:2375"), Some("/run/user/1000"));
+        assert_eq!(
+            c,
+            vec![Candidate {
+                origin: "DOCKER_HOST".into(),
+                endpoint: Ok(Endpoint::Tcp("127.0.0.1:2375".into()))
+            }]
+        );
+        let c = candidates(Some("ssh://host"), None);
+        assert!(
+            c[0].endpoint
+                .as_ref()
+                .unwrap_err()
+                .contains("not supported")
+        );
+        assert_eq!(candidates(Some(""), None).len(), 3);
+    }
+
+    #[test]
+    fn endpoint_parsing() {
+        assert_eq!(
+            Endpoint::parse("unix:///run/x.sock"),
+            Ok(Endpoint::Unix("/run/x.sock".into()))
+        );
+        assert!(Endpoint::parse("unix://relative.sock").is_err());
+        assert_eq!(
+            Endpoint::parse("http://h:1/"),
+            Ok(Endpoint::Tcp("h:1".into()))
+        );
+        assert!(Endpoint::parse("tcp://").is_err());
+    }
+
+    #[tokio::test]
+    async fn unreachable_lists_what_was_tried() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.sock");
+        let cands = vec![
+            Candidate {
+                origin: "test socket".into(),
+                endpoint: Ok(Endpoint::Unix(missing.clone())),
+            },
+            Candidate {
+                origin: "rootless Podman socket".into(),
+                endpoint: Err("XDG_RUNTIME_DIR is not set".into()),
+            },
+        ];
+        let err = DockerRuntime::connect_first(&cands).await.unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, RuntimeError::Unreachable { .. }));
+        assert!(msg.contains(&missing.display().to_string()), "{msg}");
+        assert!(msg.contains("no such socket"), "{msg}");
+        assert!(msg.contains("XDG_RUNTIME_DIR"), "{msg}");
+        // A socket file nobody listens on.
+        let dead = dir.path().join("dead.sock");
+        drop(std::os::unix::net::UnixListener::bind(&dead).unwrap());
+        let err = DockerRuntime::connect_first(&[Candidate {
+            origin: "DOCKER_HOST".into(),
+            endpoint: Ok(Endpoint::Unix(dead.clone())),
+        }])
+        .await
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("dead.sock") && msg.contains("unset it"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn port_keys() {
+        assert_eq!(tcp_port("8080/tcp"), Some(8080));
+        assert_eq!(tcp_port("53/udp"), None);
+        assert_eq!(tcp_port("80"), Some(80));
+    }
+}
