@@ -1,0 +1,858 @@
+//! [`StdioBridge`]: one stdio MCP server shared by many client sessions.
+//!
+//! Two tasks own the pipes: the *writer* takes newline-delimited JSON-RPC messages from a channel and writes
+//! them to the server's stdin (coalescing what is queued before one flush), the *reader* reads the server's
+//! stdout line by line and routes every message. Everything else (the HTTP handlers) talks to those tasks
+//! through the bridge's methods.
+//!
+//! # Routing
+//!
+//! - **Requests**: the client's `id` is replaced by a backend id unique to the bridge (a counter), and restored
+//!   on the response, which goes only to the caller that sent the request. Two sessions (or one, twice) can use
+//!   the same id concurrently.
+//! - **Progress**: a request's `params._meta.progressToken` is replaced by a unique token; the server's
+//!   `notifications/progress` for it go back, with the original token, to the request's own stream (a
+//!   streamable-HTTP POST answered as an event stream) or else to the session's stream.
+//! - **`initialize`** reaches the server once: its result is cached and later `initialize` requests are
+//!   answered locally with the same result (and their own id). The first session's `params` (protocol version,
+//!   capabilities, client info) are the ones the server sees. `notifications/initialized` is forwarded once.
+//! - **`notifications/cancelled`** from a client: its `requestId` is rewritten to the backend id of that
+//!   session's pending request with that id (dropped when there is none).
+//! - **Other server notifications** (`notifications/tools/list_changed`, `notifications/resources/updated`,
+//!   `notifications/message`, …) are broadcast, best effort, to every session that has a stream open.
+//! - **Server→client requests**: the proxy, not a client, is the server's peer, so it answers them itself:
+//!   `ping` with an empty result, anything else (`sampling/createMessage`, `elicitation/create`,
+//!   `roots/list`, …) with the JSON-RPC error -32601 (method not found), as ToolHive does. The server's
+//!   `notifications/cancelled` (which can only refer to those) are dropped, and so are responses sent by
+//!   clients.
+//!
+//! # Failures
+//!
+//! - A request whose response does not come within [`BridgeConfig::request_timeout`] gets the JSON-RPC error
+//!   [`REQUEST_TIMEOUT`] and the server is sent `notifications/cancelled` for it.
+//! - When the server's stdout ends (it exited) or its stdin cannot be written, the bridge is dead: pending and
+//!   later requests get the error [`BACKEND_UNAVAILABLE`], and [`StdioBridge::health`] says why.
+//!
+//! # Sessions
+//!
+//! The bridge keeps the client sessions (their ids and streams), because it routes to them. A session is idle
+//! when it has no stream open; an idle session not used for [`BridgeConfig::session_ttl`] is removed (checked
+//! when it is used and by a sweeper every TTL/2). Times are `tokio::time` times.
+//!
+//! Not done (ToolHive does): `resources/subscribe` is forwarded per session rather than ref-counted per URI,
+//! and `logging/setLevel` is forwarded as is rather than reconciled across sessions.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::Stream;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::{OnceCell, mpsc, oneshot};
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
+
+use crate::runtime::StdioAttachment;
+
+/// JSON-RPC error code: the request's method was not found (also used to refuse server→client requests).
+pub const METHOD_NOT_FOUND: i64 = -32601;
+/// JSON-RPC error code: the message is not a valid JSON-RPC request.
+pub const INVALID_REQUEST: i64 = -32600;
+/// JSON-RPC error code: the body is not JSON.
+pub const PARSE_ERROR: i64 = -32700;
+/// JSON-RPC error code: the server did not answer in time (the code the MCP SDKs use for request timeouts).
+pub const REQUEST_TIMEOUT: i64 = -32001;
+/// JSON-RPC error code: the server exited or cannot be reached.
+pub const BACKEND_UNAVAILABLE: i64 = -32000;
+
+/// Settings of a [`StdioBridge`].
+#[derive(Debug, Clone)]
+pub struct BridgeConfig {
+    /// How long a request waits for the server's response (default 60 s).
+    pub request_timeout: Duration,
+    /// How long an idle session (no stream open) lives after its last use (default 2 h).
+    pub session_ttl: Duration,
+    /// Messages buffered per session stream; beyond that, notifications to the session are dropped (default 256).
+    pub stream_capacity: usize,
+}
+
+impl Default for BridgeConfig {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(60),
+            session_ttl: Duration::from_secs(2 * 60 * 60),
+            stream_capacity: 256,
+        }
+    }
+}
+
+/// Whether the server is there, as [`StdioBridge::health`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendHealth {
+    /// The pipes are open.
+    pub alive: bool,
+    /// Why the bridge is dead, when it is.
+    pub error: Option<String>,
+    /// Sessions currently known.
+    pub sessions: usize,
+    /// Whether the server answered `initialize` (its result is cached).
+    pub initialized: bool,
+}
+
+/// One stdio MCP server shared by many sessions; see the [module documentation](self). Cheap to clone.
+#[derive(Clone)]
+pub struct StdioBridge {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for StdioBridge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StdioBridge")
+            .field("health", &self.health())
+            .finish()
+    }
+}
+
+struct Inner {
+    config: BridgeConfig,
+    writer: mpsc::Sender<Vec<u8>>,
+    next_id: AtomicU64,
+    next_stream: AtomicU64,
+    state: Mutex<State>,
+    sessions: Mutex<HashMap<String, Arc<Session>>>,
+    init: OnceCell<Value>,
+    initialized_sent: AtomicBool,
+    tasks: Mutex<Vec<AbortHandle>>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Set when the bridge is dead.
+    exit: Option<String>,
+    /// By backend id.
+    pending: HashMap<u64, Pending>,
+    /// By backend progress token.
+    progress: HashMap<String, ProgressEntry>,
+}
+
+struct Pending {
+    session: Option<String>,
+    client_id: Value,
+    tx: oneshot::Sender<Value>,
+}
+
+struct ProgressEntry {
+    original: Value,
+    session: Option<String>,
+    sink: Option<mpsc::Sender<Value>>,
+}
+
+struct Session {
+    last_seen: Mutex<Instant>,
+    /// The open stream: its generation and sender.
+    stream: Mutex<Option<(u64, mpsc::Sender<Value>)>>,
+}
+
+impl Session {
+    fn has_stream(&self) -> bool {
+        lock(&self.stream).is_some()
+    }
+
+    fn expired(&self, now: Instant, ttl: Duration) -> bool {
+        !self.has_stream() && now.saturating_duration_since(*lock(&self.last_seen)) >= ttl
+    }
+
+    fn sender(&self) -> Option<mpsc::Sender<Value>> {
+        lock(&self.stream).as_ref().map(|(_, tx)| tx.clone())
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A JSON-RPC error response.
+pub fn error_response(id: Value, code: i64, message: impl Into<String>) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message.into()}})
+}
+
+/// What a JSON-RPC message is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    /// Has a `method` and an `id`.
+    Request,
+    /// Has a `method` and no `id`.
+    Notification,
+    /// Has an `id` and a `result` or an `error`.
+    Response,
+    /// Anything else.
+    Invalid,
+}
+
+/// Classifies one JSON-RPC message.
+pub fn classify(msg: &Value) -> MessageKind {
+    let Some(o) = msg.as_object() else {
+        return MessageKind::Invalid;
+    };
+    match (o.get("method"), o.get("id")) {
+        (Some(Value::String(_)), Some(id)) if valid_id(id) => MessageKind::Request,
+        (Some(Value::String(_)), None) => MessageKind::Notification,
+        (None, Some(id))
+            if (o.contains_key("result") || o.contains_key("error"))
+                && (valid_id(id) || id.is_null()) =>
+        {
+            MessageKind::Response
+        }
+        _ => MessageKind::Invalid,
+    }
+}
+
+fn valid_id(id: &Value) -> bool {
+    id.is_string() || id.is_number()
+}
+
+/// The method of a request or notification.
+pub fn method(msg: &Value) -> Option<&str> {
+    msg.get("method").and_then(Value::as_str)
+}
+
+impl StdioBridge {
+    /// Starts the bridge over a server's stdin and stdout: spawns the writer, the reader and the session
+    /// sweeper on the current tokio runtime.
+    pub fn new<W, R>(stdin: W, stdout: R, config: BridgeConfig) -> Self
+    where
+        W: AsyncWrite + Send + Unpin + 'static,
+        R: AsyncRead + Send + Unpin + 'static,
+    {
+        let (writer, rx) = mpsc::channel(1024);
+        let ttl = config.session_ttl;
+        let inner = Arc::new(Inner {
+            config,
+            writer,
+            next_id: AtomicU64::new(1),
+            next_stream: AtomicU64::new(1),
+            state: Mutex::new(State::default()),
+            sessions: Mutex::new(HashMap::new()),
+            init: OnceCell::new(),
+            initialized_sent: AtomicBool::new(false),
+            tasks: Mutex::new(Vec::new()),
+        });
+        let w = tokio::spawn(write_loop(inner.clone(), rx, stdin));
+        let r = tokio::spawn(read_loop(inner.clone(), stdout));
+        let s = tokio::spawn(sweep_loop(Arc::downgrade(&inner), ttl));
+        lock(&inner.tasks).extend([w.abort_handle(), r.abort_handle(), s.abort_handle()]);
+        Self { inner }
+    }
+
+    /// Starts the bridge over a container's attached stdin and stdout ([`crate::runtime::Runtime::attach_stdio`]).
+    pub fn from_attachment(attachment: StdioAttachment, config: BridgeConfig) -> Self {
+        Self::new(attachment.stdin, attachment.stdout, config)
+    }
+
+    /// Starts the bridge over a child process spawned with piped stdin and stdout (taken from `child`).
+    pub fn from_child(
+        child: &mut tokio::process::Child,
+        config: BridgeConfig,
+    ) -> std::io::Result<Self> {
+        let missing =
+            |what: &str| std::io::Error::other(format!("the child process has no piped {what}"));
+        let stdin = child.stdin.take().ok_or_else(|| missing("stdin"))?;
+        let stdout = child.stdout.take().ok_or_else(|| missing("stdout"))?;
+        Ok(Self::new(stdin, stdout, config))
+    }
+
+    /// The bridge's settings.
+    pub fn config(&self) -> &BridgeConfig {
+        &self.inner.config
+    }
+
+    /// Whether the server's pipes are open.
+    pub fn is_alive(&self) -> bool {
+        lock(&self.inner.state).exit.is_none()
+    }
+
+    /// The server's state, for `/health`.
+    pub fn health(&self) -> BackendHealth {
+        let error = lock(&self.inner.state).exit.clone();
+        BackendHealth {
+            alive: error.is_none(),
+            error,
+            sessions: lock(&self.inner.sessions).len(),
+            initialized: self.inner.init.initialized(),
+        }
+    }
+
+    /// Stops the bridge: the pipes are closed (dropped), pending requests fail, sessions are removed.
+    pub fn close(&self) {
+        for t in lock(&self.inner.tasks).drain(..) {
+            t.abort();
+        }
+        self.inner
+            .mark_exited("the proxy closed the connection to the MCP server".into());
+        lock(&self.inner.sessions).clear();
+    }
+
+    // ----- sessions -----
+
+    /// Creates a session and returns its id (32 hex characters, random).
+    pub fn create_session(&self) -> String {
+        let mut bytes = [0u8; 16];
+        if getrandom::fill(&mut bytes).is_err() {
+            // No OS randomness: fall back to a unique, if guessable, id.
+            let n = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+            bytes[..8].copy_from_slice(&n.to_be_bytes());
+            bytes[8..].copy_from_slice(&(std::process::id() as u64).to_be_bytes());
+        }
+        let id = hex::encode(bytes);
+        let session = Arc::new(Session {
+            last_seen: Mutex::new(Instant::now()),
+            stream: Mutex::new(None),
+        });
+        lock(&self.inner.sessions).insert(id.clone(), session);
+        tracing::debug!(session = %id, "session created");
+        id
+    }
+
+    /// Marks a session as used now; `false` when it does not exist (or has just expired, and is removed).
+    pub fn touch_session(&self, id: &str) -> bool {
+        let mut sessions = lock(&self.inner.sessions);
+        let Some(s) = sessions.get(id) else {
+            return false;
+        };
+        let now = Instant::now();
+        if s.expired(now, self.inner.config.session_ttl) {
+            sessions.remove(id);
+            tracing::debug!(session = %id, "session expired");
+            return false;
+        }
+        *lock(&s.last_seen) = now;
+        true
+    }
+
+    /// Removes a session (its stream ends); `false` when it did not exist.
+    pub fn remove_session(&self, id: &str) -> bool {
+        let removed = lock(&self.inner.sessions).remove(id).is_some();
+        if removed {
+            tracing::debug!(session = %id, "session removed");
+        }
+        removed
+    }
+
+    /// Removes every session (their streams end).
+    pub fn clear_sessions(&self) {
+        lock(&self.inner.sessions).clear();
+    }
+
+    /// Opens the session's stream of server messages (notifications broadcast to it, progress without a
+    /// request stream, and whatever [`StdioBridge::send_to_session`] sends). A session has at most one: a
+    /// new one replaces (ends) the previous one. With `remove_session_on_close`, dropping the stream removes
+    /// the session (the legacy SSE transport, whose session is its stream). `None` for an unknown session.
+    pub fn open_stream(&self, id: &str, remove_session_on_close: bool) -> Option<SessionStream> {
+        if !self.touch_session(id) {
+            return None;
+        }
+        let session = lock(&self.inner.sessions).get(id)?.clone();
+        let (tx, rx) = mpsc::channel(self.inner.config.stream_capacity.max(1));
+        let generation = self.inner.next_stream.fetch_add(1, Ordering::Relaxed);
+        *lock(&session.stream) = Some((generation, tx));
+        Some(SessionStream {
+            rx,
+            inner: Arc::downgrade(&self.inner),
+            session: id.to_owned(),
+            generation,
+            remove_session_on_close,
+        })
+    }
+
+    /// Sends a message on the session's stream, waiting while its buffer is full; `false` when the session
+    /// has no stream (or is gone).
+    pub async fn send_to_session(&self, id: &str, msg: Value) -> bool {
+        let sender = lock(&self.inner.sessions).get(id).and_then(|s| s.sender());
+        match sender {
+            Some(tx) => tx.send(msg).await.is_ok(),
+            None => false,
+        }
+    }
+
+    // ----- messages -----
+
+    /// Handles one message from a client of session `session` (`None`: not in a session yet, e.g. the
+    /// streamable-HTTP `initialize`). Returns the response for a request, `None` for a notification or a
+    /// response. Progress for the request goes to `progress` when given, else to the session's stream.
+    pub async fn handle(
+        &self,
+        session: Option<&str>,
+        msg: Value,
+        progress: Option<mpsc::Sender<Value>>,
+    ) -> Option<Value> {
+        match classify(&msg) {
+            MessageKind::Request if method(&msg) == Some("initialize") => {
+                Some(self.initialize(session, msg).await)
+            }
+            MessageKind::Request => Some(self.request(session, msg, progress).await),
+            MessageKind::Notification => {
+                self.notify(session, msg).await;
+                None
+            }
+            MessageKind::Response => {
+                tracing::debug!(
+                    "dropping a client response: the proxy answers server requests itself"
+                );
+                None
+            }
+            MessageKind::Invalid => {
+                let id = msg
+                    .get("id")
+                    .filter(|id| valid_id(id))
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                Some(error_response(
+                    id,
+                    INVALID_REQUEST,
+                    "Invalid Request: not a JSON-RPC 2.0 message",
+                ))
+            }
+        }
+    }
+
+    /// Answers `initialize`: forwarded the first time, from the cache afterwards.
+    async fn initialize(&self, session: Option<&str>, msg: Value) -> Value {
+        let client_id = msg.get("id").cloned().unwrap_or(Value::Null);
+        let mut forwarded = false;
+        let result = self
+            .inner
+            .init
+            .get_or_try_init(|| {
+                forwarded = true;
+                let msg = msg.clone();
+                async move {
+                    let resp = self.request(session, msg, None).await;
+                    match resp.get("result") {
+                        Some(result) => Ok(result.clone()),
+                        None => Err(resp),
+                    }
+                }
+            })
+            .await;
+        match result {
+            Ok(result) => {
+                if !forwarded {
+                    tracing::debug!("initialize answered from the cached result");
+                }
+                json!({"jsonrpc": "2.0", "id": client_id, "result": result})
+            }
+            Err(mut resp) => {
+                resp["id"] = client_id;
+                resp
+            }
+        }
+    }
+
+    /// Forwards a request with a backend id and waits for its response (with the client's id restored).
+    async fn request(
+        &self,
+        session: Option<&str>,
+        mut msg: Value,
+        progress: Option<mpsc::Sender<Value>>,
+    ) -> Value {
+        let inner = &self.inner;
+        let client_id = msg.get("id").cloned().unwrap_or(Value::Null);
+        let backend_id = inner.next_id.fetch_add(1, Ordering::Relaxed);
+        msg["id"] = backend_id.into();
+        let token = msg
+            .pointer_mut("/params/_meta/progressToken")
+            .filter(|t| !t.is_null())
+            .map(|t| {
+                let backend_token = format!("thv-progress-{backend_id}");
+                (
+                    backend_token.clone(),
+                    std::mem::replace(t, Value::String(backend_token)),
+                )
+            });
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut st = lock(&inner.state);
+            if let Some(reason) = &st.exit {
+                return error_response(
+                    client_id,
+                    BACKEND_UNAVAILABLE,
+                    format!("MCP server unavailable: {reason}"),
+                );
+            }
+            st.pending.insert(
+                backend_id,
+                Pending {
+                    session: session.map(str::to_owned),
+                    client_id: client_id.clone(),
+                    tx,
+                },
+            );
+            if let Some((backend_token, original)) = &token {
+                st.progress.insert(
+                    backend_token.clone(),
+                    ProgressEntry {
+                        original: original.clone(),
+                        session: session.map(str::to_owned),
+                        sink: progress,
+                    },
+                );
+            }
+        }
+        let _guard = PendingGuard {
+            inner,
+            backend_id,
+            token: token.map(|(t, _)| t),
+        };
+        let line = serde_json::to_vec(&msg).expect("a JSON value serializes");
+        if inner.writer.send(line).await.is_err() {
+            return self.unavailable(client_id);
+        }
+        match tokio::time::timeout(inner.config.request_timeout, rx).await {
+            Ok(Ok(mut resp)) => {
+                resp["id"] = client_id;
+                resp
+            }
+            Ok(Err(_)) => self.unavailable(client_id),
+            Err(_) => {
+                tracing::warn!(
+                    method = method(&msg).unwrap_or_default(),
+                    timeout = ?inner.config.request_timeout,
+                    "the MCP server did not answer in time"
+                );
+                let cancel = json!({
+                    "jsonrpc": "2.0",
+                    "method": "notifications/cancelled",
+                    "params": {"requestId": backend_id, "reason": "request timed out in the proxy"},
+                });
+                let _ = inner
+                    .writer
+                    .try_send(serde_json::to_vec(&cancel).expect("a JSON value serializes"));
+                error_response(
+                    client_id,
+                    REQUEST_TIMEOUT,
+                    format!(
+                        "Request timed out: the MCP server did not answer within {:?}",
+                        inner.config.request_timeout
+                    ),
+                )
+            }
+        }
+    }
+
+    fn unavailable(&self, client_id: Value) -> Value {
+        let reason = lock(&self.inner.state)
+            .exit
+            .clone()
+            .unwrap_or_else(|| "the connection to the MCP server is closed".into());
+        error_response(
+            client_id,
+            BACKEND_UNAVAILABLE,
+            format!("MCP server unavailable: {reason}"),
+        )
+    }
+
+    /// Forwards a client notification.
+    async fn notify(&self, session: Option<&str>, mut msg: Value) {
+        match method(&msg) {
+            Some("notifications/initialized")
+                if self.inner.initialized_sent.swap(true, Ordering::AcqRel) =>
+            {
+                tracing::debug!("notifications/initialized already sent to the MCP server");
+                return;
+            }
+            Some("notifications/cancelled") => {
+                let Some(request_id) = msg.pointer("/params/requestId").cloned() else {
+                    return;
+                };
+                let backend_id = lock(&self.inner.state)
+                    .pending
+                    .iter()
+                    .find(|(_, p)| p.session.as_deref() == session && p.client_id == request_id)
+                    .map(|(id, _)| *id);
+                let Some(backend_id) = backend_id else {
+                    tracing::debug!("cancellation of a request that is not pending: dropped");
+                    return;
+                };
+                msg["params"]["requestId"] = backend_id.into();
+            }
+            _ => {}
+        }
+        let line = serde_json::to_vec(&msg).expect("a JSON value serializes");
+        if self.inner.writer.send(line).await.is_err() {
+            tracing::debug!("notification not sent: the MCP server is gone");
+        }
+    }
+}
+
+/// Removes a request's routing entries when its caller stops waiting (response, timeout, or dropped).
+struct PendingGuard<'a> {
+    inner: &'a Inner,
+    backend_id: u64,
+    token: Option<String>,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        let mut st = lock(&self.inner.state);
+        st.pending.remove(&self.backend_id);
+        if let Some(t) = &self.token {
+            st.progress.remove(t);
+        }
+    }
+}
+
+impl Inner {
+    fn mark_exited(&self, reason: String) {
+        let mut st = lock(&self.state);
+        if st.exit.is_none() {
+            tracing::warn!("MCP server connection lost: {reason}");
+            st.exit = Some(reason);
+        }
+        // Dropping the senders fails every pending request.
+        st.pending.clear();
+        st.progress.clear();
+    }
+
+    fn send_backend(&self, msg: &Value) {
+        let line = serde_json::to_vec(msg).expect("a JSON value serializes");
+        let writer = self.writer.clone();
+        // Never block the reader on the writer (the server may be blocked writing its stdout).
+        tokio::spawn(async move {
+            let _ = writer.send(line).await;
+        });
+    }
+
+    /// Routes one message from the server.
+    fn dispatch(&self, msg: Value) {
+        match classify(&msg) {
+            MessageKind::Response => {
+                let Some(id) = msg.get("id").and_then(Value::as_u64) else {
+                    tracing::warn!(
+                        "the MCP server sent a response with an id the proxy did not issue: {msg}"
+                    );
+                    return;
+                };
+                let pending = lock(&self.state).pending.remove(&id);
+                match pending {
+                    Some(p) => {
+                        let _ = p.tx.send(msg);
+                    }
+                    None => tracing::debug!(id, "response to a request nobody waits for anymore"),
+                }
+            }
+            MessageKind::Request => {
+                let id = msg.get("id").cloned().unwrap_or(Value::Null);
+                let m = method(&msg).unwrap_or_default();
+                let reply = if m == "ping" {
+                    json!({"jsonrpc": "2.0", "id": id, "result": {}})
+                } else {
+                    tracing::debug!(method = m, "refusing a server-to-client request");
+                    error_response(
+                        id,
+                        METHOD_NOT_FOUND,
+                        format!(
+                            "Method not found: the proxy does not forward server-to-client requests ({m})"
+                        ),
+                    )
+                };
+                self.send_backend(&reply);
+            }
+            MessageKind::Notification => match method(&msg) {
+                Some("notifications/progress") => self.route_progress(msg),
+                Some("notifications/cancelled") => {
+                    tracing::debug!(
+                        "dropping the server's cancellation of a server-to-client request"
+                    );
+                }
+                _ => self.broadcast(&msg),
+            },
+            MessageKind::Invalid => {
+                tracing::warn!("the MCP server sent an invalid JSON-RPC message: {msg}")
+            }
+        }
+    }
+
+    fn route_progress(&self, mut msg: Value) {
+        let Some(token) = msg
+            .pointer("/params/progressToken")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+        else {
+            tracing::debug!("progress notification without a token issued by the proxy: dropped");
+            return;
+        };
+        let target = {
+            let st = lock(&self.state);
+            st.progress
+                .get(&token)
+                .map(|e| (e.original.clone(), e.sink.clone(), e.session.clone()))
+        };
+        let Some((original, sink, session)) = target else {
+            tracing::debug!(token, "progress for a finished request: dropped");
+            return;
+        };
+        msg["params"]["progressToken"] = original;
+        let sender = sink.or_else(|| {
+            let id = session?;
+            lock(&self.sessions).get(&id).and_then(|s| s.sender())
+        });
+        if let Some(tx) = sender
+            && tx.try_send(msg).is_err()
+        {
+            tracing::debug!("progress notification dropped: the stream is full or closed");
+        }
+    }
+
+    fn broadcast(&self, msg: &Value) {
+        let senders: Vec<_> = lock(&self.sessions)
+            .values()
+            .filter_map(|s| s.sender())
+            .collect();
+        for tx in senders {
+            if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(msg.clone()) {
+                tracing::warn!("a session's stream is full: notification dropped for it");
+            }
+        }
+    }
+
+    fn sweep(&self) {
+        let now = Instant::now();
+        let ttl = self.config.session_ttl;
+        lock(&self.sessions).retain(|id, s| {
+            let keep = !s.expired(now, ttl);
+            if !keep {
+                tracing::debug!(session = %id, "session expired");
+            }
+            keep
+        });
+    }
+}
+
+async fn write_loop<W: AsyncWrite + Unpin>(
+    inner: Arc<Inner>,
+    mut rx: mpsc::Receiver<Vec<u8>>,
+    mut stdin: W,
+) {
+    let mut batch = Vec::with_capacity(8192);
+    while let Some(line) = rx.recv().await {
+        batch.clear();
+        batch.extend_from_slice(&line);
+        batch.push(b'\n');
+        while let Ok(more) = rx.try_recv() {
+            batch.extend_from_slice(&more);
+            batch.push(b'\n');
+        }
+        let written = async {
+            stdin.write_all(&batch).await?;
+            stdin.flush().await
+        }
+        .await;
+        if let Err(e) = written {
+            inner.mark_exited(format!("writing to the MCP server's stdin failed: {e}"));
+            return;
+        }
+    }
+}
+
+async fn read_loop<R: AsyncRead + Unpin>(inner: Arc<Inner>, stdout: R) {
+    let mut reader = BufReader::with_capacity(64 * 1024, stdout);
+    let mut buf = Vec::with_capacity(8192);
+    let reason = loop {
+        buf.clear();
+        match reader.read_until(b'\n', &mut buf).await {
+            Ok(0) => break "the MCP server closed its stdout (it exited)".to_owned(),
+            Ok(_) => {
+                let line = buf.trim_ascii();
+                if line.is_empty() {
+                    continue;
+                }
+                match serde_json::from_slice::<Value>(line) {
+                    Ok(Value::Array(msgs)) => msgs.into_iter().for_each(|m| inner.dispatch(m)),
+                    Ok(msg) => inner.dispatch(msg),
+                    Err(e) => tracing::warn!(
+                        "the MCP server wrote a line that is not JSON ({e}): {}",
+                        String::from_utf8_lossy(line)
+                    ),
+                }
+            }
+            Err(e) => break format!("reading the MCP server's stdout failed: {e}"),
+        }
+    };
+    inner.mark_exited(reason);
+}
+
+async fn sweep_loop(inner: Weak<Inner>, ttl: Duration) {
+    let period = (ttl / 2).max(Duration::from_millis(10));
+    loop {
+        tokio::time::sleep(period).await;
+        match inner.upgrade() {
+            Some(inner) => inner.sweep(),
+            None => return,
+        }
+    }
+}
+
+/// A session's stream of server messages ([`StdioBridge::open_stream`]). Ends when the session is removed or
+/// another stream replaces it; dropping it detaches it from the session.
+pub struct SessionStream {
+    rx: mpsc::Receiver<Value>,
+    inner: Weak<Inner>,
+    session: String,
+    generation: u64,
+    remove_session_on_close: bool,
+}
+
+impl SessionStream {
+    /// The session's id.
+    pub fn session_id(&self) -> &str {
+        &self.session
+    }
+}
+
+impl Stream for SessionStream {
+    type Item = Value;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Value>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+impl Drop for SessionStream {
+    fn drop(&mut self) {
+        let Some(inner) = self.inner.upgrade() else {
+            return;
+        };
+        let mut sessions = lock(&inner.sessions);
+        let Some(s) = sessions.get(&self.session).cloned() else {
+            return;
+        };
+        let current = {
+            let mut stream = lock(&s.stream);
+            let current = stream.as_ref().is_some_and(|(g, _)| *g == self.generation);
+            if current {
+                *stream = None;
+            }
+            current
+        };
+        *lock(&s.last_seen) = Instant::now();
+        if current && self.remove_session_on_close {
+            sessions.remove(&self.session);
+            tracing::debug!(session = %self.session, "session closed with its stream");
+        }
+    }
+}
+
+/// A JSON-RPC error for a message whose `id` is unknown (HTTP-level errors).
+pub(crate) fn http_error_body(code: i64, message: &str) -> Value {
+    error_response(Value::Null, code, message)
+}
+
+/// Whether a request carries a progress token.
+pub(crate) fn has_progress_token(msg: &Value) -> bool {
+    msg.pointer("/params/_meta/progressToken")
+        .is_some_and(|t| !t.is_null())
+}
