@@ -1,0 +1,284 @@
+//! The parts of a [`RunConfig`](super::RunConfig): transports, proxy modes, secret references, package sources,
+//! tool overrides and middleware.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::validate::{env_name_error, secret_name_error};
+
+/// An MCP transport of a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TransportType {
+    Stdio,
+    Sse,
+    StreamableHttp,
+}
+
+impl TransportType {
+    pub const ALL: [TransportType; 3] = [Self::Stdio, Self::Sse, Self::StreamableHttp];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stdio => "stdio",
+            Self::Sse => "sse",
+            Self::StreamableHttp => "streamable-http",
+        }
+    }
+
+    /// `sse` and `streamable-http`: the server listens on a port.
+    pub fn is_http(self) -> bool {
+        !matches!(self, Self::Stdio)
+    }
+}
+
+impl fmt::Display for TransportType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for TransportType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown transport '{s}': expected stdio, sse or streamable-http")
+            })
+    }
+}
+
+/// What the proxy of a `stdio` server offers clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProxyMode {
+    /// `/mcp` (the default).
+    #[default]
+    StreamableHttp,
+    /// `/sse` + `/messages` (deprecated in MCP, still used by some clients).
+    Sse,
+}
+
+impl ProxyMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::StreamableHttp => "streamable-http",
+            Self::Sse => "sse",
+        }
+    }
+}
+
+impl fmt::Display for ProxyMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ProxyMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "streamable-http" => Ok(Self::StreamableHttp),
+            "sse" => Ok(Self::Sse),
+            _ => Err(format!(
+                "unknown proxy mode '{s}': expected streamable-http or sse"
+            )),
+        }
+    }
+}
+
+/// A reference to a secret: the secret named `name` in the secret provider fills the env var `target`. Never a
+/// value; any other key is refused on read.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRef {
+    /// Secret name in the provider (no `,`, `=`, whitespace or control characters; at most 256 characters).
+    pub name: String,
+    /// Env var it fills (`^[A-Za-z_][A-Za-z0-9_]*$`).
+    pub target: String,
+}
+
+impl SecretRef {
+    pub fn new(name: impl Into<String>, target: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            target: target.into(),
+        }
+    }
+
+    /// Parses the CLI form `NAME,target=ENV` (ToolHive's `--secret`).
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let (name, rest) = s
+            .split_once(',')
+            .ok_or_else(|| format!("invalid secret '{s}': expected NAME,target=ENV_VAR"))?;
+        let target = rest
+            .strip_prefix("target=")
+            .ok_or_else(|| format!("invalid secret '{s}': expected NAME,target=ENV_VAR"))?;
+        let r = Self::new(name, target);
+        r.check()
+            .map_err(|e| format!("invalid secret '{s}': {e}"))?;
+        Ok(r)
+    }
+
+    /// The rules of a well-formed reference.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(e) = secret_name_error(&self.name) {
+            return Err(format!("name: {e}"));
+        }
+        if let Some(e) = env_name_error(&self.target) {
+            return Err(format!("target: {e}"));
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for SecretRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{},target={}", self.name, self.target)
+    }
+}
+
+/// A package scheme: the package is built into an image from a Dockerfile template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PackageScheme {
+    /// A PyPI package run with `uv tool`.
+    Uvx,
+    /// An npm package run with `npx`.
+    Npx,
+    /// A Go module (or a local directory `./dir`) built with `go`.
+    Go,
+}
+
+impl PackageScheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Uvx => "uvx",
+            Self::Npx => "npx",
+            Self::Go => "go",
+        }
+    }
+}
+
+impl fmt::Display for PackageScheme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for PackageScheme {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "uvx" => Ok(Self::Uvx),
+            "npx" => Ok(Self::Npx),
+            "go" => Ok(Self::Go),
+            _ => Err(format!(
+                "unknown package scheme '{s}': expected uvx, npx or go"
+            )),
+        }
+    }
+}
+
+/// A package run through a protocol scheme: `uvx://name[@version]`, `npx://name[@version]`,
+/// `go://module[@version]` or `go://./local/dir`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PackageSource {
+    pub scheme: PackageScheme,
+    /// Package name (`@scope/pkg` for npm, a module path or a local path for go).
+    pub name: String,
+    /// Pinned version; absent means the latest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+impl PackageSource {
+    /// Parses `scheme://name[@version]`. `Ok(None)` when `s` has none of the three schemes.
+    pub fn parse(s: &str) -> Result<Option<Self>, String> {
+        let Some((scheme, rest)) = s.split_once("://") else {
+            return Ok(None);
+        };
+        let Ok(scheme) = scheme.parse::<PackageScheme>() else {
+            return Ok(None);
+        };
+        // The version separator is the last `@` that is not the first character (`@scope/pkg@1.0`).
+        let (name, version) = match rest.rfind('@') {
+            Some(i) if i > 0 => (&rest[..i], Some(rest[i + 1..].to_owned())),
+            _ => (rest, None),
+        };
+        let pkg = Self {
+            scheme,
+            name: name.to_owned(),
+            version,
+        };
+        pkg.check()
+            .map_err(|e| format!("invalid package '{s}': {e}"))?;
+        Ok(Some(pkg))
+    }
+
+    /// The rules of a well-formed package: a name of `A-Z a-z 0-9 @ / . _ ~ + -` (it ends up in a Dockerfile
+    /// entrypoint, so no quotes, spaces or shell characters), and a version of `A-Z a-z 0-9 . _ + ~ ! -`.
+    pub fn check(&self) -> Result<(), String> {
+        let name_ok = |c: char| c.is_ascii_alphanumeric() || "@/._~+-".contains(c);
+        if self.name.is_empty() {
+            return Err("the package name is empty".into());
+        }
+        if let Some(c) = self.name.chars().find(|c| !name_ok(*c)) {
+            return Err(format!(
+                "the package name contains {c:?} (allowed: letters, digits and @ / . _ ~ + -)"
+            ));
+        }
+        if let Some(v) = &self.version {
+            let ver_ok = |c: char| c.is_ascii_alphanumeric() || "._+~!-".contains(c);
+            if v.is_empty() {
+                return Err("the version after '@' is empty".into());
+            }
+            if let Some(c) = v.chars().find(|c| !ver_ok(*c)) {
+                return Err(format!(
+                    "the version contains {c:?} (allowed: letters, digits and . _ + ~ ! -)"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for PackageSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}", self.scheme, self.name)?;
+        if let Some(v) = &self.version {
+            write!(f, "@{v}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A tool rename / redescription (`--tools-override`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolOverride {
+    /// New name shown to clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// New description shown to clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// One proxy middleware: its registered type and its parameters (raw JSON, the middleware's own format).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MiddlewareConfig {
+    /// `^[a-z][a-z0-9-]*$`, e.g. `auth`, `mcp-parser`, `tool-filter`, `recovery`.
+    #[serde(rename = "type")]
+    pub middleware_type: String,
+    #[serde(default = "empty_object")]
+    pub parameters: Value,
+}
+
+fn empty_object() -> Value {
+    Value::Object(Map::new())
+}
