@@ -190,10 +190,8 @@ enum SearchPlan {
     TrigramIndex,
 }
 
-/// SQLite's trigram index is used when a term matches fewer rows than this; above it, walking the rows in page
-/// order finds a page of matches sooner. Kept low because counting matches in the index is itself the costly part
-/// of a common term's query (measured: a cap of 2000 cost about 3× the page walk at 100 k versions).
-const FEW_MATCHES: i64 = 300;
+/// How many trigram-index matches SQLite reads to choose a search plan (see `SqliteStore::search_plan`).
+const PROBE_MATCHES: i64 = 64;
 
 /// A phrase query for the trigram index: the term, quoted, matches as a literal substring.
 fn fts_phrase(term: &str) -> String {
@@ -556,24 +554,39 @@ impl SqliteStore {
         Ok(Self { pool })
     }
 
-    /// Counts the term's matches in the trigram index (up to [`FEW_MATCHES`]) to pick the faster plan.
+    /// Picks the faster plan from a cheap look at the trigram index: the first [`PROBE_MATCHES`] matches, in row
+    /// order. Fewer than that: the index has them all. Otherwise how far into the table the last of them lies
+    /// estimates how many rows match in all (`PROBE_MATCHES × rows / that row`): walking pages costs about
+    /// `limit × rows / matches` row checks and fetching from the index about `matches`, so the index wins while
+    /// the estimate is below `√(limit × rows)`.
     async fn search_plan(&self, query: &ListQuery) -> Result<SearchPlan, StoreError> {
         let Some(term) = query.search.as_deref().filter(|t| t.chars().count() >= 3) else {
             return Ok(SearchPlan::Like);
         };
-        let matches: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM (SELECT rowid FROM server_search WHERE server_search MATCH $1 LIMIT $2)",
+        let (found, last, rows): (i64, Option<i64>, Option<i64>) = sqlx::query_as(
+            "SELECT COUNT(*), MAX(rid), (SELECT MAX(id) FROM server_versions) \
+             FROM (SELECT rowid AS rid FROM server_search WHERE server_search MATCH $1 LIMIT $2)",
         )
         .bind(fts_phrase(term))
-        .bind(FEW_MATCHES)
+        .bind(PROBE_MATCHES)
         .fetch_one(&self.pool)
         .await
         .map_err(map_err)?;
-        Ok(if matches < FEW_MATCHES {
-            SearchPlan::TrigramIndex
-        } else {
-            SearchPlan::Like
-        })
+        if found < PROBE_MATCHES {
+            return Ok(SearchPlan::TrigramIndex);
+        }
+        let (last, rows) = (
+            last.unwrap_or(1).max(1) as f64,
+            rows.unwrap_or(1).max(1) as f64,
+        );
+        let estimated_matches = PROBE_MATCHES as f64 * rows / last;
+        Ok(
+            if estimated_matches < (f64::from(query.limit) * rows).sqrt() {
+                SearchPlan::TrigramIndex
+            } else {
+                SearchPlan::Like
+            },
+        )
     }
 
     /// One process owns a SQLite database: nothing to announce or to watch.
