@@ -236,27 +236,30 @@ impl Registry {
     ) -> AppResult<VersionRow> {
         require_status_permission(caller, name)?;
         check_status_request(&req)?;
-        let owned_name = name.to_string();
-        self.write_one(name, version, move |tx, row| {
-            async move {
-                if row.status == req.status && row.status_message == req.status_message {
-                    return Err(AppError::bad_request(
-                        "No changes to apply: status and message are already set to the provided values",
-                    ));
-                }
-                let mut all = tx.versions(&owned_name).await?;
-                let idx = all.iter().position(|r| r.version == row.version).ok_or_else(AppError::version_not_found)?;
-                if row.status == ServerStatus::Deleted && req.status != ServerStatus::Deleted {
-                    check_remote_urls(tx, &parse_stored(&row)?).await?;
-                }
-                apply_status(&mut all[idx], &req, now());
-                tx.update(&all[idx]).await?;
-                apply_latest(tx, &mut all).await?;
-                Ok(all.swap_remove(idx))
-            }
-            .boxed()
-        })
-        .await
+        let (owned_name, version) = (name.to_string(), version.to_string());
+        let written = self
+            .write(
+                name,
+                write_fn(move |tx: &mut dyn WriteTx| {
+                    async move {
+                        let mut all = tx.versions(&owned_name).await?;
+                        let idx = all
+                            .iter()
+                            .position(|r| r.version == version)
+                            .ok_or_else(AppError::version_not_found)?;
+                        if !change_status(tx, &mut all[idx], &req, now()).await? {
+                            return Err(AppError::bad_request(
+                                "No changes to apply: status and message are already set to the provided values",
+                            ));
+                        }
+                        apply_latest(tx, &mut all).await?;
+                        Ok(vec![all.swap_remove(idx)])
+                    }
+                    .boxed()
+                }),
+            )
+            .await?;
+        single(written)
     }
 
     /// `PATCH servers/{name}/status`: every version at once; only rows that differ are touched.
@@ -281,15 +284,9 @@ impl Registry {
                         let now = now();
                         let mut touched = Vec::new();
                         for (i, row) in all.iter_mut().enumerate() {
-                            if row.status == req.status && row.status_message == req.status_message {
-                                continue;
+                            if change_status(tx, row, &req, now).await? {
+                                touched.push(i);
                             }
-                            if row.status == ServerStatus::Deleted && req.status != ServerStatus::Deleted {
-                                check_remote_urls(tx, &parse_stored(row)?).await?;
-                            }
-                            apply_status(row, &req, now);
-                            tx.update(row).await?;
-                            touched.push(i);
                         }
                         if touched.is_empty() {
                             return Err(AppError::bad_request(
@@ -517,13 +514,29 @@ fn check_status_request(req: &StatusUpdateRequest) -> AppResult<()> {
     Ok(())
 }
 
-fn apply_status(row: &mut VersionRow, req: &StatusUpdateRequest, now: DateTime<Utc>) {
+/// Applies a status request to one stored version and writes it; `false` (and nothing written) when the version
+/// already has that status and message. Restoring a deleted version re-checks its remote URLs, which another
+/// server may have taken meanwhile.
+async fn change_status(
+    tx: &mut dyn WriteTx,
+    row: &mut VersionRow,
+    req: &StatusUpdateRequest,
+    now: DateTime<Utc>,
+) -> AppResult<bool> {
+    if row.status == req.status && row.status_message == req.status_message {
+        return Ok(false);
+    }
+    if row.status == ServerStatus::Deleted && req.status != ServerStatus::Deleted {
+        check_remote_urls(tx, &parse_stored(row)?).await?;
+    }
     if row.status != req.status {
         row.status_changed_at = now;
     }
     row.status = req.status;
     row.status_message = req.status_message.clone();
     row.updated_at = now;
+    tx.update(row).await?;
+    Ok(true)
 }
 
 /// A remote URL may belong to one server name only.
