@@ -12,6 +12,7 @@
 
 pub mod api;
 pub mod client;
+pub mod image_ref;
 pub mod legacy;
 pub mod registry_file;
 pub mod runconfig;

@@ -19,6 +19,10 @@ use crate::legacy::{
 };
 use crate::server::ServerJson;
 
+/// The curated registry bundled with this project (`data/registry.json`, upstream format): what the registry
+/// API seeds an empty store with, and what `thv` resolves names against when no registry is configured.
+pub const BUNDLED_REGISTRY_JSON: &str = include_str!("../../data/registry.json");
+
 /// `$schema` of an upstream registry file (toolhive-core's `upstream-registry.schema.json`).
 pub const UPSTREAM_REGISTRY_SCHEMA_URL: &str = "https://raw.githubusercontent.com/stacklok/toolhive-core/main/registry/types/data/upstream-registry.schema.json";
 /// `$schema` of a legacy ToolHive registry file.

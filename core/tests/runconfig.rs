@@ -873,7 +873,7 @@ fn fetch_is_streamable_http_on_port_8080() {
                 ("MCP_TRANSPORT", "streamable-http"),
                 ("MCP_PORT", "8080"),
                 ("FASTMCP_PORT", "8080"),
-                ("MCP_HOST", "127.0.0.1"),
+                ("MCP_HOST", "0.0.0.0"),
             ]
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
         )

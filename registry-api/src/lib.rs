@@ -26,7 +26,7 @@ use crate::service::Registry;
 use crate::state::AppState;
 
 /// The curated registry bundled into the binary (upstream format, converted from ToolHive's catalog).
-pub const BUNDLED_REGISTRY: &str = include_str!("../../data/registry.json");
+pub const BUNDLED_REGISTRY: &str = thv_core::registry_file::BUNDLED_REGISTRY_JSON;
 
 /// Opens the store, seeds it if empty, and builds the shared state.
 pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {

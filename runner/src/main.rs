@@ -1,9 +1,28 @@
-//! `thv`: the runner. Its commands arrive with the runner issue.
+//! `thv`: run MCP servers from a registry, an image or a package, in containers behind the MCP proxy.
 
-fn main() {
-    eprintln!(
-        "thv {}: no commands yet (see the project's issues)",
-        env!("CARGO_PKG_VERSION")
-    );
-    std::process::exit(2);
+use std::io::IsTerminal;
+
+use clap::Parser;
+use thv::cli::{Cli, dispatch};
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    let default_level = if cli.debug { "debug" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("THV_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("thv={default_level},warn"))
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    match dispatch(cli).await {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            std::process::exit(1);
+        }
+    }
 }

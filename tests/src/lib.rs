@@ -19,3 +19,6 @@ pub fn binary(name: &str) -> PathBuf {
     );
     path
 }
+
+pub mod registry_api;
+pub mod thv;

@@ -1,64 +1,12 @@
 //! `thv-registry-api` as an operator runs it: default SQLite under the XDG data dir, seeded from the bundled
 //! registry, tokens minted by its `token` subcommand, a clean SIGTERM shutdown, data kept across restarts.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use thv_e2e::binary;
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
-/// A test that fails half-way must not leave a server running.
-impl Drop for Server {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn command(home: &Path) -> Command {
-    let mut cmd = Command::new(binary("thv-registry-api"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", home)
-        .env("XDG_DATA_HOME", home.join("data"))
-        .env("XDG_CONFIG_HOME", home.join("config"));
-    cmd
-}
-
-fn start(home: &Path) -> Server {
-    let mut child = command(home)
-        .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("thv-registry-api starts");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("server logs before listening")
-            .expect("log line");
-        let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-        if let Some(addr) = v["fields"]["addr"].as_str() {
-            break addr.to_string();
-        }
-    };
-    // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    Server {
-        child,
-        base: format!("http://{addr}"),
-    }
-}
+use thv_e2e::registry_api::{RegistryApi as Server, command, start};
 
 fn stop(mut server: Server) {
     let pid = server.child.id().to_string();

@@ -2,7 +2,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{DEFAULT_TARGET_HOST, RunConfig};
+use super::RunConfig;
+use transport_env::CONTAINER_LISTEN_HOST;
 
 /// Container label keys set on every managed container (ToolHive's).
 pub mod labels {
@@ -23,6 +24,8 @@ pub mod labels {
 
 /// Env vars the runner injects into a container for its transport (ToolHive's names).
 pub mod transport_env {
+    /// `MCP_HOST`: what an HTTP server listens on in its container (all interfaces).
+    pub const CONTAINER_LISTEN_HOST: &str = "0.0.0.0";
     pub const MCP_TRANSPORT: &str = "MCP_TRANSPORT";
     pub const MCP_PORT: &str = "MCP_PORT";
     pub const FASTMCP_PORT: &str = "FASTMCP_PORT";
@@ -31,8 +34,11 @@ pub mod transport_env {
 
 impl RunConfig {
     /// The env vars ToolHive injects for the transport: `MCP_TRANSPORT` always; for sse/streamable-http also
-    /// `MCP_PORT` and `FASTMCP_PORT` (the target port, once known) and `MCP_HOST` (the target host, default
-    /// `127.0.0.1`). Empty for a remote server.
+    /// `MCP_PORT` and `FASTMCP_PORT` (the target port, once known) and `MCP_HOST`, the address the server
+    /// listens on **inside its container**: [`transport_env::CONTAINER_LISTEN_HOST`] (all interfaces), so that the port
+    /// published on the host reaches it. (ToolHive writes the proxy's target host, `127.0.0.1`, here: a server
+    /// that honours it listens on the container's loopback only and cannot be reached.) Empty for a remote
+    /// server.
     pub fn transport_env_vars(&self) -> BTreeMap<String, String> {
         let mut env = BTreeMap::new();
         if self.is_remote() {
@@ -49,9 +55,7 @@ impl RunConfig {
             }
             env.insert(
                 transport_env::MCP_HOST.to_owned(),
-                self.target_host
-                    .clone()
-                    .unwrap_or_else(|| DEFAULT_TARGET_HOST.to_owned()),
+                CONTAINER_LISTEN_HOST.to_owned(),
             );
         }
         env

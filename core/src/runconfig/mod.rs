@@ -83,7 +83,7 @@ pub const SUPPORTED_MAJOR_VERSION: u64 = 1;
 pub const JSON_SCHEMA: &str = include_str!("../../../data/schemas/runconfig.schema.json");
 /// Default proxy bind address.
 pub const DEFAULT_HOST: &str = "127.0.0.1";
-/// Default host the proxy reaches an HTTP server's container port on (and the `MCP_HOST` given to it).
+/// Default host the proxy reaches an HTTP server's container port on.
 pub const DEFAULT_TARGET_HOST: &str = "127.0.0.1";
 /// Default group of a workload.
 pub const DEFAULT_GROUP: &str = "default";

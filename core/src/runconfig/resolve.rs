@@ -183,11 +183,11 @@ pub enum ResolveError {
         available: Vec<String>,
     },
     /// The resulting RunConfig breaks a rule (e.g. an invalid env var name in the registry entry).
-    #[error("server '{server}': {source}")]
+    #[error("server '{server}': {reason}")]
     Invalid {
         server: String,
-        #[source]
-        source: RunConfigError,
+        /// Shown in the message (not a `source`, so that error chains do not print it twice).
+        reason: RunConfigError,
     },
 }
 
@@ -717,9 +717,9 @@ pub fn resolve_registry_entry(
         cfg.apply_transport_env();
         cfg.apply_standard_labels();
     }
-    cfg.validate().map_err(|source| ResolveError::Invalid {
+    cfg.validate().map_err(|reason| ResolveError::Invalid {
         server: sname.to_owned(),
-        source,
+        reason,
     })?;
     Ok(Resolution {
         config: cfg,

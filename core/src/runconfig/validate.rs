@@ -380,25 +380,9 @@ fn check_http_url(field: &str, u: &str) -> Result<(), RunConfigError> {
     Ok(())
 }
 
-/// An OCI reference, loosely: non-empty, no whitespace, control or shell characters, not starting with `-`.
+/// An OCI reference by the distribution grammar ([`crate::image_ref::ImageRef::parse`]).
 fn image_ref_error(image: &str) -> Option<String> {
-    if image.is_empty() {
-        return Some("must not be empty".into());
-    }
-    if image.starts_with('-') {
-        return Some(format!("'{image}' is not an image reference"));
-    }
-    image
-        .chars()
-        .find(|c| {
-            !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/' | ':' | '@' | '+'))
-        })
-        .map(|c| {
-            format!(
-                "'{}' is not an image reference: it contains {c:?}",
-                image.escape_debug()
-            )
-        })
+    crate::image_ref::ImageRef::parse(image).err()
 }
 
 /// A label key: `^[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?$`.

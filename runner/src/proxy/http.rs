@@ -83,10 +83,7 @@ pub fn router(
             .route("/sse", get(sse_get))
             .route("/messages", axum::routing::post(messages_post)),
     };
-    let origins: Arc<[String]> = allowed_origins
-        .into_iter()
-        .map(|o| o.trim_end_matches('/').to_ascii_lowercase())
-        .collect();
+    let origins = normalize_origins(allowed_origins);
     routes
         .route("/health", get(health))
         .fallback(not_found)
@@ -128,7 +125,20 @@ async fn not_found() -> Response {
     error(StatusCode::NOT_FOUND, INVALID_REQUEST, "Not Found")
 }
 
-async fn check_origin(State(allowed): State<Arc<[String]>>, req: Request, next: Next) -> Response {
+/// The allowlist as [`check_origin`] compares it: without a trailing `/`, lowercased.
+pub(crate) fn normalize_origins(allowed_origins: Vec<String>) -> Arc<[String]> {
+    allowed_origins
+        .into_iter()
+        .map(|o| o.trim_end_matches('/').to_ascii_lowercase())
+        .collect()
+}
+
+/// Middleware: a request whose `Origin` is not in the allowlist → 403 (requests without `Origin` pass).
+pub(crate) async fn check_origin(
+    State(allowed): State<Arc<[String]>>,
+    req: Request,
+    next: Next,
+) -> Response {
     if let Some(origin) = req.headers().get(header::ORIGIN) {
         let ok = origin.to_str().is_ok_and(|o| {
             let o = o.trim_end_matches('/').to_ascii_lowercase();

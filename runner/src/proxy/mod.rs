@@ -14,6 +14,11 @@
 //!   - both: `GET /health`, an Origin allowlist (against DNS rebinding) and a request body limit.
 //! - [`serve`] binds and runs it, and returns a [`RunningProxy`].
 //!
+//! The transparent reverse proxy ([`transparent`]) is for servers that speak `sse` or `streamable-http`
+//! themselves (a container's published port) and for remote MCP server URLs: [`serve_transparent`] forwards
+//! every request to the target URL, streaming both ways, and answers `/health` itself (the path mapping onto
+//! the target's is in [`transparent`]'s documentation).
+//!
 //! ```no_run
 //! # async fn f(attachment: thv::runtime::StdioAttachment) -> std::io::Result<()> {
 //! use thv::proxy::{BridgeConfig, ProxyConfig, StdioBridge, serve};
@@ -25,24 +30,32 @@
 //! ```
 
 pub mod bridge;
+pub mod endpoint;
 pub mod http;
+pub mod transparent;
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::str::FromStr;
 use std::time::Duration;
 
+use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use url::Url;
 
 pub use bridge::{BackendHealth, BridgeConfig, SessionStream, StdioBridge};
 pub use http::router;
+pub use transparent::PathMapping;
 
 /// The request body limit by default: 8 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 8 * 1024 * 1024;
 /// How long [`RunningProxy::shutdown`] lets open connections finish before it drops them.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How long the transparent proxy waits to connect to its upstream, by default.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Which HTTP transport the proxy speaks to its clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -100,13 +113,16 @@ impl FromStr for ProxyMode {
 pub struct ProxyConfig {
     /// Where to listen; default `127.0.0.1:0` (a free port, reported by [`RunningProxy::addr`]).
     pub addr: SocketAddr,
-    /// The transport clients speak.
+    /// The transport clients speak (for the transparent proxy: the upstream's transport).
     pub mode: ProxyMode,
     /// Origins allowed in an `Origin` header (`scheme://host[:port]`, compared case-insensitively); requests
     /// without `Origin` are always allowed. `None`: [`loopback_origins`] for the bound port.
     pub allowed_origins: Option<Vec<String>>,
     /// Largest request body accepted (413 beyond); default [`DEFAULT_BODY_LIMIT`].
     pub body_limit: usize,
+    /// Transparent proxy: how long to wait for a connection to the upstream (there is no limit on requests or
+    /// streams themselves); default [`DEFAULT_CONNECT_TIMEOUT`].
+    pub connect_timeout: Duration,
 }
 
 impl Default for ProxyConfig {
@@ -116,6 +132,7 @@ impl Default for ProxyConfig {
             mode: ProxyMode::default(),
             allowed_origins: None,
             body_limit: DEFAULT_BODY_LIMIT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         }
     }
 }
@@ -128,36 +145,80 @@ pub fn loopback_origins(port: u16) -> Vec<String> {
         .collect()
 }
 
-/// A proxy started by [`serve`].
+/// What a [`RunningProxy`] serves.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// A stdio server, through its bridge ([`serve`]).
+    Stdio(StdioBridge),
+    /// An HTTP upstream, through the transparent proxy ([`serve_transparent`]).
+    Transparent {
+        /// The target URL.
+        target: Url,
+        /// How the proxy's paths map onto the target's.
+        mapping: PathMapping,
+    },
+}
+
+/// A proxy started by [`serve`] or [`serve_transparent`].
 #[derive(Debug)]
 pub struct RunningProxy {
     /// The address it listens on (with the port actually bound).
     pub addr: SocketAddr,
     /// Its mode.
     pub mode: ProxyMode,
-    bridge: StdioBridge,
+    backend: Backend,
+    cancel: CancellationToken,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
 }
 
 impl RunningProxy {
-    /// The URL clients use: `http://ADDR/mcp` or `http://ADDR/sse`.
+    /// The URL clients use: `http://ADDR/mcp` or `http://ADDR/sse` (stdio; for the transparent proxy,
+    /// `http://ADDR` + [`PathMapping::client_path`]).
     pub fn url(&self) -> String {
-        format!("http://{}{}", self.addr, self.mode.client_path())
+        format!("http://{}{}", self.addr, self.client_path())
     }
 
-    /// The bridge it serves.
-    pub fn bridge(&self) -> &StdioBridge {
-        &self.bridge
+    /// The path part of [`RunningProxy::url`].
+    pub fn client_path(&self) -> &str {
+        match &self.backend {
+            Backend::Stdio(_) => self.mode.client_path(),
+            Backend::Transparent { mapping, .. } => &mapping.client_path,
+        }
     }
 
-    /// Stops listening, ends the sessions (and so their streams), lets the requests in flight finish for up to
-    /// [`SHUTDOWN_GRACE`], then drops what is left. The bridge itself stays up (see [`StdioBridge::close`]).
+    /// What it serves.
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// The bridge it serves (`None` for a transparent proxy).
+    pub fn bridge(&self) -> Option<&StdioBridge> {
+        match &self.backend {
+            Backend::Stdio(bridge) => Some(bridge),
+            Backend::Transparent { .. } => None,
+        }
+    }
+
+    /// The upstream URL (`None` for a stdio proxy).
+    pub fn target(&self) -> Option<&Url> {
+        match &self.backend {
+            Backend::Stdio(_) => None,
+            Backend::Transparent { target, .. } => Some(target),
+        }
+    }
+
+    /// Stops listening, ends the sessions and streams (a stdio bridge's sessions, a transparent proxy's
+    /// response streams), lets the requests in flight finish for up to [`SHUTDOWN_GRACE`], then drops what is
+    /// left. A stdio bridge itself stays up (see [`StdioBridge::close`]).
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        self.bridge.clear_sessions();
+        self.cancel.cancel();
+        if let Backend::Stdio(bridge) = &self.backend {
+            bridge.clear_sessions();
+        }
         match tokio::time::timeout(SHUTDOWN_GRACE, &mut self.task).await {
             Ok(Ok(Ok(()))) => {}
             Ok(Ok(Err(e))) => tracing::warn!("the proxy stopped with an error: {e}"),
@@ -178,28 +239,77 @@ impl RunningProxy {
     }
 }
 
-/// Binds `config.addr` and serves `bridge` on it in the background.
-pub async fn serve(bridge: StdioBridge, config: ProxyConfig) -> std::io::Result<RunningProxy> {
-    let listener = TcpListener::bind(config.addr).await?;
-    let addr = listener.local_addr()?;
-    let origins = config
+/// The bound listener's Origin allowlist.
+fn origins(config: &ProxyConfig, addr: SocketAddr) -> Vec<String> {
+    config
         .allowed_origins
         .clone()
-        .unwrap_or_else(|| loopback_origins(addr.port()));
-    let app = router(bridge.clone(), config.mode, origins, config.body_limit);
+        .unwrap_or_else(|| loopback_origins(addr.port()))
+}
+
+/// Serves `app` on `listener` in the background (with the peer address as [`axum::extract::ConnectInfo`]).
+fn spawn(
+    listener: TcpListener,
+    app: Router,
+) -> (oneshot::Sender<()>, JoinHandle<std::io::Result<()>>) {
     let (tx, rx) = oneshot::channel::<()>();
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
+        axum::serve(listener, service)
             .with_graceful_shutdown(async move {
                 let _ = rx.await;
             })
             .await
     });
+    (tx, task)
+}
+
+/// Binds `config.addr` and serves `bridge` on it in the background.
+pub async fn serve(bridge: StdioBridge, config: ProxyConfig) -> std::io::Result<RunningProxy> {
+    let listener = TcpListener::bind(config.addr).await?;
+    let addr = listener.local_addr()?;
+    let app = router(
+        bridge.clone(),
+        config.mode,
+        origins(&config, addr),
+        config.body_limit,
+    );
+    let (tx, task) = spawn(listener, app);
     tracing::info!(%addr, mode = %config.mode, "MCP proxy listening");
     Ok(RunningProxy {
         addr,
         mode: config.mode,
-        bridge,
+        backend: Backend::Stdio(bridge),
+        cancel: CancellationToken::new(),
+        shutdown: Some(tx),
+        task,
+    })
+}
+
+/// Binds `config.addr` and serves a transparent proxy to `target` on it in the background; `config.mode` is
+/// the upstream's transport (`sse` turns on the rewriting of the SSE `endpoint` event). An invalid target
+/// (see [`transparent::check_target`]) is an [`std::io::ErrorKind::InvalidInput`] error.
+pub async fn serve_transparent(target: Url, config: ProxyConfig) -> std::io::Result<RunningProxy> {
+    transparent::check_target(&target)?;
+    let listener = TcpListener::bind(config.addr).await?;
+    let addr = listener.local_addr()?;
+    let cancel = CancellationToken::new();
+    let mapping = PathMapping::new(&target, config.mode);
+    let app = transparent::router(transparent::TransparentSettings {
+        target: target.clone(),
+        mode: config.mode,
+        allowed_origins: origins(&config, addr),
+        body_limit: config.body_limit,
+        connect_timeout: config.connect_timeout,
+        shutdown: cancel.clone(),
+    })?;
+    let (tx, task) = spawn(listener, app);
+    tracing::info!(%addr, mode = %config.mode, upstream = %transparent::redacted(&target), "transparent MCP proxy listening");
+    Ok(RunningProxy {
+        addr,
+        mode: config.mode,
+        backend: Backend::Transparent { target, mapping },
+        cancel,
         shutdown: Some(tx),
         task,
     })

@@ -3,8 +3,9 @@
 //! Only calls both engines implement are used: `/_ping`, `/version`, `/images/{name}/json`,
 //! `/containers/create` (with `HostConfig.Mounts`, `PortBindings`, `NetworkMode`, `CapDrop`, `SecurityOpt`),
 //! `start`, `stop`, `DELETE /containers/{id}`, `/containers/{id}/json`, `/containers/json` with a label filter,
-//! `logs`, and `attach` (HTTP upgrade). The API version is negotiated down to the engine's (Podman 4 speaks
-//! 1.41).
+//! `logs`, `attach` (HTTP upgrade), and `/build` (the classic builder: a tar context in the body, the output
+//! streamed back as JSON messages; no BuildKit session). The API version is negotiated down to the engine's
+//! (Podman 4 speaks 1.41).
 //!
 //! # Finding the engine
 //!
@@ -32,8 +33,8 @@ use bollard::models::{
     PortBinding, PortMap,
 };
 use bollard::query_parameters::{
-    AttachContainerOptions, CreateContainerOptions, ListContainersOptions, LogsOptions,
-    RemoveContainerOptions, StopContainerOptions,
+    AttachContainerOptions, BuildImageOptions, CreateContainerOptions, ListContainersOptions,
+    LogsOptions, RemoveContainerOptions, StopContainerOptions,
 };
 use bollard::{API_DEFAULT_VERSION, Docker};
 use futures::{Stream, StreamExt};
@@ -41,8 +42,9 @@ use thv_core::runconfig::MountSource;
 use tokio::io::{AsyncRead, ReadBuf};
 
 use super::{
-    EngineVersion, HostBinding, LogLine, LogSource, LogStream, MANAGED_LABEL, MANAGED_LABEL_VALUE,
-    Runtime, RuntimeError, StdioAttachment, WorkloadId, WorkloadInfo, WorkloadSpec, WorkloadState,
+    BuildProgress, EngineVersion, HostBinding, ImageBuildOptions, LogLine, LogSource, LogStream,
+    MANAGED_LABEL, MANAGED_LABEL_VALUE, Runtime, RuntimeError, SpecError, StdioAttachment,
+    WorkloadId, WorkloadInfo, WorkloadSpec, WorkloadState,
 };
 
 /// The Docker socket.
@@ -247,6 +249,60 @@ fn map_err(e: BollardError, what: &str) -> RuntimeError {
         } => RuntimeError::Engine(format!("{status_code}: {}", message.trim())),
         BollardError::IOError { err } => RuntimeError::Io(err),
         other => RuntimeError::Engine(other.to_string()),
+    }
+}
+
+/// Maps an error of `/build`: the engine's build error (a failed step, an invalid Dockerfile, a missing base
+/// image) is [`RuntimeError::BuildFailed`].
+fn map_build_err(e: BollardError, tag: &str) -> RuntimeError {
+    match e {
+        BollardError::DockerStreamError { error } => RuntimeError::BuildFailed {
+            tag: tag.to_owned(),
+            message: error.trim().to_owned(),
+        },
+        // Podman answers some build errors (an unparsable Dockerfile) with a status instead of a stream error.
+        BollardError::DockerResponseServerError {
+            status_code: 400 | 500,
+            message,
+        } => RuntimeError::BuildFailed {
+            tag: tag.to_owned(),
+            message: message.trim().to_owned(),
+        },
+        other => map_err(other, tag),
+    }
+}
+
+/// The query of `/build` for these options.
+fn build_query(options: &ImageBuildOptions) -> BuildImageOptions {
+    let map = |m: &BTreeMap<String, String>| {
+        (!m.is_empty()).then(|| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+    };
+    BuildImageOptions {
+        dockerfile: if options.dockerfile.is_empty() {
+            "Dockerfile".to_owned()
+        } else {
+            options.dockerfile.clone()
+        },
+        t: Some(options.tag.clone()),
+        nocache: options.no_cache,
+        pull: options.pull.then(|| "true".to_owned()),
+        rm: true,
+        forcerm: true,
+        labels: map(&options.labels),
+        buildargs: map(&options.build_args),
+        ..Default::default()
+    }
+}
+
+/// Appends a chunk of build output to `partial` and hands every completed, non-empty line to `progress`.
+fn emit_lines(partial: &mut String, chunk: &str, progress: &mut (dyn FnMut(&str) + Send)) {
+    partial.push_str(chunk);
+    while let Some(nl) = partial.find('\n') {
+        let line: String = partial.drain(..=nl).collect();
+        let line = line.trim_end_matches(['\n', '\r']);
+        if !line.trim().is_empty() {
+            progress(line);
+        }
     }
 }
 
@@ -588,6 +644,50 @@ impl Runtime for DockerRuntime {
         Ok(lines(Box::pin(raw), id.to_owned()))
     }
 
+    async fn build_image(
+        &self,
+        context_tar: Vec<u8>,
+        options: &ImageBuildOptions,
+        progress: BuildProgress<'_>,
+    ) -> Result<(), RuntimeError> {
+        let tag = options.tag.as_str();
+        if tag.is_empty() || tag.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(RuntimeError::InvalidSpec(SpecError::Invalid {
+                what: "image tag".to_owned(),
+                message: format!("'{}' is not an image reference", tag.escape_debug()),
+            }));
+        }
+        let body = bollard::body_full(context_tar.into());
+        let mut stream = self
+            .docker
+            .build_image(build_query(options), None, Some(body));
+        let mut partial = String::new();
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(info) => {
+                    for chunk in [info.stream, info.status].into_iter().flatten() {
+                        emit_lines(&mut partial, &chunk, &mut *progress);
+                    }
+                }
+                Err(e) => {
+                    emit_lines(&mut partial, "\n", &mut *progress);
+                    return Err(map_build_err(e, tag));
+                }
+            }
+        }
+        emit_lines(&mut partial, "\n", &mut *progress);
+        // A stream cut short reports no error: the image must exist now.
+        if !self.image_exists(tag).await? {
+            return Err(RuntimeError::BuildFailed {
+                tag: tag.to_owned(),
+                message:
+                    "the engine's build output ended without an error, but the image is missing"
+                        .to_owned(),
+            });
+        }
+        Ok(())
+    }
+
     async fn attach_stdio(&self, id: &str) -> Result<StdioAttachment, RuntimeError> {
         let options = AttachContainerOptions {
             stdin: true,
@@ -816,6 +916,40 @@ mod tests {
             msg.contains("dead.sock") && msg.contains("unset it"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn build_output_is_split_into_lines() {
+        let mut got = Vec::new();
+        let mut partial = String::new();
+        let mut progress = |l: &str| got.push(l.to_owned());
+        emit_lines(
+            &mut partial,
+            "STEP 1/2: FROM x\nSTEP 2/2: RU",
+            &mut progress,
+        );
+        emit_lines(&mut partial, "N true\r\n\n  \nlast", &mut progress);
+        emit_lines(&mut partial, "\n", &mut progress);
+        assert_eq!(got, ["STEP 1/2: FROM x", "STEP 2/2: RUN true", "last"]);
+        let q = build_query(&ImageBuildOptions {
+            tag: "localhost/x:1".into(),
+            ..Default::default()
+        });
+        assert_eq!(q.dockerfile, "Dockerfile");
+        assert_eq!(q.pull, None);
+        assert!(q.labels.is_none() && q.rm && q.forcerm && !q.nocache);
+        let q = build_query(&ImageBuildOptions {
+            tag: "localhost/x:1".into(),
+            dockerfile: "build/Dockerfile".into(),
+            no_cache: true,
+            pull: true,
+            labels: [("a".to_owned(), "b".to_owned())].into(),
+            ..Default::default()
+        });
+        assert_eq!(q.dockerfile, "build/Dockerfile");
+        assert_eq!(q.pull.as_deref(), Some("true"));
+        assert!(q.nocache);
+        assert_eq!(q.labels.unwrap()["a"], "b");
     }
 
     #[test]

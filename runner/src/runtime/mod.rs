@@ -1,7 +1,8 @@
 //! The container runtime: what the runner asks of a container engine, and what it asks it to run.
 //!
 //! - [`Runtime`]: the one trait the rest of the runner uses (create and start a workload, stop, start, remove,
-//!   inspect, list the managed ones, logs, attach to a stdio server's stdin/stdout, image presence).
+//!   inspect, list the managed ones, logs, attach to a stdio server's stdin/stdout, image presence, image
+//!   builds from a tar build context: [`Runtime::build_image`], used by [`crate::build`]).
 //! - [`WorkloadSpec`]: one container to run, built from a [`RunConfig`] by [`WorkloadSpec::from_run_config`]
 //!   (and checked again by [`WorkloadSpec::validate`] before any engine call).
 //! - [`docker`]: the implementation over the Docker Engine API (bollard), for Docker and for Podman's
@@ -214,6 +215,10 @@ pub enum RuntimeError {
     /// The spec was refused before any engine call.
     #[error("invalid workload: {0}")]
     InvalidSpec(#[from] SpecError),
+    /// An image build failed: the engine's message (the failing step's output went to the build's progress
+    /// callback).
+    #[error("building image '{tag}' failed: {message}")]
+    BuildFailed { tag: String, message: String },
     /// Any other engine error (status and message as the engine gave them).
     #[error("container engine error: {0}")]
     Engine(String),
@@ -368,6 +373,27 @@ pub struct LogLine {
 /// A container's log, line by line.
 pub type LogStream = BoxStream<'static, Result<LogLine, RuntimeError>>;
 
+/// What [`Runtime::build_image`] builds, and how.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageBuildOptions {
+    /// The image's name and tag (`localhost/thv-uvx-mcp-server-time:2025.9.25`).
+    pub tag: String,
+    /// Path of the Dockerfile in the build context; empty: `Dockerfile`.
+    pub dockerfile: String,
+    /// Build every step again instead of reusing cached layers.
+    pub no_cache: bool,
+    /// Ask the engine to pull the `FROM` images even when present; `false` never asks for a pull (air-gapped
+    /// sites build from local base images).
+    pub pull: bool,
+    /// Labels set on the image.
+    pub labels: BTreeMap<String, String>,
+    /// Build arguments (`ARG`); not for secrets: they are recorded in the image history.
+    pub build_args: BTreeMap<String, String>,
+}
+
+/// Receives a build's output, one line at a time (without its newline).
+pub type BuildProgress<'a> = &'a mut (dyn FnMut(&str) + Send);
+
 /// What the runner asks of a container engine.
 #[async_trait]
 pub trait Runtime: Send + Sync {
@@ -407,6 +433,18 @@ pub trait Runtime: Send + Sync {
     /// Attaches to a stdio server's stdin and stdout (the container must have been created with
     /// [`WorkloadSpec::stdio`]). Output written before the attachment is not replayed.
     async fn attach_stdio(&self, id: &str) -> Result<StdioAttachment, RuntimeError>;
+
+    /// Builds an image from a build context: `context_tar` is an uncompressed tar archive holding the
+    /// Dockerfile and every file it copies. The engine's output goes to `progress` line by line as it comes;
+    /// a failed step is [`RuntimeError::BuildFailed`] with the engine's message (the step's own output went to
+    /// `progress` before it). The tag is checked before any engine call (non-empty, no whitespace or control
+    /// characters).
+    async fn build_image(
+        &self,
+        context_tar: Vec<u8>,
+        options: &ImageBuildOptions,
+        progress: BuildProgress<'_>,
+    ) -> Result<(), RuntimeError>;
 
     /// The whole log so far, as lines (stdout and stderr interleaved as the engine stored them).
     async fn log_lines(&self, id: &str) -> Result<Vec<String>, RuntimeError> {

@@ -1,0 +1,173 @@
+//! Pinning a package to its latest version when none is given, by asking the package index: PyPI's JSON API
+//! (`GET {pypi}/{name}/json` → `info.version`) or the npm registry (`GET {npm}/{name}/latest` → `version`).
+//! Go modules are not looked up (`go install module@latest` resolves it in the build).
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+use thv_core::runconfig::{PackageScheme, PackageSource};
+
+/// How long one index request may take.
+const INDEX_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where package versions are looked up. Mirrors (air-gapped sites, corporate proxies) replace the defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageIndexes {
+    /// PyPI's JSON API base: `https://pypi.org/pypi` (a package is at `{pypi}/{name}/json`).
+    pub pypi: String,
+    /// The npm registry: `https://registry.npmjs.org` (a package's latest version is at `{npm}/{name}/latest`).
+    pub npm: String,
+}
+
+impl Default for PackageIndexes {
+    fn default() -> Self {
+        Self {
+            pypi: "https://pypi.org/pypi".to_owned(),
+            npm: "https://registry.npmjs.org".to_owned(),
+        }
+    }
+}
+
+impl PackageIndexes {
+    /// The URL that tells the latest version of a uvx or npx package; `None` for go.
+    pub fn latest_url(&self, pkg: &PackageSource) -> Option<String> {
+        match pkg.scheme {
+            PackageScheme::Uvx => Some(format!(
+                "{}/{}/json",
+                self.pypi.trim_end_matches('/'),
+                pkg.name
+            )),
+            PackageScheme::Npx => Some(format!(
+                "{}/{}/latest",
+                self.npm.trim_end_matches('/'),
+                pkg.name
+            )),
+            PackageScheme::Go => None,
+        }
+    }
+}
+
+/// Why the latest version could not be found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot find the latest version of {package} at {url}: {reason}")]
+pub struct VersionError {
+    pub package: String,
+    pub url: String,
+    pub reason: String,
+}
+
+/// The latest version of a uvx or npx package (`None` for go), from the index, trusting the system's roots
+/// plus the certificates of `ca_cert` (a PEM file) when given.
+pub async fn latest_version(
+    pkg: &PackageSource,
+    indexes: &PackageIndexes,
+    ca_cert: Option<&Path>,
+) -> Result<Option<String>, VersionError> {
+    let Some(url) = indexes.latest_url(pkg) else {
+        return Ok(None);
+    };
+    let fail = |reason: String| VersionError {
+        package: pkg.to_string(),
+        url: url.clone(),
+        reason,
+    };
+    let mut client = reqwest::Client::builder()
+        .timeout(INDEX_TIMEOUT)
+        .user_agent(concat!("thv/", env!("CARGO_PKG_VERSION")));
+    if let Some(path) = ca_cert {
+        let pem =
+            std::fs::read(path).map_err(|e| fail(format!("ca_cert {}: {e}", path.display())))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| fail(format!("ca_cert {}: {e}", path.display())))?;
+        client = client.tls_certs_merge(certs);
+    }
+    let client = client.build().map_err(|e| fail(e.to_string()))?;
+    let resp = client
+        .get(&url)
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .map_err(|e| fail(error_chain(&e)))?;
+    let status = resp.status();
+    if status == reqwest::StatusCode::NOT_FOUND {
+        return Err(fail("no such package (404)".into()));
+    }
+    if !status.is_success() {
+        return Err(fail(format!("the index answered {status}")));
+    }
+    let body: Value = resp
+        .json()
+        .await
+        .map_err(|e| fail(format!("the answer is not JSON: {e}")))?;
+    let version =
+        version_in(pkg.scheme, &body).ok_or_else(|| fail("the answer has no version".into()))?;
+    let pinned = PackageSource {
+        version: Some(version.to_owned()),
+        ..pkg.clone()
+    };
+    pinned
+        .check()
+        .map_err(|e| fail(format!("the index's version is unusable: {e}")))?;
+    Ok(pinned.version)
+}
+
+/// `info.version` (PyPI) or `version` (npm).
+fn version_in(scheme: PackageScheme, body: &Value) -> Option<&str> {
+    match scheme {
+        PackageScheme::Uvx => body.get("info")?.get("version")?.as_str(),
+        PackageScheme::Npx => body.get("version")?.as_str(),
+        PackageScheme::Go => None,
+    }
+}
+
+/// An error and its causes, joined (reqwest's own message hides the TLS or DNS reason).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn urls_and_answers() {
+        let idx = PackageIndexes {
+            pypi: "https://mirror.example/pypi/".into(),
+            npm: "https://npm.example".into(),
+        };
+        let uvx = PackageSource::parse("uvx://mcp-server-time")
+            .unwrap()
+            .unwrap();
+        let npx = PackageSource::parse("npx://@scope/pkg").unwrap().unwrap();
+        let go = PackageSource::parse("go://github.com/x/y")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            idx.latest_url(&uvx).unwrap(),
+            "https://mirror.example/pypi/mcp-server-time/json"
+        );
+        assert_eq!(
+            idx.latest_url(&npx).unwrap(),
+            "https://npm.example/@scope/pkg/latest"
+        );
+        assert_eq!(idx.latest_url(&go), None);
+        assert_eq!(
+            version_in(PackageScheme::Uvx, &json!({"info": {"version": "1.2"}})),
+            Some("1.2")
+        );
+        assert_eq!(
+            version_in(PackageScheme::Npx, &json!({"version": "3.0.0"})),
+            Some("3.0.0")
+        );
+        assert_eq!(version_in(PackageScheme::Npx, &json!({"v": 1})), None);
+    }
+}

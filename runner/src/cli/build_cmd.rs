@@ -1,0 +1,90 @@
+//! `thv build`: a package's image without running it; and the build options every command shares (from the
+//! configuration, the environment and `--ca-cert`).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use thv_core::runconfig::{PackageScheme, PackageSource};
+
+use crate::build::{BaseImages, BuildOptions, build_package_image, dockerfile, pin_version};
+use crate::config::UserConfig;
+use crate::dirs::Dirs;
+use crate::workloads::Manager;
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The package: uvx://pkg[@ver], npx://pkg[@ver], go://module[@ver] or go://./dir.
+    pub package: String,
+    /// Print the Dockerfile instead of building.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// A PEM file of CA certificates to install into the image.
+    #[arg(long)]
+    pub ca_cert: Option<PathBuf>,
+    /// Build again without the engine's cache, even when the image exists.
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+/// The build options: defaults, then `THV_BASE_*_IMAGE` variables, then `config.toml`'s `[build]`, then
+/// `--ca-cert`.
+pub fn build_options(cfg: &UserConfig, ca_cert: Option<PathBuf>) -> anyhow::Result<BuildOptions> {
+    let mut base_images = BaseImages::from_env();
+    for (scheme, image) in &cfg.build.images {
+        match scheme
+            .parse::<PackageScheme>()
+            .map_err(|e| anyhow::anyhow!(e))?
+        {
+            PackageScheme::Uvx => base_images.uvx = image.clone(),
+            PackageScheme::Npx => base_images.npx = image.clone(),
+            PackageScheme::Go => base_images.go = image.clone(),
+        }
+    }
+    Ok(BuildOptions {
+        base_images,
+        ca_cert: ca_cert.or_else(|| cfg.build.ca_cert.clone()),
+        ..BuildOptions::default()
+    })
+}
+
+/// The base image per scheme, for `thv config get-build-images`.
+pub fn base_images(opts: &BuildOptions) -> Vec<(&'static str, String)> {
+    let b = &opts.base_images;
+    vec![
+        ("uvx", b.uvx.clone()),
+        ("npx", b.npx.clone()),
+        ("go", b.go.clone()),
+    ]
+}
+
+pub async fn build(dirs: Dirs, a: BuildArgs) -> anyhow::Result<i32> {
+    let Some(pkg) = PackageSource::parse(&a.package).map_err(|e| anyhow::anyhow!(e))? else {
+        bail!(
+            "'{}' is not a package: use uvx://, npx:// or go://",
+            a.package
+        );
+    };
+    let manager = Manager::new(dirs)?;
+    let mut opts = build_options(manager.config(), a.ca_cert)?;
+    opts.no_cache = a.no_cache;
+    if a.dry_run {
+        let pinned = pin_version(&pkg, &opts).await?;
+        print!("{}", dockerfile(&pinned, &opts)?);
+        return Ok(0);
+    }
+    let rt = manager.runtime().await?;
+    let built = build_package_image(rt.as_ref(), &pkg, &opts)
+        .await
+        .with_context(|| format!("cannot build {pkg}"))?;
+    if built.built {
+        eprintln!("built {} from {}", built.image, built.package);
+    } else {
+        eprintln!(
+            "{} exists already (--no-cache builds it again)",
+            built.image
+        );
+    }
+    println!("{}", built.image);
+    Ok(0)
+}

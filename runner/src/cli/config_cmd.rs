@@ -1,0 +1,180 @@
+//! `thv config …`: the registry, the package scheme base images and the build CA certificate
+//! (see [`crate::config`]).
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use thv_core::client::{ListOptions, RegistryClient};
+use thv_core::registry_file::RegistryFile;
+
+use crate::config::{UserConfig, check_build_image};
+use crate::dirs::Dirs;
+use crate::registry::RegistrySource;
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Use a registry: an API URL (answers /v0.1/servers), a registry file URL (…/x.json) or a file path.
+    /// It is checked before it is saved.
+    SetRegistry {
+        url: String,
+    },
+    /// Show the registry in use.
+    GetRegistry,
+    /// Go back to the bundled registry.
+    UnsetRegistry,
+    /// Set a package scheme's base image: SCHEME=IMAGE (uvx, npx, go), e.g. uvx=mirror.example/python:3.13-slim.
+    SetBuildImage {
+        assignment: String,
+    },
+    /// Show the base images of the package schemes.
+    GetBuildImages,
+    /// Go back to the default base image of a scheme.
+    UnsetBuildImage {
+        scheme: String,
+    },
+    /// A PEM file of CA certificates installed into package images.
+    SetCaCert {
+        path: std::path::PathBuf,
+    },
+    GetCaCert,
+    UnsetCaCert,
+    /// Print the whole configuration file.
+    Show,
+}
+
+fn edit(
+    dirs: &Dirs,
+    change: impl FnOnce(&mut UserConfig) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let path = dirs.config_file();
+    let mut cfg = UserConfig::load(&path)?;
+    change(&mut cfg)?;
+    cfg.save(&path)
+}
+
+/// Checks a registry setting by using it.
+async fn check_registry(url: &str) -> anyhow::Result<String> {
+    match RegistrySource::from_setting(Some(url)) {
+        RegistrySource::Api(base) => {
+            let client = RegistryClient::new(&base)
+                .with_context(|| format!("invalid registry URL {base}"))?;
+            client.list_page(&ListOptions::new().limit(1)).await.with_context(|| {
+                format!(
+                    "{base} is not a registry API (GET {}/v0.1/servers failed); a registry file URL must end in .json",
+                    base.trim_end_matches('/')
+                )
+            })?;
+            Ok(base)
+        }
+        RegistrySource::File(path) => {
+            let abs = std::fs::canonicalize(&path)
+                .with_context(|| format!("{} does not exist", path.display()))?;
+            let bytes =
+                std::fs::read(&abs).with_context(|| format!("cannot read {}", abs.display()))?;
+            RegistryFile::parse(&bytes)
+                .with_context(|| format!("{} is not a registry file", abs.display()))?;
+            Ok(abs.display().to_string())
+        }
+        src @ RegistrySource::FileUrl(_) => {
+            src.list(None).await?;
+            Ok(url.to_owned())
+        }
+        RegistrySource::Bundled => unreachable!("a setting is never the bundled registry"),
+    }
+}
+
+pub async fn config(dirs: Dirs, c: ConfigCommand) -> anyhow::Result<i32> {
+    match c {
+        ConfigCommand::SetRegistry { url } => {
+            let value = check_registry(&url).await?;
+            edit(&dirs, |cfg| {
+                cfg.registry.url = Some(value.clone());
+                Ok(())
+            })?;
+            println!(
+                "registry set to {}",
+                RegistrySource::from_setting(Some(&value)).describe()
+            );
+        }
+        ConfigCommand::GetRegistry => {
+            let cfg = UserConfig::load(&dirs.config_file())?;
+            println!(
+                "{}",
+                RegistrySource::from_setting(cfg.registry.url.as_deref()).describe()
+            );
+        }
+        ConfigCommand::UnsetRegistry => {
+            edit(&dirs, |cfg| {
+                cfg.registry.url = None;
+                Ok(())
+            })?;
+            println!("using the bundled registry");
+        }
+        ConfigCommand::SetBuildImage { assignment } => {
+            let Some((scheme, image)) = assignment.split_once('=') else {
+                bail!(
+                    "expected SCHEME=IMAGE (e.g. uvx=registry.example/python:3.13-slim), got '{assignment}'"
+                );
+            };
+            check_build_image(scheme, image)?;
+            edit(&dirs, |cfg| {
+                cfg.build.images.insert(scheme.to_owned(), image.to_owned());
+                Ok(())
+            })?;
+            println!("{scheme} packages build on {image}");
+        }
+        ConfigCommand::GetBuildImages => {
+            let cfg = UserConfig::load(&dirs.config_file())?;
+            let opts = super::build_cmd::build_options(&cfg, None)?;
+            for (scheme, image) in super::build_cmd::base_images(&opts) {
+                let origin = if cfg.build.images.contains_key(scheme) {
+                    "configured"
+                } else {
+                    "default"
+                };
+                println!("{scheme}={image} ({origin})");
+            }
+        }
+        ConfigCommand::UnsetBuildImage { scheme } => {
+            edit(&dirs, |cfg| {
+                if cfg.build.images.remove(&scheme).is_none() {
+                    bail!("no base image is configured for '{scheme}'");
+                }
+                Ok(())
+            })?;
+            println!("{scheme} packages build on the default base image");
+        }
+        ConfigCommand::SetCaCert { path } => {
+            let abs = std::fs::canonicalize(&path)
+                .with_context(|| format!("{} does not exist", path.display()))?;
+            let pem = std::fs::read_to_string(&abs)
+                .with_context(|| format!("cannot read {}", abs.display()))?;
+            if !pem.contains("-----BEGIN CERTIFICATE-----") {
+                bail!("{} holds no PEM certificate", abs.display());
+            }
+            edit(&dirs, |cfg| {
+                cfg.build.ca_cert = Some(abs.clone());
+                Ok(())
+            })?;
+            println!(
+                "package images get the CA certificates of {}",
+                abs.display()
+            );
+        }
+        ConfigCommand::GetCaCert => {
+            let cfg = UserConfig::load(&dirs.config_file())?;
+            match cfg.build.ca_cert {
+                Some(p) => println!("{}", p.display()),
+                None => println!("no CA certificate is configured"),
+            }
+        }
+        ConfigCommand::UnsetCaCert => edit(&dirs, |cfg| {
+            cfg.build.ca_cert = None;
+            Ok(())
+        })?,
+        ConfigCommand::Show => {
+            let cfg = UserConfig::load(&dirs.config_file())?;
+            print!("{}", toml::to_string_pretty(&cfg)?);
+        }
+    }
+    Ok(0)
+}

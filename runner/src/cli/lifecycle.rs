@@ -1,0 +1,325 @@
+//! `thv list`, `status`, `logs`, `stop`, `start`/`restart`, `rm`, `export`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use futures::StreamExt;
+
+use super::{Format, print_json};
+use crate::dirs::Dirs;
+use crate::workloads::{Manager, WorkloadState, WorkloadView};
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Show every workload, not only running ones.
+    #[arg(short, long)]
+    pub all: bool,
+    /// Only this group's workloads.
+    #[arg(long)]
+    pub group: Option<String>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    pub name: String,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    pub name: String,
+    /// Keep printing new lines.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// The proxy's log instead of the container's.
+    #[arg(long)]
+    pub proxy: bool,
+}
+
+/// Names, or --all, or --group.
+#[derive(Debug, Args)]
+pub struct Selection {
+    pub names: Vec<String>,
+    /// Every workload.
+    #[arg(long, conflicts_with = "names")]
+    pub all: bool,
+    /// Every workload of this group.
+    #[arg(long, conflicts_with_all = ["names", "all"])]
+    pub group: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Workloads to start.
+    pub names: Vec<String>,
+    /// Every workload that should run (those not stopped with `thv stop`): what a reboot or an engine
+    /// restart needs.
+    #[arg(long, conflicts_with = "names")]
+    pub all: bool,
+    /// Every workload of this group.
+    #[arg(long, conflicts_with_all = ["names", "all"])]
+    pub group: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    pub name: String,
+    /// The file to write (`-` for stdout).
+    pub path: PathBuf,
+}
+
+pub async fn list(dirs: Dirs, a: ListArgs) -> anyhow::Result<i32> {
+    let manager = Manager::new(dirs)?;
+    let mut views = manager.list().await?;
+    views.retain(|v| {
+        (a.all || v.status != WorkloadState::Stopped)
+            && a.group.as_ref().is_none_or(|g| &v.group == g)
+    });
+    match a.format {
+        Format::Json => print_json(&views)?,
+        Format::Text => print_table(&views),
+    }
+    Ok(0)
+}
+
+fn print_table(views: &[WorkloadView]) {
+    if views.is_empty() {
+        println!("No MCP servers found");
+        return;
+    }
+    let rows: Vec<[String; 6]> = views
+        .iter()
+        .map(|v| {
+            [
+                v.name.clone(),
+                v.package.clone(),
+                v.status.to_string(),
+                v.url.clone(),
+                v.port.map(|p| p.to_string()).unwrap_or_default(),
+                v.group.clone(),
+            ]
+        })
+        .collect();
+    let header = ["NAME", "PACKAGE", "STATUS", "URL", "PORT", "GROUP"];
+    let mut widths = header.map(str::len);
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        cells
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_owned()
+    };
+    println!("{}", line(header.to_vec()));
+    for r in &rows {
+        println!("{}", line(r.iter().map(String::as_str).collect()));
+    }
+}
+
+pub async fn status(dirs: Dirs, a: StatusArgs) -> anyhow::Result<i32> {
+    let manager = Manager::new(dirs)?;
+    let v = manager.status(&a.name).await?;
+    match a.format {
+        Format::Json => print_json(&v)?,
+        Format::Text => {
+            println!("Name:       {}", v.name);
+            println!("Status:     {}", v.status);
+            if let Some(c) = &v.status_context {
+                println!("Context:    {c}");
+            }
+            println!("Package:    {}", v.package);
+            println!("URL:        {}", v.url);
+            println!("Transport:  {}", v.transport_type);
+            if let Some(m) = &v.proxy_mode {
+                println!("Proxy mode: {m}");
+            }
+            println!("Group:      {}", v.group);
+            if let Some(c) = &v.container {
+                println!(
+                    "Container:  {c} ({})",
+                    v.container_state.as_deref().unwrap_or("unknown")
+                );
+            }
+            if let Some(p) = v.proxy_pid {
+                println!("Proxy PID:  {p}");
+            }
+            if let Some(t) = v.created_at {
+                println!("Created:    {}", t.to_rfc3339());
+            }
+        }
+    }
+    Ok(0)
+}
+
+pub async fn logs(dirs: Dirs, a: LogsArgs) -> anyhow::Result<i32> {
+    let manager = Manager::new(dirs.clone())?;
+    let rc = manager.store().load_runconfig(&a.name)?;
+    if a.proxy || rc.is_remote() {
+        return follow_file(&dirs.proxy_log(&a.name), a.follow).await;
+    }
+    let rt = manager.runtime().await?;
+    let cname = rc.container_name.clone().unwrap_or_else(|| rc.name.clone());
+    let mut stream = rt.logs(&cname, a.follow).await?;
+    while let Some(line) = stream.next().await {
+        match line? {
+            l if l.source == crate::runtime::LogSource::Stderr => eprintln!("{}", l.text),
+            l => println!("{}", l.text),
+        }
+    }
+    Ok(0)
+}
+
+/// Prints a file, and with `follow` keeps printing what is appended.
+async fn follow_file(path: &std::path::Path, follow: bool) -> anyhow::Result<i32> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut f = match tokio::fs::File::open(path).await {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !follow => return Ok(0),
+        Err(e) => return Err(e).with_context(|| format!("cannot open {}", path.display())),
+    };
+    let mut out = tokio::io::stdout();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = f.read(&mut buf).await?;
+        if n == 0 {
+            if !follow {
+                return Ok(0);
+            }
+            out.flush().await?;
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            continue;
+        }
+        out.write_all(&buf[..n]).await?;
+    }
+}
+
+/// The names a selection means.
+fn selected(
+    manager: &Manager,
+    names: &[String],
+    all: bool,
+    group: Option<&str>,
+) -> anyhow::Result<Vec<String>> {
+    if all {
+        return manager.store().names();
+    }
+    if let Some(g) = group {
+        let mut out = Vec::new();
+        for n in manager.store().names()? {
+            if manager.store().load_runconfig(&n)?.group_name() == g {
+                out.push(n);
+            }
+        }
+        return Ok(out);
+    }
+    if names.is_empty() {
+        bail!("name a workload, or use --all or --group");
+    }
+    Ok(names.to_vec())
+}
+
+/// Runs `op` on every name; reports each failure and returns 1 when one failed.
+async fn each<F, Fut>(names: Vec<String>, done: &str, mut op: F) -> anyhow::Result<i32>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let mut failed = 0;
+    for n in names {
+        match op(n.clone()).await {
+            Ok(()) => println!("{n} {done}"),
+            Err(e) => {
+                eprintln!("Error: {n}: {e:#}");
+                failed += 1;
+            }
+        }
+    }
+    Ok(i32::from(failed > 0))
+}
+
+pub async fn stop(dirs: Dirs, a: StopArgs) -> anyhow::Result<i32> {
+    let manager = Manager::new(dirs)?;
+    let s = &a.selection;
+    let names = selected(&manager, &s.names, s.all, s.group.as_deref())?;
+    each(names, "stopped", |n| {
+        let m = &manager;
+        async move { m.stop(&n).await }
+    })
+    .await
+}
+
+pub async fn start(dirs: Dirs, a: StartArgs, restart: bool) -> anyhow::Result<i32> {
+    let manager = Manager::new(dirs)?;
+    let names = if a.all {
+        manager.desired_running()?
+    } else {
+        selected(&manager, &a.names, false, a.group.as_deref())?
+    };
+    if a.all && names.is_empty() {
+        println!("No workloads to start");
+    }
+    each(names, "started", |n| {
+        let m = &manager;
+        async move {
+            if restart {
+                m.stop(&n).await?;
+            }
+            m.start(&n).await?;
+            let rc = m.store().load_runconfig(&n)?;
+            println!("{n}: {}", crate::workloads::proxy_url(&rc));
+            Ok(())
+        }
+    })
+    .await
+}
+
+pub async fn rm(dirs: Dirs, a: RmArgs) -> anyhow::Result<i32> {
+    let manager = Manager::new(dirs)?;
+    let s = &a.selection;
+    let names = selected(&manager, &s.names, s.all, s.group.as_deref())?;
+    each(names, "removed", |n| {
+        let m = &manager;
+        async move {
+            super::client_cmd::unregister_workload(m, &n);
+            m.remove(&n).await
+        }
+    })
+    .await
+}
+
+pub fn export(dirs: Dirs, a: ExportArgs) -> anyhow::Result<i32> {
+    let manager = Manager::new(dirs)?;
+    let rc = manager.store().load_runconfig(&a.name)?;
+    let json = rc.export_json();
+    if a.path.as_os_str() == "-" {
+        println!("{json}");
+    } else {
+        crate::dirs::write_atomic(&a.path, json.as_bytes(), 0o644)
+            .with_context(|| format!("cannot write {}", a.path.display()))?;
+        eprintln!("exported {} to {}", a.name, a.path.display());
+    }
+    Ok(0)
+}

@@ -1,0 +1,122 @@
+//! The user's `thv` configuration: `$XDG_CONFIG_HOME/thv/config.toml` (see [`crate::dirs`]).
+//!
+//! ```toml
+//! [registry]
+//! url = "https://registry.example.com"   # a registry API, a registry file URL or a local file path
+//!
+//! [build]
+//! ca_cert = "/etc/ssl/corp-ca.pem"        # added to package images (corporate TLS proxies)
+//! [build.images]                          # base images of the package schemes
+//! uvx = "registry.example.com/python:3.13-slim"
+//!
+//! [clients]
+//! registered = ["vscode", "cursor"]       # clients whose config files get every workload's URL
+//! ```
+//!
+//! Unknown keys are refused (a typo must not silently do nothing); every error names the file.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::dirs::write_atomic;
+
+/// `config.toml`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    #[serde(default, skip_serializing_if = "RegistryConfig::is_empty")]
+    pub registry: RegistryConfig,
+    #[serde(default, skip_serializing_if = "BuildConfig::is_empty")]
+    pub build: BuildConfig,
+    #[serde(default, skip_serializing_if = "ClientsConfig::is_empty")]
+    pub clients: ClientsConfig,
+}
+
+/// `[registry]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// A registry API base URL, a registry file URL, or a registry file path; absent: the bundled registry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+impl RegistryConfig {
+    fn is_empty(&self) -> bool {
+        self.url.is_none()
+    }
+}
+
+/// `[build]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildConfig {
+    /// A PEM file of CA certificates installed into package images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_cert: Option<PathBuf>,
+    /// Base image per package scheme (`uvx`, `npx`, `go`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub images: BTreeMap<String, String>,
+}
+
+impl BuildConfig {
+    fn is_empty(&self) -> bool {
+        self.ca_cert.is_none() && self.images.is_empty()
+    }
+}
+
+/// `[clients]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientsConfig {
+    /// Registered client names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub registered: Vec<String>,
+}
+
+impl ClientsConfig {
+    fn is_empty(&self) -> bool {
+        self.registered.is_empty()
+    }
+}
+
+impl UserConfig {
+    /// Reads the file; a missing file is the default configuration.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        let cfg: Self = toml::from_str(&text)
+            .with_context(|| format!("invalid configuration file {}", path.display()))?;
+        for (scheme, image) in &cfg.build.images {
+            check_build_image(scheme, image)
+                .with_context(|| format!("invalid configuration file {}", path.display()))?;
+        }
+        Ok(cfg)
+    }
+
+    /// Writes the file atomically.
+    pub fn save(&self, path: &Path) -> anyhow::Result<()> {
+        let text = toml::to_string_pretty(self).context("cannot serialize the configuration")?;
+        write_atomic(path, text.as_bytes(), 0o600)
+            .with_context(|| format!("cannot write {}", path.display()))
+    }
+}
+
+/// `build.images.SCHEME = IMAGE`: the scheme is one of the package schemes and the image a valid reference.
+pub fn check_build_image(scheme: &str, image: &str) -> anyhow::Result<()> {
+    if scheme
+        .parse::<thv_core::runconfig::PackageScheme>()
+        .is_err()
+    {
+        bail!("build.images: unknown package scheme '{scheme}' (expected uvx, npx or go)");
+    }
+    thv_core::image_ref::ImageRef::parse(image)
+        .map_err(|e| anyhow::anyhow!("build.images.{scheme}: {e}"))?;
+    Ok(())
+}

@@ -1,0 +1,246 @@
+//! The proxy process of one workload (`thv proxy-serve NAME`, started detached by `thv run`/`start`; or
+//! in-process with `thv run --foreground`). It serves the workload's proxy on the RunConfig's host and port
+//! until SIGTERM/SIGINT:
+//!
+//! - **stdio** server: attaches to the container's stdin/stdout and serves it through a
+//!   [`StdioBridge`](crate::proxy::StdioBridge) (streamable HTTP or SSE, as `proxy_mode` says). When the
+//!   attachment ends (the container stopped or restarted, or the engine restarted), it waits for the container
+//!   to run again and attaches anew: clients' sessions of the old attachment end (404, they initialize again),
+//!   the port stays the same. This is what ToolHive users report broken (#2117, #3383);
+//! - **sse / streamable-http** server: the transparent proxy to the container's port published on the host
+//!   (a fixed host port chosen at creation, so it survives container restarts);
+//! - **remote** server: the transparent proxy to the remote URL.
+
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use thv_core::runconfig::{ProxyMode as RcProxyMode, RunConfig, TransportType};
+use tokio::signal::unix::{Signal, SignalKind, signal};
+
+use crate::dirs::Dirs;
+use crate::proxy::{BridgeConfig, ProxyConfig, ProxyMode, RunningProxy, StdioBridge};
+use crate::runtime::{Runtime, RuntimeError};
+use crate::state::Desired;
+use crate::workloads::Manager;
+
+/// How often the supervisor looks at a stdio server's attachment and a stopped container.
+const POLL: Duration = Duration::from_millis(500);
+
+struct Signals {
+    term: Signal,
+    int: Signal,
+}
+
+impl Signals {
+    fn new() -> anyhow::Result<Self> {
+        Ok(Self {
+            term: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
+        })
+    }
+
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
+}
+
+/// Serves the proxy of workload `name` until a signal. With `foreground`, the signal also stops the
+/// workload's container (as `thv stop` would).
+pub async fn serve_workload(dirs: Dirs, name: &str, foreground: bool) -> anyhow::Result<()> {
+    let manager = Manager::new(dirs)?;
+    let rc = manager.store().load_runconfig(name)?;
+    let pid = std::process::id();
+    manager
+        .store()
+        .update_status(name, |s| s.proxy_pid = Some(pid))?;
+    let mut signals = Signals::new()?;
+    let config = proxy_config(&rc)?;
+    tracing::info!(workload = %name, addr = %config.addr, transport = %rc.transport, "starting the proxy");
+
+    let result = if let Some(url) = &rc.remote_url {
+        let target = url::Url::parse(url).with_context(|| format!("invalid remote_url {url}"))?;
+        serve_until_signal(
+            crate::proxy::serve_transparent(target, config).await?,
+            &mut signals,
+        )
+        .await;
+        Ok(())
+    } else if rc.transport.is_http() {
+        let target = http_target(&manager, &rc).await?;
+        serve_until_signal(
+            crate::proxy::serve_transparent(target, config).await?,
+            &mut signals,
+        )
+        .await;
+        Ok(())
+    } else {
+        serve_stdio(&manager, &rc, config, &mut signals).await
+    };
+
+    if foreground {
+        if let Err(e) = manager.stop(name).await {
+            tracing::warn!("cannot stop '{name}': {e:#}");
+        }
+    } else {
+        // Clear the PID only when it is still ours (a new proxy may have been started meanwhile).
+        let _ = manager.store().update_status(name, |s| {
+            if s.proxy_pid == Some(pid) {
+                s.proxy_pid = None;
+            }
+        });
+    }
+    tracing::info!(workload = %name, "proxy stopped");
+    result
+}
+
+async fn serve_until_signal(proxy: RunningProxy, signals: &mut Signals) {
+    tracing::info!(url = %proxy.url(), "proxy listening");
+    signals.recv().await;
+    proxy.shutdown().await;
+}
+
+/// The proxy's listening address and mode from the RunConfig.
+fn proxy_config(rc: &RunConfig) -> anyhow::Result<ProxyConfig> {
+    let port = rc.port.context("the RunConfig has no proxy port")?;
+    let ip: IpAddr = match rc.host.parse() {
+        Ok(ip) => ip,
+        Err(_) => (rc.host.as_str(), port)
+            .to_socket_addrs()
+            .with_context(|| format!("cannot resolve the proxy host {}", rc.host))?
+            .next()
+            .with_context(|| format!("the proxy host {} has no address", rc.host))?
+            .ip(),
+    };
+    let mode = match (rc.transport, rc.effective_proxy_mode()) {
+        (TransportType::Sse, _) | (_, Some(RcProxyMode::Sse)) => ProxyMode::Sse,
+        _ => ProxyMode::StreamableHttp,
+    };
+    Ok(ProxyConfig {
+        addr: SocketAddr::new(ip, port),
+        mode,
+        ..ProxyConfig::default()
+    })
+}
+
+/// `http://TARGET_HOST:HOST_PORT` of an HTTP server's container.
+async fn http_target(manager: &Manager, rc: &RunConfig) -> anyhow::Result<url::Url> {
+    let status = manager.store().load_status(&rc.name)?;
+    let port = match status.container_host_port {
+        Some(p) => p,
+        None => {
+            let rt = manager.runtime().await?;
+            let info = rt.inspect(&container_name(rc)).await?;
+            let target = rc.target_port.context("the RunConfig has no target_port")?;
+            info.host_port(target)
+                .with_context(|| format!("the container's port {target} is not published"))?
+        }
+    };
+    let host = rc.target_host.as_deref().unwrap_or("127.0.0.1");
+    let url = format!("http://{}:{port}/", crate::workloads::url_host(host));
+    url::Url::parse(&url).with_context(|| format!("invalid target {url}"))
+}
+
+fn container_name(rc: &RunConfig) -> String {
+    rc.container_name.clone().unwrap_or_else(|| rc.name.clone())
+}
+
+/// The stdio loop: attach, serve, and when the attachment ends, wait for the container and attach again.
+async fn serve_stdio(
+    manager: &Manager,
+    rc: &RunConfig,
+    config: ProxyConfig,
+    signals: &mut Signals,
+) -> anyhow::Result<()> {
+    debug_assert_eq!(rc.transport, TransportType::Stdio);
+    let rt = manager.runtime().await?;
+    let cname = container_name(rc);
+    let bridge_config = BridgeConfig {
+        session_ttl: Duration::from_secs(rc.session_ttl_secs()),
+        ..BridgeConfig::default()
+    };
+    let mut attempt = 0u32;
+    loop {
+        tokio::select! {
+            _ = signals.recv() => return Ok(()),
+            r = wait_running(rt.as_ref(), &cname) => r?,
+        }
+        let attachment = match rt.attach_stdio(&cname).await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!("cannot attach to {cname}: {e}; retrying");
+                tokio::time::sleep(POLL).await;
+                continue;
+            }
+        };
+        let bridge = StdioBridge::from_attachment(attachment, bridge_config.clone());
+        let proxy = match crate::proxy::serve(bridge.clone(), config.clone()).await {
+            Ok(p) => p,
+            Err(e) => {
+                bridge.close();
+                attempt += 1;
+                if attempt > 20 {
+                    bail!("cannot listen on {}: {e}", config.addr);
+                }
+                tracing::warn!("cannot listen on {}: {e}; retrying", config.addr);
+                tokio::time::sleep(POLL).await;
+                continue;
+            }
+        };
+        attempt = 0;
+        tracing::info!(url = %proxy.url(), container = %cname, "proxy listening");
+        let stop = loop {
+            tokio::select! {
+                _ = signals.recv() => break true,
+                _ = tokio::time::sleep(POLL) => if !bridge.is_alive() { break false },
+            }
+        };
+        proxy.shutdown().await;
+        bridge.close();
+        if stop {
+            return Ok(());
+        }
+        let desired = manager.store().load_status(&rc.name).map(|s| s.desired);
+        tracing::warn!(
+            container = %cname,
+            "the MCP server's stdio closed (container stopped or restarted, or the engine restarted); \
+             waiting for it to run again"
+        );
+        if matches!(desired, Ok(Desired::Stopped)) {
+            tracing::info!("the workload is stopped: the proxy exits");
+            return Ok(());
+        }
+    }
+}
+
+/// Waits until the container runs (the engine may be away for a while: it is asked again every [`POLL`]).
+async fn wait_running(rt: &dyn Runtime, cname: &str) -> anyhow::Result<()> {
+    let mut reported = false;
+    loop {
+        match rt.inspect(cname).await {
+            Ok(info) if info.state.is_running() => return Ok(()),
+            Ok(info) => {
+                if !reported {
+                    tracing::info!(container = %cname, state = %info.state, "waiting for the container to run");
+                    reported = true;
+                }
+            }
+            Err(RuntimeError::NotFound(_)) => {
+                if !reported {
+                    tracing::warn!(container = %cname, "the container does not exist; waiting (`thv start` creates it again)");
+                    reported = true;
+                }
+            }
+            Err(e) => {
+                if !reported {
+                    tracing::warn!("the engine does not answer: {e}; waiting");
+                    reported = true;
+                }
+            }
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}

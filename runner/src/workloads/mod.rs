@@ -1,0 +1,315 @@
+//! Workloads: what `thv run`, `start`, `stop`, `rm`, `list` and `status` do, over the state on disk
+//! ([`crate::state`]), the container runtime ([`crate::runtime`]) and the detached proxy process
+//! ([`proxy_process`], whose main loop is [`crate::supervisor`]).
+//!
+//! A workload is its RunConfig (decided once, by `thv run`) plus a status record. Every later command reads
+//! them; nothing re-resolves. The container is found by its name (`container_name`), so a container that was
+//! removed behind `thv`'s back (an engine reset) is created again from the RunConfig by `thv start`.
+
+pub mod proxy_process;
+pub mod view;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use chrono::Utc;
+use thv_core::runconfig::{RunConfig, TransportType};
+use tokio::sync::OnceCell;
+
+use crate::config::UserConfig;
+use crate::dirs::Dirs;
+use crate::runtime::docker::DockerRuntime;
+use crate::runtime::{Runtime, RuntimeError, WorkloadSpec};
+use crate::secrets::SecretStore;
+use crate::state::{Desired, WorkloadStatus, WorkloadStore};
+
+pub use view::{WorkloadState, WorkloadView};
+
+/// How long `thv run`/`start` wait for a new proxy to answer `/health`.
+pub const PROXY_READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a container gets to exit after SIGTERM on `thv stop`.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The workload operations of one user.
+pub struct Manager {
+    store: WorkloadStore,
+    config: UserConfig,
+    secrets: SecretStore,
+    runtime: OnceCell<Arc<dyn Runtime>>,
+}
+
+impl Manager {
+    /// For the user whose directories are `dirs`; the engine is connected on first use.
+    pub fn new(dirs: Dirs) -> anyhow::Result<Self> {
+        let config = UserConfig::load(&dirs.config_file())?;
+        let secrets = SecretStore::new(dirs.secrets_file());
+        Ok(Self {
+            store: WorkloadStore::new(dirs),
+            config,
+            secrets,
+            runtime: OnceCell::new(),
+        })
+    }
+
+    /// With a given runtime (tests).
+    pub fn with_runtime(dirs: Dirs, runtime: Arc<dyn Runtime>) -> anyhow::Result<Self> {
+        let m = Self::new(dirs)?;
+        let _ = m.runtime.set(runtime);
+        Ok(m)
+    }
+
+    pub fn store(&self) -> &WorkloadStore {
+        &self.store
+    }
+
+    pub fn config(&self) -> &UserConfig {
+        &self.config
+    }
+
+    pub fn secrets(&self) -> &SecretStore {
+        &self.secrets
+    }
+
+    /// The container engine (connected once; the error names every socket tried).
+    pub async fn runtime(&self) -> anyhow::Result<Arc<dyn Runtime>> {
+        self.runtime
+            .get_or_try_init(|| async {
+                let rt = DockerRuntime::connect().await?;
+                Ok::<_, RuntimeError>(Arc::new(rt) as Arc<dyn Runtime>)
+            })
+            .await
+            .cloned()
+            .map_err(anyhow::Error::from)
+    }
+
+    /// Runs a new workload from a resolved RunConfig: builds its package image when it has one, creates and
+    /// starts its container (secrets resolved now; nothing starts when one is missing), records it, and
+    /// starts its proxy (detached, unless `foreground`, where the caller runs [`crate::supervisor`]).
+    /// Returns the RunConfig as stored.
+    pub async fn run(
+        &self,
+        mut rc: RunConfig,
+        build: &crate::build::BuildOptions,
+    ) -> anyhow::Result<RunConfig> {
+        if self.store.exists(&rc.name) {
+            bail!(
+                "a workload named '{}' exists already: remove it with `thv rm {}` or choose another --name",
+                rc.name,
+                rc.name
+            );
+        }
+        rc.validate().context("invalid RunConfig")?;
+        // Fail early on what would fail later: secrets and the proxy port.
+        let secret_values = self.secrets.resolve(&rc.secrets)?;
+        match rc.port {
+            Some(p) if !proxy_process::port_is_free(&rc.host, p) => {
+                bail!(
+                    "the proxy port {p} on {} is in use (choose another --proxy-port)",
+                    rc.host
+                )
+            }
+            Some(_) => {}
+            None => rc.set_port(proxy_process::free_port(&rc.host)?),
+        }
+        if let Some(pkg) = rc.package.clone()
+            && rc.image.is_none()
+        {
+            let rt = self.runtime().await?;
+            let built = crate::build::build_package_image(rt.as_ref(), &pkg, build).await?;
+            rc.image = Some(built.image);
+            rc.package = Some(built.package);
+        }
+        let mut status = WorkloadStatus::new(&rc.name);
+        if !rc.is_remote() {
+            let (id, host_port) = self.create_container(&rc, &secret_values).await?;
+            status.container_id = Some(id);
+            status.container_host_port = host_port;
+        }
+        status.started_at = Some(Utc::now());
+        self.store.save_runconfig(&rc)?;
+        self.store.save_status(&status)?;
+        Ok(rc)
+    }
+
+    /// Creates and starts the container of `rc`; for an HTTP server its port is published on a free host
+    /// port, recorded so that the proxy finds it again after restarts.
+    async fn create_container(
+        &self,
+        rc: &RunConfig,
+        secret_values: &std::collections::BTreeMap<String, String>,
+    ) -> anyhow::Result<(String, Option<u16>)> {
+        let rt = self.runtime().await?;
+        let mut spec = WorkloadSpec::from_run_config(rc, secret_values)
+            .with_context(|| format!("workload '{}'", rc.name))?;
+        let image = spec.image.clone();
+        if !rt.image_exists(&image).await? {
+            bail!(
+                "image '{image}' is not in the engine's local store: pull it (`podman pull {image}`), build it, \
+                 or load it from your mirror (images are not pulled implicitly)"
+            );
+        }
+        let mut host_port = None;
+        if rc.transport.is_http() {
+            let p = proxy_process::free_port(crate::runtime::DEFAULT_PUBLISH_HOST)?;
+            spec = spec.with_host_port(p);
+            host_port = Some(p);
+        }
+        let id = rt
+            .create_and_start(&spec)
+            .await
+            .with_context(|| format!("cannot start the container of '{}'", rc.name))?;
+        Ok((id.0, host_port))
+    }
+
+    /// Starts the detached proxy of a workload and waits until it answers.
+    pub async fn start_proxy(&self, name: &str) -> anyhow::Result<()> {
+        let rc = self.store.load_runconfig(name)?;
+        let status = self.store.load_status(name)?;
+        if let Some(pid) = status.proxy_pid
+            && proxy_process::is_proxy_of(pid, name)
+        {
+            return Ok(());
+        }
+        let log = self.store.dirs().proxy_log(name);
+        let pid = proxy_process::spawn(name, &log)?;
+        self.store
+            .update_status(name, |s| s.proxy_pid = Some(pid))?;
+        let base = format!(
+            "http://{}:{}",
+            url_host(&rc.host),
+            rc.port.unwrap_or_default()
+        );
+        proxy_process::wait_ready(&base, pid, name, &log, PROXY_READY_TIMEOUT).await
+    }
+
+    /// Starts a stopped workload: its container (created again from the RunConfig when it is gone) and its
+    /// proxy. A running workload is left as it is (its proxy is started if it died).
+    pub async fn start(&self, name: &str) -> anyhow::Result<()> {
+        let rc = self.store.load_runconfig(name)?;
+        if !rc.is_remote() {
+            self.ensure_container(&rc).await?;
+        }
+        self.store.update_status(name, |s| {
+            s.desired = Desired::Running;
+            s.started_at = Some(Utc::now());
+        })?;
+        self.start_proxy(name).await
+    }
+
+    /// Makes the container of `rc` run: start it, or create it again when it does not exist.
+    async fn ensure_container(&self, rc: &RunConfig) -> anyhow::Result<()> {
+        let rt = self.runtime().await?;
+        let cname = rc.container_name.clone().unwrap_or_else(|| rc.name.clone());
+        match rt.inspect(&cname).await {
+            Ok(info) if info.state.is_running() => Ok(()),
+            Ok(_) => rt
+                .start(&cname)
+                .await
+                .with_context(|| format!("cannot start the container of '{}'", rc.name)),
+            Err(RuntimeError::NotFound(_)) => {
+                let secret_values = self.secrets.resolve(&rc.secrets)?;
+                let (id, host_port) = self.create_container(rc, &secret_values).await?;
+                self.store.update_status(&rc.name, |s| {
+                    s.container_id = Some(id);
+                    s.container_host_port = host_port;
+                })?;
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Stops a workload: its proxy, then its container. It stays stopped across `thv start --all`.
+    pub async fn stop(&self, name: &str) -> anyhow::Result<()> {
+        let rc = self.store.load_runconfig(name)?;
+        self.stop_proxy(name)?;
+        if !rc.is_remote() {
+            let rt = self.runtime().await?;
+            let cname = rc.container_name.clone().unwrap_or_else(|| rc.name.clone());
+            match rt.stop(&cname, STOP_TIMEOUT).await {
+                Ok(()) | Err(RuntimeError::NotFound(_)) => {}
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot stop the container of '{name}'"));
+                }
+            }
+        }
+        self.store
+            .update_status(name, |s| s.desired = Desired::Stopped)?;
+        Ok(())
+    }
+
+    /// Stops the proxy process of a workload (if it runs).
+    pub fn stop_proxy(&self, name: &str) -> anyhow::Result<()> {
+        let status = self.store.load_status(name)?;
+        if let Some(pid) = status.proxy_pid {
+            proxy_process::terminate(pid, name, Duration::from_secs(10))?;
+        }
+        self.store.update_status(name, |s| s.proxy_pid = None)?;
+        Ok(())
+    }
+
+    /// Removes a workload: its proxy, its container, its state.
+    pub async fn remove(&self, name: &str) -> anyhow::Result<()> {
+        let rc = self.store.load_runconfig(name)?;
+        self.stop_proxy(name)?;
+        if !rc.is_remote() {
+            let rt = self.runtime().await?;
+            let cname = rc.container_name.clone().unwrap_or_else(|| rc.name.clone());
+            match rt.remove(&cname, true).await {
+                Ok(()) | Err(RuntimeError::NotFound(_)) => {}
+                Err(e) => {
+                    return Err(e)
+                        .with_context(|| format!("cannot remove the container of '{name}'"));
+                }
+            }
+        }
+        self.store.remove(name)
+    }
+
+    /// The names of the workloads that should run (`thv start --all` after a reboot).
+    pub fn desired_running(&self) -> anyhow::Result<Vec<String>> {
+        let mut out = Vec::new();
+        for name in self.store.names()? {
+            if self.store.load_status(&name)?.desired == Desired::Running {
+                out.push(name);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The proxy URL clients use for a workload.
+/// The path is the transport's (`/mcp`, `/sse`), or for a remote server the last segment of its URL's path
+/// (the transparent proxy serves the remote endpoint there).
+pub fn proxy_url(rc: &RunConfig) -> String {
+    let by_transport = match (rc.transport, rc.effective_proxy_mode()) {
+        (TransportType::Stdio, Some(thv_core::runconfig::ProxyMode::Sse))
+        | (TransportType::Sse, _) => "/sse",
+        _ => "/mcp",
+    };
+    let remote_last = rc
+        .remote_url
+        .as_deref()
+        .and_then(|u| url::Url::parse(u).ok())
+        .and_then(|u| {
+            u.path_segments()
+                .and_then(|mut s| s.next_back().map(str::to_owned))
+        })
+        .filter(|s| !s.is_empty());
+    let path = remote_last.map_or_else(|| by_transport.to_owned(), |s| format!("/{s}"));
+    format!(
+        "http://{}:{}{path}",
+        url_host(&rc.host),
+        rc.port.unwrap_or_default()
+    )
+}
+
+/// A host for a URL (IPv6 addresses in brackets).
+pub fn url_host(host: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    }
+}

@@ -1,0 +1,90 @@
+//! `thv-registry-api` run as an operator runs it, for the end-to-end tests: its own HOME and XDG dirs, a free
+//! port, JSON logs (the listening address is read from them), killed when dropped.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+use crate::binary;
+
+/// A running `thv-registry-api`.
+pub struct RegistryApi {
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+}
+
+/// A test that fails half-way must not leave a server running.
+impl Drop for RegistryApi {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A `thv-registry-api` command whose data and config live under `home`.
+pub fn command(home: &Path) -> Command {
+    let mut cmd = Command::new(binary("thv-registry-api"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("XDG_CONFIG_HOME", home.join("config"));
+    cmd
+}
+
+/// Starts the server on a free port of 127.0.0.1 (SQLite, seeded from the bundled registry).
+pub fn start(home: &Path) -> RegistryApi {
+    let mut child = command(home)
+        .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("thv-registry-api starts");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("server logs before listening")
+            .expect("log line");
+        let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+        if let Some(addr) = v["fields"]["addr"].as_str() {
+            break addr.to_string();
+        }
+    };
+    // Keep draining the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    RegistryApi {
+        child,
+        base: format!("http://{addr}"),
+    }
+}
+
+/// A token minted by `thv-registry-api token` for `namespace` and `action`.
+pub fn mint_token(home: &Path, namespace: &str, action: &str) -> String {
+    let out = command(home)
+        .args([
+            "token",
+            "--namespace",
+            namespace,
+            "--action",
+            action,
+            "--ttl",
+            "10m",
+        ])
+        .output()
+        .expect("thv-registry-api token");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("UTF-8")
+        .trim()
+        .to_string()
+}

@@ -1,0 +1,126 @@
+//! `thv run` refuses bad input with a clear error before anything starts (no container, no state), and says
+//! which engine sockets it tried when none answers.
+
+use thv_e2e::thv::Thv;
+
+/// Nothing was recorded: no workload state.
+fn nothing_started(thv: &Thv) {
+    let state = thv.home().join(".local/state/thv/runconfigs");
+    let n = std::fs::read_dir(&state).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(n, 0, "a workload was recorded in {}", state.display());
+}
+
+#[test]
+fn unknown_name_suggests_close_names() {
+    let thv = Thv::new();
+    let err = thv.fails(&["run", "fetc"]);
+    assert!(err.contains("no server named 'fetc'"), "{err}");
+    assert!(
+        err.contains("did you mean") && err.contains("fetch"),
+        "{err}"
+    );
+    nothing_started(&thv);
+}
+
+#[test]
+fn malformed_image_references_are_refused() {
+    let thv = Thv::new();
+    for (image, rule) in [
+        ("ghcr.io/Stacklok/fetch:1", "uppercase"),
+        ("localhost/img:-bad", "tag"),
+        ("localhost/img@sha256:123", "digest"),
+        ("localhost//img:1", "empty"),
+    ] {
+        let err = thv.fails(&["run", image]);
+        assert!(
+            err.contains("not a valid image reference") && err.contains(rule),
+            "{image}: {err}"
+        );
+    }
+    nothing_started(&thv);
+}
+
+#[test]
+fn bad_schemes_and_packages_are_refused() {
+    let thv = Thv::new();
+    let err = thv.fails(&["run", "ftp://example.com/x"]);
+    assert!(err.contains("unknown scheme 'ftp://'"), "{err}");
+    let err = thv.fails(&["run", "uvx://bad name"]);
+    assert!(err.contains("invalid package"), "{err}");
+    let err = thv.fails(&["run", "npx://pkg@"]);
+    assert!(err.contains("version after '@' is empty"), "{err}");
+    nothing_started(&thv);
+}
+
+#[test]
+fn missing_required_env_var_is_named() {
+    let thv = Thv::new();
+    // The bundled registry's github server requires its token.
+    let err = thv.fails(&["run", "github"]);
+    assert!(
+        err.contains("requires the environment variable GITHUB_PERSONAL_ACCESS_TOKEN"),
+        "{err}"
+    );
+    assert!(err.contains("--secret"), "{err}");
+    nothing_started(&thv);
+}
+
+#[test]
+fn missing_secret_is_named_before_anything_starts() {
+    let thv = Thv::new();
+    let err = thv.fails(&["run", "fetch", "--secret", "nope,target=FETCH_TOKEN"]);
+    assert!(err.contains("secret not found: nope"), "{err}");
+    assert!(err.contains("thv secret set"), "{err}");
+    nothing_started(&thv);
+}
+
+#[test]
+fn bad_flags_name_the_flag() {
+    let thv = Thv::new();
+    let err = thv.fails(&["run", "fetch", "-e", "NOEQUALS"]);
+    assert!(err.contains("-e") && err.contains("KEY=VALUE"), "{err}");
+    let err = thv.fails(&["run", "fetch", "--name", "bad name"]);
+    assert!(err.contains("--name"), "{err}");
+    let err = thv.fails(&[
+        "run",
+        "fetch",
+        "--permission-profile",
+        "/nonexistent/profile.json",
+    ]);
+    assert!(err.contains("/nonexistent/profile.json"), "{err}");
+    nothing_started(&thv);
+}
+
+#[test]
+fn unreachable_engine_names_the_sockets_tried() {
+    let thv = Thv::new();
+    let out = thv
+        .command(&["run", "fetch"])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .env("XDG_RUNTIME_DIR", "/nonexistent-runtime")
+        .output()
+        .expect("run thv");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no container engine answered"), "{err}");
+    assert!(err.contains("/nonexistent/docker.sock"), "{err}");
+    nothing_started(&thv);
+}
+
+#[test]
+fn unknown_workloads_are_errors() {
+    let thv = Thv::new();
+    for cmd in [
+        vec!["stop", "ghost"],
+        vec!["start", "ghost"],
+        vec!["rm", "ghost"],
+        vec!["status", "ghost"],
+        vec!["logs", "ghost"],
+        vec!["export", "ghost", "/tmp/x.json"],
+    ] {
+        let err = thv.fails(&cmd);
+        assert!(err.contains("workload 'ghost' not found"), "{cmd:?}: {err}");
+    }
+    let out = thv.ok(&["list", "--all"]);
+    assert!(out.contains("No MCP servers found"), "{out}");
+}

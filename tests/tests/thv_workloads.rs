@@ -1,0 +1,593 @@
+//! `thv` end to end through the real engine (Podman's API socket or Docker), with the local test MCP server
+//! image (`localhost/thv-test-mcp-server:latest`, built from `tests/mcp-test-server` by
+//! `scripts/build-test-images.sh`) and the official Python MCP client over streamable HTTP and SSE.
+//!
+//! Without an engine, the image or the Python SDK each test prints why and returns; under `CI=true` it fails.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use thv_e2e::thv::{
+    TEST_SERVER_IMAGE, Thv, call_tool, engine_has_image, mcp_client, python, skip, unique,
+};
+
+/// The Python client, when the engine has the test image; else skip (or fail under CI).
+fn prerequisites() -> Option<PathBuf> {
+    match engine_has_image(TEST_SERVER_IMAGE) {
+        Ok(true) => {}
+        Ok(false) => {
+            return skip(&format!(
+                "{TEST_SERVER_IMAGE} is missing (run scripts/build-test-images.sh)"
+            ));
+        }
+        Err(e) => return skip(&format!("no container engine: {e}")),
+    }
+    python()
+}
+
+fn whoami(py: &std::path::Path, url: &str) -> String {
+    call_tool(py, url, "streamable-http", "whoami", &json!({}))
+}
+
+#[test]
+fn image_lifecycle_stop_start_export_and_from_config() {
+    let Some(py) = prerequisites() else { return };
+    let thv = Thv::new();
+    let name = unique("life");
+    let out = thv.ok(&["run", TEST_SERVER_IMAGE, "--name", &name]);
+    assert!(
+        out.contains(&format!("{name} is running: http://127.0.0.1:")),
+        "{out}"
+    );
+    let url = thv.url(&name);
+    assert!(url.ends_with("/mcp"));
+    let v = mcp_client(
+        &py,
+        &[
+            "--url",
+            &url,
+            "--transport",
+            "streamable-http",
+            "--call",
+            "echo",
+            "--args",
+            r#"{"text":"hello"}"#,
+        ],
+    );
+    assert_eq!(v["calls"][0]["text"], "hello");
+    assert!(v["tools"].as_array().unwrap().iter().any(|t| t == "whoami"));
+
+    // list: table and JSON.
+    let table = thv.ok(&["list"]);
+    assert!(
+        table.contains("NAME") && table.contains(&name) && table.contains("running"),
+        "{table}"
+    );
+    let list: Value = serde_json::from_str(&thv.ok(&["list", "--format", "json"])).unwrap();
+    let row = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == name.as_str())
+        .expect("listed");
+    assert_eq!(row["status"], "running");
+    assert_eq!(row["transport_type"], "stdio");
+    assert_eq!(row["package"], TEST_SERVER_IMAGE);
+
+    // stop: gone from `list`, `stopped` in `list --all`; start: same URL, a new server process.
+    let before = whoami(&py, &url);
+    thv.ok(&["stop", &name]);
+    assert!(!thv.ok(&["list"]).contains(&name));
+    assert_eq!(thv.status(&name)["status"], "stopped");
+    thv.ok(&["start", &name]);
+    assert_eq!(thv.url(&name), url, "the proxy comes back on its port");
+    let after = whoami(&py, &url);
+    assert_ne!(before, after, "the container was started again");
+    thv.ok(&["restart", &name]);
+    assert_ne!(whoami(&py, &url), after);
+    assert!(
+        thv.ok(&["logs", &name, "--proxy"])
+            .contains("proxy listening")
+    );
+
+    // export, rm, run --from-config.
+    let file = thv.home().join("exported.json");
+    thv.ok(&["export", &name, file.to_str().unwrap()]);
+    let exported: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(exported["schema_version"], "v1");
+    assert_eq!(exported["image"], TEST_SERVER_IMAGE);
+    thv.ok(&["rm", &name]);
+    assert!(thv.fails(&["status", &name]).contains("not found"));
+    assert_eq!(
+        engine_has_container(&name),
+        Some(false),
+        "the container is removed"
+    );
+    thv.ok(&["run", "--from-config", file.to_str().unwrap()]);
+    assert_eq!(thv.url(&name), url);
+    assert_eq!(
+        call_tool(
+            &py,
+            &url,
+            "streamable-http",
+            "add",
+            &json!({"a": 2, "b": 40})
+        ),
+        "42"
+    );
+    thv.ok(&["rm", &name]);
+}
+
+/// Whether the engine has a container of that name (None: cannot ask).
+fn engine_has_container(name: &str) -> Option<bool> {
+    let mut c = Command::new("podman");
+    if let Ok(h) = std::env::var("DOCKER_HOST") {
+        c.arg("--url").arg(h);
+    }
+    c.args(["container", "exists", name])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    c.status().ok().map(|s| s.success())
+}
+
+#[test]
+fn thirty_two_sessions_share_one_stdio_server() {
+    let Some(py) = prerequisites() else { return };
+    let thv = Thv::new();
+    let name = unique("sessions");
+    thv.ok(&["run", TEST_SERVER_IMAGE, "--name", &name]);
+    let url = thv.url(&name);
+    let v = mcp_client(
+        &py,
+        &[
+            "--url",
+            &url,
+            "--transport",
+            "streamable-http",
+            "--sessions",
+            "32",
+            "--calls",
+            "5",
+            "--sleep-ms",
+            "20",
+        ],
+    );
+    assert_eq!(v["sessions"], 32);
+    assert_eq!(v["calls"], 320, "{v}");
+    assert_eq!(v["mismatches"], 0, "{v}");
+    // Progress notifications reach the session that asked.
+    let p = mcp_client(
+        &py,
+        &[
+            "--url",
+            &url,
+            "--transport",
+            "streamable-http",
+            "--call",
+            "progress",
+            "--args",
+            r#"{"steps":3}"#,
+        ],
+    );
+    assert_eq!(
+        p["calls"][0]["progress"].as_array().unwrap().len(),
+        3,
+        "{p}"
+    );
+}
+
+#[test]
+fn sse_proxy_mode() {
+    let Some(py) = prerequisites() else { return };
+    let thv = Thv::new();
+    let name = unique("sse");
+    thv.ok(&[
+        "run",
+        TEST_SERVER_IMAGE,
+        "--name",
+        &name,
+        "--proxy-mode",
+        "sse",
+    ]);
+    let url = thv.url(&name);
+    assert!(url.ends_with("/sse"), "{url}");
+    assert_eq!(
+        call_tool(&py, &url, "sse", "echo", &json!({"text": "over sse"})),
+        "over sse"
+    );
+    let v = mcp_client(
+        &py,
+        &[
+            "--url",
+            &url,
+            "--transport",
+            "sse",
+            "--sessions",
+            "8",
+            "--calls",
+            "3",
+        ],
+    );
+    assert_eq!(v["mismatches"], 0, "{v}");
+}
+
+#[test]
+fn http_server_behind_the_transparent_proxy() {
+    let Some(py) = prerequisites() else { return };
+    let thv = Thv::new();
+    let name = unique("http");
+    thv.ok(&[
+        "run",
+        TEST_SERVER_IMAGE,
+        "--name",
+        &name,
+        "--transport",
+        "streamable-http",
+        "--target-port",
+        "8080",
+    ]);
+    let url = thv.url(&name);
+    let v = mcp_client(
+        &py,
+        &[
+            "--url",
+            &url,
+            "--transport",
+            "streamable-http",
+            "--call",
+            "env",
+            "--args",
+            r#"{"name":"MCP_TRANSPORT"}"#,
+        ],
+    );
+    assert_eq!(v["calls"][0]["text"], "streamable-http");
+    let v = mcp_client(
+        &py,
+        &[
+            "--url",
+            &url,
+            "--transport",
+            "streamable-http",
+            "--sessions",
+            "8",
+            "--calls",
+            "3",
+        ],
+    );
+    assert_eq!(v["mismatches"], 0, "{v}");
+    // The published container port survives a restart of the workload.
+    thv.ok(&["restart", &name]);
+    assert_eq!(
+        call_tool(
+            &py,
+            &url,
+            "streamable-http",
+            "echo",
+            &json!({"text": "again"})
+        ),
+        "again"
+    );
+}
+
+#[test]
+fn remote_server_through_the_proxy() {
+    let Some(py) = python() else { return };
+    // A real MCP server on this machine, reached as a remote URL.
+    let port = free_port();
+    let mut server = Command::new(thv_e2e::binary("thv-test-mcp-server"))
+        .env("MCP_TRANSPORT", "streamable-http")
+        .env("MCP_HOST", "127.0.0.1")
+        .env("MCP_PORT", port.to_string())
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start the test server");
+    wait_port(port);
+    let thv = Thv::new();
+    let name = unique("remote");
+    let remote = format!("http://127.0.0.1:{port}/mcp");
+    thv.ok(&["run", &remote, "--name", &name]);
+    let status = thv.status(&name);
+    assert_eq!(status["remote"], true);
+    assert_eq!(status["status"], "running");
+    let url = thv.url(&name);
+    assert!(
+        url.ends_with("/mcp") && !url.contains(&port.to_string()),
+        "{url}"
+    );
+    assert_eq!(
+        call_tool(
+            &py,
+            &url,
+            "streamable-http",
+            "echo",
+            &json!({"text": "remote"})
+        ),
+        "remote"
+    );
+    thv.ok(&["rm", &name]);
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_port(port: u16) {
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("nothing listens on {port}");
+}
+
+#[test]
+fn restore_after_the_proxy_is_killed_and_after_a_container_restart() {
+    let Some(py) = prerequisites() else { return };
+    let thv = Thv::new();
+    let name = unique("restore");
+    thv.ok(&["run", TEST_SERVER_IMAGE, "--name", &name]);
+    let url = thv.url(&name);
+    let first = whoami(&py, &url);
+
+    // The container restarts behind thv's back (an engine restart does the same): the proxy attaches again.
+    let mut c = Command::new("podman");
+    if let Ok(h) = std::env::var("DOCKER_HOST") {
+        c.arg("--url").arg(h);
+    }
+    assert!(
+        c.args(["restart", &name])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut second = None;
+    for _ in 0..40 {
+        let out = Command::new(&py)
+            .arg(thv_e2e::thv::repo_root().join("tests/python/mcp_client.py"))
+            .args([
+                "--url",
+                &url,
+                "--transport",
+                "streamable-http",
+                "--call",
+                "whoami",
+                "--timeout",
+                "10",
+            ])
+            .output()
+            .unwrap();
+        if out.status.success() {
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+            second = v["calls"][0]["text"].as_str().map(str::to_owned);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let second = second.expect("the proxy reconnects to the restarted container");
+    assert_ne!(first, second);
+
+    // The proxy process dies (a reboot, a kill): `thv start --all` brings the workload back on its port.
+    let pid = thv.status(&name)["proxy_pid"].as_u64().expect("proxy pid");
+    assert!(
+        Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_ne!(thv.status(&name)["status"], "running");
+    let out = thv.ok(&["start", "--all"]);
+    assert!(out.contains(&name), "{out}");
+    assert_eq!(thv.status(&name)["status"], "running");
+    assert_eq!(
+        call_tool(
+            &py,
+            &url,
+            "streamable-http",
+            "echo",
+            &json!({"text": "restored"})
+        ),
+        "restored"
+    );
+
+    // A stopped workload stays stopped on `start --all`.
+    thv.ok(&["stop", &name]);
+    thv.ok(&["start", "--all"]);
+    assert_eq!(thv.status(&name)["status"], "stopped");
+}
+
+#[test]
+fn proxy_stdio_bridges_a_stdio_client() {
+    let Some(_py) = prerequisites() else { return };
+    let thv = Thv::new();
+    let name = unique("stdio");
+    thv.ok(&["run", TEST_SERVER_IMAGE, "--name", &name]);
+    let mut child = thv
+        .command(&["proxy", "stdio", &name])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "e2e", "version": "1"}}});
+    writeln!(stdin, "{init}").unwrap();
+    let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(first["id"], 1);
+    assert!(first["result"]["serverInfo"]["name"].is_string(), "{first}");
+    writeln!(
+        stdin,
+        "{}",
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"})
+    )
+    .unwrap();
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "via stdio"}}});
+    writeln!(stdin, "{call}").unwrap();
+    let answer: Value = loop {
+        let v: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        if v["id"] == 2 {
+            break v;
+        }
+    };
+    assert_eq!(answer["result"]["content"][0]["text"], "via stdio");
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn registry_entries_env_and_secrets() {
+    let Some(py) = prerequisites() else { return };
+    let thv = Thv::new();
+    // A company registry file with one entry for the local image, with a required variable and a secret.
+    let registry = thv.home().join("registry.json");
+    let server = json!({
+        "$schema": "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json",
+        "name": "com.example/echo-server",
+        "description": "The test server",
+        "version": "1.2.0",
+        "packages": [{
+            "registryType": "oci",
+            "identifier": TEST_SERVER_IMAGE,
+            "transport": {"type": "stdio"},
+            "environmentVariables": [
+                {"name": "GREETING", "isRequired": true, "description": "what to say"},
+                {"name": "API_TOKEN", "isRequired": true, "isSecret": true}
+            ]
+        }]
+    });
+    std::fs::write(&registry, json!([server]).to_string()).unwrap();
+    let reg = registry.to_str().unwrap();
+    thv.ok(&["config", "set-registry", reg]);
+    assert!(
+        thv.ok(&["config", "get-registry"])
+            .contains("registry.json")
+    );
+    assert!(
+        thv.ok(&["search", "echo"])
+            .contains("com.example/echo-server")
+    );
+
+    let err = thv.fails(&["run", "echo-server", "-e", "GREETING=hi"]);
+    assert!(
+        err.contains("API_TOKEN") && err.contains("--secret"),
+        "{err}"
+    );
+
+    let mut set = thv
+        .command(&["secret", "set", "echo-token"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    set.stdin
+        .take()
+        .unwrap()
+        .write_all(b"s3cr3t-value\n")
+        .unwrap();
+    assert!(set.wait().unwrap().success());
+    let name = unique("reg");
+    thv.ok(&[
+        "run",
+        "echo-server",
+        "--name",
+        &name,
+        "-e",
+        "GREETING=hi",
+        "--secret",
+        "echo-token,target=API_TOKEN",
+    ]);
+    let url = thv.url(&name);
+    assert_eq!(
+        call_tool(
+            &py,
+            &url,
+            "streamable-http",
+            "env",
+            &json!({"name": "GREETING"})
+        ),
+        "hi"
+    );
+    assert_eq!(
+        call_tool(
+            &py,
+            &url,
+            "streamable-http",
+            "env",
+            &json!({"name": "API_TOKEN"})
+        ),
+        "s3cr3t-value"
+    );
+
+    // The secret's value is in no file of thv's state, and the export holds only the reference.
+    let exported = thv.ok(&["export", &name, "-"]);
+    assert!(!exported.contains("s3cr3t-value"), "{exported}");
+    assert!(exported.contains("echo-token"), "{exported}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&exported).unwrap()["registry_server_name"],
+        "com.example/echo-server"
+    );
+    for dir in ["runconfigs", "workloads", "logs"] {
+        for e in std::fs::read_dir(thv.home().join(".local/state/thv").join(dir)).unwrap() {
+            let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+            assert!(!text.contains("s3cr3t-value"), "secret written under {dir}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn registry_api_names_resolve_through_the_api() {
+    let Some(py) = prerequisites() else { return };
+    let home = tempfile::tempdir().unwrap();
+    let api = thv_e2e::registry_api::start(home.path());
+    let token = thv_e2e::registry_api::mint_token(home.path(), "com.example/*", "publish");
+    let doc = json!({
+        "$schema": "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json",
+        "name": "com.example/api-echo", "description": "The test server, from the API", "version": "2.0.0",
+        "packages": [{"registryType": "oci", "identifier": TEST_SERVER_IMAGE, "transport": {"type": "stdio"}}]
+    });
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v0/publish", api.base))
+        .bearer_auth(&token)
+        .json(&doc)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+
+    let thv = Thv::new();
+    thv.ok(&["config", "set-registry", &api.base]);
+    let name = unique("api");
+    thv.ok(&["run", "api-echo", "--name", &name]);
+    let rc: Value = serde_json::from_str(&thv.ok(&["export", &name, "-"])).unwrap();
+    assert_eq!(rc["registry_api_url"], api.base.as_str());
+    assert_eq!(rc["registry_server_version"], "2.0.0");
+    let url = thv.url(&name);
+    assert_eq!(
+        call_tool(
+            &py,
+            &url,
+            "streamable-http",
+            "echo",
+            &json!({"text": "from the API"})
+        ),
+        "from the API"
+    );
+    // Bundled names are in the API too (it seeds from the bundled registry): ambiguity and typos are errors.
+    let err = thv.fails(&["run", "api-ech"]);
+    assert!(
+        err.contains("did you mean") || err.contains("no server named"),
+        "{err}"
+    );
+}
