@@ -1,12 +1,12 @@
 //! The registry `thv run NAME` resolves names against: the configured one (`thv config set-registry`) or the
 //! curated registry bundled into the binary.
 //!
-//! - [`RegistrySource::Api`]: an upstream-compatible registry API (`/v0.1/servers`, paginated), through
+//! - an API ([`RegistrySource::Api`]): an upstream-compatible registry API (`/v0.1/servers`, paginated), through
 //!   [`thv_core::client::RegistryClient`]: a full name is fetched directly (`versions/latest`); a short name
 //!   is searched (`search=`, latest versions) and matched;
-//! - [`RegistrySource::FileUrl`] / [`RegistrySource::File`]: a registry file (upstream, legacy or a server
+//! - a file ([`RegistrySource::FileUrl`], [`RegistrySource::File`]): a registry file (upstream, legacy or a server
 //!   list) fetched or read once per command;
-//! - [`RegistrySource::Bundled`]: `data/registry.json`.
+//! - the bundled registry ([`RegistrySource::Bundled`]): `data/registry.json`.
 //!
 //! Names match as [`match_short_name`] says: exact first, then the part after `/`; several matches is an
 //! error listing them, no match suggests close names.

@@ -3,7 +3,7 @@
 //! - [`StdioBridge`] (in [`bridge`]) multiplexes the clients' sessions onto the server's stdin and stdout:
 //!   request ids and progress tokens rewritten and restored, `initialize` cached, notifications broadcast,
 //!   sessions with a TTL. Its documentation has the routing rules.
-//! - [`router`] (in [`http`]) is the axum [`Router`](axum::Router) in front of it, in one of two
+//! - [`router`] (in [`http`]) is the axum [`Router`] in front of it, in one of two
 //!   [`ProxyMode`]s:
 //!   - **streamable-http** (default): `POST /mcp` (JSON-RPC; the `initialize` response carries the
 //!     `Mcp-Session-Id` header, required afterwards), `GET /mcp` (the session's server→client event stream),

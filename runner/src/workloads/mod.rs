@@ -230,7 +230,8 @@ impl Manager {
             match rt.stop(&cname, STOP_TIMEOUT).await {
                 Ok(()) | Err(RuntimeError::NotFound(_)) => {}
                 Err(e) => {
-                    return Err(e).with_context(|| format!("cannot stop the container of '{name}'"));
+                    return Err(e)
+                        .with_context(|| format!("cannot stop the container of '{name}'"));
                 }
             }
         }

@@ -46,8 +46,7 @@ pub fn is_proxy_of(pid: u32, name: &str) -> bool {
     };
     // A zombie (exited, not yet reaped) has an empty cmdline.
     let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-    args.iter().any(|a| *a == PROXY_COMMAND.as_bytes())
-        && args.iter().any(|a| *a == name.as_bytes())
+    args.iter().any(|a| *a == PROXY_COMMAND.as_bytes()) && args.contains(&name.as_bytes())
 }
 
 /// Stops the proxy process: SIGTERM, then SIGKILL after `grace`. A PID that is not the proxy of `name` is

@@ -1,0 +1,143 @@
+//! `thv run uvx://…` and `npx://…` with real packages from PyPI and npm: the image is built through the engine
+//! on the local base images (`scripts/build-base-images.sh`), with this machine's CA bundle (`--ca-cert`, as a
+//! corporate proxy needs), then called through the proxy with the official Python MCP client.
+
+use serde_json::{Value, json};
+use thv_e2e::thv::{Thv, call_tool, engine_has_image, mcp_client, python, skip, unique};
+
+const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+fn prerequisites(base: &str) -> Option<std::path::PathBuf> {
+    match engine_has_image(base) {
+        Ok(true) => {}
+        Ok(false) => {
+            return skip(&format!(
+                "the base image {base} is missing (run scripts/build-base-images.sh)"
+            ));
+        }
+        Err(e) => return skip(&format!("no container engine: {e}")),
+    }
+    python()
+}
+
+#[test]
+fn uvx_package_runs_by_its_scheme() {
+    let Some(py) = prerequisites("localhost/thv-base-python:bookworm") else {
+        return;
+    };
+    let thv = Thv::new();
+    // `thv build --dry-run` shows the Dockerfile: pinned version, non-root user.
+    let dockerfile = thv.ok(&[
+        "build",
+        "uvx://mcp-server-time",
+        "--dry-run",
+        "--ca-cert",
+        CA_BUNDLE,
+    ]);
+    assert!(dockerfile.contains("mcp-server-time=="), "{dockerfile}");
+    assert!(dockerfile.contains("USER "), "{dockerfile}");
+
+    let name = unique("uvx");
+    thv.ok(&[
+        "run",
+        "uvx://mcp-server-time",
+        "--name",
+        &name,
+        "--ca-cert",
+        CA_BUNDLE,
+    ]);
+    let status = thv.status(&name);
+    let package = status["package"].as_str().unwrap();
+    assert!(
+        package.starts_with("uvx://mcp-server-time@"),
+        "the version is pinned: {package}"
+    );
+    let text = call_tool(
+        &py,
+        &thv.url(&name),
+        "streamable-http",
+        "get_current_time",
+        &json!({"timezone": "UTC"}),
+    );
+    let v: Value = serde_json::from_str(&text).expect("JSON time");
+    assert_eq!(v["timezone"], "UTC");
+    // The image exists now: `thv build` finds it.
+    let image = thv.ok(&["build", "uvx://mcp-server-time", "--ca-cert", CA_BUNDLE]);
+    assert!(
+        image
+            .trim()
+            .starts_with("localhost/thv-uvx-mcp-server-time:"),
+        "{image}"
+    );
+}
+
+#[test]
+fn npx_package_runs_by_its_scheme_over_both_proxy_modes() {
+    let Some(py) = prerequisites("localhost/thv-base-node:bookworm") else {
+        return;
+    };
+    let thv = Thv::new();
+    let name = unique("npx");
+    thv.ok(&[
+        "run",
+        "npx://@modelcontextprotocol/server-everything",
+        "--name",
+        &name,
+        "--ca-cert",
+        CA_BUNDLE,
+        "--",
+        "stdio",
+    ]);
+    let url = thv.url(&name);
+    let v = mcp_client(
+        &py,
+        &[
+            "--url",
+            &url,
+            "--transport",
+            "streamable-http",
+            "--call",
+            "echo",
+            "--args",
+            r#"{"message":"hi"}"#,
+        ],
+    );
+    assert!(
+        v["calls"][0]["text"].as_str().unwrap().contains("hi"),
+        "{v}"
+    );
+    // The same server offered over SSE (from the exported RunConfig, under another name and port).
+    let file = thv.home().join("everything.json");
+    thv.ok(&["export", &name, file.to_str().unwrap()]);
+    let mut rc: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    rc["proxy_mode"] = json!("sse");
+    rc.as_object_mut().unwrap().remove("port");
+    std::fs::write(&file, rc.to_string()).unwrap();
+    let sse_name = unique("npx-sse");
+    thv.ok(&[
+        "run",
+        "--from-config",
+        file.to_str().unwrap(),
+        "--name",
+        &sse_name,
+    ]);
+    let sse_url = thv.url(&sse_name);
+    assert!(sse_url.ends_with("/sse"));
+    let v = mcp_client(
+        &py,
+        &[
+            "--url",
+            &sse_url,
+            "--transport",
+            "sse",
+            "--call",
+            "echo",
+            "--args",
+            r#"{"message":"sse"}"#,
+        ],
+    );
+    assert!(
+        v["calls"][0]["text"].as_str().unwrap().contains("sse"),
+        "{v}"
+    );
+}
