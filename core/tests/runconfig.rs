@@ -505,7 +505,7 @@ fn every_validation_rule_names_its_field() {
             "image chars",
             Box::new(|v| v["image"] = json!("ghcr.io/x;rm -rf")),
             "image",
-            "not an image reference",
+            "not a valid image reference",
         ),
         (
             "remote url scheme",

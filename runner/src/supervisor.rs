@@ -133,7 +133,7 @@ async fn http_target(manager: &Manager, rc: &RunConfig) -> anyhow::Result<url::U
         Some(p) => p,
         None => {
             let rt = manager.runtime().await?;
-            let info = rt.inspect(&container_name(rc)).await?;
+            let info = rt.inspect(&crate::workloads::container_name(rc)).await?;
             let target = rc.target_port.context("the RunConfig has no target_port")?;
             info.host_port(target)
                 .with_context(|| format!("the container's port {target} is not published"))?
@@ -142,10 +142,6 @@ async fn http_target(manager: &Manager, rc: &RunConfig) -> anyhow::Result<url::U
     let host = rc.target_host.as_deref().unwrap_or("127.0.0.1");
     let url = format!("http://{}:{port}/", crate::workloads::url_host(host));
     url::Url::parse(&url).with_context(|| format!("invalid target {url}"))
-}
-
-fn container_name(rc: &RunConfig) -> String {
-    rc.container_name.clone().unwrap_or_else(|| rc.name.clone())
 }
 
 /// The stdio loop: attach, serve, and when the attachment ends, wait for the container and attach again.
@@ -157,7 +153,7 @@ async fn serve_stdio(
 ) -> anyhow::Result<()> {
     debug_assert_eq!(rc.transport, TransportType::Stdio);
     let rt = manager.runtime().await?;
-    let cname = container_name(rc);
+    let cname = crate::workloads::container_name(rc);
     let bridge_config = BridgeConfig {
         session_ttl: Duration::from_secs(rc.session_ttl_secs()),
         ..BridgeConfig::default()

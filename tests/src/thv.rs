@@ -184,24 +184,66 @@ pub fn mcp_client(python: &Path, args: &[&str]) -> Value {
     parsed.expect("JSON")
 }
 
+/// Calls one tool through `url`: the client's whole output.
+pub fn call(python: &Path, url: &str, transport: &str, tool: &str, args: &Value) -> Value {
+    let a = args.to_string();
+    let argv = [
+        "--url",
+        url,
+        "--transport",
+        transport,
+        "--call",
+        tool,
+        "--args",
+        &a,
+    ];
+    mcp_client(python, &argv)
+}
+
 /// Calls one tool through `url` and returns its text.
 pub fn call_tool(python: &Path, url: &str, transport: &str, tool: &str, args: &Value) -> String {
-    let a = args.to_string();
-    let v = mcp_client(
-        python,
-        &[
-            "--url",
-            url,
-            "--transport",
-            transport,
-            "--call",
-            tool,
-            "--args",
-            &a,
-        ],
-    );
+    let v = call(python, url, transport, tool, args);
     v["calls"][0]["text"]
         .as_str()
         .unwrap_or_default()
         .to_owned()
+}
+
+/// `sessions` concurrent client sessions making `calls` echo calls each (and a sleep of `sleep_ms` after each
+/// when non-zero): the client's summary (`sessions`, `calls`, `mismatches`).
+pub fn concurrent_sessions(
+    python: &Path,
+    url: &str,
+    transport: &str,
+    sessions: u32,
+    calls: u32,
+    sleep_ms: u32,
+) -> Value {
+    let (s, c, ms) = (
+        sessions.to_string(),
+        calls.to_string(),
+        sleep_ms.to_string(),
+    );
+    let argv = [
+        "--url",
+        url,
+        "--transport",
+        transport,
+        "--sessions",
+        &s,
+        "--calls",
+        &c,
+        "--sleep-ms",
+        &ms,
+    ];
+    mcp_client(python, &argv)
+}
+
+/// The Python client, when the engine has `image`; else skip (or fail under CI).
+pub fn engine_image_and_python(image: &str, hint: &str) -> Option<PathBuf> {
+    match engine_has_image(image) {
+        Ok(true) => python(),
+        Ok(false) => skip(&format!("the image {image} is missing (run {hint})")),
+        Err(e) => skip(&format!("no container engine: {e}")),
+    }
 }

@@ -3,21 +3,12 @@
 //! corporate proxy needs), then called through the proxy with the official Python MCP client.
 
 use serde_json::{Value, json};
-use thv_e2e::thv::{Thv, call_tool, engine_has_image, mcp_client, python, skip, unique};
+use thv_e2e::thv::{Thv, call, call_tool, engine_image_and_python, unique};
 
 const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 fn prerequisites(base: &str) -> Option<std::path::PathBuf> {
-    match engine_has_image(base) {
-        Ok(true) => {}
-        Ok(false) => {
-            return skip(&format!(
-                "the base image {base} is missing (run scripts/build-base-images.sh)"
-            ));
-        }
-        Err(e) => return skip(&format!("no container engine: {e}")),
-    }
-    python()
+    engine_image_and_python(base, "scripts/build-base-images.sh")
 }
 
 #[test]
@@ -89,18 +80,12 @@ fn npx_package_runs_by_its_scheme_over_both_proxy_modes() {
         "stdio",
     ]);
     let url = thv.url(&name);
-    let v = mcp_client(
+    let v = call(
         &py,
-        &[
-            "--url",
-            &url,
-            "--transport",
-            "streamable-http",
-            "--call",
-            "echo",
-            "--args",
-            r#"{"message":"hi"}"#,
-        ],
+        &url,
+        "streamable-http",
+        "echo",
+        &json!({"message":"hi"}),
     );
     assert!(
         v["calls"][0]["text"].as_str().unwrap().contains("hi"),
@@ -123,19 +108,7 @@ fn npx_package_runs_by_its_scheme_over_both_proxy_modes() {
     ]);
     let sse_url = thv.url(&sse_name);
     assert!(sse_url.ends_with("/sse"));
-    let v = mcp_client(
-        &py,
-        &[
-            "--url",
-            &sse_url,
-            "--transport",
-            "sse",
-            "--call",
-            "echo",
-            "--args",
-            r#"{"message":"sse"}"#,
-        ],
-    );
+    let v = call(&py, &sse_url, "sse", "echo", &json!({"message":"sse"}));
     assert!(
         v["calls"][0]["text"].as_str().unwrap().contains("sse"),
         "{v}"

@@ -11,21 +11,12 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use thv_e2e::thv::{
-    TEST_SERVER_IMAGE, Thv, call_tool, engine_has_image, mcp_client, python, skip, unique,
+    TEST_SERVER_IMAGE, Thv, call, call_tool, concurrent_sessions, engine_image_and_python, python,
+    unique,
 };
 
-/// The Python client, when the engine has the test image; else skip (or fail under CI).
 fn prerequisites() -> Option<PathBuf> {
-    match engine_has_image(TEST_SERVER_IMAGE) {
-        Ok(true) => {}
-        Ok(false) => {
-            return skip(&format!(
-                "{TEST_SERVER_IMAGE} is missing (run scripts/build-test-images.sh)"
-            ));
-        }
-        Err(e) => return skip(&format!("no container engine: {e}")),
-    }
-    python()
+    engine_image_and_python(TEST_SERVER_IMAGE, "scripts/build-test-images.sh")
 }
 
 fn whoami(py: &std::path::Path, url: &str) -> String {
@@ -44,18 +35,12 @@ fn image_lifecycle_stop_start_export_and_from_config() {
     );
     let url = thv.url(&name);
     assert!(url.ends_with("/mcp"));
-    let v = mcp_client(
+    let v = call(
         &py,
-        &[
-            "--url",
-            &url,
-            "--transport",
-            "streamable-http",
-            "--call",
-            "echo",
-            "--args",
-            r#"{"text":"hello"}"#,
-        ],
+        &url,
+        "streamable-http",
+        "echo",
+        &json!({"text":"hello"}),
     );
     assert_eq!(v["calls"][0]["text"], "hello");
     assert!(v["tools"].as_array().unwrap().iter().any(|t| t == "whoami"));
@@ -140,37 +125,17 @@ fn thirty_two_sessions_share_one_stdio_server() {
     let name = unique("sessions");
     thv.ok(&["run", TEST_SERVER_IMAGE, "--name", &name]);
     let url = thv.url(&name);
-    let v = mcp_client(
-        &py,
-        &[
-            "--url",
-            &url,
-            "--transport",
-            "streamable-http",
-            "--sessions",
-            "32",
-            "--calls",
-            "5",
-            "--sleep-ms",
-            "20",
-        ],
-    );
+    let v = concurrent_sessions(&py, &url, "streamable-http", 32, 5, 20);
     assert_eq!(v["sessions"], 32);
     assert_eq!(v["calls"], 320, "{v}");
     assert_eq!(v["mismatches"], 0, "{v}");
     // Progress notifications reach the session that asked.
-    let p = mcp_client(
+    let p = call(
         &py,
-        &[
-            "--url",
-            &url,
-            "--transport",
-            "streamable-http",
-            "--call",
-            "progress",
-            "--args",
-            r#"{"steps":3}"#,
-        ],
+        &url,
+        "streamable-http",
+        "progress",
+        &json!({"steps":3}),
     );
     assert_eq!(
         p["calls"][0]["progress"].as_array().unwrap().len(),
@@ -198,19 +163,7 @@ fn sse_proxy_mode() {
         call_tool(&py, &url, "sse", "echo", &json!({"text": "over sse"})),
         "over sse"
     );
-    let v = mcp_client(
-        &py,
-        &[
-            "--url",
-            &url,
-            "--transport",
-            "sse",
-            "--sessions",
-            "8",
-            "--calls",
-            "3",
-        ],
-    );
+    let v = concurrent_sessions(&py, &url, "sse", 8, 3, 0);
     assert_eq!(v["mismatches"], 0, "{v}");
 }
 
@@ -230,33 +183,15 @@ fn http_server_behind_the_transparent_proxy() {
         "8080",
     ]);
     let url = thv.url(&name);
-    let v = mcp_client(
+    let v = call(
         &py,
-        &[
-            "--url",
-            &url,
-            "--transport",
-            "streamable-http",
-            "--call",
-            "env",
-            "--args",
-            r#"{"name":"MCP_TRANSPORT"}"#,
-        ],
+        &url,
+        "streamable-http",
+        "env",
+        &json!({"name":"MCP_TRANSPORT"}),
     );
     assert_eq!(v["calls"][0]["text"], "streamable-http");
-    let v = mcp_client(
-        &py,
-        &[
-            "--url",
-            &url,
-            "--transport",
-            "streamable-http",
-            "--sessions",
-            "8",
-            "--calls",
-            "3",
-        ],
-    );
+    let v = concurrent_sessions(&py, &url, "streamable-http", 8, 3, 0);
     assert_eq!(v["mismatches"], 0, "{v}");
     // The published container port survives a restart of the workload.
     thv.ok(&["restart", &name]);

@@ -181,7 +181,7 @@ pub async fn logs(dirs: Dirs, a: LogsArgs) -> anyhow::Result<i32> {
         return follow_file(&dirs.proxy_log(&a.name), a.follow).await;
     }
     let rt = manager.runtime().await?;
-    let cname = rc.container_name.clone().unwrap_or_else(|| rc.name.clone());
+    let cname = crate::workloads::container_name(&rc);
     let mut stream = rt.logs(&cname, a.follow).await?;
     while let Some(line) = stream.next().await {
         match line? {

@@ -200,7 +200,7 @@ impl Manager {
     /// Makes the container of `rc` run: start it, or create it again when it does not exist.
     async fn ensure_container(&self, rc: &RunConfig) -> anyhow::Result<()> {
         let rt = self.runtime().await?;
-        let cname = rc.container_name.clone().unwrap_or_else(|| rc.name.clone());
+        let cname = container_name(rc);
         match rt.inspect(&cname).await {
             Ok(info) if info.state.is_running() => Ok(()),
             Ok(_) => rt
@@ -222,22 +222,30 @@ impl Manager {
 
     /// Stops a workload: its proxy, then its container. It stays stopped across `thv start --all`.
     pub async fn stop(&self, name: &str) -> anyhow::Result<()> {
-        let rc = self.store.load_runconfig(name)?;
-        self.stop_proxy(name)?;
-        if !rc.is_remote() {
-            let rt = self.runtime().await?;
-            let cname = rc.container_name.clone().unwrap_or_else(|| rc.name.clone());
-            match rt.stop(&cname, STOP_TIMEOUT).await {
-                Ok(()) | Err(RuntimeError::NotFound(_)) => {}
-                Err(e) => {
-                    return Err(e)
-                        .with_context(|| format!("cannot stop the container of '{name}'"));
-                }
-            }
-        }
+        self.stop_proxy_and_container(name, false).await?;
         self.store
             .update_status(name, |s| s.desired = Desired::Stopped)?;
         Ok(())
+    }
+
+    /// Stops the proxy, then stops (or removes) the container; a container that is gone already is fine.
+    async fn stop_proxy_and_container(&self, name: &str, remove: bool) -> anyhow::Result<()> {
+        let rc = self.store.load_runconfig(name)?;
+        self.stop_proxy(name)?;
+        if rc.is_remote() {
+            return Ok(());
+        }
+        let rt = self.runtime().await?;
+        let cname = container_name(&rc);
+        let (result, verb) = if remove {
+            (rt.remove(&cname, true).await, "remove")
+        } else {
+            (rt.stop(&cname, STOP_TIMEOUT).await, "stop")
+        };
+        match result {
+            Ok(()) | Err(RuntimeError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("cannot {verb} the container of '{name}'")),
+        }
     }
 
     /// Stops the proxy process of a workload (if it runs).
@@ -252,19 +260,7 @@ impl Manager {
 
     /// Removes a workload: its proxy, its container, its state.
     pub async fn remove(&self, name: &str) -> anyhow::Result<()> {
-        let rc = self.store.load_runconfig(name)?;
-        self.stop_proxy(name)?;
-        if !rc.is_remote() {
-            let rt = self.runtime().await?;
-            let cname = rc.container_name.clone().unwrap_or_else(|| rc.name.clone());
-            match rt.remove(&cname, true).await {
-                Ok(()) | Err(RuntimeError::NotFound(_)) => {}
-                Err(e) => {
-                    return Err(e)
-                        .with_context(|| format!("cannot remove the container of '{name}'"));
-                }
-            }
-        }
+        self.stop_proxy_and_container(name, true).await?;
         self.store.remove(name)
     }
 
@@ -304,6 +300,11 @@ pub fn proxy_url(rc: &RunConfig) -> String {
         url_host(&rc.host),
         rc.port.unwrap_or_default()
     )
+}
+
+/// The container of a workload: `container_name`, or the workload's name.
+pub fn container_name(rc: &RunConfig) -> String {
+    rc.container_name.clone().unwrap_or_else(|| rc.name.clone())
 }
 
 /// A host for a URL (IPv6 addresses in brackets).

@@ -102,7 +102,7 @@ impl Manager {
         let rc = self.store().load_runconfig(name)?;
         let mut containers = Ok(BTreeMap::new());
         if !rc.is_remote() {
-            let cname = rc.container_name.clone().unwrap_or_else(|| rc.name.clone());
+            let cname = crate::workloads::container_name(&rc);
             containers = match self.runtime().await {
                 Ok(rt) => match rt.inspect(&cname).await {
                     Ok(i) => Ok(BTreeMap::from([(i.name.clone(), i)])),
@@ -124,7 +124,7 @@ impl Manager {
         let proxy_alive = status
             .proxy_pid
             .is_some_and(|pid| proxy_process::is_proxy_of(pid, &rc.name));
-        let cname = rc.container_name.clone().unwrap_or_else(|| rc.name.clone());
+        let cname = crate::workloads::container_name(rc);
         let (state, context, container_state) = if rc.is_remote() {
             if proxy_alive {
                 (WorkloadState::Running, None, None)
