@@ -81,17 +81,14 @@ pub async fn serve_workload(dirs: Dirs, name: &str, foreground: bool) -> anyhow:
         serve_stdio(&manager, &rc, config, &mut signals).await
     };
 
-    if foreground {
-        if let Err(e) = manager.stop(name).await {
-            tracing::warn!("cannot stop '{name}': {e:#}");
+    // Clear the PID only when it is still ours (a new proxy may have been started meanwhile).
+    let _ = manager.store().update_status(name, |s| {
+        if s.proxy_pid == Some(pid) {
+            s.proxy_pid = None;
         }
-    } else {
-        // Clear the PID only when it is still ours (a new proxy may have been started meanwhile).
-        let _ = manager.store().update_status(name, |s| {
-            if s.proxy_pid == Some(pid) {
-                s.proxy_pid = None;
-            }
-        });
+    });
+    if foreground && let Err(e) = manager.stop(name).await {
+        tracing::warn!("cannot stop '{name}': {e:#}");
     }
     tracing::info!(workload = %name, "proxy stopped");
     result

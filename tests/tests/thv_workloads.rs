@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use thv_e2e::thv::{
-    TEST_SERVER_IMAGE, Thv, call, call_tool, concurrent_sessions, engine_image_and_python, python,
-    unique,
+    TEST_SERVER_IMAGE, Thv, call, call_tool, concurrent_sessions, engine_has_image,
+    engine_image_and_python, python, skip, unique,
 };
 
 fn prerequisites() -> Option<PathBuf> {
@@ -525,4 +525,111 @@ async fn registry_api_names_resolve_through_the_api() {
         err.contains("did you mean") || err.contains("no server named"),
         "{err}"
     );
+}
+
+/// `podman [--url DOCKER_HOST] ARGS` must succeed.
+fn podman(args: &[&str]) {
+    let mut c = Command::new("podman");
+    if let Ok(h) = std::env::var("DOCKER_HOST") {
+        c.arg("--url").arg(h);
+    }
+    let out = c.args(args).output().expect("run podman");
+    assert!(
+        out.status.success(),
+        "podman {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_missing_image_is_pulled_from_its_registry() {
+    let Some(py) = prerequisites() else { return };
+    let Some(registry) = std::env::var("THV_TEST_OCI_REGISTRY").ok().or_else(|| {
+        skip("THV_TEST_OCI_REGISTRY is unset (run `eval \"$(scripts/start-oci-registry.sh)\"`)")
+    }) else {
+        return;
+    };
+    // The test image, published to a real OCI registry under a tag the engine does not have.
+    let tag = unique("pull");
+    let image = format!("{registry}/thv/test-mcp-server:{tag}");
+    podman(&["push", "--tls-verify=false", TEST_SERVER_IMAGE, &image]);
+    assert_eq!(engine_has_image(&image), Ok(false));
+
+    let thv = Thv::new();
+    let name = unique("pulled");
+    let out = thv.run(&["run", &image, "--name", &name]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("pulling {image}")));
+    assert_eq!(engine_has_image(&image), Ok(true));
+    let url = thv.url(&name);
+    assert_eq!(
+        call_tool(
+            &py,
+            &url,
+            "streamable-http",
+            "echo",
+            &json!({"text": "pulled"})
+        ),
+        "pulled"
+    );
+    thv.ok(&["rm", &name]);
+    podman(&["rmi", &image]);
+
+    // A tag the registry does not have: a clear error, nothing recorded.
+    let err = thv.fails(&[
+        "run",
+        &format!("{registry}/thv/test-mcp-server:absent"),
+        "--name",
+        &name,
+    ]);
+    assert!(
+        err.contains("could not be pulled") && err.contains("absent"),
+        "{err}"
+    );
+    assert!(thv.fails(&["status", &name]).contains("not found"));
+}
+
+#[test]
+fn foreground_runs_until_interrupted_then_stops_the_workload() {
+    let Some(py) = prerequisites() else { return };
+    let thv = Thv::new();
+    let name = unique("fg");
+    let mut child = thv
+        .command(&["run", TEST_SERVER_IMAGE, "--name", &name, "--foreground"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let url = first.split_once(": ").expect("NAME: URL").1.to_owned();
+    let mut answered = false;
+    for _ in 0..60 {
+        if thv.status(&name)["status"] == "running" {
+            answered = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(answered, "the foreground workload runs");
+    assert_eq!(
+        call_tool(&py, &url, "streamable-http", "echo", &json!({"text": "fg"})),
+        "fg"
+    );
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let v = thv.status(&name);
+    assert_eq!(v["status"], "stopped", "{v}");
+    assert_eq!(v["desired"], "stopped");
 }

@@ -204,8 +204,7 @@ pub async fn run(dirs: Dirs, a: RunArgs) -> anyhow::Result<i32> {
     let name = rc.name.clone();
     if a.foreground {
         println!("{name}: {}", proxy_url(&rc));
-        crate::supervisor::serve_workload(dirs, &name, true).await?;
-        return Ok(0);
+        return run_foreground(&name).await;
     }
     if let Err(e) = manager.start_proxy(&name).await {
         eprintln!(
@@ -217,4 +216,34 @@ pub async fn run(dirs: Dirs, a: RunArgs) -> anyhow::Result<i32> {
     super::client_cmd::register_workload(&manager, &rc);
     println!("{name} is running: {}", proxy_url(&rc));
     Ok(0)
+}
+
+/// `--foreground`: the workload's proxy process runs attached to this one (its output on this terminal);
+/// Ctrl-C or SIGTERM stops it, and with it the workload's container.
+async fn run_foreground(name: &str) -> anyhow::Result<i32> {
+    use nix::sys::signal::{Signal, kill};
+    use tokio::signal::unix::{SignalKind, signal};
+    let exe = std::env::current_exe().context("cannot find the thv executable")?;
+    let mut child = tokio::process::Command::new(exe)
+        .args([
+            crate::workloads::proxy_process::PROXY_COMMAND,
+            name,
+            "--foreground",
+        ])
+        .spawn()
+        .context("cannot start the proxy")?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let status = loop {
+        tokio::select! {
+            s = child.wait() => break s?,
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        // Forward the stop to the proxy (a terminal's Ctrl-C reaches it directly too).
+        if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
+            let _ = kill(nix::unistd::Pid::from_raw(pid), Signal::SIGTERM);
+        }
+    };
+    Ok(status.code().unwrap_or(1))
 }

@@ -688,6 +688,61 @@ impl Runtime for DockerRuntime {
         Ok(())
     }
 
+    async fn pull_image(
+        &self,
+        image: &str,
+        progress: BuildProgress<'_>,
+    ) -> Result<(), RuntimeError> {
+        let parsed =
+            thv_core::image_ref::ImageRef::parse(image).map_err(|message| SpecError::Invalid {
+                what: "image".to_owned(),
+                message,
+            })?;
+        let failed = |message: String| RuntimeError::PullFailed {
+            image: image.to_owned(),
+            message,
+        };
+        let from = format!("{}/{}", parsed.registry, parsed.repository);
+        let options = match (&parsed.digest, parsed.effective_tag()) {
+            (Some(d), _) => bollard::query_parameters::CreateImageOptionsBuilder::new()
+                .from_image(&format!("{from}@{d}"))
+                .build(),
+            (None, tag) => bollard::query_parameters::CreateImageOptionsBuilder::new()
+                .from_image(&from)
+                .tag(tag.unwrap_or("latest"))
+                .build(),
+        };
+        let mut stream = self.docker.create_image(Some(options), None, None);
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(e) = info.error_detail.and_then(|d| d.message) {
+                        return Err(failed(e));
+                    }
+                    if let Some(status) = info.status {
+                        let line = match info.id {
+                            Some(id) => format!("{id}: {status}"),
+                            None => status,
+                        };
+                        progress(&line);
+                    }
+                }
+                Err(BollardError::DockerResponseServerError { message, .. }) => {
+                    return Err(failed(message));
+                }
+                Err(BollardError::DockerStreamError { error }) => return Err(failed(error)),
+                Err(e) => return Err(map_err(e, image)),
+            }
+        }
+        // Podman names a pulled image by its fully qualified reference; either name must resolve now.
+        if !self.image_exists(image).await? && !self.image_exists(&parsed.to_string()).await? {
+            return Err(failed(
+                "the engine reported no error, but the image is missing".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
     async fn attach_stdio(&self, id: &str) -> Result<StdioAttachment, RuntimeError> {
         let options = AttachContainerOptions {
             stdin: true,

@@ -219,6 +219,9 @@ pub enum RuntimeError {
     /// callback).
     #[error("building image '{tag}' failed: {message}")]
     BuildFailed { tag: String, message: String },
+    /// Pulling an image failed (the registry's or engine's message).
+    #[error("cannot pull image '{image}': {message}")]
+    PullFailed { image: String, message: String },
     /// Any other engine error (status and message as the engine gave them).
     #[error("container engine error: {0}")]
     Engine(String),
@@ -443,6 +446,16 @@ pub trait Runtime: Send + Sync {
         &self,
         context_tar: Vec<u8>,
         options: &ImageBuildOptions,
+        progress: BuildProgress<'_>,
+    ) -> Result<(), RuntimeError>;
+
+    /// Pulls an image from its registry into the engine's store (with the engine's own registry settings:
+    /// mirrors, insecure registries, credentials). Progress lines go to `progress`; a failure is
+    /// [`RuntimeError::PullFailed`] with the registry's message. The reference is checked before any engine
+    /// call ([`thv_core::image_ref::ImageRef::parse`]).
+    async fn pull_image(
+        &self,
+        image: &str,
         progress: BuildProgress<'_>,
     ) -> Result<(), RuntimeError>;
 

@@ -144,10 +144,14 @@ impl Manager {
             .with_context(|| format!("workload '{}'", rc.name))?;
         let image = spec.image.clone();
         if !rt.image_exists(&image).await? {
-            bail!(
-                "image '{image}' is not in the engine's local store: pull it (`podman pull {image}`), build it, \
-                 or load it from your mirror (images are not pulled implicitly)"
-            );
+            eprintln!("pulling {image} ...");
+            let mut progress = |line: &str| tracing::debug!("pull: {line}");
+            rt.pull_image(&image, &mut progress).await.with_context(|| {
+                format!(
+                    "image '{image}' is not in the engine's local store and could not be pulled \
+                     (build it, load it, or point the reference at your mirror)"
+                )
+            })?;
         }
         let mut host_port = None;
         if rc.transport.is_http() {
