@@ -1027,7 +1027,7 @@ fn permission_profile_selection_and_isolation() {
     std::fs::write(&path, r#"{"write": ["/home/u/../../../etc:/etc2"]}"#).unwrap();
     let err = from_registry_entry(&fetch, &o).unwrap_err();
     assert!(
-        matches!(err, ResolveError::Profile(ProfileError::Mount { .. })),
+        matches!(err, ResolveError::Profile(ProfileError::Parse { .. })),
         "{err:?}"
     );
     assert!(

@@ -20,21 +20,28 @@
 //! ```
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 use clap::Parser;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
 use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::oneshot;
 
 #[derive(Debug, Parser)]
 #[command(about = "Closed-loop tools/call load against an MCP streamable-HTTP endpoint")]
 struct Args {
     /// The MCP endpoint, e.g. http://127.0.0.1:8080/mcp.
-    #[arg(long)]
-    url: String,
+    #[arg(long, required_unless_present = "stdio", conflicts_with = "stdio")]
+    url: Option<String>,
+    /// Instead of a URL: spawn this command and talk to it over its stdin/stdout (no HTTP; every session's calls
+    /// share the one pipe, matched to their responses by id): the floor a stdio proxy adds to.
+    #[arg(last = true)]
+    stdio: Vec<String>,
     /// Concurrent client sessions (each its own connection, one request in flight).
     #[arg(long, default_value_t = 1)]
     sessions: usize,
@@ -65,8 +72,8 @@ struct Args {
     server_comm: String,
 }
 
-/// One client session.
-struct Session {
+/// One streamable-HTTP client session.
+struct HttpSession {
     http: reqwest::Client,
     url: String,
     session_id: Option<HeaderValue>,
@@ -74,7 +81,7 @@ struct Session {
     next_id: u64,
 }
 
-impl Session {
+impl HttpSession {
     fn request(&self, body: &Value) -> reqwest::RequestBuilder {
         let mut req = self
             .http
@@ -135,7 +142,6 @@ impl Session {
         Ok(s)
     }
 
-    /// One echo call; `Ok((latency, answered with an event stream))` when the answer is the echoed text.
     async fn echo(&mut self, text: &str) -> anyhow::Result<(Duration, bool)> {
         let id = self.next_id;
         self.next_id += 1;
@@ -147,15 +153,151 @@ impl Session {
         let start = Instant::now();
         let resp = req.send().await.context("tools/call")?;
         let (answer, at, sse) = read_response(resp, &json!(id)).await?;
-        let latency = at - start;
-        let got = answer
-            .pointer("/result/content/0/text")
-            .and_then(Value::as_str);
-        if got != Some(text) || answer.pointer("/result/isError") == Some(&Value::Bool(true)) {
-            bail!("unexpected tools/call answer: {answer}");
-        }
-        Ok((latency, sse))
+        check_echo(&answer, text)?;
+        Ok((at - start, sse))
     }
+}
+
+/// A stdio server shared by every session: requests are written as lines to its stdin, its stdout is read by
+/// a task that hands each response to the caller waiting for that id.
+struct StdioPeer {
+    stdin: tokio::sync::Mutex<tokio::process::ChildStdin>,
+    pending: Arc<Mutex<HashMap<u64, oneshot::Sender<Value>>>>,
+    next_id: AtomicU64,
+    timeout: Duration,
+}
+
+impl StdioPeer {
+    /// Spawns `command` and initializes it.
+    async fn start(
+        command: &[String],
+        protocol_version: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<(Arc<Self>, tokio::process::Child)> {
+        let (program, rest) = command.split_first().context("no command")?;
+        let mut child = tokio::process::Command::new(program)
+            .args(rest)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {program}"))?;
+        let stdin = child.stdin.take().context("no stdin")?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let pending: Arc<Mutex<HashMap<u64, oneshot::Sender<Value>>>> = Arc::default();
+        let routes = pending.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let Ok(msg) = serde_json::from_str::<Value>(&line) else {
+                    continue;
+                };
+                if msg.get("method").is_some() {
+                    continue; // a notification or a server request: not expected from the echo server
+                }
+                if let Some(id) = msg.get("id").and_then(Value::as_u64)
+                    && let Some(tx) = routes.lock().unwrap_or_else(|e| e.into_inner()).remove(&id)
+                {
+                    let _ = tx.send(msg);
+                }
+            }
+            // EOF: the waiting callers see their senders dropped.
+            routes.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        });
+        let peer = Arc::new(Self {
+            stdin: tokio::sync::Mutex::new(stdin),
+            pending,
+            next_id: AtomicU64::new(0),
+            timeout,
+        });
+        let answer = peer
+            .call(
+                "initialize",
+                json!({
+                    "protocolVersion": protocol_version,
+                    "capabilities": {},
+                    "clientInfo": {"name": "mcp-load", "version": "0.1.0"}
+                }),
+            )
+            .await
+            .context("initialize")?
+            .0;
+        if answer.get("result").is_none() {
+            bail!("initialize failed: {answer}");
+        }
+        peer.write(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            .await?;
+        Ok((peer, child))
+    }
+
+    async fn write(&self, msg: &Value) -> anyhow::Result<()> {
+        let mut line = msg.to_string().into_bytes();
+        line.push(b'\n');
+        let mut stdin = self.stdin.lock().await;
+        stdin.write_all(&line).await.context("writing to stdin")?;
+        stdin.flush().await.context("writing to stdin")?;
+        Ok(())
+    }
+
+    /// One request; its response and when it arrived.
+    async fn call(&self, method: &str, params: Value) -> anyhow::Result<(Value, Instant)> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, tx);
+        self.write(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+            .await?;
+        match tokio::time::timeout(self.timeout, rx).await {
+            Ok(Ok(v)) => Ok((v, Instant::now())),
+            Ok(Err(_)) => bail!("the server's stdout ended"),
+            Err(_) => {
+                self.pending
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&id);
+                bail!("no response within {:?}", self.timeout)
+            }
+        }
+    }
+}
+
+/// A session: over HTTP, or a share of the stdio peer.
+enum Session {
+    Http(HttpSession),
+    Stdio(Arc<StdioPeer>),
+}
+
+impl Session {
+    /// One echo call; `Ok((latency, answered with an event stream))` when the answer is the echoed text.
+    async fn echo(&mut self, text: &str) -> anyhow::Result<(Duration, bool)> {
+        match self {
+            Self::Http(s) => s.echo(text).await,
+            Self::Stdio(peer) => {
+                let start = Instant::now();
+                let (answer, at) = peer
+                    .call(
+                        "tools/call",
+                        json!({"name": "echo", "arguments": {"text": text}}),
+                    )
+                    .await?;
+                check_echo(&answer, text)?;
+                Ok((at - start, false))
+            }
+        }
+    }
+}
+
+fn check_echo(answer: &Value, text: &str) -> anyhow::Result<()> {
+    let got = answer
+        .pointer("/result/content/0/text")
+        .and_then(Value::as_str);
+    if got != Some(text) || answer.pointer("/result/isError") == Some(&Value::Bool(true)) {
+        bail!("unexpected tools/call answer: {answer}");
+    }
+    Ok(())
 }
 
 /// Reads the response to request `id` from a POST's answer (JSON or an event stream); returns it and when it
@@ -433,23 +575,39 @@ async fn main() -> anyhow::Result<()> {
     let text: Arc<str> = Arc::from(args.text.as_str());
 
     // Open every session first (concurrently), then start the clock.
-    let opens = (0..args.sessions).map(|_| {
-        let url = args.url.clone();
-        let version = args.protocol_version.clone();
-        async move {
-            let http = reqwest::Client::builder()
-                .no_proxy()
-                .http1_only()
-                .pool_max_idle_per_host(1)
-                .timeout(timeout)
-                .build()
-                .context("building the HTTP client")?;
-            Session::open(http, &url, &version).await
-        }
-    });
-    let sessions: Vec<Session> = futures::future::try_join_all(opens)
-        .await
-        .with_context(|| format!("opening {} sessions on {}", args.sessions, args.url))?;
+    let mut cpu_of = args.cpu_of.clone();
+    let mut _child = None; // killed on drop
+    let target = match &args.url {
+        Some(url) => url.clone(),
+        None => format!("stdio: {}", args.stdio.join(" ")),
+    };
+    let sessions: Vec<Session> = if let Some(url) = &args.url {
+        let opens = (0..args.sessions).map(|_| {
+            let version = args.protocol_version.clone();
+            async move {
+                let http = reqwest::Client::builder()
+                    .no_proxy()
+                    .http1_only()
+                    .pool_max_idle_per_host(1)
+                    .timeout(timeout)
+                    .build()
+                    .context("building the HTTP client")?;
+                HttpSession::open(http, url, &version)
+                    .await
+                    .map(Session::Http)
+            }
+        });
+        futures::future::try_join_all(opens)
+            .await
+            .with_context(|| format!("opening {} sessions on {url}", args.sessions))?
+    } else {
+        let (peer, child) = StdioPeer::start(&args.stdio, &args.protocol_version, timeout).await?;
+        cpu_of.extend(child.id());
+        _child = Some(child);
+        (0..args.sessions)
+            .map(|_| Session::Stdio(peer.clone()))
+            .collect()
+    };
 
     let start = Instant::now();
     let measure_from = start + Duration::from_secs_f64(args.warmup);
@@ -495,12 +653,13 @@ async fn main() -> anyhow::Result<()> {
     };
     let line = json!({
         "label": args.label,
-        "url": args.url,
+        "url": target,
         "sessions": args.sessions,
         "duration_s": args.duration,
         "requests": n,
         "errors": errors,
         "answers": match sse_answers {
+            _ if args.url.is_none() => "stdio",
             0 => "json",
             s if s as usize == n => "sse",
             _ => "mixed",
@@ -511,7 +670,7 @@ async fn main() -> anyhow::Result<()> {
         "p99_us": percentile(&latencies, 99.0),
         "max_us": latencies.last().copied().unwrap_or(0),
         "mean_us": mean.round(),
-        "cpu": cpu_usage(&cpu_from, &cpu_until, &args.cpu_of, &args.server_comm),
+        "cpu": cpu_usage(&cpu_from, &cpu_until, &cpu_of, &args.server_comm),
         "first_error": first_error,
     });
     println!("{line}");

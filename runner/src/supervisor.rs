@@ -71,11 +71,20 @@ pub async fn serve_workload(dirs: Dirs, name: &str, foreground: bool) -> anyhow:
         Ok(())
     } else if rc.transport.is_http() {
         let target = http_target(&manager, &rc).await?;
-        serve_until_signal(
-            crate::proxy::serve_transparent(target, config).await?,
-            &mut signals,
-        )
-        .await;
+        let proxy = crate::proxy::serve_transparent(target, config).await?;
+        tracing::info!(url = %proxy.url(), "proxy listening");
+        let rt = manager.runtime().await?;
+        let cname = crate::workloads::container_name(&rc);
+        let mut keeper = Keeper::default();
+        loop {
+            tokio::select! {
+                _ = signals.recv() => break,
+                _ = tokio::time::sleep(WATCH) => {
+                    keeper.check(&manager, rt.as_ref(), &rc.name, &cname).await;
+                }
+            }
+        }
+        proxy.shutdown().await;
         Ok(())
     } else {
         serve_stdio(&manager, &rc, config, &mut signals).await
@@ -156,10 +165,11 @@ async fn serve_stdio(
         ..BridgeConfig::default()
     };
     let mut attempt = 0u32;
+    let mut keeper = Keeper::default();
     loop {
         tokio::select! {
             _ = signals.recv() => return Ok(()),
-            r = wait_running(rt.as_ref(), &cname) => r?,
+            r = wait_running(&mut keeper, manager, rt.as_ref(), &rc.name, &cname) => r?,
         }
         let attachment = match rt.attach_stdio(&cname).await {
             Ok(a) => a,
@@ -209,31 +219,90 @@ async fn serve_stdio(
     }
 }
 
-/// Waits until the container runs (the engine may be away for a while: it is asked again every [`POLL`]).
-async fn wait_running(rt: &dyn Runtime, cname: &str) -> anyhow::Result<()> {
-    let mut reported = false;
-    loop {
+/// How often an HTTP server's container is looked at.
+const WATCH: Duration = Duration::from_secs(2);
+/// The longest wait between two restarts of a container that keeps stopping.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Keeps a workload's container running while the workload should run: a container that stopped without
+/// `thv stop` (it exited; or its stdin closed when the engine restarted and dropped the attachment) is started
+/// again, with a doubling delay (1 s … [`MAX_BACKOFF`]) while it keeps stopping. `thv stop` and `thv rm` stop
+/// this proxy before the container, so they never race it.
+#[derive(Debug, Default)]
+struct Keeper {
+    reported: bool,
+    backoff: Option<Duration>,
+    next_try: Option<tokio::time::Instant>,
+}
+
+impl Keeper {
+    /// One look: true when the container runs.
+    async fn check(
+        &mut self,
+        manager: &Manager,
+        rt: &dyn Runtime,
+        name: &str,
+        cname: &str,
+    ) -> bool {
         match rt.inspect(cname).await {
-            Ok(info) if info.state.is_running() => return Ok(()),
+            Ok(info) if info.state.is_running() => {
+                self.reported = false;
+                // Running a while since the last restart: the next failure starts the delays anew.
+                let now = tokio::time::Instant::now();
+                if self.next_try.is_some_and(|t| now > t + MAX_BACKOFF) {
+                    self.backoff = None;
+                    self.next_try = None;
+                }
+                return true;
+            }
             Ok(info) => {
-                if !reported {
-                    tracing::info!(container = %cname, state = %info.state, "waiting for the container to run");
-                    reported = true;
+                let desired = manager.store().load_status(name).map(|s| s.desired);
+                if !matches!(desired, Ok(Desired::Running)) {
+                    return false;
+                }
+                let now = tokio::time::Instant::now();
+                if self.next_try.is_some_and(|t| now < t) {
+                    return false;
+                }
+                let delay = self
+                    .backoff
+                    .map_or(Duration::from_secs(1), |d| (d * 2).min(MAX_BACKOFF));
+                self.backoff = Some(delay);
+                self.next_try = Some(now + delay);
+                tracing::warn!(container = %cname, state = %info.state, "the container stopped on its own: starting it again");
+                match rt.start(cname).await {
+                    Ok(()) => return true,
+                    Err(e) => tracing::warn!(container = %cname, "cannot start the container: {e}"),
                 }
             }
             Err(RuntimeError::NotFound(_)) => {
-                if !reported {
+                if !self.reported {
                     tracing::warn!(container = %cname, "the container does not exist; waiting (`thv start` creates it again)");
-                    reported = true;
+                    self.reported = true;
                 }
             }
             Err(e) => {
-                if !reported {
+                if !self.reported {
                     tracing::warn!("the engine does not answer: {e}; waiting");
-                    reported = true;
+                    self.reported = true;
                 }
             }
         }
+        false
+    }
+}
+
+/// Waits until the container runs, starting it again when it stopped on its own ([`Keeper`]); the engine may
+/// be away for a while: it is asked again every [`POLL`].
+async fn wait_running(
+    keeper: &mut Keeper,
+    manager: &Manager,
+    rt: &dyn Runtime,
+    name: &str,
+    cname: &str,
+) -> anyhow::Result<()> {
+    while !keeper.check(manager, rt, name, cname).await {
         tokio::time::sleep(POLL).await;
     }
+    Ok(())
 }

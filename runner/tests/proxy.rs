@@ -506,18 +506,16 @@ async fn server_notifications_are_broadcast_to_every_get_stream() {
     // A session without a stream does not matter.
     initialize(&c, addr, json!(1)).await;
     fake.notify("notifications/tools/list_changed", json!({}));
-    fake.notify(
-        "notifications/resources/updated",
-        json!({"uri": "file:///a"}),
-    );
+    // (Resource updates go only to subscribers: see proxy_sessions.rs.)
+    fake.notify("notifications/prompts/list_changed", json!({"n": 2}));
     for s in &mut streams {
         assert_eq!(
             s.next_json().await["method"],
             "notifications/tools/list_changed"
         );
-        let updated = s.next_json().await;
-        assert_eq!(updated["method"], "notifications/resources/updated");
-        assert_eq!(updated["params"]["uri"], "file:///a");
+        let changed = s.next_json().await;
+        assert_eq!(changed["method"], "notifications/prompts/list_changed");
+        assert_eq!(changed["params"]["n"], 2);
     }
     proxy.shutdown().await;
 }

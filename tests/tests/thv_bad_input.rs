@@ -124,3 +124,31 @@ fn unknown_workloads_are_errors() {
     let out = thv.ok(&["list", "--all"]);
     assert!(out.contains("No MCP servers found"), "{out}");
 }
+
+#[test]
+fn mount_traversal_and_injection_are_refused() {
+    let thv = Thv::new();
+    for volume in [
+        "/etc/../../root:/x",
+        "relative:/x",
+        "/tmp/$(reboot):/x",
+        "/tmp:/x:rx",
+    ] {
+        let err = thv.fails(&["run", "fetch", "-v", volume]);
+        assert!(err.contains("-v/--volume"), "{volume}: {err}");
+    }
+    let profile = thv.home().join("profile.json");
+    std::fs::write(&profile, r#"{"read": ["/srv/../../root:/data"], "network": {"outbound": {"insecure_allow_all": true}}}"#)
+        .unwrap();
+    let err = thv.fails(&[
+        "run",
+        "fetch",
+        "--permission-profile",
+        profile.to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("profile.json") && err.contains("read[0]"),
+        "{err}"
+    );
+    nothing_started(&thv);
+}

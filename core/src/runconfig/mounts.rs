@@ -101,11 +101,11 @@ pub enum ProfileError {
     #[error("permission profile '{path}': not a valid profile: {message}")]
     Parse { path: String, message: String },
     /// `field` is `read[i]` or `write[i]`.
-    #[error("permission profile: `{field}`: {source}")]
+    #[error("permission profile: `{field}`: {error}")]
     Mount {
         field: String,
-        #[source]
-        source: MountError,
+        /// In the message (not a `source`, so that error chains do not print it twice).
+        error: MountError,
     },
     #[error("permission profile: invalid `{field}`: {message}")]
     Invalid { field: String, message: String },
@@ -316,6 +316,15 @@ pub fn parse_volume(spec: &str) -> Result<Mount, MountError> {
             });
         }
     }
+    // `host:container:MODE` with a mode other than ro/rw (a container path with ':' is refused as a typo).
+    let skip = if has_windows_drive(spec) { 2 } else { 0 };
+    if !spec.contains("://") && spec[skip..].matches(':').count() >= 2 {
+        let mode = spec.rsplit(':').next().unwrap_or_default();
+        return Err(MountError::Malformed {
+            entry: spec.to_owned(),
+            reason: format!("unknown mode '{mode}' (expected ro or rw)"),
+        });
+    }
     parse_mount(spec, false)
 }
 
@@ -368,7 +377,17 @@ impl PermissionProfile {
             path: origin.to_owned(),
             message: e.to_string(),
         })?;
-        profile.validate()?;
+        profile.validate().map_err(|e| {
+            let message = match e {
+                ProfileError::Mount { field, error } => format!("`{field}`: {error}"),
+                ProfileError::Invalid { field, message } => format!("`{field}`: {message}"),
+                other => other.to_string(),
+            };
+            ProfileError::Parse {
+                path: origin.to_owned(),
+                message,
+            }
+        })?;
         Ok(profile)
     }
 
@@ -396,9 +415,9 @@ impl PermissionProfile {
             ("write", self.write_mounts(), false),
         ] {
             for (i, e) in entries.iter().enumerate() {
-                out.push(parse_mount(e, ro).map_err(|source| ProfileError::Mount {
+                out.push(parse_mount(e, ro).map_err(|error| ProfileError::Mount {
                     field: format!("{list}[{i}]"),
-                    source,
+                    error,
                 })?);
             }
         }

@@ -38,8 +38,8 @@ impl RunConfig {
                 ));
             }
             profile.validate().map_err(|e| match e {
-                ProfileError::Mount { field, source } => {
-                    invalid(format!("permission_profile.{field}"), source.to_string())
+                ProfileError::Mount { field, error } => {
+                    invalid(format!("permission_profile.{field}"), error.to_string())
                 }
                 ProfileError::Invalid { field, message } => {
                     invalid(format!("permission_profile.{field}"), message)

@@ -18,8 +18,21 @@
 //!   capabilities, client info) are the ones the server sees. `notifications/initialized` is forwarded once.
 //! - **`notifications/cancelled`** from a client: its `requestId` is rewritten to the backend id of that
 //!   session's pending request with that id (dropped when there is none).
-//! - **Other server notifications** (`notifications/tools/list_changed`, `notifications/resources/updated`,
-//!   `notifications/message`, …) are broadcast, best effort, to every session that has a stream open.
+//! - **`resources/subscribe`** is ref-counted per URI: the URI's first subscriber's request is forwarded (if
+//!   the server refuses it, nobody is subscribed), the others are answered locally with `{}`, as is a session
+//!   subscribing again. **`resources/unsubscribe`** is forwarded only when the session is the URI's last
+//!   subscriber (or when nobody is subscribed, for the server to answer); otherwise it is answered locally.
+//! - **`notifications/resources/updated`** go only to the sessions subscribed to its URI, or to a URI it is a
+//!   sub-resource of (the subscribed URI followed by `/`, `?` or `#`, or one ending with `/`): the MCP
+//!   specification lets the update name a sub-resource. Updates nobody subscribed to are dropped.
+//! - **`logging/setLevel`** is reconciled: the server is set to the most verbose level (RFC 5424 order: debug
+//!   < info < notice < warning < error < critical < alert < emergency) any live session asked for. A request
+//!   that changes that level is forwarded with it (which may be more verbose than the session's own); one that
+//!   does not is answered locally with `{}`. An unknown level is answered with -32602 (invalid params).
+//! - **`notifications/message`** go to the sessions whose own level admits the message's level; sessions
+//!   that never set a level, and messages with an unknown level, are not filtered.
+//! - **Other server notifications** (`notifications/tools/list_changed`, …) are broadcast, best effort, to
+//!   every session that has a stream open (or a replay log, see below).
 //! - **Server→client requests**: the proxy, not a client, is the server's peer, so it answers them itself:
 //!   `ping` with an empty result, anything else (`sampling/createMessage`, `elicitation/create`,
 //!   `roots/list`, …) with the JSON-RPC error -32601 (method not found), as ToolHive does. The server's
@@ -39,17 +52,37 @@
 //! when it has no stream open; an idle session not used for [`BridgeConfig::session_ttl`] is removed (checked
 //! when it is used and by a sweeper every TTL/2). Times are `tokio::time` times.
 //!
-//! Not done (ToolHive does): `resources/subscribe` is forwarded per session rather than ref-counted per URI,
-//! and `logging/setLevel` is forwarded as is rather than reconciled across sessions.
+//! When a session ends (removed, expired, cleared, or its legacy SSE stream closed), what it held is
+//! released in the background, as if it had asked: for each URI it was the last subscriber of, the server is
+//! sent `resources/unsubscribe` (a request of the proxy's own, whose response no client sees); if it had the
+//! most verbose log level, the server is sent the new most verbose level of the sessions left. When no
+//! session with a level is left, the server keeps its last level: MCP has no request to restore a server's
+//! default, and sessions without a level get every message anyway.
+//!
+//! # Resumable streams
+//!
+//! A session's stream opened with [`StdioBridge::resume_stream`] (the streamable-HTTP `GET /mcp`) is
+//! resumable: from then on, every message for the session gets an event id (`SESSION-N`, N counting from 1
+//! per session, so unique across the session's streams) and is kept in a replay log, bounded by
+//! [`BridgeConfig::replay_events`] and [`BridgeConfig::replay_bytes`] (oldest first out), also while no
+//! stream is open or when the stream's buffer is full. Reopening the stream after event N replays the kept
+//! events after N, then goes on live; when N is older than the log, what the log holds is replayed (the gap is
+//! not signalled). A `Last-Event-ID` that is malformed, of another session, or never issued is refused
+//! ([`ResumeError`]). Only the session stream is resumable: a POST's own event stream has no ids, as the MCP
+//! specification forbids replaying one stream's messages on another. The legacy SSE transport's sessions end
+//! with their stream, so they have nothing to resume.
+
+mod logging;
+mod replay;
+mod session;
+mod shared;
+mod subscriptions;
 
 use std::collections::HashMap;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures::Stream;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::{OnceCell, mpsc, oneshot};
@@ -58,10 +91,17 @@ use tokio::time::Instant;
 
 use crate::runtime::StdioAttachment;
 
+pub use logging::LogLevel;
+pub use replay::{ResumeError, SessionEvent};
+use session::{ReplayLimits, Session};
+pub use session::{SessionEvents, SessionStream};
+
 /// JSON-RPC error code: the request's method was not found (also used to refuse server→client requests).
 pub const METHOD_NOT_FOUND: i64 = -32601;
 /// JSON-RPC error code: the message is not a valid JSON-RPC request.
 pub const INVALID_REQUEST: i64 = -32600;
+/// JSON-RPC error code: the request's parameters are invalid.
+pub const INVALID_PARAMS: i64 = -32602;
 /// JSON-RPC error code: the body is not JSON.
 pub const PARSE_ERROR: i64 = -32700;
 /// JSON-RPC error code: the server did not answer in time (the code the MCP SDKs use for request timeouts).
@@ -78,6 +118,12 @@ pub struct BridgeConfig {
     pub session_ttl: Duration,
     /// Messages buffered per session stream; beyond that, notifications to the session are dropped (default 256).
     pub stream_capacity: usize,
+    /// Events kept per session for resuming its stream with `Last-Event-ID` (default 256; 0: streams are not
+    /// resumable and their events have no id). See [Resumable streams](self#resumable-streams).
+    pub replay_events: usize,
+    /// Bytes of messages (serialized JSON) kept per session for resuming its stream (default 512 KiB); the
+    /// oldest events are evicted first.
+    pub replay_bytes: usize,
 }
 
 impl Default for BridgeConfig {
@@ -86,6 +132,8 @@ impl Default for BridgeConfig {
             request_timeout: Duration::from_secs(60),
             session_ttl: Duration::from_secs(2 * 60 * 60),
             stream_capacity: 256,
+            replay_events: 256,
+            replay_bytes: 512 * 1024,
         }
     }
 }
@@ -127,6 +175,10 @@ struct Inner {
     init: OnceCell<Value>,
     initialized_sent: AtomicBool,
     tasks: Mutex<Vec<AbortHandle>>,
+    /// Subscriptions and log levels.
+    shared: Mutex<shared::Shared>,
+    /// Held by every change of `shared` until the server answered it.
+    shared_ops: tokio::sync::Mutex<()>,
 }
 
 #[derive(Default)]
@@ -151,24 +203,15 @@ struct ProgressEntry {
     sink: Option<mpsc::Sender<Value>>,
 }
 
-struct Session {
-    last_seen: Mutex<Instant>,
-    /// The open stream: its generation and sender.
-    stream: Mutex<Option<(u64, mpsc::Sender<Value>)>>,
-}
-
-impl Session {
-    fn has_stream(&self) -> bool {
-        lock(&self.stream).is_some()
-    }
-
-    fn expired(&self, now: Instant, ttl: Duration) -> bool {
-        !self.has_stream() && now.saturating_duration_since(*lock(&self.last_seen)) >= ttl
-    }
-
-    fn sender(&self) -> Option<mpsc::Sender<Value>> {
-        lock(&self.stream).as_ref().map(|(_, tx)| tx.clone())
-    }
+/// Why [`StdioBridge::resume_stream`] opened no stream.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StreamError {
+    /// The session does not exist (or has expired).
+    #[error("Session not found")]
+    SessionNotFound,
+    /// The `Last-Event-ID` cannot be resumed from.
+    #[error(transparent)]
+    LastEventId(#[from] ResumeError),
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -240,6 +283,8 @@ impl StdioBridge {
             init: OnceCell::new(),
             initialized_sent: AtomicBool::new(false),
             tasks: Mutex::new(Vec::new()),
+            shared: Mutex::new(shared::Shared::default()),
+            shared_ops: tokio::sync::Mutex::new(()),
         });
         let w = tokio::spawn(write_loop(inner.clone(), rx, stdin));
         let r = tokio::spawn(read_loop(inner.clone(), stdout));
@@ -293,7 +338,7 @@ impl StdioBridge {
         }
         self.inner
             .mark_exited("the proxy closed the connection to the MCP server".into());
-        lock(&self.inner.sessions).clear();
+        self.clear_sessions();
     }
 
     // ----- sessions -----
@@ -308,10 +353,7 @@ impl StdioBridge {
             bytes[8..].copy_from_slice(&(std::process::id() as u64).to_be_bytes());
         }
         let id = hex::encode(bytes);
-        let session = Arc::new(Session {
-            last_seen: Mutex::new(Instant::now()),
-            stream: Mutex::new(None),
-        });
+        let session = Arc::new(Session::new(&id));
         lock(&self.inner.sessions).insert(id.clone(), session);
         tracing::debug!(session = %id, "session created");
         id
@@ -326,54 +368,96 @@ impl StdioBridge {
         let now = Instant::now();
         if s.expired(now, self.inner.config.session_ttl) {
             sessions.remove(id);
+            drop(sessions);
             tracing::debug!(session = %id, "session expired");
+            self.inner.end_sessions(vec![id.to_owned()]);
             return false;
         }
-        *lock(&s.last_seen) = now;
+        s.touch(now);
         true
     }
 
-    /// Removes a session (its stream ends); `false` when it did not exist.
+    /// Removes a session (its stream ends, what it held is released); `false` when it did not exist.
     pub fn remove_session(&self, id: &str) -> bool {
         let removed = lock(&self.inner.sessions).remove(id).is_some();
         if removed {
             tracing::debug!(session = %id, "session removed");
+            self.inner.end_sessions(vec![id.to_owned()]);
         }
         removed
     }
 
-    /// Removes every session (their streams end).
+    /// Removes every session (their streams end, what they held is released).
     pub fn clear_sessions(&self) {
-        lock(&self.inner.sessions).clear();
+        let ids: Vec<String> = lock(&self.inner.sessions)
+            .drain()
+            .map(|(id, _)| id)
+            .collect();
+        self.inner.end_sessions(ids);
     }
 
-    /// Opens the session's stream of server messages (notifications broadcast to it, progress without a
-    /// request stream, and whatever [`StdioBridge::send_to_session`] sends). A session has at most one: a
-    /// new one replaces (ends) the previous one. With `remove_session_on_close`, dropping the stream removes
-    /// the session (the legacy SSE transport, whose session is its stream). `None` for an unknown session.
+    /// Opens the session's stream of server messages (notifications broadcast or routed to it, progress
+    /// without a request stream, and whatever [`StdioBridge::send_to_session`] sends). A session has at most
+    /// one: a new one replaces (ends) the previous one. With `remove_session_on_close`, dropping the stream
+    /// removes the session (the legacy SSE transport, whose session is its stream), and the stream is not
+    /// resumable; without, it is as [`StdioBridge::resume_stream`] without `Last-Event-ID`. `None` for an
+    /// unknown session.
     pub fn open_stream(&self, id: &str, remove_session_on_close: bool) -> Option<SessionStream> {
+        self.attach_stream(id, remove_session_on_close, None).ok()
+    }
+
+    /// Opens the session's resumable stream (see [Resumable streams](self#resumable-streams)): its events
+    /// carry ids; after `last_event_id` (a `Last-Event-ID` header), the kept events after it come first.
+    /// A refused `last_event_id` leaves the session's current stream open.
+    pub fn resume_stream(
+        &self,
+        id: &str,
+        last_event_id: Option<&str>,
+    ) -> Result<SessionStream, StreamError> {
+        self.attach_stream(id, false, last_event_id)
+    }
+
+    fn attach_stream(
+        &self,
+        id: &str,
+        remove_session_on_close: bool,
+        last_event_id: Option<&str>,
+    ) -> Result<SessionStream, StreamError> {
         if !self.touch_session(id) {
-            return None;
+            return Err(StreamError::SessionNotFound);
         }
-        let session = lock(&self.inner.sessions).get(id)?.clone();
-        let (tx, rx) = mpsc::channel(self.inner.config.stream_capacity.max(1));
+        let session = lock(&self.inner.sessions)
+            .get(id)
+            .cloned()
+            .ok_or(StreamError::SessionNotFound)?;
+        let after = last_event_id
+            .map(|text| replay::parse_event_id(id, text).map(|n| (n, text)))
+            .transpose()?;
+        let config = &self.inner.config;
+        let replay =
+            (!remove_session_on_close && config.replay_events > 0).then_some(ReplayLimits {
+                events: config.replay_events,
+                bytes: config.replay_bytes,
+            });
+        let (tx, rx) = mpsc::channel(config.stream_capacity.max(1));
         let generation = self.inner.next_stream.fetch_add(1, Ordering::Relaxed);
-        *lock(&session.stream) = Some((generation, tx));
-        Some(SessionStream {
+        let replayed = session.attach(generation, tx, replay, after)?;
+        Ok(SessionStream::new(
+            replayed,
             rx,
-            inner: Arc::downgrade(&self.inner),
-            session: id.to_owned(),
+            Arc::downgrade(&self.inner),
+            id,
             generation,
             remove_session_on_close,
-        })
+        ))
     }
 
     /// Sends a message on the session's stream, waiting while its buffer is full; `false` when the session
-    /// has no stream (or is gone).
+    /// has no stream (or is gone). A resumable session keeps the message for replay even without a stream.
     pub async fn send_to_session(&self, id: &str, msg: Value) -> bool {
-        let sender = lock(&self.inner.sessions).get(id).and_then(|s| s.sender());
-        match sender {
-            Some(tx) => tx.send(msg).await.is_ok(),
+        let session = lock(&self.inner.sessions).get(id).cloned();
+        match session {
+            Some(s) => s.send(msg).await,
             None => false,
         }
     }
@@ -393,7 +477,12 @@ impl StdioBridge {
             MessageKind::Request if method(&msg) == Some("initialize") => {
                 Some(self.initialize(session, msg).await)
             }
-            MessageKind::Request => Some(self.request(session, msg, progress).await),
+            MessageKind::Request => Some(match (method(&msg), session) {
+                (Some("resources/subscribe"), Some(s)) => self.subscribe(s, msg).await,
+                (Some("resources/unsubscribe"), Some(s)) => self.unsubscribe(s, msg).await,
+                (Some("logging/setLevel"), Some(s)) => self.set_level(s, msg).await,
+                _ => self.request(session, msg, progress).await,
+            }),
             MessageKind::Notification => {
                 self.notify(session, msg).await;
                 None
@@ -668,6 +757,8 @@ impl Inner {
                         "dropping the server's cancellation of a server-to-client request"
                     );
                 }
+                Some("notifications/resources/updated") => self.route_resource_update(&msg),
+                Some("notifications/message") => self.route_log_message(&msg),
                 _ => self.broadcast(&msg),
             },
             MessageKind::Invalid => {
@@ -696,39 +787,38 @@ impl Inner {
             return;
         };
         msg["params"]["progressToken"] = original;
-        let sender = sink.or_else(|| {
-            let id = session?;
-            lock(&self.sessions).get(&id).and_then(|s| s.sender())
-        });
-        if let Some(tx) = sender
-            && tx.try_send(msg).is_err()
-        {
-            tracing::debug!("progress notification dropped: the stream is full or closed");
+        if let Some(tx) = sink {
+            if tx.try_send(msg).is_err() {
+                tracing::debug!("progress notification dropped: the stream is full or closed");
+            }
+            return;
+        }
+        let session = session.and_then(|id| lock(&self.sessions).get(&id).cloned());
+        if let Some(s) = session {
+            s.deliver(msg);
         }
     }
 
     fn broadcast(&self, msg: &Value) {
-        let senders: Vec<_> = lock(&self.sessions)
-            .values()
-            .filter_map(|s| s.sender())
-            .collect();
-        for tx in senders {
-            if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(msg.clone()) {
-                tracing::warn!("a session's stream is full: notification dropped for it");
-            }
+        let sessions: Vec<_> = lock(&self.sessions).values().cloned().collect();
+        for s in sessions {
+            s.deliver(msg.clone());
         }
     }
 
-    fn sweep(&self) {
+    fn sweep(self: &Arc<Self>) {
         let now = Instant::now();
         let ttl = self.config.session_ttl;
+        let mut expired = Vec::new();
         lock(&self.sessions).retain(|id, s| {
             let keep = !s.expired(now, ttl);
             if !keep {
                 tracing::debug!(session = %id, "session expired");
+                expired.push(id.clone());
             }
             keep
         });
+        self.end_sessions(expired);
     }
 }
 
@@ -792,56 +882,6 @@ async fn sweep_loop(inner: Weak<Inner>, ttl: Duration) {
         match inner.upgrade() {
             Some(inner) => inner.sweep(),
             None => return,
-        }
-    }
-}
-
-/// A session's stream of server messages ([`StdioBridge::open_stream`]). Ends when the session is removed or
-/// another stream replaces it; dropping it detaches it from the session.
-pub struct SessionStream {
-    rx: mpsc::Receiver<Value>,
-    inner: Weak<Inner>,
-    session: String,
-    generation: u64,
-    remove_session_on_close: bool,
-}
-
-impl SessionStream {
-    /// The session's id.
-    pub fn session_id(&self) -> &str {
-        &self.session
-    }
-}
-
-impl Stream for SessionStream {
-    type Item = Value;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Value>> {
-        self.rx.poll_recv(cx)
-    }
-}
-
-impl Drop for SessionStream {
-    fn drop(&mut self) {
-        let Some(inner) = self.inner.upgrade() else {
-            return;
-        };
-        let mut sessions = lock(&inner.sessions);
-        let Some(s) = sessions.get(&self.session).cloned() else {
-            return;
-        };
-        let current = {
-            let mut stream = lock(&s.stream);
-            let current = stream.as_ref().is_some_and(|(g, _)| *g == self.generation);
-            if current {
-                *stream = None;
-            }
-            current
-        };
-        *lock(&s.last_seen) = Instant::now();
-        if current && self.remove_session_on_close {
-            sessions.remove(&self.session);
-            tracing::debug!(session = %self.session, "session closed with its stream");
         }
     }
 }

@@ -9,15 +9,19 @@
 //!   `application/json`, except a request with a `_meta.progressToken` from a client that accepts
 //!   `text/event-stream`: it is answered with an event stream carrying its progress notifications, then the
 //!   response.
-//! - `GET /mcp` (session required) opens the session's event stream: broadcast notifications and progress of
-//!   requests answered as JSON. One per session; a new one ends the previous one. No resumption
-//!   (`Last-Event-ID` is ignored).
+//! - `GET /mcp` (session required) opens the session's event stream: server notifications for the session
+//!   and progress of requests answered as JSON. One per session; a new one ends the previous one. Its events
+//!   have ids (`SESSION-N`, see the bridge's [resumable streams](super::bridge#resumable-streams)); a `GET`
+//!   with `Last-Event-ID: SESSION-N` first gets the kept events after N (all the kept ones when N is older
+//!   than what is kept), then live ones. A `Last-Event-ID` that is malformed, of another session, or never
+//!   sent → 400 (the current stream, if any, stays open).
 //! - `DELETE /mcp` (session required) ends the session: 200.
 //!
 //! # sse (`/sse`, `/messages`)
 //!
 //! - `GET /sse` creates a session and streams: first the `endpoint` event (`/messages?session_id=ID`), then
-//!   `message` events. Closing the stream ends the session.
+//!   `message` events (without ids: the session ends with its stream, there is nothing to resume). Closing
+//!   the stream ends the session.
 //! - `POST /messages?session_id=ID` (missing → 400, unknown → 404): 202 `Accepted`; the response (or batch
 //!   response) comes on the session's stream.
 //!
@@ -52,12 +56,14 @@ use tokio::sync::mpsc;
 
 use super::ProxyMode;
 use super::bridge::{
-    INVALID_REQUEST, MessageKind, PARSE_ERROR, StdioBridge, classify, has_progress_token,
-    http_error_body, method,
+    INVALID_REQUEST, MessageKind, PARSE_ERROR, SessionEvent, StdioBridge, StreamError, classify,
+    has_progress_token, http_error_body, method,
 };
 
 /// The session header of the streamable HTTP transport.
 pub const SESSION_HEADER: &str = "mcp-session-id";
+/// The header of a client resuming an event stream.
+pub const LAST_EVENT_ID_HEADER: &str = "last-event-id";
 
 struct App {
     bridge: StdioBridge,
@@ -236,6 +242,15 @@ fn event(msg: &Value) -> Result<Event, Infallible> {
     Ok(Event::default().event("message").data(msg.to_string()))
 }
 
+fn session_event(e: &SessionEvent) -> Result<Event, Infallible> {
+    let event = Event::default().event("message");
+    let event = match &e.id {
+        Some(id) => event.id(id),
+        None => event,
+    };
+    Ok(event.data(e.message.to_string()))
+}
+
 fn event_stream<S>(stream: S) -> Response
 where
     S: Stream<Item = Result<Event, Infallible>> + Send + 'static,
@@ -323,9 +338,26 @@ async fn mcp_get(State(app): Shared, headers: HeaderMap) -> Response {
         Ok(s) => s,
         Err(e) => return e.into_response(),
     };
-    match app.bridge.open_stream(&session, false) {
-        Some(stream) => event_stream(stream.map(|m| event(&m))),
-        None => error(StatusCode::NOT_FOUND, INVALID_REQUEST, "Session not found"),
+    let last_event_id = match headers.get(LAST_EVENT_ID_HEADER).map(HeaderValue::to_str) {
+        None => None,
+        Some(Ok(id)) => Some(id),
+        Some(Err(_)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                INVALID_REQUEST,
+                "Bad Request: malformed Last-Event-ID (not visible ASCII)",
+            );
+        }
+    };
+    match app.bridge.resume_stream(&session, last_event_id) {
+        Ok(stream) => event_stream(stream.events().map(|e| session_event(&e))),
+        Err(StreamError::SessionNotFound) => {
+            error(StatusCode::NOT_FOUND, INVALID_REQUEST, "Session not found")
+        }
+        Err(StreamError::LastEventId(e)) => {
+            tracing::debug!(session = %session, "stream not resumed: {e}");
+            error(StatusCode::BAD_REQUEST, INVALID_REQUEST, &e.to_string())
+        }
     }
 }
 

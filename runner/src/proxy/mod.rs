@@ -2,11 +2,14 @@
 //!
 //! - [`StdioBridge`] (in [`bridge`]) multiplexes the clients' sessions onto the server's stdin and stdout:
 //!   request ids and progress tokens rewritten and restored, `initialize` cached, notifications broadcast,
-//!   sessions with a TTL. Its documentation has the routing rules.
+//!   resource subscriptions ref-counted per URI, the log level reconciled across sessions, sessions with a TTL
+//!   and resumable streams (a replay log per session, sized by [`BridgeConfig`]). Its documentation has the
+//!   routing rules.
 //! - [`router`] (in [`http`]) is the axum [`Router`] in front of it, in one of two
 //!   [`ProxyMode`]s:
 //!   - **streamable-http** (default): `POST /mcp` (JSON-RPC; the `initialize` response carries the
-//!     `Mcp-Session-Id` header, required afterwards), `GET /mcp` (the session's server→client event stream),
+//!     `Mcp-Session-Id` header, required afterwards), `GET /mcp` (the session's server→client event stream,
+//!     resumable with `Last-Event-ID`),
 //!     `DELETE /mcp` (ends the session);
 //!   - **sse** (the legacy HTTP+SSE transport): `GET /sse` (an event stream whose first event, `endpoint`,
 //!     gives `/messages?session_id=…`), `POST /messages?session_id=…` (answered 202; responses come on the
@@ -46,7 +49,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-pub use bridge::{BackendHealth, BridgeConfig, SessionStream, StdioBridge};
+pub use bridge::{
+    BackendHealth, BridgeConfig, LogLevel, ResumeError, SessionEvent, SessionEvents, SessionStream,
+    StdioBridge, StreamError,
+};
 pub use http::router;
 pub use transparent::PathMapping;
 

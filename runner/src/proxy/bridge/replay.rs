@@ -27,7 +27,9 @@ pub struct SessionEvent {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ResumeError {
     /// Not an event id the proxy issues.
-    #[error("Bad Request: malformed Last-Event-ID '{0}' (expected SESSION-N, as sent in the stream's id fields)")]
+    #[error(
+        "Bad Request: malformed Last-Event-ID '{0}' (expected SESSION-N, as sent in the stream's id fields)"
+    )]
     Malformed(String),
     /// An event id of another session.
     #[error("Bad Request: Last-Event-ID '{0}' belongs to another session")]
@@ -161,7 +163,14 @@ mod tests {
             parse_event_id(S, &other),
             Err(ResumeError::OtherSession(other))
         );
-        for bad in ["", "7", "x-7", &format!("{S}-"), &format!("{S}-+7"), &format!("{S}-7a")] {
+        for bad in [
+            "",
+            "7",
+            "x-7",
+            &format!("{S}-"),
+            &format!("{S}-+7"),
+            &format!("{S}-7a"),
+        ] {
             assert_eq!(
                 parse_event_id(S, bad),
                 Err(ResumeError::Malformed(bad.to_owned())),
@@ -186,7 +195,11 @@ mod tests {
                 .collect()
         };
         assert_eq!(after(&log, 3), [json!(3), json!(4)]);
-        assert_eq!(after(&log, 0), [json!(2), json!(3), json!(4)], "older than the buffer");
+        assert_eq!(
+            after(&log, 0),
+            [json!(2), json!(3), json!(4)],
+            "older than the buffer"
+        );
         assert_eq!(after(&log, 5), Vec::<Value>::new());
         assert!(log.after(6).is_none());
 
