@@ -5,6 +5,8 @@
 #   thv           our stdio -> streamable-HTTP proxy (StdioBridge + proxy::serve, runner/examples/stdio_proxy.rs)
 #                 with the server as a local child process over stdio (no container: the proxy is what is measured)
 #   direct        the same server speaking streamable HTTP itself (MCP_TRANSPORT=streamable-http): the baseline
+#   stdio         no HTTP at all: the load generator spawns the server and talks to it over its pipes (every
+#                 session's calls share the one pipe): the floor that a stdio proxy adds its cost to
 #   mcp-proxy     mcp-proxy from PyPI bridging the same server binary over stdio
 #   supergateway  supergateway from npm bridging the same server binary over stdio (--stateful: one child per
 #                 session, the only mode that keeps the server's session; stateless spawns a child per POST)
@@ -19,7 +21,7 @@
 # Environment (all optional):
 #   BENCH_DURATION=10            measured seconds per point     BENCH_WARMUP=2   warm-up seconds (not counted)
 #   BENCH_CONCURRENCY="1 64"     sessions per point
-#   BENCH_PROXIES="direct thv mcp-proxy supergateway"   front-ends, in this order
+#   BENCH_PROXIES="stdio direct thv mcp-proxy supergateway"   front-ends, in this order
 #   BENCH_PORT=18180             first of 4 ports on 127.0.0.1 (one per front-end)
 #   BENCH_ATTEMPTS=2             a point during which other processes used more than BENCH_MAX_OTHER=10 % of the
 #                                machine is repeated, up to this many times (the least disturbed one is kept)
@@ -43,7 +45,7 @@ out=${BENCH_OUT:-$here/results/proxy.md}
 duration=${BENCH_DURATION:-10}
 warmup=${BENCH_WARMUP:-2}
 concurrency=${BENCH_CONCURRENCY:-1 64}
-proxies=${BENCH_PROXIES:-direct thv mcp-proxy supergateway}
+proxies=${BENCH_PROXIES:-stdio direct thv mcp-proxy supergateway}
 base_port=${BENCH_PORT:-18180}
 attempts=${BENCH_ATTEMPTS:-2}
 max_other=${BENCH_MAX_OTHER:-10}
@@ -142,13 +144,14 @@ trap 'exit 130' INT TERM
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 port_of() {
   local i=0 p
-  for p in direct thv mcp-proxy supergateway; do
+  for p in direct thv mcp-proxy supergateway; do # (stdio has no port)
     [ "$p" = "$1" ] && { echo $((base_port + i)); return; }
     i=$((i + 1))
   done
   die "unknown front-end $1"
 }
 for p in $proxies; do
+  [ "$p" != stdio ] || continue
   port_open "$(port_of "$p")" && die "127.0.0.1:$(port_of "$p") is in use (set BENCH_PORT)"
 done
 
@@ -204,15 +207,21 @@ wait_idle() {
 # run_point NAME SESSIONS: fresh front-end, load, one JSON line appended to the raw file (the least disturbed
 # of up to $attempts attempts).
 run_point() {
-  local name=$1 sessions=$2 port tag attempt best="" best_other=100000
-  port=$(port_of "$name")
+  local name=$1 sessions=$2 tag attempt best="" best_other=100000 target=()
   tag="$name-c$sessions"
   for attempt in $(seq "$attempts"); do
     local busy line other
     busy=$(wait_idle)
-    start_svc "$name" "$port" "$work/$tag.log"
-    if ! line=$("$loadgen" --url "http://127.0.0.1:$port/mcp" --sessions "$sessions" --duration "$duration" \
-      --warmup "$warmup" --label "$tag" --cpu-of "$svc_pid" 2>>"$work/$tag.loadgen.log"); then
+    if [ "$name" = stdio ]; then
+      target=(-- "$server") # the load generator spawns the server itself (and counts its CPU)
+    else
+      local port
+      port=$(port_of "$name")
+      start_svc "$name" "$port" "$work/$tag.log"
+      target=(--url "http://127.0.0.1:$port/mcp" --cpu-of "$svc_pid")
+    fi
+    if ! line=$("$loadgen" --sessions "$sessions" --duration "$duration" --warmup "$warmup" --label "$tag" \
+      "${target[@]}" 2>>"$work/$tag.loadgen.log"); then
       stop_svc
       tail -5 "$work/$tag.loadgen.log" "$work/$tag.log" >&2 || true
       die "$tag: the load generator failed (see $work/$tag.loadgen.log and $work/$tag.log)"
@@ -296,6 +305,7 @@ for r in rows:
         names.append(n)
 levels = sorted({r["sessions"] for r in rows})
 DESC = {
+    "stdio": "no HTTP: the load generator on the server's stdio pipes (floor)",
     "thv": "thv proxy (`StdioBridge` + `proxy::serve`) → stdio child",
     "direct": "server's own streamable HTTP (baseline)",
     "mcp-proxy": f"mcp-proxy {meta['mcp_proxy']} (Python) → stdio child",
@@ -336,6 +346,7 @@ p()
 thv = {s: by.get(("thv", s)) for s in levels}
 direct = {s: by.get(("direct", s)) for s in levels}
 mcpp = {s: by.get(("mcp-proxy", s)) for s in levels}
+stdio = {s: by.get(("stdio", s)) for s in levels}
 p("## Goals")
 p()
 p("| goal | " + " | ".join(f"{s} session{'s' if s > 1 else ''}" for s in levels) + " |")
@@ -359,6 +370,16 @@ for s in levels:
     else:
         cells.append("not measured")
 p("| < 200 µs added p50 (thv − direct) | " + " | ".join(cells) + " |")
+cells = []
+for s in levels:
+    a, b = thv[s], stdio[s]
+    if a and b:
+        d = a["p50_us"] - b["p50_us"]
+        cells.append(f"{d:+,d} µs ({us(a['p50_us'])} vs {us(b['p50_us'])} ms)")
+    else:
+        cells.append("not measured")
+p("| (for information: p50 added over the bare stdio round trip, thv − stdio: all of the proxy's HTTP and "
+  "bridging) | " + " | ".join(cells) + " |")
 p()
 p("At 1 session the added p50 is the proxy's own cost on an otherwise idle path; at 64 sessions a closed loop's "
   "p50 is about 64 ÷ throughput, so there it mostly reflects CPU per call on the shared cores.")
@@ -377,15 +398,15 @@ for s in levels:
         d = direct.get(s)
         rel = f"{100 * r['rps'] / d['rps']:.0f} %" if d and d["rps"] else "–"
         c = r["cpu"]
-        fe = "–" if n == "direct" else per_call(c["proxy_s"], r)
+        fe = "–" if n in ("direct", "stdio") else per_call(c["proxy_s"], r)
         p(f"| {DESC.get(n, n)} | {s} | {r['rps']:,.0f} | {us(r['p50_us'])} | {us(r['p90_us'])} | {us(r['p99_us'])} "
           f"| {us(r['max_us'])} | {rel} | {r['answers']} | {r['errors']} | {fe} | {per_call(c['server_s'], r)} "
           f"| {per_call(c['loadgen_s'], r)} | {c['other_pct']:.1f} % |")
 p()
 p("*answers*: how the front-end answered the POSTs (`json`: `application/json`; `sse`: a `text/event-stream` "
-  "holding the response). CPU per call: user + system time during the measured window divided by the calls "
+  "holding the response; `stdio`: no HTTP). CPU per call: user + system time during the measured window divided by the calls "
   "completed (1/100 s ticks from /proc); *front-end* is the proxy process (for supergateway, Node; for direct, "
-  "none), *server* every `thv-test-mcp-server` process under it (supergateway: one per session).")
+  "none; for stdio, the load generator itself), *server* every `thv-test-mcp-server` process under it (supergateway: one per session).")
 errs = [r for r in rows if r.get("first_error")]
 if errs:
     p()

@@ -3,7 +3,7 @@
 //! until SIGTERM/SIGINT:
 //!
 //! - **stdio** server: attaches to the container's stdin/stdout and serves it through a
-//!   [`StdioBridge`](crate::proxy::StdioBridge) (streamable HTTP or SSE, as `proxy_mode` says). When the
+//!   [`StdioBridge`] (streamable HTTP or SSE, as `proxy_mode` says). When the
 //!   attachment ends (the container stopped or restarted, or the engine restarted), it waits for the container
 //!   to run again and attaches anew: clients' sessions of the old attachment end (404, they initialize again),
 //!   the port stays the same. This is what ToolHive users report broken (#2117, #3383);

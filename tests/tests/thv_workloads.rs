@@ -77,6 +77,10 @@ fn image_lifecycle_stop_start_export_and_from_config() {
         thv.ok(&["logs", &name, "--proxy"])
             .contains("proxy listening")
     );
+    // The container's log (the server writes its start line to stderr).
+    let out = thv.run(&["logs", &name]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("thv-test-mcp-server: pid"));
 
     // export, rm, run --from-config.
     let file = thv.home().join("exported.json");

@@ -72,7 +72,9 @@
 //! specification forbids replaying one stream's messages on another. The legacy SSE transport's sessions end
 //! with their stream, so they have nothing to resume.
 
+mod jsonrpc;
 mod logging;
+mod pipes;
 mod replay;
 mod session;
 mod shared;
@@ -80,34 +82,28 @@ mod subscriptions;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{OnceCell, mpsc, oneshot};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use crate::runtime::StdioAttachment;
 
+use jsonrpc::valid_id;
+pub use jsonrpc::{
+    BACKEND_UNAVAILABLE, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, MessageKind,
+    PARSE_ERROR, REQUEST_TIMEOUT, classify, error_response, method,
+};
+pub(crate) use jsonrpc::{has_progress_token, http_error_body};
 pub use logging::LogLevel;
+use pipes::{read_loop, sweep_loop, write_loop};
 pub use replay::{ResumeError, SessionEvent};
 use session::{ReplayLimits, Session};
 pub use session::{SessionEvents, SessionStream};
-
-/// JSON-RPC error code: the request's method was not found (also used to refuse server→client requests).
-pub const METHOD_NOT_FOUND: i64 = -32601;
-/// JSON-RPC error code: the message is not a valid JSON-RPC request.
-pub const INVALID_REQUEST: i64 = -32600;
-/// JSON-RPC error code: the request's parameters are invalid.
-pub const INVALID_PARAMS: i64 = -32602;
-/// JSON-RPC error code: the body is not JSON.
-pub const PARSE_ERROR: i64 = -32700;
-/// JSON-RPC error code: the server did not answer in time (the code the MCP SDKs use for request timeouts).
-pub const REQUEST_TIMEOUT: i64 = -32001;
-/// JSON-RPC error code: the server exited or cannot be reached.
-pub const BACKEND_UNAVAILABLE: i64 = -32000;
 
 /// Settings of a [`StdioBridge`].
 #[derive(Debug, Clone)]
@@ -217,52 +213,6 @@ pub enum StreamError {
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
-
-/// A JSON-RPC error response.
-pub fn error_response(id: Value, code: i64, message: impl Into<String>) -> Value {
-    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message.into()}})
-}
-
-/// What a JSON-RPC message is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MessageKind {
-    /// Has a `method` and an `id`.
-    Request,
-    /// Has a `method` and no `id`.
-    Notification,
-    /// Has an `id` and a `result` or an `error`.
-    Response,
-    /// Anything else.
-    Invalid,
-}
-
-/// Classifies one JSON-RPC message.
-pub fn classify(msg: &Value) -> MessageKind {
-    let Some(o) = msg.as_object() else {
-        return MessageKind::Invalid;
-    };
-    match (o.get("method"), o.get("id")) {
-        (Some(Value::String(_)), Some(id)) if valid_id(id) => MessageKind::Request,
-        (Some(Value::String(_)), None) => MessageKind::Notification,
-        (None, Some(id))
-            if (o.contains_key("result") || o.contains_key("error"))
-                && (valid_id(id) || id.is_null()) =>
-        {
-            MessageKind::Response
-        }
-        _ => MessageKind::Invalid,
-    }
-}
-
-fn valid_id(id: &Value) -> bool {
-    id.is_string() || id.is_number()
-}
-
-/// The method of a request or notification.
-pub fn method(msg: &Value) -> Option<&str> {
-    msg.get("method").and_then(Value::as_str)
-}
-
 impl StdioBridge {
     /// Starts the bridge over a server's stdin and stdout: spawns the writer, the reader and the session
     /// sweeper on the current tokio runtime.
@@ -820,79 +770,4 @@ impl Inner {
         });
         self.end_sessions(expired);
     }
-}
-
-async fn write_loop<W: AsyncWrite + Unpin>(
-    inner: Arc<Inner>,
-    mut rx: mpsc::Receiver<Vec<u8>>,
-    mut stdin: W,
-) {
-    let mut batch = Vec::with_capacity(8192);
-    while let Some(line) = rx.recv().await {
-        batch.clear();
-        batch.extend_from_slice(&line);
-        batch.push(b'\n');
-        while let Ok(more) = rx.try_recv() {
-            batch.extend_from_slice(&more);
-            batch.push(b'\n');
-        }
-        let written = async {
-            stdin.write_all(&batch).await?;
-            stdin.flush().await
-        }
-        .await;
-        if let Err(e) = written {
-            inner.mark_exited(format!("writing to the MCP server's stdin failed: {e}"));
-            return;
-        }
-    }
-}
-
-async fn read_loop<R: AsyncRead + Unpin>(inner: Arc<Inner>, stdout: R) {
-    let mut reader = BufReader::with_capacity(64 * 1024, stdout);
-    let mut buf = Vec::with_capacity(8192);
-    let reason = loop {
-        buf.clear();
-        match reader.read_until(b'\n', &mut buf).await {
-            Ok(0) => break "the MCP server closed its stdout (it exited)".to_owned(),
-            Ok(_) => {
-                let line = buf.trim_ascii();
-                if line.is_empty() {
-                    continue;
-                }
-                match serde_json::from_slice::<Value>(line) {
-                    Ok(Value::Array(msgs)) => msgs.into_iter().for_each(|m| inner.dispatch(m)),
-                    Ok(msg) => inner.dispatch(msg),
-                    Err(e) => tracing::warn!(
-                        "the MCP server wrote a line that is not JSON ({e}): {}",
-                        String::from_utf8_lossy(line)
-                    ),
-                }
-            }
-            Err(e) => break format!("reading the MCP server's stdout failed: {e}"),
-        }
-    };
-    inner.mark_exited(reason);
-}
-
-async fn sweep_loop(inner: Weak<Inner>, ttl: Duration) {
-    let period = (ttl / 2).max(Duration::from_millis(10));
-    loop {
-        tokio::time::sleep(period).await;
-        match inner.upgrade() {
-            Some(inner) => inner.sweep(),
-            None => return,
-        }
-    }
-}
-
-/// A JSON-RPC error for a message whose `id` is unknown (HTTP-level errors).
-pub(crate) fn http_error_body(code: i64, message: &str) -> Value {
-    error_response(Value::Null, code, message)
-}
-
-/// Whether a request carries a progress token.
-pub(crate) fn has_progress_token(msg: &Value) -> bool {
-    msg.pointer("/params/_meta/progressToken")
-        .is_some_and(|t| !t.is_null())
 }

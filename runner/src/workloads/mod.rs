@@ -110,7 +110,7 @@ impl Manager {
                 )
             }
             Some(_) => {}
-            None => rc.set_port(proxy_process::free_port(&rc.host)?),
+            None => rc.set_port(proxy_process::free_port(&rc.host, &self.reserved_ports()?)?),
         }
         if let Some(pkg) = rc.package.clone()
             && rc.image.is_none()
@@ -155,7 +155,10 @@ impl Manager {
         }
         let mut host_port = None;
         if rc.transport.is_http() {
-            let p = proxy_process::free_port(crate::runtime::DEFAULT_PUBLISH_HOST)?;
+            let p = proxy_process::free_port(
+                crate::runtime::DEFAULT_PUBLISH_HOST,
+                &self.reserved_ports()?,
+            )?;
             spec = spec.with_host_port(p);
             host_port = Some(p);
         }
@@ -266,6 +269,17 @@ impl Manager {
     pub async fn remove(&self, name: &str) -> anyhow::Result<()> {
         self.stop_proxy_and_container(name, true).await?;
         self.store.remove(name)
+    }
+
+    /// The ports the existing workloads use when they run: their proxies' and their containers' published
+    /// ports. A new workload gets none of them, even while their owners are stopped.
+    pub fn reserved_ports(&self) -> anyhow::Result<std::collections::BTreeSet<u16>> {
+        let mut ports = std::collections::BTreeSet::new();
+        for name in self.store.names()? {
+            ports.extend(self.store.load_runconfig(&name)?.port);
+            ports.extend(self.store.load_status(&name)?.container_host_port);
+        }
+        Ok(ports)
     }
 
     /// The names of the workloads that should run (`thv start --all` after a reboot).

@@ -119,13 +119,14 @@ pub fn log_tail(path: &Path, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-/// A free TCP port on `host` in 10000–65535 (ToolHive's range), asked of the OS.
-pub fn free_port(host: &str) -> anyhow::Result<u16> {
-    for _ in 0..64 {
+/// A free TCP port on `host` in 10000–65535 (ToolHive's range), asked of the OS, and not in `reserved` (the
+/// ports of stopped workloads, which must find theirs free when they start again).
+pub fn free_port(host: &str, reserved: &std::collections::BTreeSet<u16>) -> anyhow::Result<u16> {
+    for _ in 0..256 {
         let l = std::net::TcpListener::bind((host, 0))
             .with_context(|| format!("cannot bind a port on {host}"))?;
         let port = l.local_addr()?.port();
-        if port >= 10000 {
+        if port >= 10000 && !reserved.contains(&port) {
             return Ok(port);
         }
     }

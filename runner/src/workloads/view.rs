@@ -53,6 +53,12 @@ pub struct WorkloadView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status_context: Option<String>,
     pub group: String,
+    /// The user's container labels (not the `toolhive*` ones).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// The tools the workload exposes when filtered (`--tools`); absent: all of the server's.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<String>,
     pub remote: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub container: Option<String>,
@@ -171,6 +177,13 @@ impl Manager {
             status: state,
             status_context: context,
             group: rc.group_name().to_owned(),
+            labels: rc
+                .container_labels
+                .iter()
+                .filter(|(k, _)| !k.starts_with(thv_core::runconfig::labels::RESERVED_PREFIX))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            tools: rc.tools_filter.clone(),
             remote: rc.is_remote(),
             container: (!rc.is_remote()).then_some(cname),
             container_state,
