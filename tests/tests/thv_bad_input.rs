@@ -105,6 +105,13 @@ fn unreachable_engine_names_the_sockets_tried() {
     assert!(err.contains("no container engine answered"), "{err}");
     assert!(err.contains("/nonexistent/docker.sock"), "{err}");
     nothing_started(&thv);
+    let out = thv
+        .command(&["runtime", "check"])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .expect("run thv");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/docker.sock"));
 }
 
 #[test]

@@ -8,6 +8,7 @@ mod lifecycle;
 mod proxy_cmd;
 mod registry_cmd;
 mod run;
+mod runtime_cmd;
 mod secret_cmd;
 pub mod source;
 
@@ -64,6 +65,9 @@ pub enum Command {
     /// Configure MCP clients (VS Code, Cursor, Claude Code) with the workloads' URLs.
     #[command(subcommand)]
     Client(client_cmd::ClientCommand),
+    /// Check the container engine.
+    #[command(subcommand)]
+    Runtime(runtime_cmd::RuntimeCommand),
     /// Bridge a workload to a stdio MCP client (e.g. Claude Desktop): `thv proxy stdio NAME`.
     #[command(subcommand)]
     Proxy(proxy_cmd::ProxyCommand),
@@ -91,6 +95,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Search(a) => registry_cmd::search(dirs, a).await,
         Command::Secret(c) => secret_cmd::secret(dirs, c),
         Command::Client(c) => client_cmd::client(dirs, c).await,
+        Command::Runtime(c) => runtime_cmd::runtime(dirs, c).await,
         Command::Proxy(c) => proxy_cmd::proxy(dirs, c).await,
         Command::ProxyServe(a) => proxy_cmd::proxy_serve(dirs, a).await,
     }
