@@ -254,12 +254,19 @@ fn origins(config: &ProxyConfig, addr: SocketAddr) -> Vec<String> {
 }
 
 /// Serves `app` on `listener` in the background (with the peer address as [`axum::extract::ConnectInfo`]).
+/// Connections get `TCP_NODELAY`: an event stream is written in several small pieces, which Nagle's algorithm
+/// would otherwise hold back for the client's delayed ACK (about 40 ms each).
 fn spawn(
     listener: TcpListener,
     app: Router,
 ) -> (oneshot::Sender<()>, JoinHandle<std::io::Result<()>>) {
     let (tx, rx) = oneshot::channel::<()>();
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY: {e}");
+        }
+    });
     let task = tokio::spawn(async move {
         axum::serve(listener, service)
             .with_graceful_shutdown(async move {

@@ -38,6 +38,10 @@ pub async fn serve(instance: Arc<Instance>, address: &str) -> anyhow::Result<()>
         "thv-test-mcp-server: listening on http://{}/mcp",
         listener.local_addr()?
     );
+    // TCP_NODELAY: a response written as an event stream in two pieces must not wait for the client's ACK.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             if let Err(e) = crate::shutdown_signal().await {
