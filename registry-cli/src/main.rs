@@ -1,9 +1,98 @@
-//! `thv-registry`: the curation CLI. Its commands arrive with the curation CLI issue.
+//! `thv-registry`: the curation CLI for MCP registries. Curators and platform teams turn upstream and internal
+//! catalogs into the trusted registry their company serves: validate and lint entries, convert between the legacy
+//! ToolHive format and server.json, import, export, diff, publish, change status.
 
-fn main() {
-    eprintln!(
-        "thv-registry {}: no commands yet (see the project's issues)",
-        env!("CARGO_PKG_VERSION")
-    );
-    std::process::exit(2);
+mod convert;
+mod diff;
+mod export;
+mod import;
+mod input;
+mod lint;
+mod publish;
+mod stats;
+mod validate;
+
+use std::io::IsTerminal;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+/// thv-registry: validate, lint, convert, import, export, diff and publish MCP registry entries.
+#[derive(Debug, Parser)]
+#[command(name = "thv-registry", version, about, max_term_width = 110)]
+struct Cli {
+    /// Log debug output.
+    #[arg(long, global = true)]
+    debug: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate server.json files, registry files, directories and live registries (schema + semantic rules).
+    Validate(validate::ValidateArgs),
+    /// Check curation quality beyond validity (rules with ids and severities, configurable).
+    Lint(lint::LintArgs),
+    /// Count servers by transport, package type, tier, status, provenance and schema version.
+    Stats(stats::StatsArgs),
+    /// Convert between the legacy ToolHive format and the upstream registry format (lossless).
+    Convert(convert::ConvertArgs),
+    /// Show added, removed and changed servers and versions between two registries.
+    Diff(diff::DiffArgs),
+    /// Write a registry (all or filtered) to a registry file.
+    Export(export::ExportArgs),
+    /// Import entries from registries and files into a registry file or a running registry API.
+    Import(import::ImportArgs),
+    /// Publish server.json files to a registry API.
+    Publish(publish::PublishArgs),
+    /// Change the status of a server or one of its versions (active, deprecated, deleted).
+    Status(publish::StatusArgs),
+    /// Store a registry token for publish and status (under the XDG config dir, mode 0600).
+    Login(publish::LoginArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Validate(a) => validate::run(a).await,
+        Command::Lint(a) => lint::run(a).await,
+        Command::Stats(a) => stats::run(a).await,
+        Command::Convert(a) => convert::run(a).await,
+        Command::Diff(a) => diff::run(a).await,
+        Command::Export(a) => export::run(a).await,
+        Command::Import(a) => import::run(a).await,
+        Command::Publish(a) => publish::publish(a).await,
+        Command::Status(a) => publish::status(a).await,
+        Command::Login(a) => publish::login(a).await,
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "thv-registry",
+                &mut std::io::stdout(),
+            );
+            Ok(0)
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    let level = if cli.debug { "debug" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("THV_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    match dispatch(cli).await {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            std::process::exit(1);
+        }
+    }
 }
