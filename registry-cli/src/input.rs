@@ -231,9 +231,11 @@ fn kind(v: &Value) -> &'static str {
 async fn load_api(base: &str, api: &ApiOptions) -> anyhow::Result<Loaded> {
     let client =
         RegistryClient::new(base).with_context(|| format!("invalid registry URL {base}"))?;
+    // With `updated_since` the registry includes deleted versions anyway, and refuses an explicit
+    // `include_deleted=false`.
     let mut opts = ListOptions::new()
         .limit(100)
-        .include_deleted(api.include_deleted);
+        .include_deleted(api.include_deleted || api.updated_since.is_some());
     if !api.all_versions {
         opts = opts.latest_only();
     }
@@ -267,4 +269,49 @@ pub async fn load_all(args: &[String], api: &ApiOptions) -> anyhow::Result<Vec<L
         out.push(load(a, api).await?);
     }
     Ok(out)
+}
+
+/// Like [`load`], but lenient about directories: a file of the directory that cannot be read or parsed is
+/// returned as an error (naming the file) beside the entries of the other files, instead of failing the whole
+/// directory. Any other input is read as [`load`] does: its failure is the single error, with no entries.
+pub async fn load_lenient(arg: &str, api: &ApiOptions) -> (Option<Loaded>, Vec<anyhow::Error>) {
+    let path = Path::new(arg);
+    if is_url(arg) || !path.is_dir() {
+        return match load(arg, api).await {
+            Ok(loaded) => (Some(loaded), Vec::new()),
+            Err(e) => (None, vec![e]),
+        };
+    }
+    let files = match json_files(path) {
+        Ok(files) if files.is_empty() => {
+            return (
+                None,
+                vec![anyhow::anyhow!("{arg}: no *.json file in the directory")],
+            );
+        }
+        Ok(files) => files,
+        Err(e) => return (None, vec![e]),
+    };
+    let mut loaded = Loaded {
+        origin: arg.to_owned(),
+        formats: Vec::new(),
+        entries: Vec::new(),
+    };
+    let mut errors = Vec::new();
+    for f in files {
+        let name = f.display().to_string();
+        let parsed = std::fs::read(&f)
+            .with_context(|| format!("cannot read {name}"))
+            .and_then(|bytes| parse_document(&name, &bytes));
+        match parsed {
+            Ok((format, entries)) => {
+                if !loaded.formats.contains(&format) {
+                    loaded.formats.push(format);
+                }
+                loaded.entries.extend(entries);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    (Some(loaded), errors)
 }

@@ -5,12 +5,15 @@
 mod convert;
 mod diff;
 mod export;
+mod glob;
 mod import;
 mod input;
 mod lint;
 mod publish;
+mod report;
 mod stats;
 mod validate;
+mod write;
 
 use std::io::IsTerminal;
 

@@ -107,6 +107,14 @@ fn write_credentials(c: &Credentials) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
+/// The token `login` stored for a registry (base URL without a trailing `/`), if any.
+pub fn stored_token(base: &str) -> anyhow::Result<Option<String>> {
+    Ok(read_credentials()?
+        .tokens
+        .get(base.trim_end_matches('/'))
+        .cloned())
+}
+
 /// The client for the target, with its token.
 fn client(t: &Target) -> anyhow::Result<RegistryClient> {
     let creds = read_credentials()?;

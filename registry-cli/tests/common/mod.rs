@@ -1,0 +1,113 @@
+//! Shared helpers of the `thv-registry` end-to-end tests: the built binaries, and a real `thv-registry-api`
+//! run as an operator runs it (its own HOME and XDG dirs, a free port, JSON logs from which the listening
+//! address is read), killed when dropped. Adapted from `tests/src/registry_api.rs`.
+#![allow(dead_code)] // each test file uses its own part
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+/// A binary of the workspace, next to the test executable: target/<profile>/deps/<test> → target/<profile>/<name>.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target profile dir");
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} not built: run `cargo build --workspace --bins` first",
+        path.display()
+    );
+    path
+}
+
+/// The `thv-registry` binary under test.
+pub fn thv_registry() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_thv-registry"))
+}
+
+/// A running `thv-registry-api`.
+pub struct RegistryApi {
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+}
+
+/// A test that fails half-way must not leave a server running.
+impl Drop for RegistryApi {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A `thv-registry-api` command whose data and config live under `home`.
+pub fn api_command(home: &Path) -> Command {
+    let mut cmd = Command::new(binary("thv-registry-api"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("XDG_CONFIG_HOME", home.join("config"));
+    cmd
+}
+
+/// Starts the server on a free port of 127.0.0.1 (SQLite under `home`; seeded from the bundled registry unless
+/// `extra` says `--no-seed`).
+pub fn start_api(home: &Path, extra: &[&str]) -> RegistryApi {
+    let mut child = api_command(home)
+        .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+        .args(extra)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("thv-registry-api starts");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("server logs before listening")
+            .expect("log line");
+        let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+        if let Some(addr) = v["fields"]["addr"].as_str() {
+            break addr.to_string();
+        }
+    };
+    // Keep draining the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    RegistryApi {
+        child,
+        base: format!("http://{addr}"),
+    }
+}
+
+/// A token minted by `thv-registry-api token` for `namespace` and `action`.
+pub fn mint_token(home: &Path, namespace: &str, action: &str) -> String {
+    let out = api_command(home)
+        .args([
+            "token",
+            "--namespace",
+            namespace,
+            "--action",
+            action,
+            "--ttl",
+            "10m",
+        ])
+        .output()
+        .expect("thv-registry-api token");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("UTF-8")
+        .trim()
+        .to_string()
+}
