@@ -231,7 +231,7 @@ pub const MIN_DESCRIPTION_LENGTH: usize = 20;
 
 #[derive(Debug, Args)]
 #[command(
-    long_about = "Check curation quality beyond validity: pinned images and package versions, repository and \
+    after_long_help = "Check curation quality beyond validity: pinned images and package versions, repository and \
                   provenance, ToolHive metadata (tools, tier, permissions), descriptions, secrets without \
                   isSecret, deprecated schema versions, duplicate remote URLs, ...\n\nEach rule has a stable id \
                   and a severity (error, warning, info), configurable with --config lint.toml ([rules] \

@@ -31,7 +31,7 @@ use crate::report::{ApiArgs, OutputFormat, print_stdout, read_input, table};
 
 #[derive(Debug, Args)]
 #[command(
-    long_about = "Count the servers of registry files, directories, registry file URLs and live registry APIs: by \
+    after_long_help = "Count the servers of registry files, directories, registry file URLs and live registry APIs: by \
                   transport (packages and remotes), package registry type, ToolHive tier and status, registry \
                   status (live APIs), provenance and $schema version. Text tables, or --format json."
 )]
@@ -229,7 +229,7 @@ impl Stats {
         ] {
             out.push('\n');
             let rows: Vec<Vec<String>> = map.iter().map(|(k, v)| vec![k.clone(), n(*v)]).collect();
-            out.push_str(&table(&[title, "Servers"], &rows));
+            out.push_str(&table(&[title, "Entries"], &rows));
         }
         out
     }

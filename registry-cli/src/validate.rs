@@ -24,14 +24,16 @@ use std::collections::HashMap;
 use clap::Args;
 use thv_core::validate::{IssueType, SchemaPolicy, Severity, ValidationIssue, validate_value};
 
-use crate::report::{ApiArgs, EntryReport, Finding, InputReport, OutputFormat, Report, read_input};
+use crate::report::{
+    ApiArgs, EntryReport, Finding, InputReport, OutputFormat, Report, join_location, read_input,
+};
 
 /// Rule id of a `name@version` that appears more than once in one input.
 pub const DUPLICATE_VERSION: &str = "duplicate-version";
 
 #[derive(Debug, Args)]
 #[command(
-    long_about = "Validate server.json files, registry files (upstream wrapper, legacy ToolHive format, server \
+    after_long_help = "Validate server.json files, registry files (upstream wrapper, legacy ToolHive format, server \
                   lists), directories of them, registry file URLs and live registry APIs against the server.json \
                   JSON Schema and the official registry's semantic rules.\n\nEach issue is printed as \
                   `LOCATION: SEVERITY [RULE] MESSAGE`, where LOCATION is the input and the JSON path inside it \
@@ -93,7 +95,7 @@ async fn validate_input(origin: &str, api: &crate::input::ApiOptions) -> InputRe
                         ),
                     )),
                     None => {
-                        seen.insert((name, version), entry.location.clone());
+                        seen.insert((name, version), join_location(&entry.location, ""));
                     }
                 }
             }

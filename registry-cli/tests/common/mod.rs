@@ -1,7 +1,7 @@
-//! Shared helpers of the `thv-registry` end-to-end tests: the built binaries, and a real `thv-registry-api`
-//! run as an operator runs it (its own HOME and XDG dirs, a free port, JSON logs from which the listening
-//! address is read), killed when dropped. Adapted from `tests/src/registry_api.rs`.
-#![allow(dead_code)] // each test file uses its own part
+//! Helpers for the `thv-registry` tests: run the built CLI, write input files, start a real `thv-registry-api`
+//! (the pattern of `tests/src/registry_api.rs`, which this crate cannot depend on).
+
+#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -9,7 +9,75 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
-/// A binary of the workspace, next to the test executable: target/<profile>/deps/<test> → target/<profile>/<name>.
+/// The output of one `thv-registry` run.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// stdout parsed as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit code {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs `thv-registry ARGS` in `dir`.
+pub fn cli(dir: &Path, args: &[&str]) -> Run {
+    let out = thv_registry()
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("thv-registry runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A file of the repository's `data/` directory.
+pub fn data_file(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../data")
+        .join(name)
+}
+
+/// Copies a file of `data/` into `dir` under `name`.
+pub fn copy_data(dir: &Path, data: &str, name: &str) {
+    if let Some(parent) = dir.join(name).parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::fs::copy(data_file(data), dir.join(name)).unwrap();
+}
+
+/// Writes a JSON value to `dir/name`.
+pub fn write_json(dir: &Path, name: &str, value: &Value) {
+    let path = dir.join(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::fs::write(path, serde_json::to_vec_pretty(value).unwrap()).unwrap();
+}
+
+/// Path of a binary of this workspace built next to the test executable (target/<profile>/deps/<test> →
+/// target/<profile>/<name>).
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let dir = exe
@@ -19,25 +87,19 @@ pub fn binary(name: &str) -> PathBuf {
     let path = dir.join(name);
     assert!(
         path.is_file(),
-        "{} not built: run `cargo build --workspace --bins` first",
+        "{} not built: run `cargo build --workspace --bins` (scripts/test.sh does)",
         path.display()
     );
     path
 }
 
-/// The `thv-registry` binary under test.
-pub fn thv_registry() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_thv-registry"))
-}
-
-/// A running `thv-registry-api`.
+/// A running `thv-registry-api`, killed when dropped.
 pub struct RegistryApi {
     pub child: Child,
     /// `http://127.0.0.1:PORT`.
     pub base: String,
 }
 
-/// A test that fails half-way must not leave a server running.
 impl Drop for RegistryApi {
     fn drop(&mut self) {
         if self.child.try_wait().ok().flatten().is_none() {
@@ -45,6 +107,13 @@ impl Drop for RegistryApi {
             let _ = self.child.wait();
         }
     }
+}
+
+/// A `thv-registry` command (the binary built for this test run).
+pub fn thv_registry() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_thv-registry"));
+    cmd.env("NO_COLOR", "1").env_remove("THV_LOG");
+    cmd
 }
 
 /// A `thv-registry-api` command whose data and config live under `home`.
@@ -58,8 +127,8 @@ pub fn api_command(home: &Path) -> Command {
     cmd
 }
 
-/// Starts the server on a free port of 127.0.0.1 (SQLite under `home`; seeded from the bundled registry unless
-/// `extra` says `--no-seed`).
+/// Starts `thv-registry-api` with its data and config under `home`, on a free port of 127.0.0.1 (SQLite, seeded
+/// from the bundled registry unless `extra` says `--no-seed`); the address is read from its JSON logs.
 pub fn start_api(home: &Path, extra: &[&str]) -> RegistryApi {
     let mut child = api_command(home)
         .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
@@ -72,7 +141,7 @@ pub fn start_api(home: &Path, extra: &[&str]) -> RegistryApi {
     let addr = loop {
         let line = lines
             .next()
-            .expect("server logs before listening")
+            .expect("thv-registry-api logs before listening")
             .expect("log line");
         let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
         if let Some(addr) = v["fields"]["addr"].as_str() {
@@ -85,6 +154,11 @@ pub fn start_api(home: &Path, extra: &[&str]) -> RegistryApi {
         child,
         base: format!("http://{addr}"),
     }
+}
+
+/// Starts `thv-registry-api` seeded from the bundled registry (102 servers).
+pub fn start_registry_api(home: &Path) -> RegistryApi {
+    start_api(home, &[])
 }
 
 /// A token minted by `thv-registry-api token` for `namespace` and `action`.
