@@ -1266,7 +1266,7 @@ fn group_to_legacy(group: &Value) -> Result<LegacyGroup, ConvertError> {
 }
 
 /// "an object", "an array", ... for error messages.
-pub(crate) fn json_kind(v: &Value) -> &'static str {
+pub fn json_kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -173,7 +173,7 @@ pub fn parse_document(name: &str, bytes: &[u8]) -> anyhow::Result<(&'static str,
                 Some(Value::Array(s)) => std::mem::take(s),
                 Some(other) => bail!(
                     "{name}: `data.servers` is {}, expected an array of server.json documents",
-                    kind(other)
+                    thv_core::legacy::json_kind(other)
                 ),
                 None => bail!("{name}: an upstream registry file needs `data.servers` (an array)"),
             };
@@ -211,19 +211,8 @@ pub fn parse_document(name: &str, bytes: &[u8]) -> anyhow::Result<(&'static str,
         }
         other => bail!(
             "{name}: not a server.json or registry file ({} at the top level)",
-            kind(&other)
+            thv_core::legacy::json_kind(&other)
         ),
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -39,8 +39,14 @@ pub fn command(home: &Path) -> Command {
 
 /// Starts the server on a free port of 127.0.0.1 (SQLite, seeded from the bundled registry).
 pub fn start(home: &Path) -> RegistryApi {
+    start_with(home, &[])
+}
+
+/// Like [`start`], with more arguments (`--no-seed`, …).
+pub fn start_with(home: &Path, extra: &[&str]) -> RegistryApi {
     let mut child = command(home)
         .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+        .args(extra)
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()

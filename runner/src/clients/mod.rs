@@ -399,22 +399,11 @@ fn parse(path: &Path, text: &str) -> Result<Option<Node>, ClientError> {
     })
 }
 
-fn kind_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 fn not_an_object(path: &Path, field: &str, found: &Value) -> ClientError {
     ClientError::NotAnObject {
         path: path.to_path_buf(),
         field: field.to_owned(),
-        found: kind_name(found),
+        found: thv_core::legacy::json_kind(found),
     }
 }
 
