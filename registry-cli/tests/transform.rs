@@ -494,9 +494,13 @@ fn export_and_import_with_registry_apis() {
     assert!(stderr(&o).contains("--latest-only"), "{}", stderr(&o));
     assert_eq!(std::fs::read_to_string(p("keep.json")).unwrap(), "KEEP");
 
-    // A second, empty registry imports what changed on the first since `since`.
+    // A second, empty registry — on PostgreSQL, the hosted backend — imports what changed on the first since
+    // `since`.
+    let Some(pg) = common::postgres_database("import") else {
+        return;
+    };
     let home2 = tempfile::tempdir().unwrap();
-    let api2 = start_api(home2.path(), &["--no-seed"]);
+    let api2 = start_api(home2.path(), &["--no-seed", "--database-url", &pg]);
     let token2 = mint_token(home2.path(), "com.example/*", "publish");
     let o = run(&[
         "import",

@@ -94,3 +94,44 @@ pub fn mint_token(home: &Path, namespace: &str, action: &str) -> String {
         .trim()
         .to_string()
 }
+
+/// A fresh, empty PostgreSQL database for one test on the server `TEST_DATABASE_URL` points at (created with
+/// `psql`), as a `postgres://` URL for `--database-url`. `None` (the test skips, with the reason printed) when
+/// `TEST_DATABASE_URL` is unset; under `CI=true` that is a failure instead.
+pub fn postgres_database(tag: &str) -> Option<String> {
+    let admin = match std::env::var("TEST_DATABASE_URL") {
+        Ok(u) if !u.is_empty() => u,
+        _ => return crate::thv::skip("TEST_DATABASE_URL is unset (scripts/start-postgres.sh)"),
+    };
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let db = format!(
+        "thv_e2e_{tag}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {db}"),
+        format!("CREATE DATABASE {db}"),
+    ] {
+        let out = Command::new("psql")
+            .args([admin.as_str(), "-v", "ON_ERROR_STOP=1", "-q", "-c", &sql])
+            .output()
+            .expect("run psql");
+        assert!(
+            out.status.success(),
+            "psql {sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let (base, query) = admin
+        .split_once('?')
+        .map_or((admin.as_str(), None), |(b, q)| (b, Some(q)));
+    let base = match base.rfind('/') {
+        Some(i) if i > "postgres://".len() => &base[..i],
+        _ => base,
+    };
+    Some(match query {
+        Some(q) => format!("{base}/{db}?{q}"),
+        None => format!("{base}/{db}"),
+    })
+}

@@ -1,12 +1,12 @@
-//! `thv-registry login`, `publish` and `status` against a real `thv-registry-api` (SQLite), with a token minted by
-//! the server's own `token` command; and `thv-registry completions`.
+//! `thv-registry login`, `publish` and `status` against a real `thv-registry-api` on SQLite and on PostgreSQL,
+//! with a token minted by the server's own `token` command; and `thv-registry completions`.
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 use serde_json::{Value, json};
 use thv_e2e::binary;
-use thv_e2e::registry_api::{mint_token, start};
+use thv_e2e::registry_api::{mint_token, postgres_database, start_with};
 
 fn cli(config: &std::path::Path) -> Command {
     let mut c = Command::new(binary("thv-registry"));
@@ -25,9 +25,21 @@ fn text(o: &Output) -> (String, String) {
 }
 
 #[tokio::test]
-async fn login_publish_and_status() {
+async fn login_publish_and_status_on_sqlite() {
+    publish_flow(&[]).await;
+}
+
+#[tokio::test]
+async fn login_publish_and_status_on_postgres() {
+    let Some(url) = postgres_database("publish") else {
+        return;
+    };
+    publish_flow(&["--database-url", &url]).await;
+}
+
+async fn publish_flow(server_args: &[&str]) {
     let home = tempfile::tempdir().unwrap();
-    let api = start(home.path());
+    let api = start_with(home.path(), server_args);
     let token = mint_token(home.path(), "com.example/*", "publish");
     let config = tempfile::tempdir().unwrap();
 

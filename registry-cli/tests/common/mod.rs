@@ -84,5 +84,6 @@ pub fn thv_registry() -> Command {
 
 /// The `thv-registry-api` helpers of the end-to-end tests (`tests/src/registry_api.rs`).
 pub use thv_e2e::registry_api::{
-    RegistryApi, mint_token, start as start_registry_api, start_with as start_api,
+    RegistryApi, mint_token, postgres_database, start as start_registry_api,
+    start_with as start_api,
 };
