@@ -1,6 +1,7 @@
 //! The `thv` command line: one file per group of commands, each a thin layer over [`crate::workloads`],
 //! [`crate::registry`], [`crate::build`], [`crate::clients`] and [`crate::secrets`].
 
+mod autostart_cmd;
 mod build_cmd;
 mod client_cmd;
 mod config_cmd;
@@ -65,6 +66,9 @@ pub enum Command {
     /// Configure MCP clients (VS Code, Cursor, Claude Code) with the workloads' URLs.
     #[command(subcommand)]
     Client(client_cmd::ClientCommand),
+    /// Run `thv start --all` when the user's session starts (a systemd user unit), so workloads survive reboots.
+    #[command(subcommand)]
+    Autostart(autostart_cmd::AutostartCommand),
     /// Check the container engine.
     #[command(subcommand)]
     Runtime(runtime_cmd::RuntimeCommand),
@@ -95,6 +99,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Search(a) => registry_cmd::search(dirs, a).await,
         Command::Secret(c) => secret_cmd::secret(dirs, c),
         Command::Client(c) => client_cmd::client(dirs, c).await,
+        Command::Autostart(c) => autostart_cmd::autostart(c),
         Command::Runtime(c) => runtime_cmd::runtime(dirs, c).await,
         Command::Proxy(c) => proxy_cmd::proxy(dirs, c).await,
         Command::ProxyServe(a) => proxy_cmd::proxy_serve(dirs, a).await,
