@@ -646,9 +646,22 @@ fn lint_configuration_and_rule_list() {
 }
 
 #[test]
-fn live_registry_api() {
+fn live_registry_api_on_sqlite() {
     let home = tempfile::tempdir().unwrap();
-    let api = start_registry_api(home.path());
+    check_live_api(&start_registry_api(home.path()));
+}
+
+#[test]
+fn live_registry_api_on_postgres() {
+    let Some(pg) = common::postgres_database("quality") else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    check_live_api(&common::start_api(home.path(), &["--database-url", &pg]));
+}
+
+/// validate, stats and lint against a registry API seeded with the bundled registry.
+fn check_live_api(api: &common::RegistryApi) {
     let dir = tempfile::tempdir().unwrap();
 
     let run = cli(dir.path(), &["validate", &api.base]);
