@@ -50,15 +50,13 @@ pub fn python() -> Option<PathBuf> {
 /// Whether the engine has the image (asked with `podman`, or `docker` where there is no podman).
 pub fn engine_has_image(image: &str) -> Result<bool, String> {
     for tool in ["podman", "docker"] {
-        let mut c = Command::new(tool);
-        if tool == "podman" {
-            if let Ok(host) = std::env::var("DOCKER_HOST") {
-                c.arg("--url").arg(host);
-            }
-            c.args(["image", "exists", image]);
+        let mut c = if tool == "podman" {
+            podman(&["image", "exists", image])
         } else {
+            let mut c = Command::new(tool);
             c.args(["image", "inspect", image]);
-        }
+            c
+        };
         match c.stdout(Stdio::null()).stderr(Stdio::null()).status() {
             Ok(s) => return Ok(s.success()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
@@ -66,6 +64,16 @@ pub fn engine_has_image(image: &str) -> Result<bool, String> {
         }
     }
     Err("neither podman nor docker is installed".into())
+}
+
+/// `podman ARGS` against the engine the tests use (`--url $DOCKER_HOST` when it is set).
+pub fn podman(args: &[&str]) -> Command {
+    let mut c = Command::new("podman");
+    if let Ok(host) = std::env::var("DOCKER_HOST") {
+        c.arg("--url").arg(host);
+    }
+    c.args(args);
+    c
 }
 
 /// A `thv` user with its own directories. Workloads it started are removed when it is dropped.
@@ -182,6 +190,37 @@ pub fn mcp_client(python: &Path, args: &[&str]) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     parsed.expect("JSON")
+}
+
+/// Calls one tool through `url` within `timeout_secs`, for a proxy that may not answer yet: the client's output,
+/// or `None` when it failed.
+pub fn try_call(
+    python: &Path,
+    url: &str,
+    transport: &str,
+    tool: &str,
+    timeout_secs: u32,
+) -> Option<Value> {
+    let t = timeout_secs.to_string();
+    let argv = [
+        "--url",
+        url,
+        "--transport",
+        transport,
+        "--call",
+        tool,
+        "--timeout",
+        &t,
+    ];
+    let out = Command::new(python)
+        .arg(repo_root().join("tests/python/mcp_client.py"))
+        .args(argv)
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    serde_json::from_slice(&out.stdout).ok()
 }
 
 /// Calls one tool through `url`: the client's whole output.

@@ -9,31 +9,14 @@
 use std::process::Command;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use thv_e2e::thv::{
-    TEST_SERVER_IMAGE, Thv, call_tool, engine_image_and_python, repo_root, skip, unique,
+    TEST_SERVER_IMAGE, Thv, call_tool, engine_image_and_python, repo_root, skip, try_call, unique,
 };
 
 fn whoami(py: &std::path::Path, url: &str) -> Option<String> {
-    let out = Command::new(py)
-        .arg(repo_root().join("tests/python/mcp_client.py"))
-        .args([
-            "--url",
-            url,
-            "--transport",
-            "streamable-http",
-            "--call",
-            "whoami",
-            "--timeout",
-            "10",
-        ])
-        .output()
-        .ok()?;
-    let v: Value = serde_json::from_slice(&out.stdout).ok()?;
-    v["calls"][0]["text"]
-        .as_str()
-        .map(str::to_owned)
-        .filter(|_| out.status.success())
+    let v = try_call(py, url, "streamable-http", "whoami", 10)?;
+    v["calls"][0]["text"].as_str().map(str::to_owned)
 }
 
 #[test]

@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use thv_e2e::thv::{
     TEST_SERVER_IMAGE, Thv, call, call_tool, concurrent_sessions, engine_has_image,
-    engine_image_and_python, python, skip, unique,
+    engine_image_and_python, podman, python, skip, try_call, unique,
 };
 
 fn prerequisites() -> Option<PathBuf> {
@@ -112,13 +112,8 @@ fn image_lifecycle_stop_start_export_and_from_config() {
 
 /// Whether the engine has a container of that name (None: cannot ask).
 fn engine_has_container(name: &str) -> Option<bool> {
-    let mut c = Command::new("podman");
-    if let Ok(h) = std::env::var("DOCKER_HOST") {
-        c.arg("--url").arg(h);
-    }
-    c.args(["container", "exists", name])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    let mut c = podman(&["container", "exists", name]);
+    c.stdout(Stdio::null()).stderr(Stdio::null());
     c.status().ok().map(|s| s.success())
 }
 
@@ -279,35 +274,10 @@ fn restore_after_the_proxy_is_killed_and_after_a_container_restart() {
     let first = whoami(&py, &url);
 
     // The container restarts behind thv's back (an engine restart does the same): the proxy attaches again.
-    let mut c = Command::new("podman");
-    if let Ok(h) = std::env::var("DOCKER_HOST") {
-        c.arg("--url").arg(h);
-    }
-    assert!(
-        c.args(["restart", &name])
-            .stdout(Stdio::null())
-            .status()
-            .unwrap()
-            .success()
-    );
+    podman_ok(&["restart", &name]);
     let mut second = None;
     for _ in 0..40 {
-        let out = Command::new(&py)
-            .arg(thv_e2e::thv::repo_root().join("tests/python/mcp_client.py"))
-            .args([
-                "--url",
-                &url,
-                "--transport",
-                "streamable-http",
-                "--call",
-                "whoami",
-                "--timeout",
-                "10",
-            ])
-            .output()
-            .unwrap();
-        if out.status.success() {
-            let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        if let Some(v) = try_call(&py, &url, "streamable-http", "whoami", 10) {
             second = v["calls"][0]["text"].as_str().map(str::to_owned);
             break;
         }
@@ -531,13 +501,9 @@ async fn registry_api_names_resolve_through_the_api() {
     );
 }
 
-/// `podman [--url DOCKER_HOST] ARGS` must succeed.
-fn podman(args: &[&str]) {
-    let mut c = Command::new("podman");
-    if let Ok(h) = std::env::var("DOCKER_HOST") {
-        c.arg("--url").arg(h);
-    }
-    let out = c.args(args).output().expect("run podman");
+/// `podman ARGS` must succeed.
+fn podman_ok(args: &[&str]) {
+    let out = podman(args).output().expect("run podman");
     assert!(
         out.status.success(),
         "podman {args:?}: {}",
@@ -556,7 +522,7 @@ fn a_missing_image_is_pulled_from_its_registry() {
     // The test image, published to a real OCI registry under a tag the engine does not have.
     let tag = unique("pull");
     let image = format!("{registry}/thv/test-mcp-server:{tag}");
-    podman(&["push", "--tls-verify=false", TEST_SERVER_IMAGE, &image]);
+    podman_ok(&["push", "--tls-verify=false", TEST_SERVER_IMAGE, &image]);
     assert_eq!(engine_has_image(&image), Ok(false));
 
     let thv = Thv::new();
@@ -581,7 +547,7 @@ fn a_missing_image_is_pulled_from_its_registry() {
         "pulled"
     );
     thv.ok(&["rm", &name]);
-    podman(&["rmi", &image]);
+    podman_ok(&["rmi", &image]);
 
     // A tag the registry does not have: a clear error, nothing recorded.
     let err = thv.fails(&[
