@@ -102,6 +102,9 @@ impl Manager {
         rc.validate().context("invalid RunConfig")?;
         // Fail early on what would fail later: secrets and the proxy port.
         let secret_values = self.secrets.resolve(&rc.secrets)?;
+        // The ports other workloads use, and this one's proxy port once chosen: its container's host port must
+        // differ from all of them.
+        let mut reserved = self.reserved_ports()?;
         match rc.port {
             Some(p) if !proxy_process::port_is_free(&rc.host, p) => {
                 bail!(
@@ -110,8 +113,9 @@ impl Manager {
                 )
             }
             Some(_) => {}
-            None => rc.set_port(proxy_process::free_port(&rc.host, &self.reserved_ports()?)?),
+            None => rc.set_port(proxy_process::free_port(&rc.host, &reserved)?),
         }
+        reserved.extend(rc.port);
         if let Some(pkg) = rc.package.clone()
             && rc.image.is_none()
         {
@@ -122,7 +126,9 @@ impl Manager {
         }
         let mut status = WorkloadStatus::new(&rc.name);
         if !rc.is_remote() {
-            let (id, host_port) = self.create_container(&rc, &secret_values).await?;
+            let (id, host_port) = self
+                .create_container(&rc, &secret_values, &reserved)
+                .await?;
             status.container_id = Some(id);
             status.container_host_port = host_port;
         }
@@ -133,11 +139,12 @@ impl Manager {
     }
 
     /// Creates and starts the container of `rc`; for an HTTP server its port is published on a free host
-    /// port, recorded so that the proxy finds it again after restarts.
+    /// port outside `reserved`, recorded so that the proxy finds it again after restarts.
     async fn create_container(
         &self,
         rc: &RunConfig,
         secret_values: &std::collections::BTreeMap<String, String>,
+        reserved: &std::collections::BTreeSet<u16>,
     ) -> anyhow::Result<(String, Option<u16>)> {
         let rt = self.runtime().await?;
         let mut spec = WorkloadSpec::from_run_config(rc, secret_values)
@@ -155,10 +162,7 @@ impl Manager {
         }
         let mut host_port = None;
         if rc.transport.is_http() {
-            let p = proxy_process::free_port(
-                crate::runtime::DEFAULT_PUBLISH_HOST,
-                &self.reserved_ports()?,
-            )?;
+            let p = proxy_process::free_port(crate::runtime::DEFAULT_PUBLISH_HOST, reserved)?;
             spec = spec.with_host_port(p);
             host_port = Some(p);
         }
@@ -216,7 +220,8 @@ impl Manager {
                 .with_context(|| format!("cannot start the container of '{}'", rc.name)),
             Err(RuntimeError::NotFound(_)) => {
                 let secret_values = self.secrets.resolve(&rc.secrets)?;
-                let (id, host_port) = self.create_container(rc, &secret_values).await?;
+                let reserved = self.reserved_ports()?;
+                let (id, host_port) = self.create_container(rc, &secret_values, &reserved).await?;
                 self.store.update_status(&rc.name, |s| {
                     s.container_id = Some(id);
                     s.container_host_port = host_port;
