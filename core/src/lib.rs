@@ -7,11 +7,13 @@
 //! - [`toolhive`]: ToolHive's publisher-provided extension metadata, typed.
 //! - [`legacy`]: ToolHive's legacy registry format and its lossless conversion to and from the upstream format.
 //! - [`registry_file`]: registry files (the upstream `{"$schema","version","meta","data":{"servers"}}` wrapper).
+//! - [`filter`]: name globs and publisher tags that select servers (sync sources, curation commands).
 //! - [`client`]: the typed HTTP client of the registry API (used by the curation CLI, the runner and sync).
 //! - [`runconfig`]: the RunConfig, the versioned contract between resolving a server and running it.
 
 pub mod api;
 pub mod client;
+pub mod filter;
 pub mod image_ref;
 pub mod legacy;
 pub mod registry_file;

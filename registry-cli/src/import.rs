@@ -45,9 +45,9 @@ use thv_core::registry_file::{RegistryFile, UpstreamRegistry};
 use thv_core::server::ServerJson;
 use thv_core::validate::{SchemaPolicy, validate_value};
 
-use crate::glob::NameFilter;
 use crate::input::{self, ApiOptions, Entry};
 use crate::write::atomic_write;
+use thv_core::filter::NameFilter;
 
 /// Imports of at least this many entries get a progress bar (on a terminal).
 const PROGRESS_THRESHOLD: usize = 20;
@@ -275,7 +275,16 @@ pub async fn run(a: ImportArgs) -> anyhow::Result<i32> {
         include_deleted: false,
     };
     let loaded = input::load_all(&a.sources, &api).await?;
-    let filter = NameFilter::new(&a.names, &a.exclude);
+    let filter =
+        NameFilter::new(("--name", &a.names), ("--exclude", &a.exclude)).map_err(|errors| {
+            anyhow::anyhow!(
+                errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        })?;
     let mut entries: Vec<Entry> = Vec::new();
     let mut index: HashMap<(String, String), usize> = HashMap::new();
     for l in loaded {

@@ -5,7 +5,6 @@
 mod convert;
 mod diff;
 mod export;
-mod glob;
 mod import;
 mod input;
 mod lint;
