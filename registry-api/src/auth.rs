@@ -66,6 +66,14 @@ impl Caller {
             .any(|p| p.action == action && pattern_matches(&p.resource, server_name))
     }
 
+    /// Whether the caller may edit every name (the admin token, or a token granted `*`): administration of the
+    /// registry itself, like triggering a sync, needs this.
+    pub fn is_admin(&self) -> bool {
+        self.permissions
+            .iter()
+            .any(|p| p.action == Action::Edit && p.resource == "*")
+    }
+
     /// The resource patterns granted for `action`, for error messages.
     pub fn resources(&self, action: Action) -> Vec<&str> {
         self.permissions

@@ -100,7 +100,9 @@ impl ReadCache {
 fn cacheable(req: &Request) -> bool {
     let path = req.uri().path();
     req.method() == Method::GET
-        && (path.starts_with("/v0/servers") || path.starts_with("/v0.1/servers"))
+        && (path.starts_with("/v0/servers")
+            || path.starts_with("/v0.1/servers")
+            || (path.starts_with("/registry/") && path.contains("/servers")))
 }
 
 /// The middleware: answers repeated reads from memory, stores successful ones.

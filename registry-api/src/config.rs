@@ -16,6 +16,11 @@
 //! | `log_format`          | `THV_REGISTRY_LOG_FORMAT`         | `text` (or `json`)                        |
 //! | `read_cache_bytes`    | `THV_REGISTRY_READ_CACHE_BYTES`   | 32 MiB of cached GET responses (0: off)   |
 //! | `read_cache_ttl_seconds` | `THV_REGISTRY_READ_CACHE_TTL_SECONDS` | 60 (staleness bound if a change notification is lost) |
+//! | `sync_cache_dir`      | `THV_REGISTRY_SYNC_CACHE_DIR`     | `$XDG_DATA_HOME/thv-registry-api/sources` (git sources' clones) |
+//! | `sources`, `registries`, `default_registry` | (file only) | none: `/v0.1` serves the published entries |
+//!
+//! The file is TOML, or YAML when its name ends in `.yaml` or `.yml`. Sync sources and registries are described in
+//! [`crate::sync::config`].
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -23,6 +28,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::auth::{KeyError, TokenKeys};
+use crate::sync::config::{Registries, RegistryConfig, Source, SourceConfig};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum, Default)]
 #[serde(rename_all = "lowercase")]
@@ -81,6 +87,9 @@ pub struct ConfigArgs {
     /// Longest time a cached GET response is served (writes invalidate it at once).
     #[arg(long, env = "THV_REGISTRY_READ_CACHE_TTL_SECONDS")]
     pub read_cache_ttl_seconds: Option<u64>,
+    /// Where git sources keep their clones.
+    #[arg(long, env = "THV_REGISTRY_SYNC_CACHE_DIR")]
+    pub sync_cache_dir: Option<PathBuf>,
 }
 
 /// The configuration file's shape.
@@ -98,6 +107,12 @@ struct FileConfig {
     log_format: Option<LogFormat>,
     read_cache_bytes: Option<usize>,
     read_cache_ttl_seconds: Option<u64>,
+    sync_cache_dir: Option<PathBuf>,
+    #[serde(default)]
+    sources: Vec<SourceConfig>,
+    #[serde(default)]
+    registries: Vec<RegistryConfig>,
+    default_registry: Option<String>,
 }
 
 /// Where the signing key comes from.
@@ -122,6 +137,10 @@ pub struct Config {
     pub log_format: LogFormat,
     pub read_cache_bytes: usize,
     pub read_cache_ttl: std::time::Duration,
+    /// Sync sources, checked.
+    pub sources: Vec<Source>,
+    pub registries: Registries,
+    pub sync_cache_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -146,6 +165,21 @@ pub enum ConfigError {
     Invalid(Vec<String>),
 }
 
+fn parse_file(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
+    let yaml = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"));
+    let parsed = if yaml {
+        serde_yaml_ng::from_str::<FileConfig>(text).map_err(|e| e.to_string())
+    } else {
+        toml::from_str::<FileConfig>(text).map_err(|e| e.to_string())
+    };
+    parsed.map_err(|message| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message,
+    })
+}
+
 /// `$XDG_DATA_HOME/thv-registry-api` (e.g. `~/.local/share/thv-registry-api`).
 pub fn data_dir() -> Result<PathBuf, ConfigError> {
     directories::ProjectDirs::from("", "", "thv-registry-api")
@@ -161,10 +195,7 @@ impl Config {
                     path: path.clone(),
                     source,
                 })?;
-                toml::from_str::<FileConfig>(&text).map_err(|e| ConfigError::Parse {
-                    path: path.clone(),
-                    message: e.to_string(),
-                })?
+                parse_file(path, &text)?
             }
             None => FileConfig::default(),
         };
@@ -176,6 +207,13 @@ impl Config {
             Some(hex) => KeySource::Configured(hex),
             None => KeySource::File(data_dir()?.join("jwt.key")),
         };
+        let mut errors = Vec::new();
+        let (sources, registries) = crate::sync::config::check(
+            &file.sources,
+            &file.registries,
+            file.default_registry.as_deref(),
+            &mut errors,
+        );
         let config = Self {
             listen: args
                 .listen
@@ -201,14 +239,16 @@ impl Config {
                     .or(file.read_cache_ttl_seconds)
                     .unwrap_or(60),
             ),
+            sources,
+            registries,
+            sync_cache_dir: args.sync_cache_dir.clone().or(file.sync_cache_dir),
         };
-        config.check()?;
+        config.check(errors)?;
         Ok(config)
     }
 
     /// Reports every invalid setting at once.
-    fn check(&self) -> Result<(), ConfigError> {
-        let mut errors = Vec::new();
+    fn check(&self, mut errors: Vec<String>) -> Result<(), ConfigError> {
         if !(self.database_url.starts_with("sqlite:")
             || self.database_url.starts_with("postgres://")
             || self.database_url.starts_with("postgresql://"))

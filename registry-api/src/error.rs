@@ -30,6 +30,9 @@ pub enum AppError {
     /// 409: a concurrent write got there first.
     #[error("{0}")]
     Conflict(String),
+    /// 502: an upstream this service depends on (a sync source) failed.
+    #[error("{0}")]
+    BadGateway(String),
     /// 503: the database cannot be reached.
     #[error("{0}")]
     Unavailable(String),
@@ -58,6 +61,7 @@ impl AppError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

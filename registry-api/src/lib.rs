@@ -13,6 +13,7 @@ pub mod routes;
 pub mod service;
 pub mod state;
 pub mod store;
+pub mod sync;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -40,7 +41,18 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
     if config.seed {
         seed_if_empty(&registry, config).await?;
     }
+    let sync = if config.sources.is_empty() {
+        None
+    } else {
+        let cache_dir = match &config.sync_cache_dir {
+            Some(dir) => dir.clone(),
+            None => config::data_dir()?.join("sources"),
+        };
+        Some(sync::SyncService::new(registry.clone(), config.sources.clone(), cache_dir).await?)
+    };
     Ok(AppState {
+        registries: Arc::new(config.registries.clone()),
+        sync,
         registry,
         keys: config.token_keys()?,
         admin_token: config.admin_token.as_deref().map(Arc::from),
@@ -99,6 +111,9 @@ impl RunningServer {
 /// Binds `config.listen` and serves the API in the background.
 pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
     let state = build_state(config).await?;
+    if let Some(sync) = &state.sync {
+        sync.spawn();
+    }
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;

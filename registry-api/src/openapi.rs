@@ -60,22 +60,35 @@ pub fn finish(doc: OpenApi) -> Value {
     spec
 }
 
-/// Each handler is mounted under `/v0` and `/v0.1`; operation ids must stay unique, so the `/v0` copies get a suffix.
+/// Each handler is mounted under `/v0` and `/v0.1`, and the read handlers again under `/registry/{registry}/`;
+/// operation ids must stay unique, so the copies get a suffix, and the registry copies declare their parameter.
 fn unique_operation_ids(spec: &mut Value) {
     let Some(paths) = spec.get_mut("paths").and_then(Value::as_object_mut) else {
         return;
     };
     for (path, item) in paths.iter_mut() {
-        if !path.starts_with("/v0/") {
-            continue;
-        }
+        let registry = path.starts_with("/registry/{registry}/");
+        let suffix = match (registry, path.contains("/v0/")) {
+            (false, false) => continue,
+            (false, true) => "_v0",
+            (true, false) => "_registry",
+            (true, true) => "_registry_v0",
+        };
         for op in item
             .as_object_mut()
             .into_iter()
             .flat_map(|m| m.values_mut())
         {
             if let Some(Value::String(id)) = op.get_mut("operationId") {
-                id.push_str("_v0");
+                id.push_str(suffix);
+            }
+            if registry && let Some(Value::Array(params)) = op.get_mut("parameters") {
+                params.insert(
+                    0,
+                    json!({"name": "registry", "in": "path", "required": true,
+                           "description": "A registry name (see GET /v1/registries)",
+                           "schema": {"type": "string"}}),
+                );
             }
         }
     }

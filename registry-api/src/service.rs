@@ -20,7 +20,7 @@ use thv_core::version::{VersionCandidate, pick_latest};
 
 use crate::auth::{Action, Caller};
 use crate::error::{AppError, AppResult};
-use crate::store::{Cursor, ListQuery, Store, VersionRow, WriteTx, write_fn};
+use crate::store::{Cursor, ListQuery, Scope, Store, VersionRow, WriteTx, write_fn};
 
 /// Most versions one server may have.
 pub const MAX_VERSIONS_PER_SERVER: usize = 10_000;
@@ -63,6 +63,11 @@ impl Registry {
         self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
+    /// A write made outside this service (a sync) committed.
+    pub fn note_change(&self) {
+        self.changed();
+    }
+
     /// A serialized write transaction (see [`Store::write`]); the generation moves when it commits.
     async fn write(
         &self,
@@ -97,8 +102,13 @@ impl Registry {
     }
 
     /// `GET servers/{name}/versions`: newest publish first; 404 when the server has none (visible).
-    pub async fn versions(&self, name: &str, include_deleted: bool) -> AppResult<Vec<VersionRow>> {
-        let rows = self.store.versions(name, include_deleted).await?;
+    pub async fn versions(
+        &self,
+        scope: &Scope,
+        name: &str,
+        include_deleted: bool,
+    ) -> AppResult<Vec<VersionRow>> {
+        let rows = self.store.versions(scope, name, include_deleted).await?;
         if rows.is_empty() {
             return Err(AppError::server_not_found());
         }
@@ -108,12 +118,13 @@ impl Registry {
     /// `GET servers/{name}/versions/{version|latest}`.
     pub async fn get(
         &self,
+        scope: &Scope,
         name: &str,
         version: &str,
         include_deleted: bool,
     ) -> AppResult<VersionRow> {
         let wanted = (version != "latest").then_some(version);
-        match self.store.get(name, wanted).await? {
+        match self.store.get(scope, name, wanted).await? {
             Some(row) if include_deleted || row.status != ServerStatus::Deleted => Ok(row),
             _ => Err(AppError::server_not_found()),
         }
@@ -312,7 +323,7 @@ impl Registry {
         require_status_permission(caller, name)?;
         let current = self
             .store
-            .get(name, Some(version))
+            .get(&Scope::managed(), name, Some(version))
             .await?
             .ok_or_else(AppError::version_not_found)?;
         if current.status == ServerStatus::Deleted {
@@ -567,7 +578,7 @@ async fn apply_latest(tx: &mut dyn WriteTx, all: &mut [VersionRow]) -> AppResult
     Ok(())
 }
 
-fn search_text(server: &ServerJson) -> String {
+pub(crate) fn search_text(server: &ServerJson) -> String {
     format!("{}\n{}", server.name, server.description).to_lowercase()
 }
 

@@ -6,6 +6,8 @@ use crate::auth::{Caller, TokenKeys, secrets_equal};
 use crate::cache::ReadCache;
 use crate::metrics::Metrics;
 use crate::service::Registry;
+use crate::sync::SyncService;
+use crate::sync::config::Registries;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -14,6 +16,10 @@ pub struct AppState {
     pub admin_token: Option<Arc<str>>,
     pub metrics: Arc<Metrics>,
     pub cache: Arc<ReadCache>,
+    /// The named registries, and the one served at `/v0.1`.
+    pub registries: Arc<Registries>,
+    /// The sync of configured sources (`None` when none are configured).
+    pub sync: Option<Arc<SyncService>>,
 }
 
 impl AppState {

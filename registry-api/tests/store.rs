@@ -11,8 +11,8 @@ use serde_json::json;
 use thv_core::api::ServerStatus;
 use thv_registry_api::error::AppError;
 use thv_registry_api::store::{
-    Cursor, ListQuery, PostgresStore, SqliteStore, Store, VersionFilter, VersionRow, WriteTx,
-    write_fn,
+    Cursor, ListQuery, PostgresStore, Scope, SqliteStore, Store, VersionFilter, VersionRow,
+    WriteTx, write_fn,
 };
 
 fn row(name: &str, version: &str, t: i64) -> VersionRow {
@@ -35,6 +35,7 @@ fn row(name: &str, version: &str, t: i64) -> VersionRow {
 
 fn query() -> ListQuery {
     ListQuery {
+        scope: Scope::managed(),
         cursor: None,
         limit: 100,
         search: None,
@@ -269,7 +270,10 @@ async fn list_orders_filters_and_pages(s: Arc<dyn Store>) {
         .unwrap();
     assert!(none.is_empty(), "LIKE wildcards in a term are literal");
 
-    let versions = s.versions("a.x/one", false).await.unwrap();
+    let versions = s
+        .versions(&Scope::managed(), "a.x/one", false)
+        .await
+        .unwrap();
     assert_eq!(
         keys(&versions),
         ["a.x/one@10.0.0", "a.x/one@2.0.0"],
@@ -283,7 +287,10 @@ async fn latest_flag_and_get(s: Arc<dyn Store>) {
         .await
         .unwrap();
     assert!(
-        s.get("a.x/one", None).await.unwrap().is_none(),
+        s.get(&Scope::managed(), "a.x/one", None)
+            .await
+            .unwrap()
+            .is_none(),
         "no latest yet"
     );
     let body = write_fn(|tx: &mut dyn WriteTx| {
@@ -296,21 +303,38 @@ async fn latest_flag_and_get(s: Arc<dyn Store>) {
     });
     s.write("a.x/one", body).await.unwrap();
     assert_eq!(
-        s.get("a.x/one", None).await.unwrap().unwrap().version,
+        s.get(&Scope::managed(), "a.x/one", None)
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
         "2.0.0"
     );
-    let all = s.versions("a.x/one", true).await.unwrap();
+    let all = s
+        .versions(&Scope::managed(), "a.x/one", true)
+        .await
+        .unwrap();
     assert_eq!(all.iter().filter(|r| r.is_latest).count(), 1);
     assert_eq!(
-        s.get("a.x/one", Some("1.0.0"))
+        s.get(&Scope::managed(), "a.x/one", Some("1.0.0"))
             .await
             .unwrap()
             .unwrap()
             .version,
         "1.0.0"
     );
-    assert!(s.get("a.x/one", Some("3.0.0")).await.unwrap().is_none());
-    assert!(s.get("a.x/none", None).await.unwrap().is_none());
+    assert!(
+        s.get(&Scope::managed(), "a.x/one", Some("3.0.0"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        s.get(&Scope::managed(), "a.x/none", None)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 async fn writes_roll_back_on_error(s: Arc<dyn Store>) {
@@ -407,7 +431,13 @@ async fn concurrent_writes_to_one_name_are_serialized(s: Arc<dyn Store>) {
     for t in tasks {
         t.await.unwrap().unwrap();
     }
-    assert_eq!(s.versions("a.x/one", true).await.unwrap().len(), 20);
+    assert_eq!(
+        s.versions(&Scope::managed(), "a.x/one", true)
+            .await
+            .unwrap()
+            .len(),
+        20
+    );
 }
 
 async fn migrations_are_idempotent_and_data_survives_reopen(s: Arc<dyn Store>) {

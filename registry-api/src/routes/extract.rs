@@ -1,6 +1,8 @@
 //! Typed extractors: path, query, body and caller are checked here, before any storage call, and every rejection
 //! becomes an `{"error": "..."}` body with the upstream status code.
 
+use std::collections::HashMap;
+
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRef, FromRequest, FromRequestParts, Path, Query, Request};
@@ -13,6 +15,28 @@ use thv_core::validate::server_name_error;
 use crate::auth::Caller;
 use crate::error::AppError;
 use crate::state::AppState;
+use crate::store::Scope;
+
+/// The registry a read route serves: `{registry}` of `/registry/{registry}/v0.1/...`, or the default one.
+pub struct RegistryScope(pub Scope);
+
+impl FromRequestParts<AppState> for RegistryScope {
+    type Rejection = AppError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .unwrap_or_else(|_| Path(HashMap::new()));
+        match params.get("registry") {
+            None => Ok(Self(state.registries.default_scope().clone())),
+            Some(name) => state
+                .registries
+                .scope(name)
+                .cloned()
+                .map(Self)
+                .ok_or_else(|| AppError::NotFound(format!("registry not found: {name}"))),
+        }
+    }
+}
 
 /// `{serverName}`, percent-decoded.
 pub struct ServerName(pub String);
@@ -20,9 +44,10 @@ pub struct ServerName(pub String);
 impl<S: Send + Sync> FromRequestParts<S> for ServerName {
     type Rejection = AppError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
-        let Path(name) = Path::<String>::from_request_parts(parts, state)
+        let Path(mut params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
             .await
             .map_err(|_| AppError::bad_request("Invalid server name encoding"))?;
+        let name = params.remove("serverName").unwrap_or_default();
         check_name(&name)?;
         Ok(Self(name))
     }
@@ -37,7 +62,7 @@ pub struct ServerVersion {
 impl<S: Send + Sync> FromRequestParts<S> for ServerVersion {
     type Rejection = AppError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
-        let Path((name, version)) = Path::<(String, String)>::from_request_parts(parts, state)
+        let Path(mut params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
             .await
             .map_err(|e: PathRejection| {
                 if e.body_text().contains("version") {
@@ -46,6 +71,8 @@ impl<S: Send + Sync> FromRequestParts<S> for ServerVersion {
                     AppError::bad_request("Invalid server name encoding")
                 }
             })?;
+        let name = params.remove("serverName").unwrap_or_default();
+        let version = params.remove("version").unwrap_or_default();
         check_name(&name)?;
         if version.is_empty() || version.len() > thv_core::version::MAX_VERSION_LEN {
             return Err(AppError::bad_request(

@@ -5,6 +5,7 @@ mod extract;
 mod meta;
 mod publish;
 mod servers;
+mod sources;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -40,11 +41,31 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(meta::get_version))
 }
 
-/// Every API route with its OpenAPI description, under both prefixes.
+/// The read routes of a named registry (`/registry/{registry}/v0.1/...`): publishing goes to `/v0.1`.
+fn registry_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(servers::list_servers))
+        .routes(routes!(servers::list_server_versions))
+        .routes(routes!(servers::get_server_version))
+}
+
+/// Sync sources and registries (ToolHive extensions).
+fn admin_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(sources::list_sources))
+        .routes(routes!(sources::get_source))
+        .routes(routes!(sources::sync_source))
+        .routes(routes!(sources::list_registries))
+}
+
+/// Every API route with its OpenAPI description, under both prefixes, plus each named registry's read routes.
 pub fn openapi_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::base_document())
         .nest("/v0", api_routes())
         .nest("/v0.1", api_routes())
+        .nest("/registry/{registry}/v0", registry_routes())
+        .nest("/registry/{registry}/v0.1", registry_routes())
+        .merge(admin_routes())
 }
 
 /// The complete application: API, OpenAPI documents and docs UI, metrics; CORS, body limit, tracing.
@@ -81,7 +102,8 @@ pub fn app(state: AppState, max_body_bytes: usize) -> Router {
 
 async fn not_found(uri: axum::http::Uri) -> impl IntoResponse {
     AppError::NotFound(format!(
-        "Endpoint not found: {}. The API is served under /v0.1/servers (and /v0/servers).",
+        "Endpoint not found: {}. The API is served under /v0.1/servers (and /v0/servers), named registries under \
+         /registry/{{name}}/v0.1/servers.",
         uri.path()
     ))
 }

@@ -8,11 +8,11 @@ use serde_json::value::RawValue;
 use thv_core::api::{ListMetadata, ResponseMeta, ServerList, ServerResponse};
 use utoipa::IntoParams;
 
-use super::extract::{ApiQuery, ServerName, ServerVersion};
+use super::extract::{ApiQuery, RegistryScope, ServerName, ServerVersion};
 use crate::error::{AppError, AppResult};
 use crate::openapi::schemas::{ErrorResponseSchema, ServerListSchema, ServerResponseSchema};
 use crate::state::AppState;
-use crate::store::{Cursor, ListQuery, VersionFilter, VersionRow};
+use crate::store::{Cursor, ListQuery, Scope, VersionFilter, VersionRow};
 
 /// Default page size, as upstream.
 pub const DEFAULT_LIMIT: u32 = 30;
@@ -113,7 +113,7 @@ fn parse_cursor(raw: &str) -> AppResult<Cursor> {
 }
 
 impl ListParams {
-    fn into_query(self) -> AppResult<ListQuery> {
+    fn into_query(self, scope: Scope) -> AppResult<ListQuery> {
         let limit = match self.limit.as_deref() {
             None => DEFAULT_LIMIT,
             Some(s) => s
@@ -163,6 +163,7 @@ impl ListParams {
             .map(parse_cursor)
             .transpose()?;
         Ok(ListQuery {
+            scope,
             cursor,
             limit,
             search,
@@ -182,9 +183,10 @@ impl ListParams {
     ))]
 pub async fn list_servers(
     State(state): State<AppState>,
+    RegistryScope(scope): RegistryScope,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> AppResult<Json<ServerList<Box<RawValue>>>> {
-    let query = params.into_query()?;
+    let query = params.into_query(scope)?;
     let page = state.registry.list(&query).await?;
     Ok(Json(to_list(page.rows, page.next_cursor)?))
 }
@@ -198,12 +200,16 @@ pub async fn list_servers(
     ))]
 pub async fn list_server_versions(
     State(state): State<AppState>,
+    RegistryScope(scope): RegistryScope,
     ServerName(name): ServerName,
     ApiQuery(q): ApiQuery<IncludeDeleted>,
 ) -> AppResult<Json<ServerList<Box<RawValue>>>> {
     let include_deleted =
         parse_bool("include_deleted", q.include_deleted.as_deref())?.unwrap_or(false);
-    let rows = state.registry.versions(&name, include_deleted).await?;
+    let rows = state
+        .registry
+        .versions(&scope, &name, include_deleted)
+        .await?;
     Ok(Json(to_list(rows, None)?))
 }
 
@@ -220,6 +226,7 @@ pub async fn list_server_versions(
     ))]
 pub async fn get_server_version(
     State(state): State<AppState>,
+    RegistryScope(scope): RegistryScope,
     path: ServerVersion,
     ApiQuery(q): ApiQuery<IncludeDeleted>,
 ) -> AppResult<Json<RawServerResponse>> {
@@ -227,7 +234,7 @@ pub async fn get_server_version(
         parse_bool("include_deleted", q.include_deleted.as_deref())?.unwrap_or(false);
     let row = state
         .registry
-        .get(&path.name, &path.version, include_deleted)
+        .get(&scope, &path.name, &path.version, include_deleted)
         .await?;
     Ok(Json(to_response(row)?))
 }

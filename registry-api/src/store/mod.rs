@@ -6,6 +6,7 @@
 mod sql;
 
 use std::fmt;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -16,6 +17,48 @@ use thv_core::version::VersionCandidate;
 use crate::error::AppError;
 
 pub use sql::{PostgresStore, SqliteStore, connect};
+
+/// The source that holds what is published through this API (and the seed); every other source is synced.
+pub const MANAGED_SOURCE: &str = "managed";
+
+/// The sources a read sees, in precedence order: a server name found in an earlier source hides that name in the
+/// later ones (as toolhive-registry-server's registries: first wins).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    sources: Arc<[String]>,
+}
+
+impl Scope {
+    /// What this API publishes: the default registry unless configuration composes another.
+    pub fn managed() -> Self {
+        Self::new(vec![MANAGED_SOURCE.to_string()]).expect("one source")
+    }
+
+    /// `None` when `sources` is empty.
+    pub fn new(sources: Vec<String>) -> Option<Self> {
+        (!sources.is_empty()).then(|| Self {
+            sources: sources.into(),
+        })
+    }
+
+    pub fn sources(&self) -> &[String] {
+        &self.sources
+    }
+
+    /// The first source, in precedence order, among those that hold the name.
+    pub fn first_of<'a>(&'a self, holding: &[String]) -> Option<&'a str> {
+        self.sources
+            .iter()
+            .find(|s| holding.contains(s))
+            .map(String::as_str)
+    }
+}
+
+impl Default for Scope {
+    fn default() -> Self {
+        Self::managed()
+    }
+}
 
 /// One stored server version.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,6 +129,8 @@ impl fmt::Display for Cursor {
 /// `GET servers` after parsing and checking its parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListQuery {
+    /// Which sources the list reads.
+    pub scope: Scope,
     pub cursor: Option<Cursor>,
     pub limit: u32,
     /// Lower-cased search term (matched as a literal substring).
@@ -154,19 +199,21 @@ pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> &'static str;
     /// A page of versions in `(server_name, version)` order; at most `query.limit` rows.
     async fn list(&self, query: &ListQuery) -> Result<Vec<VersionRow>, StoreError>;
-    /// Every version of one server, newest publish first.
+    /// Every version of one server, newest publish first, from the first source of `scope` that holds the name.
     async fn versions(
         &self,
+        scope: &Scope,
         server_name: &str,
         include_deleted: bool,
     ) -> Result<Vec<VersionRow>, StoreError>;
-    /// One version, or the latest one when `version` is `None`.
+    /// One version, or the latest one when `version` is `None`, from the first source of `scope` holding the name.
     async fn get(
         &self,
+        scope: &Scope,
         server_name: &str,
         version: Option<&str>,
     ) -> Result<Option<VersionRow>, StoreError>;
-    /// Number of stored versions.
+    /// Number of versions in the managed source.
     async fn count(&self) -> Result<u64, StoreError>;
     /// Runs `body` in one transaction serialized against every other write to `server_name`.
     async fn write(&self, server_name: &str, body: WriteFn) -> Result<Vec<VersionRow>, AppError>;
@@ -179,6 +226,14 @@ pub trait Store: Send + Sync + 'static {
         self.insert_batches(&mut std::iter::once(Ok(rows.to_vec())))
             .await
     }
+    /// Records a configured sync source (or updates its kind); its state starts as `pending`.
+    async fn register_source(&self, name: &str, kind: &str) -> Result<(), StoreError>;
+    /// Every recorded sync source, by name.
+    async fn sources(&self) -> Result<Vec<SourceRecord>, StoreError>;
+    /// Runs one sync of `source` in one transaction that holds the source's lock: `body` decides and writes; its
+    /// rows become visible together when it commits, and a failure leaves the last good data in place (the
+    /// failure itself is recorded). [`SyncAttempt::Busy`] when another replica holds the lock.
+    async fn sync(&self, source: &str, body: SyncFn) -> Result<SyncAttempt, StoreError>;
     /// Cheap liveness check of the database.
     async fn ping(&self) -> Result<(), StoreError>;
     /// Calls `on_change` whenever another process sharing the database commits a write (PostgreSQL replicas
@@ -192,3 +247,106 @@ pub type RowBatches<'a> = dyn Iterator<Item = Result<Vec<VersionRow>, AppError>>
 
 /// See [`Store::watch_changes`].
 pub type ChangeCallback = std::sync::Arc<dyn Fn() + Send + Sync>;
+
+/// Where a sync source stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceStatus {
+    /// Never synced.
+    Pending,
+    Complete,
+    /// The last sync failed; the data of the last complete one is served.
+    Failed,
+}
+
+/// The recorded state of one sync source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceRecord {
+    pub name: String,
+    pub kind: String,
+    pub status: SourceStatus,
+    pub generation: i64,
+    pub settings_hash: Option<String>,
+    pub content_hash: Option<String>,
+    pub watermark: Option<DateTime<Utc>>,
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub last_full_sync_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub last_report: Option<serde_json::Value>,
+    pub server_count: u64,
+    pub version_count: u64,
+}
+
+/// What a committed sync records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncOutcome {
+    pub settings_hash: String,
+    pub content_hash: Option<String>,
+    pub watermark: Option<DateTime<Utc>>,
+    /// Whether this sync replaced the source's whole content.
+    pub full: bool,
+    pub report: serde_json::Value,
+}
+
+/// How an upsert treats the timestamps of rows that already exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timestamps {
+    /// The incoming rows carry the source's own times (an upstream registry API): take them.
+    FromSource,
+    /// The times are this sync's: keep `published_at`, and `updated_at` unless the document or status changed.
+    KeepUnchanged,
+}
+
+/// Operations of one sync transaction; every row it touches belongs to its source.
+#[async_trait]
+pub trait SyncTx: Send {
+    /// The source's state as this transaction found it.
+    fn record(&self) -> &SourceRecord;
+    /// Inserts or replaces rows, marking them as written by this sync.
+    async fn upsert(&mut self, rows: &[VersionRow], times: Timestamps) -> Result<(), StoreError>;
+    /// Removes one version; the number of rows removed.
+    async fn remove(&mut self, server_name: &str, version: &str) -> Result<u64, StoreError>;
+    /// Removes every row this sync did not write (the end of a full sync); the number removed.
+    async fn remove_stale(&mut self) -> Result<u64, StoreError>;
+    /// Clears every latest flag of the source.
+    async fn clear_latest(&mut self) -> Result<(), StoreError>;
+    /// Every version of one server in the source.
+    async fn versions(&mut self, server_name: &str) -> Result<Vec<VersionRow>, StoreError>;
+    /// Moves the server's latest flag to `version` (or clears it).
+    async fn set_latest(
+        &mut self,
+        server_name: &str,
+        version: Option<&str>,
+    ) -> Result<(), StoreError>;
+}
+
+/// The body of a sync: `Ok(Some)` commits and records, `Ok(None)` rolls back quietly (nothing to do), `Err`
+/// rolls back and records the failure.
+pub type SyncFn = Box<
+    dyn for<'t> FnOnce(&'t mut dyn SyncTx) -> BoxFuture<'t, Result<Option<SyncOutcome>, String>>
+        + Send,
+>;
+
+/// Boxes a closure as a [`SyncFn`] (the explicit bound lets the closure's lifetimes be inferred).
+pub fn sync_fn<F>(body: F) -> SyncFn
+where
+    F: for<'t> FnOnce(&'t mut dyn SyncTx) -> BoxFuture<'t, Result<Option<SyncOutcome>, String>>
+        + Send
+        + 'static,
+{
+    Box::new(body)
+}
+
+/// How [`Store::sync`] ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SyncAttempt {
+    /// Another replica is syncing this source.
+    Busy,
+    /// The body had nothing to do.
+    Skipped,
+    /// Committed; the source's new record.
+    Committed(Box<SourceRecord>),
+    /// Rolled back; the reason, also recorded.
+    Failed(String),
+}

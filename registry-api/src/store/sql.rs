@@ -18,8 +18,9 @@ use sqlx::{FromRow, Pool, Postgres, QueryBuilder, Sqlite};
 use thv_core::api::ServerStatus;
 
 use super::{
-    ChangeCallback, Cursor, ListQuery, RowBatches, Store, StoreError, VersionFilter, VersionRow,
-    WriteFn, WriteTx,
+    ChangeCallback, Cursor, ListQuery, MANAGED_SOURCE, RowBatches, Scope, SourceRecord,
+    SourceStatus, Store, StoreError, SyncAttempt, SyncFn, SyncOutcome, SyncTx, Timestamps,
+    VersionFilter, VersionRow, WriteFn, WriteTx,
 };
 use crate::error::AppError;
 
@@ -38,40 +39,141 @@ macro_rules! cols {
 const SELECT_VERSIONS: &str = concat!(
     "SELECT ",
     cols!(),
-    " FROM server_versions WHERE server_name = $1 ORDER BY published_at DESC, version DESC"
+    " FROM server_versions WHERE source = $1 AND server_name = $2 ORDER BY published_at DESC, version DESC"
 );
 const SELECT_VERSIONS_LIVE: &str = concat!(
     "SELECT ",
     cols!(),
-    " FROM server_versions WHERE server_name = $1 AND status <> 'deleted' ORDER BY published_at DESC, version DESC"
+    " FROM server_versions WHERE source = $1 AND server_name = $2 AND status <> 'deleted' \
+     ORDER BY published_at DESC, version DESC"
 );
 const SELECT_ONE: &str = concat!(
     "SELECT ",
     cols!(),
-    " FROM server_versions WHERE server_name = $1 AND version = $2"
+    " FROM server_versions WHERE source = $1 AND server_name = $2 AND version = $3"
 );
 const SELECT_LATEST: &str = concat!(
     "SELECT ",
     cols!(),
-    " FROM server_versions WHERE server_name = $1 AND is_latest"
+    " FROM server_versions WHERE source = $1 AND server_name = $2 AND is_latest"
 );
+/// The sources holding a server name (for registries of several sources).
+const SOURCES_OF: &str = "SELECT DISTINCT source FROM server_versions WHERE server_name = $1";
+/// Managed rows only: the source column's default.
 const INSERT: &str = concat!(
     "INSERT INTO server_versions (",
     cols!(),
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
 );
 const UPDATE: &str = "UPDATE server_versions SET value = $3, status = $4, status_message = $5, status_changed_at = $6, \
-     updated_at = $7, search_text = $8 WHERE server_name = $1 AND version = $2";
-const CLEAR_LATEST: &str =
-    "UPDATE server_versions SET is_latest = FALSE WHERE server_name = $1 AND is_latest";
-const SET_LATEST: &str =
-    "UPDATE server_versions SET is_latest = TRUE WHERE server_name = $1 AND version = $2";
-const DELETE_URLS: &str = "DELETE FROM server_remote_urls WHERE server_name = $1 AND version = $2";
+     updated_at = $7, search_text = $8 WHERE source = 'managed' AND server_name = $1 AND version = $2";
+const CLEAR_LATEST: &str = "UPDATE server_versions SET is_latest = FALSE WHERE source = $1 AND server_name = $2 AND is_latest";
+const SET_LATEST: &str = "UPDATE server_versions SET is_latest = TRUE WHERE source = $1 AND server_name = $2 AND version = $3";
+const DELETE_URLS: &str =
+    "DELETE FROM server_remote_urls WHERE source = 'managed' AND server_name = $1 AND version = $2";
 const INSERT_URL: &str = "INSERT INTO server_remote_urls (url, server_name, version) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
 const URL_OWNER: &str = "SELECT u.server_name FROM server_remote_urls u JOIN server_versions v \
-     ON v.server_name = u.server_name AND v.version = u.version \
+     ON v.source = u.source AND v.server_name = u.server_name AND v.version = u.version \
      WHERE u.url = $1 AND u.server_name <> $2 AND v.status <> 'deleted' LIMIT 1";
-const COUNT: &str = "SELECT COUNT(*) FROM server_versions";
+const COUNT: &str = "SELECT COUNT(*) FROM server_versions WHERE source = 'managed'";
+
+const UPSERT_FROM_SOURCE: &str = " ON CONFLICT (source, server_name, version) DO UPDATE SET \
+     value = excluded.value, status = excluded.status, status_message = excluded.status_message, \
+     status_changed_at = excluded.status_changed_at, published_at = excluded.published_at, \
+     updated_at = excluded.updated_at, is_latest = excluded.is_latest, search_text = excluded.search_text, \
+     sync_generation = excluded.sync_generation";
+const UPSERT_KEEP_UNCHANGED: &str = " ON CONFLICT (source, server_name, version) DO UPDATE SET \
+     value = excluded.value, status = excluded.status, status_message = excluded.status_message, \
+     status_changed_at = CASE WHEN server_versions.status = excluded.status \
+         THEN server_versions.status_changed_at ELSE excluded.status_changed_at END, \
+     updated_at = CASE WHEN server_versions.value = excluded.value AND server_versions.status = excluded.status \
+         THEN server_versions.updated_at ELSE excluded.updated_at END, \
+     is_latest = excluded.is_latest, search_text = excluded.search_text, \
+     sync_generation = excluded.sync_generation";
+
+macro_rules! source_cols {
+    () => {
+        "name, kind, status, generation, settings_hash, content_hash, watermark, last_attempt_at, \
+         last_success_at, last_full_sync_at, last_error, last_report, server_count, version_count"
+    };
+}
+const SELECT_SOURCES: &str = concat!(
+    "SELECT ",
+    source_cols!(),
+    " FROM sync_sources ORDER BY name"
+);
+const SELECT_SOURCE: &str = concat!(
+    "SELECT ",
+    source_cols!(),
+    " FROM sync_sources WHERE name = $1"
+);
+const REGISTER_SOURCE: &str = "INSERT INTO sync_sources (name, kind) VALUES ($1, $2) \
+     ON CONFLICT (name) DO UPDATE SET kind = excluded.kind";
+const SYNC_REMOVE: &str =
+    "DELETE FROM server_versions WHERE source = $1 AND server_name = $2 AND version = $3";
+const SYNC_REMOVE_STALE: &str =
+    "DELETE FROM server_versions WHERE source = $1 AND sync_generation <> $2";
+const SYNC_CLEAR_LATEST: &str =
+    "UPDATE server_versions SET is_latest = FALSE WHERE source = $1 AND is_latest";
+const SYNC_FAILED: &str = "UPDATE sync_sources SET status = 'failed', last_error = $2, last_attempt_at = $3 \
+     WHERE name = $1";
+const SYNC_COMPLETE: &str = "UPDATE sync_sources SET status = 'complete', generation = $2, settings_hash = $3, \
+     content_hash = $4, watermark = $5, last_attempt_at = $6, last_success_at = $6, \
+     last_full_sync_at = CASE WHEN $7 THEN $6 ELSE last_full_sync_at END, last_error = NULL, last_report = $8, \
+     server_count = (SELECT COUNT(DISTINCT server_name) FROM server_versions WHERE source = $1 AND status <> 'deleted'), \
+     version_count = (SELECT COUNT(*) FROM server_versions WHERE source = $1) \
+     WHERE name = $1";
+
+#[derive(FromRow)]
+struct RawSource {
+    name: String,
+    kind: String,
+    status: String,
+    generation: i64,
+    settings_hash: Option<String>,
+    content_hash: Option<String>,
+    watermark: Option<i64>,
+    last_attempt_at: Option<i64>,
+    last_success_at: Option<i64>,
+    last_full_sync_at: Option<i64>,
+    last_error: Option<String>,
+    last_report: Option<String>,
+    server_count: i64,
+    version_count: i64,
+}
+
+impl TryFrom<RawSource> for SourceRecord {
+    type Error = StoreError;
+    fn try_from(r: RawSource) -> Result<Self, StoreError> {
+        let status = match r.status.as_str() {
+            "pending" => SourceStatus::Pending,
+            "complete" => SourceStatus::Complete,
+            "failed" => SourceStatus::Failed,
+            other => return Err(StoreError::Corrupt(format!("source status '{other}'"))),
+        };
+        let time = |t: Option<i64>| t.map(from_micros).transpose();
+        Ok(SourceRecord {
+            status,
+            generation: r.generation,
+            settings_hash: r.settings_hash,
+            content_hash: r.content_hash,
+            watermark: time(r.watermark)?,
+            last_attempt_at: time(r.last_attempt_at)?,
+            last_success_at: time(r.last_success_at)?,
+            last_full_sync_at: time(r.last_full_sync_at)?,
+            last_error: r.last_error,
+            last_report: r
+                .last_report
+                .map(|t| serde_json::from_str(&t))
+                .transpose()
+                .map_err(|e| StoreError::Corrupt(format!("source report: {e}")))?,
+            server_count: r.server_count.max(0) as u64,
+            version_count: r.version_count.max(0) as u64,
+            name: r.name,
+            kind: r.kind,
+        })
+    }
+}
 
 #[derive(FromRow)]
 struct RawRow {
@@ -198,6 +300,39 @@ fn fts_phrase(term: &str) -> String {
     format!("\"{}\"", term.replace('"', "\"\""))
 }
 
+/// Restricts a statement over `server_versions` to a scope: its one source, or its sources in precedence order,
+/// each row shown only when no earlier source holds its server name.
+fn push_scope<'a, DB: sqlx::Database>(b: &mut QueryBuilder<DB>, scope: &'a Scope)
+where
+    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    let sources = scope.sources();
+    if let [only] = sources {
+        b.push(" AND source = ").push_bind(only.clone());
+        return;
+    }
+    b.push(" AND (");
+    for (i, source) in sources.iter().enumerate() {
+        if i > 0 {
+            b.push(" OR ");
+        }
+        b.push("(source = ").push_bind(source.clone());
+        if i > 0 {
+            b.push(
+                " AND NOT EXISTS (SELECT 1 FROM server_versions h \
+                 WHERE h.server_name = server_versions.server_name AND h.source IN (",
+            );
+            let mut higher = b.separated(", ");
+            for s in &sources[..i] {
+                higher.push_bind(s.clone());
+            }
+            b.push("))");
+        }
+        b.push(")");
+    }
+    b.push(")");
+}
+
 /// Builds the list statement from the query's filters (keyset pagination, no OFFSET).
 fn build_list<'a, DB: sqlx::Database>(q: &'a ListQuery, plan: SearchPlan) -> QueryBuilder<DB>
 where
@@ -216,6 +351,7 @@ where
             b.push("server_versions WHERE 1=1");
         }
     }
+    push_scope(&mut b, &q.scope);
     if !q.include_deleted {
         b.push(" AND status <> 'deleted'");
     }
@@ -261,7 +397,7 @@ where
 }
 
 macro_rules! sql_store {
-    ($store:ident, $tx:ident, $db:ty, $backend:literal) => {
+    ($store:ident, $tx:ident, $synctx:ident, $db:ty, $backend:literal) => {
         #[doc = concat!("The ", $backend, " backend.")]
         #[derive(Clone)]
         pub struct $store {
@@ -305,10 +441,156 @@ macro_rules! sql_store {
             }
         }
 
+        struct $synctx {
+            tx: sqlx::Transaction<'static, $db>,
+            record: SourceRecord,
+            generation: i64,
+        }
+
+        #[async_trait]
+        impl SyncTx for $synctx {
+            fn record(&self) -> &SourceRecord {
+                &self.record
+            }
+
+            async fn upsert(
+                &mut self,
+                rows: &[VersionRow],
+                times: Timestamps,
+            ) -> Result<(), StoreError> {
+                for chunk in rows.chunks(BATCH_ROWS) {
+                    let mut b = QueryBuilder::<$db>::new(concat!(
+                        "INSERT INTO server_versions (source, sync_generation, ",
+                        cols!(),
+                        ") "
+                    ));
+                    let (source, generation) = (&self.record.name, self.generation);
+                    b.push_values(chunk, |mut r, row| {
+                        r.push_bind(source.clone())
+                            .push_bind(generation)
+                            .push_bind(row.server_name.clone())
+                            .push_bind(row.version.clone())
+                            .push_bind(row.value.clone())
+                            .push_bind(row.status.as_str())
+                            .push_bind(row.status_message.clone())
+                            .push_bind(micros(&row.status_changed_at))
+                            .push_bind(micros(&row.published_at))
+                            .push_bind(micros(&row.updated_at))
+                            .push_bind(row.is_latest)
+                            .push_bind(row.search_text.clone());
+                    });
+                    b.push(match times {
+                        Timestamps::FromSource => UPSERT_FROM_SOURCE,
+                        Timestamps::KeepUnchanged => UPSERT_KEEP_UNCHANGED,
+                    });
+                    b.build().execute(&mut *self.tx).await.map_err(map_err)?;
+                }
+                Ok(())
+            }
+
+            async fn remove(
+                &mut self,
+                server_name: &str,
+                version: &str,
+            ) -> Result<u64, StoreError> {
+                Ok(sqlx::query(SYNC_REMOVE)
+                    .bind(&self.record.name)
+                    .bind(server_name)
+                    .bind(version)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(map_err)?
+                    .rows_affected())
+            }
+
+            async fn remove_stale(&mut self) -> Result<u64, StoreError> {
+                Ok(sqlx::query(SYNC_REMOVE_STALE)
+                    .bind(&self.record.name)
+                    .bind(self.generation)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(map_err)?
+                    .rows_affected())
+            }
+
+            async fn clear_latest(&mut self) -> Result<(), StoreError> {
+                sqlx::query(SYNC_CLEAR_LATEST)
+                    .bind(&self.record.name)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn versions(&mut self, server_name: &str) -> Result<Vec<VersionRow>, StoreError> {
+                let raw = sqlx::query_as::<_, RawRow>(SELECT_VERSIONS)
+                    .bind(&self.record.name)
+                    .bind(server_name)
+                    .fetch_all(&mut *self.tx)
+                    .await
+                    .map_err(map_err)?;
+                rows(raw)
+            }
+
+            async fn set_latest(
+                &mut self,
+                server_name: &str,
+                version: Option<&str>,
+            ) -> Result<(), StoreError> {
+                let source = self.record.name.clone();
+                $store::move_latest(&mut self.tx, &source, server_name, version).await
+            }
+        }
+
+        impl $store {
+            /// Moves a server's latest flag inside a transaction: cleared, then set on `version`.
+            async fn move_latest(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                source: &str,
+                server_name: &str,
+                version: Option<&str>,
+            ) -> Result<(), StoreError> {
+                sqlx::query(CLEAR_LATEST)
+                    .bind(source)
+                    .bind(server_name)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(map_err)?;
+                if let Some(v) = version {
+                    sqlx::query(SET_LATEST)
+                        .bind(source)
+                        .bind(server_name)
+                        .bind(v)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+                Ok(())
+            }
+
+            /// The source a read of `server_name` in `scope` uses: its only one, or the first holding the name.
+            async fn source_for(
+                &self,
+                scope: &Scope,
+                server_name: &str,
+            ) -> Result<Option<String>, StoreError> {
+                if let [only] = scope.sources() {
+                    return Ok(Some(only.clone()));
+                }
+                let holding: Vec<String> = sqlx::query_scalar(SOURCES_OF)
+                    .bind(server_name)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(scope.first_of(&holding).map(str::to_string))
+            }
+        }
+
         #[async_trait]
         impl WriteTx for $tx {
             async fn versions(&mut self, server_name: &str) -> Result<Vec<VersionRow>, StoreError> {
                 let raw = sqlx::query_as::<_, RawRow>(SELECT_VERSIONS)
+                    .bind(MANAGED_SOURCE)
                     .bind(server_name)
                     .fetch_all(&mut *self.tx)
                     .await
@@ -368,20 +650,7 @@ macro_rules! sql_store {
                 server_name: &str,
                 version: Option<&str>,
             ) -> Result<(), StoreError> {
-                sqlx::query(CLEAR_LATEST)
-                    .bind(server_name)
-                    .execute(&mut *self.tx)
-                    .await
-                    .map_err(map_err)?;
-                if let Some(v) = version {
-                    sqlx::query(SET_LATEST)
-                        .bind(server_name)
-                        .bind(v)
-                        .execute(&mut *self.tx)
-                        .await
-                        .map_err(map_err)?;
-                }
-                Ok(())
+                $store::move_latest(&mut self.tx, MANAGED_SOURCE, server_name, version).await
             }
         }
 
@@ -404,15 +673,20 @@ macro_rules! sql_store {
 
             async fn versions(
                 &self,
+                scope: &Scope,
                 server_name: &str,
                 include_deleted: bool,
             ) -> Result<Vec<VersionRow>, StoreError> {
+                let Some(source) = self.source_for(scope, server_name).await? else {
+                    return Ok(Vec::new());
+                };
                 let sql = if include_deleted {
                     SELECT_VERSIONS
                 } else {
                     SELECT_VERSIONS_LIVE
                 };
                 let raw = sqlx::query_as::<_, RawRow>(sql)
+                    .bind(source)
                     .bind(server_name)
                     .fetch_all(&self.pool)
                     .await
@@ -422,12 +696,17 @@ macro_rules! sql_store {
 
             async fn get(
                 &self,
+                scope: &Scope,
                 server_name: &str,
                 version: Option<&str>,
             ) -> Result<Option<VersionRow>, StoreError> {
+                let Some(source) = self.source_for(scope, server_name).await? else {
+                    return Ok(None);
+                };
                 let raw = match version {
                     Some(v) => {
                         sqlx::query_as::<_, RawRow>(SELECT_ONE)
+                            .bind(source)
                             .bind(server_name)
                             .bind(v)
                             .fetch_optional(&self.pool)
@@ -435,6 +714,7 @@ macro_rules! sql_store {
                     }
                     None => {
                         sqlx::query_as::<_, RawRow>(SELECT_LATEST)
+                            .bind(source)
                             .bind(server_name)
                             .fetch_optional(&self.pool)
                             .await
@@ -442,6 +722,100 @@ macro_rules! sql_store {
                 }
                 .map_err(map_err)?;
                 raw.map(VersionRow::try_from).transpose()
+            }
+
+            async fn register_source(&self, name: &str, kind: &str) -> Result<(), StoreError> {
+                sqlx::query(REGISTER_SOURCE)
+                    .bind(name)
+                    .bind(kind)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn sources(&self) -> Result<Vec<SourceRecord>, StoreError> {
+                let raw = sqlx::query_as::<_, RawSource>(SELECT_SOURCES)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                raw.into_iter().map(SourceRecord::try_from).collect()
+            }
+
+            async fn sync(&self, source: &str, body: SyncFn) -> Result<SyncAttempt, StoreError> {
+                let mut tx = self.begin_sync().await?;
+                let locked = sqlx::query_as::<_, RawSource>(Self::LOCK_SOURCE)
+                    .bind(source)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                let Some(raw) = locked else {
+                    drop(tx);
+                    let known: Option<i64> =
+                        sqlx::query_scalar("SELECT 1 FROM sync_sources WHERE name = $1")
+                            .bind(source)
+                            .fetch_optional(&self.pool)
+                            .await
+                            .map_err(map_err)?;
+                    return match known {
+                        Some(_) => Ok(SyncAttempt::Busy),
+                        None => Err(StoreError::Database(format!(
+                            "sync source '{source}' is not registered"
+                        ))),
+                    };
+                };
+                let record = SourceRecord::try_from(raw)?;
+                let generation = record.generation + 1;
+                let mut stx = $synctx {
+                    tx,
+                    record,
+                    generation,
+                };
+                let result = body(&mut stx).await;
+                let now = micros(&Utc::now());
+                match result {
+                    Ok(Some(outcome)) => {
+                        let SyncOutcome {
+                            settings_hash,
+                            content_hash,
+                            watermark,
+                            full,
+                            report,
+                        } = outcome;
+                        sqlx::query(SYNC_COMPLETE)
+                            .bind(source)
+                            .bind(generation)
+                            .bind(settings_hash)
+                            .bind(content_hash)
+                            .bind(watermark.as_ref().map(micros))
+                            .bind(now)
+                            .bind(full)
+                            .bind(report.to_string())
+                            .execute(&mut *stx.tx)
+                            .await
+                            .map_err(map_err)?;
+                        Self::announce(&mut stx.tx).await?;
+                        let raw = sqlx::query_as::<_, RawSource>(SELECT_SOURCE)
+                            .bind(source)
+                            .fetch_one(&mut *stx.tx)
+                            .await
+                            .map_err(map_err)?;
+                        stx.tx.commit().await.map_err(map_err)?;
+                        Ok(SyncAttempt::Committed(Box::new(SourceRecord::try_from(raw)?)))
+                    }
+                    Ok(None) => Ok(SyncAttempt::Skipped),
+                    Err(message) => {
+                        drop(stx);
+                        sqlx::query(SYNC_FAILED)
+                            .bind(source)
+                            .bind(&message)
+                            .bind(now)
+                            .execute(&self.pool)
+                            .await
+                            .map_err(map_err)?;
+                        Ok(SyncAttempt::Failed(message))
+                    }
+                }
             }
 
             async fn count(&self) -> Result<u64, StoreError> {
@@ -529,8 +903,14 @@ macro_rules! sql_store {
     };
 }
 
-sql_store!(SqliteStore, SqliteTx, Sqlite, "sqlite");
-sql_store!(PostgresStore, PostgresTx, Postgres, "postgres");
+sql_store!(SqliteStore, SqliteTx, SqliteSyncTx, Sqlite, "sqlite");
+sql_store!(
+    PostgresStore,
+    PostgresTx,
+    PostgresSyncTx,
+    Postgres,
+    "postgres"
+);
 
 impl SqliteStore {
     /// Opens (creating if needed) and migrates a SQLite database, e.g. `sqlite:///var/lib/thv/registry.db`.
@@ -589,6 +969,14 @@ impl SqliteStore {
         )
     }
 
+    /// `BEGIN IMMEDIATE` already excludes every other writer.
+    const LOCK_SOURCE: &'static str = SELECT_SOURCE;
+
+    /// A sync holds the database write lock from its start: it cannot interleave with another sync or a publish.
+    async fn begin_sync(&self) -> Result<sqlx::Transaction<'static, Sqlite>, StoreError> {
+        self.begin_serialized("").await
+    }
+
     /// One process owns a SQLite database: nothing to announce or to watch.
     async fn announce(_tx: &mut sqlx::Transaction<'static, Sqlite>) -> Result<(), StoreError> {
         Ok(())
@@ -625,6 +1013,18 @@ impl PostgresStore {
             .await
             .map_err(|e| StoreError::Database(format!("migration failed: {e}")))?;
         Ok(Self { pool })
+    }
+
+    /// The source's row stays locked until the sync commits or rolls back; a replica that finds it locked skips.
+    const LOCK_SOURCE: &'static str = concat!(
+        "SELECT ",
+        source_cols!(),
+        " FROM sync_sources WHERE name = $1 FOR UPDATE SKIP LOCKED"
+    );
+
+    /// Syncs of different sources, and publishes, proceed in parallel; readers see the last committed data.
+    async fn begin_sync(&self) -> Result<sqlx::Transaction<'static, Postgres>, StoreError> {
+        self.pool.begin().await.map_err(map_err)
     }
 
     /// PostgreSQL's planner picks between the trigram index and a walk in page order itself.

@@ -144,6 +144,9 @@ impl TestApp {
             log_format: LogFormat::Text,
             read_cache_bytes: 8 * 1024 * 1024,
             read_cache_ttl: Duration::from_secs(60),
+            sources: Vec::new(),
+            registries: Default::default(),
+            sync_cache_dir: None,
         };
         Some(Self::serve(config, dir, pg_cleanup).await)
     }

@@ -1,0 +1,171 @@
+//! ToolHive extensions for sync: `GET /v1/sources[/{name}]`, `POST /v1/sources/{name}/sync`, `GET /v1/registries`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::extract::ApiQuery;
+use crate::auth::Caller;
+use crate::error::{AppError, AppResult};
+use crate::openapi::schemas::ErrorResponseSchema;
+use crate::state::AppState;
+use crate::store::SyncAttempt;
+use crate::sync::{SourceView, SyncService, Trigger};
+
+#[derive(Serialize, ToSchema)]
+pub struct SourceList {
+    sources: Vec<SourceView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SyncResult {
+    /// `synced`, or `skipped` when nothing was due (never for a manual sync).
+    result: &'static str,
+    source: SourceView,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RegistryView {
+    name: String,
+    /// Sources in precedence order (`managed`: entries published to this API).
+    sources: Vec<String>,
+    /// Whether `/v0.1` serves it.
+    default: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RegistryList {
+    registries: Vec<RegistryView>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SyncParams {
+    /// `true` for a full sync (API sources otherwise sync incrementally).
+    #[param(value_type = Option<bool>)]
+    full: Option<String>,
+}
+
+fn sync_service(state: &AppState) -> AppResult<&SyncService> {
+    state
+        .sync
+        .as_deref()
+        .ok_or_else(|| AppError::NotFound("no sync sources are configured".into()))
+}
+
+async fn view_of(state: &AppState, sync: &SyncService, name: &str) -> AppResult<SourceView> {
+    sync.views(&state.registries)
+        .await?
+        .into_iter()
+        .find(|v| v.name == name)
+        .ok_or_else(|| AppError::NotFound(format!("source not found: {name}")))
+}
+
+/// Every sync source: its last sync, status, error and counts.
+#[utoipa::path(get, path = "/v1/sources", tag = "sources", responses(
+    (status = 200, description = "The configured sources", body = SourceList)))]
+pub async fn list_sources(State(state): State<AppState>) -> AppResult<Json<SourceList>> {
+    let sources = match state.sync.as_deref() {
+        Some(sync) => sync.views(&state.registries).await?,
+        None => Vec::new(),
+    };
+    Ok(Json(SourceList { sources }))
+}
+
+/// One sync source.
+#[utoipa::path(get, path = "/v1/sources/{name}", tag = "sources",
+    params(("name" = String, Path, description = "Source name")),
+    responses(
+        (status = 200, description = "The source", body = SourceView),
+        (status = 404, description = "No such source", body = ErrorResponseSchema)))]
+pub async fn get_source(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> AppResult<Json<SourceView>> {
+    let sync = sync_service(&state)?;
+    Ok(Json(view_of(&state, sync, &name).await?))
+}
+
+/// Sync a source now (admin): waits for the sync and returns the source's new state.
+#[utoipa::path(post, path = "/v1/sources/{name}/sync", tag = "sources",
+    params(("name" = String, Path, description = "Source name"), SyncParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Synced", body = SyncResult),
+        (status = 401, description = "No or invalid token", body = ErrorResponseSchema),
+        (status = 403, description = "Not an administrator", body = ErrorResponseSchema),
+        (status = 404, description = "No such source", body = ErrorResponseSchema),
+        (status = 409, description = "Another replica is syncing it", body = ErrorResponseSchema),
+        (status = 502, description = "The sync failed; the last good data stays served", body = ErrorResponseSchema)))]
+pub async fn sync_source(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    ApiQuery(params): ApiQuery<SyncParams>,
+) -> AppResult<Json<SyncResult>> {
+    if !caller.is_admin() {
+        return Err(AppError::Forbidden(
+            "triggering a sync needs the admin token or a token granted '*'".into(),
+        ));
+    }
+    let full = match params.full.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(AppError::bad_request(format!(
+                "Invalid full parameter '{other}': must be true or false"
+            )));
+        }
+    };
+    let sync = sync_service(&state)?;
+    let trigger = if full {
+        Trigger::ManualFull
+    } else {
+        Trigger::Manual
+    };
+    let result = match sync.sync(&name, trigger).await? {
+        SyncAttempt::Committed(_) => "synced",
+        SyncAttempt::Skipped => "skipped",
+        SyncAttempt::Busy => {
+            return Err(AppError::Conflict(format!(
+                "source {name} is being synced now (here or by another replica); try again when it is done"
+            )));
+        }
+        SyncAttempt::Failed(e) => {
+            return Err(AppError::BadGateway(format!(
+                "sync of source {name} failed; the last good data stays served: {e}"
+            )));
+        }
+    };
+    Ok(Json(SyncResult {
+        result,
+        source: view_of(&state, sync, &name).await?,
+    }))
+}
+
+/// The registries this API serves, each at `/registry/{name}/v0.1`, and which one `/v0.1` serves.
+#[utoipa::path(get, path = "/v1/registries", tag = "sources", responses(
+    (status = 200, description = "The registries", body = RegistryList)))]
+pub async fn list_registries(State(state): State<AppState>) -> Json<RegistryList> {
+    let r = &state.registries;
+    let mut registries: Vec<RegistryView> = r
+        .iter()
+        .map(|(name, scope)| RegistryView {
+            name: name.clone(),
+            sources: scope.sources().to_vec(),
+            default: r.default_name() == Some(name.as_str()),
+        })
+        .collect();
+    if r.default_name().is_none() {
+        registries.insert(
+            0,
+            RegistryView {
+                name: "default".into(),
+                sources: r.default_scope().sources().to_vec(),
+                default: true,
+            },
+        );
+    }
+    Json(RegistryList { registries })
+}

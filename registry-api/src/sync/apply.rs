@@ -1,0 +1,349 @@
+//! Writing a sync's entries into its transaction: entry → row (validated, filtered), full replacement with the
+//! `isLatest` flags computed per server as its versions stream by, and incremental upserts.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use thv_core::api::{OfficialMeta, ServerStatus};
+use thv_core::filter::ServerFilter;
+use thv_core::server::ServerJson;
+use thv_core::validate::{self, SchemaPolicy};
+use thv_core::version::pick_latest;
+
+use crate::service::search_text;
+use crate::store::{StoreError, SyncTx, Timestamps, VersionRow};
+
+/// Rows per upsert statement batch.
+const BATCH: usize = 1000;
+/// Skipped entries listed in a sync report (all are counted).
+const REPORTED_SKIPS: usize = 20;
+
+/// An entry left out of a sync, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Skipped {
+    pub server: String,
+    pub version: String,
+    pub reason: String,
+}
+
+/// What one incoming entry becomes.
+pub enum Entry {
+    /// Stored.
+    Row(VersionRow),
+    /// Valid, but the source's filter leaves it out (an incremental sync removes a stored copy).
+    Filtered { server: String, version: String },
+    /// Invalid: reported and left out.
+    Invalid(Skipped),
+}
+
+/// Parses one document of a source (see [`entry`]).
+pub fn entry_from_value(
+    doc: Value,
+    official: Option<&OfficialMeta>,
+    filter: &ServerFilter,
+    now: DateTime<Utc>,
+) -> Entry {
+    let label = |field: &str| {
+        doc.get(field)
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_string()
+    };
+    let (server, version) = (label("name"), label("version"));
+    match serde_json::from_value(doc) {
+        Ok(s) => entry(s, official, filter, now),
+        Err(e) => Entry::Invalid(Skipped {
+            server,
+            version,
+            reason: format!("not a server.json document: {e}"),
+        }),
+    }
+}
+
+/// Turns one document of a source into a row. `official` carries the source's own metadata (upstream registry
+/// APIs); without it the entry is new as of `now`, deprecated when its ToolHive metadata says so.
+pub fn entry(
+    mut server: ServerJson,
+    official: Option<&OfficialMeta>,
+    filter: &ServerFilter,
+    now: DateTime<Utc>,
+) -> Entry {
+    let report = validate::validate_server(&server, SchemaPolicy::Validate);
+    if !report.valid {
+        let reason = report
+            .issues
+            .iter()
+            .find(|i| i.severity == validate::Severity::Error)
+            .map(|i| format!("{}: {}", i.path, i.message))
+            .unwrap_or_else(|| "invalid".into());
+        return Entry::Invalid(Skipped {
+            server: server.name,
+            version: server.version,
+            reason,
+        });
+    }
+    if !filter.accepts(&server) {
+        return Entry::Filtered {
+            server: server.name,
+            version: server.version,
+        };
+    }
+    server.retain_publisher_meta();
+    let value = match serde_json::to_string(&server) {
+        Ok(v) => v,
+        Err(e) => {
+            return Entry::Invalid(Skipped {
+                server: server.name,
+                version: server.version,
+                reason: e.to_string(),
+            });
+        }
+    };
+    let row = match official {
+        Some(o) => VersionRow {
+            search_text: search_text(&server),
+            server_name: server.name,
+            version: server.version,
+            value,
+            status: o.status,
+            status_message: o.status_message.clone(),
+            status_changed_at: o.status_changed_at,
+            published_at: o.published_at,
+            updated_at: o.updated_at,
+            is_latest: false,
+        },
+        None => {
+            let deprecated =
+                thv_core::toolhive::extensions(&server).is_some_and(|(_, ext)| ext.is_deprecated());
+            VersionRow {
+                search_text: search_text(&server),
+                server_name: server.name,
+                version: server.version,
+                value,
+                status: if deprecated {
+                    ServerStatus::Deprecated
+                } else {
+                    ServerStatus::Active
+                },
+                status_message: None,
+                status_changed_at: now,
+                published_at: now,
+                updated_at: now,
+                is_latest: false,
+            }
+        }
+    };
+    Entry::Row(row)
+}
+
+/// Counts of one sync, recorded as its report.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Counts {
+    /// Entries read from the source.
+    pub received: u64,
+    /// Rows inserted or replaced.
+    pub written: u64,
+    /// Rows removed (absent from the source, or filtered out since).
+    pub removed: u64,
+    /// Entries the filter left out.
+    pub filtered: u64,
+    /// Invalid entries (counted; the first few listed in `skippedEntries`).
+    pub skipped: u64,
+    pub skipped_entries: Vec<Skipped>,
+}
+
+impl Counts {
+    fn skip(&mut self, s: Skipped) {
+        self.skipped += 1;
+        if self.skipped_entries.len() < REPORTED_SKIPS {
+            tracing::warn!(server = %s.server, version = %s.version, reason = %s.reason, "sync entry skipped");
+            self.skipped_entries.push(s);
+        }
+    }
+}
+
+/// A full replacement of a source's rows, fed entry by entry. The latest flags are computed per server from the
+/// versions that arrive together (registry APIs list in name order); a name that comes back later is settled
+/// again at the end from everything stored.
+pub struct FullWrite<'t> {
+    tx: &'t mut dyn SyncTx,
+    times: Timestamps,
+    group: Vec<VersionRow>,
+    batch: Vec<VersionRow>,
+    batch_keys: HashSet<(String, String)>,
+    settled: HashSet<String>,
+    unsettled: HashSet<String>,
+    pub counts: Counts,
+}
+
+impl<'t> FullWrite<'t> {
+    pub async fn start(tx: &'t mut dyn SyncTx, times: Timestamps) -> Result<Self, StoreError> {
+        tx.clear_latest().await?;
+        Ok(Self {
+            tx,
+            times,
+            group: Vec::new(),
+            batch: Vec::new(),
+            batch_keys: HashSet::new(),
+            settled: HashSet::new(),
+            unsettled: HashSet::new(),
+            counts: Counts::default(),
+        })
+    }
+
+    pub async fn push(&mut self, entry: Entry) -> Result<(), StoreError> {
+        self.counts.received += 1;
+        let row = match entry {
+            Entry::Row(row) => row,
+            Entry::Filtered { .. } => {
+                self.counts.filtered += 1;
+                return Ok(());
+            }
+            Entry::Invalid(s) => {
+                self.counts.skip(s);
+                return Ok(());
+            }
+        };
+        if self
+            .group
+            .first()
+            .is_some_and(|g| g.server_name != row.server_name)
+        {
+            self.close_group().await?;
+        }
+        // A version repeated within a server's run: the later copy wins.
+        self.group.retain(|r| r.version != row.version);
+        self.group.push(row);
+        Ok(())
+    }
+
+    async fn close_group(&mut self) -> Result<(), StoreError> {
+        let mut group = std::mem::take(&mut self.group);
+        let Some(first) = group.first() else {
+            return Ok(());
+        };
+        let name = first.server_name.clone();
+        if self.settled.insert(name.clone()) {
+            if let Some(i) = pick_latest(&group) {
+                group[i].is_latest = true;
+            }
+        } else {
+            self.unsettled.insert(name);
+        }
+        for row in group {
+            let key = (row.server_name.clone(), row.version.clone());
+            if !self.batch_keys.insert(key) {
+                // The same version again, from a later run of its name: write the batch first.
+                self.flush().await?;
+                self.batch_keys
+                    .insert((row.server_name.clone(), row.version.clone()));
+            }
+            self.batch.push(row);
+            if self.batch.len() >= BATCH {
+                self.flush().await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), StoreError> {
+        if !self.batch.is_empty() {
+            self.tx.upsert(&self.batch, self.times).await?;
+            self.counts.written += self.batch.len() as u64;
+            self.batch.clear();
+            self.batch_keys.clear();
+        }
+        Ok(())
+    }
+
+    /// Writes what is pending, removes what this sync did not write, and settles the names that came in parts.
+    pub async fn finish(mut self) -> Result<Counts, StoreError> {
+        self.close_group().await?;
+        self.flush().await?;
+        self.counts.removed = self.tx.remove_stale().await?;
+        for name in std::mem::take(&mut self.unsettled) {
+            settle_latest(self.tx, &name).await?;
+        }
+        Ok(self.counts)
+    }
+}
+
+/// Moves a server's latest flag to the version the rules pick among what is stored.
+pub async fn settle_latest(tx: &mut dyn SyncTx, name: &str) -> Result<(), StoreError> {
+    let versions = tx.versions(name).await?;
+    let latest = pick_latest(&versions).map(|i| versions[i].version.clone());
+    tx.set_latest(name, latest.as_deref()).await
+}
+
+/// Incremental changes: rows replace their stored copies, filtered-out versions are removed, and the latest flag
+/// of every touched server is settled at the end.
+pub struct IncrementalWrite<'t> {
+    tx: &'t mut dyn SyncTx,
+    batch: Vec<VersionRow>,
+    touched: HashSet<String>,
+    pub counts: Counts,
+}
+
+impl<'t> IncrementalWrite<'t> {
+    pub fn new(tx: &'t mut dyn SyncTx) -> Self {
+        Self {
+            tx,
+            batch: Vec::new(),
+            touched: HashSet::new(),
+            counts: Counts::default(),
+        }
+    }
+
+    pub async fn push(&mut self, entry: Entry) -> Result<(), StoreError> {
+        self.counts.received += 1;
+        match entry {
+            Entry::Row(row) => {
+                self.touched.insert(row.server_name.clone());
+                if self
+                    .batch
+                    .iter()
+                    .any(|r| r.server_name == row.server_name && r.version == row.version)
+                {
+                    self.flush().await?;
+                }
+                self.batch.push(row);
+                if self.batch.len() >= BATCH {
+                    self.flush().await?;
+                }
+            }
+            Entry::Filtered { server, version } => {
+                self.counts.filtered += 1;
+                self.flush().await?;
+                let removed = self.tx.remove(&server, &version).await?;
+                if removed > 0 {
+                    self.counts.removed += removed;
+                    self.touched.insert(server);
+                }
+            }
+            Entry::Invalid(s) => self.counts.skip(s),
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), StoreError> {
+        if !self.batch.is_empty() {
+            self.tx.upsert(&self.batch, Timestamps::FromSource).await?;
+            self.counts.written += self.batch.len() as u64;
+            self.batch.clear();
+        }
+        Ok(())
+    }
+
+    pub async fn finish(mut self) -> Result<Counts, StoreError> {
+        self.flush().await?;
+        let mut touched: Vec<String> = self.touched.drain().collect();
+        touched.sort_unstable();
+        for name in touched {
+            settle_latest(self.tx, &name).await?;
+        }
+        Ok(self.counts)
+    }
+}

@@ -1,0 +1,567 @@
+//! The `sources` and `registries` sections of the configuration file, checked once at startup.
+//!
+//! ```toml
+//! [[sources]]
+//! name = "official"
+//! api = { endpoint = "https://registry.modelcontextprotocol.io", timeout = "30s" }
+//! sync_policy = { interval = "1h", full_interval = "24h" }
+//! filter = { names = { include = ["io.github.*"], exclude = ["*/deprecated-*"] }, tags = { exclude = ["experimental"] } }
+//!
+//! [[sources]]
+//! name = "internal"
+//! git = { repository = "https://git.example.com/catalog.git", branch = "main", path = "registry.json" }
+//!
+//! [[sources]]
+//! name = "local"
+//! file = { path = "/data/registry.json" }        # or { url = "https://..." }
+//!
+//! [[registries]]
+//! name = "production"
+//! sources = ["managed", "official", "internal"]  # precedence order: the first source holding a name wins
+//! ```
+//! `managed` is the built-in source of what is published through this API. `default_registry` names the registry
+//! served at `/v0.1` (default: `managed` alone). YAML configuration files take the same keys; `syncPolicy`,
+//! `fullInterval`, `passwordFile` and `caCert` are accepted as in toolhive-registry-server.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use thv_core::filter::{FilterSpec, ServerFilter};
+
+use crate::store::{MANAGED_SOURCE, Scope};
+
+/// Default time between syncs.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(3600);
+/// Default time between full syncs of an API source (incremental ones run in between).
+pub const DEFAULT_FULL_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+/// Default HTTP and git timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<ApiSourceConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileSourceConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git: Option<GitSourceConfig>,
+    #[serde(default, alias = "syncPolicy", skip_serializing)]
+    pub sync_policy: SyncPolicyConfig,
+    #[serde(default, skip_serializing_if = "FilterSpec::is_empty")]
+    pub filter: FilterSpec,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSourceConfig {
+    /// Base URL of an upstream-compatible registry API (`/v0.1/servers` is appended).
+    pub endpoint: String,
+    #[serde(default, skip_serializing)]
+    pub timeout: Option<String>,
+    /// PEM bundle of extra trusted CAs (corporate proxies, internal registries).
+    #[serde(default, alias = "caCert", skip_serializing_if = "Option::is_none")]
+    pub ca_cert: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSourceConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing)]
+    pub timeout: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GitSourceConfig {
+    pub repository: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// The registry file inside the repository.
+    #[serde(default = "default_git_path")]
+    pub path: String,
+    #[serde(default, skip_serializing)]
+    pub auth: Option<GitAuthConfig>,
+    #[serde(default, skip_serializing)]
+    pub timeout: Option<String>,
+}
+
+fn default_git_path() -> String {
+    "registry.json".into()
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GitAuthConfig {
+    pub username: String,
+    /// A file holding the password or token (never the secret itself in the configuration).
+    #[serde(alias = "passwordFile")]
+    pub password_file: PathBuf,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncPolicyConfig {
+    #[serde(default)]
+    pub interval: Option<String>,
+    #[serde(default, alias = "fullInterval")]
+    pub full_interval: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    pub name: String,
+    pub sources: Vec<String>,
+}
+
+/// Where a source's data comes from, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceKind {
+    Api {
+        endpoint: String,
+        ca_cert: Option<PathBuf>,
+    },
+    File(FileLocation),
+    Git {
+        repository: String,
+        reference: GitRef,
+        path: String,
+        auth: Option<GitAuthConfig>,
+    },
+}
+
+impl SourceKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Api { .. } => "api",
+            Self::File(_) => "file",
+            Self::Git { .. } => "git",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileLocation {
+    Path(PathBuf),
+    Url(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GitRef {
+    /// The remote's default branch.
+    Head,
+    Branch(String),
+    Tag(String),
+    Commit(String),
+}
+
+/// A configured source, checked.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub name: String,
+    pub kind: SourceKind,
+    pub interval: Duration,
+    pub full_interval: Duration,
+    pub timeout: Duration,
+    pub filter: ServerFilter,
+    /// SHA-256 of the settings that decide the source's content (location and filter): when it changes, the next
+    /// sync is a full one.
+    pub settings_hash: String,
+}
+
+/// The named registries and the one served at `/v0.1`.
+#[derive(Debug, Clone, Default)]
+pub struct Registries {
+    default: Scope,
+    default_name: Option<String>,
+    named: BTreeMap<String, Scope>,
+}
+
+impl Registries {
+    pub fn default_scope(&self) -> &Scope {
+        &self.default
+    }
+
+    /// The configured registry named so, if any.
+    pub fn default_name(&self) -> Option<&str> {
+        self.default_name.as_deref()
+    }
+
+    pub fn scope(&self, name: &str) -> Option<&Scope> {
+        self.named.get(name)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Scope)> {
+        self.named.iter()
+    }
+}
+
+/// Checks the sections, reporting every problem (each naming its field) into `errors`.
+pub fn check(
+    sources: &[SourceConfig],
+    registries: &[RegistryConfig],
+    default_registry: Option<&str>,
+    errors: &mut Vec<String>,
+) -> (Vec<Source>, Registries) {
+    let mut checked = Vec::new();
+    let mut names = HashSet::new();
+    for (i, s) in sources.iter().enumerate() {
+        let field = format!("sources[{i}]");
+        if let Some(e) = name_error(&s.name) {
+            errors.push(format!("{field}.name: {e}"));
+        } else if s.name == MANAGED_SOURCE {
+            errors.push(format!(
+                "{field}.name: '{MANAGED_SOURCE}' is the built-in source of published entries"
+            ));
+        } else if !names.insert(s.name.clone()) {
+            errors.push(format!("{field}.name: '{}' is declared twice", s.name));
+        }
+        if let Some(source) = check_source(s, &field, errors) {
+            checked.push(source);
+        }
+    }
+    let mut named = BTreeMap::new();
+    for (i, r) in registries.iter().enumerate() {
+        let field = format!("registries[{i}]");
+        if let Some(e) = name_error(&r.name) {
+            errors.push(format!("{field}.name: {e}"));
+        } else if named.contains_key(&r.name) {
+            errors.push(format!("{field}.name: '{}' is declared twice", r.name));
+        }
+        let mut seen = HashSet::new();
+        for (j, s) in r.sources.iter().enumerate() {
+            if s != MANAGED_SOURCE && !names.contains(s) {
+                errors.push(format!(
+                    "{field}.sources[{j}]: no source is named '{s}' (declared: {})",
+                    declared(&names)
+                ));
+            } else if !seen.insert(s) {
+                errors.push(format!("{field}.sources[{j}]: '{s}' is listed twice"));
+            }
+        }
+        match Scope::new(r.sources.clone()) {
+            Some(scope) => {
+                named.insert(r.name.clone(), scope);
+            }
+            None => errors.push(format!("{field}.sources: must list at least one source")),
+        }
+    }
+    let default = match default_registry {
+        None => Scope::managed(),
+        Some(name) => match named.get(name) {
+            Some(scope) => scope.clone(),
+            None => {
+                errors.push(format!(
+                    "default_registry: no registry is named '{name}' (declared: {})",
+                    declared(&named.keys().cloned().collect())
+                ));
+                Scope::managed()
+            }
+        },
+    };
+    (
+        checked,
+        Registries {
+            default,
+            default_name: default_registry.map(str::to_string),
+            named,
+        },
+    )
+}
+
+fn declared(names: &HashSet<String>) -> String {
+    let mut v: Vec<&str> = names.iter().map(String::as_str).collect();
+    v.sort_unstable();
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+/// Source and registry names appear in URL paths: letters, digits, `.`, `_` and `-`, 1 to 64 characters.
+fn name_error(name: &str) -> Option<&'static str> {
+    if name.is_empty() || name.len() > 64 {
+        Some("must be 1 to 64 characters")
+    } else if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        Some("may contain only letters, digits, '.', '_' and '-'")
+    } else {
+        None
+    }
+}
+
+fn duration(
+    value: Option<&str>,
+    default: Duration,
+    field: &str,
+    errors: &mut Vec<String>,
+) -> Duration {
+    match value {
+        None => default,
+        Some(text) => match humantime::parse_duration(text) {
+            Ok(d) if d >= Duration::from_secs(1) => d,
+            Ok(_) => {
+                errors.push(format!("{field}: '{text}' is shorter than 1s"));
+                default
+            }
+            Err(e) => {
+                errors.push(format!(
+                    "{field}: '{text}' is not a duration (e.g. 30s, 5m, 1h): {e}"
+                ));
+                default
+            }
+        },
+    }
+}
+
+fn check_source(s: &SourceConfig, field: &str, errors: &mut Vec<String>) -> Option<Source> {
+    let before = errors.len();
+    let declared = [s.api.is_some(), s.file.is_some(), s.git.is_some()]
+        .iter()
+        .filter(|d| **d)
+        .count();
+    if declared != 1 {
+        errors.push(format!(
+            "{field}: declare exactly one of api, file or git (found {declared})"
+        ));
+        return None;
+    }
+    let timeout_text;
+    let kind = if let Some(api) = &s.api {
+        timeout_text = api.timeout.as_deref();
+        if let Err(e) = http_url(&api.endpoint) {
+            errors.push(format!("{field}.api.endpoint: {e}"));
+        }
+        SourceKind::Api {
+            endpoint: api.endpoint.trim_end_matches('/').to_string(),
+            ca_cert: api.ca_cert.clone(),
+        }
+    } else if let Some(file) = &s.file {
+        timeout_text = file.timeout.as_deref();
+        match (&file.path, &file.url) {
+            (Some(path), None) => SourceKind::File(FileLocation::Path(path.clone())),
+            (None, Some(url)) => {
+                if let Err(e) = http_url(url) {
+                    errors.push(format!("{field}.file.url: {e}"));
+                }
+                SourceKind::File(FileLocation::Url(url.clone()))
+            }
+            _ => {
+                errors.push(format!("{field}.file: declare exactly one of path or url"));
+                return None;
+            }
+        }
+    } else {
+        let git = s.git.as_ref()?;
+        timeout_text = git.timeout.as_deref();
+        if git.repository.trim().is_empty() || git.repository.starts_with('-') {
+            errors.push(format!(
+                "{field}.git.repository: must be a repository URL or path"
+            ));
+        }
+        let reference = match (&git.branch, &git.tag, &git.commit) {
+            (None, None, None) => GitRef::Head,
+            (Some(b), None, None) => GitRef::Branch(b.clone()),
+            (None, Some(t), None) => GitRef::Tag(t.clone()),
+            (None, None, Some(c)) => {
+                if c.len() < 7 || !c.chars().all(|ch| ch.is_ascii_hexdigit()) {
+                    errors.push(format!(
+                        "{field}.git.commit: '{c}' is not a commit id (7 to 40 hex digits)"
+                    ));
+                }
+                GitRef::Commit(c.clone())
+            }
+            _ => {
+                errors.push(format!(
+                    "{field}.git: branch, tag and commit are mutually exclusive"
+                ));
+                GitRef::Head
+            }
+        };
+        for (what, value) in [("branch", &git.branch), ("tag", &git.tag)] {
+            if let Some(v) = value
+                && (v.is_empty() || v.starts_with('-') || v.contains(char::is_whitespace))
+            {
+                errors.push(format!("{field}.git.{what}: '{v}' is not a valid ref name"));
+            }
+        }
+        if git.path.is_empty()
+            || git.path.starts_with('/')
+            || git.path.split('/').any(|c| c == "..")
+        {
+            errors.push(format!(
+                "{field}.git.path: '{}' must be a relative path inside the repository",
+                git.path
+            ));
+        }
+        SourceKind::Git {
+            repository: git.repository.clone(),
+            reference,
+            path: git.path.clone(),
+            auth: git.auth.clone(),
+        }
+    };
+    let interval = duration(
+        s.sync_policy.interval.as_deref(),
+        DEFAULT_INTERVAL,
+        &format!("{field}.sync_policy.interval"),
+        errors,
+    );
+    let full_interval = duration(
+        s.sync_policy.full_interval.as_deref(),
+        DEFAULT_FULL_INTERVAL,
+        &format!("{field}.sync_policy.full_interval"),
+        errors,
+    );
+    let timeout = duration(
+        timeout_text,
+        DEFAULT_TIMEOUT,
+        &format!("{field}.{}.timeout", kind.name()),
+        errors,
+    );
+    let filter = match s.filter.compile(&format!("{field}.filter")) {
+        Ok(f) => f,
+        Err(glob_errors) => {
+            errors.extend(glob_errors.iter().map(ToString::to_string));
+            return None;
+        }
+    };
+    if errors.len() > before {
+        return None;
+    }
+    let settings = serde_json::to_vec(s).unwrap_or_default();
+    Some(Source {
+        name: s.name.clone(),
+        kind,
+        interval,
+        full_interval,
+        timeout,
+        filter,
+        settings_hash: hex::encode(Sha256::digest(&settings)),
+    })
+}
+
+fn http_url(text: &str) -> Result<(), String> {
+    let url = reqwest::Url::parse(text).map_err(|e| format!("'{text}' is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("'{text}' must be an http or https URL"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not carry credentials".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(toml_text: &str) -> (Vec<SourceConfig>, Vec<RegistryConfig>) {
+        #[derive(Deserialize)]
+        struct F {
+            #[serde(default)]
+            sources: Vec<SourceConfig>,
+            #[serde(default)]
+            registries: Vec<RegistryConfig>,
+        }
+        let f: F = toml::from_str(toml_text).unwrap();
+        (f.sources, f.registries)
+    }
+
+    #[test]
+    fn sources_and_registries_check_out() {
+        let (s, r) = parse(
+            r#"
+            [[sources]]
+            name = "up"
+            api = { endpoint = "https://registry.example.com/" }
+            syncPolicy = { interval = "5m" }
+            filter = { names = { include = ["io.github.*"] } }
+            [[sources]]
+            name = "cat"
+            git = { repository = "file:///srv/cat.git", tag = "v1" }
+            [[registries]]
+            name = "prod"
+            sources = ["managed", "up", "cat"]
+            "#,
+        );
+        let mut errors = Vec::new();
+        let (sources, registries) = check(&s, &r, Some("prod"), &mut errors);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(sources[0].interval, Duration::from_secs(300));
+        assert_eq!(
+            sources[0].kind,
+            SourceKind::Api {
+                endpoint: "https://registry.example.com".into(),
+                ca_cert: None
+            }
+        );
+        assert!(
+            matches!(&sources[1].kind, SourceKind::Git { reference: GitRef::Tag(t), path, .. } if t == "v1" && path == "registry.json")
+        );
+        assert_eq!(
+            registries.default_scope().sources(),
+            ["managed", "up", "cat"]
+        );
+        assert_ne!(sources[0].settings_hash, sources[1].settings_hash);
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_field() {
+        let (s, r) = parse(
+            r#"
+            [[sources]]
+            name = "managed"
+            file = { path = "/x" }
+            [[sources]]
+            name = "bad name"
+            api = { endpoint = "ftp://x" }
+            git = { repository = "r" }
+            [[sources]]
+            name = "g"
+            git = { repository = "r", branch = "a", tag = "t" }
+            syncPolicy = { interval = "soon" }
+            filter = { names = { include = ["a["] } }
+            [[sources]]
+            name = "h"
+            git = { repository = "r", commit = "zz" }
+            [[registries]]
+            name = "r"
+            sources = ["nope", "g", "g"]
+            "#,
+        );
+        let mut errors = Vec::new();
+        check(&s, &r, Some("missing"), &mut errors);
+        let all = errors.join("\n");
+        for expected in [
+            "sources[0].name: 'managed' is the built-in source",
+            "sources[1].name: may contain only",
+            "sources[1]: declare exactly one of api, file or git (found 2)",
+            "sources[3].git.commit: 'zz' is not a commit id",
+            "sources[2].git: branch, tag and commit are mutually exclusive",
+            "sources[2].sync_policy.interval: 'soon' is not a duration",
+            "sources[2].filter.names.include: invalid glob 'a['",
+            "registries[0].sources[0]: no source is named 'nope'",
+            "registries[0].sources[2]: 'g' is listed twice",
+            "default_registry: no registry is named 'missing'",
+        ] {
+            assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
+        }
+    }
+}

@@ -1,0 +1,507 @@
+//! Sync: sources (upstream registry APIs, registry files, git repositories) copied into the store, each in one
+//! transaction, on a schedule and on demand.
+//!
+//! Every replica runs a loop per source; each attempt takes the source's row lock in the database first
+//! ([`Store::sync`]), so on PostgreSQL only one replica syncs a source at a time and the others skip, and then
+//! decides under the lock whether a sync is due (the last attempt is recorded in the database, so a sync one
+//! replica just made is not repeated by the next). A sync is:
+//! - API sources: incremental (`updated_since` the newest `updatedAt` seen, deleted versions included, so
+//!   deprecations and deletions propagate) between full ones (every `full_interval`, and whenever the source's
+//!   settings changed); a full sync replaces the source's rows and removes the versions the upstream no longer lists.
+//! - File and git sources: skipped when the content hash is unchanged; otherwise a full replacement.
+//!
+//! A sync that fails (upstream down mid-way, bad file) rolls back: the last good data stays served, and the
+//! failure is recorded for `GET /v1/sources`.
+
+pub mod apply;
+pub mod config;
+pub mod content;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use futures::FutureExt;
+use serde::Serialize;
+use serde_json::{Value, json};
+use thv_core::client::{ListOptions, RegistryClient};
+use thv_core::registry_file::ServerDocuments;
+
+use self::apply::{Counts, Entry, FullWrite, IncrementalWrite};
+use self::config::{Source, SourceKind};
+use self::content::{Content, GitLocation};
+use crate::error::{AppError, AppResult};
+use crate::service::Registry;
+use crate::store::{
+    SourceRecord, SourceStatus, SyncAttempt, SyncOutcome, SyncTx, Timestamps, sync_fn,
+};
+
+/// Most pages and versions one API sync reads.
+const MAX_PAGES: usize = 20_000;
+const MAX_VERSIONS: usize = 1_000_000;
+/// Page size asked of upstream APIs (the upstream maximum).
+const PAGE_SIZE: u32 = 100;
+/// An incremental sync asks for changes since a little before the newest change it saw, so that a change
+/// committed upstream in the same instant is not missed (re-reading a few unchanged versions is harmless).
+const WATERMARK_OVERLAP: chrono::TimeDelta = chrono::TimeDelta::seconds(1);
+
+/// How a sync is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// The schedule: only when due.
+    Schedule,
+    /// An admin: now, incremental where possible.
+    Manual,
+    /// An admin: now, and a full sync.
+    ManualFull,
+}
+
+/// Runs the configured sources' syncs.
+pub struct SyncService {
+    registry: Registry,
+    sources: Vec<Arc<Source>>,
+    cache_dir: PathBuf,
+    /// Sources this process is syncing now.
+    running: Mutex<HashSet<String>>,
+}
+
+/// A source as `GET /v1/sources` shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceView {
+    pub name: String,
+    /// `api`, `file` or `git`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Where the data comes from (no credentials).
+    pub location: String,
+    /// Seconds between syncs.
+    pub interval_seconds: u64,
+    /// `pending`, `syncing`, `complete` or `failed`.
+    pub status: String,
+    /// Whether a sync of it runs in this process now.
+    pub syncing: bool,
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub last_full_sync_at: Option<DateTime<Utc>>,
+    /// Why the last attempt failed (the data of the last complete sync is still served).
+    pub last_error: Option<String>,
+    /// Servers with a version that is not deleted.
+    pub server_count: u64,
+    pub version_count: u64,
+    /// Mode, counts and duration of the last complete sync.
+    #[schema(value_type = Object)]
+    pub last_sync: Option<Value>,
+    /// The registries that serve it.
+    pub registries: Vec<String>,
+}
+
+impl SyncService {
+    /// Records the sources in the store (their state survives restarts) and returns the service.
+    pub async fn new(
+        registry: Registry,
+        sources: Vec<Source>,
+        cache_dir: PathBuf,
+    ) -> AppResult<Arc<Self>> {
+        for s in &sources {
+            registry
+                .store()
+                .register_source(&s.name, s.kind.name())
+                .await?;
+        }
+        Ok(Arc::new(Self {
+            registry,
+            sources: sources.into_iter().map(Arc::new).collect(),
+            cache_dir,
+            running: Mutex::default(),
+        }))
+    }
+
+    pub fn sources(&self) -> &[Arc<Source>] {
+        &self.sources
+    }
+
+    fn source(&self, name: &str) -> AppResult<&Arc<Source>> {
+        self.sources
+            .iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| AppError::NotFound(format!("source not found: {name}")))
+    }
+
+    /// Starts one background loop per source.
+    pub fn spawn(self: &Arc<Self>) {
+        for source in &self.sources {
+            let (service, source) = (self.clone(), source.clone());
+            tokio::spawn(async move {
+                loop {
+                    let wait = service.until_due(&source).await;
+                    tokio::time::sleep(wait).await;
+                    match service.sync(&source.name, Trigger::Schedule).await {
+                        Ok(SyncAttempt::Failed(e)) => {
+                            tracing::warn!(source = %source.name, error = %e, "sync failed; the last good data stays served");
+                        }
+                        Ok(SyncAttempt::Committed(r)) => {
+                            tracing::info!(source = %source.name, versions = r.version_count, report = ?r.last_report, "synced");
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!(source = %source.name, error = %e, "sync attempt failed")
+                        }
+                    }
+                }
+            });
+        }
+    }
+
+    /// How long the loop of `source` sleeps before its next attempt: until the recorded state makes it due, plus
+    /// up to 10 % jitter so that replicas do not all wake at once; at most a minute, so that a replica notices
+    /// quickly when another one stopped syncing.
+    async fn until_due(&self, source: &Source) -> Duration {
+        let record = self
+            .registry
+            .store()
+            .sources()
+            .await
+            .ok()
+            .and_then(|all| all.into_iter().find(|r| r.name == source.name));
+        let due_in = record
+            .and_then(|r| next_due(source, &r))
+            .map(|due| (due - Utc::now()).to_std().unwrap_or_default())
+            .unwrap_or_default();
+        let jitter = Duration::from_millis(jitter_millis(source.interval.as_millis() as u64 / 10));
+        due_in.min(Duration::from_secs(60))
+            + jitter.min(Duration::from_secs(30))
+            + Duration::from_millis(100)
+    }
+
+    /// One sync attempt of the named source.
+    pub async fn sync(&self, name: &str, trigger: Trigger) -> AppResult<SyncAttempt> {
+        let source = self.source(name)?.clone();
+        if !self.running.lock().expect("lock").insert(name.to_string()) {
+            return Ok(SyncAttempt::Busy);
+        }
+        let _running = RunningGuard(&self.running, name.to_string());
+        let cache_dir = self.cache_dir.clone();
+        let body = sync_fn(move |tx: &mut dyn SyncTx| {
+            async move { run(&source, tx, trigger, &cache_dir).await }.boxed()
+        });
+        let attempt = self.registry.store().sync(name, body).await?;
+        if matches!(attempt, SyncAttempt::Committed(_)) {
+            self.registry.note_change();
+        }
+        Ok(attempt)
+    }
+
+    /// Every configured source with its recorded state.
+    pub async fn views(&self, registries: &config::Registries) -> AppResult<Vec<SourceView>> {
+        let records = self.registry.store().sources().await?;
+        let running = self.running.lock().expect("lock").clone();
+        Ok(self
+            .sources
+            .iter()
+            .map(|s| {
+                let record = records.iter().find(|r| r.name == s.name);
+                view(s, record, running.contains(&s.name), registries)
+            })
+            .collect())
+    }
+}
+
+struct RunningGuard<'a>(&'a Mutex<HashSet<String>>, String);
+
+impl Drop for RunningGuard<'_> {
+    fn drop(&mut self) {
+        self.0.lock().expect("lock").remove(&self.1);
+    }
+}
+
+fn jitter_millis(max: u64) -> u64 {
+    if max == 0 {
+        return 0;
+    }
+    let mut b = [0u8; 8];
+    let _ = getrandom::fill(&mut b);
+    u64::from_le_bytes(b) % max
+}
+
+/// When the recorded state makes the source due (`None`: now).
+fn next_due(source: &Source, record: &SourceRecord) -> Option<DateTime<Utc>> {
+    if record.settings_hash.as_deref() != Some(source.settings_hash.as_str()) {
+        return None;
+    }
+    let last = record.last_attempt_at?;
+    let wait = match record.status {
+        SourceStatus::Pending => return None,
+        // Retry a failed sync sooner than the interval.
+        SourceStatus::Failed => source.interval.min(Duration::from_secs(60)),
+        SourceStatus::Complete => source.interval,
+    };
+    Some(last + chrono::TimeDelta::from_std(wait).unwrap_or(chrono::TimeDelta::MAX))
+}
+
+fn view(
+    s: &Source,
+    r: Option<&SourceRecord>,
+    syncing: bool,
+    registries: &config::Registries,
+) -> SourceView {
+    let status = if syncing {
+        "syncing".to_string()
+    } else {
+        serde_json::to_value(r.map_or(SourceStatus::Pending, |r| r.status))
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    };
+    SourceView {
+        name: s.name.clone(),
+        kind: s.kind.name().into(),
+        location: location(&s.kind),
+        interval_seconds: s.interval.as_secs(),
+        status,
+        syncing,
+        last_attempt_at: r.and_then(|r| r.last_attempt_at),
+        last_success_at: r.and_then(|r| r.last_success_at),
+        last_full_sync_at: r.and_then(|r| r.last_full_sync_at),
+        last_error: r.and_then(|r| r.last_error.clone()),
+        server_count: r.map_or(0, |r| r.server_count),
+        version_count: r.map_or(0, |r| r.version_count),
+        last_sync: r.and_then(|r| r.last_report.clone()),
+        registries: registries
+            .iter()
+            .filter(|(_, scope)| scope.sources().contains(&s.name))
+            .map(|(name, _)| name.clone())
+            .collect(),
+    }
+}
+
+fn location(kind: &SourceKind) -> String {
+    match kind {
+        SourceKind::Api { endpoint, .. } => endpoint.clone(),
+        SourceKind::File(config::FileLocation::Path(p)) => p.display().to_string(),
+        SourceKind::File(config::FileLocation::Url(u)) => u.clone(),
+        SourceKind::Git {
+            repository, path, ..
+        } => format!("{repository} {path}"),
+    }
+}
+
+/// The body of one sync, run under the source's lock.
+async fn run(
+    source: &Source,
+    tx: &mut dyn SyncTx,
+    trigger: Trigger,
+    cache_dir: &std::path::Path,
+) -> Result<Option<SyncOutcome>, String> {
+    let started = Instant::now();
+    let record = tx.record().clone();
+    let now = Utc::now();
+    if trigger == Trigger::Schedule && next_due(source, &record).is_some_and(|due| due > now) {
+        return Ok(None);
+    }
+    let settings_changed = record.settings_hash.as_deref() != Some(source.settings_hash.as_str());
+    let mut outcome = match &source.kind {
+        SourceKind::Api { endpoint, ca_cert } => {
+            let full = trigger == Trigger::ManualFull
+                || settings_changed
+                || record.watermark.is_none()
+                || record.last_full_sync_at.is_none_or(|t| {
+                    t + chrono::TimeDelta::from_std(source.full_interval)
+                        .unwrap_or(chrono::TimeDelta::MAX)
+                        <= now
+                });
+            sync_api(source, endpoint, ca_cert.as_ref(), &record, full, tx).await?
+        }
+        SourceKind::File(location) => {
+            let content = content::read_file(location, source.timeout).await?;
+            sync_content(source, content, &record, settings_changed, trigger, tx).await?
+        }
+        SourceKind::Git {
+            repository,
+            reference,
+            path,
+            auth,
+        } => {
+            let git = GitLocation {
+                repository,
+                reference,
+                path,
+                auth: auth.as_ref(),
+            };
+            let cache = content::git_cache(cache_dir, &source.name);
+            let content = content::read_git(&git, &cache, source.timeout).await?;
+            sync_content(source, content, &record, settings_changed, trigger, tx).await?
+        }
+    };
+    if let Some(report) = outcome.report.as_object_mut() {
+        report.insert(
+            "durationMs".into(),
+            json!(started.elapsed().as_millis() as u64),
+        );
+    }
+    Ok(Some(outcome))
+}
+
+fn report(mode: &str, counts: Counts, extra: Value) -> Value {
+    let mut v = serde_json::to_value(counts).unwrap_or_else(|_| json!({}));
+    if let Some(o) = v.as_object_mut() {
+        o.insert("mode".into(), json!(mode));
+        if let Value::Object(extra) = extra {
+            o.extend(extra);
+        }
+    }
+    v
+}
+
+async fn sync_api(
+    source: &Source,
+    endpoint: &str,
+    ca_cert: Option<&PathBuf>,
+    record: &SourceRecord,
+    full: bool,
+    tx: &mut dyn SyncTx,
+) -> Result<SyncOutcome, String> {
+    let mut builder = RegistryClient::builder(endpoint)
+        .timeout(source.timeout)
+        .max_pages(MAX_PAGES)
+        .max_servers(MAX_VERSIONS)
+        .user_agent(concat!(
+            "thv-registry-api/",
+            env!("CARGO_PKG_VERSION"),
+            " (sync)"
+        ));
+    if let Some(ca) = ca_cert {
+        builder = builder.ca_cert_file(ca);
+    }
+    let client = builder
+        .build()
+        .map_err(|e| format!("upstream {endpoint}: {e}"))?;
+    let mut opts = ListOptions::new().limit(PAGE_SIZE).include_deleted(true);
+    let since = record.watermark.filter(|_| !full);
+    if let Some(since) = since {
+        opts = opts.updated_since(since - WATERMARK_OVERLAP);
+    }
+    let mut pages = client.pages_as::<Value>(&opts);
+    let mut watermark = record.watermark.filter(|_| !full);
+    let now = Utc::now();
+    let db = |e: crate::store::StoreError| e.to_string();
+    let upstream = |e: thv_core::client::ClientError| format!("upstream {endpoint}: {e}");
+    let counts = if full {
+        let mut w = FullWrite::start(tx, Timestamps::FromSource)
+            .await
+            .map_err(db)?;
+        while let Some(page) = pages.next_page().await {
+            for item in page.map_err(upstream)?.servers {
+                let official = item.meta.official;
+                if let Some(o) = &official {
+                    watermark = watermark.max(Some(o.updated_at));
+                }
+                w.push(apply::entry_from_value(
+                    item.server,
+                    official.as_ref(),
+                    &source.filter,
+                    now,
+                ))
+                .await
+                .map_err(db)?;
+            }
+        }
+        w.finish().await.map_err(db)?
+    } else {
+        let mut w = IncrementalWrite::new(tx);
+        while let Some(page) = pages.next_page().await {
+            for item in page.map_err(upstream)?.servers {
+                let official = item.meta.official;
+                if let Some(o) = &official {
+                    watermark = watermark.max(Some(o.updated_at));
+                }
+                w.push(apply::entry_from_value(
+                    item.server,
+                    official.as_ref(),
+                    &source.filter,
+                    now,
+                ))
+                .await
+                .map_err(db)?;
+            }
+        }
+        w.finish().await.map_err(db)?
+    };
+    let extra = json!({
+        "pages": pages.pages_fetched(),
+        "updatedSince": since.map(|t| t.to_rfc3339()),
+    });
+    Ok(SyncOutcome {
+        settings_hash: source.settings_hash.clone(),
+        content_hash: None,
+        watermark,
+        full,
+        report: report(if full { "full" } else { "incremental" }, counts, extra),
+    })
+}
+
+async fn sync_content(
+    source: &Source,
+    content: Content,
+    record: &SourceRecord,
+    settings_changed: bool,
+    trigger: Trigger,
+    tx: &mut dyn SyncTx,
+) -> Result<SyncOutcome, String> {
+    let unchanged = !settings_changed
+        && trigger != Trigger::ManualFull
+        && record.status != SourceStatus::Pending
+        && record.content_hash.as_deref() == Some(content.hash.as_str());
+    if unchanged {
+        return Ok(SyncOutcome {
+            settings_hash: source.settings_hash.clone(),
+            content_hash: Some(content.hash),
+            watermark: None,
+            full: false,
+            report: json!({"mode": "unchanged", "origin": content.origin}),
+        });
+    }
+    let docs =
+        ServerDocuments::read(&content.bytes).map_err(|e| format!("{}: {e}", content.origin))?;
+    // Versions of a server together, in file order otherwise, so that each server's latest flag is settled once.
+    let mut order: Vec<(String, usize)> = (0..docs.len())
+        .map(|i| {
+            (
+                docs.identity(i).map(|(name, _)| name).unwrap_or_default(),
+                i,
+            )
+        })
+        .collect();
+    order.sort();
+    let now = Utc::now();
+    let db = |e: crate::store::StoreError| e.to_string();
+    let mut w = FullWrite::start(tx, Timestamps::KeepUnchanged)
+        .await
+        .map_err(db)?;
+    for (_, i) in order {
+        let entry = match docs.get(i) {
+            Ok(server) => apply::entry(server, None, &source.filter, now),
+            Err(e) => {
+                let (server, version) = docs
+                    .identity(i)
+                    .unwrap_or_else(|_| ("?".into(), "?".into()));
+                Entry::Invalid(apply::Skipped {
+                    server,
+                    version,
+                    reason: e.to_string(),
+                })
+            }
+        };
+        w.push(entry).await.map_err(db)?;
+    }
+    let counts = w.finish().await.map_err(db)?;
+    Ok(SyncOutcome {
+        settings_hash: source.settings_hash.clone(),
+        content_hash: Some(content.hash),
+        watermark: None,
+        full: true,
+        report: report("full", counts, json!({"origin": content.origin})),
+    })
+}
