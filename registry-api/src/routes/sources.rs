@@ -90,7 +90,7 @@ pub async fn get_source(
 /// Sync a source now (admin): waits for the sync and returns the source's new state.
 #[utoipa::path(post, path = "/v1/sources/{name}/sync", tag = "sources",
     params(("name" = String, Path, description = "Source name"), SyncParams),
-    security(("bearer" = [])),
+    security(("bearerAuth" = [])),
     responses(
         (status = 200, description = "Synced", body = SyncResult),
         (status = 401, description = "No or invalid token", body = ErrorResponseSchema),

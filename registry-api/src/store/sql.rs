@@ -751,15 +751,15 @@ macro_rules! sql_store {
                     .map_err(map_err)?;
                 let Some(raw) = locked else {
                     drop(tx);
-                    let known: Option<i64> =
-                        sqlx::query_scalar("SELECT 1 FROM sync_sources WHERE name = $1")
+                    let known: i64 =
+                        sqlx::query_scalar("SELECT COUNT(*) FROM sync_sources WHERE name = $1")
                             .bind(source)
-                            .fetch_optional(&self.pool)
+                            .fetch_one(&self.pool)
                             .await
                             .map_err(map_err)?;
                     return match known {
-                        Some(_) => Ok(SyncAttempt::Busy),
-                        None => Err(StoreError::Database(format!(
+                        1.. => Ok(SyncAttempt::Busy),
+                        _ => Err(StoreError::Database(format!(
                             "sync source '{source}' is not registered"
                         ))),
                     };
@@ -801,7 +801,9 @@ macro_rules! sql_store {
                             .await
                             .map_err(map_err)?;
                         stx.tx.commit().await.map_err(map_err)?;
-                        Ok(SyncAttempt::Committed(Box::new(SourceRecord::try_from(raw)?)))
+                        Ok(SyncAttempt::Committed(Box::new(SourceRecord::try_from(
+                            raw,
+                        )?)))
                     }
                     Ok(None) => Ok(SyncAttempt::Skipped),
                     Err(message) => {

@@ -155,9 +155,9 @@ impl SyncService {
         }
     }
 
-    /// How long the loop of `source` sleeps before its next attempt: until the recorded state makes it due, plus
-    /// up to 10 % jitter so that replicas do not all wake at once; at most a minute, so that a replica notices
-    /// quickly when another one stopped syncing.
+    /// How long the loop of `source` sleeps before its next attempt: until the recorded state makes it due (at
+    /// most a minute, so that a replica notices soon when another one stopped syncing), plus jitter so that
+    /// replicas do not all wake at once: up to 10 % of the interval (at most 30 s), or a second when due now.
     async fn until_due(&self, source: &Source) -> Duration {
         let record = self
             .registry
@@ -166,14 +166,15 @@ impl SyncService {
             .await
             .ok()
             .and_then(|all| all.into_iter().find(|r| r.name == source.name));
-        let due_in = record
-            .and_then(|r| next_due(source, &r))
-            .map(|due| (due - Utc::now()).to_std().unwrap_or_default())
-            .unwrap_or_default();
-        let jitter = Duration::from_millis(jitter_millis(source.interval.as_millis() as u64 / 10));
-        due_in.min(Duration::from_secs(60))
-            + jitter.min(Duration::from_secs(30))
-            + Duration::from_millis(100)
+        let due = record.and_then(|r| next_due(source, &r));
+        let (wait, jitter) = match due {
+            None => (Duration::ZERO, 1000),
+            Some(due) => (
+                (due - Utc::now()).to_std().unwrap_or_default(),
+                (source.interval.as_millis() as u64 / 10).min(30_000),
+            ),
+        };
+        wait.min(Duration::from_secs(60)) + Duration::from_millis(100 + jitter_millis(jitter))
     }
 
     /// One sync attempt of the named source.
