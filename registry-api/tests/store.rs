@@ -11,8 +11,8 @@ use serde_json::json;
 use thv_core::api::ServerStatus;
 use thv_registry_api::error::AppError;
 use thv_registry_api::store::{
-    Cursor, ListQuery, PostgresStore, Scope, SqliteStore, Store, VersionFilter, VersionRow,
-    WriteTx, write_fn,
+    Cursor, ListQuery, PostgresStore, Scope, SourceStatus, SqliteStore, Store, SyncAttempt,
+    SyncOutcome, SyncTx, Timestamps, VersionFilter, VersionRow, WriteTx, sync_fn, write_fn,
 };
 
 fn row(name: &str, version: &str, t: i64) -> VersionRow {
@@ -87,6 +87,9 @@ store_suite!(
     concurrent_writes_to_one_name_are_serialized,
     migrations_are_idempotent_and_data_survives_reopen,
     search_finds_rare_and_common_terms_alike,
+    sync_replaces_a_source_and_scopes_read_in_precedence,
+    sync_failure_rolls_back_and_is_recorded,
+    sync_keeps_unchanged_timestamps,
 );
 
 /// SQLite answers rare terms from its trigram index and common ones by walking pages; both must give the same
@@ -460,4 +463,331 @@ async fn migrations_are_idempotent_and_data_survives_reopen(s: Arc<dyn Store>) {
         let again = SqliteStore::open(&url, 2).await.unwrap();
         assert_eq!(again.count().await.unwrap(), 1);
     }
+}
+
+fn outcome(full: bool) -> SyncOutcome {
+    SyncOutcome {
+        settings_hash: "h".into(),
+        content_hash: Some("c".into()),
+        watermark: None,
+        full,
+        report: json!({"mode": if full { "full" } else { "incremental" }}),
+    }
+}
+
+/// A full sync of `rows` into `source`: upsert, remove the rest, commit.
+async fn replace(s: &Arc<dyn Store>, source: &str, rows: Vec<VersionRow>) -> SyncAttempt {
+    s.sync(
+        source,
+        sync_fn(move |tx: &mut dyn SyncTx| {
+            async move {
+                tx.clear_latest().await.map_err(|e| e.to_string())?;
+                tx.upsert(&rows, Timestamps::FromSource)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                tx.remove_stale().await.map_err(|e| e.to_string())?;
+                Ok(Some(outcome(true)))
+            }
+            .boxed()
+        }),
+    )
+    .await
+    .unwrap()
+}
+
+fn latest(mut r: VersionRow) -> VersionRow {
+    r.is_latest = true;
+    r
+}
+
+async fn sync_replaces_a_source_and_scopes_read_in_precedence(s: Arc<dyn Store>) {
+    s.register_source("up", "api").await.unwrap();
+    s.register_source("file", "file").await.unwrap();
+    // managed: a.x/one; up: a.x/one (hidden behind managed in "managed, up"), b.x/two; file: b.x/two, c.x/three.
+    s.insert_batch(&[latest(row("a.x/one", "1.0.0", 1))])
+        .await
+        .unwrap();
+    let first = replace(
+        &s,
+        "up",
+        vec![
+            latest(row("a.x/one", "9.0.0", 1)),
+            row("b.x/two", "1.0.0", 1),
+            latest(row("b.x/two", "2.0.0", 2)),
+        ],
+    )
+    .await;
+    let SyncAttempt::Committed(record) = first else {
+        panic!("{first:?}")
+    };
+    assert_eq!(
+        (record.status, record.server_count, record.version_count),
+        (SourceStatus::Complete, 2, 3)
+    );
+    assert_eq!(record.generation, 1);
+    replace(
+        &s,
+        "file",
+        vec![
+            latest(row("b.x/two", "5.0.0", 1)),
+            latest(row("c.x/three", "1.0.0", 1)),
+        ],
+    )
+    .await;
+
+    let scope = Scope::new(vec!["managed".into(), "up".into(), "file".into()]).unwrap();
+    let all = s
+        .list(&ListQuery {
+            scope: scope.clone(),
+            ..query()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        keys(&all),
+        [
+            "a.x/one@1.0.0",
+            "b.x/two@1.0.0",
+            "b.x/two@2.0.0",
+            "c.x/three@1.0.0"
+        ]
+    );
+    let page = s
+        .list(&ListQuery {
+            scope: scope.clone(),
+            limit: 2,
+            cursor: Some(Cursor {
+                server_name: "b.x/two".into(),
+                version: Some("1.0.0".into()),
+            }),
+            ..query()
+        })
+        .await
+        .unwrap();
+    assert_eq!(keys(&page), ["b.x/two@2.0.0", "c.x/three@1.0.0"]);
+    let latest_only = s
+        .list(&ListQuery {
+            scope: scope.clone(),
+            version: VersionFilter::Latest,
+            ..query()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        keys(&latest_only),
+        ["a.x/one@1.0.0", "b.x/two@2.0.0", "c.x/three@1.0.0"]
+    );
+    assert_eq!(
+        s.get(&scope, "a.x/one", None)
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        "1.0.0"
+    );
+    assert_eq!(
+        s.get(&scope, "b.x/two", None)
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        "2.0.0"
+    );
+    assert!(
+        s.get(&scope, "b.x/two", Some("5.0.0"))
+            .await
+            .unwrap()
+            .is_none(),
+        "hidden by up"
+    );
+    assert_eq!(
+        keys(&s.versions(&scope, "c.x/three", false).await.unwrap()),
+        ["c.x/three@1.0.0"]
+    );
+    let file_first = Scope::new(vec!["file".into(), "up".into()]).unwrap();
+    assert_eq!(
+        keys(&s.versions(&file_first, "b.x/two", false).await.unwrap()),
+        ["b.x/two@5.0.0"]
+    );
+    assert_eq!(s.count().await.unwrap(), 1, "count is the managed source's");
+    let search = s
+        .list(&ListQuery {
+            scope: scope.clone(),
+            search: Some("three".into()),
+            ..query()
+        })
+        .await
+        .unwrap();
+    assert_eq!(keys(&search), ["c.x/three@1.0.0"]);
+
+    // A second full sync: b.x/two@1.0.0 is gone upstream.
+    let second = replace(
+        &s,
+        "up",
+        vec![
+            latest(row("a.x/one", "9.0.0", 1)),
+            latest(row("b.x/two", "2.0.0", 2)),
+        ],
+    )
+    .await;
+    let SyncAttempt::Committed(record) = second else {
+        panic!("{second:?}")
+    };
+    assert_eq!((record.version_count, record.generation), (2, 2));
+    let up = Scope::new(vec!["up".into()]).unwrap();
+    assert_eq!(
+        keys(
+            &s.list(&ListQuery {
+                scope: up,
+                ..query()
+            })
+            .await
+            .unwrap()
+        ),
+        ["a.x/one@9.0.0", "b.x/two@2.0.0"]
+    );
+    assert_eq!(
+        keys(&s.list(&query()).await.unwrap()),
+        ["a.x/one@1.0.0"],
+        "managed untouched"
+    );
+    let sources = s.sources().await.unwrap();
+    assert_eq!(
+        sources.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+        ["file", "up"]
+    );
+}
+
+async fn sync_failure_rolls_back_and_is_recorded(s: Arc<dyn Store>) {
+    s.register_source("up", "api").await.unwrap();
+    replace(&s, "up", vec![latest(row("a.x/one", "1.0.0", 1))]).await;
+    let failed = s
+        .sync(
+            "up",
+            sync_fn(|tx: &mut dyn SyncTx| {
+                async move {
+                    tx.clear_latest().await.map_err(|e| e.to_string())?;
+                    tx.upsert(&[row("z.x/new", "1.0.0", 1)], Timestamps::FromSource)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    tx.remove_stale().await.map_err(|e| e.to_string())?;
+                    Err("upstream went away".to_string())
+                }
+                .boxed()
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(failed, SyncAttempt::Failed("upstream went away".into()));
+    let up = Scope::new(vec!["up".into()]).unwrap();
+    let rows = s
+        .list(&ListQuery {
+            scope: up.clone(),
+            ..query()
+        })
+        .await
+        .unwrap();
+    assert_eq!(keys(&rows), ["a.x/one@1.0.0"]);
+    assert!(rows[0].is_latest, "the last good data is intact");
+    let record = s.sources().await.unwrap().remove(0);
+    assert_eq!(record.status, SourceStatus::Failed);
+    assert_eq!(record.last_error.as_deref(), Some("upstream went away"));
+    assert_eq!((record.generation, record.version_count), (1, 1));
+    let skipped = s
+        .sync(
+            "up",
+            sync_fn(|_tx: &mut dyn SyncTx| async move { Ok(None) }.boxed()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(skipped, SyncAttempt::Skipped);
+    assert!(
+        s.sync(
+            "nope",
+            sync_fn(|_tx: &mut dyn SyncTx| async move { Ok(None) }.boxed())
+        )
+        .await
+        .is_err()
+    );
+}
+
+async fn sync_keeps_unchanged_timestamps(s: Arc<dyn Store>) {
+    s.register_source("file", "file").await.unwrap();
+    let upsert = |rows: Vec<VersionRow>| {
+        sync_fn(move |tx: &mut dyn SyncTx| {
+            async move {
+                tx.upsert(&rows, Timestamps::KeepUnchanged)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                for name in ["a.x/one", "b.x/two"] {
+                    tx.set_latest(name, None).await.map_err(|e| e.to_string())?;
+                }
+                let v = tx.versions("a.x/one").await.map_err(|e| e.to_string())?;
+                tx.set_latest("a.x/one", Some(&v[0].version))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                assert_eq!(
+                    tx.remove("b.x/two", "0.0.1")
+                        .await
+                        .map_err(|e| e.to_string())?,
+                    0
+                );
+                Ok(Some(outcome(false)))
+            }
+            .boxed()
+        })
+    };
+    s.sync(
+        "file",
+        upsert(vec![row("a.x/one", "1.0.0", 1), row("b.x/two", "1.0.0", 1)]),
+    )
+    .await
+    .unwrap();
+    // Later: a.x/one unchanged, b.x/two changed.
+    let mut b = row("b.x/two", "1.0.0", 50);
+    b.value = b.value.replace("about", "now about");
+    s.sync("file", upsert(vec![row("a.x/one", "1.0.0", 50), b]))
+        .await
+        .unwrap();
+    let scope = Scope::new(vec!["file".into()]).unwrap();
+    let a = s
+        .get(&scope, "a.x/one", Some("1.0.0"))
+        .await
+        .unwrap()
+        .unwrap();
+    let b = s
+        .get(&scope, "b.x/two", Some("1.0.0"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        a.updated_at,
+        Utc.timestamp_opt(1_750_000_001, 0).unwrap(),
+        "unchanged: kept"
+    );
+    assert_eq!(
+        b.updated_at,
+        Utc.timestamp_opt(1_750_000_050, 0).unwrap(),
+        "changed: moved"
+    );
+    assert_eq!(
+        b.published_at,
+        Utc.timestamp_opt(1_750_000_001, 0).unwrap(),
+        "first seen: kept"
+    );
+    assert!(a.is_latest);
+    let since = s
+        .list(&ListQuery {
+            scope,
+            updated_since: Some(Utc.timestamp_opt(1_750_000_010, 0).unwrap()),
+            include_deleted: true,
+            ..query()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        keys(&since),
+        ["b.x/two@1.0.0"],
+        "incremental readers see only the change"
+    );
 }

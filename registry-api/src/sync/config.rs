@@ -374,6 +374,12 @@ fn check_source(s: &SourceConfig, field: &str, errors: &mut Vec<String>) -> Opti
             errors.push(format!(
                 "{field}.git.repository: must be a repository URL or path"
             ));
+        } else if reqwest::Url::parse(&git.repository)
+            .is_ok_and(|u| !u.username().is_empty() || u.password().is_some())
+        {
+            errors.push(format!(
+                "{field}.git.repository: must not carry credentials (use git.auth with a password_file)"
+            ));
         }
         let reference = match (&git.branch, &git.tag, &git.commit) {
             (None, None, None) => GitRef::Head,
@@ -541,6 +547,9 @@ mod tests {
             [[sources]]
             name = "h"
             git = { repository = "r", commit = "zz" }
+            [[sources]]
+            name = "i"
+            git = { repository = "https://bot:secret@git.example.com/c.git" }
             [[registries]]
             name = "r"
             sources = ["nope", "g", "g"]
@@ -554,6 +563,7 @@ mod tests {
             "sources[1].name: may contain only",
             "sources[1]: declare exactly one of api, file or git (found 2)",
             "sources[3].git.commit: 'zz' is not a commit id",
+            "sources[4].git.repository: must not carry credentials",
             "sources[2].git: branch, tag and commit are mutually exclusive",
             "sources[2].sync_policy.interval: 'soon' is not a duration",
             "sources[2].filter.names.include: invalid glob 'a['",

@@ -65,6 +65,8 @@ pub struct SyncService {
     cache_dir: PathBuf,
     /// Sources this process is syncing now.
     running: Mutex<HashSet<String>>,
+    /// SQLite has one writer at a time: syncs queue here rather than time out waiting for the write lock.
+    one_writer: Option<tokio::sync::Semaphore>,
 }
 
 /// A source as `GET /v1/sources` shows it.
@@ -111,11 +113,14 @@ impl SyncService {
                 .register_source(&s.name, s.kind.name())
                 .await?;
         }
+        let one_writer =
+            (registry.store().backend() == "sqlite").then(|| tokio::sync::Semaphore::new(1));
         Ok(Arc::new(Self {
             registry,
             sources: sources.into_iter().map(Arc::new).collect(),
             cache_dir,
             running: Mutex::default(),
+            one_writer,
         }))
     }
 
@@ -188,6 +193,14 @@ impl SyncService {
         let body = sync_fn(move |tx: &mut dyn SyncTx| {
             async move { run(&source, tx, trigger, &cache_dir).await }.boxed()
         });
+        let _turn = match &self.one_writer {
+            Some(s) => Some(
+                s.acquire()
+                    .await
+                    .map_err(|e| AppError::Internal(e.to_string()))?,
+            ),
+            None => None,
+        };
         let attempt = self.registry.store().sync(name, body).await?;
         if matches!(attempt, SyncAttempt::Committed(_)) {
             self.registry.note_change();
