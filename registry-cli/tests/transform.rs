@@ -614,3 +614,43 @@ fn export_and_import_with_registry_apis() {
         "{\"data\": {\"servers\": ["
     );
 }
+
+#[test]
+fn bad_name_globs_are_refused_naming_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.json");
+    std::fs::write(
+        &file,
+        upstream(vec![server("com.example/alpha", "1.0.0", "Alpha")]).to_string(),
+    )
+    .unwrap();
+    let out = dir.path().join("out.json");
+    let o = run(&[
+        "export",
+        s(&file),
+        "--name",
+        "com.[example/*",
+        "--out",
+        s(&out),
+    ]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("--name: invalid glob 'com.[example/*'"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!out.exists(), "nothing written");
+    let o = run(&[
+        "export",
+        s(&file),
+        "--name",
+        "com.[ex]xample/*",
+        "--out",
+        s(&out),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        identities(&read_json(&out)),
+        ids(&[("com.example/alpha", "1.0.0")])
+    );
+}
