@@ -373,6 +373,22 @@ sources = ["upstream"]
         "deleted versions are hidden by default"
     );
     let before = all_versions(&format!("{base}/registry/mirror/v0.1"), true).await;
+    // A named registry is a registry API of its own for every client: the curation CLI exports it.
+    let out_dir = tempfile::tempdir().unwrap();
+    let exported = out_dir.path().join("mirror.json");
+    let o = Command::new(thv_e2e::binary("thv-registry"))
+        .args(["export", &format!("{base}/registry/mirror"), "--out"])
+        .arg(&exported)
+        .env("HOME", out_dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(&exported).unwrap()).unwrap();
+    assert_eq!(
+        file["data"]["servers"].as_array().unwrap().len(),
+        visible.len(),
+        "every visible version of the mirror"
+    );
 
     // The upstream dies in the middle of a full sync: the sync fails, the last good data stays served.
     publish(&up_base, &server(&a, "2000.0.0", "Never seen downstream")).await;
