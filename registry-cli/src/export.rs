@@ -37,7 +37,6 @@ use thv_core::version::compare_versions;
 
 use crate::input::{self, ApiOptions, Entry};
 use crate::write::write_output;
-use thv_core::filter::NameFilter;
 
 /// Format of the exported file.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
@@ -165,16 +164,7 @@ pub async fn run(a: ExportArgs) -> anyhow::Result<i32> {
     let loaded = input::load(&a.source, &api).await?;
     let from_api = loaded.formats.contains(&"registry API");
     let total = loaded.entries.len();
-    let filter =
-        NameFilter::new(("--name", &a.names), ("--exclude", &a.exclude)).map_err(|errors| {
-            anyhow::anyhow!(
-                errors
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            )
-        })?;
+    let filter = input::name_filter(&a.names, &a.exclude)?;
     let statuses: Vec<ServerStatus> = a.status.iter().map(|s| s.status()).collect();
     let mut kept: Vec<Entry> = loaded
         .entries

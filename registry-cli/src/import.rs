@@ -47,7 +47,6 @@ use thv_core::validate::{SchemaPolicy, validate_value};
 
 use crate::input::{self, ApiOptions, Entry};
 use crate::write::atomic_write;
-use thv_core::filter::NameFilter;
 
 /// Imports of at least this many entries get a progress bar (on a terminal).
 const PROGRESS_THRESHOLD: usize = 20;
@@ -275,16 +274,7 @@ pub async fn run(a: ImportArgs) -> anyhow::Result<i32> {
         include_deleted: false,
     };
     let loaded = input::load_all(&a.sources, &api).await?;
-    let filter =
-        NameFilter::new(("--name", &a.names), ("--exclude", &a.exclude)).map_err(|errors| {
-            anyhow::anyhow!(
-                errors
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            )
-        })?;
+    let filter = input::name_filter(&a.names, &a.exclude)?;
     let mut entries: Vec<Entry> = Vec::new();
     let mut index: HashMap<(String, String), usize> = HashMap::new();
     for l in loaded {

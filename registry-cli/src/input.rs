@@ -304,3 +304,19 @@ pub async fn load_lenient(arg: &str, api: &ApiOptions) -> (Option<Loaded>, Vec<a
     }
     (Some(loaded), errors)
 }
+
+/// The `--name` (include) and `--exclude` globs of a command; a bad glob is an error naming the flag.
+pub fn name_filter(
+    names: &[String],
+    exclude: &[String],
+) -> anyhow::Result<thv_core::filter::NameFilter> {
+    thv_core::filter::NameFilter::new(("--name", names), ("--exclude", exclude)).map_err(|errors| {
+        anyhow::anyhow!(
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    })
+}

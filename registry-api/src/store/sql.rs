@@ -396,6 +396,33 @@ where
     b
 }
 
+/// A multi-row `INSERT INTO server_versions` of `rows`, all in `source`, written by sync `generation`.
+macro_rules! insert_rows {
+    ($db:ty, $rows:expr, $source:expr, $generation:expr) => {{
+        let (source, generation): (&str, i64) = ($source, $generation);
+        let mut b = QueryBuilder::<$db>::new(concat!(
+            "INSERT INTO server_versions (source, sync_generation, ",
+            cols!(),
+            ") "
+        ));
+        b.push_values($rows, |mut r, row| {
+            r.push_bind(source.to_string())
+                .push_bind(generation)
+                .push_bind(row.server_name.clone())
+                .push_bind(row.version.clone())
+                .push_bind(row.value.clone())
+                .push_bind(row.status.as_str())
+                .push_bind(row.status_message.clone())
+                .push_bind(micros(&row.status_changed_at))
+                .push_bind(micros(&row.published_at))
+                .push_bind(micros(&row.updated_at))
+                .push_bind(row.is_latest)
+                .push_bind(row.search_text.clone());
+        });
+        b
+    }};
+}
+
 macro_rules! sql_store {
     ($store:ident, $tx:ident, $synctx:ident, $db:ty, $backend:literal) => {
         #[doc = concat!("The ", $backend, " backend.")]
@@ -459,26 +486,7 @@ macro_rules! sql_store {
                 times: Timestamps,
             ) -> Result<(), StoreError> {
                 for chunk in rows.chunks(BATCH_ROWS) {
-                    let mut b = QueryBuilder::<$db>::new(concat!(
-                        "INSERT INTO server_versions (source, sync_generation, ",
-                        cols!(),
-                        ") "
-                    ));
-                    let (source, generation) = (&self.record.name, self.generation);
-                    b.push_values(chunk, |mut r, row| {
-                        r.push_bind(source.clone())
-                            .push_bind(generation)
-                            .push_bind(row.server_name.clone())
-                            .push_bind(row.version.clone())
-                            .push_bind(row.value.clone())
-                            .push_bind(row.status.as_str())
-                            .push_bind(row.status_message.clone())
-                            .push_bind(micros(&row.status_changed_at))
-                            .push_bind(micros(&row.published_at))
-                            .push_bind(micros(&row.updated_at))
-                            .push_bind(row.is_latest)
-                            .push_bind(row.search_text.clone());
-                    });
+                    let mut b = insert_rows!($db, chunk, &self.record.name, self.generation);
                     b.push(match times {
                         Timestamps::FromSource => UPSERT_FROM_SOURCE,
                         Timestamps::KeepUnchanged => UPSERT_KEEP_UNCHANGED,
@@ -847,23 +855,7 @@ macro_rules! sql_store {
                     let batch = batch?;
                     inserted += batch.len() as u64;
                     for chunk in batch.chunks(BATCH_ROWS) {
-                        let mut b = QueryBuilder::<$db>::new(concat!(
-                            "INSERT INTO server_versions (",
-                            cols!(),
-                            ") "
-                        ));
-                        b.push_values(chunk, |mut r, row| {
-                            r.push_bind(row.server_name.clone())
-                                .push_bind(row.version.clone())
-                                .push_bind(row.value.clone())
-                                .push_bind(row.status.as_str())
-                                .push_bind(row.status_message.clone())
-                                .push_bind(micros(&row.status_changed_at))
-                                .push_bind(micros(&row.published_at))
-                                .push_bind(micros(&row.updated_at))
-                                .push_bind(row.is_latest)
-                                .push_bind(row.search_text.clone());
-                        });
+                        let mut b = insert_rows!($db, chunk, MANAGED_SOURCE, 0_i64);
                         b.build().execute(&mut *tx).await.map_err(map_err)?;
                         let mut urls = Vec::new();
                         for row in chunk {

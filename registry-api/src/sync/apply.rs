@@ -347,3 +347,25 @@ impl<'t> IncrementalWrite<'t> {
         Ok(self.counts)
     }
 }
+
+/// A full or an incremental write, fed the same way.
+pub enum Writer<'t> {
+    Full(FullWrite<'t>),
+    Incremental(IncrementalWrite<'t>),
+}
+
+impl Writer<'_> {
+    pub async fn push(&mut self, entry: Entry) -> Result<(), StoreError> {
+        match self {
+            Self::Full(w) => w.push(entry).await,
+            Self::Incremental(w) => w.push(entry).await,
+        }
+    }
+
+    pub async fn finish(self) -> Result<Counts, StoreError> {
+        match self {
+            Self::Full(w) => w.finish().await,
+            Self::Incremental(w) => w.finish().await,
+        }
+    }
+}

@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 use thv_core::client::{ListOptions, RegistryClient};
 use thv_core::registry_file::ServerDocuments;
 
-use self::apply::{Counts, Entry, FullWrite, IncrementalWrite};
+use self::apply::{Counts, Entry, FullWrite, IncrementalWrite, Writer};
 use self::config::{Source, SourceKind};
 use self::content::{Content, GitLocation};
 use crate::error::{AppError, AppResult};
@@ -402,47 +402,27 @@ async fn sync_api(
     let now = Utc::now();
     let db = |e: crate::store::StoreError| e.to_string();
     let upstream = |e: thv_core::client::ClientError| format!("upstream {endpoint}: {e}");
-    let counts = if full {
-        let mut w = FullWrite::start(tx, Timestamps::FromSource)
-            .await
-            .map_err(db)?;
-        while let Some(page) = pages.next_page().await {
-            for item in page.map_err(upstream)?.servers {
-                let official = item.meta.official;
-                if let Some(o) = &official {
-                    watermark = watermark.max(Some(o.updated_at));
-                }
-                w.push(apply::entry_from_value(
-                    item.server,
-                    official.as_ref(),
-                    &source.filter,
-                    now,
-                ))
+    let mut w = if full {
+        Writer::Full(
+            FullWrite::start(tx, Timestamps::FromSource)
                 .await
-                .map_err(db)?;
-            }
-        }
-        w.finish().await.map_err(db)?
+                .map_err(db)?,
+        )
     } else {
-        let mut w = IncrementalWrite::new(tx);
-        while let Some(page) = pages.next_page().await {
-            for item in page.map_err(upstream)?.servers {
-                let official = item.meta.official;
-                if let Some(o) = &official {
-                    watermark = watermark.max(Some(o.updated_at));
-                }
-                w.push(apply::entry_from_value(
-                    item.server,
-                    official.as_ref(),
-                    &source.filter,
-                    now,
-                ))
-                .await
-                .map_err(db)?;
-            }
-        }
-        w.finish().await.map_err(db)?
+        Writer::Incremental(IncrementalWrite::new(tx))
     };
+    while let Some(page) = pages.next_page().await {
+        for item in page.map_err(upstream)?.servers {
+            let official = item.meta.official;
+            if let Some(o) = &official {
+                watermark = watermark.max(Some(o.updated_at));
+            }
+            let entry =
+                apply::entry_from_value(item.server, official.as_ref(), &source.filter, now);
+            w.push(entry).await.map_err(db)?;
+        }
+    }
+    let counts = w.finish().await.map_err(db)?;
     let extra = json!({
         "pages": pages.pages_fetched(),
         "updatedSince": since.map(|t| t.to_rfc3339()),
