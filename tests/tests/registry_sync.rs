@@ -687,3 +687,54 @@ sources = ["up", "missing"]
         assert!(err.contains(expected), "missing {expected:?} in {err}");
     }
 }
+
+/// On SQLite (one writer at a time) a sync reads its source before it writes: an upstream that hangs holds up no
+/// publish, and its failure changes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hanging_upstream_holds_up_no_publish() {
+    // Accepts connections and never answers.
+    let hang = TcpListener::bind("127.0.0.1:0").unwrap();
+    let hang_addr = hang.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in hang.incoming().flatten() {
+            held.push(conn);
+        }
+    });
+    let home = tempfile::tempdir().unwrap();
+    let config = write_config(
+        home.path(),
+        &format!(
+            "[[sources]]\nname = \"slow\"\napi = {{ endpoint = \"http://{hang_addr}\", timeout = \"4s\" }}\n"
+        ),
+    );
+    let api = serve(home.path(), &config, None);
+    let base = api.base.clone();
+    // The startup sync hangs on the upstream.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while get(&format!("{base}/v1/sources/slow")).await.1["status"] != "syncing" {
+        assert!(Instant::now() < deadline, "the startup sync never began");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    publish(
+        &base,
+        &server(
+            "io.github.busy/while-syncing",
+            "1.0.0",
+            "Published during a sync",
+        ),
+    )
+    .await;
+    let (_, source) = get(&format!("{base}/v1/sources/slow")).await;
+    assert_eq!(
+        source["status"], "syncing",
+        "the publish did not wait for the sync: {source}"
+    );
+    let failed = wait_synced(&base, "slow").await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    let (code, _) = get(&format!(
+        "{base}/v0.1/servers/io.github.busy%2Fwhile-syncing/versions/latest"
+    ))
+    .await;
+    assert_eq!(code, 200);
+}

@@ -303,6 +303,9 @@ pub enum Timestamps {
 pub trait SyncTx: Send {
     /// The source's state as this transaction found it.
     fn record(&self) -> &SourceRecord;
+    /// Whether this transaction's writes hold up every other writer of the database (SQLite): then a sync reads
+    /// its whole source before its first write, so that a slow or hanging source never holds writers up.
+    fn writes_block_others(&self) -> bool;
     /// Inserts or replaces rows, marking them as written by this sync.
     async fn upsert(&mut self, rows: &[VersionRow], times: Timestamps) -> Result<(), StoreError>;
     /// Removes one version; the number of rows removed.

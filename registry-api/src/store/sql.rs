@@ -469,15 +469,31 @@ macro_rules! sql_store {
         }
 
         struct $synctx {
-            tx: sqlx::Transaction<'static, $db>,
+            /// PostgreSQL: open from the start (it holds the source's row lock). SQLite: begun by the first write,
+            /// so that what comes before (fetching from the source) does not hold the database's write lock.
+            tx: Option<sqlx::Transaction<'static, $db>>,
+            pool: Pool<$db>,
             record: SourceRecord,
             generation: i64,
+        }
+
+        impl $synctx {
+            async fn tx(&mut self) -> Result<&mut sqlx::Transaction<'static, $db>, StoreError> {
+                if self.tx.is_none() {
+                    self.tx = Some($store::begin_sync_write(&self.pool).await?);
+                }
+                Ok(self.tx.as_mut().expect("just begun"))
+            }
         }
 
         #[async_trait]
         impl SyncTx for $synctx {
             fn record(&self) -> &SourceRecord {
                 &self.record
+            }
+
+            fn writes_block_others(&self) -> bool {
+                $store::WRITES_BLOCK_OTHERS
             }
 
             async fn upsert(
@@ -491,7 +507,8 @@ macro_rules! sql_store {
                         Timestamps::FromSource => UPSERT_FROM_SOURCE,
                         Timestamps::KeepUnchanged => UPSERT_KEEP_UNCHANGED,
                     });
-                    b.build().execute(&mut *self.tx).await.map_err(map_err)?;
+                    let tx = self.tx().await?;
+                    b.build().execute(&mut **tx).await.map_err(map_err)?;
                 }
                 Ok(())
             }
@@ -501,40 +518,48 @@ macro_rules! sql_store {
                 server_name: &str,
                 version: &str,
             ) -> Result<u64, StoreError> {
+                let name = self.record.name.clone();
+                let tx = self.tx().await?;
                 Ok(sqlx::query(SYNC_REMOVE)
-                    .bind(&self.record.name)
+                    .bind(&name)
                     .bind(server_name)
                     .bind(version)
-                    .execute(&mut *self.tx)
+                    .execute(&mut **tx)
                     .await
                     .map_err(map_err)?
                     .rows_affected())
             }
 
             async fn remove_stale(&mut self) -> Result<u64, StoreError> {
+                let (name, generation) = (self.record.name.clone(), self.generation);
+                let tx = self.tx().await?;
                 Ok(sqlx::query(SYNC_REMOVE_STALE)
-                    .bind(&self.record.name)
-                    .bind(self.generation)
-                    .execute(&mut *self.tx)
+                    .bind(&name)
+                    .bind(generation)
+                    .execute(&mut **tx)
                     .await
                     .map_err(map_err)?
                     .rows_affected())
             }
 
             async fn clear_latest(&mut self) -> Result<(), StoreError> {
+                let name = self.record.name.clone();
+                let tx = self.tx().await?;
                 sqlx::query(SYNC_CLEAR_LATEST)
-                    .bind(&self.record.name)
-                    .execute(&mut *self.tx)
+                    .bind(&name)
+                    .execute(&mut **tx)
                     .await
                     .map_err(map_err)?;
                 Ok(())
             }
 
             async fn versions(&mut self, server_name: &str) -> Result<Vec<VersionRow>, StoreError> {
+                let name = self.record.name.clone();
+                let tx = self.tx().await?;
                 let raw = sqlx::query_as::<_, RawRow>(SELECT_VERSIONS)
-                    .bind(&self.record.name)
+                    .bind(&name)
                     .bind(server_name)
-                    .fetch_all(&mut *self.tx)
+                    .fetch_all(&mut **tx)
                     .await
                     .map_err(map_err)?;
                 rows(raw)
@@ -546,7 +571,8 @@ macro_rules! sql_store {
                 version: Option<&str>,
             ) -> Result<(), StoreError> {
                 let source = self.record.name.clone();
-                $store::move_latest(&mut self.tx, &source, server_name, version).await
+                let tx = self.tx().await?;
+                $store::move_latest(tx, &source, server_name, version).await
             }
         }
 
@@ -751,14 +777,7 @@ macro_rules! sql_store {
             }
 
             async fn sync(&self, source: &str, body: SyncFn) -> Result<SyncAttempt, StoreError> {
-                let mut tx = self.begin_sync().await?;
-                let locked = sqlx::query_as::<_, RawSource>(Self::LOCK_SOURCE)
-                    .bind(source)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                let Some(raw) = locked else {
-                    drop(tx);
+                let Some((tx, raw)) = self.lock_source(source).await? else {
                     let known: i64 =
                         sqlx::query_scalar("SELECT COUNT(*) FROM sync_sources WHERE name = $1")
                             .bind(source)
@@ -776,6 +795,7 @@ macro_rules! sql_store {
                 let generation = record.generation + 1;
                 let mut stx = $synctx {
                     tx,
+                    pool: self.pool.clone(),
                     record,
                     generation,
                 };
@@ -790,6 +810,7 @@ macro_rules! sql_store {
                             full,
                             report,
                         } = outcome;
+                        let tx = stx.tx().await?;
                         sqlx::query(SYNC_COMPLETE)
                             .bind(source)
                             .bind(generation)
@@ -799,16 +820,21 @@ macro_rules! sql_store {
                             .bind(now)
                             .bind(full)
                             .bind(report.to_string())
-                            .execute(&mut *stx.tx)
+                            .execute(&mut **tx)
                             .await
                             .map_err(map_err)?;
-                        Self::announce(&mut stx.tx).await?;
+                        Self::announce(tx).await?;
                         let raw = sqlx::query_as::<_, RawSource>(SELECT_SOURCE)
                             .bind(source)
-                            .fetch_one(&mut *stx.tx)
+                            .fetch_one(&mut **tx)
                             .await
                             .map_err(map_err)?;
-                        stx.tx.commit().await.map_err(map_err)?;
+                        stx.tx
+                            .take()
+                            .expect("begun")
+                            .commit()
+                            .await
+                            .map_err(map_err)?;
                         Ok(SyncAttempt::Committed(Box::new(SourceRecord::try_from(
                             raw,
                         )?)))
@@ -963,12 +989,28 @@ impl SqliteStore {
         )
     }
 
-    /// `BEGIN IMMEDIATE` already excludes every other writer.
-    const LOCK_SOURCE: &'static str = SELECT_SOURCE;
+    /// Writes of a sync wait for the database's one write lock, and hold it: fetch before writing.
+    const WRITES_BLOCK_OTHERS: bool = true;
 
-    /// A sync holds the database write lock from its start: it cannot interleave with another sync or a publish.
-    async fn begin_sync(&self) -> Result<sqlx::Transaction<'static, Sqlite>, StoreError> {
-        self.begin_serialized("").await
+    /// One process owns a SQLite database (and runs one sync at a time, see `crate::sync`): the source's record
+    /// is read without a lock, and the write transaction begins with the sync's first write.
+    async fn lock_source(
+        &self,
+        source: &str,
+    ) -> Result<Option<(Option<sqlx::Transaction<'static, Sqlite>>, RawSource)>, StoreError> {
+        let raw = sqlx::query_as::<_, RawSource>(SELECT_SOURCE)
+            .bind(source)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(raw.map(|r| (None, r)))
+    }
+
+    /// `BEGIN IMMEDIATE`, as every write.
+    async fn begin_sync_write(
+        pool: &Pool<Sqlite>,
+    ) -> Result<sqlx::Transaction<'static, Sqlite>, StoreError> {
+        pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)
     }
 
     /// One process owns a SQLite database: nothing to announce or to watch.
@@ -1009,16 +1051,33 @@ impl PostgresStore {
         Ok(Self { pool })
     }
 
-    /// The source's row stays locked until the sync commits or rolls back; a replica that finds it locked skips.
-    const LOCK_SOURCE: &'static str = concat!(
-        "SELECT ",
-        source_cols!(),
-        " FROM sync_sources WHERE name = $1 FOR UPDATE SKIP LOCKED"
-    );
+    /// Writes of a sync block no reader and no other source's sync: stream from the source into the transaction.
+    const WRITES_BLOCK_OTHERS: bool = false;
 
-    /// Syncs of different sources, and publishes, proceed in parallel; readers see the last committed data.
-    async fn begin_sync(&self) -> Result<sqlx::Transaction<'static, Postgres>, StoreError> {
-        self.pool.begin().await.map_err(map_err)
+    /// A transaction holding the source's row lock (`FOR UPDATE SKIP LOCKED`) until the sync commits or rolls
+    /// back; `None` when another replica holds it.
+    async fn lock_source(
+        &self,
+        source: &str,
+    ) -> Result<Option<(Option<sqlx::Transaction<'static, Postgres>>, RawSource)>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let raw = sqlx::query_as::<_, RawSource>(concat!(
+            "SELECT ",
+            source_cols!(),
+            " FROM sync_sources WHERE name = $1 FOR UPDATE SKIP LOCKED"
+        ))
+        .bind(source)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        Ok(raw.map(|r| (Some(tx), r)))
+    }
+
+    /// Never needed: [`Self::lock_source`] opened the transaction.
+    async fn begin_sync_write(
+        pool: &Pool<Postgres>,
+    ) -> Result<sqlx::Transaction<'static, Postgres>, StoreError> {
+        pool.begin().await.map_err(map_err)
     }
 
     /// PostgreSQL's planner picks between the trigram index and a walk in page order itself.

@@ -26,6 +26,7 @@ use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use serde::Serialize;
 use serde_json::{Value, json};
+use thv_core::api::ServerResponse;
 use thv_core::client::{ListOptions, RegistryClient};
 use thv_core::registry_file::ServerDocuments;
 
@@ -398,10 +399,22 @@ async fn sync_api(
         opts = opts.updated_since(since - WATERMARK_OVERLAP);
     }
     let mut pages = client.pages_as::<Value>(&opts);
+    let upstream = |e: thv_core::client::ClientError| format!("upstream {endpoint}: {e}");
+    // Where writes hold up every other writer, read the whole upstream before the first write.
+    let spool = if tx.writes_block_others() {
+        let mut spool = Spool::new()?;
+        while let Some(page) = pages.next_page().await {
+            for item in page.map_err(upstream)?.servers {
+                spool.push(&item)?;
+            }
+        }
+        Some(spool)
+    } else {
+        None
+    };
     let mut watermark = record.watermark.filter(|_| !full);
     let now = Utc::now();
     let db = |e: crate::store::StoreError| e.to_string();
-    let upstream = |e: thv_core::client::ClientError| format!("upstream {endpoint}: {e}");
     let mut w = if full {
         Writer::Full(
             FullWrite::start(tx, Timestamps::FromSource)
@@ -411,15 +424,25 @@ async fn sync_api(
     } else {
         Writer::Incremental(IncrementalWrite::new(tx))
     };
-    while let Some(page) = pages.next_page().await {
-        for item in page.map_err(upstream)?.servers {
-            let official = item.meta.official;
-            if let Some(o) = &official {
-                watermark = watermark.max(Some(o.updated_at));
+    let mut push = |item: ServerResponse<Value>| {
+        let official = item.meta.official;
+        if let Some(o) = &official {
+            watermark = watermark.max(Some(o.updated_at));
+        }
+        apply::entry_from_value(item.server, official.as_ref(), &source.filter, now)
+    };
+    match spool {
+        Some(spool) => {
+            for item in spool.into_items()? {
+                w.push(push(item?)).await.map_err(db)?;
             }
-            let entry =
-                apply::entry_from_value(item.server, official.as_ref(), &source.filter, now);
-            w.push(entry).await.map_err(db)?;
+        }
+        None => {
+            while let Some(page) = pages.next_page().await {
+                for item in page.map_err(upstream)?.servers {
+                    w.push(push(item)).await.map_err(db)?;
+                }
+            }
         }
     }
     let counts = w.finish().await.map_err(db)?;
@@ -434,6 +457,44 @@ async fn sync_api(
         full,
         report: report(if full { "full" } else { "incremental" }, counts, extra),
     })
+}
+
+/// An upstream's items kept in an anonymous temporary file (one JSON document per line) until they are written.
+struct Spool {
+    file: std::io::BufWriter<std::fs::File>,
+}
+
+impl Spool {
+    fn new() -> Result<Self, String> {
+        let file = tempfile::tempfile().map_err(|e| format!("creating a spool file: {e}"))?;
+        Ok(Self {
+            file: std::io::BufWriter::new(file),
+        })
+    }
+
+    fn push(&mut self, item: &ServerResponse<Value>) -> Result<(), String> {
+        use std::io::Write;
+        serde_json::to_writer(&mut self.file, item)
+            .map_err(|e| e.to_string())
+            .and_then(|()| self.file.write_all(b"\n").map_err(|e| e.to_string()))
+            .map_err(|e| format!("writing the spool file: {e}"))
+    }
+
+    fn into_items(
+        self,
+    ) -> Result<impl Iterator<Item = Result<ServerResponse<Value>, String>>, String> {
+        use std::io::{BufRead, Seek};
+        let mut file = self
+            .file
+            .into_inner()
+            .map_err(|e| format!("writing the spool file: {e}"))?;
+        file.rewind()
+            .map_err(|e| format!("reading the spool file: {e}"))?;
+        Ok(std::io::BufReader::new(file).lines().map(|line| {
+            line.map_err(|e| format!("reading the spool file: {e}"))
+                .and_then(|l| serde_json::from_str(&l).map_err(|e| format!("spool file: {e}")))
+        }))
+    }
 }
 
 async fn sync_content(
