@@ -791,3 +791,85 @@ async fn sync_keeps_unchanged_timestamps(s: Arc<dyn Store>) {
         "incremental readers see only the change"
     );
 }
+
+/// The first two migrations, as an older release applied them.
+async fn first_schema(dir: &str) -> (tempfile::TempDir, sqlx::migrate::Migrator) {
+    let old = tempfile::tempdir().unwrap();
+    for f in ["0001_server_versions.sql", "0002_search_trigram.sql"] {
+        std::fs::copy(
+            format!("{}/../migrations/{dir}/{f}", env!("CARGO_MANIFEST_DIR")),
+            old.path().join(f),
+        )
+        .unwrap();
+    }
+    let migrator = sqlx::migrate::Migrator::new(old.path()).await.unwrap();
+    (old, migrator)
+}
+
+/// Rows written by an older release.
+const OLD_ROWS: &str = "INSERT INTO server_versions (server_name, version, value, status, status_changed_at, \
+     published_at, updated_at, is_latest, search_text) VALUES ('a.x/old', '1.0.0', \
+     '{\"name\":\"a.x/old\",\"version\":\"1.0.0\",\"description\":\"d\",\"remotes\":[{\"type\":\"sse\",\"url\":\"https://old.example.com/sse\"}]}', \
+     'active', 1, 1, 1, TRUE, 'a.x/old an older server'); \
+     INSERT INTO server_remote_urls (url, server_name, version) VALUES ('https://old.example.com/sse', 'a.x/old', '1.0.0');";
+
+/// After the upgrade every old row is in the `managed` source; search and remote-URL ownership still work, and
+/// new writes go through.
+async fn check_upgraded(s: Arc<dyn Store>) {
+    assert_eq!(s.count().await.unwrap(), 1);
+    let found = s
+        .list(&ListQuery {
+            search: Some("older".into()),
+            ..query()
+        })
+        .await
+        .unwrap();
+    assert_eq!(keys(&found), ["a.x/old@1.0.0"]);
+    assert!(found[0].is_latest);
+    s.write(
+        "a.x/new",
+        write_fn(|tx: &mut dyn WriteTx| {
+            async move {
+                let owner = tx
+                    .remote_url_owner("https://old.example.com/sse", "a.x/new")
+                    .await?;
+                assert_eq!(owner.as_deref(), Some("a.x/old"));
+                tx.insert(&latest(row("a.x/new", "1.0.0", 5))).await?;
+                Ok(vec![])
+            }
+            .boxed()
+        }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.count().await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn upgrade_from_the_first_schema_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("old.db").display());
+    let options = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(&url)
+        .unwrap()
+        .create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    let (_old, migrator) = first_schema("sqlite").await;
+    migrator.run(&pool).await.unwrap();
+    sqlx::raw_sql(OLD_ROWS).execute(&pool).await.unwrap();
+    pool.close().await;
+    check_upgraded(Arc::new(SqliteStore::open(&url, 2).await.unwrap())).await;
+}
+
+#[tokio::test]
+async fn upgrade_from_the_first_schema_on_postgres() {
+    let Some((admin, db)) = common::new_postgres_database("upgrade").await else {
+        return;
+    };
+    let url = common::database_url(&admin, &db);
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let (_old, migrator) = first_schema("postgres").await;
+    migrator.run(&pool).await.unwrap();
+    sqlx::raw_sql(OLD_ROWS).execute(&pool).await.unwrap();
+    pool.close().await;
+    check_upgraded(Arc::new(PostgresStore::open(&url, 2).await.unwrap())).await;
+}
