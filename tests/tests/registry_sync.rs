@@ -169,11 +169,15 @@ impl DyingProxy {
             .to_string();
         let kill_after = Arc::new(AtomicI64::new(-1));
         let countdown = kill_after.clone();
+        // The test owns the upstream: it is stopped when the test ends, however it ends.
+        let upstream = Arc::downgrade(&upstream);
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(mut client) = conn else { continue };
-                if countdown.load(Ordering::SeqCst) == 0 {
-                    let mut up = upstream.lock().unwrap();
+                if countdown.load(Ordering::SeqCst) == 0
+                    && let Some(up) = upstream.upgrade()
+                {
+                    let mut up = up.lock().unwrap();
                     let _ = up.child.kill();
                     let _ = up.child.wait();
                 }
