@@ -1,0 +1,342 @@
+//! `audit`: one NDJSON event per request to the proxy — who (the token's subject and name), what (the MCP method
+//! and the tool, prompt or resource), the outcome (`success`, `failure`, `denied`, `error`; a JSON-RPC error
+//! answer is a `failure`), how long until the response began, and optionally the request and response data (up to
+//! `max_data_size` bytes each) — in ToolHive's event format, to a file (created with mode 0600) or stdout.
+//!
+//! Configuration (`--audit-config FILE`, or `--enable-audit` for the defaults; the middleware's parameters are
+//! `{"config": <the same>}`): `{"component": "...", "log_file": "...", "event_types": [...],
+//! "exclude_event_types": [...], "include_request_data": false, "include_response_data": false,
+//! "max_data_size": 1024}` (camelCase keys, as ToolHive writes them, are accepted too).
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{Method, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::RequestContext;
+use super::mcp::McpRequest;
+
+/// Largest response body the audit reads to learn the JSON-RPC outcome (larger ones count as answered).
+const MAX_INSPECTED_RESPONSE: usize = 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component: Option<String>,
+    #[serde(default, alias = "logFile", skip_serializing_if = "Option::is_none")]
+    pub log_file: Option<PathBuf>,
+    #[serde(default, alias = "eventTypes", skip_serializing_if = "Vec::is_empty")]
+    pub event_types: Vec<String>,
+    #[serde(
+        default,
+        alias = "excludeEventTypes",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub exclude_event_types: Vec<String>,
+    #[serde(default, alias = "includeRequestData")]
+    pub include_request_data: bool,
+    #[serde(default, alias = "includeResponseData")]
+    pub include_response_data: bool,
+    #[serde(default = "default_max_data", alias = "maxDataSize")]
+    pub max_data_size: usize,
+}
+
+fn default_max_data() -> usize {
+    1024
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            component: None,
+            log_file: None,
+            event_types: Vec::new(),
+            exclude_event_types: Vec::new(),
+            include_request_data: false,
+            include_response_data: false,
+            max_data_size: default_max_data(),
+        }
+    }
+}
+
+/// The event types, as ToolHive names them.
+pub const EVENT_TYPES: &[&str] = &[
+    "mcp_initialize",
+    "mcp_tool_call",
+    "mcp_tools_list",
+    "mcp_resource_read",
+    "mcp_resources_list",
+    "mcp_prompt_get",
+    "mcp_prompts_list",
+    "mcp_notification",
+    "mcp_ping",
+    "mcp_logging",
+    "mcp_completion",
+    "mcp_request",
+    "sse_connection",
+    "http_request",
+];
+
+impl AuditConfig {
+    pub fn read(path: &std::path::Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("audit config {}: {e}", path.display()))?;
+        let config: Self = serde_json::from_str(&text)
+            .map_err(|e| format!("audit config {}: {e}", path.display()))?;
+        config
+            .check()
+            .map_err(|e| format!("audit config {}: {e}", path.display()))?;
+        Ok(config)
+    }
+
+    pub fn check(&self) -> Result<(), String> {
+        for (field, list) in [
+            ("event_types", &self.event_types),
+            ("exclude_event_types", &self.exclude_event_types),
+        ] {
+            if let Some(bad) = list.iter().find(|t| !EVENT_TYPES.contains(&t.as_str())) {
+                return Err(format!(
+                    "{field}: '{bad}' is not an event type ({})",
+                    EVENT_TYPES.join(", ")
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The layer's state.
+pub struct Audit {
+    config: AuditConfig,
+    component: String,
+    transport: String,
+    out: Mutex<Box<dyn Write + Send>>,
+}
+
+impl Audit {
+    /// From the middleware parameters `{"config": {...}}`; opens (creating, mode 0600) the log file.
+    pub fn from_params(params: &Value, workload: &str, transport: &str) -> Result<Self, String> {
+        let config: AuditConfig = match params.get("config") {
+            Some(c) => serde_json::from_value(c.clone()).map_err(|e| format!("audit: {e}"))?,
+            None => AuditConfig::default(),
+        };
+        config.check().map_err(|e| format!("audit: {e}"))?;
+        let out: Box<dyn Write + Send> = match &config.log_file {
+            Some(path) => {
+                use std::os::unix::fs::OpenOptionsExt;
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| format!("audit log {}: {e}", dir.display()))?;
+                }
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .mode(0o600)
+                    .open(path)
+                    .map_err(|e| format!("audit log {}: {e}", path.display()))?;
+                Box::new(file)
+            }
+            None => Box::new(std::io::stdout()),
+        };
+        Ok(Self {
+            component: config
+                .component
+                .clone()
+                .unwrap_or_else(|| workload.to_string()),
+            transport: transport.to_string(),
+            config,
+            out: Mutex::new(out),
+        })
+    }
+
+    fn wants(&self, event_type: &str) -> bool {
+        (self.config.event_types.is_empty()
+            || self.config.event_types.iter().any(|t| t == event_type))
+            && !self
+                .config
+                .exclude_event_types
+                .iter()
+                .any(|t| t == event_type)
+    }
+
+    fn write(&self, event: &Value) {
+        let mut line = event.to_string();
+        line.push('\n');
+        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = out.write_all(line.as_bytes()).and_then(|()| out.flush()) {
+            tracing::warn!(error = %e, "cannot write an audit event");
+        }
+    }
+
+    fn truncated(&self, bytes: &[u8]) -> Value {
+        let max = self.config.max_data_size;
+        match serde_json::from_slice::<Value>(bytes) {
+            Ok(v) if bytes.len() <= max => v,
+            _ => {
+                Value::String(String::from_utf8_lossy(&bytes[..bytes.len().min(max)]).into_owned())
+            }
+        }
+    }
+}
+
+/// The event type of a request.
+fn event_type(method: &Method, path: &str, mcp: Option<&McpRequest>) -> &'static str {
+    if let Some(m) = mcp {
+        return match m.method() {
+            "initialize" => "mcp_initialize",
+            "tools/call" => "mcp_tool_call",
+            "tools/list" => "mcp_tools_list",
+            "resources/read" => "mcp_resource_read",
+            "resources/list" | "resources/templates/list" => "mcp_resources_list",
+            "prompts/get" => "mcp_prompt_get",
+            "prompts/list" => "mcp_prompts_list",
+            "ping" => "mcp_ping",
+            "completion/complete" => "mcp_completion",
+            m if m.starts_with("notifications/") => "mcp_notification",
+            m if m.starts_with("logging/") => "mcp_logging",
+            _ => "mcp_request",
+        };
+    }
+    if method == Method::GET && (path.ends_with("/sse") || path.ends_with("/mcp")) {
+        "sse_connection"
+    } else {
+        "http_request"
+    }
+}
+
+/// The middleware.
+pub async fn audit(State(audit): State<Arc<Audit>>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let ctx = req.extensions().get::<Arc<RequestContext>>().cloned();
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    if path == "/health" {
+        return next.run(req).await;
+    }
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default();
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let resp = next.run(req).await;
+    let mcp = ctx.as_ref().and_then(|c| c.mcp());
+    let kind = event_type(&method, &path, mcp.as_deref());
+    if !audit.wants(kind) {
+        return resp;
+    }
+    let status = resp.status();
+    let denied = ctx.as_ref().and_then(|c| c.denied());
+    // A JSON answer says whether the JSON-RPC request failed; keep its bytes for the event if asked.
+    let (resp, response_bytes) = if resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+    {
+        let (parts, body) = resp.into_parts();
+        match axum::body::to_bytes(body, MAX_INSPECTED_RESPONSE).await {
+            Ok(bytes) => (
+                Response::from_parts(parts, Body::from(bytes.clone())),
+                Some(bytes),
+            ),
+            Err(_) => (Response::from_parts(parts, Body::empty()), None),
+        }
+    } else {
+        (resp, None)
+    };
+    let jsonrpc_error = response_bytes
+        .as_ref()
+        .and_then(|b| serde_json::from_slice::<Value>(b).ok())
+        .is_some_and(|v| match v {
+            Value::Array(items) => items.iter().any(|m| m.get("error").is_some()),
+            m => m.get("error").is_some(),
+        });
+    let outcome = if denied.is_some() || status.as_u16() == 401 || status.as_u16() == 403 {
+        "denied"
+    } else if status.is_server_error() {
+        "error"
+    } else if status.is_client_error() || jsonrpc_error {
+        "failure"
+    } else {
+        "success"
+    };
+    let identity = ctx.as_ref().and_then(|c| c.identity.get().cloned());
+    let target = match mcp.as_deref() {
+        Some(m) => {
+            let first = m.messages.first();
+            let (feature, name) = first
+                .and_then(|f| f.target())
+                .map(|(f, n)| (format!("{f:?}").to_lowercase(), Some(n.to_string())))
+                .unwrap_or(("method".into(), None));
+            json!({"endpoint": path, "method": m.method(), "type": feature, "name": name})
+        }
+        None => json!({"endpoint": path, "method": method.as_str()}),
+    };
+    let mut event = json!({
+        "audit_id": uuid_v4(),
+        "type": kind,
+        "logged_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        "outcome": outcome,
+        "component": audit.component,
+        "source": {"type": "network", "value": peer, "extra": {"user_agent": user_agent}},
+        "subjects": {
+            "user_id": identity.as_ref().map(|i| i.subject.clone()),
+            "user": identity.as_ref().and_then(|i| i.display_name()),
+        },
+        "target": target,
+        "metadata": {"extra": {
+            "duration_ms": started.elapsed().as_secs_f64() * 1000.0,
+            "transport": audit.transport,
+            "status_code": status.as_u16(),
+            "response_size_bytes": response_bytes.as_ref().map(|b| b.len()),
+        }},
+    });
+    if let Some(reason) = denied {
+        event["metadata"]["extra"]["reason"] = Value::String(reason);
+    }
+    if audit.config.include_request_data
+        && let Some(m) = &mcp
+    {
+        event["data"]["request"] =
+            audit.truncated(&serde_json::to_vec(&m.body).unwrap_or_default());
+    }
+    if audit.config.include_response_data
+        && let Some(b) = &response_bytes
+    {
+        event["data"]["response"] = audit.truncated(b);
+    }
+    audit.write(&event);
+    resp
+}
+
+/// A random (version 4) UUID.
+fn uuid_v4() -> String {
+    let mut b = [0u8; 16];
+    let _ = getrandom::fill(&mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}

@@ -1,0 +1,339 @@
+//! `authorization`: Cedar policies decide which tools, prompts and resources each caller may use.
+//!
+//! The request Cedar evaluates, as ToolHive's `cedarv1` authorizer builds it:
+//! - principal `Client::"<sub>"`, with each token claim as an attribute `claim_<name>` (strings, numbers,
+//!   booleans and lists of them);
+//! - action `Action::"call_tool"` (`tools/call`), `Action::"get_prompt"` (`prompts/get`),
+//!   `Action::"read_resource"` (`resources/read`);
+//! - resource `Tool::"<name>"`, `Prompt::"<name>"` or `Resource::"<uri>"`, with each argument as an attribute
+//!   `arg_<name>` (also in the context, as `context.arg_<name>`).
+//!
+//! Other methods (initialize, ping, notifications, ...) pass. `tools/list`, `prompts/list` and `resources/list`
+//! pass too, and their results are filtered to what the caller may use. A denial is a JSON-RPC error
+//! (`-32003`), never a dropped connection.
+//!
+//! Configuration (`--authz-config FILE`, JSON or YAML; the middleware's parameters are
+//! `{"config_data": <the same>}` or `{"config_path": FILE}`):
+//! `{"version": "1.0", "type": "cedarv1", "cedar": {"policies": ["permit(...);", ...], "entities_json": "[...]"}}`.
+//! Policies and entities are parsed when the proxy starts: an invalid file stops it with the parse error.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use cedar_policy::{Authorizer, Context, Decision, Entities, EntityUid, PolicySet};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::mcp::{FORBIDDEN, Feature, McpMessage, MessageMap, map_response, refuse, result_list};
+use super::{Identity, RequestContext};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthzConfig {
+    pub version: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub cedar: CedarConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CedarConfig {
+    pub policies: Vec<String>,
+    /// A JSON array of Cedar entities, as a string (ToolHive's format) or inline.
+    #[serde(default)]
+    pub entities_json: Option<Value>,
+}
+
+/// Reads an authorization configuration file (JSON, or YAML by extension) and checks it.
+pub fn read_config(path: &Path) -> Result<Value, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("authorization config {}: {e}", path.display()))?;
+    let yaml = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"));
+    let value: Value = if yaml {
+        serde_yaml_ng::from_str(&text)
+            .map_err(|e| format!("authorization config {}: {e}", path.display()))?
+    } else {
+        serde_json::from_str(&text)
+            .map_err(|e| format!("authorization config {}: {e}", path.display()))?
+    };
+    Authz::from_config_value(&value, false)
+        .map_err(|e| format!("authorization config {}: {e}", path.display()))?;
+    Ok(value)
+}
+
+/// The layer's state: the parsed policies and static entities.
+pub struct Authz {
+    policies: PolicySet,
+    entities: Vec<Value>,
+    authorizer: Authorizer,
+    sse_transport: bool,
+}
+
+impl Authz {
+    /// From the middleware parameters: `{"config_data": {...}}` or `{"config_path": "..."}`.
+    pub fn from_params(params: &Value, sse_transport: bool) -> Result<Self, String> {
+        if let Some(data) = params.get("config_data") {
+            return Self::from_config_value(data, sse_transport);
+        }
+        if let Some(path) = params.get("config_path").and_then(Value::as_str) {
+            let value = read_config(Path::new(path))?;
+            return Self::from_config_value(&value, sse_transport);
+        }
+        Err("authorization: parameters need config_data or config_path".into())
+    }
+
+    fn from_config_value(value: &Value, sse_transport: bool) -> Result<Self, String> {
+        let config: AuthzConfig = serde_json::from_value(value.clone())
+            .map_err(|e| format!("invalid configuration: {e}"))?;
+        if config.version != "1.0" {
+            return Err(format!(
+                "version: '{}' is not supported (1.0)",
+                config.version
+            ));
+        }
+        if config.kind != "cedarv1" {
+            return Err(format!(
+                "type: '{}' is not supported (cedarv1)",
+                config.kind
+            ));
+        }
+        if config.cedar.policies.is_empty() {
+            return Err(
+                "cedar.policies: at least one policy is needed (everything else is denied)".into(),
+            );
+        }
+        let mut text = String::new();
+        for (i, p) in config.cedar.policies.iter().enumerate() {
+            if let Err(e) = p.parse::<PolicySet>() {
+                return Err(format!("cedar.policies[{i}]: {e}"));
+            }
+            text.push_str(p);
+            text.push('\n');
+        }
+        let policies: PolicySet = text.parse().map_err(|e| format!("cedar.policies: {e}"))?;
+        let entities = match config.cedar.entities_json {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::String(s)) if s.trim().is_empty() => Vec::new(),
+            Some(Value::String(s)) => serde_json::from_str::<Vec<Value>>(&s)
+                .map_err(|e| format!("cedar.entities_json: not a JSON array: {e}"))?,
+            Some(Value::Array(a)) => a,
+            Some(other) => {
+                return Err(format!(
+                    "cedar.entities_json: expected an array, found {other}"
+                ));
+            }
+        };
+        Entities::from_json_value(Value::Array(entities.clone()), None)
+            .map_err(|e| format!("cedar.entities_json: {e}"))?;
+        Ok(Self {
+            policies,
+            entities,
+            authorizer: Authorizer::new(),
+            sse_transport,
+        })
+    }
+
+    /// Whether `identity` may do what `message` asks (messages without a target pass).
+    pub fn allows(&self, identity: &Identity, message: &McpMessage) -> Result<bool, String> {
+        let Some((feature, name)) = message.target() else {
+            return Ok(true);
+        };
+        self.decide(identity, feature, name, message.arguments())
+    }
+
+    fn decide(
+        &self,
+        identity: &Identity,
+        feature: Feature,
+        name: &str,
+        arguments: Option<&Map<String, Value>>,
+    ) -> Result<bool, String> {
+        let (action, kind) = match feature {
+            Feature::Tool => ("call_tool", "Tool"),
+            Feature::Prompt => ("get_prompt", "Prompt"),
+            Feature::Resource => ("read_resource", "Resource"),
+        };
+        let args: Map<String, Value> = arguments
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| cedar_value(v).map(|v| (format!("arg_{k}"), v)))
+            .collect();
+        let claims: Map<String, Value> = identity
+            .claims
+            .iter()
+            .filter_map(|(k, v)| cedar_value(v).map(|v| (format!("claim_{k}"), v)))
+            .collect();
+        let principal = json!({"type": "Client", "id": identity.subject});
+        let resource = json!({"type": kind, "id": name});
+        let mut entities = self.entities.clone();
+        entities.push(json!({"uid": principal, "attrs": claims, "parents": []}));
+        entities.push(json!({"uid": resource, "attrs": args, "parents": []}));
+        let entities =
+            Entities::from_json_value(Value::Array(entities), None).map_err(|e| e.to_string())?;
+        let uid = |v: &Value| EntityUid::from_json(v.clone()).map_err(|e| e.to_string());
+        let request = cedar_policy::Request::new(
+            uid(&principal)?,
+            uid(&json!({"type": "Action", "id": action}))?,
+            uid(&resource)?,
+            Context::from_json_value(Value::Object(args), None).map_err(|e| e.to_string())?,
+            None,
+        )
+        .map_err(|e| e.to_string())?;
+        let answer = self
+            .authorizer
+            .is_authorized(&request, &self.policies, &entities);
+        Ok(answer.decision() == Decision::Allow)
+    }
+
+    /// Keeps the entries of a list result the caller may use.
+    fn filter_list(&self, identity: &Identity, message: &mut Value) -> bool {
+        let mut changed = false;
+        for (key, feature, field) in [
+            ("tools", Feature::Tool, "name"),
+            ("prompts", Feature::Prompt, "name"),
+            ("resources", Feature::Resource, "uri"),
+        ] {
+            if let Some(list) = result_list(message, key) {
+                list.retain(|entry| {
+                    entry
+                        .get(field)
+                        .and_then(Value::as_str)
+                        .is_some_and(|n| self.decide(identity, feature, n, None).unwrap_or(false))
+                });
+                changed = true;
+            }
+        }
+        changed
+    }
+}
+
+/// A JSON value as a Cedar attribute: strings, integers, booleans, and lists of them (others are left out).
+fn cedar_value(v: &Value) -> Option<Value> {
+    match v {
+        Value::String(_) | Value::Bool(_) => Some(v.clone()),
+        Value::Number(n) if n.is_i64() => Some(v.clone()),
+        Value::Array(items) => Some(Value::Array(items.iter().filter_map(cedar_value).collect())),
+        _ => None,
+    }
+}
+
+/// The middleware.
+pub async fn authorize(State(authz): State<Arc<Authz>>, req: Request, next: Next) -> Response {
+    let Some(ctx) = req.extensions().get::<Arc<RequestContext>>().cloned() else {
+        return next.run(req).await;
+    };
+    let identity = req
+        .extensions()
+        .get::<Identity>()
+        .cloned()
+        .unwrap_or_else(Identity::anonymous);
+    if let Some(mcp) = ctx.mcp() {
+        let verdict = |m: &McpMessage| match authz.allows(&identity, m) {
+            Ok(true) => None,
+            Ok(false) => {
+                let (_, name) = m.target().unwrap_or((Feature::Tool, "?"));
+                Some((
+                    FORBIDDEN,
+                    format!("Forbidden: {} may not use {name}", identity.subject),
+                ))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "authorization could not be evaluated: denied");
+                Some((
+                    FORBIDDEN,
+                    "Forbidden: the request could not be authorized".to_string(),
+                ))
+            }
+        };
+        if let Some(reason) = mcp.messages.iter().find_map(&verdict) {
+            ctx.deny(&reason.1);
+            return refuse(&mcp, authz.sse_transport, verdict);
+        }
+    }
+    let resp = next.run(req).await;
+    let map: MessageMap = Arc::new(move |m: &mut Value| authz.filter_list(&identity, m));
+    map_response(resp, map).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn authz(policies: &[&str]) -> Authz {
+        Authz::from_config_value(
+            &json!({"version": "1.0", "type": "cedarv1", "cedar": {"policies": policies, "entities_json": "[]"}}),
+            false,
+        )
+        .unwrap()
+    }
+
+    fn call(tool: &str, args: Value) -> McpMessage {
+        McpRequest::parse(
+            json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":tool,"arguments":args}})
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap()
+        .messages
+        .remove(0)
+    }
+
+    use super::super::mcp::McpRequest;
+
+    #[test]
+    fn claims_and_arguments_decide() {
+        let a = authz(&[
+            r#"permit(principal, action == Action::"call_tool", resource == Tool::"echo");"#,
+            r#"permit(principal, action == Action::"call_tool", resource == Tool::"add") when { principal.claim_roles.contains("admin") };"#,
+            r#"forbid(principal, action, resource) when { resource has arg_text && resource.arg_text == "forbidden" };"#,
+        ]);
+        let alice = Identity::from_claims(
+            json!({"sub": "alice", "roles": ["admin"]})
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
+        let bob = Identity::from_claims(
+            json!({"sub": "bob", "roles": ["dev"]})
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
+        assert!(
+            a.allows(&alice, &call("echo", json!({"text": "hi"})))
+                .unwrap()
+        );
+        assert!(
+            !a.allows(&alice, &call("echo", json!({"text": "forbidden"})))
+                .unwrap()
+        );
+        assert!(
+            a.allows(&alice, &call("add", json!({"a": 1, "b": 2})))
+                .unwrap()
+        );
+        assert!(!a.allows(&bob, &call("add", json!({"a": 1}))).unwrap());
+        assert!(!a.allows(&bob, &call("other", json!({}))).unwrap());
+        let mut list = json!({"jsonrpc":"2.0","id":2,"result":{"tools":[{"name":"echo"},{"name":"add"},{"name":"other"}]}});
+        assert!(a.filter_list(&bob, &mut list));
+        assert_eq!(list["result"]["tools"], json!([{"name":"echo"}]));
+    }
+
+    #[test]
+    fn bad_configurations_are_refused_with_the_reason() {
+        let bad = |v: Value| Authz::from_config_value(&v, false).err().unwrap();
+        assert!(bad(json!({"version":"1.0","type":"cedarv1","cedar":{"policies":["permit(principal, action"]}})).starts_with("cedar.policies[0]:"));
+        assert!(bad(json!({"version":"2.0","type":"cedarv1","cedar":{"policies":["permit(principal,action,resource);"]}})).starts_with("version:"));
+        assert!(bad(json!({"version":"1.0","type":"opa","cedar":{"policies":["permit(principal,action,resource);"]}})).starts_with("type:"));
+        assert!(
+            bad(json!({"version":"1.0","type":"cedarv1","cedar":{"policies":[]}}))
+                .contains("at least one")
+        );
+        assert!(bad(json!({"version":"1.0","type":"cedarv1","cedar":{"policies":["permit(principal,action,resource);"],"entities_json":"{"}})).starts_with("cedar.entities_json"));
+    }
+}

@@ -1,0 +1,318 @@
+//! The proxy's middleware chain: tower layers around the proxy's router (stdio bridge or transparent proxy),
+//! configured by the RunConfig's `middleware_configs` (`[{type, parameters}]`) plus its `tools_filter` and
+//! `tools_override`, built (and every configuration checked) when the proxy starts.
+//!
+//! The order, outermost first — each layer sees what the ones before it learned about the request, through the
+//! [`RequestContext`] the first one creates:
+//!
+//! 1. context (always): the request's shared [`RequestContext`];
+//! 2. `telemetry` ([`metrics`]): Prometheus metrics on their own address;
+//! 3. `audit` ([`audit`]): one NDJSON event per request, written when its response begins;
+//! 4. `auth` ([`auth`]): the caller's [`Identity`] from an OIDC token (401 otherwise), or anonymous;
+//! 5. `mcp-parser` (always when a chain is configured): the JSON-RPC messages of a POST, parsed once;
+//! 6. `tool-filter` ([`tools`]): only the listed tools, under their overridden names;
+//! 7. `authorization` ([`authz`]): Cedar policies over calls, and list results filtered per caller.
+//!
+//! `GET /health` passes every layer untouched.
+
+pub mod audit;
+pub mod auth;
+pub mod authz;
+pub mod mcp;
+pub mod metrics;
+pub mod tools;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{Method, StatusCode};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value};
+use thv_core::runconfig::{MiddlewareConfig, ToolOverride};
+
+use self::mcp::McpRequest;
+
+/// The middleware types this proxy knows.
+pub const TYPES: &[&str] = &[
+    "auth",
+    "authorization",
+    "audit",
+    "tool-filter",
+    "telemetry",
+    "mcp-parser",
+];
+
+/// Who is calling.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Identity {
+    /// The token's `sub`, or `anonymous`.
+    pub subject: String,
+    pub claims: Map<String, Value>,
+}
+
+impl Identity {
+    pub fn anonymous() -> Self {
+        Self {
+            subject: "anonymous".into(),
+            claims: Map::new(),
+        }
+    }
+
+    pub fn from_claims(claims: Map<String, Value>) -> Self {
+        Self {
+            subject: claims
+                .get("sub")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown")
+                .to_string(),
+            claims,
+        }
+    }
+
+    /// `name`, `preferred_username` or `email`, when the token has one.
+    pub fn display_name(&self) -> Option<String> {
+        ["name", "preferred_username", "email"]
+            .iter()
+            .find_map(|k| self.claims.get(*k).and_then(Value::as_str))
+            .map(str::to_string)
+    }
+}
+
+/// What the layers learn about one request, shared between them.
+#[derive(Debug, Default)]
+pub struct RequestContext {
+    pub identity: OnceLock<Identity>,
+    mcp: Mutex<Option<Arc<McpRequest>>>,
+    denied: Mutex<Option<String>>,
+}
+
+impl RequestContext {
+    /// The request's JSON-RPC messages (as the layers so far left them).
+    pub fn mcp(&self) -> Option<Arc<McpRequest>> {
+        self.mcp.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn set_mcp(&self, request: McpRequest) {
+        *self.mcp.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(request));
+    }
+
+    /// Records that a layer refused the request, and why.
+    pub fn deny(&self, reason: &str) {
+        self.denied
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert_with(|| reason.to_string());
+    }
+
+    pub fn denied(&self) -> Option<String> {
+        self.denied
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// What the chain needs to know about the proxy.
+#[derive(Debug, Clone)]
+pub struct ChainSettings {
+    /// The workload's name (audit component, metrics label).
+    pub workload: String,
+    /// The server's transport (`stdio`, `sse`, `streamable-http`), for audit.
+    pub transport: String,
+    /// Clients speak the SSE transport (refusals are the POST's answer).
+    pub sse_clients: bool,
+    /// The request body limit.
+    pub body_limit: usize,
+}
+
+/// A configured chain; [`Chain::apply`] puts it around a router.
+#[derive(Clone, Default)]
+pub struct Chain {
+    telemetry: Option<(Arc<metrics::Metrics>, SocketAddr)>,
+    audit: Option<Arc<audit::Audit>>,
+    auth: Option<Arc<auth::Auth>>,
+    tools: Option<Arc<tools::ToolFilter>>,
+    authz: Option<Arc<authz::Authz>>,
+    body_limit: usize,
+}
+
+impl std::fmt::Debug for Chain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chain")
+            .field("telemetry", &self.telemetry.as_ref().map(|t| t.1))
+            .field("audit", &self.audit.is_some())
+            .field("auth", &self.auth.as_ref().map(|a| !a.is_anonymous()))
+            .field("tool_filter", &self.tools.is_some())
+            .field("authorization", &self.authz.is_some())
+            .finish()
+    }
+}
+
+impl Chain {
+    /// Builds the chain from a RunConfig's middleware settings, checking every one of them: an invalid
+    /// configuration is an error here, before the proxy serves anything.
+    pub fn build(
+        configs: &[MiddlewareConfig],
+        tools_filter: &[String],
+        tools_override: &std::collections::BTreeMap<String, ToolOverride>,
+        settings: &ChainSettings,
+    ) -> Result<Self, String> {
+        let mut chain = Self {
+            body_limit: settings.body_limit,
+            ..Self::default()
+        };
+        let mut tool_params = tools::ToolFilterParams {
+            tools: tools_filter.to_vec(),
+            overrides: tools_override.clone(),
+        };
+        for (i, m) in configs.iter().enumerate() {
+            let field = format!("middleware_configs[{i}] ({})", m.middleware_type);
+            let err = |e: String| format!("{field}: {e}");
+            match m.middleware_type.as_str() {
+                "auth" => {
+                    chain.auth = Some(Arc::new(
+                        auth::Auth::from_params(&m.parameters).map_err(|e| err(e.to_string()))?,
+                    ));
+                }
+                "authorization" => {
+                    chain.authz = Some(Arc::new(
+                        authz::Authz::from_params(&m.parameters, settings.sse_clients)
+                            .map_err(err)?,
+                    ));
+                }
+                "audit" => {
+                    chain.audit = Some(Arc::new(
+                        audit::Audit::from_params(
+                            &m.parameters,
+                            &settings.workload,
+                            &settings.transport,
+                        )
+                        .map_err(err)?,
+                    ));
+                }
+                "tool-filter" => {
+                    let p: tools::ToolFilterParams = serde_json::from_value(m.parameters.clone())
+                        .map_err(|e| err(e.to_string()))?;
+                    tool_params.tools.extend(p.tools);
+                    tool_params.overrides.extend(p.overrides);
+                }
+                "telemetry" => {
+                    let addr = m
+                        .parameters
+                        .get("metrics_address")
+                        .and_then(Value::as_str)
+                        .unwrap_or("127.0.0.1:0");
+                    let addr: SocketAddr = addr
+                        .parse()
+                        .map_err(|e| err(format!("metrics_address '{addr}': {e}")))?;
+                    chain.telemetry =
+                        Some((Arc::new(metrics::Metrics::new(&settings.workload)), addr));
+                }
+                "mcp-parser" => {}
+                other => {
+                    return Err(format!(
+                        "{field}: '{other}' is not a middleware this proxy has ({})",
+                        TYPES.join(", ")
+                    ));
+                }
+            }
+        }
+        if !tool_params.tools.is_empty() || !tool_params.overrides.is_empty() {
+            chain.tools = Some(Arc::new(tools::ToolFilter::new(
+                tool_params,
+                settings.sse_clients,
+            )?));
+        }
+        Ok(chain)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.telemetry.is_none()
+            && self.audit.is_none()
+            && self.auth.is_none()
+            && self.tools.is_none()
+            && self.authz.is_none()
+    }
+
+    /// Starts what runs beside the proxy (the metrics endpoint); returns its address.
+    pub async fn start(&mut self) -> std::io::Result<Option<SocketAddr>> {
+        match &mut self.telemetry {
+            Some((m, addr)) => {
+                *addr = metrics::serve(m.clone(), *addr).await?;
+                Ok(Some(*addr))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// `router` inside the chain's layers, in the documented order.
+    pub fn apply(&self, router: Router) -> Router {
+        if self.is_empty() {
+            return router;
+        }
+        let mut r = router;
+        // Innermost first.
+        if let Some(a) = &self.authz {
+            r = r.layer(from_fn_with_state(a.clone(), authz::authorize));
+        }
+        if let Some(t) = &self.tools {
+            r = r.layer(from_fn_with_state(t.clone(), tools::filter_tools));
+        }
+        r = r.layer(from_fn_with_state(self.body_limit, parse_mcp));
+        if let Some(a) = &self.auth {
+            r = r.layer(from_fn_with_state(a.clone(), auth::authenticate));
+        }
+        if let Some(a) = &self.audit {
+            r = r.layer(from_fn_with_state(a.clone(), audit::audit));
+        }
+        if let Some((m, _)) = &self.telemetry {
+            r = r.layer(from_fn_with_state(m.clone(), metrics::measure));
+        }
+        r.layer(from_fn(context))
+    }
+}
+
+/// The outermost layer: the request's [`RequestContext`].
+async fn context(mut req: Request, next: Next) -> Response {
+    req.extensions_mut()
+        .insert(Arc::new(RequestContext::default()));
+    next.run(req).await
+}
+
+/// `mcp-parser`: reads a POST body (up to the limit) and records its JSON-RPC messages.
+async fn parse_mcp(
+    axum::extract::State(limit): axum::extract::State<usize>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if req.method() != Method::POST {
+        return next.run(req).await;
+    }
+    let Some(ctx) = req.extensions().get::<Arc<RequestContext>>().cloned() else {
+        return next.run(req).await;
+    };
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(b) => b,
+        Err(_) => {
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                axum::Json(mcp::error_message(
+                    &Value::Null,
+                    -32600,
+                    "request body too large",
+                )),
+            )
+                .into_response();
+        }
+    };
+    if let Some(parsed) = McpRequest::parse(&bytes) {
+        ctx.set_mcp(parsed);
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}

@@ -1,0 +1,197 @@
+//! `tool-filter` (with `tool-override`): clients see and call only the listed tools, under their overridden names
+//! and descriptions — in `tools/list` results and in `tools/call` requests (mapped back to the server's names),
+//! consistently. A call of a tool that is filtered out, or of a server name hidden behind an override, is answered
+//! as MCP answers an unknown tool (JSON-RPC `-32602`), without reaching the server.
+//!
+//! Parameters: `{"tools": ["a", "b"], "overrides": {"server_name": {"name": "client_name", "description": "..."}}}`
+//! (the RunConfig's `tools_filter` and `tools_override` are this middleware's parameters when set). The filter
+//! names the server's tools.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::Value;
+use thv_core::runconfig::ToolOverride;
+
+use super::RequestContext;
+use super::mcp::{INVALID_PARAMS, MessageMap, map_response, refuse, result_list};
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolFilterParams {
+    #[serde(default)]
+    pub tools: Vec<String>,
+    #[serde(default)]
+    pub overrides: BTreeMap<String, ToolOverride>,
+}
+
+/// The layer's state.
+#[derive(Debug, Default)]
+pub struct ToolFilter {
+    /// Server names allowed (empty: all).
+    allowed: Vec<String>,
+    /// Server name → override.
+    overrides: BTreeMap<String, ToolOverride>,
+    /// Client name → server name, for overridden names.
+    to_server: HashMap<String, String>,
+    sse_transport: bool,
+}
+
+impl ToolFilter {
+    pub fn new(params: ToolFilterParams, sse_transport: bool) -> Result<Self, String> {
+        let mut to_server = HashMap::new();
+        for (server_name, o) in &params.overrides {
+            if let Some(client_name) = &o.name {
+                if client_name.is_empty() {
+                    return Err(format!(
+                        "tool-filter: overrides.{server_name}.name is empty"
+                    ));
+                }
+                if let Some(previous) = to_server.insert(client_name.clone(), server_name.clone()) {
+                    return Err(format!(
+                        "tool-filter: overrides.{server_name}.name '{client_name}' is also the new name of '{previous}'"
+                    ));
+                }
+            }
+        }
+        Ok(Self {
+            allowed: params.tools,
+            overrides: params.overrides,
+            to_server,
+            sse_transport,
+        })
+    }
+
+    /// The server's name for a tool name a client used; `None` when the client cannot call it.
+    fn server_name<'a>(&'a self, client_name: &'a str) -> Option<&'a str> {
+        let server_name = match self.to_server.get(client_name) {
+            Some(s) => s.as_str(),
+            // A server name hidden behind an override is not callable under it.
+            None if self
+                .overrides
+                .get(client_name)
+                .is_some_and(|o| o.name.is_some()) =>
+            {
+                return None;
+            }
+            None => client_name,
+        };
+        (self.allowed.is_empty() || self.allowed.iter().any(|a| a == server_name))
+            .then_some(server_name)
+    }
+
+    /// Filters and renames a `tools/list` result.
+    fn map_list(&self, message: &mut Value) -> bool {
+        let Some(tools) = result_list(message, "tools") else {
+            return false;
+        };
+        tools.retain(|t| {
+            let name = t.get("name").and_then(Value::as_str).unwrap_or_default();
+            self.allowed.is_empty() || self.allowed.iter().any(|a| a == name)
+        });
+        for tool in tools.iter_mut() {
+            let name = tool
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            if let Some(o) = self.overrides.get(&name) {
+                if let Some(n) = &o.name {
+                    tool["name"] = Value::String(n.clone());
+                }
+                if let Some(d) = &o.description {
+                    tool["description"] = Value::String(d.clone());
+                }
+            }
+        }
+        true
+    }
+}
+
+/// The middleware.
+pub async fn filter_tools(
+    State(filter): State<Arc<ToolFilter>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let ctx = req.extensions().get::<Arc<RequestContext>>().cloned();
+    if let Some(ctx) = &ctx
+        && let Some(mcp) = ctx.mcp()
+    {
+        let calls: Vec<&str> = mcp
+            .messages
+            .iter()
+            .filter(|m| m.method.as_deref() == Some("tools/call"))
+            .filter_map(|m| m.params.as_ref()?.get("name")?.as_str())
+            .collect();
+        if let Some(refused) = calls.iter().find(|n| filter.server_name(n).is_none()) {
+            ctx.deny(&format!("tool '{refused}' is not exposed"));
+            return refuse(&mcp, filter.sse_transport, |m| {
+                let name = m.params.as_ref()?.get("name")?.as_str()?;
+                (m.method.as_deref() == Some("tools/call") && filter.server_name(name).is_none())
+                    .then(|| (INVALID_PARAMS, format!("Unknown tool: {name}")))
+            });
+        }
+        let renamed = calls.iter().any(|n| filter.server_name(n) != Some(*n));
+        if renamed {
+            let mapped = mcp.map(|m| {
+                if m.get("method").and_then(Value::as_str) == Some("tools/call")
+                    && let Some(name) = m.pointer("/params/name").and_then(Value::as_str)
+                    && let Some(server) = filter.server_name(name)
+                {
+                    m["params"]["name"] = Value::String(server.to_string());
+                }
+            });
+            let bytes = serde_json::to_vec(&mapped.body).unwrap_or_default();
+            ctx.set_mcp(mapped);
+            req.headers_mut().remove(axum::http::header::CONTENT_LENGTH);
+            let (parts, _) = req.into_parts();
+            req = Request::from_parts(parts, Body::from(bytes));
+        }
+    }
+    let resp = next.run(req).await;
+    let f = filter.clone();
+    let map: MessageMap = Arc::new(move |m: &mut Value| f.map_list(m));
+    map_response(resp, map).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_map_both_ways() {
+        let mut overrides = BTreeMap::new();
+        overrides.insert(
+            "echo".to_string(),
+            ToolOverride {
+                name: Some("say".into()),
+                description: Some("Says it".into()),
+            },
+        );
+        let f = ToolFilter::new(
+            ToolFilterParams {
+                tools: vec!["echo".into(), "add".into()],
+                overrides,
+            },
+            false,
+        )
+        .unwrap();
+        assert_eq!(f.server_name("say"), Some("echo"));
+        assert_eq!(f.server_name("echo"), None, "hidden behind its override");
+        assert_eq!(f.server_name("add"), Some("add"));
+        assert_eq!(f.server_name("secret"), None);
+        let mut list = serde_json::json!({"jsonrpc":"2.0","id":1,"result":{"tools":[
+            {"name":"echo","description":"Echoes"},{"name":"add"},{"name":"secret"}]}});
+        assert!(f.map_list(&mut list));
+        assert_eq!(
+            list["result"]["tools"],
+            serde_json::json!([{"name":"say","description":"Says it"},{"name":"add"}])
+        );
+    }
+}
