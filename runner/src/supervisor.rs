@@ -58,7 +58,10 @@ pub async fn serve_workload(dirs: Dirs, name: &str, foreground: bool) -> anyhow:
         .store()
         .update_status(name, |s| s.proxy_pid = Some(pid))?;
     let mut signals = Signals::new()?;
-    let config = proxy_config(&rc)?;
+    let mut config = proxy_config(&rc)?;
+    if let Some(addr) = config.middleware.start().await? {
+        tracing::info!(workload = %name, "metrics at http://{addr}/metrics");
+    }
     tracing::info!(workload = %name, addr = %config.addr, transport = %rc.transport, "starting the proxy");
 
     let result = if let Some(url) = &rc.remote_url {
@@ -121,15 +124,42 @@ fn proxy_config(rc: &RunConfig) -> anyhow::Result<ProxyConfig> {
             .with_context(|| format!("the proxy host {} has no address", rc.host))?
             .ip(),
     };
-    let mode = match (rc.transport, rc.effective_proxy_mode()) {
-        (TransportType::Sse, _) | (_, Some(RcProxyMode::Sse)) => ProxyMode::Sse,
-        _ => ProxyMode::StreamableHttp,
-    };
+    let mode = client_mode(rc);
+    let middleware = middleware_chain(rc, mode)?;
     Ok(ProxyConfig {
         addr: SocketAddr::new(ip, port),
         mode,
+        middleware,
         ..ProxyConfig::default()
     })
+}
+
+/// The transport the proxy speaks to its clients.
+pub fn client_mode(rc: &RunConfig) -> ProxyMode {
+    match (rc.transport, rc.effective_proxy_mode()) {
+        (TransportType::Sse, _) | (_, Some(RcProxyMode::Sse)) => ProxyMode::Sse,
+        _ => ProxyMode::StreamableHttp,
+    }
+}
+
+/// The RunConfig's middleware chain, every setting checked (`thv run` calls this before it starts anything).
+pub fn middleware_chain(
+    rc: &RunConfig,
+    mode: ProxyMode,
+) -> anyhow::Result<crate::middleware::Chain> {
+    let settings = crate::middleware::ChainSettings {
+        workload: rc.name.clone(),
+        transport: rc.transport.to_string(),
+        sse_clients: mode == ProxyMode::Sse,
+        body_limit: crate::proxy::DEFAULT_BODY_LIMIT,
+    };
+    crate::middleware::Chain::build(
+        &rc.middleware_configs,
+        &rc.tools_filter,
+        &rc.tools_override,
+        &settings,
+    )
+    .map_err(|e| anyhow::anyhow!("invalid middleware configuration: {e}"))
 }
 
 /// `http://TARGET_HOST:HOST_PORT` of an HTTP server's container.

@@ -6,6 +6,7 @@ mod build_cmd;
 mod client_cmd;
 mod config_cmd;
 mod lifecycle;
+mod middleware_args;
 mod proxy_cmd;
 mod registry_cmd;
 mod run;

@@ -86,6 +86,8 @@ pub struct RunArgs {
     /// Keep the proxy in this process (Ctrl-C stops the workload) instead of detaching it.
     #[arg(short = 'f', long)]
     pub foreground: bool,
+    #[command(flatten)]
+    pub middleware: super::middleware_args::MiddlewareArgs,
 }
 
 /// Turns the flags into [`ResolveOptions`]; every malformed flag is an error naming it.
@@ -190,6 +192,10 @@ pub async fn run(dirs: Dirs, a: RunArgs) -> anyhow::Result<i32> {
         }
         (None, None) => bail!("nothing to run: give a server or --from-config FILE"),
     };
+    let mut rc = rc;
+    a.middleware.apply(&mut rc)?;
+    // Every middleware setting is checked now, before anything starts.
+    crate::supervisor::middleware_chain(&rc, crate::supervisor::client_mode(&rc))?;
     let build = super::build_cmd::build_options(manager.config(), a.ca_cert.clone())?;
     if rc.package.is_some() && rc.image.is_none() {
         eprintln!(

@@ -26,7 +26,7 @@ use super::{Identity, RequestContext};
 /// Clock skew tolerated on `exp` and `nbf`.
 pub const LEEWAY: u64 = 60;
 /// The least time between two JWKS fetches caused by unknown key ids.
-pub const JWKS_REFRESH_MIN: Duration = Duration::from_secs(30);
+pub const JWKS_REFRESH_MIN: Duration = Duration::from_secs(10);
 /// How long fetched keys are used before they are fetched again.
 pub const JWKS_TTL: Duration = Duration::from_secs(3600);
 /// The RFC 9728 metadata path.

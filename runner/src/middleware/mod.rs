@@ -6,10 +6,11 @@
 //! [`RequestContext`] the first one creates:
 //!
 //! 1. context (always): the request's shared [`RequestContext`];
-//! 2. `telemetry` ([`metrics`]): Prometheus metrics on their own address;
-//! 3. `audit` ([`audit`]): one NDJSON event per request, written when its response begins;
-//! 4. `auth` ([`auth`]): the caller's [`Identity`] from an OIDC token (401 otherwise), or anonymous;
-//! 5. `mcp-parser` (always when a chain is configured): the JSON-RPC messages of a POST, parsed once;
+//! 2. `mcp-parser` (always when a chain is configured): the JSON-RPC messages of a POST, parsed once (so that
+//!    metrics and audit name the method even of a request that authentication refuses);
+//! 3. `telemetry` ([`metrics`]): Prometheus metrics on their own address;
+//! 4. `audit` ([`audit`]): one NDJSON event per request, written when its response begins;
+//! 5. `auth` ([`auth`]): the caller's [`Identity`] from an OIDC token (401 otherwise), or anonymous;
 //! 6. `tool-filter` ([`tools`]): only the listed tools, under their overridden names;
 //! 7. `authorization` ([`authz`]): Cedar policies over calls, and list results filtered per caller.
 //!
@@ -262,7 +263,6 @@ impl Chain {
         if let Some(t) = &self.tools {
             r = r.layer(from_fn_with_state(t.clone(), tools::filter_tools));
         }
-        r = r.layer(from_fn_with_state(self.body_limit, parse_mcp));
         if let Some(a) = &self.auth {
             r = r.layer(from_fn_with_state(a.clone(), auth::authenticate));
         }
@@ -272,7 +272,8 @@ impl Chain {
         if let Some((m, _)) = &self.telemetry {
             r = r.layer(from_fn_with_state(m.clone(), metrics::measure));
         }
-        r.layer(from_fn(context))
+        r.layer(from_fn_with_state(self.body_limit, parse_mcp))
+            .layer(from_fn(context))
     }
 }
 

@@ -129,6 +129,8 @@ pub struct ProxyConfig {
     /// Transparent proxy: how long to wait for a connection to the upstream (there is no limit on requests or
     /// streams themselves); default [`DEFAULT_CONNECT_TIMEOUT`].
     pub connect_timeout: Duration,
+    /// The middleware around the routes (auth, authorization, audit, ...); default none.
+    pub middleware: crate::middleware::Chain,
 }
 
 impl Default for ProxyConfig {
@@ -139,6 +141,7 @@ impl Default for ProxyConfig {
             allowed_origins: None,
             body_limit: DEFAULT_BODY_LIMIT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            middleware: crate::middleware::Chain::default(),
         }
     }
 }
@@ -281,12 +284,12 @@ fn spawn(
 pub async fn serve(bridge: StdioBridge, config: ProxyConfig) -> std::io::Result<RunningProxy> {
     let listener = TcpListener::bind(config.addr).await?;
     let addr = listener.local_addr()?;
-    let app = router(
+    let app = config.middleware.apply(router(
         bridge.clone(),
         config.mode,
         origins(&config, addr),
         config.body_limit,
-    );
+    ));
     let (tx, task) = spawn(listener, app);
     tracing::info!(%addr, mode = %config.mode, "MCP proxy listening");
     Ok(RunningProxy {
@@ -316,6 +319,7 @@ pub async fn serve_transparent(target: Url, config: ProxyConfig) -> std::io::Res
         connect_timeout: config.connect_timeout,
         shutdown: cancel.clone(),
     })?;
+    let app = config.middleware.apply(app);
     let (tx, task) = spawn(listener, app);
     tracing::info!(%addr, mode = %config.mode, upstream = %transparent::redacted(&target), "transparent MCP proxy listening");
     Ok(RunningProxy {

@@ -1,0 +1,454 @@
+//! The proxy's middleware chain end to end: `thv run` of the test MCP server image (real engine) with OIDC
+//! authentication against a local issuer started here (discovery + JWKS, Ed25519 keys, rotation), Cedar
+//! authorization, audit to a file, a tool filter with an override, and Prometheus metrics; the official Python MCP
+//! client calls through it with real tokens.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use serde_json::{Value, json};
+use thv_e2e::thv::{TEST_SERVER_IMAGE, Thv, engine_image_and_python, repo_root, unique};
+
+/// A local OIDC issuer: discovery and a JWKS the test can change.
+struct Issuer {
+    url: String,
+    jwks: Arc<Mutex<Vec<Value>>>,
+}
+
+/// An Ed25519 signing key with its key id.
+struct Key {
+    kid: String,
+    seed: [u8; 32],
+}
+
+impl Key {
+    fn new(kid: &str, fill: u8) -> Self {
+        Self {
+            kid: kid.into(),
+            seed: [fill; 32],
+        }
+    }
+
+    fn jwk(&self) -> Value {
+        let public = ed25519_dalek::SigningKey::from_bytes(&self.seed)
+            .verifying_key()
+            .to_bytes();
+        json!({"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": self.kid,
+               "x": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(public)})
+    }
+
+    fn sign(&self, claims: &Value) -> String {
+        let mut der = hex_decode("302e020100300506032b657004220420");
+        der.extend_from_slice(&self.seed);
+        let key = jsonwebtoken::EncodingKey::from_ed_der(&der);
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &key).unwrap()
+    }
+}
+
+fn hex_decode(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+impl Issuer {
+    async fn start(keys: &[&Key]) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let jwks = Arc::new(Mutex::new(keys.iter().map(|k| k.jwk()).collect::<Vec<_>>()));
+        let (discovery_url, served) = (url.clone(), jwks.clone());
+        let app = axum::Router::new()
+            .route(
+                "/.well-known/openid-configuration",
+                axum::routing::get(move || {
+                    let u = discovery_url.clone();
+                    async move {
+                        axum::Json(json!({"issuer": u, "jwks_uri": format!("{u}/jwks"),
+                            "authorization_endpoint": format!("{u}/authorize"), "token_endpoint": format!("{u}/token"),
+                            "id_token_signing_alg_values_supported": ["EdDSA"]}))
+                    }
+                }),
+            )
+            .route(
+                "/jwks",
+                axum::routing::get(move || {
+                    let keys = served.lock().unwrap().clone();
+                    async move { axum::Json(json!({"keys": keys})) }
+                }),
+            );
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { url, jwks }
+    }
+
+    fn token(&self, key: &Key, sub: &str, extra: Value) -> String {
+        let mut claims = json!({"iss": self.url, "sub": sub, "aud": "thv-e2e", "iat": now(), "exp": now() + 600,
+                                "name": format!("{sub} example")});
+        for (k, v) in extra.as_object().unwrap() {
+            claims[k] = v.clone();
+        }
+        key.sign(&claims)
+    }
+}
+
+/// The Python client's JSON output, whether or not it reported errors.
+fn client(py: &Path, url: &str, token: &str, calls: &[(&str, Value)]) -> Value {
+    let mut cmd = Command::new(py);
+    cmd.arg(repo_root().join("tests/python/mcp_client.py"))
+        .args([
+            "--url",
+            url,
+            "--transport",
+            "streamable-http",
+            "--timeout",
+            "30",
+        ])
+        .args(["--header", &format!("Authorization: Bearer {token}")]);
+    for (tool, args) in calls {
+        cmd.args(["--call", tool, "--args", &args.to_string()]);
+    }
+    let out = cmd.output().unwrap();
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| json!({"failed": true, "stderr": String::from_utf8_lossy(&out.stderr)}))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn write(dir: &Path, name: &str, v: &Value) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, v.to_string()).unwrap();
+    p
+}
+
+/// POST an `initialize` with `token` (if any); status, WWW-Authenticate, body.
+async fn initialize(url: &str, token: Option<&str>) -> (u16, String, Value) {
+    let mut req = reqwest::Client::new()
+        .post(url)
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let challenge = resp
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let body = resp.json().await.unwrap_or(Value::Null);
+    (status, challenge, body)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auth_authorization_audit_tool_filter_and_metrics() {
+    let Some(py) = engine_image_and_python(TEST_SERVER_IMAGE, "scripts/build-test-images.sh")
+    else {
+        return;
+    };
+    let (k1, k2, unpublished) = (Key::new("k1", 7), Key::new("k2", 9), Key::new("k9", 11));
+    let issuer = Issuer::start(&[&k1]).await;
+    let thv = Thv::new();
+    let dir = tempfile::tempdir().unwrap();
+    let authz = write(
+        dir.path(),
+        "authz.json",
+        &json!({"version": "1.0", "type": "cedarv1", "cedar": {"entities_json": "[]", "policies": [
+            "permit(principal, action == Action::\"call_tool\", resource == Tool::\"echo\");",
+            "permit(principal, action == Action::\"call_tool\", resource == Tool::\"add\") when { principal.claim_roles.contains(\"admin\") };",
+            "forbid(principal, action == Action::\"call_tool\", resource) when { resource has arg_text && resource.arg_text == \"forbidden\" };"
+        ]}}),
+    );
+    let audit_log = dir.path().join("audit/audit.log");
+    let audit = write(
+        dir.path(),
+        "audit.json",
+        &json!({"log_file": audit_log, "include_request_data": true, "max_data_size": 4096}),
+    );
+    let overrides = write(
+        dir.path(),
+        "override.json",
+        &json!({"toolsOverride": {"add": {"name": "sum", "description": "Adds two numbers"}}}),
+    );
+    let metrics_port = free_port().to_string();
+    let name = unique("mw");
+    let out = thv.ok(&[
+        "run",
+        TEST_SERVER_IMAGE,
+        "--name",
+        &name,
+        "--oidc-issuer",
+        &issuer.url,
+        "--oidc-audience",
+        "thv-e2e",
+        "--oidc-insecure-allow-http",
+        "--authz-config",
+        authz.to_str().unwrap(),
+        "--audit-config",
+        audit.to_str().unwrap(),
+        "--tools",
+        "echo,add",
+        "--tools-override",
+        overrides.to_str().unwrap(),
+        "--metrics-port",
+        &metrics_port,
+    ]);
+    assert!(out.contains("is running"), "{out}");
+    let url = thv.url(&name);
+    let alice = issuer.token(&k1, "alice", json!({"roles": ["admin"]}));
+    let bob = issuer.token(&k1, "bob", json!({"roles": ["dev"]}));
+
+    // Alice sees the filtered, renamed tools her policies allow, and calls them.
+    let v = client(
+        &py,
+        &url,
+        &alice,
+        &[
+            ("sum", json!({"a": 2, "b": 3})),
+            ("echo", json!({"text": "hi"})),
+        ],
+    );
+    assert_eq!(v["tools"], json!(["echo", "sum"]), "{v}");
+    assert_eq!(v["calls"][0]["text"], "5", "{v}");
+    assert_eq!(v["calls"][1]["text"], "hi", "{v}");
+    // Bob may not add; nobody may echo "forbidden"; hidden tools stay hidden, under either name.
+    let v = client(
+        &py,
+        &url,
+        &bob,
+        &[
+            ("echo", json!({"text": "ok"})),
+            ("sum", json!({"a": 1, "b": 1})),
+            ("echo", json!({"text": "forbidden"})),
+            ("whoami", json!({})),
+            ("add", json!({"a": 1, "b": 1})),
+        ],
+    );
+    assert_eq!(v["tools"], json!(["echo"]), "{v}");
+    assert_eq!(v["calls"][0]["text"], "ok", "{v}");
+    let errors = v["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 4, "{v}");
+    assert!(
+        errors[0]
+            .as_str()
+            .unwrap()
+            .contains("Forbidden: bob may not use add"),
+        "{v}"
+    );
+    assert!(errors[1].as_str().unwrap().contains("Forbidden"), "{v}");
+    assert!(
+        errors[2].as_str().unwrap().contains("Unknown tool: whoami"),
+        "{v}"
+    );
+    assert!(
+        errors[3].as_str().unwrap().contains("Unknown tool: add"),
+        "{v}"
+    );
+
+    // Without a valid token: 401 with the RFC 9728 pointer; the metadata names the issuer.
+    let (status, challenge, _) = initialize(&url, None).await;
+    assert_eq!(status, 401);
+    let base = url.trim_end_matches("/mcp");
+    assert!(
+        challenge.contains(&format!(
+            "resource_metadata=\"{base}/.well-known/oauth-protected-resource\""
+        )),
+        "{challenge}"
+    );
+    let meta: Value = reqwest::get(format!("{base}/.well-known/oauth-protected-resource"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(meta["authorization_servers"], json!([issuer.url]));
+    let expired =
+        k1.sign(&json!({"iss": issuer.url, "sub": "x", "aud": "thv-e2e", "exp": now() - 3600}));
+    let wrong_aud =
+        k1.sign(&json!({"iss": issuer.url, "sub": "x", "aud": "other", "exp": now() + 600}));
+    let wrong_iss = k1.sign(
+        &json!({"iss": "http://evil.example", "sub": "x", "aud": "thv-e2e", "exp": now() + 600}),
+    );
+    let unknown_kid = issuer.token(&unpublished, "x", json!({}));
+    for (token, reason) in [
+        ("not-a-token", "malformed token"),
+        (expired.as_str(), "token expired"),
+        (wrong_aud.as_str(), "wrong audience"),
+        (wrong_iss.as_str(), "wrong issuer"),
+        (unknown_kid.as_str(), "unknown signing key k9"),
+    ] {
+        let (status, challenge, body) = initialize(&url, Some(token)).await;
+        assert_eq!(status, 401, "{reason}: {body}");
+        assert!(
+            challenge.contains("error=\"invalid_token\"") && challenge.contains(reason),
+            "{reason}: {challenge}"
+        );
+    }
+    // Key rotation: a token signed with a key the issuer publishes later is accepted once the proxy refetches.
+    issuer.jwks.lock().unwrap().push(k2.jwk());
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let (status, _, body) = initialize(&url, Some(&issuer.token(&k2, "carol", json!({})))).await;
+    assert_eq!(status, 200, "{body}");
+
+    // Audit: one event per request, field by field; the file is private.
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&audit_log).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let events: Vec<Value> = std::fs::read_to_string(&audit_log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let calls: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "mcp_tool_call")
+        .collect();
+    let alice_add = calls
+        .iter()
+        .find(|e| e["subjects"]["user_id"] == "alice" && e["target"]["name"] == "add")
+        .expect("alice's call");
+    assert_eq!(alice_add["outcome"], "success");
+    assert_eq!(alice_add["subjects"]["user"], "alice example");
+    assert_eq!(alice_add["component"], name.as_str());
+    assert_eq!(alice_add["target"]["method"], "tools/call");
+    assert_eq!(alice_add["target"]["type"], "tool");
+    assert_eq!(alice_add["source"]["value"], "127.0.0.1");
+    assert_eq!(
+        alice_add["data"]["request"]["params"]["arguments"],
+        json!({"a": 2, "b": 3})
+    );
+    assert!(
+        alice_add["metadata"]["extra"]["duration_ms"]
+            .as_f64()
+            .unwrap()
+            >= 0.0
+    );
+    assert!(alice_add["audit_id"].as_str().unwrap().len() == 36);
+    let bob_add = calls
+        .iter()
+        .find(|e| e["subjects"]["user_id"] == "bob" && e["target"]["name"] == "add")
+        .expect("bob's call");
+    assert_eq!(bob_add["outcome"], "denied");
+    assert!(
+        bob_add["metadata"]["extra"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("Forbidden")
+    );
+    assert!(events.iter().any(|e| e["type"] == "mcp_initialize"
+        && e["outcome"] == "denied"
+        && e["metadata"]["extra"]["status_code"] == 401));
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "mcp_tools_list" && e["subjects"]["user_id"] == "bob")
+    );
+
+    // Metrics on their own port.
+    let metrics = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for expected in [
+        "toolhive_mcp_requests_total{",
+        "method=\"tools/call\"",
+        "toolhive_mcp_tool_calls_total{",
+        "tool=\"add\",outcome=\"denied\"",
+        "toolhive_mcp_request_duration_seconds_bucket{",
+        "toolhive_mcp_active_connections",
+    ] {
+        assert!(
+            metrics.contains(expected),
+            "missing {expected} in:\n{metrics}"
+        );
+    }
+    // The RunConfig keeps the chain; no secret in it.
+    let exported = dir.path().join("rc.json");
+    thv.ok(&["export", &name, exported.to_str().unwrap()]);
+    let rc: Value = serde_json::from_str(&std::fs::read_to_string(&exported).unwrap()).unwrap();
+    let types: Vec<&str> = rc["middleware_configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["auth", "authorization", "audit", "telemetry"]);
+}
+
+#[test]
+fn bad_middleware_settings_are_refused_before_anything_starts() {
+    let thv = Thv::new();
+    let dir = tempfile::tempdir().unwrap();
+    let bad_policy = write(
+        dir.path(),
+        "authz.json",
+        &json!({"version": "1.0", "type": "cedarv1", "cedar": {"policies": ["permit(principal, action"]}}),
+    );
+    let out = thv.fails(&[
+        "run",
+        TEST_SERVER_IMAGE,
+        "--name",
+        "bad-authz",
+        "--authz-config",
+        bad_policy.to_str().unwrap(),
+    ]);
+    assert!(
+        out.contains("--authz-config") && out.contains("cedar.policies[0]"),
+        "{out}"
+    );
+    let out = thv.fails(&[
+        "run",
+        TEST_SERVER_IMAGE,
+        "--name",
+        "bad-oidc",
+        "--oidc-issuer",
+        "http://127.0.0.1:9",
+    ]);
+    assert!(
+        out.contains("oidc_config.issuer") && out.contains("not https"),
+        "{out}"
+    );
+    let bad_audit = write(
+        dir.path(),
+        "audit.json",
+        &json!({"event_types": ["mcp_everything"]}),
+    );
+    let out = thv.fails(&[
+        "run",
+        TEST_SERVER_IMAGE,
+        "--name",
+        "bad-audit",
+        "--audit-config",
+        bad_audit.to_str().unwrap(),
+    ]);
+    assert!(
+        out.contains("event_types: 'mcp_everything' is not an event type"),
+        "{out}"
+    );
+    let listed: Value =
+        serde_json::from_str(&thv.ok(&["list", "--all", "--format", "json"])).unwrap();
+    assert_eq!(listed, json!([]), "nothing was recorded");
+}
