@@ -44,9 +44,7 @@ const MAX_PAGES: usize = 20_000;
 const MAX_VERSIONS: usize = 1_000_000;
 /// Page size asked of upstream APIs (the upstream maximum).
 const PAGE_SIZE: u32 = 100;
-/// An incremental sync asks for changes since a little before the newest change it saw, so that a change
-/// committed upstream in the same instant is not missed (re-reading a few unchanged versions is harmless).
-const WATERMARK_OVERLAP: chrono::TimeDelta = chrono::TimeDelta::seconds(1);
+
 
 /// How a sync is asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -396,7 +394,10 @@ async fn sync_api(
     let mut opts = ListOptions::new().limit(PAGE_SIZE).include_deleted(true);
     let since = record.watermark.filter(|_| !full);
     if let Some(since) = since {
-        opts = opts.updated_since(since - WATERMARK_OVERLAP);
+        // Strictly after the newest change seen: an upstream that wrote many versions in one instant (a seed, a
+        // bulk import) is not read again. A change committed upstream later with an older timestamp would be
+        // missed here; the full sync every `full_interval` reconciles it.
+        opts = opts.updated_since(since);
     }
     let mut pages = client.pages_as::<Value>(&opts);
     let upstream = |e: thv_core::client::ClientError| format!("upstream {endpoint}: {e}");
