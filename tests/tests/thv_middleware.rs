@@ -452,3 +452,129 @@ fn bad_middleware_settings_are_refused_before_anything_starts() {
         serde_json::from_str(&thv.ok(&["list", "--all", "--format", "json"])).unwrap();
     assert_eq!(listed, json!([]), "nothing was recorded");
 }
+
+/// Anonymous callers (no `--oidc-issuer`) under a Cedar policy, through the SSE transport (lists are filtered in
+/// the event stream; a refused call is the POST's own 403 answer, with a JSON-RPC error) and through the
+/// transparent proxy in front of an HTTP server (its responses filtered too).
+#[tokio::test(flavor = "multi_thread")]
+async fn sse_and_transparent_proxies_apply_the_chain() {
+    let Some(py) = engine_image_and_python(TEST_SERVER_IMAGE, "scripts/build-test-images.sh")
+    else {
+        return;
+    };
+    let thv = Thv::new();
+    let dir = tempfile::tempdir().unwrap();
+    let authz = write(dir.path(), "authz.yaml", &json!(null));
+    std::fs::write(
+        &authz,
+        "version: \"1.0\"\ntype: cedarv1\ncedar:\n  policies:\n    - 'permit(principal == Client::\"anonymous\", action == Action::\"call_tool\", resource == Tool::\"echo\");'\n",
+    )
+    .unwrap();
+    let sse = unique("mw-sse");
+    thv.ok(&[
+        "run",
+        TEST_SERVER_IMAGE,
+        "--name",
+        &sse,
+        "--proxy-mode",
+        "sse",
+        "--authz-config",
+        authz.to_str().unwrap(),
+    ]);
+    let url = thv.url(&sse);
+    let out = Command::new(&py)
+        .arg(repo_root().join("tests/python/mcp_client.py"))
+        .args([
+            "--url",
+            &url,
+            "--transport",
+            "sse",
+            "--call",
+            "echo",
+            "--args",
+            "{\"text\":\"over sse\"}",
+        ])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["tools"], json!(["echo"]), "{v}");
+    assert_eq!(v["calls"][0]["text"], "over sse", "{v}");
+    // A refused call, by hand: open the stream, read the endpoint, POST.
+    let http = reqwest::Client::new();
+    let mut stream = http.get(&url).send().await.unwrap();
+    let mut text = String::new();
+    while !text.contains("\n\n") {
+        text.push_str(&String::from_utf8_lossy(
+            &stream.chunk().await.unwrap().unwrap(),
+        ));
+    }
+    let endpoint = text
+        .lines()
+        .find_map(|l| l.strip_prefix("data: "))
+        .unwrap()
+        .trim()
+        .to_string();
+    let base = url.trim_end_matches("/sse");
+    let resp = http
+        .post(format!("{base}{endpoint}"))
+        .json(&json!({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"add","arguments":{"a":1,"b":2}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 403);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["id"], 7);
+    assert_eq!(body["error"]["code"], -32003);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("anonymous may not use add"),
+        "{body}"
+    );
+
+    let http_name = unique("mw-http");
+    thv.ok(&[
+        "run",
+        TEST_SERVER_IMAGE,
+        "--name",
+        &http_name,
+        "--transport",
+        "streamable-http",
+        "--target-port",
+        "8080",
+        "--authz-config",
+        authz.to_str().unwrap(),
+        "--tools",
+        "echo,add,env",
+    ]);
+    let url = thv.url(&http_name);
+    let out = Command::new(&py)
+        .arg(repo_root().join("tests/python/mcp_client.py"))
+        .args([
+            "--url",
+            &url,
+            "--transport",
+            "streamable-http",
+            "--call",
+            "echo",
+            "--args",
+            "{\"text\":\"via http\"}",
+            "--call",
+            "env",
+            "--args",
+            "{\"name\":\"MCP_TRANSPORT\"}",
+        ])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["tools"], json!(["echo"]), "{v}");
+    assert_eq!(v["calls"][0]["text"], "via http", "{v}");
+    assert!(
+        v["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("anonymous may not use env"),
+        "{v}"
+    );
+}
