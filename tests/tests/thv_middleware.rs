@@ -464,7 +464,7 @@ async fn sse_and_transparent_proxies_apply_the_chain() {
     };
     let thv = Thv::new();
     let dir = tempfile::tempdir().unwrap();
-    let authz = write(dir.path(), "authz.yaml", &json!(null));
+    let authz = dir.path().join("authz.yaml");
     std::fs::write(
         &authz,
         "version: \"1.0\"\ntype: cedarv1\ncedar:\n  policies:\n    - 'permit(principal == Client::\"anonymous\", action == Action::\"call_tool\", resource == Tool::\"echo\");'\n",
