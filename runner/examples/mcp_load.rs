@@ -70,6 +70,9 @@ struct Args {
     /// rest as the proxy.
     #[arg(long, default_value = "thv-test-mcp-se")]
     server_comm: String,
+    /// A bearer token sent with every request (for a proxy that authenticates).
+    #[arg(long)]
+    bearer: Option<String>,
 }
 
 /// One streamable-HTTP client session.
@@ -78,6 +81,7 @@ struct HttpSession {
     url: String,
     session_id: Option<HeaderValue>,
     protocol_version: Option<HeaderValue>,
+    bearer: Option<HeaderValue>,
     next_id: u64,
 }
 
@@ -95,6 +99,9 @@ impl HttpSession {
         if let Some(v) = &self.protocol_version {
             req = req.header("mcp-protocol-version", v.clone());
         }
+        if let Some(b) = &self.bearer {
+            req = req.header(reqwest::header::AUTHORIZATION, b.clone());
+        }
         req
     }
 
@@ -103,12 +110,14 @@ impl HttpSession {
         http: reqwest::Client,
         url: &str,
         protocol_version: &str,
+        bearer: Option<&str>,
     ) -> anyhow::Result<Self> {
         let mut s = Self {
             http,
             url: url.to_owned(),
             session_id: None,
             protocol_version: None,
+            bearer: bearer.and_then(|t| HeaderValue::from_str(&format!("Bearer {t}")).ok()),
             next_id: 1,
         };
         let init = json!({
@@ -584,6 +593,7 @@ async fn main() -> anyhow::Result<()> {
     let sessions: Vec<Session> = if let Some(url) = &args.url {
         let opens = (0..args.sessions).map(|_| {
             let version = args.protocol_version.clone();
+            let bearer = args.bearer.clone();
             async move {
                 let http = reqwest::Client::builder()
                     .no_proxy()
@@ -592,7 +602,7 @@ async fn main() -> anyhow::Result<()> {
                     .timeout(timeout)
                     .build()
                     .context("building the HTTP client")?;
-                HttpSession::open(http, url, &version)
+                HttpSession::open(http, url, &version, bearer.as_deref())
                     .await
                     .map(Session::Http)
             }

@@ -136,6 +136,21 @@ struct Oidc {
     http: reqwest::Client,
     keys: RwLock<Keys>,
     client_secret: Option<String>,
+    /// Tokens validated recently (JWTs only), with their claims and expiry: a client sends the same token with
+    /// every request, and checking its signature each time would cost more than the rest of the proxy.
+    validated: std::sync::Mutex<ValidatedTokens>,
+}
+
+/// Token → (claims, `exp`).
+type ValidatedTokens = std::collections::HashMap<String, (Map<String, Value>, u64)>;
+
+/// Most tokens remembered as validated (the memory is cleared when it is full).
+const VALIDATED_CAPACITY: usize = 4096;
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 #[derive(Default)]
@@ -189,6 +204,7 @@ impl Auth {
                 http,
                 keys: RwLock::default(),
                 client_secret,
+                validated: std::sync::Mutex::default(),
             }),
         })
     }
@@ -207,6 +223,15 @@ impl Oidc {
     async fn validate(&self, token: &str) -> Result<Map<String, Value>, TokenError> {
         if self.config.introspection_url.is_some() && !looks_like_jwt(token) {
             return self.introspect(token).await;
+        }
+        if let Some((claims, exp)) = self
+            .validated
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(token)
+            && unix_now() <= exp + LEEWAY
+        {
+            return Ok(claims.clone());
         }
         let header =
             decode_header(token).map_err(|e| TokenError(format!("malformed token: {e}")))?;
@@ -234,6 +259,13 @@ impl Oidc {
                 other => format!("invalid token: {other:?}"),
             })
         })?;
+        if let Some(exp) = data.claims.get("exp").and_then(Value::as_u64) {
+            let mut validated = self.validated.lock().unwrap_or_else(|e| e.into_inner());
+            if validated.len() >= VALIDATED_CAPACITY {
+                validated.clear();
+            }
+            validated.insert(token.to_string(), (data.claims.clone(), exp));
+        }
         Ok(data.claims)
     }
 
