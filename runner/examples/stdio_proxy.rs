@@ -49,7 +49,9 @@ async fn bench_issuer() -> anyhow::Result<(String, String)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     let seed = [42u8; 32];
-    let public = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key().to_bytes();
+    let public = ed25519_dalek::SigningKey::from_bytes(&seed)
+        .verifying_key()
+        .to_bytes();
     let jwk = serde_json::json!({"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "kid": "bench",
         "x": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(public)});
     let u = url.clone();
@@ -58,7 +60,9 @@ async fn bench_issuer() -> anyhow::Result<(String, String)> {
             "/.well-known/openid-configuration",
             axum::routing::get(move || {
                 let u = u.clone();
-                async move { axum::Json(serde_json::json!({"issuer": u, "jwks_uri": format!("{u}/jwks")})) }
+                async move {
+                    axum::Json(serde_json::json!({"issuer": u, "jwks_uri": format!("{u}/jwks")}))
+                }
             }),
         )
         .route(
@@ -69,11 +73,17 @@ async fn bench_issuer() -> anyhow::Result<(String, String)> {
             }),
         );
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let mut der = vec![0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+    let mut der = vec![
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
     der.extend_from_slice(&seed);
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
     header.kid = Some("bench".into());
-    let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() + 24 * 3600;
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs()
+        + 24 * 3600;
     let token = jsonwebtoken::encode(
         &header,
         &serde_json::json!({"iss": url, "sub": "bench", "aud": "bench", "exp": exp, "roles": ["admin"]}),

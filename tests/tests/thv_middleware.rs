@@ -103,6 +103,33 @@ impl Issuer {
     }
 }
 
+/// A stand-in OTLP/HTTP collector: the bodies POSTed to `/v1/traces`.
+async fn collector() -> (String, Arc<Mutex<Vec<(String, Vec<u8>)>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let received: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+    let store = received.clone();
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let store = store.clone();
+                async move {
+                    let ct = headers
+                        .get("content-type")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_string();
+                    store.lock().unwrap().push((ct, body.to_vec()));
+                    axum::http::StatusCode::OK
+                }
+            },
+        ),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, received)
+}
+
 /// The Python client's JSON output, whether or not it reported errors.
 fn client(py: &Path, url: &str, token: &str, calls: &[(&str, Value)]) -> Value {
     let mut cmd = Command::new(py);
@@ -190,6 +217,7 @@ async fn auth_authorization_audit_tool_filter_and_metrics() {
         &json!({"toolsOverride": {"add": {"name": "sum", "description": "Adds two numbers"}}}),
     );
     let metrics_port = free_port().to_string();
+    let (otel, spans) = collector().await;
     let name = unique("mw");
     let out = thv.ok(&[
         "run",
@@ -211,6 +239,10 @@ async fn auth_authorization_audit_tool_filter_and_metrics() {
         overrides.to_str().unwrap(),
         "--metrics-port",
         &metrics_port,
+        "--otel-endpoint",
+        &otel,
+        "--otel-sampling-rate",
+        "1",
     ]);
     assert!(out.contains("is running"), "{out}");
     let url = thv.url(&name);
@@ -384,6 +416,30 @@ async fn auth_authorization_audit_tool_filter_and_metrics() {
             metrics.contains(expected),
             "missing {expected} in:\n{metrics}"
         );
+    }
+    // Traces reached the collector: OTLP protobuf, with the service and the method.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = spans.lock().unwrap().clone();
+        let has = |needle: &str| {
+            got.iter()
+                .any(|(_, b)| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        };
+        if has("mcp tools/call") && has(&format!("thv-{name}")) && has("alice") {
+            assert!(
+                got.iter().all(|(ct, _)| ct == "application/x-protobuf"),
+                "{:?}",
+                got.iter().map(|g| &g.0).collect::<Vec<_>>()
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no trace with the call reached the collector ({} exports); proxy log:\n{}",
+            got.len(),
+            thv.ok(&["logs", &name, "--proxy"])
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
     // The RunConfig keeps the chain; no secret in it.
     let exported = dir.path().join("rc.json");

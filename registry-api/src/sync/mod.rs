@@ -45,7 +45,6 @@ const MAX_VERSIONS: usize = 1_000_000;
 /// Page size asked of upstream APIs (the upstream maximum).
 const PAGE_SIZE: u32 = 100;
 
-
 /// How a sync is asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {

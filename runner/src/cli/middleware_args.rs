@@ -60,6 +60,15 @@ pub struct MiddlewareArgs {
     /// Serve Prometheus metrics of the proxy at http://127.0.0.1:PORT/metrics.
     #[arg(long, help_heading = "Telemetry")]
     pub metrics_port: Option<u16>,
+    /// Export OpenTelemetry traces over OTLP/HTTP to this collector (e.g. http://127.0.0.1:4318).
+    #[arg(long, help_heading = "Telemetry")]
+    pub otel_endpoint: Option<String>,
+    /// Share of requests traced, 0 to 1 (default 0.1).
+    #[arg(long, help_heading = "Telemetry", requires = "otel_endpoint")]
+    pub otel_sampling_rate: Option<f64>,
+    /// The traces' service name (default thv-<workload>).
+    #[arg(long, help_heading = "Telemetry", requires = "otel_endpoint")]
+    pub otel_service_name: Option<String>,
 }
 
 fn entry(kind: &str, parameters: Value) -> MiddlewareConfig {
@@ -106,11 +115,19 @@ impl MiddlewareArgs {
         } else if self.enable_audit {
             add.push(entry("audit", json!({"config": AuditConfig::default()})));
         }
-        if let Some(port) = self.metrics_port {
-            add.push(entry(
-                "telemetry",
-                json!({"metrics_address": format!("127.0.0.1:{port}")}),
-            ));
+        if self.metrics_port.is_some() || self.otel_endpoint.is_some() {
+            let port = self.metrics_port.unwrap_or(0);
+            let mut p = json!({"metrics_address": format!("127.0.0.1:{port}")});
+            if let Some(e) = &self.otel_endpoint {
+                p["otlp_endpoint"] = json!(e);
+            }
+            if let Some(r) = self.otel_sampling_rate {
+                p["sampling_rate"] = json!(r);
+            }
+            if let Some(n) = &self.otel_service_name {
+                p["service_name"] = json!(n);
+            }
+            add.push(entry("telemetry", p));
         }
         if let Some(path) = &self.tools_override {
             let text = std::fs::read_to_string(path)

@@ -3,7 +3,8 @@
 //! response begins), `toolhive_mcp_tool_calls_total{tool,outcome}`, `toolhive_mcp_active_connections` (open event
 //! streams).
 //!
-//! Parameters: `{"metrics_address": "127.0.0.1:9464"}` (`--metrics-port N` gives `127.0.0.1:N`).
+//! Parameters: `{"metrics_address": "127.0.0.1:9464"}` (`--metrics-port N` gives `127.0.0.1:N`), and for traces
+//! see [`super::tracing_otlp`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -45,6 +46,8 @@ struct ToolLabels {
 
 /// The metrics and their registry.
 pub struct Metrics {
+    /// OTLP traces, when an endpoint is configured.
+    pub traces: Option<super::tracing_otlp::Traces>,
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     duration: Family<MethodLabels, Histogram>,
@@ -81,6 +84,7 @@ impl Metrics {
         registry.register("tool_calls", "tools/call requests", tool_calls.clone());
         registry.register("active_connections", "Open event streams", active.clone());
         Self {
+            traces: None,
             registry,
             requests,
             duration,
@@ -132,6 +136,7 @@ pub async fn measure(State(metrics): State<Arc<Metrics>>, req: Request, next: Ne
         return next.run(req).await;
     }
     let started = Instant::now();
+    let started_at = std::time::SystemTime::now();
     let ctx = req.extensions().get::<Arc<RequestContext>>().cloned();
     let http_method = req.method().as_str().to_string();
     let resp = next.run(req).await;
@@ -181,6 +186,36 @@ pub async fn measure(State(metrics): State<Arc<Metrics>>, req: Request, next: Ne
                 })
                 .inc();
         }
+    }
+    if let Some(traces) = &metrics.traces {
+        let denied = ctx.as_ref().and_then(|c| c.denied()).is_some();
+        let outcome = if denied || status.as_u16() == 401 || status.as_u16() == 403 {
+            "denied"
+        } else if status.is_server_error() {
+            "error"
+        } else if status.is_client_error() {
+            "failure"
+        } else {
+            "success"
+        };
+        let identity = ctx.as_ref().and_then(|c| c.identity.get().cloned());
+        let first = mcp.as_ref().and_then(|m| m.messages.first().cloned());
+        let target = first.as_ref().and_then(|m| m.target()).map(|(f, n)| {
+            let kind = match f {
+                super::mcp::Feature::Tool => "tool",
+                super::mcp::Feature::Prompt => "prompt",
+                super::mcp::Feature::Resource => "resource",
+            };
+            (kind, n)
+        });
+        traces.record(&super::tracing_otlp::RequestSpan {
+            method: &method,
+            target,
+            subject: identity.as_ref().map(|i| i.subject.as_str()),
+            status: status.as_u16(),
+            outcome,
+            started: started_at,
+        });
     }
     let is_stream = resp
         .headers()

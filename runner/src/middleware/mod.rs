@@ -8,7 +8,7 @@
 //! 1. context (always): the request's shared [`RequestContext`];
 //! 2. `mcp-parser` (always when a chain is configured): the JSON-RPC messages of a POST, parsed once (so that
 //!    metrics and audit name the method even of a request that authentication refuses);
-//! 3. `telemetry` ([`metrics`]): Prometheus metrics on their own address;
+//! 3. `telemetry` ([`metrics`], [`tracing_otlp`]): Prometheus metrics on their own address, OTLP traces;
 //! 4. `audit` ([`audit`]): one NDJSON event per request, written when its response begins;
 //! 5. `auth` ([`auth`]): the caller's [`Identity`] from an OIDC token (401 otherwise), or anonymous;
 //! 6. `tool-filter` ([`tools`]): only the listed tools, under their overridden names;
@@ -22,6 +22,7 @@ pub mod authz;
 pub mod mcp;
 pub mod metrics;
 pub mod tools;
+pub mod tracing_otlp;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -210,8 +211,11 @@ impl Chain {
                     let addr: SocketAddr = addr
                         .parse()
                         .map_err(|e| err(format!("metrics_address '{addr}': {e}")))?;
-                    chain.telemetry =
-                        Some((Arc::new(metrics::Metrics::new(&settings.workload)), addr));
+                    let mut metrics = metrics::Metrics::new(&settings.workload);
+                    metrics.traces =
+                        tracing_otlp::Traces::from_params(&m.parameters, &settings.workload)
+                            .map_err(err)?;
+                    chain.telemetry = Some((Arc::new(metrics), addr));
                 }
                 "mcp-parser" => {}
                 other => {
