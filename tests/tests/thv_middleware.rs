@@ -103,11 +103,14 @@ impl Issuer {
     }
 }
 
+/// What a collector received: (content type, body) of each export.
+type Exports = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
 /// A stand-in OTLP/HTTP collector: the bodies POSTed to `/v1/traces`.
-async fn collector() -> (String, Arc<Mutex<Vec<(String, Vec<u8>)>>>) {
+async fn collector() -> (String, Exports) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let received: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+    let received: Exports = Arc::default();
     let store = received.clone();
     let app = axum::Router::new().route(
         "/v1/traces",
