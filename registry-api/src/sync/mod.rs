@@ -45,6 +45,27 @@ const MAX_VERSIONS: usize = 1_000_000;
 /// Page size asked of upstream APIs (the upstream maximum).
 const PAGE_SIZE: u32 = 100;
 
+/// Changes an upstream stamped this long before a sync read them may still be committing (a write stamps its
+/// time before it commits, and may wait for a lock in between): the next incremental sync reads them again. Later
+/// commits than that are reconciled by the full sync every `full_interval`.
+const SETTLE: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
+
+/// Where the next incremental sync starts (`updated_since`, strictly after): the newest change seen, but no later
+/// than [`SETTLE`] before this sync began reading — so a change stamped earlier and committed later is read next
+/// time, while a bulk of versions stamped in one instant long ago (a seed, an import) is not read again — and
+/// never before where this sync started.
+fn settled_watermark(
+    seen: Option<DateTime<Utc>>,
+    since: Option<DateTime<Utc>>,
+    fetch_started: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let settled = seen.map(|w| w.min(fetch_started - SETTLE));
+    match (settled, since) {
+        (Some(s), Some(p)) => Some(s.max(p)),
+        (s, p) => s.or(p),
+    }
+}
+
 /// How a sync is asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
@@ -393,11 +414,9 @@ async fn sync_api(
     let mut opts = ListOptions::new().limit(PAGE_SIZE).include_deleted(true);
     let since = record.watermark.filter(|_| !full);
     if let Some(since) = since {
-        // Strictly after the newest change seen: an upstream that wrote many versions in one instant (a seed, a
-        // bulk import) is not read again. A change committed upstream later with an older timestamp would be
-        // missed here; the full sync every `full_interval` reconciles it.
         opts = opts.updated_since(since);
     }
+    let fetch_started = Utc::now();
     let mut pages = client.pages_as::<Value>(&opts);
     let upstream = |e: thv_core::client::ClientError| format!("upstream {endpoint}: {e}");
     // Where writes hold up every other writer, read the whole upstream before the first write.
@@ -453,7 +472,7 @@ async fn sync_api(
     Ok(SyncOutcome {
         settings_hash: source.settings_hash.clone(),
         content_hash: None,
-        watermark,
+        watermark: settled_watermark(watermark, since, fetch_started),
         full,
         report: report(if full { "full" } else { "incremental" }, counts, extra),
     })
@@ -559,4 +578,27 @@ async fn sync_content(
         full: true,
         report: report("full", counts, json!({"origin": content.origin})),
     })
+}
+
+#[cfg(test)]
+mod settle_tests {
+    use super::*;
+
+    #[test]
+    fn the_watermark_stays_behind_recent_changes() {
+        let t = |s: i64| DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap();
+        // A seed long ago: read once.
+        assert_eq!(settled_watermark(Some(t(0)), None, t(3600)), Some(t(0)));
+        // Changes up to the moment of reading: the last seconds are read again next time.
+        assert_eq!(
+            settled_watermark(Some(t(100)), Some(t(0)), t(100)),
+            Some(t(95))
+        );
+        // Never behind where this sync started.
+        assert_eq!(
+            settled_watermark(Some(t(100)), Some(t(97)), t(100)),
+            Some(t(97))
+        );
+        assert_eq!(settled_watermark(None, Some(t(5)), t(100)), Some(t(5)));
+    }
 }
