@@ -835,6 +835,7 @@ macro_rules! sql_store {
                             .commit()
                             .await
                             .map_err(map_err)?;
+                        Self::after_sync(&self.pool).await;
                         Ok(SyncAttempt::Committed(Box::new(SourceRecord::try_from(
                             raw,
                         )?)))
@@ -1013,6 +1014,16 @@ impl SqliteStore {
         pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)
     }
 
+    /// A large sync leaves a write-ahead log as large as what it wrote: fold it into the database and truncate it.
+    async fn after_sync(pool: &Pool<Sqlite>) {
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(pool)
+            .await
+        {
+            tracing::debug!(error = %e, "WAL checkpoint after a sync");
+        }
+    }
+
     /// One process owns a SQLite database: nothing to announce or to watch.
     async fn announce(_tx: &mut sqlx::Transaction<'static, Sqlite>) -> Result<(), StoreError> {
         Ok(())
@@ -1079,6 +1090,9 @@ impl PostgresStore {
     ) -> Result<sqlx::Transaction<'static, Postgres>, StoreError> {
         pool.begin().await.map_err(map_err)
     }
+
+    /// Nothing to do after a sync.
+    async fn after_sync(_pool: &Pool<Postgres>) {}
 
     /// PostgreSQL's planner picks between the trigram index and a walk in page order itself.
     async fn search_plan(&self, _query: &ListQuery) -> Result<SearchPlan, StoreError> {
