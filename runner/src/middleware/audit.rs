@@ -189,6 +189,20 @@ impl Audit {
     }
 }
 
+/// Whether a JSON answer (one message or a batch) carries a JSON-RPC error (read without building a tree).
+fn has_jsonrpc_error(bytes: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Probe {
+        #[serde(default)]
+        error: Option<serde::de::IgnoredAny>,
+    }
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => serde_json::from_slice::<Vec<Probe>>(bytes)
+            .is_ok_and(|v| v.iter().any(|p| p.error.is_some())),
+        _ => serde_json::from_slice::<Probe>(bytes).is_ok_and(|p| p.error.is_some()),
+    }
+}
+
 /// The event type of a request.
 fn event_type(method: &Method, path: &str, mcp: Option<&McpRequest>) -> &'static str {
     if let Some(m) = mcp {
@@ -259,13 +273,7 @@ pub async fn audit(State(audit): State<Arc<Audit>>, req: Request, next: Next) ->
     } else {
         (resp, None)
     };
-    let jsonrpc_error = response_bytes
-        .as_ref()
-        .and_then(|b| serde_json::from_slice::<Value>(b).ok())
-        .is_some_and(|v| match v {
-            Value::Array(items) => items.iter().any(|m| m.get("error").is_some()),
-            m => m.get("error").is_some(),
-        });
+    let jsonrpc_error = response_bytes.as_deref().is_some_and(has_jsonrpc_error);
     let outcome = if denied.is_some() || status.as_u16() == 401 || status.as_u16() == 403 {
         "denied"
     } else if status.is_server_error() {
@@ -339,4 +347,21 @@ fn uuid_v4() -> String {
         &h[16..20],
         &h[20..]
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn jsonrpc_errors_are_recognised() {
+        assert!(super::has_jsonrpc_error(
+            br#"{"jsonrpc":"2.0","id":1,"error":{"code":-1,"message":"x"}}"#
+        ));
+        assert!(!super::has_jsonrpc_error(
+            br#"{"jsonrpc":"2.0","id":1,"result":{"error":"inside"}}"#
+        ));
+        assert!(super::has_jsonrpc_error(
+            br#"[{"id":1,"result":{}},{"id":2,"error":{}}]"#
+        ));
+        assert!(!super::has_jsonrpc_error(b"not json"));
+    }
 }

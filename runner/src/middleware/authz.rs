@@ -23,11 +23,19 @@ use std::sync::Arc;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use cedar_policy::{Authorizer, Context, Decision, Entities, EntityUid, PolicySet};
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
 
-use super::mcp::{FORBIDDEN, Feature, McpMessage, MessageMap, map_response, refuse, result_list};
+use cedar_policy::{
+    Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid,
+    PolicySet, RestrictedExpression,
+};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::mcp::{
+    FORBIDDEN, Feature, McpMessage, MessageMap, map_response, may_carry_lists, refuse, result_list,
+};
 use super::{Identity, RequestContext};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -70,9 +78,38 @@ pub fn read_config(path: &Path) -> Result<Value, String> {
 /// The layer's state: the parsed policies and static entities.
 pub struct Authz {
     policies: PolicySet,
-    entities: Vec<Value>,
+    /// The configuration's static entities, parsed once.
+    entities: Vec<Entity>,
     authorizer: Authorizer,
     sse_transport: bool,
+    types: Types,
+}
+
+/// Entity type names and action ids, parsed once.
+struct Types {
+    client: EntityTypeName,
+    tool: EntityTypeName,
+    prompt: EntityTypeName,
+    resource: EntityTypeName,
+    call_tool: EntityUid,
+    get_prompt: EntityUid,
+    read_resource: EntityUid,
+}
+
+impl Types {
+    fn new() -> Self {
+        let name = |n: &str| EntityTypeName::from_str(n).expect("a valid entity type name");
+        let action = |a: &str| EntityUid::from_type_name_and_id(name("Action"), EntityId::new(a));
+        Self {
+            client: name("Client"),
+            tool: name("Tool"),
+            prompt: name("Prompt"),
+            resource: name("Resource"),
+            call_tool: action("call_tool"),
+            get_prompt: action("get_prompt"),
+            read_resource: action("read_resource"),
+        }
+    }
 }
 
 impl Authz {
@@ -129,13 +166,17 @@ impl Authz {
                 ));
             }
         };
-        Entities::from_json_value(Value::Array(entities.clone()), None)
-            .map_err(|e| format!("cedar.entities_json: {e}"))?;
+        let entities: Vec<Entity> = Entities::from_json_value(Value::Array(entities), None)
+            .map_err(|e| format!("cedar.entities_json: {e}"))?
+            .iter()
+            .cloned()
+            .collect();
         Ok(Self {
             policies,
             entities,
             authorizer: Authorizer::new(),
             sse_transport,
+            types: Types::new(),
         })
     }
 
@@ -154,34 +195,39 @@ impl Authz {
         name: &str,
         arguments: Option<&Map<String, Value>>,
     ) -> Result<bool, String> {
+        let t = &self.types;
         let (action, kind) = match feature {
-            Feature::Tool => ("call_tool", "Tool"),
-            Feature::Prompt => ("get_prompt", "Prompt"),
-            Feature::Resource => ("read_resource", "Resource"),
+            Feature::Tool => (&t.call_tool, &t.tool),
+            Feature::Prompt => (&t.get_prompt, &t.prompt),
+            Feature::Resource => (&t.read_resource, &t.resource),
         };
-        let args: Map<String, Value> = arguments
+        let args: HashMap<String, RestrictedExpression> = arguments
             .into_iter()
             .flatten()
             .filter_map(|(k, v)| cedar_value(v).map(|v| (format!("arg_{k}"), v)))
             .collect();
-        let claims: Map<String, Value> = identity
+        let claims: HashMap<String, RestrictedExpression> = identity
             .claims
             .iter()
             .filter_map(|(k, v)| cedar_value(v).map(|v| (format!("claim_{k}"), v)))
             .collect();
-        let principal = json!({"type": "Client", "id": identity.subject});
-        let resource = json!({"type": kind, "id": name});
+        let principal =
+            EntityUid::from_type_name_and_id(t.client.clone(), EntityId::new(&identity.subject));
+        let resource = EntityUid::from_type_name_and_id(kind.clone(), EntityId::new(name));
         let mut entities = self.entities.clone();
-        entities.push(json!({"uid": principal, "attrs": claims, "parents": []}));
-        entities.push(json!({"uid": resource, "attrs": args, "parents": []}));
-        let entities =
-            Entities::from_json_value(Value::Array(entities), None).map_err(|e| e.to_string())?;
-        let uid = |v: &Value| EntityUid::from_json(v.clone()).map_err(|e| e.to_string());
+        entities.push(
+            Entity::new(principal.clone(), claims, HashSet::new()).map_err(|e| e.to_string())?,
+        );
+        entities.push(
+            Entity::new(resource.clone(), args.clone(), HashSet::new())
+                .map_err(|e| e.to_string())?,
+        );
+        let entities = Entities::from_entities(entities, None).map_err(|e| e.to_string())?;
         let request = cedar_policy::Request::new(
-            uid(&principal)?,
-            uid(&json!({"type": "Action", "id": action}))?,
-            uid(&resource)?,
-            Context::from_json_value(Value::Object(args), None).map_err(|e| e.to_string())?,
+            principal,
+            action.clone(),
+            resource,
+            Context::from_pairs(args).map_err(|e| e.to_string())?,
             None,
         )
         .map_err(|e| e.to_string())?;
@@ -214,11 +260,14 @@ impl Authz {
 }
 
 /// A JSON value as a Cedar attribute: strings, integers, booleans, and lists of them (others are left out).
-fn cedar_value(v: &Value) -> Option<Value> {
+fn cedar_value(v: &Value) -> Option<RestrictedExpression> {
     match v {
-        Value::String(_) | Value::Bool(_) => Some(v.clone()),
-        Value::Number(n) if n.is_i64() => Some(v.clone()),
-        Value::Array(items) => Some(Value::Array(items.iter().filter_map(cedar_value).collect())),
+        Value::String(s) => Some(RestrictedExpression::new_string(s.clone())),
+        Value::Bool(b) => Some(RestrictedExpression::new_bool(*b)),
+        Value::Number(n) => n.as_i64().map(RestrictedExpression::new_long),
+        Value::Array(items) => Some(RestrictedExpression::new_set(
+            items.iter().filter_map(cedar_value),
+        )),
         _ => None,
     }
 }
@@ -257,6 +306,9 @@ pub async fn authorize(State(authz): State<Arc<Authz>>, req: Request, next: Next
         }
     }
     let resp = next.run(req).await;
+    if !may_carry_lists(ctx.mcp().as_deref(), &resp) {
+        return resp;
+    }
     let map: MessageMap = Arc::new(move |m: &mut Value| authz.filter_list(&identity, m));
     map_response(resp, map).await
 }
@@ -264,6 +316,7 @@ pub async fn authorize(State(authz): State<Arc<Authz>>, req: Request, next: Next
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn authz(policies: &[&str]) -> Authz {
         Authz::from_config_value(

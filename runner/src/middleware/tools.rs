@@ -19,7 +19,7 @@ use serde_json::Value;
 use thv_core::runconfig::ToolOverride;
 
 use super::RequestContext;
-use super::mcp::{INVALID_PARAMS, MessageMap, map_response, refuse, result_list};
+use super::mcp::{INVALID_PARAMS, MessageMap, map_response, may_carry_lists, refuse, result_list};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -155,6 +155,9 @@ pub async fn filter_tools(
         }
     }
     let resp = next.run(req).await;
+    if !may_carry_lists(ctx.as_ref().and_then(|c| c.mcp()).as_deref(), &resp) {
+        return resp;
+    }
     let f = filter.clone();
     let map: MessageMap = Arc::new(move |m: &mut Value| f.map_list(m));
     map_response(resp, map).await
