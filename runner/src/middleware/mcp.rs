@@ -304,6 +304,25 @@ pub fn result_list<'a>(message: &'a mut Value, key: &str) -> Option<&'a mut Vec<
     message.get_mut("result")?.get_mut(key)?.as_array_mut()
 }
 
+/// Whether a response may carry a list result to filter: an event stream (its messages are not known in
+/// advance), or the answer to a request that asked for a list.
+pub fn may_carry_lists(request: Option<&McpRequest>, resp: &Response) -> bool {
+    let stream = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    stream
+        || request.is_some_and(|r| {
+            r.messages.iter().any(|m| {
+                matches!(
+                    m.method.as_deref(),
+                    Some("tools/list" | "prompts/list" | "resources/list")
+                )
+            })
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -355,23 +374,4 @@ mod tests {
             "{out}"
         );
     }
-}
-
-/// Whether a response may carry a list result to filter: an event stream (its messages are not known in
-/// advance), or the answer to a request that asked for a list.
-pub fn may_carry_lists(request: Option<&McpRequest>, resp: &Response) -> bool {
-    let stream = resp
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"));
-    stream
-        || request.is_some_and(|r| {
-            r.messages.iter().any(|m| {
-                matches!(
-                    m.method.as_deref(),
-                    Some("tools/list" | "prompts/list" | "resources/list")
-                )
-            })
-        })
 }
