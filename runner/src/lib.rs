@@ -19,6 +19,7 @@ pub mod cli;
 pub mod clients;
 pub mod config;
 pub mod dirs;
+pub mod egress;
 pub mod middleware;
 pub mod proxy;
 pub mod registry;
