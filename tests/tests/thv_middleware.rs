@@ -135,17 +135,23 @@ async fn collector() -> (String, Exports) {
 
 /// The Python client's JSON output, whether or not it reported errors.
 fn client(py: &Path, url: &str, token: &str, calls: &[(&str, Value)]) -> Value {
+    client_over(py, url, "streamable-http", Some(token), calls)
+}
+
+/// [`client`] over a given transport, with or without a token.
+fn client_over(
+    py: &Path,
+    url: &str,
+    transport: &str,
+    token: Option<&str>,
+    calls: &[(&str, Value)],
+) -> Value {
     let mut cmd = Command::new(py);
     cmd.arg(repo_root().join("tests/python/mcp_client.py"))
-        .args([
-            "--url",
-            url,
-            "--transport",
-            "streamable-http",
-            "--timeout",
-            "30",
-        ])
-        .args(["--header", &format!("Authorization: Bearer {token}")]);
+        .args(["--url", url, "--transport", transport, "--timeout", "30"]);
+    if let Some(token) = token {
+        cmd.args(["--header", &format!("Authorization: Bearer {token}")]);
+    }
     for (tool, args) in calls {
         cmd.args(["--call", tool, "--args", &args.to_string()]);
     }
@@ -541,21 +547,13 @@ async fn sse_and_transparent_proxies_apply_the_chain() {
         authz.to_str().unwrap(),
     ]);
     let url = thv.url(&sse);
-    let out = Command::new(&py)
-        .arg(repo_root().join("tests/python/mcp_client.py"))
-        .args([
-            "--url",
-            &url,
-            "--transport",
-            "sse",
-            "--call",
-            "echo",
-            "--args",
-            "{\"text\":\"over sse\"}",
-        ])
-        .output()
-        .unwrap();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = client_over(
+        &py,
+        &url,
+        "sse",
+        None,
+        &[("echo", json!({"text": "over sse"}))],
+    );
     assert_eq!(v["tools"], json!(["echo"]), "{v}");
     assert_eq!(v["calls"][0]["text"], "over sse", "{v}");
     // A refused call, by hand: open the stream, read the endpoint, POST.
@@ -608,25 +606,16 @@ async fn sse_and_transparent_proxies_apply_the_chain() {
         "echo,add,env",
     ]);
     let url = thv.url(&http_name);
-    let out = Command::new(&py)
-        .arg(repo_root().join("tests/python/mcp_client.py"))
-        .args([
-            "--url",
-            &url,
-            "--transport",
-            "streamable-http",
-            "--call",
-            "echo",
-            "--args",
-            "{\"text\":\"via http\"}",
-            "--call",
-            "env",
-            "--args",
-            "{\"name\":\"MCP_TRANSPORT\"}",
-        ])
-        .output()
-        .unwrap();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = client_over(
+        &py,
+        &url,
+        "streamable-http",
+        None,
+        &[
+            ("echo", json!({"text": "via http"})),
+            ("env", json!({"name": "MCP_TRANSPORT"})),
+        ],
+    );
     assert_eq!(v["tools"], json!(["echo"]), "{v}");
     assert_eq!(v["calls"][0]["text"], "via http", "{v}");
     assert!(

@@ -106,7 +106,11 @@ pub struct EgressProxyArgs {
 async fn egress_proxy(a: EgressProxyArgs) -> anyhow::Result<i32> {
     let policy = crate::egress::EgressPolicy {
         allow_all: a.allow_all,
-        hosts: a.allow_host.iter().map(|h| h.to_ascii_lowercase()).collect(),
+        hosts: a
+            .allow_host
+            .iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect(),
         ports: a.allow_port,
         deny: a.deny_ip,
         allow_loopback: false,
