@@ -120,7 +120,8 @@ pub struct Audit {
     config: AuditConfig,
     component: String,
     transport: String,
-    out: Mutex<Box<dyn Write + Send>>,
+    /// Events go to a writer thread: no write on the request's path.
+    events: Mutex<std::sync::mpsc::Sender<String>>,
 }
 
 impl Audit {
@@ -148,6 +149,11 @@ impl Audit {
             }
             None => Box::new(std::io::stdout()),
         };
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        std::thread::Builder::new()
+            .name("thv-audit".into())
+            .spawn(move || write_events(out, rx))
+            .map_err(|e| format!("audit: cannot start its writer: {e}"))?;
         Ok(Self {
             component: config
                 .component
@@ -155,7 +161,7 @@ impl Audit {
                 .unwrap_or_else(|| workload.to_string()),
             transport: transport.to_string(),
             config,
-            out: Mutex::new(out),
+            events: Mutex::new(tx),
         })
     }
 
@@ -172,9 +178,13 @@ impl Audit {
     fn write(&self, event: &Value) {
         let mut line = event.to_string();
         line.push('\n');
-        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
-        if let Err(e) = out.write_all(line.as_bytes()).and_then(|()| out.flush()) {
-            tracing::warn!(error = %e, "cannot write an audit event");
+        let sent = self
+            .events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(line);
+        if sent.is_err() {
+            tracing::warn!("the audit writer stopped: an event is lost");
         }
     }
 
@@ -185,6 +195,20 @@ impl Audit {
             _ => {
                 Value::String(String::from_utf8_lossy(&bytes[..bytes.len().min(max)]).into_owned())
             }
+        }
+    }
+}
+
+/// The writer thread: each event written and flushed as it comes (batched when they come faster), until the
+/// proxy drops the audit layer.
+fn write_events(mut out: Box<dyn Write + Send>, events: std::sync::mpsc::Receiver<String>) {
+    while let Ok(first) = events.recv() {
+        let mut batch = first;
+        while let Ok(more) = events.try_recv() {
+            batch.push_str(&more);
+        }
+        if let Err(e) = out.write_all(batch.as_bytes()).and_then(|()| out.flush()) {
+            tracing::warn!(error = %e, "cannot write audit events");
         }
     }
 }

@@ -142,7 +142,7 @@ struct Oidc {
 }
 
 /// Token → (claims, `exp`).
-type ValidatedTokens = std::collections::HashMap<String, (Map<String, Value>, u64)>;
+type ValidatedTokens = std::collections::HashMap<String, (Arc<Map<String, Value>>, u64)>;
 
 /// Most tokens remembered as validated (the memory is cleared when it is full).
 const VALIDATED_CAPACITY: usize = 4096;
@@ -220,9 +220,9 @@ impl Auth {
 pub struct TokenError(pub String);
 
 impl Oidc {
-    async fn validate(&self, token: &str) -> Result<Map<String, Value>, TokenError> {
+    async fn validate(&self, token: &str) -> Result<Arc<Map<String, Value>>, TokenError> {
         if self.config.introspection_url.is_some() && !looks_like_jwt(token) {
-            return self.introspect(token).await;
+            return self.introspect(token).await.map(Arc::new);
         }
         if let Some((claims, exp)) = self
             .validated
@@ -259,14 +259,15 @@ impl Oidc {
                 other => format!("invalid token: {other:?}"),
             })
         })?;
-        if let Some(exp) = data.claims.get("exp").and_then(Value::as_u64) {
+        let claims = Arc::new(data.claims);
+        if let Some(exp) = claims.get("exp").and_then(Value::as_u64) {
             let mut validated = self.validated.lock().unwrap_or_else(|e| e.into_inner());
             if validated.len() >= VALIDATED_CAPACITY {
                 validated.clear();
             }
-            validated.insert(token.to_string(), (data.claims.clone(), exp));
+            validated.insert(token.to_string(), (claims.clone(), exp));
         }
-        Ok(data.claims)
+        Ok(claims)
     }
 
     /// The key `kid` names (or the only key), fetching the key set when it is missing, stale, or lacks `kid`.

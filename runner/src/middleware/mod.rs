@@ -53,18 +53,20 @@ pub const TYPES: &[&str] = &[
 pub struct Identity {
     /// The token's `sub`, or `anonymous`.
     pub subject: String,
-    pub claims: Map<String, Value>,
+    /// Shared: the same token's claims serve every request that carries it.
+    pub claims: Arc<Map<String, Value>>,
 }
 
 impl Identity {
     pub fn anonymous() -> Self {
         Self {
             subject: "anonymous".into(),
-            claims: Map::new(),
+            claims: Arc::default(),
         }
     }
 
-    pub fn from_claims(claims: Map<String, Value>) -> Self {
+    pub fn from_claims(claims: impl Into<Arc<Map<String, Value>>>) -> Self {
+        let claims = claims.into();
         Self {
             subject: claims
                 .get("sub")
