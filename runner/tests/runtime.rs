@@ -662,3 +662,105 @@ async fn invalid_mounts_are_refused_before_any_engine_call() {
         "the engine was called for an invalid spec"
     );
 }
+
+/// The host's address on its default route (what a container on a bridge network reaches the host by).
+fn host_address() -> Option<std::net::IpAddr> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    s.connect("192.0.2.250:9").ok()?;
+    s.local_addr()
+        .ok()
+        .map(|a| a.ip())
+        .filter(|ip| !ip.is_loopback())
+}
+
+/// Network isolation's foundation: a container on an internal network reaches nothing outside it (here, a server
+/// on the host), the same container on the bridge does, and a container attached to both reaches the host and is
+/// reached by name from the internal one.
+#[tokio::test]
+async fn internal_networks_have_no_way_out() {
+    let Some(rt) = engine().await else { return };
+    let Some(host) = host_address() else {
+        eprintln!("skipping: no non-loopback host address");
+        return;
+    };
+    let mut cleanup = Cleanup::new(&rt);
+    // A server on the host's address.
+    let listener = tokio::net::TcpListener::bind((host, 0)).await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut c, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut buf = [0u8; 1024];
+                let _ = c.read(&mut buf).await;
+                let _ = c
+                    .write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 7\r\n\r\nreached")
+                    .await;
+            });
+        }
+    });
+    let network = unique("internal");
+    within("create network", rt.create_network(&network, true))
+        .await
+        .unwrap();
+    within("create again", rt.create_network(&network, true))
+        .await
+        .unwrap();
+    let fetch =
+        format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {host} {port} || echo BLOCKED");
+    let lines = run_script(&rt, &mut cleanup, "isolated", &fetch, |s| {
+        s.network_name = Some(network.clone());
+    })
+    .await;
+    assert!(
+        lines.iter().any(|l| l.contains("BLOCKED")) && !lines.iter().any(|l| l.contains("reached")),
+        "{lines:?}"
+    );
+    let lines = run_script(&rt, &mut cleanup, "bridged", &fetch, |s| {
+        s.network = NetworkMode::Bridge
+    })
+    .await;
+    assert!(lines.iter().any(|l| l.contains("reached")), "{lines:?}");
+
+    // A relay on both networks: started on the internal one, then connected to the bridge.
+    let relay = cleanup.name("relay");
+    let mut spec = WorkloadSpec::new(relay.clone(), IMAGE);
+    spec.network_name = Some(network.clone());
+    spec.cmd = vec![
+        "sh".into(),
+        "-c".into(),
+        format!("while true; do echo -e 'HTTP/1.0 200 OK\\r\\n\\r\\nrelay' | nc -l -p 8080; done"),
+    ];
+    within("relay", rt.create_and_start(&spec)).await.unwrap();
+    // The engine's default network: `podman` on Podman, `bridge` on Docker.
+    let connected = match within("connect", rt.connect_network(&relay, "podman")).await {
+        Ok(()) => Ok(()),
+        Err(_) => within("connect", rt.connect_network(&relay, "bridge")).await,
+    };
+    connected.unwrap();
+    let lines = run_script(
+        &rt,
+        &mut cleanup,
+        "via-relay",
+        &format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {relay} 8080 || echo FAILED"),
+        |s| {
+            s.network_name = Some(network.clone());
+        },
+    )
+    .await;
+    assert!(
+        lines.iter().any(|l| l.contains("relay")),
+        "the internal network reaches its relay by name: {lines:?}"
+    );
+    drop(cleanup);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    within("remove network", rt.remove_network(&network))
+        .await
+        .unwrap();
+    within("remove again", rt.remove_network(&network))
+        .await
+        .unwrap();
+}

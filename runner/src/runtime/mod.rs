@@ -150,6 +150,8 @@ pub struct WorkloadSpec {
     pub stdio: bool,
     /// Run privileged (all devices and capabilities): only when the profile says so.
     pub privileged: bool,
+    /// Join this network (created with [`Runtime::create_network`]) instead of [`WorkloadSpec::network`]'s.
+    pub network_name: Option<String>,
 }
 
 /// Why a [`WorkloadSpec`] could not be built or was refused.
@@ -459,6 +461,16 @@ pub trait Runtime: Send + Sync {
         progress: BuildProgress<'_>,
     ) -> Result<(), RuntimeError>;
 
+    /// Creates a network (labelled as managed) unless one of that name exists. `internal`: no route out of it
+    /// (network isolation: a workload there reaches only the containers on it).
+    async fn create_network(&self, name: &str, internal: bool) -> Result<(), RuntimeError>;
+
+    /// Removes a network; an absent one is not an error.
+    async fn remove_network(&self, name: &str) -> Result<(), RuntimeError>;
+
+    /// Attaches a container to one more network.
+    async fn connect_network(&self, container: &str, network: &str) -> Result<(), RuntimeError>;
+
     /// The whole log so far, as lines (stdout and stderr interleaved as the engine stored them).
     async fn log_lines(&self, id: &str) -> Result<Vec<String>, RuntimeError> {
         use futures::TryStreamExt;
@@ -483,6 +495,7 @@ impl WorkloadSpec {
             ports: Vec::new(),
             stdio: false,
             privileged: false,
+            network_name: None,
         }
     }
 
@@ -555,6 +568,7 @@ impl WorkloadSpec {
             ports,
             stdio: rc.transport == TransportType::Stdio,
             privileged: profile.is_privileged(),
+            network_name: None,
         };
         spec.validate()?;
         Ok(spec)

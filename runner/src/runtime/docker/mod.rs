@@ -357,6 +357,61 @@ impl Runtime for DockerRuntime {
             .map_err(|e| map_err(e, id))
     }
 
+    async fn create_network(&self, name: &str, internal: bool) -> Result<(), RuntimeError> {
+        match self
+            .docker
+            .inspect_network(
+                name,
+                None::<bollard::query_parameters::InspectNetworkOptions>,
+            )
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {}
+            Err(e) => return Err(map_err(e, name)),
+        }
+        let request = bollard::models::NetworkCreateRequest {
+            name: name.to_string(),
+            internal: Some(internal),
+            labels: Some(HashMap::from([(
+                MANAGED_LABEL.to_string(),
+                "true".to_string(),
+            )])),
+            ..Default::default()
+        };
+        match self.docker.create_network(request).await {
+            Ok(_) => Ok(()),
+            // Created meanwhile by another thv.
+            Err(BollardError::DockerResponseServerError {
+                status_code: 409, ..
+            }) => Ok(()),
+            Err(e) => Err(map_err(e, name)),
+        }
+    }
+
+    async fn remove_network(&self, name: &str) -> Result<(), RuntimeError> {
+        match self.docker.remove_network(name).await {
+            Ok(()) => Ok(()),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(e) => Err(map_err(e, name)),
+        }
+    }
+
+    async fn connect_network(&self, container: &str, network: &str) -> Result<(), RuntimeError> {
+        let request = bollard::models::NetworkConnectRequest {
+            container: container.to_string(),
+            ..Default::default()
+        };
+        self.docker
+            .connect_network(network, request)
+            .await
+            .map_err(|e| map_err(e, network))
+    }
+
     async fn inspect(&self, id: &str) -> Result<WorkloadInfo, RuntimeError> {
         let r = retry_transient_state(|| self.docker.inspect_container(id, None))
             .await

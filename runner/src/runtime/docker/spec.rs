@@ -49,7 +49,11 @@ pub(super) fn create_body(spec: &WorkloadSpec) -> Result<ContainerCreateBody, Ru
         .collect::<Vec<_>>();
     let host_config = HostConfig {
         mounts: (!mounts.is_empty()).then_some(mounts),
-        network_mode: Some(spec.network.as_str().to_owned()),
+        network_mode: Some(
+            spec.network_name
+                .clone()
+                .unwrap_or_else(|| spec.network.as_str().to_owned()),
+        ),
         port_bindings: (!bindings.is_empty()).then_some(bindings),
         privileged: Some(spec.privileged),
         security_opt: Some(vec!["no-new-privileges".to_owned()]),
