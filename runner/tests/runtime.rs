@@ -741,19 +741,23 @@ async fn internal_networks_have_no_way_out() {
         Err(_) => within("connect", rt.connect_network(&relay, "bridge")).await,
     };
     connected.unwrap();
+    let relay_ip = within("address", rt.network_address(&relay, &network))
+        .await
+        .unwrap()
+        .expect("the relay has an address on the internal network");
     let lines = run_script(
         &rt,
         &mut cleanup,
         "via-relay",
-        &format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {relay} 8080 || echo FAILED"),
+        &format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {relay_ip} 8080 || echo FAILED"),
         |s| {
             s.network_name = Some(network.clone());
         },
     )
     .await;
     assert!(
-        lines.iter().any(|l| l.contains("relay")),
-        "the internal network reaches its relay by name: {lines:?}"
+        lines.iter().any(|l| l.trim() == "relay"),
+        "the internal network reaches its relay: {lines:?}"
     );
     drop(cleanup);
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -763,4 +767,120 @@ async fn internal_networks_have_no_way_out() {
     within("remove again", rt.remove_network(&network))
         .await
         .unwrap();
+}
+
+/// The egress sidecar as network isolation will run it: `thv egress-proxy` (this build's binary, mounted
+/// read-only into the local Debian base image) on the workload's internal network and the engine's default
+/// network. From the internal network, the allowed destination on the host answers through it; another port of
+/// the host is refused by the proxy (403) and cannot be reached directly.
+#[tokio::test]
+async fn the_egress_sidecar_lets_only_allowed_destinations_out() {
+    const BASE: &str = "localhost/thv-base-debian:bookworm";
+    let Some(rt) = engine().await else { return };
+    if !rt.image_exists(BASE).await.unwrap_or(false) {
+        if ci() {
+            panic!("CI=true, but the base image {BASE} is missing (scripts/build-base-images.sh)");
+        }
+        eprintln!("skipping: the base image {BASE} is missing (scripts/build-base-images.sh)");
+        return;
+    }
+    let Some(host) = host_address() else {
+        eprintln!("skipping: no non-loopback host address");
+        return;
+    };
+    let mut cleanup = Cleanup::new(&rt);
+    let serve = |body: &'static [u8]| async move {
+        let listener = tokio::net::TcpListener::bind((host, 0)).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut c, _)) = listener.accept().await else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 1024];
+                    let _ = c.read(&mut buf).await;
+                    let _ = c.write_all(body).await;
+                });
+            }
+        });
+        port
+    };
+    let allowed = serve(b"HTTP/1.0 200 OK\r\nContent-Length: 7\r\n\r\nallowed").await;
+    let forbidden = serve(b"HTTP/1.0 200 OK\r\nContent-Length: 9\r\n\r\nforbidden").await;
+    let network = unique("isolated");
+    within("network", rt.create_network(&network, true))
+        .await
+        .unwrap();
+
+    let egress = cleanup.name("egress");
+    let mut spec = WorkloadSpec::new(egress.clone(), BASE);
+    spec.network_name = Some(network.clone());
+    spec.mounts = vec![Mount {
+        source: MountSource::Host(env!("CARGO_BIN_EXE_thv").to_string()),
+        target: "/usr/local/bin/thv".into(),
+        read_only: true,
+    }];
+    spec.cmd = [
+        "/usr/local/bin/thv",
+        "egress-proxy",
+        "--listen",
+        "0.0.0.0:3128",
+        "--allow-host",
+        &host.to_string(),
+        "--allow-port",
+        &allowed.to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    within("egress", rt.create_and_start(&spec)).await.unwrap();
+    let connected = match within("connect", rt.connect_network(&egress, "podman")).await {
+        Ok(()) => Ok(()),
+        Err(_) => within("connect", rt.connect_network(&egress, "bridge")).await,
+    };
+    connected.unwrap();
+    let egress_ip = within("address", rt.network_address(&egress, &network))
+        .await
+        .unwrap()
+        .expect("the sidecar has an address on the internal network");
+
+    let ask = |port: u16| {
+        format!(
+            "sleep 1; printf 'GET http://{host}:{port}/ HTTP/1.0\\r\\n\\r\\n' | nc -w 5 {egress_ip} 3128 || echo NO-PROXY; \
+             printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {host} {port} || echo DIRECT-BLOCKED"
+        )
+    };
+    let on_internal = |s: &mut WorkloadSpec| s.network_name = Some(network.clone());
+    let lines = run_script(&rt, &mut cleanup, "client-ok", &ask(allowed), on_internal).await;
+    assert!(
+        lines.iter().any(|l| l.contains("allowed")),
+        "through the proxy: {lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("DIRECT-BLOCKED")),
+        "never directly: {lines:?}"
+    );
+    let on_internal = |s: &mut WorkloadSpec| s.network_name = Some(network.clone());
+    let lines = run_script(
+        &rt,
+        &mut cleanup,
+        "client-denied",
+        &ask(forbidden),
+        on_internal,
+    )
+    .await;
+    assert!(
+        lines.iter().any(|l| l.contains("403")),
+        "refused by the proxy: {lines:?}"
+    );
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains("forbidden") && !l.contains("not allowed")),
+        "{lines:?}"
+    );
+    drop(cleanup);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _ = rt.remove_network(&network).await;
 }
