@@ -298,23 +298,15 @@ pub async fn audit(State(audit): State<Arc<Audit>>, req: Request, next: Next) ->
         (resp, None)
     };
     let jsonrpc_error = response_bytes.as_deref().is_some_and(has_jsonrpc_error);
-    let outcome = if denied.is_some() || status.as_u16() == 401 || status.as_u16() == 403 {
-        "denied"
-    } else if status.is_server_error() {
-        "error"
-    } else if status.is_client_error() || jsonrpc_error {
-        "failure"
-    } else {
-        "success"
-    };
+    let outcome = super::outcome(ctx.as_deref(), status, jsonrpc_error);
     let identity = ctx.as_ref().and_then(|c| c.identity.get().cloned());
     let target = match mcp.as_deref() {
         Some(m) => {
             let first = m.messages.first();
             let (feature, name) = first
                 .and_then(|f| f.target())
-                .map(|(f, n)| (format!("{f:?}").to_lowercase(), Some(n.to_string())))
-                .unwrap_or(("method".into(), None));
+                .map(|(f, n)| (f.as_str(), Some(n.to_string())))
+                .unwrap_or(("method", None));
             json!({"endpoint": path, "method": m.method(), "type": feature, "name": name})
         }
         None => json!({"endpoint": path, "method": method.as_str()}),

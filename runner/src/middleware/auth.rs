@@ -290,11 +290,11 @@ impl Oidc {
             }
         }
         let mut keys = self.keys.write().await;
-        let stale = keys.fetched.is_none_or(|at| at.elapsed() >= JWKS_TTL);
+        // A stale set (older than the TTL) is always older than the refresh minimum too.
         let may_refresh = keys
             .fetched
             .is_none_or(|at| at.elapsed() >= JWKS_REFRESH_MIN);
-        if stale || may_refresh {
+        if may_refresh {
             match self.fetch_keys().await {
                 Ok(set) => {
                     keys.set = Some(set);

@@ -15,6 +15,17 @@ pub const INVALID_PARAMS: i64 = -32602;
 /// The request is refused by policy (authentication is answered at the HTTP level).
 pub const FORBIDDEN: i64 = -32003;
 
+impl Feature {
+    /// `tool`, `prompt` or `resource`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tool => "tool",
+            Self::Prompt => "prompt",
+            Self::Resource => "resource",
+        }
+    }
+}
+
 /// One JSON-RPC message of a request.
 #[derive(Debug, Clone)]
 pub struct McpMessage {

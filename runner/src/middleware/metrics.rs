@@ -188,26 +188,13 @@ pub async fn measure(State(metrics): State<Arc<Metrics>>, req: Request, next: Ne
         }
     }
     if let Some(traces) = &metrics.traces {
-        let denied = ctx.as_ref().and_then(|c| c.denied()).is_some();
-        let outcome = if denied || status.as_u16() == 401 || status.as_u16() == 403 {
-            "denied"
-        } else if status.is_server_error() {
-            "error"
-        } else if status.is_client_error() {
-            "failure"
-        } else {
-            "success"
-        };
+        let outcome = super::outcome(ctx.as_deref(), status, false);
         let identity = ctx.as_ref().and_then(|c| c.identity.get().cloned());
         let first = mcp.as_ref().and_then(|m| m.messages.first().cloned());
-        let target = first.as_ref().and_then(|m| m.target()).map(|(f, n)| {
-            let kind = match f {
-                super::mcp::Feature::Tool => "tool",
-                super::mcp::Feature::Prompt => "prompt",
-                super::mcp::Feature::Resource => "resource",
-            };
-            (kind, n)
-        });
+        let target = first
+            .as_ref()
+            .and_then(|m| m.target())
+            .map(|(f, n)| (f.as_str(), n));
         traces.record(&super::tracing_otlp::RequestSpan {
             method: &method,
             target,

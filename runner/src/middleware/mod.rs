@@ -120,6 +120,27 @@ impl RequestContext {
     }
 }
 
+/// A request's outcome as audit and traces report it: `denied` (a layer refused it, or 401/403), `error` (5xx),
+/// `failure` (another 4xx, or a JSON-RPC error answer), `success`.
+pub fn outcome(
+    ctx: Option<&RequestContext>,
+    status: StatusCode,
+    jsonrpc_error: bool,
+) -> &'static str {
+    if ctx.and_then(RequestContext::denied).is_some()
+        || status == StatusCode::UNAUTHORIZED
+        || status == StatusCode::FORBIDDEN
+    {
+        "denied"
+    } else if status.is_server_error() {
+        "error"
+    } else if status.is_client_error() || jsonrpc_error {
+        "failure"
+    } else {
+        "success"
+    }
+}
+
 /// What the chain needs to know about the proxy.
 #[derive(Debug, Clone)]
 pub struct ChainSettings {
