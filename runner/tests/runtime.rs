@@ -673,6 +673,34 @@ fn host_address() -> Option<std::net::IpAddr> {
         .filter(|ip| !ip.is_loopback())
 }
 
+/// A server on the host's address answering every connection with `response`; its port.
+async fn serve_on_host(host: std::net::IpAddr, response: &'static [u8]) -> u16 {
+    let listener = tokio::net::TcpListener::bind((host, 0)).await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut c, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                let _ = c.read(&mut buf).await;
+                let _ = c.write_all(response).await;
+            });
+        }
+    });
+    port
+}
+
+/// Attaches a container to the engine's default network: `podman` on Podman, `bridge` on Docker.
+async fn connect_default_network(rt: &DockerRuntime, container: &str) {
+    let connected = match within("connect", rt.connect_network(container, "podman")).await {
+        Ok(()) => Ok(()),
+        Err(_) => within("connect", rt.connect_network(container, "bridge")).await,
+    };
+    connected.unwrap();
+}
+
 /// Network isolation's foundation: a container on an internal network reaches nothing outside it (here, a server
 /// on the host), the same container on the bridge does, and a container attached to both reaches the host and is
 /// reached by name from the internal one.
@@ -685,23 +713,7 @@ async fn internal_networks_have_no_way_out() {
     };
     let mut cleanup = Cleanup::new(&rt);
     // A server on the host's address.
-    let listener = tokio::net::TcpListener::bind((host, 0)).await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut c, _)) = listener.accept().await else {
-                return;
-            };
-            tokio::spawn(async move {
-                use tokio::io::{AsyncReadExt, AsyncWriteExt};
-                let mut buf = [0u8; 1024];
-                let _ = c.read(&mut buf).await;
-                let _ = c
-                    .write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 7\r\n\r\nreached")
-                    .await;
-            });
-        }
-    });
+    let port = serve_on_host(host, b"HTTP/1.0 200 OK\r\nContent-Length: 7\r\n\r\nreached").await;
     let network = unique("internal");
     within("create network", rt.create_network(&network, true))
         .await
@@ -735,12 +747,7 @@ async fn internal_networks_have_no_way_out() {
         format!("while true; do echo -e 'HTTP/1.0 200 OK\\r\\n\\r\\nrelay' | nc -l -p 8080; done"),
     ];
     within("relay", rt.create_and_start(&spec)).await.unwrap();
-    // The engine's default network: `podman` on Podman, `bridge` on Docker.
-    let connected = match within("connect", rt.connect_network(&relay, "podman")).await {
-        Ok(()) => Ok(()),
-        Err(_) => within("connect", rt.connect_network(&relay, "bridge")).await,
-    };
-    connected.unwrap();
+    connect_default_network(&rt, &relay).await;
     let relay_ip = within("address", rt.network_address(&relay, &network))
         .await
         .unwrap()
@@ -789,25 +796,12 @@ async fn the_egress_sidecar_lets_only_allowed_destinations_out() {
         return;
     };
     let mut cleanup = Cleanup::new(&rt);
-    let serve = |body: &'static [u8]| async move {
-        let listener = tokio::net::TcpListener::bind((host, 0)).await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        tokio::spawn(async move {
-            loop {
-                let Ok((mut c, _)) = listener.accept().await else {
-                    return;
-                };
-                tokio::spawn(async move {
-                    let mut buf = [0u8; 1024];
-                    let _ = c.read(&mut buf).await;
-                    let _ = c.write_all(body).await;
-                });
-            }
-        });
-        port
-    };
-    let allowed = serve(b"HTTP/1.0 200 OK\r\nContent-Length: 7\r\n\r\nallowed").await;
-    let forbidden = serve(b"HTTP/1.0 200 OK\r\nContent-Length: 9\r\n\r\nforbidden").await;
+    let allowed = serve_on_host(host, b"HTTP/1.0 200 OK\r\nContent-Length: 7\r\n\r\nallowed").await;
+    let forbidden = serve_on_host(
+        host,
+        b"HTTP/1.0 200 OK\r\nContent-Length: 9\r\n\r\nforbidden",
+    )
+    .await;
     let network = unique("isolated");
     within("network", rt.create_network(&network, true))
         .await
@@ -835,11 +829,7 @@ async fn the_egress_sidecar_lets_only_allowed_destinations_out() {
     .map(|s| s.to_string())
     .collect();
     within("egress", rt.create_and_start(&spec)).await.unwrap();
-    let connected = match within("connect", rt.connect_network(&egress, "podman")).await {
-        Ok(()) => Ok(()),
-        Err(_) => within("connect", rt.connect_network(&egress, "bridge")).await,
-    };
-    connected.unwrap();
+    connect_default_network(&rt, &egress).await;
     let egress_ip = within("address", rt.network_address(&egress, &network))
         .await
         .unwrap()
