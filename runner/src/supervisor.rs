@@ -300,6 +300,12 @@ impl Keeper {
                 self.backoff = Some(delay);
                 self.next_try = Some(now + delay);
                 tracing::warn!(container = %cname, state = %info.state, "the container stopped on its own: starting it again");
+                if let Ok(rc) = manager.store().load_runconfig(name)
+                    && crate::workloads::isolation::is_isolated(&rc)
+                    && let Err(e) = crate::workloads::isolation::ensure_running(rt, cname).await
+                {
+                    tracing::warn!(container = %cname, "cannot start the egress sidecar: {e:#}");
+                }
                 match rt.start(cname).await {
                     Ok(()) => return true,
                     Err(e) => tracing::warn!(container = %cname, "cannot start the container: {e}"),

@@ -694,9 +694,9 @@ async fn serve_on_host(host: std::net::IpAddr, response: &'static [u8]) -> u16 {
 
 /// Attaches a container to the engine's default network: `podman` on Podman, `bridge` on Docker.
 async fn connect_default_network(rt: &DockerRuntime, container: &str) {
-    let connected = match within("connect", rt.connect_network(container, "podman")).await {
+    let connected = match within("connect", rt.connect_network(container, "podman", None)).await {
         Ok(()) => Ok(()),
-        Err(_) => within("connect", rt.connect_network(container, "bridge")).await,
+        Err(_) => within("connect", rt.connect_network(container, "bridge", None)).await,
     };
     connected.unwrap();
 }
@@ -776,7 +776,7 @@ async fn internal_networks_have_no_way_out() {
         .unwrap();
 }
 
-/// The egress sidecar as network isolation will run it: `thv egress-proxy` (this build's binary, mounted
+/// The egress sidecar's proxy: `thv-egress` (this build's binary, mounted
 /// read-only into the local Debian base image) on the workload's internal network and the engine's default
 /// network. From the internal network, the allowed destination on the host answers through it; another port of
 /// the host is refused by the proxy (403) and cannot be reached directly.
@@ -811,13 +811,12 @@ async fn the_egress_sidecar_lets_only_allowed_destinations_out() {
     let mut spec = WorkloadSpec::new(egress.clone(), BASE);
     spec.network_name = Some(network.clone());
     spec.mounts = vec![Mount {
-        source: MountSource::Host(env!("CARGO_BIN_EXE_thv").to_string()),
-        target: "/usr/local/bin/thv".into(),
+        source: MountSource::Host(env!("CARGO_BIN_EXE_thv-egress").to_string()),
+        target: "/usr/local/bin/thv-egress".into(),
         read_only: true,
     }];
     spec.cmd = [
-        "/usr/local/bin/thv",
-        "egress-proxy",
+        "/usr/local/bin/thv-egress",
         "--listen",
         "0.0.0.0:3128",
         "--allow-host",

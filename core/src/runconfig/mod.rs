@@ -165,6 +165,10 @@ pub struct RunConfig {
     /// Enforce the profile's network rules through an isolated network with an egress proxy.
     #[serde(default)]
     pub isolate_network: bool,
+    /// Let the isolated workload reach the engine's gateway (the host) when its rules allow the destination
+    /// (refused by default, even with `insecure_allow_all`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_docker_gateway: bool,
 
     // ---- environment and storage
     /// Plain env vars of the container (registry defaults, `-e`, transport vars).
@@ -309,6 +313,7 @@ impl RunConfig {
             permission_profile_name_or_path: None,
             permission_profile: None,
             isolate_network: true,
+            allow_docker_gateway: false,
             env_vars: BTreeMap::new(),
             secrets: Vec::new(),
             sensitive_env_vars: Vec::new(),

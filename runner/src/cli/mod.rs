@@ -79,54 +79,10 @@ pub enum Command {
     /// (internal) Serve a workload's proxy in this process: started detached by `run` and `start`.
     #[command(name = "proxy-serve", hide = true)]
     ProxyServe(proxy_cmd::ProxyServeArgs),
-    /// (internal) The egress proxy of network isolation, run beside a workload.
-    #[command(name = "egress-proxy", hide = true)]
-    EgressProxy(EgressProxyArgs),
-}
-
-#[derive(Debug, clap::Args)]
-pub struct EgressProxyArgs {
-    /// Address to listen on.
-    #[arg(long, default_value = "0.0.0.0:3128")]
-    listen: std::net::SocketAddr,
-    /// Allowed host (exact, or `.example.com` for the domain and its subdomains); repeatable.
-    #[arg(long = "allow-host")]
-    allow_host: Vec<String>,
-    /// Allowed port; repeatable.
-    #[arg(long = "allow-port")]
-    allow_port: Vec<u16>,
-    /// Allow every destination (but never the refused addresses).
-    #[arg(long)]
-    allow_all: bool,
-    /// An address refused whatever the rules say (the engine's gateway); repeatable.
-    #[arg(long = "deny-ip")]
-    deny_ip: Vec<std::net::IpAddr>,
-}
-
-async fn egress_proxy(a: EgressProxyArgs) -> anyhow::Result<i32> {
-    let policy = crate::egress::EgressPolicy {
-        allow_all: a.allow_all,
-        hosts: a
-            .allow_host
-            .iter()
-            .map(|h| h.to_ascii_lowercase())
-            .collect(),
-        ports: a.allow_port,
-        deny: a.deny_ip,
-        allow_loopback: false,
-    };
-    let listener = tokio::net::TcpListener::bind(a.listen).await?;
-    tracing::info!(addr = %a.listen, ?policy, "egress proxy listening");
-    crate::egress::serve(listener, std::sync::Arc::new(policy)).await;
-    Ok(0)
 }
 
 /// Runs a parsed command; the exit code on success.
 pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
-    // The egress proxy runs in a bare sidecar container: no home, no state.
-    if let Command::EgressProxy(a) = cli.command {
-        return egress_proxy(a).await;
-    }
     let dirs = Dirs::from_env()?;
     match cli.command {
         Command::Run(a) => run::run(dirs, *a).await,
@@ -148,7 +104,6 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Runtime(c) => runtime_cmd::runtime(dirs, c).await,
         Command::Proxy(c) => proxy_cmd::proxy(dirs, c).await,
         Command::ProxyServe(a) => proxy_cmd::proxy_serve(dirs, a).await,
-        Command::EgressProxy(_) => unreachable!("dispatched above"),
     }
 }
 

@@ -71,6 +71,9 @@ pub struct RunArgs {
     /// Enforce the profile's network rules through an isolated network (default on for containers).
     #[arg(long)]
     pub isolate_network: Option<bool>,
+    /// Let an isolated workload reach the engine's gateway (the host) on the destinations its profile allows.
+    #[arg(long)]
+    pub allow_docker_gateway: bool,
     /// Only these tools are listed and callable (comma-separated or repeated).
     #[arg(long, value_delimiter = ',')]
     pub tools: Vec<String>,
@@ -194,6 +197,9 @@ pub async fn run(dirs: Dirs, a: RunArgs) -> anyhow::Result<i32> {
     };
     let mut rc = rc;
     a.middleware.apply(&mut rc)?;
+    if a.allow_docker_gateway {
+        rc.allow_docker_gateway = true;
+    }
     // Every middleware setting is checked now, before anything starts.
     crate::supervisor::middleware_chain(&rc, crate::supervisor::client_mode(&rc))?;
     let build = super::build_cmd::build_options(manager.config(), a.ca_cert.clone())?;

@@ -115,6 +115,16 @@ impl fmt::Display for NetworkMode {
     }
 }
 
+/// What [`Runtime::inspect_network`] reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetworkInfo {
+    /// Subnets as (network address, prefix length).
+    pub subnets: Vec<(std::net::IpAddr, u8)>,
+    /// The gateways of the subnets that have one (the host's address on the network).
+    pub gateways: Vec<std::net::IpAddr>,
+    pub internal: bool,
+}
+
 /// A container port published on the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortMapping {
@@ -152,6 +162,13 @@ pub struct WorkloadSpec {
     pub privileged: bool,
     /// Join this network (created with [`Runtime::create_network`]) instead of [`WorkloadSpec::network`]'s.
     pub network_name: Option<String>,
+    /// A fixed address on [`WorkloadSpec::network_name`] (network isolation: the sidecar and the workload find
+    /// each other by address).
+    pub ip_address: Option<std::net::IpAddr>,
+    /// DNS servers instead of the engine's (network isolation: the egress sidecar's resolver).
+    pub dns: Vec<std::net::IpAddr>,
+    /// Namespaced kernel settings (`net.ipv4.ip_unprivileged_port_start` for the sidecar's DNS port).
+    pub sysctls: BTreeMap<String, String>,
 }
 
 /// Why a [`WorkloadSpec`] could not be built or was refused.
@@ -468,8 +485,25 @@ pub trait Runtime: Send + Sync {
     /// Removes a network; an absent one is not an error.
     async fn remove_network(&self, name: &str) -> Result<(), RuntimeError>;
 
-    /// Attaches a container to one more network.
-    async fn connect_network(&self, container: &str, network: &str) -> Result<(), RuntimeError>;
+    /// Attaches a container to one more network, at a fixed address when `ip` is given.
+    async fn connect_network(
+        &self,
+        container: &str,
+        network: &str,
+        ip: Option<std::net::IpAddr>,
+    ) -> Result<(), RuntimeError>;
+
+    /// A network's subnets and gateways; [`RuntimeError::NotFound`] when it does not exist.
+    async fn inspect_network(&self, name: &str) -> Result<NetworkInfo, RuntimeError>;
+
+    /// The engine's default bridge network: `podman` on Podman, `bridge` on Docker.
+    async fn default_network(&self) -> Result<String, RuntimeError> {
+        Ok(if self.version().await?.is_podman() {
+            "podman".to_owned()
+        } else {
+            "bridge".to_owned()
+        })
+    }
 
     /// The container's address on a network it is attached to (containers of an internal network reach each
     /// other by address: name resolution depends on the engine's network backend).
@@ -504,6 +538,9 @@ impl WorkloadSpec {
             stdio: false,
             privileged: false,
             network_name: None,
+            ip_address: None,
+            dns: Vec::new(),
+            sysctls: BTreeMap::new(),
         }
     }
 
@@ -577,6 +614,9 @@ impl WorkloadSpec {
             stdio: rc.transport == TransportType::Stdio,
             privileged: profile.is_privileged(),
             network_name: None,
+            ip_address: None,
+            dns: Vec::new(),
+            sysctls: BTreeMap::new(),
         };
         spec.validate()?;
         Ok(spec)

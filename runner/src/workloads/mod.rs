@@ -6,6 +6,7 @@
 //! them; nothing re-resolves. The container is found by its name (`container_name`), so a container that was
 //! removed behind `thv`'s back (an engine reset) is created again from the RunConfig by `thv start`.
 
+pub mod isolation;
 pub mod proxy_process;
 pub mod view;
 
@@ -166,10 +167,22 @@ impl Manager {
             spec = spec.with_host_port(p);
             host_port = Some(p);
         }
-        let id = rt
-            .create_and_start(&spec)
-            .await
-            .with_context(|| format!("cannot start the container of '{}'", rc.name))?;
+        let isolated = isolation::is_isolated(rc);
+        if isolated {
+            isolation::prepare(rt.as_ref(), rc, &mut spec)
+                .await
+                .with_context(|| format!("cannot isolate the network of '{}'", rc.name))?;
+        }
+        let id = match rt.create_and_start(&spec).await {
+            Ok(id) => id,
+            Err(e) => {
+                if isolated {
+                    let _ = isolation::stop(rt.as_ref(), &spec.name, true).await;
+                }
+                return Err(e)
+                    .with_context(|| format!("cannot start the container of '{}'", rc.name));
+            }
+        };
         Ok((id.0, host_port))
     }
 
@@ -212,6 +225,13 @@ impl Manager {
     async fn ensure_container(&self, rc: &RunConfig) -> anyhow::Result<()> {
         let rt = self.runtime().await?;
         let cname = container_name(rc);
+        if isolation::is_isolated(rc) && !isolation::ensure_running(rt.as_ref(), &cname).await? {
+            // The network or the sidecar is gone (an engine reset): everything is made again.
+            match rt.remove(&cname, true).await {
+                Ok(()) | Err(RuntimeError::NotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         match rt.inspect(&cname).await {
             Ok(info) if info.state.is_running() => Ok(()),
             Ok(_) => rt
@@ -255,9 +275,15 @@ impl Manager {
             (rt.stop(&cname, STOP_TIMEOUT).await, "stop")
         };
         match result {
-            Ok(()) | Err(RuntimeError::NotFound(_)) => Ok(()),
-            Err(e) => Err(e).with_context(|| format!("cannot {verb} the container of '{name}'")),
+            Ok(()) | Err(RuntimeError::NotFound(_)) => {}
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot {verb} the container of '{name}'"));
+            }
         }
+        if isolation::is_isolated(&rc) {
+            isolation::stop(rt.as_ref(), &cname, remove).await?;
+        }
+        Ok(())
     }
 
     /// Stops the proxy process of a workload (if it runs).

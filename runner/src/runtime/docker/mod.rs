@@ -43,8 +43,8 @@ use tokio::io::{AsyncRead, ReadBuf};
 
 use super::{
     BuildProgress, EngineVersion, HostBinding, ImageBuildOptions, LogLine, LogSource, LogStream,
-    MANAGED_LABEL, MANAGED_LABEL_VALUE, Runtime, RuntimeError, SpecError, StdioAttachment,
-    WorkloadId, WorkloadInfo, WorkloadSpec, WorkloadState,
+    MANAGED_LABEL, MANAGED_LABEL_VALUE, NetworkInfo, Runtime, RuntimeError, SpecError,
+    StdioAttachment, WorkloadId, WorkloadInfo, WorkloadSpec, WorkloadState,
 };
 
 mod endpoint;
@@ -401,15 +401,46 @@ impl Runtime for DockerRuntime {
         }
     }
 
-    async fn connect_network(&self, container: &str, network: &str) -> Result<(), RuntimeError> {
+    async fn connect_network(
+        &self,
+        container: &str,
+        network: &str,
+        ip: Option<std::net::IpAddr>,
+    ) -> Result<(), RuntimeError> {
         let request = bollard::models::NetworkConnectRequest {
             container: container.to_string(),
-            ..Default::default()
+            endpoint_config: ip.map(spec::endpoint_at),
         };
         self.docker
             .connect_network(network, request)
             .await
             .map_err(|e| map_err(e, network))
+    }
+
+    async fn inspect_network(&self, name: &str) -> Result<NetworkInfo, RuntimeError> {
+        let n = self
+            .docker
+            .inspect_network(
+                name,
+                None::<bollard::query_parameters::InspectNetworkOptions>,
+            )
+            .await
+            .map_err(|e| map_err(e, name))?;
+        let mut info = NetworkInfo {
+            internal: n.internal.unwrap_or(false),
+            ..Default::default()
+        };
+        for c in n.ipam.and_then(|i| i.config).unwrap_or_default() {
+            if let Some((addr, len)) = c.subnet.as_deref().and_then(|s| s.split_once('/'))
+                && let (Ok(addr), Ok(len)) = (addr.parse(), len.parse())
+            {
+                info.subnets.push((addr, len));
+            }
+            if let Some(gw) = c.gateway.as_deref().and_then(|g| g.parse().ok()) {
+                info.gateways.push(gw);
+            }
+        }
+        Ok(info)
     }
 
     async fn network_address(

@@ -58,7 +58,20 @@ pub(super) fn create_body(spec: &WorkloadSpec) -> Result<ContainerCreateBody, Ru
         privileged: Some(spec.privileged),
         security_opt: Some(vec!["no-new-privileges".to_owned()]),
         cap_drop: (!spec.privileged).then(|| vec!["ALL".to_owned()]),
+        dns: (!spec.dns.is_empty()).then(|| spec.dns.iter().map(|ip| ip.to_string()).collect()),
+        sysctls: (!spec.sysctls.is_empty()).then(|| {
+            spec.sysctls
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        }),
         ..Default::default()
+    };
+    let networking_config = match (&spec.network_name, spec.ip_address) {
+        (Some(network), Some(ip)) => Some(bollard::models::NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(network.clone(), endpoint_at(ip))])),
+        }),
+        _ => None,
     };
     Ok(ContainerCreateBody {
         image: Some(spec.image.clone()),
@@ -78,8 +91,27 @@ pub(super) fn create_body(spec: &WorkloadSpec) -> Result<ContainerCreateBody, Ru
         attach_stderr: Some(spec.stdio),
         tty: Some(false),
         host_config: Some(host_config),
+        networking_config,
         ..Default::default()
     })
+}
+
+/// A network endpoint at a fixed address.
+pub(super) fn endpoint_at(ip: std::net::IpAddr) -> bollard::models::EndpointSettings {
+    let ipam = match ip {
+        std::net::IpAddr::V4(v4) => bollard::models::EndpointIpamConfig {
+            ipv4_address: Some(v4.to_string()),
+            ..Default::default()
+        },
+        std::net::IpAddr::V6(v6) => bollard::models::EndpointIpamConfig {
+            ipv6_address: Some(v6.to_string()),
+            ..Default::default()
+        },
+    };
+    bollard::models::EndpointSettings {
+        ipam_config: Some(ipam),
+        ..Default::default()
+    }
 }
 
 /// `8080/tcp` → 8080 (other protocols: `None`).

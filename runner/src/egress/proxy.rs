@@ -1,82 +1,19 @@
-//! The egress proxy of network isolation: an HTTP forward proxy (`CONNECT host:port` tunnels for HTTPS, and
-//! absolute-form `GET http://host/...` requests) that lets a workload reach only what its permission profile
-//! allows — `allow_host` (exact names, or `.example.com` for the domain and its subdomains) on `allow_port` —
-//! and refuses everything else with 403, including the container engine's gateway (the host) and loopback,
-//! link-local and unspecified addresses, whatever name resolves to them. `insecure_allow_all` allows every
-//! destination except those addresses.
-//!
-//! It is meant to run beside the workload (`thv egress-proxy`), as the only way out of the workload's internal
-//! network; the workload gets `HTTP_PROXY`/`HTTPS_PROXY` pointing at it.
+//! The HTTP forward proxy of the sidecar: `CONNECT host:port` tunnels (HTTPS) and absolute-form
+//! `GET http://host/...` requests, let through only when the [`EgressPolicy`] allows the name and port and the
+//! name resolves to no refused address; everything else gets 403 (or 400/502) with the reason.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use thv_core::toolhive::OutboundNetworkPermissions;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use super::EgressPolicy;
 /// Largest request head read.
 const MAX_HEAD: usize = 16 * 1024;
 /// How long a client may take to send its request head, and the proxy to connect upstream.
 const TIMEOUT: Duration = Duration::from_secs(30);
-
-/// What the proxy lets through.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct EgressPolicy {
-    pub allow_all: bool,
-    /// Lower-cased names; a leading `.` matches the domain and its subdomains.
-    pub hosts: Vec<String>,
-    /// Empty: no port (nothing is allowed unless `allow_all`).
-    pub ports: Vec<u16>,
-    /// Addresses refused whatever the rules say (the engine's gateway).
-    pub deny: Vec<IpAddr>,
-    /// Let loopback addresses through (the proxy's own tests; inside a sidecar, loopback is the sidecar itself).
-    pub allow_loopback: bool,
-}
-
-impl EgressPolicy {
-    pub fn from_profile(outbound: Option<&OutboundNetworkPermissions>, deny: Vec<IpAddr>) -> Self {
-        Self {
-            allow_all: outbound.is_some_and(|o| o.allows_all()),
-            hosts: outbound
-                .map(|o| o.hosts().iter().map(|h| h.to_ascii_lowercase()).collect())
-                .unwrap_or_default(),
-            ports: outbound.map(|o| o.ports().to_vec()).unwrap_or_default(),
-            deny,
-            allow_loopback: false,
-        }
-    }
-
-    /// Whether the name and port pass the rules (addresses are checked after resolution).
-    pub fn allows(&self, host: &str, port: u16) -> bool {
-        if self.allow_all {
-            return true;
-        }
-        let host = host.trim_end_matches('.').to_ascii_lowercase();
-        let host_ok = self.hosts.iter().any(|h| match h.strip_prefix('.') {
-            Some(domain) => host == domain || host.ends_with(&format!(".{domain}")),
-            None => *h == host,
-        });
-        host_ok && self.ports.contains(&port)
-    }
-
-    /// Whether an address may be connected to: never loopback, link-local, unspecified or a denied one.
-    fn address_ok(&self, ip: IpAddr) -> bool {
-        let special = match ip {
-            IpAddr::V4(v4) => {
-                v4.is_loopback() || v4.is_link_local() || v4.is_unspecified() || v4.is_broadcast()
-            }
-            IpAddr::V6(v6) => {
-                v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xffc0) == 0xfe80
-            }
-        };
-        if ip.is_loopback() && self.allow_loopback {
-            return !self.deny.contains(&ip);
-        }
-        !special && !self.deny.contains(&ip)
-    }
-}
 
 /// Serves the proxy on `listener` until the task is dropped.
 pub async fn serve(listener: TcpListener, policy: Arc<EgressPolicy>) {
@@ -271,6 +208,7 @@ mod tests {
             hosts: hosts.iter().map(|h| h.to_string()).collect(),
             ports: ports.to_vec(),
             deny: vec!["10.88.0.1".parse().unwrap()],
+            deny_hosts: Vec::new(),
             allow_loopback: false,
         }
     }
