@@ -29,9 +29,11 @@
 //!   - otherwise `bridge` (the engine's default network). Filtering egress to the allowed hosts and ports is
 //!     the job of the network-isolation layer (an egress proxy), not of this module;
 //!   - **exception: an HTTP transport** (`sse`, `streamable-http`) needs a network to publish its port, so a
-//!     fully closed profile gets `bridge` for it (with a warning: egress is then not blocked until network
-//!     isolation is in place), and an explicit mode `none` with an HTTP transport is refused (the server could
-//!     never be reached);
+//!     fully closed profile gets `bridge` for it (network isolation then blocks all egress; without it, a
+//!     warning says egress is not blocked), and an explicit mode `none` with an HTTP transport is refused (the
+//!     server could never be reached);
+//!   - network isolation ([`crate::workloads::isolation`]) then puts a `bridge` container on an internal
+//!     network instead ([`WorkloadSpec::network_name`], [`WorkloadSpec::ip_address`], [`WorkloadSpec::dns`]);
 //! - **ports** (HTTP transports only): the `target_port` in the container is published on `127.0.0.1`, on a
 //!   given host port ([`WorkloadSpec::with_host_port`]) or, by default, on a free port chosen when the container
 //!   is created; [`Runtime::inspect`] reports the binding;
@@ -588,6 +590,13 @@ impl WorkloadSpec {
         }
 
         let network = network_mode_for(profile, rc.transport)?;
+        if rc.transport.is_http() && outbound_fully_closed(profile) && !rc.isolate_network {
+            tracing::warn!(
+                "the permission profile allows no outbound connection, but a {} server needs a network to \
+                 publish its port: without network isolation, it gets the bridge network and egress is not blocked",
+                rc.transport
+            );
+        }
 
         let ports = if rc.transport.is_http() {
             let target = rc.target_port.ok_or(SpecError::NoTargetPort {
@@ -778,13 +787,6 @@ pub fn network_mode_for(
                 mode: mode.to_owned(),
                 transport,
             });
-        }
-        if outbound_fully_closed(profile) {
-            tracing::warn!(
-                "the permission profile allows no outbound connection, but a {transport} server needs a network \
-                 to publish its port: it gets the bridge network, and egress is not blocked without network \
-                 isolation"
-            );
         }
         return Ok(explicit.unwrap_or(NetworkMode::Bridge));
     }
