@@ -76,6 +76,17 @@ pub fn podman(args: &[&str]) -> Command {
     c
 }
 
+/// `podman inspect NAME` (a container or a network): its JSON object.
+pub fn inspect(name: &str) -> Value {
+    let out = podman(&["inspect", name]).output().expect("podman inspect");
+    assert!(
+        out.status.success(),
+        "podman inspect {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice::<Value>(&out.stdout).expect("inspect JSON")[0].clone()
+}
+
 /// A `thv` user with its own directories. Workloads it started are removed when it is dropped.
 pub struct Thv {
     root: tempfile::TempDir,

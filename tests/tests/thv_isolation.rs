@@ -6,14 +6,14 @@
 //!   another host and the engine's gateway (allowed by name, refused as the host) get 403 from the proxy.
 //!   Inside the container: no direct route out, and only allowed names resolve. The isolation survives
 //!   `thv stop`/`start`; `thv rm` removes the sidecar and the network.
-//! - An HTTP server (the test MCP server over streamable HTTP) is reached through the sidecar's published port,
-//!   the server's container publishing nothing and sitting only on the internal network.
+//!
+//! HTTP servers reached through the sidecar's published port: `thv_workloads::http_server_behind_the_transparent_proxy`.
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, TcpListener};
 
-use serde_json::{Value, json};
-use thv_e2e::thv::{TEST_SERVER_IMAGE, Thv, call, engine_image_and_python, podman, unique};
+use serde_json::json;
+use thv_e2e::thv::{Thv, call, engine_image_and_python, inspect, podman, unique};
 
 const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
@@ -79,12 +79,6 @@ fn exists(kind: &str, name: &str) -> bool {
         .status()
         .expect("podman")
         .success()
-}
-
-fn inspect(name: &str) -> Value {
-    let (ok, out) = podman_out(&["inspect", name]);
-    assert!(ok, "{out}");
-    serde_json::from_str::<Value>(&out).unwrap()[0].clone()
 }
 
 #[test]
@@ -196,43 +190,4 @@ fn fetch_server_reaches_only_what_its_profile_allows() {
     thv.ok(&["rm", &name]);
     assert!(!exists("container", &name) && !exists("container", &sidecar));
     assert!(!exists("network", &network), "the network is removed");
-}
-
-#[test]
-fn http_server_is_reached_through_the_sidecar() {
-    let Some(py) = engine_image_and_python(TEST_SERVER_IMAGE, "scripts/build-test-images.sh")
-    else {
-        return;
-    };
-    let thv = Thv::new();
-    let name = unique("iso-http");
-    thv.ok(&[
-        "run",
-        TEST_SERVER_IMAGE,
-        "--name",
-        &name,
-        "--transport",
-        "streamable-http",
-        "--target-port",
-        "8080",
-    ]);
-    let v = call(
-        &py,
-        &thv.url(&name),
-        "streamable-http",
-        "echo",
-        &json!({"text": "through the sidecar"}),
-    );
-    assert_eq!(v["calls"][0]["text"], "through the sidecar", "{v}");
-    let server = inspect(&name);
-    assert!(
-        server["HostConfig"]["PortBindings"]
-            .as_object()
-            .is_none_or(|m| m.values().all(|b| b.as_array().is_none_or(Vec::is_empty))),
-        "the server publishes nothing: {}",
-        server["HostConfig"]["PortBindings"]
-    );
-    let sidecar = inspect(&format!("{name}-egress"));
-    let bindings = sidecar["HostConfig"]["PortBindings"]["8080/tcp"].clone();
-    assert_eq!(bindings[0]["HostIp"], "127.0.0.1", "{bindings}");
 }

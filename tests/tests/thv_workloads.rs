@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use thv_e2e::thv::{
     TEST_SERVER_IMAGE, Thv, call, call_tool, concurrent_sessions, engine_has_image,
-    engine_image_and_python, podman, python, skip, try_call, unique,
+    engine_image_and_python, inspect, podman, python, skip, try_call, unique,
 };
 
 fn prerequisites() -> Option<PathBuf> {
@@ -190,6 +190,25 @@ fn http_server_behind_the_transparent_proxy() {
         &json!({"name":"MCP_TRANSPORT"}),
     );
     assert_eq!(v["calls"][0]["text"], "streamable-http");
+    // Isolated (the default): the server's container publishes nothing and sits on its internal network only;
+    // its egress sidecar publishes the port on loopback and forwards it.
+    let server = inspect(&name);
+    assert!(
+        server["HostConfig"]["PortBindings"]
+            .as_object()
+            .is_none_or(|m| m.values().all(|b| b.as_array().is_none_or(Vec::is_empty))),
+        "the server publishes nothing: {}",
+        server["HostConfig"]["PortBindings"]
+    );
+    let networks: Vec<&String> = server["NetworkSettings"]["Networks"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    assert_eq!(networks, vec![&format!("toolhive-{name}-internal")]);
+    let sidecar = inspect(&format!("{name}-egress"));
+    let bindings = &sidecar["HostConfig"]["PortBindings"]["8080/tcp"];
+    assert_eq!(bindings[0]["HostIp"], "127.0.0.1", "{bindings}");
     let v = concurrent_sessions(&py, &url, "streamable-http", 8, 3, 0);
     assert_eq!(v["mismatches"], 0, "{v}");
     // The published container port survives a restart of the workload.
