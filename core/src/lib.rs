@@ -19,6 +19,7 @@ pub mod legacy;
 pub mod registry_file;
 pub mod runconfig;
 pub mod server;
+pub mod signature;
 pub mod toolhive;
 pub mod validate;
 pub mod version;

@@ -1,0 +1,362 @@
+//! Signed registry entries: a [sigstore bundle](https://github.com/sigstore/protobuf-specs) (v0.3 JSON, the
+//! format cosign and sigstore-python write) over the canonical form of one server.json version.
+//!
+//! # Canonical form (what is signed)
+//!
+//! Any party can reproduce the signed bytes from a server.json version:
+//!
+//! 1. take the server.json object as published (the `server` object of an API response, or the file);
+//! 2. remove from its `_meta` the keys a registry adds or that carry the signature itself:
+//!    `io.modelcontextprotocol.registry/official` ([`crate::server::OFFICIAL_META`]) and
+//!    [`SIGNATURE_META`]; remove `_meta` when it is then empty;
+//! 3. serialize with the JSON Canonicalization Scheme (RFC 8785: object keys sorted by their UTF-16 code units,
+//!    no whitespace, ECMAScript number and string forms), UTF-8.
+//!
+//! The message digest is SHA-256 of those bytes; the signature is ECDSA P-256 with SHA-256 (ASN.1 DER) over
+//! them, as `cosign sign-blob` makes it. So `thv-registry canonicalize entry.json > entry.canonical` followed by
+//! `cosign verify-blob --key cosign.pub --bundle entry.bundle.json entry.canonical` checks a key-signed entry
+//! with cosign.
+//!
+//! # Where signatures travel
+//!
+//! Beside the entry as a file (`thv-registry sign` writes `FILE.bundle.json`), or in the entry's
+//! `_meta[SIGNATURE_META]` (a registry serves it there; publishing with it stores it).
+
+use base64::Engine;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use sigstore::crypto::signing_key::SigStoreKeyPair;
+use sigstore::crypto::{CosignVerificationKey, Signature, SigningScheme};
+use sigstore_protobuf_specs::dev::sigstore::bundle::v1::{
+    Bundle, VerificationMaterial, bundle, verification_material,
+};
+use sigstore_protobuf_specs::dev::sigstore::common::v1::{
+    HashAlgorithm, HashOutput, MessageSignature, PublicKeyIdentifier,
+};
+use thiserror::Error;
+
+use crate::server::OFFICIAL_META;
+
+/// The `_meta` key of an entry's signature bundle.
+pub const SIGNATURE_META: &str = "io.github.stacklok.toolhive/signature";
+/// The media type of the bundles written here.
+pub const BUNDLE_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+
+/// Why an entry could not be signed or its signature was refused.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum SignatureError {
+    #[error("the entry is not a JSON object")]
+    NotAnObject,
+    #[error("invalid key: {0}")]
+    Key(String),
+    #[error("invalid signature bundle: {0}")]
+    Bundle(String),
+    #[error("the bundle signs another entry: its digest is {found}, this entry's canonical digest is {expected}")]
+    DigestMismatch { expected: String, found: String },
+    #[error("the signature does not verify with the key {key}: the entry was changed or signed by another key")]
+    BadSignature { key: String },
+    #[error("the entry is signed by none of the trusted keys ({0})")]
+    UntrustedKey(String),
+    #[error("the entry carries no signature")]
+    Missing,
+}
+
+/// The canonical bytes of a server.json version (see the module documentation).
+pub fn canonical_bytes(server: &Value) -> Result<Vec<u8>, SignatureError> {
+    let mut v = server.clone();
+    let obj = v.as_object_mut().ok_or(SignatureError::NotAnObject)?;
+    if let Some(meta) = obj.get_mut("_meta").and_then(Value::as_object_mut) {
+        meta.remove(OFFICIAL_META);
+        meta.remove(SIGNATURE_META);
+        if meta.is_empty() {
+            obj.remove("_meta");
+        }
+    }
+    serde_json_canonicalizer::to_vec(&v).map_err(|e| SignatureError::Bundle(e.to_string()))
+}
+
+/// SHA-256 of the canonical bytes.
+pub fn canonical_digest(server: &Value) -> Result<[u8; 32], SignatureError> {
+    Ok(Sha256::digest(canonical_bytes(server)?).into())
+}
+
+/// A new ECDSA P-256 key pair.
+pub fn generate_key_pair() -> Result<SigStoreKeyPair, SignatureError> {
+    SigningScheme::ECDSA_P256_SHA256_ASN1
+        .create_signer()
+        .and_then(|s| s.to_sigstore_keypair())
+        .map_err(|e| SignatureError::Key(e.to_string()))
+}
+
+/// A private key from PEM: cosign's encrypted form (`ENCRYPTED SIGSTORE PRIVATE KEY`/`ENCRYPTED COSIGN PRIVATE
+/// KEY`, with its password) or plain PKCS#8.
+pub fn read_private_key(pem: &[u8], password: &[u8]) -> Result<SigStoreKeyPair, SignatureError> {
+    let text = String::from_utf8_lossy(pem);
+    let result = if text.contains("ENCRYPTED") {
+        SigStoreKeyPair::from_encrypted_pem(pem, password)
+    } else {
+        SigStoreKeyPair::from_pem(pem)
+    };
+    result.map_err(|e| SignatureError::Key(e.to_string()))
+}
+
+/// A public key from PEM (`PUBLIC KEY`, as `cosign.pub`).
+pub fn read_public_key(pem: &[u8]) -> Result<CosignVerificationKey, SignatureError> {
+    CosignVerificationKey::from_pem(pem, &SigningScheme::ECDSA_P256_SHA256_ASN1)
+        .map_err(|e| SignatureError::Key(e.to_string()))
+}
+
+/// The key hint of a public key: base64 of SHA-256 of its DER form (names the key, proves nothing).
+pub fn key_hint(public_key_der: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(public_key_der))
+}
+
+/// Signs an entry with a key: a bundle with the key's hint, the digest and the signature (no transparency log
+/// entry: a key-signed entry is trusted by its key).
+pub fn sign_with_key(server: &Value, key: &SigStoreKeyPair) -> Result<Bundle, SignatureError> {
+    let bytes = canonical_bytes(server)?;
+    let signer = key
+        .to_sigstore_signer(&SigningScheme::ECDSA_P256_SHA256_ASN1)
+        .map_err(|e| SignatureError::Key(e.to_string()))?;
+    let signature = signer
+        .sign(&bytes)
+        .map_err(|e| SignatureError::Key(e.to_string()))?;
+    let der = key
+        .public_key_to_der()
+        .map_err(|e| SignatureError::Key(e.to_string()))?;
+    Ok(Bundle {
+        media_type: BUNDLE_MEDIA_TYPE.to_owned(),
+        verification_material: Some(VerificationMaterial {
+            content: Some(verification_material::Content::PublicKey(
+                PublicKeyIdentifier {
+                    hint: key_hint(&der),
+                },
+            )),
+            tlog_entries: Vec::new(),
+            timestamp_verification_data: None,
+        }),
+        content: Some(bundle::Content::MessageSignature(MessageSignature {
+            message_digest: Some(HashOutput {
+                algorithm: HashAlgorithm::Sha2256 as i32,
+                digest: Sha256::digest(&bytes).to_vec(),
+            }),
+            signature,
+        })),
+    })
+}
+
+/// A bundle as JSON (pretty-printed).
+pub fn bundle_to_json(b: &Bundle) -> Result<String, SignatureError> {
+    serde_json::to_string_pretty(b).map_err(|e| SignatureError::Bundle(e.to_string()))
+}
+
+/// A bundle from JSON (v0.1–v0.3 media types).
+pub fn bundle_from_json(json: &str) -> Result<Bundle, SignatureError> {
+    let b: Bundle =
+        serde_json::from_str(json).map_err(|e| SignatureError::Bundle(e.to_string()))?;
+    if !b.media_type.starts_with("application/vnd.dev.sigstore.bundle") {
+        return Err(SignatureError::Bundle(format!(
+            "mediaType '{}' is not a sigstore bundle",
+            b.media_type
+        )));
+    }
+    Ok(b)
+}
+
+/// A bundle from a JSON value (as found in `_meta`).
+pub fn bundle_from_value(v: &Value) -> Result<Bundle, SignatureError> {
+    bundle_from_json(&v.to_string())
+}
+
+/// The bundle's message signature (digest and signature bytes).
+fn message_signature(b: &Bundle) -> Result<&MessageSignature, SignatureError> {
+    match &b.content {
+        Some(bundle::Content::MessageSignature(m)) => Ok(m),
+        Some(_) => Err(SignatureError::Bundle(
+            "the bundle holds a DSSE envelope, not a message signature".into(),
+        )),
+        None => Err(SignatureError::Bundle("the bundle has no content".into())),
+    }
+}
+
+/// Verifies a bundle over an entry with one public key: the bundle's digest is the entry's canonical digest,
+/// and the signature verifies over the canonical bytes.
+pub fn verify_with_key(
+    server: &Value,
+    b: &Bundle,
+    key: &CosignVerificationKey,
+    key_name: &str,
+) -> Result<(), SignatureError> {
+    let bytes = canonical_bytes(server)?;
+    let m = message_signature(b)?;
+    let expected = hex(&Sha256::digest(&bytes));
+    if let Some(d) = &m.message_digest {
+        if d.algorithm != HashAlgorithm::Sha2256 as i32 {
+            return Err(SignatureError::Bundle(format!(
+                "messageDigest.algorithm {} is not SHA2_256",
+                d.algorithm
+            )));
+        }
+        let found = hex(&d.digest);
+        if found != expected {
+            return Err(SignatureError::DigestMismatch { expected, found });
+        }
+    }
+    key.verify_signature(Signature::Raw(&m.signature), &bytes)
+        .map_err(|_| SignatureError::BadSignature {
+            key: key_name.to_owned(),
+        })
+}
+
+/// Verifies a bundle with the first of `keys` (name, key) it verifies with: that key's name. A digest mismatch
+/// is reported as such; a signature no key verifies is [`SignatureError::UntrustedKey`].
+pub fn verify_with_any_key<'a>(
+    server: &Value,
+    b: &Bundle,
+    keys: &'a [(String, CosignVerificationKey)],
+) -> Result<&'a str, SignatureError> {
+    for (name, key) in keys {
+        match verify_with_key(server, b, key, name) {
+            Ok(()) => return Ok(name),
+            Err(SignatureError::BadSignature { .. }) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(SignatureError::UntrustedKey(
+        keys.iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+    ))
+}
+
+/// The bundle carried in an entry's `_meta`, if any.
+pub fn embedded_bundle(server: &Value) -> Option<&Value> {
+    server.get("_meta")?.get(SIGNATURE_META)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn entry() -> Value {
+        json!({
+            "$schema": "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json",
+            "name": "io.github.example/weather",
+            "description": "Weather forecasts — ünïcödé",
+            "version": "1.2.0",
+            "packages": [{"registryType": "oci", "identifier": "ghcr.io/example/weather:1.2.0",
+                          "transport": {"type": "stdio"}}],
+            "_meta": {"io.modelcontextprotocol.registry/official": {"status": "active"},
+                      "io.modelcontextprotocol.registry/publisher-provided": {"x": 1e3}}
+        })
+    }
+
+    #[test]
+    fn canonical_form_ignores_registry_meta_order_and_whitespace() {
+        let a = canonical_bytes(&entry()).unwrap();
+        let text = String::from_utf8(a.clone()).unwrap();
+        assert!(text.starts_with("{\"$schema\":"), "{text}");
+        assert!(!text.contains("official") && text.contains("\"x\":1000"), "{text}");
+        let reordered: Value = serde_json::from_str(
+            r#"{ "version":"1.2.0", "_meta": {"io.modelcontextprotocol.registry/publisher-provided": {"x": 1000}},
+                 "packages":[{"transport":{"type":"stdio"},"identifier":"ghcr.io/example/weather:1.2.0","registryType":"oci"}],
+                 "name":"io.github.example/weather","description":"Weather forecasts — ünïcödé",
+                 "$schema":"https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json"}"#,
+        )
+        .unwrap();
+        assert_eq!(canonical_bytes(&reordered).unwrap(), a);
+        let mut bare = entry();
+        bare["_meta"] = json!({"io.modelcontextprotocol.registry/official": {}});
+        assert!(
+            !String::from_utf8(canonical_bytes(&bare).unwrap())
+                .unwrap()
+                .contains("_meta")
+        );
+        assert_eq!(
+            canonical_bytes(&json!([1])).unwrap_err(),
+            SignatureError::NotAnObject
+        );
+    }
+
+    #[test]
+    fn sign_verify_round_trip_and_every_change_fails() {
+        let key = generate_key_pair().unwrap();
+        let public = read_public_key(key.public_key_to_pem().unwrap().as_bytes()).unwrap();
+        let e = entry();
+        let b = sign_with_key(&e, &key).unwrap();
+        let json = bundle_to_json(&b).unwrap();
+        assert!(json.contains(BUNDLE_MEDIA_TYPE) && json.contains("\"hint\""), "{json}");
+        let back = bundle_from_json(&json).unwrap();
+        assert_eq!(back, b);
+        verify_with_key(&e, &back, &public, "k").unwrap();
+
+        // Embedded in `_meta`, with the registry's own metadata changed: still valid.
+        let mut carried = e.clone();
+        carried["_meta"][SIGNATURE_META] = serde_json::from_str(&json).unwrap();
+        carried["_meta"][OFFICIAL_META] = json!({"status": "deprecated"});
+        let embedded = bundle_from_value(embedded_bundle(&carried).unwrap()).unwrap();
+        verify_with_key(&carried, &embedded, &public, "k").unwrap();
+
+        // One changed byte anywhere in the entry fails: every character of the canonical form, flipped.
+        let canonical = canonical_bytes(&e).unwrap();
+        let mut checked = 0;
+        for i in 0..canonical.len() {
+            let mut bytes = canonical.clone();
+            bytes[i] ^= 0x01;
+            let Ok(changed) = serde_json::from_slice::<Value>(&bytes) else {
+                continue;
+            };
+            if canonical_bytes(&changed).ok() == Some(canonical.clone()) {
+                continue; // the same JSON (e.g. an escape that decodes alike)
+            }
+            assert!(
+                verify_with_key(&changed, &b, &public, "k").is_err(),
+                "byte {i} changed, still verifies"
+            );
+            checked += 1;
+        }
+        assert!(checked > 100, "only {checked} variants parsed");
+
+        // A forged signature over the right digest fails on the signature.
+        let mut forged = b.clone();
+        if let Some(bundle::Content::MessageSignature(m)) = &mut forged.content {
+            let last = m.signature.len() - 1;
+            m.signature[last] ^= 0xff;
+        }
+        assert!(matches!(
+            verify_with_key(&e, &forged, &public, "k"),
+            Err(SignatureError::BadSignature { .. })
+        ));
+
+        // Another key: untrusted.
+        let other = generate_key_pair().unwrap();
+        let other_pub = read_public_key(other.public_key_to_pem().unwrap().as_bytes()).unwrap();
+        let keys = vec![("other".to_owned(), other_pub)];
+        assert_eq!(
+            verify_with_any_key(&e, &b, &keys).unwrap_err(),
+            SignatureError::UntrustedKey("other".into())
+        );
+        let keys = vec![keys.into_iter().next().unwrap(), ("mine".to_owned(), public)];
+        assert_eq!(verify_with_any_key(&e, &b, &keys).unwrap(), "mine");
+    }
+
+    #[test]
+    fn encrypted_keys_round_trip() {
+        let key = generate_key_pair().unwrap();
+        let pem = key.private_key_to_encrypted_pem(b"secret").unwrap();
+        assert!(pem.contains("ENCRYPTED"));
+        let back = read_private_key(pem.as_bytes(), b"secret").unwrap();
+        assert_eq!(
+            back.public_key_to_pem().unwrap(),
+            key.public_key_to_pem().unwrap()
+        );
+        assert!(read_private_key(pem.as_bytes(), b"wrong").is_err());
+        assert!(bundle_from_json("{\"mediaType\":\"text/plain\"}").is_err());
+    }
+}
