@@ -54,10 +54,13 @@ impl ServerJson {
     }
 
     /// Keeps only `_meta["io.modelcontextprotocol.registry/publisher-provided"]`, as the official registry does on
-    /// publish; any other `_meta` key is dropped. An empty `_meta` is removed.
+    /// publish, and the entry's signature bundle ([`crate::signature::SIGNATURE_META`]); any other `_meta` key is
+    /// dropped. An empty `_meta` is removed.
     pub fn retain_publisher_meta(&mut self) {
         if let Some(meta) = self.meta.as_mut() {
-            meta.retain(|k, _| k == PUBLISHER_PROVIDED_META);
+            meta.retain(|k, _| {
+                k == PUBLISHER_PROVIDED_META || k == crate::signature::SIGNATURE_META
+            });
             if meta.is_empty() {
                 self.meta = None;
             }

@@ -43,7 +43,7 @@ pub const SIGNATURE_META: &str = "io.github.stacklok.toolhive/signature";
 pub const BUNDLE_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 
 /// Why an entry could not be signed or its signature was refused.
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum SignatureError {
     #[error("the entry is not a JSON object")]
     NotAnObject,
@@ -51,9 +51,13 @@ pub enum SignatureError {
     Key(String),
     #[error("invalid signature bundle: {0}")]
     Bundle(String),
-    #[error("the bundle signs another entry: its digest is {found}, this entry's canonical digest is {expected}")]
+    #[error(
+        "the bundle signs another entry: its digest is {found}, this entry's canonical digest is {expected}"
+    )]
     DigestMismatch { expected: String, found: String },
-    #[error("the signature does not verify with the key {key}: the entry was changed or signed by another key")]
+    #[error(
+        "the signature does not verify with the key {key}: the entry was changed or signed by another key"
+    )]
     BadSignature { key: String },
     #[error("the entry is signed by none of the trusted keys ({0})")]
     UntrustedKey(String),
@@ -154,7 +158,10 @@ pub fn bundle_to_json(b: &Bundle) -> Result<String, SignatureError> {
 pub fn bundle_from_json(json: &str) -> Result<Bundle, SignatureError> {
     let b: Bundle =
         serde_json::from_str(json).map_err(|e| SignatureError::Bundle(e.to_string()))?;
-    if !b.media_type.starts_with("application/vnd.dev.sigstore.bundle") {
+    if !b
+        .media_type
+        .starts_with("application/vnd.dev.sigstore.bundle")
+    {
         return Err(SignatureError::Bundle(format!(
             "mediaType '{}' is not a sigstore bundle",
             b.media_type
@@ -235,6 +242,135 @@ pub fn embedded_bundle(server: &Value) -> Option<&Value> {
     server.get("_meta")?.get(SIGNATURE_META)
 }
 
+/// What a signature policy does with an entry (`thv run`'s `--signature-policy`, a registry's
+/// `signature_policy.mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyMode {
+    /// Signatures are not looked at.
+    #[default]
+    Off,
+    /// A missing or bad signature is reported, the entry is used.
+    Warn,
+    /// A missing or bad signature refuses the entry.
+    Enforce,
+}
+
+impl std::str::FromStr for PolicyMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "off" => Ok(Self::Off),
+            "warn" => Ok(Self::Warn),
+            "enforce" => Ok(Self::Enforce),
+            _ => Err(format!(
+                "'{s}' is not a signature policy (off, warn, enforce)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for PolicyMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Off => "off",
+            Self::Warn => "warn",
+            Self::Enforce => "enforce",
+        })
+    }
+}
+
+/// A signature policy: its mode and the public keys entries must be signed by.
+#[derive(Clone, Default)]
+pub struct SignaturePolicy {
+    pub mode: PolicyMode,
+    keys: std::sync::Arc<Vec<(String, CosignVerificationKey)>>,
+}
+
+impl std::fmt::Debug for SignaturePolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignaturePolicy")
+            .field("mode", &self.mode)
+            .field(
+                "keys",
+                &self
+                    .keys
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+/// The outcome of [`SignaturePolicy::evaluate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The policy is off.
+    NotChecked,
+    /// Signed by the named trusted key.
+    Verified { key: String },
+    /// Missing, bad or untrusted: the reason.
+    Failed(SignatureError),
+}
+
+impl SignaturePolicy {
+    /// A policy with the public keys (PEM files); every unreadable or invalid file is named in the error. An
+    /// enforcing or warning policy needs at least one key.
+    pub fn load(mode: PolicyMode, key_files: &[std::path::PathBuf]) -> Result<Self, String> {
+        let mut keys = Vec::new();
+        let mut errors = Vec::new();
+        for path in key_files {
+            match std::fs::read(path) {
+                Ok(pem) => match read_public_key(&pem) {
+                    Ok(k) => keys.push((path.display().to_string(), k)),
+                    Err(e) => errors.push(format!("{}: {e}", path.display())),
+                },
+                Err(e) => errors.push(format!("{}: {e}", path.display())),
+            }
+        }
+        if mode != PolicyMode::Off && key_files.is_empty() {
+            errors.push(format!(
+                "the signature policy '{mode}' needs at least one trusted key"
+            ));
+        }
+        if errors.is_empty() {
+            Ok(Self {
+                mode,
+                keys: std::sync::Arc::new(keys),
+            })
+        } else {
+            Err(errors.join("; "))
+        }
+    }
+
+    /// Checks an entry's signature: `bundle` when given, else the one in its `_meta`.
+    pub fn evaluate(&self, server: &Value, bundle: Option<&Value>) -> Verdict {
+        if self.mode == PolicyMode::Off {
+            return Verdict::NotChecked;
+        }
+        let Some(b) = bundle.or_else(|| embedded_bundle(server)) else {
+            return Verdict::Failed(SignatureError::Missing);
+        };
+        match bundle_from_value(b).and_then(|b| verify_with_any_key(server, &b, &self.keys)) {
+            Ok(key) => Verdict::Verified {
+                key: key.to_owned(),
+            },
+            Err(e) => Verdict::Failed(e),
+        }
+    }
+
+    /// [`SignaturePolicy::evaluate`], then the mode: `Err` only when enforcing and the check failed; a warning
+    /// policy's failure comes back as `Ok(Some(reason))`.
+    pub fn check(&self, server: &Value) -> Result<Option<SignatureError>, SignatureError> {
+        match self.evaluate(server, None) {
+            Verdict::Failed(e) if self.mode == PolicyMode::Enforce => Err(e),
+            Verdict::Failed(e) => Ok(Some(e)),
+            _ => Ok(None),
+        }
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -262,7 +398,10 @@ mod tests {
         let a = canonical_bytes(&entry()).unwrap();
         let text = String::from_utf8(a.clone()).unwrap();
         assert!(text.starts_with("{\"$schema\":"), "{text}");
-        assert!(!text.contains("official") && text.contains("\"x\":1000"), "{text}");
+        assert!(
+            !text.contains("official") && text.contains("\"x\":1000"),
+            "{text}"
+        );
         let reordered: Value = serde_json::from_str(
             r#"{ "version":"1.2.0", "_meta": {"io.modelcontextprotocol.registry/publisher-provided": {"x": 1000}},
                  "packages":[{"transport":{"type":"stdio"},"identifier":"ghcr.io/example/weather:1.2.0","registryType":"oci"}],
@@ -291,7 +430,10 @@ mod tests {
         let e = entry();
         let b = sign_with_key(&e, &key).unwrap();
         let json = bundle_to_json(&b).unwrap();
-        assert!(json.contains(BUNDLE_MEDIA_TYPE) && json.contains("\"hint\""), "{json}");
+        assert!(
+            json.contains(BUNDLE_MEDIA_TYPE) && json.contains("\"hint\""),
+            "{json}"
+        );
         let back = bundle_from_json(&json).unwrap();
         assert_eq!(back, b);
         verify_with_key(&e, &back, &public, "k").unwrap();
@@ -342,8 +484,54 @@ mod tests {
             verify_with_any_key(&e, &b, &keys).unwrap_err(),
             SignatureError::UntrustedKey("other".into())
         );
-        let keys = vec![keys.into_iter().next().unwrap(), ("mine".to_owned(), public)];
+        let keys = vec![
+            keys.into_iter().next().unwrap(),
+            ("mine".to_owned(), public),
+        ];
         assert_eq!(verify_with_any_key(&e, &b, &keys).unwrap(), "mine");
+    }
+
+    #[test]
+    fn policies() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = generate_key_pair().unwrap();
+        let pub_path = dir.path().join("cosign.pub");
+        std::fs::write(&pub_path, key.public_key_to_pem().unwrap()).unwrap();
+        let mut signed = entry();
+        signed["_meta"][SIGNATURE_META] =
+            serde_json::to_value(sign_with_key(&entry(), &key).unwrap()).unwrap();
+
+        let enforce =
+            SignaturePolicy::load(PolicyMode::Enforce, std::slice::from_ref(&pub_path)).unwrap();
+        assert!(matches!(
+            enforce.evaluate(&signed, None),
+            Verdict::Verified { .. }
+        ));
+        assert_eq!(
+            enforce.check(&entry()).unwrap_err(),
+            SignatureError::Missing
+        );
+        let mut changed = signed.clone();
+        changed["version"] = json!("1.2.1");
+        assert!(matches!(
+            enforce.check(&changed).unwrap_err(),
+            SignatureError::DigestMismatch { .. }
+        ));
+        let warn = SignaturePolicy::load(PolicyMode::Warn, &[pub_path]).unwrap();
+        assert_eq!(warn.check(&entry()).unwrap(), Some(SignatureError::Missing));
+        let off = SignaturePolicy::default();
+        assert_eq!(off.evaluate(&entry(), None), Verdict::NotChecked);
+
+        let err = SignaturePolicy::load(PolicyMode::Enforce, &[]).unwrap_err();
+        assert!(err.contains("at least one trusted key"), "{err}");
+        let err =
+            SignaturePolicy::load(PolicyMode::Warn, &[dir.path().join("nope.pub")]).unwrap_err();
+        assert!(err.contains("nope.pub"), "{err}");
+        assert_eq!(
+            "Enforce".parse::<PolicyMode>().unwrap(),
+            PolicyMode::Enforce
+        );
+        assert!("strict".parse::<PolicyMode>().is_err());
     }
 
     #[test]
