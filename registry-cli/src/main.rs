@@ -10,6 +10,7 @@ mod input;
 mod lint;
 mod publish;
 mod report;
+mod sign;
 mod stats;
 mod validate;
 mod write;
@@ -51,6 +52,14 @@ enum Command {
     Status(publish::StatusArgs),
     /// Store a registry token for publish and status (under the XDG config dir, mode 0600).
     Login(publish::LoginArgs),
+    /// Make an ECDSA P-256 key pair for signing entries (cosign.key, encrypted, and cosign.pub).
+    Keygen(sign::KeygenArgs),
+    /// Sign a server.json with a key: a sigstore bundle (FILE.bundle.json, or --embed in its _meta).
+    Sign(sign::SignArgs),
+    /// Verify a server.json's signature against trusted public keys.
+    Verify(sign::VerifyArgs),
+    /// Print a server.json's canonical form (the bytes a signature covers).
+    Canonicalize(sign::CanonicalizeArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
 }
@@ -67,6 +76,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Publish(a) => publish::publish(a).await,
         Command::Status(a) => publish::status(a).await,
         Command::Login(a) => publish::login(a).await,
+        Command::Keygen(a) => sign::keygen(a),
+        Command::Sign(a) => sign::sign(a),
+        Command::Verify(a) => sign::verify(a),
+        Command::Canonicalize(a) => sign::canonicalize(a),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

@@ -144,7 +144,20 @@ pub async fn publish(a: PublishArgs) -> anyhow::Result<i32> {
         if input::is_url(f) {
             bail!("{f}: publish takes files; to copy a registry use `thv-registry import`");
         }
-        let loaded = input::load(f, &input::ApiOptions::default()).await?;
+        let mut loaded = input::load(f, &input::ApiOptions::default()).await?;
+        // A signature beside a server.json (`thv-registry sign`) travels in its `_meta`.
+        if let ([e], Some(bundle)) = (
+            loaded.entries.as_mut_slice(),
+            crate::sign::sidecar_bundle(std::path::Path::new(f))?,
+        ) && let Some(obj) = e.value.as_object_mut()
+        {
+            let meta = obj
+                .entry("_meta")
+                .or_insert_with(|| serde_json::Value::Object(Default::default()));
+            if let Some(meta) = meta.as_object_mut() {
+                meta.insert(thv_core::signature::SIGNATURE_META.to_owned(), bundle);
+            }
+        }
         for e in loaded.entries {
             let (name, version) = e.identity();
             match client.publish(&e.value).await {
