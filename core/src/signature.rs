@@ -6,9 +6,10 @@
 //! Any party can reproduce the signed bytes from a server.json version:
 //!
 //! 1. take the server.json object as published (the `server` object of an API response, or the file);
-//! 2. remove from its `_meta` the keys a registry adds or that carry the signature itself:
-//!    `io.modelcontextprotocol.registry/official` ([`crate::server::OFFICIAL_META`]) and
-//!    [`SIGNATURE_META`]; remove `_meta` when it is then empty;
+//! 2. keep in its `_meta` only `io.modelcontextprotocol.registry/publisher-provided`
+//!    ([`crate::server::PUBLISHER_PROVIDED_META`]: what a registry stores of `_meta`; the keys a registry adds,
+//!    like `io.modelcontextprotocol.registry/official`, and the signature itself, [`SIGNATURE_META`], go);
+//!    remove `_meta` when it is then empty;
 //! 3. serialize with the JSON Canonicalization Scheme (RFC 8785: object keys sorted by their UTF-16 code units,
 //!    no whitespace, ECMAScript number and string forms), UTF-8.
 //!
@@ -25,7 +26,7 @@
 use base64::Engine;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use sigstore::crypto::signing_key::SigStoreKeyPair;
+pub use sigstore::crypto::signing_key::SigStoreKeyPair;
 use sigstore::crypto::{CosignVerificationKey, Signature, SigningScheme};
 use sigstore_protobuf_specs::dev::sigstore::bundle::v1::{
     Bundle, VerificationMaterial, bundle, verification_material,
@@ -35,7 +36,9 @@ use sigstore_protobuf_specs::dev::sigstore::common::v1::{
 };
 use thiserror::Error;
 
+#[cfg(test)]
 use crate::server::OFFICIAL_META;
+use crate::server::PUBLISHER_PROVIDED_META;
 
 /// The `_meta` key of an entry's signature bundle.
 pub const SIGNATURE_META: &str = "io.github.stacklok.toolhive/signature";
@@ -69,12 +72,16 @@ pub enum SignatureError {
 pub fn canonical_bytes(server: &Value) -> Result<Vec<u8>, SignatureError> {
     let mut v = server.clone();
     let obj = v.as_object_mut().ok_or(SignatureError::NotAnObject)?;
-    if let Some(meta) = obj.get_mut("_meta").and_then(Value::as_object_mut) {
-        meta.remove(OFFICIAL_META);
-        meta.remove(SIGNATURE_META);
-        if meta.is_empty() {
-            obj.remove("_meta");
+    let empty = match obj.get_mut("_meta") {
+        Some(Value::Object(meta)) => {
+            meta.retain(|k, _| k == PUBLISHER_PROVIDED_META);
+            meta.is_empty()
         }
+        Some(_) => false,
+        None => false,
+    };
+    if empty {
+        obj.remove("_meta");
     }
     serde_json_canonicalizer::to_vec(&v).map_err(|e| SignatureError::Bundle(e.to_string()))
 }

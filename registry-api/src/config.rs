@@ -17,6 +17,7 @@
 //! | `read_cache_bytes`    | `THV_REGISTRY_READ_CACHE_BYTES`   | 32 MiB of cached GET responses (0: off)   |
 //! | `read_cache_ttl_seconds` | `THV_REGISTRY_READ_CACHE_TTL_SECONDS` | 60 (staleness bound if a change notification is lost) |
 //! | `sync_cache_dir`      | `THV_REGISTRY_SYNC_CACHE_DIR`     | `$XDG_DATA_HOME/thv-registry-api/sources` (git sources' clones) |
+//! | `signature_policy`    | `THV_REGISTRY_SIGNATURE_POLICY` (`--signature-policy`), `THV_REGISTRY_TRUSTED_KEYS` (`--trusted-key`) | off; file: `{mode = "enforce", trusted_keys = ["cosign.pub"]}` |
 //! | `sources`, `registries`, `default_registry` | (file only) | none: `/v0.1` serves the published entries |
 //!
 //! The file is TOML, or YAML when its name ends in `.yaml` or `.yml`. Sync sources and registries are described in
@@ -26,6 +27,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use thv_core::signature::{PolicyMode, SignaturePolicy};
 
 use crate::auth::{KeyError, TokenKeys};
 use crate::sync::config::{Registries, RegistryConfig, Source, SourceConfig};
@@ -90,6 +92,26 @@ pub struct ConfigArgs {
     /// Where git sources keep their clones.
     #[arg(long, env = "THV_REGISTRY_SYNC_CACHE_DIR")]
     pub sync_cache_dir: Option<PathBuf>,
+    /// What publishing and editing do with entry signatures: off, warn or enforce (422 when missing or bad).
+    #[arg(long, env = "THV_REGISTRY_SIGNATURE_POLICY")]
+    pub signature_policy: Option<PolicyMode>,
+    /// A public key (PEM, cosign.pub) entries may be signed with; repeatable (the variable: comma-separated).
+    #[arg(
+        long = "trusted-key",
+        env = "THV_REGISTRY_TRUSTED_KEYS",
+        value_delimiter = ','
+    )]
+    pub trusted_keys: Vec<PathBuf>,
+}
+
+/// The file's `signature_policy` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignaturePolicyConfig {
+    #[serde(default)]
+    mode: PolicyMode,
+    #[serde(default)]
+    trusted_keys: Vec<PathBuf>,
 }
 
 /// The configuration file's shape.
@@ -108,6 +130,7 @@ struct FileConfig {
     read_cache_bytes: Option<usize>,
     read_cache_ttl_seconds: Option<u64>,
     sync_cache_dir: Option<PathBuf>,
+    signature_policy: Option<SignaturePolicyConfig>,
     #[serde(default)]
     sources: Vec<SourceConfig>,
     #[serde(default)]
@@ -141,6 +164,8 @@ pub struct Config {
     pub sources: Vec<Source>,
     pub registries: Registries,
     pub sync_cache_dir: Option<PathBuf>,
+    /// Checked on publish and edit.
+    pub signatures: SignaturePolicy,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -214,7 +239,19 @@ impl Config {
             file.default_registry.as_deref(),
             &mut errors,
         );
+        let file_policy = file.signature_policy.unwrap_or_default();
+        let mode = args.signature_policy.unwrap_or(file_policy.mode);
+        let keys = if args.trusted_keys.is_empty() {
+            file_policy.trusted_keys
+        } else {
+            args.trusted_keys.clone()
+        };
+        let signatures = SignaturePolicy::load(mode, &keys).unwrap_or_else(|e| {
+            errors.push(format!("signature_policy: {e}"));
+            SignaturePolicy::default()
+        });
         let config = Self {
+            signatures,
             listen: args
                 .listen
                 .or(file.listen)

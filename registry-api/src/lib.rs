@@ -37,7 +37,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
     let store = store::connect(&config.database_url, config.max_connections)
         .await
         .context("opening the database")?;
-    let registry = Registry::new(store);
+    let registry = Registry::new(store).with_signatures(config.signatures.clone());
     if config.seed {
         seed_if_empty(&registry, config).await?;
     }

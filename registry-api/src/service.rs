@@ -37,6 +37,8 @@ pub struct Page {
 #[derive(Clone)]
 pub struct Registry {
     store: Arc<dyn Store>,
+    /// Checked on publish and edit.
+    signatures: thv_core::signature::SignaturePolicy,
     /// Data generation: bumped after every committed write (here, or — on PostgreSQL — by another replica), so
     /// that anything derived from the data, like the read cache, knows when it is stale.
     generation: Arc<AtomicU64>,
@@ -46,6 +48,7 @@ impl Registry {
     pub fn new(store: Arc<dyn Store>) -> Self {
         let registry = Self {
             store,
+            signatures: Default::default(),
             generation: Arc::default(),
         };
         let generation = registry.generation.clone();
@@ -53,6 +56,29 @@ impl Registry {
             generation.fetch_add(1, Ordering::SeqCst);
         }));
         registry
+    }
+
+    /// With a signature policy for publish and edit.
+    pub fn with_signatures(mut self, policy: thv_core::signature::SignaturePolicy) -> Self {
+        self.signatures = policy;
+        self
+    }
+
+    /// The signature policy: refuses (422) what an enforcing policy refuses; a warning policy logs.
+    fn check_signature(&self, server: &ServerJson, action: &str) -> AppResult<()> {
+        let value = serde_json::to_value(server)
+            .map_err(|e| AppError::Internal(format!("cannot serialize the server: {e}")))?;
+        match self.signatures.check(&value) {
+            Ok(None) => Ok(()),
+            Ok(Some(e)) => {
+                tracing::warn!(server = %server.name, version = %server.version,
+                    "accepted without a valid signature (signature policy: warn): {e}");
+                Ok(())
+            }
+            Err(e) => Err(AppError::Unprocessable(format!(
+                "Failed to {action} server: signature: {e}"
+            ))),
+        }
     }
 
     pub fn generation(&self) -> u64 {
@@ -151,6 +177,7 @@ impl Registry {
             )));
         }
         server.retain_publisher_meta();
+        self.check_signature(&server, "publish")?;
 
         let row = new_row(&server, now())?;
         let name = server.name.clone();
@@ -217,6 +244,7 @@ impl Registry {
             )));
         }
         server.retain_publisher_meta();
+        self.check_signature(&server, "edit")?;
         let value =
             serde_json::to_string(&server).map_err(|e| AppError::Internal(e.to_string()))?;
         let search_text = search_text(&server);

@@ -32,6 +32,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
             publish::edit_server_version,
             publish::delete_server_version
         ))
+        .routes(routes!(servers::get_server_version_signature))
         .routes(routes!(publish::update_version_status))
         .routes(routes!(publish::update_server_status))
         .routes(routes!(publish::publish_server))
@@ -47,6 +48,7 @@ fn registry_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(servers::list_servers))
         .routes(routes!(servers::list_server_versions))
         .routes(routes!(servers::get_server_version))
+        .routes(routes!(servers::get_server_version_signature))
 }
 
 /// Sync sources and registries (ToolHive extensions).

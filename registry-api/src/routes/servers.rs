@@ -239,6 +239,34 @@ pub async fn get_server_version(
     Ok(Json(to_response(row)?))
 }
 
+/// An entry's signature: the sigstore bundle it was published with (ToolHive extension; also in the entry's
+/// `_meta["io.github.stacklok.toolhive/signature"]`).
+#[utoipa::path(get, path = "/servers/{serverName}/versions/{version}/signature", tag = "servers",
+    params(
+        ("serverName" = String, Path, description = "URL-encoded server name"),
+        ("version" = String, Path, description = "URL-encoded version, or latest"),
+    ),
+    responses(
+        (status = 200, description = "The sigstore bundle (v0.3 JSON) over the entry's canonical form", body = Object),
+        (status = 404, description = "Server not found, or the version is not signed", body = ErrorResponseSchema),
+    ))]
+pub async fn get_server_version_signature(
+    State(state): State<AppState>,
+    RegistryScope(scope): RegistryScope,
+    path: ServerVersion,
+) -> AppResult<Json<serde_json::Value>> {
+    let row = state
+        .registry
+        .get(&scope, &path.name, &path.version, false)
+        .await?;
+    let doc: serde_json::Value = serde_json::from_str(&row.value)
+        .map_err(|e| AppError::Internal(format!("stored document: {e}")))?;
+    thv_core::signature::embedded_bundle(&doc)
+        .cloned()
+        .map(Json)
+        .ok_or_else(|| AppError::NotFound("Signature not found: the version is not signed".into()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

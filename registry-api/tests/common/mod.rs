@@ -103,6 +103,7 @@ fn with_database(url: &str, db: &str) -> String {
 pub struct Options {
     pub seed: bool,
     pub max_body_bytes: usize,
+    pub signatures: thv_core::signature::SignaturePolicy,
 }
 
 impl Default for Options {
@@ -110,6 +111,7 @@ impl Default for Options {
         Self {
             seed: false,
             max_body_bytes: 64 * 1024,
+            signatures: Default::default(),
         }
     }
 }
@@ -147,6 +149,7 @@ impl TestApp {
             sources: Vec::new(),
             registries: Default::default(),
             sync_cache_dir: None,
+            signatures: opts.signatures,
         };
         Some(Self::serve(config, dir, pg_cleanup).await)
     }
