@@ -11,6 +11,10 @@
 //!
 //! [clients]
 //! registered = ["vscode", "cursor"]       # clients whose config files get every workload's URL
+//!
+//! [signatures]                            # registry entries' signatures (`thv run NAME`)
+//! policy = "enforce"                      # off | warn | enforce
+//! trusted_keys = ["/etc/thv/cosign.pub"]
 //! ```
 //!
 //! Unknown keys are refused (a typo must not silently do nothing); every error names the file.
@@ -33,6 +37,32 @@ pub struct UserConfig {
     pub build: BuildConfig,
     #[serde(default, skip_serializing_if = "ClientsConfig::is_empty")]
     pub clients: ClientsConfig,
+    #[serde(default, skip_serializing_if = "SignaturesConfig::is_empty")]
+    pub signatures: SignaturesConfig,
+}
+
+/// `[signatures]`: what `thv run NAME` does with the registry entry's signature.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignaturesConfig {
+    /// `off` (default), `warn` or `enforce`.
+    #[serde(default)]
+    pub policy: thv_core::signature::PolicyMode,
+    /// Public keys (PEM) entries may be signed with.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_keys: Vec<PathBuf>,
+}
+
+impl SignaturesConfig {
+    fn is_empty(&self) -> bool {
+        self.policy == thv_core::signature::PolicyMode::Off && self.trusted_keys.is_empty()
+    }
+
+    /// The policy with its keys loaded (an unreadable key is an error naming it).
+    pub fn load(&self) -> anyhow::Result<thv_core::signature::SignaturePolicy> {
+        thv_core::signature::SignaturePolicy::load(self.policy, &self.trusted_keys)
+            .map_err(|e| anyhow::anyhow!("the [signatures] configuration: {e}"))
+    }
 }
 
 /// `[registry]`.

@@ -37,6 +37,15 @@ pub enum ConfigCommand {
     },
     GetCaCert,
     UnsetCaCert,
+    /// What `thv run NAME` does with the registry entry's signature: off, warn or enforce (refuse what is not
+    /// signed by a trusted key).
+    SetSignaturePolicy {
+        policy: thv_core::signature::PolicyMode,
+        /// A public key (PEM, cosign.pub) entries may be signed with; repeatable (replaces the configured ones).
+        #[arg(long = "trusted-key")]
+        trusted_keys: Vec<std::path::PathBuf>,
+    },
+    GetSignaturePolicy,
     /// Print the whole configuration file.
     Show,
 }
@@ -84,6 +93,38 @@ async fn check_registry(url: &str) -> anyhow::Result<String> {
 
 pub async fn config(dirs: Dirs, c: ConfigCommand) -> anyhow::Result<i32> {
     match c {
+        ConfigCommand::SetSignaturePolicy {
+            policy,
+            trusted_keys,
+        } => {
+            let keys = trusted_keys
+                .iter()
+                .map(|k| {
+                    std::fs::canonicalize(k)
+                        .with_context(|| format!("{} does not exist", k.display()))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let mut setting = crate::config::SignaturesConfig {
+                policy,
+                trusted_keys: keys,
+            };
+            edit(&dirs, |cfg| {
+                if setting.trusted_keys.is_empty() {
+                    setting.trusted_keys = cfg.signatures.trusted_keys.clone();
+                }
+                setting.load()?;
+                cfg.signatures = setting.clone();
+                Ok(())
+            })?;
+            println!("signature policy: {policy}");
+        }
+        ConfigCommand::GetSignaturePolicy => {
+            let cfg = UserConfig::load(&dirs.config_file())?;
+            println!("{}", cfg.signatures.policy);
+            for k in &cfg.signatures.trusted_keys {
+                println!("trusted key: {}", k.display());
+            }
+        }
         ConfigCommand::SetRegistry { url } => {
             let value = check_registry(&url).await?;
             edit(&dirs, |cfg| {

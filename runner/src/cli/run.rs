@@ -187,7 +187,8 @@ pub async fn run(dirs: Dirs, a: RunArgs) -> anyhow::Result<i32> {
                     .or(manager.config().registry.url.as_deref());
             let registry = RegistrySource::from_setting(registry_setting);
             let opts = resolve_options(&a)?;
-            let resolution = super::source::resolve(server, &registry, &opts).await?;
+            let signatures = manager.config().signatures.load()?;
+            let resolution = super::source::resolve(server, &registry, &opts, &signatures).await?;
             for w in &resolution.warnings {
                 eprintln!("warning: {w}");
             }

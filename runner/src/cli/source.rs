@@ -23,6 +23,7 @@ use thv_core::runconfig::{
     resolve_registry_entry, sanitize_name,
 };
 use thv_core::server::ServerJson;
+use thv_core::signature::{PolicyMode, SignaturePolicy, Verdict};
 
 use crate::registry::RegistrySource;
 
@@ -73,10 +74,12 @@ pub async fn resolve(
     arg: &str,
     registry: &RegistrySource,
     opts: &ResolveOptions,
+    signatures: &SignaturePolicy,
 ) -> anyhow::Result<Resolution> {
     match classify(arg)? {
         RunSource::Registry(name) => match registry.find(&name).await {
             Ok(found) => {
+                check_signature(&found.server, signatures)?;
                 let mut opts = opts.clone();
                 opts.registry_url = found.registry_url;
                 opts.registry_api_url = found.registry_api_url;
@@ -96,6 +99,27 @@ pub async fn resolve(
         RunSource::Image(image) => resolve_image(&image, opts),
         RunSource::Package(pkg) => resolve_package(&pkg, opts),
         RunSource::Remote(url) => resolve_remote(&url, opts),
+    }
+}
+
+/// The signature policy on a registry entry: refused under `enforce` unless signed by a trusted key (before
+/// anything starts), a warning under `warn`.
+fn check_signature(server: &ServerJson, policy: &SignaturePolicy) -> anyhow::Result<()> {
+    let value = serde_json::to_value(server).context("cannot read the registry entry")?;
+    let what = format!("{}@{}", server.name, server.version);
+    match policy.evaluate(&value, None) {
+        Verdict::NotChecked => Ok(()),
+        Verdict::Verified { key } => {
+            eprintln!("{what}: signature verified (key {key})");
+            Ok(())
+        }
+        Verdict::Failed(e) if policy.mode == PolicyMode::Enforce => bail!(
+            "refusing to run {what}: {e} (signature policy: enforce; `thv config get-signature-policy`)"
+        ),
+        Verdict::Failed(e) => {
+            eprintln!("warning: {what}: signature not verified: {e} (signature policy: warn)");
+            Ok(())
+        }
     }
 }
 

@@ -1,0 +1,234 @@
+//! Signed registry entries end to end, with the real binaries: `thv-registry keygen` and `sign` (a sigstore
+//! bundle over the entry's canonical form), `verify` (good, changed entry, wrong key), `publish` (the bundle
+//! travels in `_meta`) to a real `thv-registry-api` — one enforcing a signature policy refuses unsigned and
+//! wrongly signed entries with 422 — and `thv run NAME` under `thv config set-signature-policy`: a signed
+//! entry runs, an unsigned one is refused before anything starts (`enforce`) or runs with a warning (`warn`).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+use thv_e2e::binary;
+use thv_e2e::registry_api::{mint_token, start_with};
+use thv_e2e::thv::{TEST_SERVER_IMAGE, Thv, engine_image_and_python, podman, unique};
+
+fn cli(home: &Path, args: &[&str]) -> Output {
+    Command::new(binary("thv-registry"))
+        .current_dir(home)
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("COSIGN_PASSWORD", "correct horse")
+        .env_remove("THV_REGISTRY_URL")
+        .env_remove("THV_REGISTRY_TOKEN")
+        .args(args)
+        .output()
+        .expect("run thv-registry")
+}
+
+fn ok(o: Output) -> String {
+    assert!(
+        o.status.success(),
+        "failed: {}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn fails(o: Output) -> String {
+    assert!(
+        !o.status.success(),
+        "succeeded: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn entry(name: &str) -> Value {
+    json!({
+        "$schema": "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json",
+        "name": name, "description": "The test server, signed", "version": "1.0.0",
+        "packages": [{"registryType": "oci", "identifier": TEST_SERVER_IMAGE, "transport": {"type": "stdio"}}]
+    })
+}
+
+#[tokio::test]
+async fn signed_entries_from_keygen_to_thv_run() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    // Keys: cosign's format, the private one encrypted and private to its owner.
+    ok(cli(h, &["keygen"]));
+    let key = std::fs::read_to_string(h.join("cosign.key")).unwrap();
+    assert!(key.contains("ENCRYPTED SIGSTORE PRIVATE KEY"), "{key}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(h.join("cosign.key"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    assert!(fails(cli(h, &["keygen"])).contains("exists already"));
+    ok(cli(h, &["keygen", "--output-key-prefix", "other"]));
+
+    let signed_path = h.join("signed.json");
+    std::fs::write(&signed_path, entry("com.example/signed").to_string()).unwrap();
+    let out = ok(cli(h, &["sign", "signed.json", "--key", "cosign.key"]));
+    assert!(out.contains("signed.json.bundle.json"), "{out}");
+    let bundle: Value =
+        serde_json::from_str(&std::fs::read_to_string(h.join("signed.json.bundle.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        bundle["mediaType"],
+        "application/vnd.dev.sigstore.bundle.v0.3+json"
+    );
+    assert!(ok(cli(h, &["verify", "signed.json", "--key", "cosign.pub"])).contains("verified"));
+    let err = fails(cli(h, &["verify", "signed.json", "--key", "other.pub"]));
+    assert!(err.contains("none of the trusted keys"), "{err}");
+    // A wrong password is refused, naming the key file.
+    let o = Command::new(binary("thv-registry"))
+        .current_dir(h)
+        .env("COSIGN_PASSWORD", "wrong")
+        .args([
+            "sign",
+            "signed.json",
+            "--key",
+            "cosign.key",
+            "--output",
+            "x.json",
+        ])
+        .output()
+        .unwrap();
+    assert!(fails(o).contains("cosign.key"));
+    // One changed byte: refused; the canonical form is what is signed.
+    let mut changed = entry("com.example/signed");
+    changed["description"] = "The test server, signeD".into();
+    std::fs::write(h.join("changed.json"), changed.to_string()).unwrap();
+    std::fs::copy(
+        h.join("signed.json.bundle.json"),
+        h.join("changed.json.bundle.json"),
+    )
+    .unwrap();
+    let err = fails(cli(h, &["verify", "changed.json", "--key", "cosign.pub"]));
+    assert!(err.contains("signs another entry"), "{err}");
+    let canonical = ok(cli(h, &["canonicalize", "signed.json"]));
+    assert!(
+        canonical.starts_with("{\"$schema\":") && !canonical.contains('\n'),
+        "{canonical}"
+    );
+
+    // A registry enforcing the policy: unsigned and wrongly signed entries are refused (422), the signed one
+    // is published with its bundle.
+    let api_home = tempfile::tempdir().unwrap();
+    let pub_key = h.join("cosign.pub");
+    let api = start_with(
+        api_home.path(),
+        &[
+            "--signature-policy",
+            "enforce",
+            "--trusted-key",
+            pub_key.to_str().unwrap(),
+        ],
+    );
+    let token = mint_token(api_home.path(), "com.example/*", "publish");
+    let publish = |file: &str| {
+        cli(
+            h,
+            &["publish", file, "--registry", &api.base, "--token", &token],
+        )
+    };
+    std::fs::write(
+        h.join("unsigned.json"),
+        entry("com.example/unsigned").to_string(),
+    )
+    .unwrap();
+    let err = fails(publish("unsigned.json"));
+    assert!(err.contains("422") || err.contains("no signature"), "{err}");
+    let err = fails(publish("changed.json"));
+    assert!(err.contains("signs another entry"), "{err}");
+    assert!(ok(publish("signed.json")).contains("published com.example/signed@1.0.0"));
+    let served: Value = reqwest::get(format!(
+        "{}/v0.1/servers/com.example%2Fsigned/versions/1.0.0/signature",
+        api.base
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(served, bundle);
+
+    // thv run under the user's signature policy, against a registry without one (it holds both entries).
+    let Some(_py) = engine_image_and_python(TEST_SERVER_IMAGE, "scripts/build-test-images.sh")
+    else {
+        return;
+    };
+    let open_home = tempfile::tempdir().unwrap();
+    let open = start_with(open_home.path(), &["--no-seed"]);
+    let open_token = mint_token(open_home.path(), "com.example/*", "publish");
+    for f in ["signed.json", "unsigned.json"] {
+        ok(cli(
+            h,
+            &[
+                "publish",
+                f,
+                "--registry",
+                &open.base,
+                "--token",
+                &open_token,
+            ],
+        ));
+    }
+    let thv = Thv::new();
+    thv.ok(&["config", "set-registry", &open.base]);
+    thv.ok(&[
+        "config",
+        "set-signature-policy",
+        "enforce",
+        "--trusted-key",
+        pub_key.to_str().unwrap(),
+    ]);
+    assert!(
+        thv.ok(&["config", "get-signature-policy"])
+            .contains("enforce")
+    );
+    let name = unique("signed");
+    let out = thv
+        .command(&["run", "com.example/signed", "--name", &name])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("signature verified"));
+    let refused = unique("unsigned");
+    let err = thv.fails(&["run", "com.example/unsigned", "--name", &refused]);
+    assert!(
+        err.contains("refusing to run com.example/unsigned@1.0.0") && err.contains("no signature"),
+        "{err}"
+    );
+    let exists = podman(&["container", "exists", &refused]).status().unwrap();
+    assert!(!exists.success(), "nothing started for a refused entry");
+
+    // warn: it runs, with a warning.
+    thv.ok(&["config", "set-signature-policy", "warn"]);
+    let warned = unique("warned");
+    let out = thv
+        .command(&["run", "com.example/unsigned", "--name", &warned])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("warning: com.example/unsigned@1.0.0: signature not verified"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
