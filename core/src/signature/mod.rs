@@ -23,6 +23,9 @@
 //! Beside the entry as a file (`thv-registry sign` writes `FILE.bundle.json`), or in the entry's
 //! `_meta[SIGNATURE_META]` (a registry serves it there; publishing with it stores it).
 
+pub mod keyless;
+pub mod tlog;
+
 use base64::Engine;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -66,6 +69,10 @@ pub enum SignatureError {
     UntrustedKey(String),
     #[error("the entry carries no signature")]
     Missing,
+    #[error("keyless verification failed: {0}")]
+    Keyless(String),
+    #[error("transparency log: {0}")]
+    Tlog(tlog::TlogError),
 }
 
 /// The canonical bytes of a server.json version (see the module documentation).

@@ -1,0 +1,249 @@
+//! Keyless bundles (a Fulcio certificate, a Rekor entry), verified fully offline against a `trusted_root.json`
+//! and an expected signer identity (the certificate's SAN) and OIDC issuer:
+//!
+//! 1. `sigstore`'s bundle verifier: the certificate chains to the trusted root's CAs at its issuance time, its
+//!    embedded SCT verifies with the root's CT log keys, its SAN and issuer are the expected ones, the signature
+//!    (or the DSSE envelope's) verifies with its key over the digest, the log entry's body is this signature's,
+//!    and the log's integration time lies within the certificate's validity;
+//! 2. then what that verifier skips ([`super::tlog`]): the inclusion proof, the checkpoint and the signed entry
+//!    timestamp, against the trusted root's log keys. Every bundle must carry a log entry.
+
+use sha2::{Digest, Sha256};
+use sigstore::bundle::verify::policy::Identity;
+use sigstore::bundle::verify::{ArtifactDigest, Verifier};
+use sigstore::trust::sigstore::SigstoreTrustRoot;
+use sigstore_protobuf_specs::dev::sigstore::bundle::v1::Bundle;
+
+use super::tlog::{self, TlogError};
+use super::{SignatureError, canonical_bytes};
+
+/// Who must have signed: the certificate's SAN (an email or a URI such as a GitHub workflow ref) and the OIDC
+/// issuer recorded in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectedSigner {
+    pub identity: String,
+    pub issuer: String,
+}
+
+/// Verifies a keyless bundle over an artifact digest (see the module documentation).
+pub async fn verify_digest(
+    digest: ArtifactDigest,
+    bundle: &Bundle,
+    trusted_root: &[u8],
+    signer: &ExpectedSigner,
+) -> Result<(), SignatureError> {
+    let keyless = |m: String| SignatureError::Keyless(m);
+    let root = SigstoreTrustRoot::from_trusted_root_json_unchecked(trusted_root)
+        .map_err(|e| keyless(format!("invalid trusted root: {e}")))?;
+    let verifier = Verifier::new(Default::default(), root)
+        .map_err(|e| keyless(format!("invalid trusted root: {e}")))?;
+    let policy = Identity::new(signer.identity.as_str(), signer.issuer.as_str());
+    verifier
+        .verify_digest_with(digest, bundle.clone(), &policy, true)
+        .await
+        .map_err(|e| keyless(error_chain(&e)))?;
+    let keys = tlog::log_keys(trusted_root).map_err(SignatureError::Tlog)?;
+    let entries = bundle
+        .verification_material
+        .as_ref()
+        .map(|m| m.tlog_entries.as_slice())
+        .unwrap_or_default();
+    if entries.is_empty() {
+        return Err(SignatureError::Tlog(TlogError::NoEntry));
+    }
+    for e in entries {
+        tlog::verify_entry(e, &keys).map_err(SignatureError::Tlog)?;
+    }
+    Ok(())
+}
+
+/// Verifies a keyless bundle over a registry entry (its canonical form's SHA-256).
+pub async fn verify_entry(
+    server: &serde_json::Value,
+    bundle: &Bundle,
+    trusted_root: &[u8],
+    signer: &ExpectedSigner,
+) -> Result<(), SignatureError> {
+    let digest: [u8; 32] = Sha256::digest(canonical_bytes(server)?).into();
+    verify_digest(ArtifactDigest::Sha256(digest), bundle, trusted_root, signer).await
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::bundle_from_json;
+    use super::*;
+
+    /// `sigstore@5.0.0`'s npm SLSA provenance, from <https://registry.npmjs.org/-/npm/v1/attestations/sigstore@5.0.0>
+    /// (made by sigstore-js in GitHub Actions, logged in the public Rekor), as pinned by sigstore-rs's tests.
+    const NPM_BUNDLE: &str = include_str!("../../tests/data/sigstore/npm_slsa_bundle_v03.json");
+    /// The Sigstore public-good instance's `trusted_root.json` (pinned by sigstore-rs's tests).
+    const TRUSTED_ROOT: &str = include_str!("../../tests/data/sigstore/sigstore_trusted_root.json");
+    /// SHA-512 of `sigstore-5.0.0.tgz`, the statement's subject.
+    const TARBALL_SHA512: &str = "849a897e81bf7b8a8541a6ae40bd3473a27a16b1cb0462ad905bd6dc96d34881053a12eb4a375233f81677fc9439f628fe0b0445e8535c60b5559597fbd5f80e";
+
+    fn signer() -> ExpectedSigner {
+        ExpectedSigner {
+            identity: "https://github.com/sigstore/sigstore-js/.github/workflows/release.yml@refs/heads/main"
+                .into(),
+            issuer: "https://token.actions.githubusercontent.com".into(),
+        }
+    }
+
+    fn digest() -> ArtifactDigest {
+        let bytes: Vec<u8> = (0..TARBALL_SHA512.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&TARBALL_SHA512[i..i + 2], 16).unwrap())
+            .collect();
+        ArtifactDigest::Sha512(bytes.try_into().unwrap())
+    }
+
+    fn verify(b: &Bundle, s: &ExpectedSigner) -> Result<(), SignatureError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(verify_digest(digest(), b, TRUSTED_ROOT.as_bytes(), s))
+    }
+
+    fn entry_mut(
+        b: &mut Bundle,
+    ) -> &mut sigstore_protobuf_specs::dev::sigstore::rekor::v1::TransparencyLogEntry {
+        &mut b.verification_material.as_mut().unwrap().tlog_entries[0]
+    }
+
+    #[test]
+    fn a_real_public_bundle_verifies_offline() {
+        let b = bundle_from_json(NPM_BUNDLE).unwrap();
+        verify(&b, &signer()).unwrap();
+    }
+
+    #[test]
+    fn wrong_identity_issuer_and_digest_are_refused() {
+        let b = bundle_from_json(NPM_BUNDLE).unwrap();
+        let mut s = signer();
+        s.identity =
+            "https://github.com/evil/sigstore-js/.github/workflows/release.yml@refs/heads/main"
+                .into();
+        assert!(matches!(verify(&b, &s), Err(SignatureError::Keyless(_))));
+        let mut s = signer();
+        s.issuer = "https://accounts.google.com".into();
+        assert!(matches!(verify(&b, &s), Err(SignatureError::Keyless(_))));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let other = ArtifactDigest::Sha512([7u8; 64]);
+        assert!(
+            rt.block_on(verify_digest(other, &b, TRUSTED_ROOT.as_bytes(), &signer()))
+                .is_err()
+        );
+    }
+
+    /// Forged log entries: what sigstore's verifier alone would accept is refused by the log checks.
+    #[test]
+    fn forged_log_entries_are_refused() {
+        let good = bundle_from_json(NPM_BUNDLE).unwrap();
+
+        // An inclusion proof with a changed audit path hash.
+        let mut b = good.clone();
+        entry_mut(&mut b).inclusion_proof.as_mut().unwrap().hashes[0][0] ^= 1;
+        assert!(
+            matches!(
+                verify(&b, &signer()),
+                Err(SignatureError::Tlog(TlogError::InclusionProof(_)))
+            ),
+            "{:?}",
+            verify(&b, &signer())
+        );
+
+        // A proof and root made up to match (the checkpoint, signed by the log, disagrees).
+        let mut b = good.clone();
+        let proof = entry_mut(&mut b).inclusion_proof.as_mut().unwrap();
+        proof.hashes.clear();
+        proof.tree_size = 1;
+        proof.log_index = 0;
+        let body = entry_mut(&mut good.clone()).canonicalized_body.clone();
+        entry_mut(&mut b)
+            .inclusion_proof
+            .as_mut()
+            .unwrap()
+            .root_hash = tlog::leaf_hash(&body).to_vec();
+        assert!(
+            matches!(
+                verify(&b, &signer()),
+                Err(SignatureError::Tlog(TlogError::Checkpoint(_)))
+            ),
+            "{:?}",
+            verify(&b, &signer())
+        );
+
+        // A checkpoint whose signature is not the log's.
+        let mut b = good.clone();
+        let cp = &mut entry_mut(&mut b)
+            .inclusion_proof
+            .as_mut()
+            .unwrap()
+            .checkpoint
+            .as_mut()
+            .unwrap()
+            .envelope;
+        let (body, sigs) = cp.split_once("\n\n").unwrap();
+        let forged_sigs: String = sigs
+            .lines()
+            .map(|l| match l.rsplit_once(' ') {
+                Some((head, sig)) => {
+                    let mut raw =
+                        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, sig)
+                            .unwrap();
+                    let last = raw.len() - 1;
+                    raw[last] ^= 1;
+                    format!(
+                        "{head} {}\n",
+                        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, raw)
+                    )
+                }
+                None => format!("{l}\n"),
+            })
+            .collect();
+        *cp = format!("{body}\n\n{forged_sigs}");
+        assert!(matches!(
+            verify(&b, &signer()),
+            Err(SignatureError::Tlog(TlogError::Checkpoint(_)))
+        ));
+
+        // A changed integration time: the signed entry timestamp no longer verifies.
+        let mut b = good.clone();
+        entry_mut(&mut b).integrated_time += 1;
+        assert!(
+            matches!(
+                verify(&b, &signer()),
+                Err(SignatureError::Tlog(TlogError::SignedEntryTimestamp))
+            ),
+            "{:?}",
+            verify(&b, &signer())
+        );
+
+        // An entry from a log the trusted root does not know.
+        let mut b = good.clone();
+        entry_mut(&mut b).log_id.as_mut().unwrap().key_id[0] ^= 1;
+        assert!(verify(&b, &signer()).is_err());
+
+        // No log entry at all.
+        let mut b = good.clone();
+        b.verification_material
+            .as_mut()
+            .unwrap()
+            .tlog_entries
+            .clear();
+        assert!(verify(&b, &signer()).is_err());
+    }
+}
