@@ -17,7 +17,7 @@
 //! | `read_cache_bytes`    | `THV_REGISTRY_READ_CACHE_BYTES`   | 32 MiB of cached GET responses (0: off)   |
 //! | `read_cache_ttl_seconds` | `THV_REGISTRY_READ_CACHE_TTL_SECONDS` | 60 (staleness bound if a change notification is lost) |
 //! | `sync_cache_dir`      | `THV_REGISTRY_SYNC_CACHE_DIR`     | `$XDG_DATA_HOME/thv-registry-api/sources` (git sources' clones) |
-//! | `signature_policy`    | `THV_REGISTRY_SIGNATURE_POLICY` (`--signature-policy`), `THV_REGISTRY_TRUSTED_KEYS` (`--trusted-key`) | off; file: `{mode = "enforce", trusted_keys = ["cosign.pub"]}` |
+//! | `signature_policy`    | `THV_REGISTRY_SIGNATURE_POLICY` (`--signature-policy`), `THV_REGISTRY_TRUSTED_KEYS` (`--trusted-key`) | off; file: `{mode = "enforce", trusted_keys = ["cosign.pub"], trusted_root = "trusted_root.json", signers = [{identity = "…", issuer = "…"}]}` (flags `--trusted-root`, `--certificate-identity`, `--certificate-oidc-issuer`) |
 //! | `sources`, `registries`, `default_registry` | (file only) | none: `/v0.1` serves the published entries |
 //!
 //! The file is TOML, or YAML when its name ends in `.yaml` or `.yml`. Sync sources and registries are described in
@@ -27,7 +27,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use thv_core::signature::{PolicyMode, SignaturePolicy};
+use thv_core::signature::keyless::ExpectedSigner;
+use thv_core::signature::{PolicyMode, SignaturePolicy, TrustSettings};
 
 use crate::auth::{KeyError, TokenKeys};
 use crate::sync::config::{Registries, RegistryConfig, Source, SourceConfig};
@@ -102,6 +103,15 @@ pub struct ConfigArgs {
         value_delimiter = ','
     )]
     pub trusted_keys: Vec<PathBuf>,
+    /// For keyless signatures: the `trusted_root.json` (read once, used offline).
+    #[arg(long, env = "THV_REGISTRY_TRUSTED_ROOT")]
+    pub trusted_root: Option<PathBuf>,
+    /// For keyless signatures: the signer's certificate identity (with --certificate-oidc-issuer).
+    #[arg(long, requires = "certificate_oidc_issuer")]
+    pub certificate_identity: Option<String>,
+    /// For keyless signatures: the signer's OIDC issuer.
+    #[arg(long, requires = "certificate_identity")]
+    pub certificate_oidc_issuer: Option<String>,
 }
 
 /// The file's `signature_policy` table.
@@ -112,6 +122,9 @@ struct SignaturePolicyConfig {
     mode: PolicyMode,
     #[serde(default)]
     trusted_keys: Vec<PathBuf>,
+    trusted_root: Option<PathBuf>,
+    #[serde(default)]
+    signers: Vec<ExpectedSigner>,
 }
 
 /// The configuration file's shape.
@@ -241,12 +254,24 @@ impl Config {
         );
         let file_policy = file.signature_policy.unwrap_or_default();
         let mode = args.signature_policy.unwrap_or(file_policy.mode);
-        let keys = if args.trusted_keys.is_empty() {
+        let key_files = if args.trusted_keys.is_empty() {
             file_policy.trusted_keys
         } else {
             args.trusted_keys.clone()
         };
-        let signatures = SignaturePolicy::load(mode, &keys).unwrap_or_else(|e| {
+        let signers = match (&args.certificate_identity, &args.certificate_oidc_issuer) {
+            (Some(identity), Some(issuer)) => vec![ExpectedSigner {
+                identity: identity.clone(),
+                issuer: issuer.clone(),
+            }],
+            _ => file_policy.signers,
+        };
+        let trust = TrustSettings {
+            key_files,
+            trusted_root: args.trusted_root.clone().or(file_policy.trusted_root),
+            signers,
+        };
+        let signatures = SignaturePolicy::load_with(mode, &trust).unwrap_or_else(|e| {
             errors.push(format!("signature_policy: {e}"));
             SignaturePolicy::default()
         });

@@ -65,10 +65,10 @@ impl Registry {
     }
 
     /// The signature policy: refuses (422) what an enforcing policy refuses; a warning policy logs.
-    fn check_signature(&self, server: &ServerJson, action: &str) -> AppResult<()> {
+    async fn check_signature(&self, server: &ServerJson, action: &str) -> AppResult<()> {
         let value = serde_json::to_value(server)
             .map_err(|e| AppError::Internal(format!("cannot serialize the server: {e}")))?;
-        match self.signatures.check(&value) {
+        match self.signatures.check(&value).await {
             Ok(None) => Ok(()),
             Ok(Some(e)) => {
                 tracing::warn!(server = %server.name, version = %server.version,
@@ -177,7 +177,7 @@ impl Registry {
             )));
         }
         server.retain_publisher_meta();
-        self.check_signature(&server, "publish")?;
+        self.check_signature(&server, "publish").await?;
 
         let row = new_row(&server, now())?;
         let name = server.name.clone();
@@ -244,7 +244,7 @@ impl Registry {
             )));
         }
         server.retain_publisher_meta();
-        self.check_signature(&server, "edit")?;
+        self.check_signature(&server, "edit").await?;
         let value =
             serde_json::to_string(&server).map_err(|e| AppError::Internal(e.to_string()))?;
         let search_text = search_text(&server);

@@ -78,7 +78,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Login(a) => publish::login(a).await,
         Command::Keygen(a) => sign::keygen(a),
         Command::Sign(a) => sign::sign(a),
-        Command::Verify(a) => sign::verify(a),
+        Command::Verify(a) => sign::verify(a).await,
         Command::Canonicalize(a) => sign::canonicalize(a),
         Command::Completions { shell } => {
             clap_complete::generate(

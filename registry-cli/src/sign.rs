@@ -48,8 +48,17 @@ pub struct VerifyArgs {
     /// The server.json to check.
     file: PathBuf,
     /// Trusted public key (PEM, cosign.pub); repeatable: any of them may have signed.
-    #[arg(long = "key", required = true)]
+    #[arg(long = "key", required_unless_present = "trusted_root")]
     keys: Vec<PathBuf>,
+    /// For keyless bundles: the `trusted_root.json` (Fulcio CAs, Rekor and CT log keys), read offline.
+    #[arg(long, requires_all = ["certificate_identity", "certificate_oidc_issuer"])]
+    trusted_root: Option<PathBuf>,
+    /// For keyless bundles: the signer's identity (the certificate's SAN: an email or a workflow URI).
+    #[arg(long, requires = "trusted_root")]
+    certificate_identity: Option<String>,
+    /// For keyless bundles: the OIDC issuer recorded in the certificate.
+    #[arg(long, requires = "trusted_root")]
+    certificate_oidc_issuer: Option<String>,
     /// The bundle (default: FILE.bundle.json when it exists, else the one in the entry's `_meta`).
     #[arg(long)]
     bundle: Option<PathBuf>,
@@ -183,7 +192,7 @@ pub fn sign(a: SignArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-pub fn verify(a: VerifyArgs) -> anyhow::Result<i32> {
+pub async fn verify(a: VerifyArgs) -> anyhow::Result<i32> {
     let entry = read_entry(&a.file)?;
     let bundle: Option<Value> = match &a.bundle {
         Some(p) => Some(
@@ -195,11 +204,22 @@ pub fn verify(a: VerifyArgs) -> anyhow::Result<i32> {
         ),
         None => sidecar_bundle(&a.file)?,
     };
-    let policy = signature::SignaturePolicy::load(signature::PolicyMode::Enforce, &a.keys)
+    let signers = match (a.certificate_identity, a.certificate_oidc_issuer) {
+        (Some(identity), Some(issuer)) => {
+            vec![signature::keyless::ExpectedSigner { identity, issuer }]
+        }
+        _ => Vec::new(),
+    };
+    let trust = signature::TrustSettings {
+        key_files: a.keys.clone(),
+        trusted_root: a.trusted_root.clone(),
+        signers,
+    };
+    let policy = signature::SignaturePolicy::load_with(signature::PolicyMode::Enforce, &trust)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let name = entry["name"].as_str().unwrap_or_default();
     let version = entry["version"].as_str().unwrap_or_default();
-    match policy.evaluate(&entry, bundle.as_ref()) {
+    match policy.evaluate(&entry, bundle.as_ref()).await {
         signature::Verdict::Verified { key } => {
             println!("verified {name}@{version}: signed by {key}");
             Ok(0)

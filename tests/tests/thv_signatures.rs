@@ -112,6 +112,25 @@ async fn signed_entries_from_keygen_to_thv_run() {
     .unwrap();
     let err = fails(cli(h, &["verify", "changed.json", "--key", "cosign.pub"]));
     assert!(err.contains("signs another entry"), "{err}");
+    // A keyless bundle (a real public one, over another artifact) is checked against the trusted root and the
+    // expected signer, offline, and refused for this entry.
+    let data = thv_e2e::thv::repo_root().join("core/tests/data/sigstore");
+    let err = fails(cli(
+        h,
+        &[
+            "verify",
+            "signed.json",
+            "--bundle",
+            data.join("npm_slsa_bundle_v03.json").to_str().unwrap(),
+            "--trusted-root",
+            data.join("sigstore_trusted_root.json").to_str().unwrap(),
+            "--certificate-identity",
+            "https://github.com/sigstore/sigstore-js/.github/workflows/release.yml@refs/heads/main",
+            "--certificate-oidc-issuer",
+            "https://token.actions.githubusercontent.com",
+        ],
+    ));
+    assert!(err.contains("keyless verification failed"), "{err}");
     let canonical = ok(cli(h, &["canonicalize", "signed.json"]));
     assert!(
         canonical.starts_with("{\"$schema\":") && !canonical.contains('\n'),

@@ -19,7 +19,8 @@ use super::{SignatureError, canonical_bytes};
 
 /// Who must have signed: the certificate's SAN (an email or a URI such as a GitHub workflow ref) and the OIDC
 /// issuer recorded in it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ExpectedSigner {
     pub identity: String,
     pub issuer: String,

@@ -251,6 +251,19 @@ pub fn verify_with_any_key<'a>(
     ))
 }
 
+/// Whether a bundle is keyless: its verification material is a certificate (else a public key hint).
+pub fn is_keyless(b: &Bundle) -> bool {
+    matches!(
+        b.verification_material
+            .as_ref()
+            .and_then(|m| m.content.as_ref()),
+        Some(
+            verification_material::Content::Certificate(_)
+                | verification_material::Content::X509CertificateChain(_)
+        )
+    )
+}
+
 /// The bundle carried in an entry's `_meta`, if any.
 pub fn embedded_bundle(server: &Value) -> Option<&Value> {
     server.get("_meta")?.get(SIGNATURE_META)
@@ -294,11 +307,25 @@ impl std::fmt::Display for PolicyMode {
     }
 }
 
-/// A signature policy: its mode and the public keys entries must be signed by.
+/// A signature policy: its mode, the public keys entries may be signed with, and for keyless bundles the
+/// trusted root (`trusted_root.json`) and the signers (certificate identity and issuer) accepted.
 #[derive(Clone, Default)]
 pub struct SignaturePolicy {
     pub mode: PolicyMode,
     keys: std::sync::Arc<Vec<(String, CosignVerificationKey)>>,
+    trusted_root: Option<std::sync::Arc<Vec<u8>>>,
+    signers: Vec<keyless::ExpectedSigner>,
+}
+
+/// Where a policy's trust comes from (see [`SignaturePolicy::load_with`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustSettings {
+    /// Public keys (PEM files).
+    pub key_files: Vec<std::path::PathBuf>,
+    /// A `trusted_root.json` for keyless bundles.
+    pub trusted_root: Option<std::path::PathBuf>,
+    /// Accepted keyless signers.
+    pub signers: Vec<keyless::ExpectedSigner>,
 }
 
 impl std::fmt::Debug for SignaturePolicy {
@@ -332,8 +359,39 @@ impl SignaturePolicy {
     /// A policy with the public keys (PEM files); every unreadable or invalid file is named in the error. An
     /// enforcing or warning policy needs at least one key.
     pub fn load(mode: PolicyMode, key_files: &[std::path::PathBuf]) -> Result<Self, String> {
+        Self::load_with(
+            mode,
+            &TrustSettings {
+                key_files: key_files.to_vec(),
+                ..Default::default()
+            },
+        )
+    }
+
+    /// A policy with keys and/or keyless signers; every problem is named in the error. An enforcing or warning
+    /// policy needs at least one key or one signer (signers need the trusted root).
+    pub fn load_with(mode: PolicyMode, trust: &TrustSettings) -> Result<Self, String> {
+        let key_files = &trust.key_files;
         let mut keys = Vec::new();
         let mut errors = Vec::new();
+        let trusted_root = match &trust.trusted_root {
+            Some(path) => match std::fs::read(path) {
+                Ok(bytes) => {
+                    if let Err(e) = tlog::log_keys(&bytes) {
+                        errors.push(format!("{}: {e}", path.display()));
+                    }
+                    Some(std::sync::Arc::new(bytes))
+                }
+                Err(e) => {
+                    errors.push(format!("{}: {e}", path.display()));
+                    None
+                }
+            },
+            None => None,
+        };
+        if !trust.signers.is_empty() && trust.trusted_root.is_none() {
+            errors.push("keyless signers need a trusted root (trusted_root.json)".to_owned());
+        }
         for path in key_files {
             match std::fs::read(path) {
                 Ok(pem) => match read_public_key(&pem) {
@@ -343,15 +401,17 @@ impl SignaturePolicy {
                 Err(e) => errors.push(format!("{}: {e}", path.display())),
             }
         }
-        if mode != PolicyMode::Off && key_files.is_empty() {
+        if mode != PolicyMode::Off && key_files.is_empty() && trust.signers.is_empty() {
             errors.push(format!(
-                "the signature policy '{mode}' needs at least one trusted key"
+                "the signature policy '{mode}' needs at least one trusted key or keyless signer"
             ));
         }
         if errors.is_empty() {
             Ok(Self {
                 mode,
                 keys: std::sync::Arc::new(keys),
+                trusted_root,
+                signers: trust.signers.clone(),
             })
         } else {
             Err(errors.join("; "))
@@ -359,25 +419,48 @@ impl SignaturePolicy {
     }
 
     /// Checks an entry's signature: `bundle` when given, else the one in its `_meta`.
-    pub fn evaluate(&self, server: &Value, bundle: Option<&Value>) -> Verdict {
+    pub async fn evaluate(&self, server: &Value, bundle: Option<&Value>) -> Verdict {
         if self.mode == PolicyMode::Off {
             return Verdict::NotChecked;
         }
         let Some(b) = bundle.or_else(|| embedded_bundle(server)) else {
             return Verdict::Failed(SignatureError::Missing);
         };
-        match bundle_from_value(b).and_then(|b| verify_with_any_key(server, &b, &self.keys)) {
-            Ok(key) => Verdict::Verified {
-                key: key.to_owned(),
-            },
-            Err(e) => Verdict::Failed(e),
+        let b = match bundle_from_value(b) {
+            Ok(b) => b,
+            Err(e) => return Verdict::Failed(e),
+        };
+        if !is_keyless(&b) {
+            return match verify_with_any_key(server, &b, &self.keys) {
+                Ok(key) => Verdict::Verified {
+                    key: key.to_owned(),
+                },
+                Err(e) => Verdict::Failed(e),
+            };
         }
+        let Some(root) = &self.trusted_root else {
+            return Verdict::Failed(SignatureError::Keyless(
+                "the bundle is keyless (a certificate), but no trusted root is configured".into(),
+            ));
+        };
+        let mut last = SignatureError::Keyless("no keyless signer is trusted".into());
+        for signer in &self.signers {
+            match keyless::verify_entry(server, &b, root, signer).await {
+                Ok(()) => {
+                    return Verdict::Verified {
+                        key: format!("{} ({})", signer.identity, signer.issuer),
+                    };
+                }
+                Err(e) => last = e,
+            }
+        }
+        Verdict::Failed(last)
     }
 
     /// [`SignaturePolicy::evaluate`], then the mode: `Err` only when enforcing and the check failed; a warning
     /// policy's failure comes back as `Ok(Some(reason))`.
-    pub fn check(&self, server: &Value) -> Result<Option<SignatureError>, SignatureError> {
-        match self.evaluate(server, None) {
+    pub async fn check(&self, server: &Value) -> Result<Option<SignatureError>, SignatureError> {
+        match self.evaluate(server, None).await {
             Verdict::Failed(e) if self.mode == PolicyMode::Enforce => Err(e),
             Verdict::Failed(e) => Ok(Some(e)),
             _ => Ok(None),
@@ -505,6 +588,13 @@ mod tests {
         assert_eq!(verify_with_any_key(&e, &b, &keys).unwrap(), "mine");
     }
 
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
     #[test]
     fn policies() {
         let dir = tempfile::tempdir().unwrap();
@@ -518,23 +608,26 @@ mod tests {
         let enforce =
             SignaturePolicy::load(PolicyMode::Enforce, std::slice::from_ref(&pub_path)).unwrap();
         assert!(matches!(
-            enforce.evaluate(&signed, None),
+            block_on(enforce.evaluate(&signed, None)),
             Verdict::Verified { .. }
         ));
         assert_eq!(
-            enforce.check(&entry()).unwrap_err(),
+            block_on(enforce.check(&entry())).unwrap_err(),
             SignatureError::Missing
         );
         let mut changed = signed.clone();
         changed["version"] = json!("1.2.1");
         assert!(matches!(
-            enforce.check(&changed).unwrap_err(),
+            block_on(enforce.check(&changed)).unwrap_err(),
             SignatureError::DigestMismatch { .. }
         ));
         let warn = SignaturePolicy::load(PolicyMode::Warn, &[pub_path]).unwrap();
-        assert_eq!(warn.check(&entry()).unwrap(), Some(SignatureError::Missing));
+        assert_eq!(
+            block_on(warn.check(&entry())).unwrap(),
+            Some(SignatureError::Missing)
+        );
         let off = SignaturePolicy::default();
-        assert_eq!(off.evaluate(&entry(), None), Verdict::NotChecked);
+        assert_eq!(block_on(off.evaluate(&entry(), None)), Verdict::NotChecked);
 
         let err = SignaturePolicy::load(PolicyMode::Enforce, &[]).unwrap_err();
         assert!(err.contains("at least one trusted key"), "{err}");
@@ -546,6 +639,58 @@ mod tests {
             PolicyMode::Enforce
         );
         assert!("strict".parse::<PolicyMode>().is_err());
+    }
+
+    /// A keyless bundle goes the keyless way: refused without a trusted root, and refused (naming why) when it
+    /// signs something else than the entry.
+    #[test]
+    fn keyless_bundles_in_policies() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("trusted_root.json");
+        std::fs::write(
+            &root,
+            include_str!("../../tests/data/sigstore/sigstore_trusted_root.json"),
+        )
+        .unwrap();
+        let npm: Value = serde_json::from_str(include_str!(
+            "../../tests/data/sigstore/npm_slsa_bundle_v03.json"
+        ))
+        .unwrap();
+        assert!(is_keyless(&bundle_from_value(&npm).unwrap()));
+        let mut e = entry();
+        e["_meta"][SIGNATURE_META] = npm;
+        let key = generate_key_pair().unwrap();
+        let pub_path = dir.path().join("cosign.pub");
+        std::fs::write(&pub_path, key.public_key_to_pem().unwrap()).unwrap();
+        let keys_only = SignaturePolicy::load(PolicyMode::Enforce, &[pub_path]).unwrap();
+        match block_on(keys_only.evaluate(&e, None)) {
+            Verdict::Failed(SignatureError::Keyless(m)) => {
+                assert!(m.contains("no trusted root"), "{m}")
+            }
+            v => panic!("{v:?}"),
+        }
+        let trust = TrustSettings {
+            key_files: Vec::new(),
+            trusted_root: Some(root),
+            signers: vec![keyless::ExpectedSigner {
+                identity: "https://github.com/sigstore/sigstore-js/.github/workflows/release.yml@refs/heads/main".into(),
+                issuer: "https://token.actions.githubusercontent.com".into(),
+            }],
+        };
+        let keyless_policy = SignaturePolicy::load_with(PolicyMode::Enforce, &trust).unwrap();
+        assert!(matches!(
+            block_on(keyless_policy.evaluate(&e, None)),
+            Verdict::Failed(SignatureError::Keyless(_))
+        ));
+        let err = SignaturePolicy::load_with(
+            PolicyMode::Enforce,
+            &TrustSettings {
+                trusted_root: None,
+                ..trust
+            },
+        )
+        .unwrap_err();
+        assert!(err.contains("need a trusted root"), "{err}");
     }
 
     #[test]

@@ -44,6 +44,16 @@ pub enum ConfigCommand {
         /// A public key (PEM, cosign.pub) entries may be signed with; repeatable (replaces the configured ones).
         #[arg(long = "trusted-key")]
         trusted_keys: Vec<std::path::PathBuf>,
+        /// For keyless signatures: a trusted_root.json (replaces the configured one).
+        #[arg(long)]
+        trusted_root: Option<std::path::PathBuf>,
+        /// For keyless signatures: an accepted signer's certificate identity (with --certificate-oidc-issuer;
+        /// replaces the configured signers).
+        #[arg(long, requires = "certificate_oidc_issuer")]
+        certificate_identity: Option<String>,
+        /// For keyless signatures: that signer's OIDC issuer.
+        #[arg(long, requires = "certificate_identity")]
+        certificate_oidc_issuer: Option<String>,
     },
     GetSignaturePolicy,
     /// Print the whole configuration file.
@@ -96,7 +106,26 @@ pub async fn config(dirs: Dirs, c: ConfigCommand) -> anyhow::Result<i32> {
         ConfigCommand::SetSignaturePolicy {
             policy,
             trusted_keys,
+            trusted_root,
+            certificate_identity,
+            certificate_oidc_issuer,
         } => {
+            let trusted_root = trusted_root
+                .map(|p| {
+                    std::fs::canonicalize(&p)
+                        .with_context(|| format!("{} does not exist", p.display()))
+                })
+                .transpose()?;
+            let signers: Vec<_> = certificate_identity
+                .zip(certificate_oidc_issuer)
+                .map(
+                    |(identity, issuer)| thv_core::signature::keyless::ExpectedSigner {
+                        identity,
+                        issuer,
+                    },
+                )
+                .into_iter()
+                .collect();
             let keys = trusted_keys
                 .iter()
                 .map(|k| {
@@ -107,10 +136,18 @@ pub async fn config(dirs: Dirs, c: ConfigCommand) -> anyhow::Result<i32> {
             let mut setting = crate::config::SignaturesConfig {
                 policy,
                 trusted_keys: keys,
+                trusted_root,
+                signers,
             };
             edit(&dirs, |cfg| {
                 if setting.trusted_keys.is_empty() {
                     setting.trusted_keys = cfg.signatures.trusted_keys.clone();
+                }
+                if setting.trusted_root.is_none() {
+                    setting.trusted_root = cfg.signatures.trusted_root.clone();
+                }
+                if setting.signers.is_empty() {
+                    setting.signers = cfg.signatures.signers.clone();
                 }
                 setting.load()?;
                 cfg.signatures = setting.clone();
@@ -123,6 +160,12 @@ pub async fn config(dirs: Dirs, c: ConfigCommand) -> anyhow::Result<i32> {
             println!("{}", cfg.signatures.policy);
             for k in &cfg.signatures.trusted_keys {
                 println!("trusted key: {}", k.display());
+            }
+            if let Some(r) = &cfg.signatures.trusted_root {
+                println!("trusted root: {}", r.display());
+            }
+            for s in &cfg.signatures.signers {
+                println!("keyless signer: {} ({})", s.identity, s.issuer);
             }
         }
         ConfigCommand::SetRegistry { url } => {

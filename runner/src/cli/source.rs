@@ -79,7 +79,7 @@ pub async fn resolve(
     match classify(arg)? {
         RunSource::Registry(name) => match registry.find(&name).await {
             Ok(found) => {
-                check_signature(&found.server, signatures)?;
+                check_signature(&found.server, signatures).await?;
                 let mut opts = opts.clone();
                 opts.registry_url = found.registry_url;
                 opts.registry_api_url = found.registry_api_url;
@@ -104,10 +104,10 @@ pub async fn resolve(
 
 /// The signature policy on a registry entry: refused under `enforce` unless signed by a trusted key (before
 /// anything starts), a warning under `warn`.
-fn check_signature(server: &ServerJson, policy: &SignaturePolicy) -> anyhow::Result<()> {
+async fn check_signature(server: &ServerJson, policy: &SignaturePolicy) -> anyhow::Result<()> {
     let value = serde_json::to_value(server).context("cannot read the registry entry")?;
     let what = format!("{}@{}", server.name, server.version);
-    match policy.evaluate(&value, None) {
+    match policy.evaluate(&value, None).await {
         Verdict::NotChecked => Ok(()),
         Verdict::Verified { key } => {
             eprintln!("{what}: signature verified (key {key})");
