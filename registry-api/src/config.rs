@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use thv_core::signature::keyless::ExpectedSigner;
-use thv_core::signature::{PolicyMode, SignaturePolicy, TrustSettings};
+use thv_core::signature::{PolicyConfig, PolicyMode, SignaturePolicy};
 
 use crate::auth::{KeyError, TokenKeys};
 use crate::sync::config::{Registries, RegistryConfig, Source, SourceConfig};
@@ -114,19 +114,6 @@ pub struct ConfigArgs {
     pub certificate_oidc_issuer: Option<String>,
 }
 
-/// The file's `signature_policy` table.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SignaturePolicyConfig {
-    #[serde(default)]
-    mode: PolicyMode,
-    #[serde(default)]
-    trusted_keys: Vec<PathBuf>,
-    trusted_root: Option<PathBuf>,
-    #[serde(default)]
-    signers: Vec<ExpectedSigner>,
-}
-
 /// The configuration file's shape.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -143,7 +130,7 @@ struct FileConfig {
     read_cache_bytes: Option<usize>,
     read_cache_ttl_seconds: Option<u64>,
     sync_cache_dir: Option<PathBuf>,
-    signature_policy: Option<SignaturePolicyConfig>,
+    signature_policy: Option<PolicyConfig>,
     #[serde(default)]
     sources: Vec<SourceConfig>,
     #[serde(default)]
@@ -266,12 +253,13 @@ impl Config {
             }],
             _ => file_policy.signers,
         };
-        let trust = TrustSettings {
-            key_files,
+        let policy = PolicyConfig {
+            mode,
+            trusted_keys: key_files,
             trusted_root: args.trusted_root.clone().or(file_policy.trusted_root),
             signers,
         };
-        let signatures = SignaturePolicy::load_with(mode, &trust).unwrap_or_else(|e| {
+        let signatures = policy.load().unwrap_or_else(|e| {
             errors.push(format!("signature_policy: {e}"));
             SignaturePolicy::default()
         });

@@ -13,7 +13,7 @@
 //! registered = ["vscode", "cursor"]       # clients whose config files get every workload's URL
 //!
 //! [signatures]                            # registry entries' signatures (`thv run NAME`)
-//! policy = "enforce"                      # off | warn | enforce
+//! mode = "enforce"                        # off | warn | enforce ("policy" is read too)
 //! trusted_keys = ["/etc/thv/cosign.pub"]
 //! trusted_root = "/etc/thv/trusted_root.json"   # keyless signatures, checked offline
 //! signers = [{identity = "https://github.com/org/repo/.github/workflows/sign.yml@refs/heads/main",
@@ -44,43 +44,9 @@ pub struct UserConfig {
     pub signatures: SignaturesConfig,
 }
 
-/// `[signatures]`: what `thv run NAME` does with the registry entry's signature.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SignaturesConfig {
-    /// `off` (default), `warn` or `enforce`.
-    #[serde(default)]
-    pub policy: thv_core::signature::PolicyMode,
-    /// Public keys (PEM) entries may be signed with.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub trusted_keys: Vec<PathBuf>,
-    /// For keyless signatures: a `trusted_root.json`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub trusted_root: Option<PathBuf>,
-    /// For keyless signatures: the accepted signers (certificate identity and OIDC issuer).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub signers: Vec<thv_core::signature::keyless::ExpectedSigner>,
-}
-
-impl SignaturesConfig {
-    fn is_empty(&self) -> bool {
-        self.policy == thv_core::signature::PolicyMode::Off
-            && self.trusted_keys.is_empty()
-            && self.trusted_root.is_none()
-            && self.signers.is_empty()
-    }
-
-    /// The policy with its keys loaded (an unreadable key is an error naming it).
-    pub fn load(&self) -> anyhow::Result<thv_core::signature::SignaturePolicy> {
-        let trust = thv_core::signature::TrustSettings {
-            key_files: self.trusted_keys.clone(),
-            trusted_root: self.trusted_root.clone(),
-            signers: self.signers.clone(),
-        };
-        thv_core::signature::SignaturePolicy::load_with(self.policy, &trust)
-            .map_err(|e| anyhow::anyhow!("the [signatures] configuration: {e}"))
-    }
-}
+/// `[signatures]`: what `thv run NAME` does with the registry entry's signature (`policy` = `off` | `warn` |
+/// `enforce`, `trusted_keys`, `trusted_root`, `signers`).
+pub type SignaturesConfig = thv_core::signature::PolicyConfig;
 
 /// `[registry]`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

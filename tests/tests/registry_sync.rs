@@ -521,6 +521,59 @@ fn git(dir: &Path, args: &[&str]) {
     );
 }
 
+/// A source's signature policy: under `enforce`, entries not signed by a trusted key are skipped and reported.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_source_enforcing_signatures_takes_only_signed_entries() {
+    use thv_core::signature;
+    let home = tempfile::tempdir().unwrap();
+    let key = signature::generate_key_pair().unwrap();
+    let pub_path = home.path().join("cosign.pub");
+    std::fs::write(&pub_path, key.public_key_to_pem().unwrap()).unwrap();
+    let mut signed = server("io.github.signed/yes", "1.0.0", "Signed");
+    signed["_meta"] = json!({
+        signature::SIGNATURE_META: serde_json::to_value(signature::sign_with_key(&signed, &key).unwrap()).unwrap()
+    });
+    let mut tampered = server("io.github.signed/tampered", "1.0.0", "Tampered");
+    tampered["_meta"] = json!({
+        signature::SIGNATURE_META: serde_json::to_value(signature::sign_with_key(&tampered, &key).unwrap()).unwrap()
+    });
+    tampered["description"] = json!("Tampered after signing");
+    let file = home.path().join("catalog.json");
+    std::fs::write(
+        &file,
+        registry_file(&[
+            signed,
+            tampered,
+            server("io.github.signed/no", "1.0.0", "Unsigned"),
+        ]),
+    )
+    .unwrap();
+    let config = write_config(
+        home.path(),
+        &format!(
+            "[[sources]]\nname = \"file\"\nfile = {{ path = \"{}\" }}\nsignature_policy = {{ mode = \"enforce\", trusted_keys = [\"{}\"] }}\n\n[[registries]]\nname = \"signed\"\nsources = [\"file\"]\n",
+            file.display(),
+            pub_path.display()
+        ),
+    );
+    let api = serve(home.path(), &config, None);
+    let f = wait_synced(&api.base, "file").await;
+    assert_eq!(f["status"], "complete", "{f}");
+    assert_eq!(f["lastSync"]["skipped"], 2, "{f}");
+    let reasons = f["lastSync"]["skippedEntries"].to_string();
+    assert!(
+        reasons.contains("signature: the entry carries no signature"),
+        "{reasons}"
+    );
+    assert!(
+        reasons.contains("signature: the bundle signs another entry"),
+        "{reasons}"
+    );
+    let rows = all_versions(&format!("{}/registry/signed/v0.1", api.base), false).await;
+    let names: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(names, ["io.github.signed/yes"]);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn file_and_git_sources() {
     let home = tempfile::tempdir().unwrap();

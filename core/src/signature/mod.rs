@@ -317,6 +317,40 @@ pub struct SignaturePolicy {
     signers: Vec<keyless::ExpectedSigner>,
 }
 
+/// A signature policy as configuration files write it (`thv-registry-api`'s `signature_policy` and each
+/// sync source's, `thv`'s `[signatures]`): `mode` (`policy` in thv's file), `trusted_keys`, `trusted_root`,
+/// `signers`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    #[serde(default, alias = "policy")]
+    pub mode: PolicyMode,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_keys: Vec<std::path::PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted_root: Option<std::path::PathBuf>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signers: Vec<keyless::ExpectedSigner>,
+}
+
+impl PolicyConfig {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// The policy, its keys and trusted root read (every problem named).
+    pub fn load(&self) -> Result<SignaturePolicy, String> {
+        SignaturePolicy::load_with(
+            self.mode,
+            &TrustSettings {
+                key_files: self.trusted_keys.clone(),
+                trusted_root: self.trusted_root.clone(),
+                signers: self.signers.clone(),
+            },
+        )
+    }
+}
+
 /// Where a policy's trust comes from (see [`SignaturePolicy::load_with`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrustSettings {

@@ -38,6 +38,38 @@ pub enum Entry {
     Invalid(Skipped),
 }
 
+/// The source's signature policy on a stored entry: under `enforce` an entry without a valid signature is
+/// skipped with the reason; under `warn` it is kept and logged.
+pub async fn signed(e: Entry, policy: &thv_core::signature::SignaturePolicy) -> Entry {
+    let Entry::Row(row) = e else { return e };
+    if policy.mode == thv_core::signature::PolicyMode::Off {
+        return Entry::Row(row);
+    }
+    let doc: Value = match serde_json::from_str(&row.value) {
+        Ok(v) => v,
+        Err(e) => {
+            return Entry::Invalid(Skipped {
+                server: row.server_name,
+                version: row.version,
+                reason: e.to_string(),
+            });
+        }
+    };
+    match policy.check(&doc).await {
+        Ok(None) => Entry::Row(row),
+        Ok(Some(why)) => {
+            tracing::warn!(server = %row.server_name, version = %row.version,
+                "synced without a valid signature (signature policy: warn): {why}");
+            Entry::Row(row)
+        }
+        Err(why) => Entry::Invalid(Skipped {
+            server: row.server_name,
+            version: row.version,
+            reason: format!("signature: {why}"),
+        }),
+    }
+}
+
 /// Parses one document of a source (see [`entry`]).
 pub fn entry_from_value(
     doc: Value,

@@ -26,6 +26,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::time::Duration;
+use thv_core::signature::{PolicyConfig, SignaturePolicy};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -54,6 +55,13 @@ pub struct SourceConfig {
     pub sync_policy: SyncPolicyConfig,
     #[serde(default, skip_serializing_if = "FilterSpec::is_empty")]
     pub filter: FilterSpec,
+    /// Entries failing an enforcing policy are skipped (and reported); a warning policy logs them.
+    #[serde(
+        default,
+        alias = "signaturePolicy",
+        skip_serializing_if = "PolicyConfig::is_empty"
+    )]
+    pub signature_policy: PolicyConfig,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -177,9 +185,11 @@ pub struct Source {
     pub full_interval: Duration,
     pub timeout: Duration,
     pub filter: ServerFilter,
-    /// SHA-256 of the settings that decide the source's content (location and filter): when it changes, the next
-    /// sync is a full one.
+    /// SHA-256 of the settings that decide the source's content (location, filter, signature policy): when it
+    /// changes, the next sync is a full one.
     pub settings_hash: String,
+    /// Checked on every incoming entry.
+    pub signatures: SignaturePolicy,
 }
 
 /// The named registries and the one served at `/v0.1`.
@@ -448,6 +458,10 @@ fn check_source(s: &SourceConfig, field: &str, errors: &mut Vec<String>) -> Opti
             return None;
         }
     };
+    let signatures = s.signature_policy.load().unwrap_or_else(|e| {
+        errors.push(format!("{field}.signature_policy: {e}"));
+        SignaturePolicy::default()
+    });
     if errors.len() > before {
         return None;
     }
@@ -460,6 +474,7 @@ fn check_source(s: &SourceConfig, field: &str, errors: &mut Vec<String>) -> Opti
         timeout,
         filter,
         settings_hash: hex::encode(Sha256::digest(&settings)),
+        signatures,
     })
 }
 

@@ -453,13 +453,15 @@ async fn sync_api(
     match spool {
         Some(spool) => {
             for item in spool.into_items()? {
-                w.push(push(item?)).await.map_err(db)?;
+                let e = apply::signed(push(item?), &source.signatures).await;
+                w.push(e).await.map_err(db)?;
             }
         }
         None => {
             while let Some(page) = pages.next_page().await {
                 for item in page.map_err(upstream)?.servers {
-                    w.push(push(item)).await.map_err(db)?;
+                    let e = apply::signed(push(item), &source.signatures).await;
+                    w.push(e).await.map_err(db)?;
                 }
             }
         }
@@ -556,7 +558,13 @@ async fn sync_content(
         .map_err(db)?;
     for (_, i) in order {
         let entry = match docs.get(i) {
-            Ok(server) => apply::entry(server, None, &source.filter, now),
+            Ok(server) => {
+                apply::signed(
+                    apply::entry(server, None, &source.filter, now),
+                    &source.signatures,
+                )
+                .await
+            }
             Err(e) => {
                 let (server, version) = docs
                     .identity(i)

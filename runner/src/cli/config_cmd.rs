@@ -134,7 +134,7 @@ pub async fn config(dirs: Dirs, c: ConfigCommand) -> anyhow::Result<i32> {
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let mut setting = crate::config::SignaturesConfig {
-                policy,
+                mode: policy,
                 trusted_keys: keys,
                 trusted_root,
                 signers,
@@ -149,7 +149,9 @@ pub async fn config(dirs: Dirs, c: ConfigCommand) -> anyhow::Result<i32> {
                 if setting.signers.is_empty() {
                     setting.signers = cfg.signatures.signers.clone();
                 }
-                setting.load()?;
+                setting
+                    .load()
+                    .map_err(|e| anyhow::anyhow!("the [signatures] configuration: {e}"))?;
                 cfg.signatures = setting.clone();
                 Ok(())
             })?;
@@ -157,7 +159,7 @@ pub async fn config(dirs: Dirs, c: ConfigCommand) -> anyhow::Result<i32> {
         }
         ConfigCommand::GetSignaturePolicy => {
             let cfg = UserConfig::load(&dirs.config_file())?;
-            println!("{}", cfg.signatures.policy);
+            println!("{}", cfg.signatures.mode);
             for k in &cfg.signatures.trusted_keys {
                 println!("trusted key: {}", k.display());
             }

@@ -187,7 +187,11 @@ pub async fn run(dirs: Dirs, a: RunArgs) -> anyhow::Result<i32> {
                     .or(manager.config().registry.url.as_deref());
             let registry = RegistrySource::from_setting(registry_setting);
             let opts = resolve_options(&a)?;
-            let signatures = manager.config().signatures.load()?;
+            let signatures = manager
+                .config()
+                .signatures
+                .load()
+                .map_err(|e| anyhow::anyhow!("the [signatures] configuration: {e}"))?;
             let resolution = super::source::resolve(server, &registry, &opts, &signatures).await?;
             for w in &resolution.warnings {
                 eprintln!("warning: {w}");
