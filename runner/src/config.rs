@@ -18,6 +18,11 @@
 //! trusted_root = "/etc/thv/trusted_root.json"   # keyless signatures, checked offline
 //! signers = [{identity = "https://github.com/org/repo/.github/workflows/sign.yml@refs/heads/main",
 //!             issuer = "https://token.actions.githubusercontent.com"}]
+//!
+//! [images]                                # image signatures (cosign), checked before `thv run` starts
+//! verification = "enabled"                # disabled | warn (default) | enabled
+//! trusted_keys = ["/etc/thv/images.pub"]
+//! insecure_registries = ["127.0.0.1:5000"]   # reached over plain HTTP
 //! ```
 //!
 //! Unknown keys are refused (a typo must not silently do nothing); every error names the file.
@@ -42,6 +47,11 @@ pub struct UserConfig {
     pub clients: ClientsConfig,
     #[serde(default, skip_serializing_if = "SignaturesConfig::is_empty")]
     pub signatures: SignaturesConfig,
+    #[serde(
+        default,
+        skip_serializing_if = "crate::image_verify::ImagesConfig::is_empty"
+    )]
+    pub images: crate::image_verify::ImagesConfig,
 }
 
 /// `[signatures]`: what `thv run NAME` does with the registry entry's signature (`policy` = `off` | `warn` |

@@ -20,6 +20,7 @@ pub mod clients;
 pub mod config;
 pub mod dirs;
 pub mod egress;
+pub mod image_verify;
 pub mod middleware;
 pub mod proxy;
 pub mod registry;

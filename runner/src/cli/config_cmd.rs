@@ -56,6 +56,17 @@ pub enum ConfigCommand {
         certificate_oidc_issuer: Option<String>,
     },
     GetSignaturePolicy,
+    /// Image signatures checked by `thv run`: disabled, warn or enabled, with the keys images may be signed with.
+    SetImageVerification {
+        #[arg(value_enum)]
+        mode: crate::image_verify::Mode,
+        /// A public key (PEM, cosign.pub); repeatable (replaces the configured ones).
+        #[arg(long = "trusted-key")]
+        trusted_keys: Vec<std::path::PathBuf>,
+        /// A registry (host:port) reached over plain HTTP; repeatable (replaces the configured ones).
+        #[arg(long = "insecure-registry")]
+        insecure_registries: Vec<String>,
+    },
     /// Print the whole configuration file.
     Show,
 }
@@ -156,6 +167,34 @@ pub async fn config(dirs: Dirs, c: ConfigCommand) -> anyhow::Result<i32> {
                 Ok(())
             })?;
             println!("signature policy: {policy}");
+        }
+        ConfigCommand::SetImageVerification {
+            mode,
+            trusted_keys,
+            insecure_registries,
+        } => {
+            let keys = trusted_keys
+                .iter()
+                .map(|k| {
+                    let abs = std::fs::canonicalize(k)
+                        .with_context(|| format!("{} does not exist", k.display()))?;
+                    let pem = std::fs::read(&abs)?;
+                    thv_core::signature::read_public_key(&pem)
+                        .with_context(|| format!("{}: not a public key", abs.display()))?;
+                    Ok(abs)
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            edit(&dirs, |cfg| {
+                cfg.images.verification = Some(mode);
+                if !keys.is_empty() {
+                    cfg.images.trusted_keys = keys.clone();
+                }
+                if !insecure_registries.is_empty() {
+                    cfg.images.insecure_registries = insecure_registries.clone();
+                }
+                Ok(())
+            })?;
+            println!("image verification: {mode:?}");
         }
         ConfigCommand::GetSignaturePolicy => {
             let cfg = UserConfig::load(&dirs.config_file())?;

@@ -74,6 +74,10 @@ pub struct RunArgs {
     /// Let an isolated workload reach the engine's gateway (the host) on the destinations its profile allows.
     #[arg(long)]
     pub allow_docker_gateway: bool,
+    /// Check the image's cosign signatures against [images] trusted_keys before it runs: disabled, warn
+    /// (default) or enabled (refuse what does not verify).
+    #[arg(long, value_enum)]
+    pub image_verification: Option<crate::image_verify::Mode>,
     /// Only these tools are listed and callable (comma-separated or repeated).
     #[arg(long, value_delimiter = ',')]
     pub tools: Vec<String>,
@@ -207,6 +211,11 @@ pub async fn run(dirs: Dirs, a: RunArgs) -> anyhow::Result<i32> {
     }
     // Every middleware setting is checked now, before anything starts.
     crate::supervisor::middleware_chain(&rc, crate::supervisor::client_mode(&rc))?;
+    let image_mode = a
+        .image_verification
+        .or(manager.config().images.verification)
+        .unwrap_or_default();
+    crate::image_verify::check(&rc, image_mode, &manager.config().images).await?;
     let build = super::build_cmd::build_options(manager.config(), a.ca_cert.clone())?;
     if rc.package.is_some() && rc.image.is_none() {
         eprintln!(

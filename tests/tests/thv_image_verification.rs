@@ -1,0 +1,171 @@
+//! Image verification end to end: the test image pushed to a real OCI registry (Debian's docker-registry on
+//! 127.0.0.1, `scripts/start-oci-registry.sh`), cosign signatures made and pushed by this test with generated
+//! keys (`sha256-<digest>.sig`, as cosign stores them), and `thv run --image-verification`: a signed image runs,
+//! an unsigned one, one whose signature is over another digest, and one signed by another key are refused
+//! (`enabled`) or run with a warning (`warn`).
+
+use sigstore::cosign::constraint::{Constraint, PrivateKeySigner};
+use sigstore::cosign::{ClientBuilder, CosignCapabilities, SignatureLayer};
+use sigstore::crypto::SigningScheme;
+use sigstore::registry::{Auth, ClientConfig, ClientProtocol, OciReference};
+use thv_e2e::thv::{TEST_SERVER_IMAGE, Thv, engine_image_and_python, podman, skip, unique};
+
+fn push(image: &str) {
+    let out = podman(&["push", "--tls-verify=false", TEST_SERVER_IMAGE, image])
+        .output()
+        .expect("podman push");
+    assert!(
+        out.status.success(),
+        "podman push {image}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Signs `image` with `signer` (over `digest`, or the image's own digest) and pushes the signature.
+async fn sign(image: &str, signer: sigstore::crypto::SigStoreSigner, digest: Option<&str>) {
+    let mut client = ClientBuilder::default()
+        .with_oci_client_config(ClientConfig {
+            protocol: ClientProtocol::Http,
+            ..Default::default()
+        })
+        .build()
+        .unwrap();
+    let reference: OciReference = image.parse().unwrap();
+    let (sig_ref, own) = client
+        .triangulate(&reference, &Auth::Anonymous)
+        .await
+        .unwrap();
+    let mut layer = SignatureLayer::new_unsigned(&reference, digest.unwrap_or(&own)).unwrap();
+    assert!(
+        PrivateKeySigner::new_with_signer(signer)
+            .add_constraint(&mut layer)
+            .unwrap()
+    );
+    client
+        .push_signature(None, &Auth::Anonymous, &sig_ref, vec![layer])
+        .await
+        .unwrap();
+}
+
+fn key_pair(dir: &std::path::Path, name: &str) -> sigstore::crypto::SigStoreSigner {
+    let signer = SigningScheme::ECDSA_P256_SHA256_ASN1
+        .create_signer()
+        .unwrap();
+    let pem = signer
+        .to_sigstore_keypair()
+        .unwrap()
+        .public_key_to_pem()
+        .unwrap();
+    std::fs::write(dir.join(format!("{name}.pub")), pem).unwrap();
+    signer
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_images_signed_by_a_trusted_key_run() {
+    let Some(_py) = engine_image_and_python(TEST_SERVER_IMAGE, "scripts/build-test-images.sh")
+    else {
+        return;
+    };
+    let Some(registry) = std::env::var("THV_TEST_OCI_REGISTRY").ok().or_else(|| {
+        skip("THV_TEST_OCI_REGISTRY is unset (run `eval \"$(scripts/start-oci-registry.sh)\"`)")
+    }) else {
+        return;
+    };
+    let tag = unique("sig");
+    let signed = format!("{registry}/thv/verify-signed:{tag}");
+    let unsigned = format!("{registry}/thv/verify-unsigned:{tag}");
+    let tampered = format!("{registry}/thv/verify-tampered:{tag}");
+    let foreign = format!("{registry}/thv/verify-foreign:{tag}");
+    for i in [&signed, &unsigned, &tampered, &foreign] {
+        push(i);
+    }
+    let keys = tempfile::tempdir().unwrap();
+    let trusted = key_pair(keys.path(), "trusted");
+    let trusted_again = sigstore::crypto::signing_key::SigStoreKeyPair::from_pem(
+        trusted
+            .to_sigstore_keypair()
+            .unwrap()
+            .private_key_to_pem()
+            .unwrap()
+            .as_bytes(),
+    )
+    .unwrap()
+    .to_sigstore_signer(&SigningScheme::ECDSA_P256_SHA256_ASN1)
+    .unwrap();
+    let other = key_pair(keys.path(), "other");
+    sign(&signed, trusted, None).await;
+    // A real signature by the trusted key, but over another digest, at this image's signature tag.
+    let elsewhere = format!("sha256:{}", "ab".repeat(32));
+    sign(&tampered, trusted_again, Some(&elsewhere)).await;
+    sign(&foreign, other, None).await;
+
+    let thv = Thv::new();
+    let trusted_pub = keys.path().join("trusted.pub");
+    thv.ok(&[
+        "config",
+        "set-image-verification",
+        "enabled",
+        "--trusted-key",
+        trusted_pub.to_str().unwrap(),
+        "--insecure-registry",
+        &registry,
+    ]);
+    let out = thv
+        .command(&["run", &signed, "--name", &unique("signed")])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("signature verified"), "{stderr}");
+
+    for (image, why) in [
+        (&unsigned, "no valid signature"),
+        (&tampered, "no valid signature"),
+        (&foreign, "signed by none of the trusted keys"),
+    ] {
+        let name = unique("refused");
+        let err = thv.fails(&["run", image, "--name", &name]);
+        assert!(
+            err.contains(&format!("refusing to run {image}")) && err.contains(why),
+            "{image}: {err}"
+        );
+        let exists = podman(&["container", "exists", &name]).status().unwrap();
+        assert!(!exists.success(), "nothing started for {image}");
+    }
+
+    // warn: it runs, with a warning; disabled: not even looked at.
+    let out = thv
+        .command(&[
+            "run",
+            &unsigned,
+            "--name",
+            &unique("warned"),
+            "--image-verification",
+            "warn",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning:") && stderr.contains("image not verified"),
+        "{stderr}"
+    );
+    let out = thv
+        .command(&[
+            "run",
+            &foreign,
+            "--name",
+            &unique("unchecked"),
+            "--image-verification",
+            "disabled",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        !stderr.contains("signature verified") && !stderr.contains("not verified"),
+        "{stderr}"
+    );
+}
