@@ -149,6 +149,18 @@ impl Thv {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Runs `thv ARGS`, which must succeed; its stderr (warnings and notices).
+    pub fn ok_stderr(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            out.status.success(),
+            "thv {args:?} failed ({}):\n{stderr}",
+            out.status
+        );
+        stderr
+    }
+
     /// Runs `thv ARGS`, which must fail; its stderr.
     pub fn fails(&self, args: &[&str]) -> String {
         let out = self.run(args);

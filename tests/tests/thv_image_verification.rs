@@ -110,12 +110,7 @@ async fn only_images_signed_by_a_trusted_key_run() {
         "--insecure-registry",
         &registry,
     ]);
-    let out = thv
-        .command(&["run", &signed, "--name", &unique("signed")])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let stderr = thv.ok_stderr(&["run", &signed, "--name", &unique("signed")]);
     assert!(stderr.contains("signature verified"), "{stderr}");
 
     for (image, why) in [
@@ -134,36 +129,26 @@ async fn only_images_signed_by_a_trusted_key_run() {
     }
 
     // warn: it runs, with a warning; disabled: not even looked at.
-    let out = thv
-        .command(&[
-            "run",
-            &unsigned,
-            "--name",
-            &unique("warned"),
-            "--image-verification",
-            "warn",
-        ])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let stderr = thv.ok_stderr(&[
+        "run",
+        &unsigned,
+        "--name",
+        &unique("warned"),
+        "--image-verification",
+        "warn",
+    ]);
     assert!(
         stderr.contains("warning:") && stderr.contains("image not verified"),
         "{stderr}"
     );
-    let out = thv
-        .command(&[
-            "run",
-            &foreign,
-            "--name",
-            &unique("unchecked"),
-            "--image-verification",
-            "disabled",
-        ])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let stderr = thv.ok_stderr(&[
+        "run",
+        &foreign,
+        "--name",
+        &unique("unchecked"),
+        "--image-verification",
+        "disabled",
+    ]);
     assert!(
         !stderr.contains("signature verified") && !stderr.contains("not verified"),
         "{stderr}"

@@ -213,16 +213,8 @@ async fn signed_entries_from_keygen_to_thv_run() {
             .contains("enforce")
     );
     let name = unique("signed");
-    let out = thv
-        .command(&["run", "com.example/signed", "--name", &name])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("signature verified"));
+    let stderr = thv.ok_stderr(&["run", "com.example/signed", "--name", &name]);
+    assert!(stderr.contains("signature verified"), "{stderr}");
     let refused = unique("unsigned");
     let err = thv.fails(&["run", "com.example/unsigned", "--name", &refused]);
     assert!(
@@ -235,19 +227,9 @@ async fn signed_entries_from_keygen_to_thv_run() {
     // warn: it runs, with a warning.
     thv.ok(&["config", "set-signature-policy", "warn"]);
     let warned = unique("warned");
-    let out = thv
-        .command(&["run", "com.example/unsigned", "--name", &warned])
-        .output()
-        .unwrap();
+    let stderr = thv.ok_stderr(&["run", "com.example/unsigned", "--name", &warned]);
     assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        String::from_utf8_lossy(&out.stderr)
-            .contains("warning: com.example/unsigned@1.0.0: signature not verified"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        stderr.contains("warning: com.example/unsigned@1.0.0: signature not verified"),
+        "{stderr}"
     );
 }

@@ -72,7 +72,7 @@ impl ClientError {
 }
 
 /// The error and its sources, `: `-joined, each said once.
-pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut parts: Vec<String> = vec![e.to_string()];
     let mut source = e.source();
     while let Some(s) = source {

@@ -16,6 +16,7 @@ use sigstore_protobuf_specs::dev::sigstore::bundle::v1::Bundle;
 
 use super::tlog::{self, TlogError};
 use super::{SignatureError, canonical_bytes};
+use crate::client::error_chain;
 
 /// Who must have signed: the certificate's SAN (an email or a URI such as a GitHub workflow ref) and the OIDC
 /// issuer recorded in it.
@@ -67,17 +68,6 @@ pub async fn verify_entry(
 ) -> Result<(), SignatureError> {
     let digest: [u8; 32] = Sha256::digest(canonical_bytes(server)?).into();
     verify_digest(ArtifactDigest::Sha256(digest), bundle, trusted_root, signer).await
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 use std::time::Duration;
+use thv_core::client::error_chain;
 
 use serde_json::Value;
 use thv_core::runconfig::{PackageScheme, PackageSource};
@@ -119,18 +120,6 @@ fn version_in(scheme: PackageScheme, body: &Value) -> Option<&str> {
         PackageScheme::Npx => body.get("version")?.as_str(),
         PackageScheme::Go => None,
     }
-}
-
-/// An error and its causes, joined (reqwest's own message hides the TLS or DNS reason).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 #[cfg(test)]
