@@ -17,8 +17,7 @@ pub async fn forward(listener: TcpListener, target: SocketAddr) {
             continue;
         };
         tokio::spawn(async move {
-            let upstream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target)).await;
-            match upstream {
+            match tokio::time::timeout(CONNECT_TIMEOUT, connect(target)).await {
                 Ok(Ok(mut up)) => {
                     let _ = conn.set_nodelay(true);
                     let _ = up.set_nodelay(true);
@@ -35,16 +34,39 @@ pub async fn forward(listener: TcpListener, target: SocketAddr) {
     }
 }
 
+/// Connects to the workload, trying again while it refuses: a server that is (re)starting is waited for
+/// (within [`CONNECT_TIMEOUT`]) instead of failing the client's first requests.
+async fn connect(target: SocketAddr) -> std::io::Result<TcpStream> {
+    loop {
+        match TcpStream::connect(target).await {
+            Ok(s) => return Ok(s),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+    /// The workload starts listening after the client connected: the connection waits for it.
     #[tokio::test]
-    async fn forwards_both_ways() {
-        let target = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let target_addr = target.local_addr().unwrap();
+    async fn forwards_both_ways_and_waits_for_a_starting_server() {
+        let reserved = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let target_addr = reserved.local_addr().unwrap();
+        drop(reserved);
         tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let target = TcpListener::bind(target_addr).await.unwrap();
             let (mut c, _) = target.accept().await.unwrap();
             let mut buf = [0u8; 5];
             c.read_exact(&mut buf).await.unwrap();
