@@ -2,7 +2,8 @@
 //! from `[images] verification`, else `warn`): the image's cosign signatures — the `sha256-<digest>.sig` tag's
 //! simple-signing layers and the OCI 1.1 referrers' sigstore bundles, fetched from the image's registry with
 //! `sigstore`'s cosign client — must verify with one of the trusted keys (`[images] trusted_keys`, PEM), over
-//! the digest the tag names now.
+//! the digest the tag names now. A verified image is run by that digest (the RunConfig's image becomes
+//! `repository@sha256:…`), so the tag cannot move between the check and the pull.
 //!
 //! - `enabled`: an image that is not signed by a trusted key (no signature, another key, a signature over
 //!   another digest) is refused, naming why; so is `enabled` without any trusted key;
@@ -64,8 +65,8 @@ impl ImagesConfig {
 }
 
 /// Verifies the image of `rc` under `mode` (see the module documentation): `Ok` when it may run.
-pub async fn check(rc: &RunConfig, mode: Mode, config: &ImagesConfig) -> anyhow::Result<()> {
-    let Some(image) = rc.image.as_deref() else {
+pub async fn check(rc: &mut RunConfig, mode: Mode, config: &ImagesConfig) -> anyhow::Result<()> {
+    let Some(image) = rc.image.clone() else {
         return Ok(());
     };
     if mode == Mode::Disabled || rc.package.is_some() {
@@ -80,9 +81,10 @@ pub async fn check(rc: &RunConfig, mode: Mode, config: &ImagesConfig) -> anyhow:
         }
         return Ok(());
     }
-    match verify(image, config).await {
-        Ok(key) => {
-            eprintln!("{image}: signature verified (key {key})");
+    match verify(&image, config).await {
+        Ok((key, pinned)) => {
+            eprintln!("{image}: signature verified (key {key}); running {pinned}");
+            rc.image = Some(pinned);
             Ok(())
         }
         Err(e) if mode == Mode::Enabled => Err(e.context(format!(
@@ -95,8 +97,11 @@ pub async fn check(rc: &RunConfig, mode: Mode, config: &ImagesConfig) -> anyhow:
     }
 }
 
-/// The name of the trusted key one of the image's signatures verifies with.
-pub async fn verify(image: &str, config: &ImagesConfig) -> anyhow::Result<String> {
+/// The name of the trusted key one of the image's signatures verifies with, and the image pinned to the digest
+/// verified.
+pub async fn verify(image: &str, config: &ImagesConfig) -> anyhow::Result<(String, String)> {
+    let mut parsed = thv_core::image_ref::ImageRef::parse(image)
+        .map_err(|e| anyhow::anyhow!("'{image}' is not an image reference: {e}"))?;
     let reference: OciReference = image
         .parse()
         .with_context(|| format!("'{image}' is not an image reference"))?;
@@ -107,8 +112,18 @@ pub async fn verify(image: &str, config: &ImagesConfig) -> anyhow::Result<String
         })
         .build()
         .context("cannot make the registry client")?;
+    let (_, digest) = client
+        .triangulate(&reference, &Auth::Anonymous)
+        .await
+        .with_context(|| format!("cannot read {image} from its registry"))?;
+    parsed.tag = None;
+    parsed.digest = Some(digest);
+    let pinned = parsed.to_string();
+    let by_digest: OciReference = pinned
+        .parse()
+        .with_context(|| format!("'{pinned}' is not an image reference"))?;
     let layers = client
-        .trusted_signature_layers(&Auth::Anonymous, &reference)
+        .trusted_signature_layers(&Auth::Anonymous, &by_digest)
         .await
         .with_context(|| format!("cannot read the signatures of {image} from its registry"))?;
     if layers.is_empty() {
@@ -122,7 +137,7 @@ pub async fn verify(image: &str, config: &ImagesConfig) -> anyhow::Result<String
             .map_err(|e| anyhow::anyhow!("{}: not a public key: {e}", path.display()))?;
         let constraints: VerificationConstraintVec = vec![Box::new(verifier)];
         if verify_constraints(&layers, constraints.iter()).is_ok() {
-            return Ok(path.display().to_string());
+            return Ok((path.display().to_string(), pinned));
         }
     }
     bail!(

@@ -110,8 +110,16 @@ async fn only_images_signed_by_a_trusted_key_run() {
         "--insecure-registry",
         &registry,
     ]);
-    let stderr = thv.ok_stderr(&["run", &signed, "--name", &unique("signed")]);
+    let name = unique("signed");
+    let stderr = thv.ok_stderr(&["run", &signed, "--name", &name]);
     assert!(stderr.contains("signature verified"), "{stderr}");
+    // Run by the digest verified: the tag cannot move in between.
+    let rc: serde_json::Value = serde_json::from_str(&thv.ok(&["export", &name, "-"])).unwrap();
+    let image = rc["image"].as_str().unwrap();
+    assert!(
+        image.starts_with(&format!("{registry}/thv/verify-signed@sha256:")),
+        "{image}"
+    );
 
     for (image, why) in [
         (&unsigned, "no valid signature"),

@@ -215,7 +215,7 @@ pub async fn run(dirs: Dirs, a: RunArgs) -> anyhow::Result<i32> {
         .image_verification
         .or(manager.config().images.verification)
         .unwrap_or_default();
-    crate::image_verify::check(&rc, image_mode, &manager.config().images).await?;
+    crate::image_verify::check(&mut rc, image_mode, &manager.config().images).await?;
     let build = super::build_cmd::build_options(manager.config(), a.ca_cert.clone())?;
     if rc.package.is_some() && rc.image.is_none() {
         eprintln!(
