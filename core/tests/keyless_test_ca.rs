@@ -13,7 +13,7 @@ use rcgen::{
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use sigstore::crypto::{SigStoreSigner, SigningScheme};
-use thv_core::signature::keyless::{ExpectedSigner, verify_entry};
+use thv_core::signature::keyless::{ExpectedSigner, KeylessTrust, verify_entry};
 use thv_core::signature::tlog::leaf_hash;
 use thv_core::signature::{SignatureError, bundle_from_value, canonical_bytes};
 
@@ -281,7 +281,8 @@ async fn check(
     signer: &ExpectedSigner,
 ) -> Result<(), SignatureError> {
     let b = bundle_from_value(bundle)?;
-    verify_entry(&entry(), &b, &sigstore.trusted_root(), signer).await
+    let trust = KeylessTrust::from_json(&sigstore.trusted_root())?;
+    verify_entry(&entry(), &b, &trust, signer).await
 }
 
 #[tokio::test]
@@ -325,7 +326,8 @@ async fn keyless_entries_against_a_test_fulcio_and_rekor() {
     let mut changed = entry();
     changed["version"] = json!("1.0.1");
     let b = bundle_from_value(&good).unwrap();
-    let err = verify_entry(&changed, &b, &s.trusted_root(), &expected())
+    let trust = KeylessTrust::from_json(&s.trusted_root()).unwrap();
+    let err = verify_entry(&changed, &b, &trust, &expected())
         .await
         .unwrap_err();
     eprintln!("changed entry: {err}");

@@ -210,13 +210,14 @@ pub async fn verify(a: VerifyArgs) -> anyhow::Result<i32> {
         }
         _ => Vec::new(),
     };
-    let trust = signature::TrustSettings {
-        key_files: a.keys.clone(),
+    let policy = signature::PolicyConfig {
+        mode: signature::PolicyMode::Enforce,
+        trusted_keys: a.keys.clone(),
         trusted_root: a.trusted_root.clone(),
         signers,
-    };
-    let policy = signature::SignaturePolicy::load_with(signature::PolicyMode::Enforce, &trust)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    .load()
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     let name = entry["name"].as_str().unwrap_or_default();
     let version = entry["version"].as_str().unwrap_or_default();
     match policy.evaluate(&entry, bundle.as_ref()).await {

@@ -27,24 +27,39 @@ pub struct ExpectedSigner {
     pub issuer: String,
 }
 
+/// A `trusted_root.json`, read once: the bundle verifier over its CAs and CT logs, and its transparency logs'
+/// keys.
+pub struct KeylessTrust {
+    verifier: Verifier,
+    log_keys: Vec<tlog::LogKey>,
+}
+
+impl KeylessTrust {
+    pub fn from_json(trusted_root: &[u8]) -> Result<Self, SignatureError> {
+        let invalid = |e: String| SignatureError::Keyless(format!("invalid trusted root: {e}"));
+        let root = SigstoreTrustRoot::from_trusted_root_json_unchecked(trusted_root)
+            .map_err(|e| invalid(e.to_string()))?;
+        let verifier =
+            Verifier::new(Default::default(), root).map_err(|e| invalid(e.to_string()))?;
+        let log_keys = tlog::log_keys(trusted_root).map_err(SignatureError::Tlog)?;
+        Ok(Self { verifier, log_keys })
+    }
+}
+
 /// Verifies a keyless bundle over an artifact digest (see the module documentation).
 pub async fn verify_digest(
     digest: ArtifactDigest,
     bundle: &Bundle,
-    trusted_root: &[u8],
+    trust: &KeylessTrust,
     signer: &ExpectedSigner,
 ) -> Result<(), SignatureError> {
-    let keyless = |m: String| SignatureError::Keyless(m);
-    let root = SigstoreTrustRoot::from_trusted_root_json_unchecked(trusted_root)
-        .map_err(|e| keyless(format!("invalid trusted root: {e}")))?;
-    let verifier = Verifier::new(Default::default(), root)
-        .map_err(|e| keyless(format!("invalid trusted root: {e}")))?;
     let policy = Identity::new(signer.identity.as_str(), signer.issuer.as_str());
-    verifier
+    trust
+        .verifier
         .verify_digest_with(digest, bundle.clone(), &policy, true)
         .await
-        .map_err(|e| keyless(error_chain(&e)))?;
-    let keys = tlog::log_keys(trusted_root).map_err(SignatureError::Tlog)?;
+        .map_err(|e| SignatureError::Keyless(error_chain(&e)))?;
+    let keys = &trust.log_keys;
     let entries = bundle
         .verification_material
         .as_ref()
@@ -54,7 +69,7 @@ pub async fn verify_digest(
         return Err(SignatureError::Tlog(TlogError::NoEntry));
     }
     for e in entries {
-        tlog::verify_entry(e, &keys).map_err(SignatureError::Tlog)?;
+        tlog::verify_entry(e, keys).map_err(SignatureError::Tlog)?;
     }
     Ok(())
 }
@@ -63,11 +78,11 @@ pub async fn verify_digest(
 pub async fn verify_entry(
     server: &serde_json::Value,
     bundle: &Bundle,
-    trusted_root: &[u8],
+    trust: &KeylessTrust,
     signer: &ExpectedSigner,
 ) -> Result<(), SignatureError> {
     let digest: [u8; 32] = Sha256::digest(canonical_bytes(server)?).into();
-    verify_digest(ArtifactDigest::Sha256(digest), bundle, trusted_root, signer).await
+    verify_digest(ArtifactDigest::Sha256(digest), bundle, trust, signer).await
 }
 
 #[cfg(test)]
@@ -91,6 +106,10 @@ mod tests {
         }
     }
 
+    fn trust() -> KeylessTrust {
+        KeylessTrust::from_json(TRUSTED_ROOT.as_bytes()).unwrap()
+    }
+
     fn digest() -> ArtifactDigest {
         let bytes: Vec<u8> = (0..TARBALL_SHA512.len())
             .step_by(2)
@@ -103,7 +122,7 @@ mod tests {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        rt.block_on(verify_digest(digest(), b, TRUSTED_ROOT.as_bytes(), s))
+        rt.block_on(verify_digest(digest(), b, &trust(), s))
     }
 
     fn entry_mut(
@@ -134,7 +153,7 @@ mod tests {
             .unwrap();
         let other = ArtifactDigest::Sha512([7u8; 64]);
         assert!(
-            rt.block_on(verify_digest(other, &b, TRUSTED_ROOT.as_bytes(), &signer()))
+            rt.block_on(verify_digest(other, &b, &trust(), &signer()))
                 .is_err()
         );
     }

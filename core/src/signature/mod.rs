@@ -313,7 +313,7 @@ impl std::fmt::Display for PolicyMode {
 pub struct SignaturePolicy {
     pub mode: PolicyMode,
     keys: std::sync::Arc<Vec<(String, CosignVerificationKey)>>,
-    trusted_root: Option<std::sync::Arc<Vec<u8>>>,
+    trusted_root: Option<std::sync::Arc<keyless::KeylessTrust>>,
     signers: Vec<keyless::ExpectedSigner>,
 }
 
@@ -338,28 +338,56 @@ impl PolicyConfig {
         *self == Self::default()
     }
 
-    /// The policy, its keys and trusted root read (every problem named).
+    /// The policy, its keys and trusted root read (every problem is named in the error). An enforcing or
+    /// warning policy needs at least one key or one keyless signer (signers need the trusted root).
     pub fn load(&self) -> Result<SignaturePolicy, String> {
-        SignaturePolicy::load_with(
-            self.mode,
-            &TrustSettings {
-                key_files: self.trusted_keys.clone(),
-                trusted_root: self.trusted_root.clone(),
-                signers: self.signers.clone(),
+        let mut keys = Vec::new();
+        let mut errors = Vec::new();
+        let trusted_root = match &self.trusted_root {
+            Some(path) => match std::fs::read(path) {
+                Ok(bytes) => match keyless::KeylessTrust::from_json(&bytes) {
+                    Ok(t) => Some(std::sync::Arc::new(t)),
+                    Err(e) => {
+                        errors.push(format!("{}: {e}", path.display()));
+                        None
+                    }
+                },
+                Err(e) => {
+                    errors.push(format!("{}: {e}", path.display()));
+                    None
+                }
             },
-        )
+            None => None,
+        };
+        if !self.signers.is_empty() && self.trusted_root.is_none() {
+            errors.push("keyless signers need a trusted root (trusted_root.json)".to_owned());
+        }
+        for path in &self.trusted_keys {
+            match std::fs::read(path) {
+                Ok(pem) => match read_public_key(&pem) {
+                    Ok(k) => keys.push((path.display().to_string(), k)),
+                    Err(e) => errors.push(format!("{}: {e}", path.display())),
+                },
+                Err(e) => errors.push(format!("{}: {e}", path.display())),
+            }
+        }
+        if self.mode != PolicyMode::Off && self.trusted_keys.is_empty() && self.signers.is_empty() {
+            errors.push(format!(
+                "the signature policy '{}' needs at least one trusted key or keyless signer",
+                self.mode
+            ));
+        }
+        if errors.is_empty() {
+            Ok(SignaturePolicy {
+                mode: self.mode,
+                keys: std::sync::Arc::new(keys),
+                trusted_root,
+                signers: self.signers.clone(),
+            })
+        } else {
+            Err(errors.join("; "))
+        }
     }
-}
-
-/// Where a policy's trust comes from (see [`SignaturePolicy::load_with`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TrustSettings {
-    /// Public keys (PEM files).
-    pub key_files: Vec<std::path::PathBuf>,
-    /// A `trusted_root.json` for keyless bundles.
-    pub trusted_root: Option<std::path::PathBuf>,
-    /// Accepted keyless signers.
-    pub signers: Vec<keyless::ExpectedSigner>,
 }
 
 impl std::fmt::Debug for SignaturePolicy {
@@ -390,66 +418,14 @@ pub enum Verdict {
 }
 
 impl SignaturePolicy {
-    /// A policy with the public keys (PEM files); every unreadable or invalid file is named in the error. An
-    /// enforcing or warning policy needs at least one key.
+    /// A policy with the public keys (PEM files) only (see [`PolicyConfig::load`]).
     pub fn load(mode: PolicyMode, key_files: &[std::path::PathBuf]) -> Result<Self, String> {
-        Self::load_with(
+        PolicyConfig {
             mode,
-            &TrustSettings {
-                key_files: key_files.to_vec(),
-                ..Default::default()
-            },
-        )
-    }
-
-    /// A policy with keys and/or keyless signers; every problem is named in the error. An enforcing or warning
-    /// policy needs at least one key or one signer (signers need the trusted root).
-    pub fn load_with(mode: PolicyMode, trust: &TrustSettings) -> Result<Self, String> {
-        let key_files = &trust.key_files;
-        let mut keys = Vec::new();
-        let mut errors = Vec::new();
-        let trusted_root = match &trust.trusted_root {
-            Some(path) => match std::fs::read(path) {
-                Ok(bytes) => {
-                    if let Err(e) = tlog::log_keys(&bytes) {
-                        errors.push(format!("{}: {e}", path.display()));
-                    }
-                    Some(std::sync::Arc::new(bytes))
-                }
-                Err(e) => {
-                    errors.push(format!("{}: {e}", path.display()));
-                    None
-                }
-            },
-            None => None,
-        };
-        if !trust.signers.is_empty() && trust.trusted_root.is_none() {
-            errors.push("keyless signers need a trusted root (trusted_root.json)".to_owned());
+            trusted_keys: key_files.to_vec(),
+            ..Default::default()
         }
-        for path in key_files {
-            match std::fs::read(path) {
-                Ok(pem) => match read_public_key(&pem) {
-                    Ok(k) => keys.push((path.display().to_string(), k)),
-                    Err(e) => errors.push(format!("{}: {e}", path.display())),
-                },
-                Err(e) => errors.push(format!("{}: {e}", path.display())),
-            }
-        }
-        if mode != PolicyMode::Off && key_files.is_empty() && trust.signers.is_empty() {
-            errors.push(format!(
-                "the signature policy '{mode}' needs at least one trusted key or keyless signer"
-            ));
-        }
-        if errors.is_empty() {
-            Ok(Self {
-                mode,
-                keys: std::sync::Arc::new(keys),
-                trusted_root,
-                signers: trust.signers.clone(),
-            })
-        } else {
-            Err(errors.join("; "))
-        }
+        .load()
     }
 
     /// Checks an entry's signature: `bundle` when given, else the one in its `_meta`.
@@ -703,26 +679,25 @@ mod tests {
             }
             v => panic!("{v:?}"),
         }
-        let trust = TrustSettings {
-            key_files: Vec::new(),
+        let trust = PolicyConfig {
+            mode: PolicyMode::Enforce,
+            trusted_keys: Vec::new(),
             trusted_root: Some(root),
             signers: vec![keyless::ExpectedSigner {
                 identity: "https://github.com/sigstore/sigstore-js/.github/workflows/release.yml@refs/heads/main".into(),
                 issuer: "https://token.actions.githubusercontent.com".into(),
             }],
         };
-        let keyless_policy = SignaturePolicy::load_with(PolicyMode::Enforce, &trust).unwrap();
+        let keyless_policy = trust.load().unwrap();
         assert!(matches!(
             block_on(keyless_policy.evaluate(&e, None)),
             Verdict::Failed(SignatureError::Keyless(_))
         ));
-        let err = SignaturePolicy::load_with(
-            PolicyMode::Enforce,
-            &TrustSettings {
-                trusted_root: None,
-                ..trust
-            },
-        )
+        let err = PolicyConfig {
+            trusted_root: None,
+            ..trust
+        }
+        .load()
         .unwrap_err();
         assert!(err.contains("need a trusted root"), "{err}");
     }
