@@ -692,18 +692,29 @@ async fn serve_on_host(host: std::net::IpAddr, response: &'static [u8]) -> u16 {
     port
 }
 
-/// Attaches a container to the engine's default network: `podman` on Podman, `bridge` on Docker.
+/// The fixed address network isolation gives its sidecar on `network` (the subnet's `.2`).
+async fn fixed_address(rt: &DockerRuntime, network: &str) -> std::net::IpAddr {
+    let info = within("inspect network", rt.inspect_network(network))
+        .await
+        .unwrap();
+    thv::workloads::isolation::Addresses::in_subnets(&info.subnets)
+        .expect("an IPv4 subnet")
+        .sidecar
+}
+
+/// Attaches a container to the engine's default network ([`Runtime::default_network`]).
 async fn connect_default_network(rt: &DockerRuntime, container: &str) {
-    let connected = match within("connect", rt.connect_network(container, "podman", None)).await {
-        Ok(()) => Ok(()),
-        Err(_) => within("connect", rt.connect_network(container, "bridge", None)).await,
-    };
-    connected.unwrap();
+    let network = within("default network", rt.default_network())
+        .await
+        .unwrap();
+    within("connect", rt.connect_network(container, &network, None))
+        .await
+        .unwrap();
 }
 
 /// Network isolation's foundation: a container on an internal network reaches nothing outside it (here, a server
 /// on the host), the same container on the bridge does, and a container attached to both reaches the host and is
-/// reached by name from the internal one.
+/// reached at its address from the internal one.
 #[tokio::test]
 async fn internal_networks_have_no_way_out() {
     let Some(rt) = engine().await else { return };
@@ -739,8 +750,10 @@ async fn internal_networks_have_no_way_out() {
 
     // A relay on both networks: started on the internal one, then connected to the bridge.
     let relay = cleanup.name("relay");
+    let relay_ip = fixed_address(&rt, &network).await;
     let mut spec = WorkloadSpec::new(relay.clone(), IMAGE);
     spec.network_name = Some(network.clone());
+    spec.ip_address = Some(relay_ip);
     spec.cmd = vec![
         "sh".into(),
         "-c".into(),
@@ -748,10 +761,6 @@ async fn internal_networks_have_no_way_out() {
     ];
     within("relay", rt.create_and_start(&spec)).await.unwrap();
     connect_default_network(&rt, &relay).await;
-    let relay_ip = within("address", rt.network_address(&relay, &network))
-        .await
-        .unwrap()
-        .expect("the relay has an address on the internal network");
     let lines = run_script(
         &rt,
         &mut cleanup,
@@ -808,8 +817,10 @@ async fn the_egress_sidecar_lets_only_allowed_destinations_out() {
         .unwrap();
 
     let egress = cleanup.name("egress");
+    let egress_ip = fixed_address(&rt, &network).await;
     let mut spec = WorkloadSpec::new(egress.clone(), BASE);
     spec.network_name = Some(network.clone());
+    spec.ip_address = Some(egress_ip);
     spec.mounts = vec![Mount {
         source: MountSource::Host(env!("CARGO_BIN_EXE_thv-egress").to_string()),
         target: "/usr/local/bin/thv-egress".into(),
@@ -829,10 +840,6 @@ async fn the_egress_sidecar_lets_only_allowed_destinations_out() {
     .collect();
     within("egress", rt.create_and_start(&spec)).await.unwrap();
     connect_default_network(&rt, &egress).await;
-    let egress_ip = within("address", rt.network_address(&egress, &network))
-        .await
-        .unwrap()
-        .expect("the sidecar has an address on the internal network");
 
     let ask = |port: u16| {
         format!(

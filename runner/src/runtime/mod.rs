@@ -507,14 +507,6 @@ pub trait Runtime: Send + Sync {
         })
     }
 
-    /// The container's address on a network it is attached to (containers of an internal network reach each
-    /// other by address: name resolution depends on the engine's network backend).
-    async fn network_address(
-        &self,
-        container: &str,
-        network: &str,
-    ) -> Result<Option<std::net::IpAddr>, RuntimeError>;
-
     /// The whole log so far, as lines (stdout and stderr interleaved as the engine stored them).
     async fn log_lines(&self, id: &str) -> Result<Vec<String>, RuntimeError> {
         use futures::TryStreamExt;

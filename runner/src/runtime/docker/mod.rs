@@ -443,27 +443,6 @@ impl Runtime for DockerRuntime {
         Ok(info)
     }
 
-    async fn network_address(
-        &self,
-        container: &str,
-        network: &str,
-    ) -> Result<Option<std::net::IpAddr>, RuntimeError> {
-        let info = self
-            .docker
-            .inspect_container(
-                container,
-                None::<bollard::query_parameters::InspectContainerOptions>,
-            )
-            .await
-            .map_err(|e| map_err(e, container))?;
-        Ok(info
-            .network_settings
-            .and_then(|n| n.networks)
-            .and_then(|mut n| n.remove(network))
-            .and_then(|e| e.ip_address)
-            .and_then(|ip| ip.parse().ok()))
-    }
-
     async fn inspect(&self, id: &str) -> Result<WorkloadInfo, RuntimeError> {
         let r = retry_transient_state(|| self.docker.inspect_container(id, None))
             .await
