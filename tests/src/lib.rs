@@ -21,4 +21,5 @@ pub fn binary(name: &str) -> PathBuf {
 }
 
 pub mod registry_api;
+pub mod sigstore;
 pub mod thv;

@@ -9,12 +9,12 @@
 //!    timestamp, against the trusted root's log keys. Every bundle must carry a log entry.
 
 use sha2::{Digest, Sha256};
-use sigstore::bundle::verify::policy::Identity;
+use sigstore::bundle::verify::policy::{Identity, VerificationPolicy};
 use sigstore::bundle::verify::{ArtifactDigest, Verifier};
 use sigstore::trust::sigstore::SigstoreTrustRoot;
 use sigstore_protobuf_specs::dev::sigstore::bundle::v1::Bundle;
 
-use super::tlog::{self, TlogError};
+use super::tlog::{self, Evidence, TlogError};
 use super::{SignatureError, canonical_bytes};
 use crate::client::error_chain;
 
@@ -54,9 +54,21 @@ pub async fn verify_digest(
     signer: &ExpectedSigner,
 ) -> Result<(), SignatureError> {
     let policy = Identity::new(signer.identity.as_str(), signer.issuer.as_str());
+    verify_digest_with_policy(digest, bundle, trust, &policy, Evidence::InclusionProof).await
+}
+
+/// Verifies a keyless bundle over an artifact digest, its certificate checked by `policy` (the signer's
+/// identity, or an image's provenance), its log entries carrying `evidence`.
+pub async fn verify_digest_with_policy<P: VerificationPolicy>(
+    digest: ArtifactDigest,
+    bundle: &Bundle,
+    trust: &KeylessTrust,
+    policy: &P,
+    evidence: Evidence,
+) -> Result<(), SignatureError> {
     trust
         .verifier
-        .verify_digest_with(digest, bundle.clone(), &policy, true)
+        .verify_digest_with(digest, bundle.clone(), policy, true)
         .await
         .map_err(|e| SignatureError::Keyless(error_chain(&e)))?;
     let keys = &trust.log_keys;
@@ -69,7 +81,7 @@ pub async fn verify_digest(
         return Err(SignatureError::Tlog(TlogError::NoEntry));
     }
     for e in entries {
-        tlog::verify_entry(e, keys).map_err(SignatureError::Tlog)?;
+        tlog::verify_entry(e, keys, evidence).map_err(SignatureError::Tlog)?;
     }
     Ok(())
 }

@@ -23,7 +23,9 @@
 //! Beside the entry as a file (`thv-registry sign` writes `FILE.bundle.json`), or in the entry's
 //! `_meta[SIGNATURE_META]` (a registry serves it there; publishing with it stores it).
 
+pub mod cosign;
 pub mod keyless;
+pub mod provenance;
 pub mod tlog;
 
 use base64::Engine;

@@ -9,6 +9,10 @@
 //! - the **signed entry timestamp** (inclusion promise), when present: the log's signature over the RFC 8785
 //!   canonical JSON `{"body", "integratedTime", "logID", "logIndex"}`, which authenticates `integratedTime`.
 //!
+//! Which of them an entry must carry is the caller's [`Evidence`]: bundles carry an inclusion proof; cosign's
+//! tag-stored image signatures (`sha256-<digest>.sig`) carry only the signed entry timestamp, which is then
+//! required.
+//!
 //! The log is the trusted root's `tlogs` entry whose `logId.keyId` is the entry's.
 
 use base64::Engine;
@@ -38,6 +42,8 @@ pub enum TlogError {
     UnknownLog(String),
     #[error("the log entry has no inclusion proof")]
     NoInclusionProof,
+    #[error("the log entry has neither an inclusion proof nor a signed entry timestamp")]
+    NoInclusionProofOrTimestamp,
     #[error("the inclusion proof does not lead to its root hash: {0}")]
     InclusionProof(String),
     #[error("the checkpoint is invalid: {0}")]
@@ -69,8 +75,21 @@ pub fn log_keys(trusted_root: &[u8]) -> Result<Vec<LogKey>, TlogError> {
     Ok(out)
 }
 
+/// What a log entry must carry to prove it was logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Evidence {
+    /// An inclusion proof with its signed checkpoint (sigstore bundles).
+    InclusionProof,
+    /// An inclusion proof, or else a signed entry timestamp (cosign's legacy image signatures carry only that).
+    InclusionProofOrTimestamp,
+}
+
 /// Checks one log entry (see the module documentation).
-pub fn verify_entry(entry: &TransparencyLogEntry, keys: &[LogKey]) -> Result<(), TlogError> {
+pub fn verify_entry(
+    entry: &TransparencyLogEntry,
+    keys: &[LogKey],
+    evidence: Evidence,
+) -> Result<(), TlogError> {
     let key_id = entry
         .log_id
         .as_ref()
@@ -81,6 +100,16 @@ pub fn verify_entry(entry: &TransparencyLogEntry, keys: &[LogKey]) -> Result<(),
         .find(|k| k.key_id == key_id)
         .ok_or_else(|| TlogError::UnknownLog(hex(&key_id)))?;
 
+    match (&entry.inclusion_proof, &entry.inclusion_promise, evidence) {
+        (Some(_), _, _) => {}
+        (None, Some(_), Evidence::InclusionProofOrTimestamp) => {
+            return verify_promise(entry, log, &key_id);
+        }
+        (None, None, Evidence::InclusionProofOrTimestamp) => {
+            return Err(TlogError::NoInclusionProofOrTimestamp);
+        }
+        (None, _, Evidence::InclusionProof) => return Err(TlogError::NoInclusionProof),
+    }
     let proof = entry
         .inclusion_proof
         .as_ref()
@@ -102,20 +131,33 @@ pub fn verify_entry(entry: &TransparencyLogEntry, keys: &[LogKey]) -> Result<(),
     verify_checkpoint(envelope, log, proof.tree_size, &proof.root_hash)
         .map_err(TlogError::Checkpoint)?;
 
-    if let Some(promise) = &entry.inclusion_promise {
-        let payload = json!({
-            "body": B64.encode(&entry.canonicalized_body),
-            "integratedTime": entry.integrated_time,
-            "logID": hex(&key_id),
-            "logIndex": entry.log_index,
-        });
-        let bytes = serde_json_canonicalizer::to_vec(&payload)
-            .map_err(|_| TlogError::SignedEntryTimestamp)?;
-        log.key
-            .verify_signature(Signature::Raw(&promise.signed_entry_timestamp), &bytes)
-            .map_err(|_| TlogError::SignedEntryTimestamp)?;
+    if entry.inclusion_promise.is_some() {
+        verify_promise(entry, log, &key_id)?;
     }
     Ok(())
+}
+
+/// The signed entry timestamp, which must be present.
+fn verify_promise(
+    entry: &TransparencyLogEntry,
+    log: &LogKey,
+    key_id: &[u8],
+) -> Result<(), TlogError> {
+    let promise = entry
+        .inclusion_promise
+        .as_ref()
+        .ok_or(TlogError::SignedEntryTimestamp)?;
+    let payload = json!({
+        "body": B64.encode(&entry.canonicalized_body),
+        "integratedTime": entry.integrated_time,
+        "logID": hex(key_id),
+        "logIndex": entry.log_index,
+    });
+    let bytes =
+        serde_json_canonicalizer::to_vec(&payload).map_err(|_| TlogError::SignedEntryTimestamp)?;
+    log.key
+        .verify_signature(Signature::Raw(&promise.signed_entry_timestamp), &bytes)
+        .map_err(|_| TlogError::SignedEntryTimestamp)
 }
 
 /// RFC 6962 leaf hash.

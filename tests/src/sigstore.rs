@@ -1,0 +1,376 @@
+//! A private Sigstore made by the tests: a CA standing in for Fulcio (leaf certificates with the signer's SAN,
+//! the OIDC issuer and other Fulcio extensions, and an embedded SCT from a test CT log) and a transparency-log
+//! key standing in for Rekor (one-entry logs: inclusion proof, signed checkpoint, signed entry timestamp), all
+//! published in a `trusted_root.json`. It signs registry entries (sigstore bundles) and images (cosign's
+//! tag-stored signature layers).
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use rcgen::{
+    BasicConstraints, CertificateParams, CustomExtension, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType, SerialNumber, date_time_ymd,
+};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use sigstore::crypto::{SigStoreSigner, SigningScheme};
+use thv_core::signature::tlog::leaf_hash;
+
+/// Fulcio's OIDC issuer extensions: v1 (raw string) and v2 (DER UTF8String).
+const OID_ISSUER_V1: &[u64] = &[1, 3, 6, 1, 4, 1, 57264, 1, 1];
+const OID_ISSUER_V2: &[u64] = &[1, 3, 6, 1, 4, 1, 57264, 1, 8];
+/// Fulcio's RunnerEnvironment, SourceRepositoryURI and SourceRepositoryRef extensions (DER UTF8Strings).
+pub const OID_RUNNER_ENVIRONMENT: &[u64] = &[1, 3, 6, 1, 4, 1, 57264, 1, 11];
+pub const OID_SOURCE_REPOSITORY_URI: &[u64] = &[1, 3, 6, 1, 4, 1, 57264, 1, 12];
+pub const OID_SOURCE_REPOSITORY_REF: &[u64] = &[1, 3, 6, 1, 4, 1, 57264, 1, 14];
+/// RFC 6962 embedded SCT list.
+const OID_SCT_LIST: &[u64] = &[1, 3, 6, 1, 4, 1, 11129, 2, 4, 2];
+/// 2026-06-01T00:00:00Z: within a leaf's validity (2026-06-01 .. 2026-06-02).
+pub const SIGNED_AT: i64 = 1_780_272_000;
+
+/// Who a leaf certificate is for.
+pub enum Subject<'a> {
+    Email(&'a str),
+    Uri(&'a str),
+}
+
+/// A signer's leaf certificate (DER) and key.
+pub struct Leaf {
+    pub cert_der: Vec<u8>,
+    pub key: KeyPair,
+}
+
+impl Leaf {
+    /// Signs `data` (ECDSA P-256, SHA-256, ASN.1) with the leaf's key.
+    pub fn sign(&self, data: &[u8]) -> Vec<u8> {
+        sigstore::crypto::signing_key::SigStoreKeyPair::from_der(&self.key.serialize_der())
+            .unwrap()
+            .to_sigstore_signer(&SigningScheme::ECDSA_P256_SHA256_ASN1)
+            .unwrap()
+            .sign(data)
+            .unwrap()
+    }
+}
+
+/// One entry logged in the test Rekor.
+pub struct LogEntry {
+    pub body: Vec<u8>,
+    pub integrated_time: i64,
+    log_id: Vec<u8>,
+    set: Vec<u8>,
+    root: [u8; 32],
+    checkpoint: String,
+}
+
+impl LogEntry {
+    /// The entry as a bundle's `tlogEntries[]` item (with its inclusion proof).
+    pub fn bundle_entry(&self) -> Value {
+        json!({"logIndex": "0", "logId": {"keyId": B64.encode(&self.log_id)},
+               "kindVersion": {"kind": "hashedrekord", "version": "0.0.1"},
+               "integratedTime": self.integrated_time.to_string(),
+               "inclusionPromise": {"signedEntryTimestamp": B64.encode(&self.set)},
+               "inclusionProof": {"logIndex": "0", "rootHash": B64.encode(self.root), "treeSize": "1",
+                                  "hashes": [], "checkpoint": {"envelope": self.checkpoint}},
+               "canonicalizedBody": B64.encode(&self.body)})
+    }
+
+    /// The entry as cosign's `dev.sigstore.cosign/bundle` layer annotation.
+    pub fn cosign_annotation(&self) -> String {
+        json!({"SignedEntryTimestamp": B64.encode(&self.set),
+               "Payload": {"body": B64.encode(&self.body), "integratedTime": self.integrated_time,
+                           "logIndex": 0, "logID": hex(&self.log_id)}})
+        .to_string()
+    }
+}
+
+pub struct TestSigstore {
+    ca_key: KeyPair,
+    ca_params: CertificateParams,
+    ca_der: Vec<u8>,
+    ct: SigStoreSigner,
+    rekor: SigStoreSigner,
+}
+
+impl Default for TestSigstore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TestSigstore {
+    pub fn new() -> Self {
+        let ca_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut ca_params = CertificateParams::default();
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "test fulcio");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        ca_params.not_before = date_time_ymd(2025, 1, 1);
+        ca_params.not_after = date_time_ymd(2030, 1, 1);
+        let ca_der = ca_params.self_signed(&ca_key).unwrap().der().to_vec();
+        Self {
+            ca_key,
+            ca_params,
+            ca_der,
+            ct: signer(),
+            rekor: signer(),
+        }
+    }
+
+    fn log(key: &SigStoreSigner, url: &str) -> Value {
+        let der = public_der(key);
+        json!({"baseUrl": url, "hashAlgorithm": "SHA2_256",
+               "publicKey": {"rawBytes": B64.encode(&der), "keyDetails": "PKIX_ECDSA_P256_SHA_256",
+                             "validFor": {"start": "2025-01-01T00:00:00Z"}},
+               "logId": {"keyId": B64.encode(Sha256::digest(&der))}})
+    }
+
+    /// The `trusted_root.json` of this Sigstore.
+    pub fn trusted_root(&self) -> Vec<u8> {
+        json!({
+            "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
+            "tlogs": [Self::log(&self.rekor, "https://rekor.test")],
+            "certificateAuthorities": [{
+                "subject": {"organization": "test", "commonName": "test fulcio"},
+                "uri": "https://fulcio.test",
+                "certChain": {"certificates": [{"rawBytes": B64.encode(&self.ca_der)}]},
+                "validFor": {"start": "2025-01-01T00:00:00Z"}
+            }],
+            "ctlogs": [Self::log(&self.ct, "https://ct.test")],
+            "timestampAuthorities": []
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    /// A leaf certificate for `subject` and `issuer` with more Fulcio extensions (`(oid, value)`, as DER
+    /// UTF8Strings), and an SCT of the test CT log over its precertificate; valid 2026-06-01 .. 2026-06-02.
+    pub fn leaf(&self, subject: Subject, issuer: &str, extensions: &[(&[u64], &str)]) -> Leaf {
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut params = CertificateParams::default();
+        params.serial_number = Some(SerialNumber::from(vec![0x42, 0x17]));
+        params.not_before = date_time_ymd(2026, 6, 1);
+        params.not_after = date_time_ymd(2026, 6, 2);
+        params.subject_alt_names = vec![match subject {
+            Subject::Email(e) => SanType::Rfc822Name(e.try_into().unwrap()),
+            Subject::Uri(u) => SanType::URI(u.try_into().unwrap()),
+        }];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::CodeSigning];
+        params.custom_extensions = vec![
+            CustomExtension::from_oid_content(OID_ISSUER_V1, issuer.as_bytes().to_vec()),
+            CustomExtension::from_oid_content(OID_ISSUER_V2, tlv(0x0c, issuer.as_bytes())),
+        ];
+        for (oid, value) in extensions {
+            params
+                .custom_extensions
+                .push(CustomExtension::from_oid_content(
+                    oid,
+                    tlv(0x0c, value.as_bytes()),
+                ));
+        }
+        let ca = Issuer::new(self.ca_params.clone(), &self.ca_key);
+        let precert = params.signed_by(&key, &ca).unwrap();
+        let tbs = tbs_of(precert.der());
+
+        // RFC 6962 §3.2: the SCT signs the precertificate entry.
+        let ca_spki = Sha256::digest(tbs_spki(&self.ca_der));
+        let timestamp_ms: u64 = (SIGNED_AT as u64 - 60) * 1000;
+        let mut signed = vec![0u8, 0u8];
+        signed.extend(timestamp_ms.to_be_bytes());
+        signed.extend([0u8, 1u8]);
+        signed.extend_from_slice(&ca_spki);
+        let n = tbs.len();
+        signed.extend([(n >> 16) as u8, (n >> 8) as u8, n as u8]);
+        signed.extend_from_slice(&tbs);
+        signed.extend([0u8, 0u8]);
+        let sig = self.ct.sign(&signed).unwrap();
+        let mut sct = vec![0u8];
+        sct.extend(Sha256::digest(public_der(&self.ct)));
+        sct.extend(timestamp_ms.to_be_bytes());
+        sct.extend([0u8, 0u8, 4u8, 3u8]);
+        sct.extend((sig.len() as u16).to_be_bytes());
+        sct.extend(&sig);
+        let mut list = ((sct.len() + 2) as u16).to_be_bytes().to_vec();
+        list.extend((sct.len() as u16).to_be_bytes());
+        list.extend(&sct);
+        params
+            .custom_extensions
+            .push(CustomExtension::from_oid_content(
+                OID_SCT_LIST,
+                tlv(0x04, &list),
+            ));
+        let cert_der = params.signed_by(&key, &ca).unwrap().der().to_vec();
+        Leaf { cert_der, key }
+    }
+
+    /// Logs a hashedrekord entry of `signature` over `data` by `leaf` at `integrated_time`.
+    pub fn log_signature(
+        &self,
+        data: &[u8],
+        signature: &[u8],
+        leaf: &Leaf,
+        integrated_time: i64,
+    ) -> LogEntry {
+        let body = json!({"apiVersion": "0.0.1", "kind": "hashedrekord", "spec": {
+            "data": {"hash": {"algorithm": "sha256", "value": hex(&Sha256::digest(data))}},
+            "signature": {"content": B64.encode(signature),
+                          "publicKey": {"content": B64.encode(pem(&leaf.cert_der))}}}});
+        let body = serde_json::to_vec(&body).unwrap();
+        let rekor_der = public_der(&self.rekor);
+        let log_id = Sha256::digest(&rekor_der).to_vec();
+        let root = leaf_hash(&body);
+        let note = format!("rekor.test - 1\n1\n{}\n", B64.encode(root));
+        let hint = &Sha256::digest(&rekor_der)[..4];
+        let note_sig = self.rekor.sign(note.as_bytes()).unwrap();
+        let checkpoint = format!(
+            "{note}\n\u{2014} rekor.test {}\n",
+            B64.encode([hint, &note_sig[..]].concat())
+        );
+        let set_payload = json!({"body": B64.encode(&body), "integratedTime": integrated_time,
+                                  "logID": hex(&log_id), "logIndex": 0});
+        let set = self
+            .rekor
+            .sign(&serde_json_canonicalizer::to_vec(&set_payload).unwrap())
+            .unwrap();
+        LogEntry {
+            body,
+            integrated_time,
+            log_id,
+            set,
+            root,
+            checkpoint,
+        }
+    }
+
+    /// A keyless bundle (v0.3) over `data`, signed by `leaf`, logged at `integrated_time` (or not logged).
+    pub fn bundle(&self, data: &[u8], leaf: &Leaf, integrated_time: i64, logged: bool) -> Value {
+        let signature = leaf.sign(data);
+        let entries = if logged {
+            json!([self
+                .log_signature(data, &signature, leaf, integrated_time)
+                .bundle_entry()])
+        } else {
+            json!([])
+        };
+        json!({"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+               "verificationMaterial": {"certificate": {"rawBytes": B64.encode(&leaf.cert_der)},
+                                        "tlogEntries": entries},
+               "messageSignature": {"messageDigest": {"algorithm": "SHA2_256",
+                                                      "digest": B64.encode(Sha256::digest(data))},
+                                    "signature": B64.encode(&signature)}})
+    }
+
+    /// A cosign signature layer over the image `digest` of `repository`, keyless-signed by `leaf` and logged:
+    /// the simple signing payload and the layer's annotations (signature, certificate, Rekor bundle).
+    pub fn cosign_layer(
+        &self,
+        repository: &str,
+        digest: &str,
+        leaf: &Leaf,
+    ) -> (Vec<u8>, BTreeMap<String, String>) {
+        let payload = json!({"critical": {"identity": {"docker-reference": repository},
+                                          "image": {"docker-manifest-digest": digest},
+                                          "type": "cosign container image signature"},
+                             "optional": null});
+        let payload = serde_json::to_vec(&payload).unwrap();
+        let signature = leaf.sign(&payload);
+        let entry = self.log_signature(&payload, &signature, leaf, SIGNED_AT);
+        let annotations = BTreeMap::from([
+            (
+                "dev.cosignproject.cosign/signature".to_owned(),
+                B64.encode(&signature),
+            ),
+            (
+                "dev.sigstore.cosign/certificate".to_owned(),
+                pem(&leaf.cert_der),
+            ),
+            (
+                "dev.sigstore.cosign/bundle".to_owned(),
+                entry.cosign_annotation(),
+            ),
+        ]);
+        (payload, annotations)
+    }
+}
+
+fn signer() -> SigStoreSigner {
+    SigningScheme::ECDSA_P256_SHA256_ASN1
+        .create_signer()
+        .unwrap()
+}
+
+fn public_der(s: &SigStoreSigner) -> Vec<u8> {
+    s.to_sigstore_keypair()
+        .unwrap()
+        .public_key_to_der()
+        .unwrap()
+}
+
+/// A certificate in PEM.
+pub fn pem(der: &[u8]) -> String {
+    let b64 = B64.encode(der);
+    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(chunk).unwrap());
+        out.push('\n');
+    }
+    out.push_str("-----END CERTIFICATE-----\n");
+    out
+}
+
+/// DER: a TLV with a short or long length.
+fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let n = content.len();
+    if n < 128 {
+        out.push(n as u8);
+    } else if n < 256 {
+        out.extend([0x81, n as u8]);
+    } else {
+        out.extend([0x82, (n >> 8) as u8, n as u8]);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+/// The first element (TBSCertificate) of a DER certificate.
+fn tbs_of(cert_der: &[u8]) -> Vec<u8> {
+    let (_, body) = split_tlv(cert_der);
+    let (len, _) = split_tlv(body);
+    body[..len].to_vec()
+}
+
+/// (total length of the first TLV, its content).
+fn split_tlv(der: &[u8]) -> (usize, &[u8]) {
+    let (len, header) = match der[1] {
+        n if n < 0x80 => (n as usize, 2),
+        0x81 => (der[2] as usize, 3),
+        0x82 => (((der[2] as usize) << 8) | der[3] as usize, 4),
+        0x83 => (
+            ((der[2] as usize) << 16) | ((der[3] as usize) << 8) | der[4] as usize,
+            5,
+        ),
+        _ => panic!("unsupported length"),
+    };
+    (header + len, &der[header..header + len])
+}
+
+/// The SubjectPublicKeyInfo of a certificate (the 7th field of its TBSCertificate: version, serial,
+/// signature, issuer, validity, subject, spki).
+fn tbs_spki(cert_der: &[u8]) -> Vec<u8> {
+    let tbs = tbs_of(cert_der);
+    let (_, mut rest) = split_tlv(&tbs);
+    for _ in 0..6 {
+        let (len, _) = split_tlv(rest);
+        rest = &rest[len..];
+    }
+    let (len, _) = split_tlv(rest);
+    rest[..len].to_vec()
+}
+
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
