@@ -15,6 +15,7 @@ use rcgen::{
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use sigstore::crypto::{SigStoreSigner, SigningScheme};
+use thv_core::signature::hex;
 use thv_core::signature::tlog::leaf_hash;
 
 /// Fulcio's OIDC issuer extensions: v1 (raw string) and v2 (DER UTF8String).
@@ -369,8 +370,4 @@ fn tbs_spki(cert_der: &[u8]) -> Vec<u8> {
     }
     let (len, _) = split_tlv(rest);
     rest[..len].to_vec()
-}
-
-pub fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }

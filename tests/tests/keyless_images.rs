@@ -18,6 +18,9 @@ use thv_e2e::sigstore::{
     TestSigstore,
 };
 
+/// A change of one provenance field.
+type Change = fn(&mut Provenance);
+
 const REPO: &str = "https://github.com/example/mcp-server";
 const WORKFLOW: &str =
     "https://github.com/example/mcp-server/.github/workflows/release.yml@refs/tags/v1.2.0";
@@ -85,7 +88,7 @@ async fn keyless_image_signatures_match_the_entry_provenance() {
         .unwrap();
 
     // Each field that differs is refused, by name.
-    let cases: [(&str, fn(&mut Provenance)); 5] = [
+    let cases: [(&str, Change); 5] = [
         ("repository_uri", |p| {
             p.repository_uri = Some("https://github.com/mallory/mcp-server".into())
         }),

@@ -2,12 +2,19 @@
 //! 127.0.0.1, `scripts/start-oci-registry.sh`), cosign signatures made and pushed by this test with generated
 //! keys (`sha256-<digest>.sig`, as cosign stores them), and `thv run --image-verification`: a signed image runs,
 //! an unsigned one, one whose signature is over another digest, and one signed by another key are refused
-//! (`enabled`) or run with a warning (`warn`).
+//! (`enabled`) or run with a warning (`warn`). And keyless: images named by registry entries carrying a
+//! `provenance`, signed keyless by the tests' private Sigstore ([`thv_e2e::sigstore`]) as cosign stores it,
+//! verified against that Sigstore's `trusted_root.json`: a signature matching the provenance runs; another
+//! workflow's signature, an unsigned image and an entry without provenance are refused.
 
 use sigstore::cosign::constraint::{Constraint, PrivateKeySigner};
 use sigstore::cosign::{ClientBuilder, CosignCapabilities, SignatureLayer};
 use sigstore::crypto::SigningScheme;
 use sigstore::registry::{Auth, ClientConfig, ClientProtocol, OciReference};
+use thv_e2e::sigstore::{
+    OID_RUNNER_ENVIRONMENT, OID_SOURCE_REPOSITORY_REF, OID_SOURCE_REPOSITORY_URI, Subject,
+    TestSigstore,
+};
 use thv_e2e::thv::{TEST_SERVER_IMAGE, Thv, engine_image_and_python, podman, skip, unique};
 
 fn push(image: &str) {
@@ -66,9 +73,7 @@ async fn only_images_signed_by_a_trusted_key_run() {
     else {
         return;
     };
-    let Some(registry) = std::env::var("THV_TEST_OCI_REGISTRY").ok().or_else(|| {
-        skip("THV_TEST_OCI_REGISTRY is unset (run `eval \"$(scripts/start-oci-registry.sh)\"`)")
-    }) else {
+    let Some(registry) = oci_registry() else {
         return;
     };
     let tag = unique("sig");
@@ -159,6 +164,206 @@ async fn only_images_signed_by_a_trusted_key_run() {
     ]);
     assert!(
         !stderr.contains("signature verified") && !stderr.contains("not verified"),
+        "{stderr}"
+    );
+}
+
+/// The local OCI registry's address, or `None` (skipped outside CI) when unset.
+fn oci_registry() -> Option<String> {
+    std::env::var("THV_TEST_OCI_REGISTRY").ok().or_else(|| {
+        skip("THV_TEST_OCI_REGISTRY is unset (run `eval \"$(scripts/start-oci-registry.sh)\"`)")
+    })
+}
+
+fn plain_http_client() -> oci_client::Client {
+    oci_client::Client::new(oci_client::client::ClientConfig {
+        protocol: oci_client::client::ClientProtocol::Http,
+        ..Default::default()
+    })
+}
+
+fn sha256_digest(data: &[u8]) -> String {
+    use sha2::Digest;
+    format!(
+        "sha256:{}",
+        thv_core::signature::hex(&sha2::Sha256::digest(data))
+    )
+}
+
+/// Pushes a keyless cosign signature of `image` by `leaf` to the image's `sha256-<digest>.sig` tag.
+async fn sign_keyless(image: &str, s: &TestSigstore, leaf: &thv_e2e::sigstore::Leaf) {
+    let client = plain_http_client();
+    let auth = oci_client::secrets::RegistryAuth::Anonymous;
+    let reference: oci_client::Reference = image.parse().unwrap();
+    let digest = client
+        .fetch_manifest_digest(&reference, &auth)
+        .await
+        .unwrap();
+    let repository = format!("{}/{}", reference.registry(), reference.repository());
+    let (payload, annotations) = s.cosign_layer(&repository, &digest, leaf);
+    let sig = oci_client::Reference::with_tag(
+        reference.registry().to_owned(),
+        reference.repository().to_owned(),
+        format!("{}.sig", digest.replace(':', "-")),
+    );
+    client
+        .store_auth_if_needed(sig.resolve_registry(), &auth)
+        .await;
+    let config = b"{}".to_vec();
+    let (config_digest, payload_digest) = (sha256_digest(&config), sha256_digest(&payload));
+    client
+        .push_blob(&sig, config.clone(), &config_digest)
+        .await
+        .unwrap();
+    client
+        .push_blob(&sig, payload.clone(), &payload_digest)
+        .await
+        .unwrap();
+    // Pushed as raw JSON: the certificate's PEM newlines must be escaped.
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest,
+                   "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.dev.cosign.simplesigning.v1+json",
+                    "digest": payload_digest, "size": payload.len(), "annotations": annotations}],
+    });
+    client
+        .push_manifest_raw(
+            &sig,
+            serde_json::to_vec(&manifest).unwrap(),
+            reqwest::header::HeaderValue::from_static("application/vnd.oci.image.manifest.v1+json"),
+        )
+        .await
+        .unwrap();
+}
+
+const SOURCE_REPO: &str = "https://github.com/example/mcp-server";
+
+fn github_leaf(s: &TestSigstore, workflow: &str) -> thv_e2e::sigstore::Leaf {
+    s.leaf(
+        Subject::Uri(&format!(
+            "{SOURCE_REPO}/.github/workflows/{workflow}@refs/tags/v1.0.0"
+        )),
+        thv_core::signature::provenance::GITHUB_ACTIONS_ISSUER,
+        &[
+            (OID_SOURCE_REPOSITORY_URI, SOURCE_REPO),
+            (OID_SOURCE_REPOSITORY_REF, "refs/tags/v1.0.0"),
+            (OID_RUNNER_ENVIRONMENT, "github-hosted"),
+        ],
+    )
+}
+
+/// A legacy-format registry entry for `image`, with `provenance` when given.
+fn legacy_entry(image: &str, provenance: Option<serde_json::Value>) -> serde_json::Value {
+    let mut e = serde_json::json!({
+        "description": "The test server, signed keyless", "tier": "Community", "status": "Active",
+        "transport": "stdio", "tools": ["echo"], "image": image,
+        "repository_url": SOURCE_REPO,
+    });
+    if let Some(p) = provenance {
+        e["provenance"] = p;
+    }
+    e
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn images_run_when_a_keyless_signature_matches_the_entry_provenance() {
+    let Some(_py) = engine_image_and_python(TEST_SERVER_IMAGE, "scripts/build-test-images.sh")
+    else {
+        return;
+    };
+    let Some(registry) = oci_registry() else {
+        return;
+    };
+    let tag = unique("keyless");
+    let image = |name: &str| format!("{registry}/thv/keyless-{name}:{tag}");
+    let (good, other, unsigned, bare) = (
+        image("good"),
+        image("other"),
+        image("unsigned"),
+        image("bare"),
+    );
+    for i in [&good, &other, &unsigned, &bare] {
+        push(i);
+    }
+    let s = TestSigstore::new();
+    sign_keyless(&good, &s, &github_leaf(&s, "release.yml")).await;
+    sign_keyless(&other, &s, &github_leaf(&s, "nightly.yml")).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("trusted_root.json");
+    std::fs::write(&root, s.trusted_root()).unwrap();
+    let provenance = serde_json::json!({
+        "sigstore_url": "tuf-repo-cdn.sigstore.dev", "repository_uri": SOURCE_REPO,
+        "repository_ref": "refs/tags/v1.0.0", "signer_identity": "/.github/workflows/release.yml",
+        "runner_environment": "github-hosted", "cert_issuer": "https://token.actions.githubusercontent.com",
+    });
+    let catalog = serde_json::json!({
+        "version": "1.0.0", "last_updated": "2026-11-01T00:00:00Z",
+        "servers": {
+            "keyless-good": legacy_entry(&good, Some(provenance.clone())),
+            "keyless-other": legacy_entry(&other, Some(provenance.clone())),
+            "keyless-unsigned": legacy_entry(&unsigned, Some(provenance)),
+            "keyless-bare": legacy_entry(&bare, None),
+        }
+    });
+    let file = dir.path().join("registry.json");
+    std::fs::write(&file, catalog.to_string()).unwrap();
+
+    let thv = Thv::new();
+    thv.ok(&["config", "set-registry", file.to_str().unwrap()]);
+    thv.ok(&[
+        "config",
+        "set-image-verification",
+        "enabled",
+        "--trusted-root",
+        root.to_str().unwrap(),
+        "--insecure-registry",
+        &registry,
+    ]);
+
+    let name = unique("keyless-good");
+    let stderr = thv.ok_stderr(&["run", "keyless-good", "--name", &name]);
+    assert!(
+        stderr.contains("signature verified")
+            && stderr.contains("matching the registry entry's provenance")
+            && stderr.contains("/.github/workflows/release.yml@refs/tags/v1.0.0"),
+        "{stderr}"
+    );
+    let rc: serde_json::Value = serde_json::from_str(&thv.ok(&["export", &name, "-"])).unwrap();
+    let pinned = rc["image"].as_str().unwrap();
+    assert!(
+        pinned.starts_with(&format!("{registry}/thv/keyless-good@sha256:")),
+        "{pinned}"
+    );
+
+    for (entry, why) in [
+        ("keyless-other", "provenance signer_identity"),
+        ("keyless-unsigned", "not signed keyless"),
+        ("keyless-bare", "carries no provenance"),
+    ] {
+        let refused = unique("refused");
+        let err = thv.fails(&["run", entry, "--name", &refused]);
+        assert!(
+            err.contains("refusing to run") && err.contains(why),
+            "{entry}: {err}"
+        );
+        let exists = podman(&["container", "exists", &refused]).status().unwrap();
+        assert!(!exists.success(), "nothing started for {entry}");
+    }
+
+    // warn: another workflow's signature runs, with a warning naming the mismatch.
+    let stderr = thv.ok_stderr(&[
+        "run",
+        "keyless-other",
+        "--name",
+        &unique("warned"),
+        "--image-verification",
+        "warn",
+    ]);
+    assert!(
+        stderr.contains("warning:") && stderr.contains("signer_identity"),
         "{stderr}"
     );
 }

@@ -44,7 +44,7 @@ use super::{
 };
 use crate::legacy::url_port;
 use crate::server::{Argument, KeyValueInput, Package, ServerJson, Transport};
-use crate::toolhive::{self, EnvVar, PermissionProfile, ServerExtensions};
+use crate::toolhive::{self, EnvVar, PermissionProfile, Provenance, ServerExtensions};
 
 /// The user's choices (`thv run` flags). Everything is optional; [`Default`] is "as the registry says".
 #[derive(Debug, Clone, Default)]
@@ -98,6 +98,9 @@ pub struct ResolveOptions {
 pub struct Resolution {
     pub config: RunConfig,
     pub warnings: Vec<ResolveWarning>,
+    /// The registry entry's image provenance: what the image's signature must say
+    /// (`thv run --image-verification`).
+    pub provenance: Option<Provenance>,
 }
 
 /// Something resolution allowed but the user should know.
@@ -446,6 +449,10 @@ pub fn resolve_registry_entry(
         });
     }
     let remote = matches!(source, Source::Remote(_));
+    let provenance = match source {
+        Source::Oci(_) => ext.provenance.clone(),
+        _ => None,
+    };
 
     // Identity and transport.
     let name = match &opts.name {
@@ -724,5 +731,6 @@ pub fn resolve_registry_entry(
     Ok(Resolution {
         config: cfg,
         warnings,
+        provenance,
     })
 }

@@ -19,7 +19,7 @@ use sigstore_protobuf_specs::dev::sigstore::bundle::v1::Bundle;
 use x509_cert::Certificate;
 use x509_cert::der::{DecodePem, Encode};
 
-use super::{SignatureError, bundle_from_value};
+use super::{SignatureError, bundle_from_value, hex_decode};
 
 /// The media type of a cosign signature layer.
 pub const SIMPLE_SIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
@@ -107,14 +107,4 @@ pub fn keyless_layer_bundle(
         },
     }))
     .map(Some)
-}
-
-fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }

@@ -33,8 +33,10 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 pub use sigstore::crypto::signing_key::SigStoreKeyPair;
 use sigstore::crypto::{CosignVerificationKey, Signature, SigningScheme};
+/// A sigstore bundle (protobuf-specs types, JSON as cosign writes it).
+pub use sigstore_protobuf_specs::dev::sigstore::bundle::v1::Bundle;
 use sigstore_protobuf_specs::dev::sigstore::bundle::v1::{
-    Bundle, VerificationMaterial, bundle, verification_material,
+    VerificationMaterial, bundle, verification_material,
 };
 use sigstore_protobuf_specs::dev::sigstore::common::v1::{
     HashAlgorithm, HashOutput, MessageSignature, PublicKeyIdentifier,
@@ -480,8 +482,20 @@ impl SignaturePolicy {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The bytes of a hex string (`None` when it is not hex).
+pub fn hex_decode(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@
 //! envelope), its `predicateType` must be the same and its predicate equal.
 
 use sigstore::bundle::verify::policy::{PolicyError, PolicyResult, VerificationPolicy};
-use sigstore_protobuf_specs::dev::sigstore::bundle::v1::{Bundle, bundle};
+use sigstore_protobuf_specs::dev::sigstore::bundle::v1::{Bundle, bundle, verification_material};
 use x509_cert::Certificate;
 use x509_cert::der::Decode;
 use x509_cert::der::asn1::{ObjectIdentifier, Utf8StringRef};
@@ -91,6 +91,20 @@ impl CertificateSummary {
             source_repository_ref: utf8(OID_SOURCE_REPOSITORY_REF),
             runner_environment: utf8(OID_RUNNER_ENVIRONMENT),
         }
+    }
+
+    /// The summary of a bundle's signing certificate (its leaf), if it has one.
+    pub fn from_bundle(b: &Bundle) -> Option<Self> {
+        let der = match b.verification_material.as_ref()?.content.as_ref()? {
+            verification_material::Content::Certificate(c) => &c.raw_bytes,
+            verification_material::Content::X509CertificateChain(ch) => {
+                &ch.certificates.first()?.raw_bytes
+            }
+            _ => return None,
+        };
+        Certificate::from_der(der)
+            .ok()
+            .map(|c| Self::from_certificate(&c))
     }
 
     /// The signer identity compared with `signer_identity` (see the module documentation).

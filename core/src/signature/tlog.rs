@@ -23,6 +23,8 @@ use sigstore::crypto::{CosignVerificationKey, Signature};
 use sigstore_protobuf_specs::dev::sigstore::rekor::v1::TransparencyLogEntry;
 use thiserror::Error;
 
+use super::hex;
+
 /// A transparency log's verification key, from a trusted root.
 pub struct LogKey {
     /// `logId.keyId`: SHA-256 of the key's DER form.
@@ -269,10 +271,6 @@ fn verify_checkpoint(envelope: &str, log: &LogKey, size: i64, root: &[u8]) -> Re
         }
     }
     Err("no signature of the log's key verifies".into())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

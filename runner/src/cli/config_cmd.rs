@@ -66,6 +66,10 @@ pub enum ConfigCommand {
         /// A registry (host:port) reached over plain HTTP; repeatable (replaces the configured ones).
         #[arg(long = "insecure-registry")]
         insecure_registries: Vec<String>,
+        /// The Sigstore trusted_root.json keyless signatures are verified against (registry entries with
+        /// provenance).
+        #[arg(long)]
+        trusted_root: Option<std::path::PathBuf>,
     },
     /// Print the whole configuration file.
     Show,
@@ -112,6 +116,16 @@ async fn check_registry(url: &str) -> anyhow::Result<String> {
     }
 }
 
+/// A `trusted_root.json` given on the command line: its absolute path, once it reads as a trusted root.
+fn trusted_root_file(p: std::path::PathBuf) -> anyhow::Result<std::path::PathBuf> {
+    let abs =
+        std::fs::canonicalize(&p).with_context(|| format!("{} does not exist", p.display()))?;
+    let json = std::fs::read(&abs).with_context(|| format!("cannot read {}", abs.display()))?;
+    thv_core::signature::keyless::KeylessTrust::from_json(&json)
+        .with_context(|| format!("{}: not a Sigstore trusted root", abs.display()))?;
+    Ok(abs)
+}
+
 pub async fn config(dirs: Dirs, c: ConfigCommand) -> anyhow::Result<i32> {
     match c {
         ConfigCommand::SetSignaturePolicy {
@@ -121,12 +135,7 @@ pub async fn config(dirs: Dirs, c: ConfigCommand) -> anyhow::Result<i32> {
             certificate_identity,
             certificate_oidc_issuer,
         } => {
-            let trusted_root = trusted_root
-                .map(|p| {
-                    std::fs::canonicalize(&p)
-                        .with_context(|| format!("{} does not exist", p.display()))
-                })
-                .transpose()?;
+            let trusted_root = trusted_root.map(trusted_root_file).transpose()?;
             let signers: Vec<_> = certificate_identity
                 .zip(certificate_oidc_issuer)
                 .map(
@@ -172,7 +181,9 @@ pub async fn config(dirs: Dirs, c: ConfigCommand) -> anyhow::Result<i32> {
             mode,
             trusted_keys,
             insecure_registries,
+            trusted_root,
         } => {
+            let root = trusted_root.map(trusted_root_file).transpose()?;
             let keys = trusted_keys
                 .iter()
                 .map(|k| {
@@ -191,6 +202,9 @@ pub async fn config(dirs: Dirs, c: ConfigCommand) -> anyhow::Result<i32> {
                 }
                 if !insecure_registries.is_empty() {
                     cfg.images.insecure_registries = insecure_registries.clone();
+                }
+                if root.is_some() {
+                    cfg.images.trusted_root = root.clone();
                 }
                 Ok(())
             })?;

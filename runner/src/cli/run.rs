@@ -182,8 +182,8 @@ fn from_config(path: &PathBuf, a: &RunArgs) -> anyhow::Result<RunConfig> {
 
 pub async fn run(dirs: Dirs, a: RunArgs) -> anyhow::Result<i32> {
     let manager = Manager::new(dirs.clone())?;
-    let rc = match (&a.from_config, &a.server) {
-        (Some(path), _) => from_config(path, &a)?,
+    let (rc, provenance) = match (&a.from_config, &a.server) {
+        (Some(path), _) => (from_config(path, &a)?, None),
         (None, Some(server)) => {
             let registry_setting =
                 a.registry
@@ -200,7 +200,7 @@ pub async fn run(dirs: Dirs, a: RunArgs) -> anyhow::Result<i32> {
             for w in &resolution.warnings {
                 eprintln!("warning: {w}");
             }
-            resolution.config
+            (resolution.config, resolution.provenance)
         }
         (None, None) => bail!("nothing to run: give a server or --from-config FILE"),
     };
@@ -215,7 +215,13 @@ pub async fn run(dirs: Dirs, a: RunArgs) -> anyhow::Result<i32> {
         .image_verification
         .or(manager.config().images.verification)
         .unwrap_or_default();
-    crate::image_verify::check(&mut rc, image_mode, &manager.config().images).await?;
+    crate::image_verify::check(
+        &mut rc,
+        image_mode,
+        &manager.config().images,
+        provenance.as_ref(),
+    )
+    .await?;
     let build = super::build_cmd::build_options(manager.config(), a.ca_cert.clone())?;
     if rc.package.is_some() && rc.image.is_none() {
         eprintln!(

@@ -1,0 +1,233 @@
+//! Image verification before `thv run` starts anything (`--image-verification disabled|warn|enabled`, default
+//! from `[images] verification`, else `warn`). An image from a registry is checked when there is something to
+//! check it against, and passes when one of its signatures verifies:
+//!
+//! - **the registry entry's `provenance`** (ToolHive's rule): a keyless (Fulcio certificate, Rekor entry)
+//!   signature — a cosign signature layer at the `sha256-<digest>.sig` tag or a sigstore bundle among its OCI 1.1
+//!   referrers — verified offline against the trusted root (`[images] trusted_root`, a `trusted_root.json`) and
+//!   matching the provenance's repository URI and ref, signer identity, issuer and runner environment
+//!   ([`keyless`]);
+//! - **a trusted key** (`[images] trusted_keys`, PEM): a cosign signature that verifies with it (`sigstore`'s
+//!   cosign client: the tag's simple-signing layers and the referrers' bundles).
+//!
+//! Either way the signature must be over the digest the reference names now, and a verified image is run by
+//! that digest (the RunConfig's image becomes `repository@sha256:…`), so the tag cannot move between the check
+//! and the pull.
+//!
+//! - `enabled`: an image that does not verify is refused, naming why; so is an image with nothing to verify
+//!   against (its entry has no provenance and no key is trusted), and a provenance without a trusted root;
+//! - `warn`: the same checks, reported as a warning (nothing to verify against: nothing checked);
+//! - `disabled`: nothing is checked.
+//!
+//! Images built locally from packages (`uvx://`, `npx://`, `go://`) are not in a registry: not checked.
+//! Registries reached over plain HTTP are listed in `[images] insecure_registries` (`host:port`). The trusted
+//! root is only read from a file (no TUF fetch): air-gapped sites copy it (`cosign trusted-root create`, or the
+//! `trusted_root.json` target of the Sigstore TUF repository). Verification needs a transparency-log entry, so
+//! GitHub's private-repository Sigstore (`tuf-repo.github.com`, timestamps without Rekor) is not supported.
+
+mod keyless;
+mod registry;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use sigstore::cosign::verification_constraint::{PublicKeyVerifier, VerificationConstraintVec};
+use sigstore::cosign::{ClientBuilder, CosignCapabilities, verify_constraints};
+use sigstore::registry::{Auth, ClientConfig, ClientProtocol, OciReference};
+use thv_core::runconfig::RunConfig;
+use thv_core::signature::keyless::KeylessTrust;
+use thv_core::toolhive::Provenance;
+
+use registry::Registry;
+
+/// What `thv run` does with image signatures.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Disabled,
+    #[default]
+    Warn,
+    Enabled,
+}
+
+/// `[images]` of the user's configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImagesConfig {
+    /// The default mode (`--image-verification` overrides it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Mode>,
+    /// Public keys (PEM, cosign.pub) images may be signed with.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_keys: Vec<PathBuf>,
+    /// Registries (`host:port`) reached over plain HTTP.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub insecure_registries: Vec<String>,
+    /// The Sigstore `trusted_root.json` keyless signatures are verified against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted_root: Option<PathBuf>,
+}
+
+impl ImagesConfig {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// Verifies the image of `rc` under `mode` against its registry entry's `provenance` and the trusted keys (see
+/// the module documentation): `Ok` when it may run.
+pub async fn check(
+    rc: &mut RunConfig,
+    mode: Mode,
+    config: &ImagesConfig,
+    provenance: Option<&Provenance>,
+) -> anyhow::Result<()> {
+    let Some(image) = rc.image.clone() else {
+        return Ok(());
+    };
+    if mode == Mode::Disabled || rc.package.is_some() {
+        return Ok(());
+    }
+    if config.trusted_keys.is_empty() && provenance.is_none() {
+        if mode == Mode::Enabled {
+            bail!(
+                "refusing to run {image}: image verification is enabled, but there is nothing to verify it \
+                 against: its registry entry carries no provenance and no trusted key is configured \
+                 ([images] trusted_keys in the thv configuration)"
+            );
+        }
+        return Ok(());
+    }
+    match verify(&image, config, provenance).await {
+        Ok(Verified { how, pinned }) => {
+            eprintln!("{image}: signature verified ({how}); running {pinned}");
+            rc.image = Some(pinned);
+            Ok(())
+        }
+        Err(e) if mode == Mode::Enabled => Err(e.context(format!(
+            "refusing to run {image}: image verification failed (--image-verification enabled)"
+        ))),
+        Err(e) => {
+            eprintln!("warning: {image}: image not verified: {e:#}");
+            Ok(())
+        }
+    }
+}
+
+/// A verified image: which signature verified, and the image pinned to the digest verified.
+pub struct Verified {
+    pub how: String,
+    pub pinned: String,
+}
+
+/// Verifies `image` (see the module documentation): with the trusted keys, then against the provenance.
+pub async fn verify(
+    image: &str,
+    config: &ImagesConfig,
+    provenance: Option<&Provenance>,
+) -> anyhow::Result<Verified> {
+    let mut parsed = thv_core::image_ref::ImageRef::parse(image)
+        .map_err(|e| anyhow::anyhow!("'{image}' is not an image reference: {e}"))?;
+    let reference: oci_client::Reference = image
+        .parse()
+        .with_context(|| format!("'{image}' is not an image reference"))?;
+    let registry = Registry::new(&config.insecure_registries);
+    let digest = registry.digest(&reference).await?;
+    parsed.tag = None;
+    parsed.digest = Some(digest.clone());
+    let pinned = parsed.to_string();
+    let mut failures = Vec::new();
+    if !config.trusted_keys.is_empty() {
+        match verify_with_keys(&pinned, config).await {
+            Ok(key) => {
+                return Ok(Verified {
+                    how: format!("key {key}"),
+                    pinned,
+                });
+            }
+            Err(e) => failures.push(format!("{e:#}")),
+        }
+    }
+    if let Some(p) = provenance {
+        match verify_provenance(&registry, &reference, &digest, p, config).await {
+            Ok(signer) => {
+                return Ok(Verified {
+                    how: format!("{signer}, matching the registry entry's provenance"),
+                    pinned,
+                });
+            }
+            Err(e) => failures.push(format!("{e:#}")),
+        }
+    }
+    bail!("{}", failures.join("; and "))
+}
+
+/// Keyless signatures against the provenance, with the configured trusted root.
+async fn verify_provenance(
+    registry: &Registry,
+    reference: &oci_client::Reference,
+    digest: &str,
+    provenance: &Provenance,
+    config: &ImagesConfig,
+) -> anyhow::Result<String> {
+    let Some(root) = &config.trusted_root else {
+        bail!(
+            "its registry entry names a provenance, but no Sigstore trusted root is configured \
+             (`thv config set-image-verification MODE --trusted-root trusted_root.json`)"
+        );
+    };
+    let json = std::fs::read(root).with_context(|| format!("cannot read {}", root.display()))?;
+    let trust = KeylessTrust::from_json(&json).with_context(|| root.display().to_string())?;
+    keyless::verify(registry, reference, digest, provenance, &trust).await
+}
+
+/// The name of the trusted key one of the signatures of `pinned` (`repository@sha256:…`) verifies with.
+async fn verify_with_keys(pinned: &str, config: &ImagesConfig) -> anyhow::Result<String> {
+    let by_digest: OciReference = pinned
+        .parse()
+        .with_context(|| format!("'{pinned}' is not an image reference"))?;
+    let mut client = ClientBuilder::default()
+        .with_oci_client_config(ClientConfig {
+            protocol: ClientProtocol::HttpsExcept(config.insecure_registries.clone()),
+            ..Default::default()
+        })
+        .build()
+        .context("cannot make the registry client")?;
+    let layers = client
+        .trusted_signature_layers(&Auth::Anonymous, &by_digest)
+        .await
+        .with_context(|| format!("cannot read the signatures of {pinned} from its registry"))?;
+    if layers.is_empty() {
+        bail!(
+            "no valid signature found for its current digest (unsigned, or signed over another digest)"
+        );
+    }
+    for path in &config.trusted_keys {
+        let pem = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let verifier = PublicKeyVerifier::try_from(pem.as_slice())
+            .map_err(|e| anyhow::anyhow!("{}: not a public key: {e}", path.display()))?;
+        let constraints: VerificationConstraintVec = vec![Box::new(verifier)];
+        if verify_constraints(&layers, constraints.iter()).is_ok() {
+            return Ok(path.display().to_string());
+        }
+    }
+    bail!(
+        "signed by none of the trusted keys ({})",
+        config
+            .trusted_keys
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
