@@ -57,6 +57,7 @@ impl Leaf {
 /// One entry logged in the test Rekor.
 pub struct LogEntry {
     pub body: Vec<u8>,
+    kind: String,
     pub integrated_time: i64,
     log_id: Vec<u8>,
     set: Vec<u8>,
@@ -68,7 +69,7 @@ impl LogEntry {
     /// The entry as a bundle's `tlogEntries[]` item (with its inclusion proof).
     pub fn bundle_entry(&self) -> Value {
         json!({"logIndex": "0", "logId": {"keyId": B64.encode(&self.log_id)},
-               "kindVersion": {"kind": "hashedrekord", "version": "0.0.1"},
+               "kindVersion": {"kind": self.kind, "version": "0.0.1"},
                "integratedTime": self.integrated_time.to_string(),
                "inclusionPromise": {"signedEntryTimestamp": B64.encode(&self.set)},
                "inclusionProof": {"logIndex": "0", "rootHash": B64.encode(self.root), "treeSize": "1",
@@ -120,7 +121,7 @@ impl TestSigstore {
         }
     }
 
-    fn log(key: &SigStoreSigner, url: &str) -> Value {
+    fn log_description(key: &SigStoreSigner, url: &str) -> Value {
         let der = public_der(key);
         json!({"baseUrl": url, "hashAlgorithm": "SHA2_256",
                "publicKey": {"rawBytes": B64.encode(&der), "keyDetails": "PKIX_ECDSA_P256_SHA_256",
@@ -132,14 +133,14 @@ impl TestSigstore {
     pub fn trusted_root(&self) -> Vec<u8> {
         json!({
             "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
-            "tlogs": [Self::log(&self.rekor, "https://rekor.test")],
+            "tlogs": [Self::log_description(&self.rekor, "https://rekor.test")],
             "certificateAuthorities": [{
                 "subject": {"organization": "test", "commonName": "test fulcio"},
                 "uri": "https://fulcio.test",
                 "certChain": {"certificates": [{"rawBytes": B64.encode(&self.ca_der)}]},
                 "validFor": {"start": "2025-01-01T00:00:00Z"}
             }],
-            "ctlogs": [Self::log(&self.ct, "https://ct.test")],
+            "ctlogs": [Self::log_description(&self.ct, "https://ct.test")],
             "timestampAuthorities": []
         })
         .to_string()
@@ -219,7 +220,13 @@ impl TestSigstore {
             "data": {"hash": {"algorithm": "sha256", "value": hex(&Sha256::digest(data))}},
             "signature": {"content": B64.encode(signature),
                           "publicKey": {"content": B64.encode(pem(&leaf.cert_der))}}}});
-        let body = serde_json::to_vec(&body).unwrap();
+        self.log_entry(&body, integrated_time)
+    }
+
+    /// Logs `body` (a Rekor entry: `{"apiVersion", "kind", "spec"}`) as the one entry of a log.
+    pub fn log_entry(&self, body: &Value, integrated_time: i64) -> LogEntry {
+        let kind = body["kind"].as_str().unwrap().to_owned();
+        let body = serde_json::to_vec(body).unwrap();
         let rekor_der = public_der(&self.rekor);
         let log_id = Sha256::digest(&rekor_der).to_vec();
         let root = leaf_hash(&body);
@@ -238,6 +245,7 @@ impl TestSigstore {
             .unwrap();
         LogEntry {
             body,
+            kind,
             integrated_time,
             log_id,
             set,
@@ -262,6 +270,48 @@ impl TestSigstore {
                "messageSignature": {"messageDigest": {"algorithm": "SHA2_256",
                                                       "digest": B64.encode(Sha256::digest(data))},
                                     "signature": B64.encode(&signature)}})
+    }
+
+    /// A keyless in-toto attestation bundle (v0.3, a DSSE envelope) about the image `digest` of `repository`,
+    /// signed by `leaf` and logged (a `dsse` entry): what `cosign attest --new-bundle-format` and GitHub's
+    /// `attest-build-provenance` attach as OCI referrers.
+    pub fn attestation_bundle(
+        &self,
+        repository: &str,
+        digest: &str,
+        predicate_type: &str,
+        predicate: &Value,
+        leaf: &Leaf,
+    ) -> Value {
+        use sigstore_protobuf_specs::io::intoto::Envelope;
+        let statement = json!({"_type": "https://in-toto.io/Statement/v1",
+            "subject": [{"name": repository, "digest": {"sha256": digest.trim_start_matches("sha256:")}}],
+            "predicateType": predicate_type, "predicate": predicate});
+        let payload = serde_json::to_vec(&statement).unwrap();
+        let payload_type = "application/vnd.in-toto+json";
+        let mut pae = format!(
+            "DSSEv1 {} {payload_type} {} ",
+            payload_type.len(),
+            payload.len()
+        )
+        .into_bytes();
+        pae.extend(&payload);
+        let signature = leaf.sign(&pae);
+        let envelope = json!({"payload": B64.encode(&payload), "payloadType": payload_type,
+                              "signatures": [{"sig": B64.encode(&signature)}]});
+        // Rekor hashes the envelope as the protobuf JSON form serializes it.
+        let parsed: Envelope = serde_json::from_value(envelope.clone()).unwrap();
+        let envelope_json = serde_json::to_vec(&parsed).unwrap();
+        let body = json!({"apiVersion": "0.0.1", "kind": "dsse", "spec": {
+            "envelopeHash": {"algorithm": "sha256", "value": hex(&Sha256::digest(&envelope_json))},
+            "payloadHash": {"algorithm": "sha256", "value": hex(&Sha256::digest(&payload))},
+            "signatures": [{"signature": B64.encode(&signature),
+                            "verifier": B64.encode(pem(&leaf.cert_der))}]}});
+        let entry = self.log_entry(&body, SIGNED_AT);
+        json!({"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+               "verificationMaterial": {"certificate": {"rawBytes": B64.encode(&leaf.cert_der)},
+                                        "tlogEntries": [entry.bundle_entry()]},
+               "dsseEnvelope": envelope})
     }
 
     /// A cosign signature layer over the image `digest` of `repository`, keyless-signed by `leaf` and logged:

@@ -182,3 +182,93 @@ async fn keyless_image_signatures_match_the_entry_provenance() {
     keyed.remove("dev.sigstore.cosign/certificate");
     assert!(keyless_layer_bundle(&payload, &keyed).unwrap().is_none());
 }
+
+/// An in-toto attestation about the image (a DSSE bundle, as attached through OCI referrers), verified over
+/// the image digest against the provenance and its `attestation`.
+async fn verify_attestation(
+    s: &TestSigstore,
+    bundle: &serde_json::Value,
+    digest: &str,
+    p: &Provenance,
+) -> Result<(), String> {
+    let bundle = thv_core::signature::bundle_from_value(bundle).map_err(|e| e.to_string())?;
+    let trust = KeylessTrust::from_json(&s.trusted_root()).unwrap();
+    let image_digest: [u8; 32] = thv_core::signature::hex_decode(&digest[7..])
+        .unwrap()
+        .try_into()
+        .unwrap();
+    verify_digest_with_policy(
+        ArtifactDigest::Sha256(image_digest),
+        &bundle,
+        &trust,
+        &ProvenancePolicy(p),
+        Evidence::InclusionProof,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    thv_core::signature::provenance::check_attestation(p, &bundle)
+}
+
+#[tokio::test]
+async fn keyless_attestations_match_the_entry_provenance_and_predicate() {
+    let s = TestSigstore::new();
+    let leaf = github_leaf(&s);
+    let predicate = serde_json::json!({"buildDefinition": {"buildType": "https://actions.github.io/buildtypes/workflow/v1"}});
+    let bundle = s.attestation_bundle(
+        "registry.test/example/mcp-server",
+        DIGEST,
+        "https://slsa.dev/provenance/v1",
+        &predicate,
+        &leaf,
+    );
+    let mut p = provenance();
+    p.attestation = Some(thv_core::toolhive::VerifiedAttestation {
+        predicate_type: Some("https://slsa.dev/provenance/v1".into()),
+        predicate: Some(predicate.clone()),
+        ..Default::default()
+    });
+    verify_attestation(&s, &bundle, DIGEST, &p).await.unwrap();
+
+    // About another image: refused.
+    let other = format!("sha256:{}", "cd".repeat(32));
+    let err = verify_attestation(&s, &bundle, &other, &p)
+        .await
+        .unwrap_err();
+    eprintln!("other image: {err}");
+
+    // Another predicate type, another predicate: refused.
+    let mut q = p.clone();
+    q.attestation.as_mut().unwrap().predicate_type = Some("https://spdx.dev/Document".into());
+    let err = verify_attestation(&s, &bundle, DIGEST, &q)
+        .await
+        .unwrap_err();
+    assert!(err.contains("predicate_type"), "{err}");
+    let mut q = p.clone();
+    q.attestation.as_mut().unwrap().predicate = Some(serde_json::json!({"other": true}));
+    let err = verify_attestation(&s, &bundle, DIGEST, &q)
+        .await
+        .unwrap_err();
+    assert!(err.contains("predicate"), "{err}");
+
+    // Another repository in the provenance: refused by the certificate policy.
+    let mut q = p.clone();
+    q.repository_uri = Some("https://github.com/mallory/mcp-server".into());
+    let err = verify_attestation(&s, &bundle, DIGEST, &q)
+        .await
+        .unwrap_err();
+    assert!(err.contains("provenance repository_uri"), "{err}");
+
+    // A changed statement (the envelope no longer what was signed and logged): refused.
+    let mut changed = bundle.clone();
+    let payload = B64
+        .decode(changed["dsseEnvelope"]["payload"].as_str().unwrap())
+        .unwrap();
+    let tampered = String::from_utf8(payload)
+        .unwrap()
+        .replace("workflow/v1", "workflow/v2");
+    changed["dsseEnvelope"]["payload"] = serde_json::json!(B64.encode(tampered));
+    let err = verify_attestation(&s, &changed, DIGEST, &p)
+        .await
+        .unwrap_err();
+    eprintln!("changed statement: {err}");
+}

@@ -238,6 +238,85 @@ async fn sign_keyless(image: &str, s: &TestSigstore, leaf: &thv_e2e::sigstore::L
         .unwrap();
 }
 
+/// Attaches a sigstore bundle to `image` as an OCI 1.1 referrer, through the referrers tag schema
+/// (`sha256-<digest>` index; docker-registry has no referrers API).
+async fn attach_bundle(image: &str, bundle: &serde_json::Value) {
+    let client = plain_http_client();
+    let auth = oci_client::secrets::RegistryAuth::Anonymous;
+    let reference: oci_client::Reference = image.parse().unwrap();
+    let (subject_manifest, subject_digest) = client
+        .pull_manifest_raw(
+            &reference,
+            &auth,
+            &[
+                "application/vnd.oci.image.manifest.v1+json",
+                "application/vnd.docker.distribution.manifest.v2+json",
+            ],
+        )
+        .await
+        .unwrap();
+    let subject_type =
+        serde_json::from_slice::<serde_json::Value>(&subject_manifest).unwrap()["mediaType"]
+            .as_str()
+            .unwrap_or("application/vnd.oci.image.manifest.v1+json")
+            .to_owned();
+    let at = |tag: String| {
+        oci_client::Reference::with_tag(
+            reference.registry().to_owned(),
+            reference.repository().to_owned(),
+            tag,
+        )
+    };
+    let bundle_type = "application/vnd.dev.sigstore.bundle.v0.3+json";
+    let blob = serde_json::to_vec(bundle).unwrap();
+    let empty = b"{}".to_vec();
+    let (blob_digest, empty_digest) = (sha256_digest(&blob), sha256_digest(&empty));
+    let index_ref = at(subject_digest.replace(':', "-"));
+    client
+        .store_auth_if_needed(index_ref.resolve_registry(), &auth)
+        .await;
+    client
+        .push_blob(&index_ref, blob.clone(), &blob_digest)
+        .await
+        .unwrap();
+    client
+        .push_blob(&index_ref, empty.clone(), &empty_digest)
+        .await
+        .unwrap();
+    let manifest = serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": bundle_type,
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty_digest, "size": 2},
+        "layers": [{"mediaType": bundle_type, "digest": blob_digest, "size": blob.len()}],
+        "subject": {"mediaType": subject_type, "digest": subject_digest, "size": subject_manifest.len()},
+    });
+    let manifest = serde_json::to_vec(&manifest).unwrap();
+    let manifest_digest = sha256_digest(&manifest);
+    let oci_manifest =
+        reqwest::header::HeaderValue::from_static("application/vnd.oci.image.manifest.v1+json");
+    client
+        .push_manifest_raw(
+            &at(format!("referrer-{}", &manifest_digest[7..19])),
+            manifest.clone(),
+            oci_manifest,
+        )
+        .await
+        .unwrap();
+    let index = serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest_digest,
+                       "size": manifest.len(), "artifactType": bundle_type}],
+    });
+    client
+        .push_manifest_raw(
+            &index_ref,
+            serde_json::to_vec(&index).unwrap(),
+            reqwest::header::HeaderValue::from_static("application/vnd.oci.image.index.v1+json"),
+        )
+        .await
+        .unwrap();
+}
+
 const SOURCE_REPO: &str = "https://github.com/example/mcp-server";
 
 fn github_leaf(s: &TestSigstore, workflow: &str) -> thv_e2e::sigstore::Leaf {
@@ -252,6 +331,16 @@ fn github_leaf(s: &TestSigstore, workflow: &str) -> thv_e2e::sigstore::Leaf {
             (OID_RUNNER_ENVIRONMENT, "github-hosted"),
         ],
     )
+}
+
+/// `provenance` naming an SLSA provenance attestation with `predicate`.
+fn with_attestation(
+    provenance: &serde_json::Value,
+    predicate: &serde_json::Value,
+) -> serde_json::Value {
+    let mut p = provenance.clone();
+    p["attestation"] = serde_json::json!({"predicate_type": "https://slsa.dev/provenance/v1", "predicate": predicate});
+    p
 }
 
 /// A legacy-format registry entry for `image`, with `provenance` when given.
@@ -278,18 +367,34 @@ async fn images_run_when_a_keyless_signature_matches_the_entry_provenance() {
     };
     let tag = unique("keyless");
     let image = |name: &str| format!("{registry}/thv/keyless-{name}:{tag}");
-    let (good, other, unsigned, bare) = (
+    let (good, other, unsigned, bare, attested) = (
         image("good"),
         image("other"),
         image("unsigned"),
         image("bare"),
+        image("attested"),
     );
-    for i in [&good, &other, &unsigned, &bare] {
+    for i in [&good, &other, &unsigned, &bare, &attested] {
         push(i);
     }
     let s = TestSigstore::new();
     sign_keyless(&good, &s, &github_leaf(&s, "release.yml")).await;
     sign_keyless(&other, &s, &github_leaf(&s, "nightly.yml")).await;
+    // An SLSA provenance attestation attached as a referrer (no cosign signature tag).
+    let predicate = serde_json::json!({"buildDefinition": {"buildType": "https://actions.github.io/buildtypes/workflow/v1"}});
+    let attested_ref: oci_client::Reference = attested.parse().unwrap();
+    let attested_digest = plain_http_client()
+        .fetch_manifest_digest(&attested_ref, &oci_client::secrets::RegistryAuth::Anonymous)
+        .await
+        .unwrap();
+    let bundle = s.attestation_bundle(
+        &format!("{}/{}", attested_ref.registry(), attested_ref.repository()),
+        &attested_digest,
+        "https://slsa.dev/provenance/v1",
+        &predicate,
+        &github_leaf(&s, "release.yml"),
+    );
+    attach_bundle(&attested, &bundle).await;
 
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("trusted_root.json");
@@ -304,7 +409,9 @@ async fn images_run_when_a_keyless_signature_matches_the_entry_provenance() {
         "servers": {
             "keyless-good": legacy_entry(&good, Some(provenance.clone())),
             "keyless-other": legacy_entry(&other, Some(provenance.clone())),
-            "keyless-unsigned": legacy_entry(&unsigned, Some(provenance)),
+            "keyless-unsigned": legacy_entry(&unsigned, Some(provenance.clone())),
+            "keyless-attested": legacy_entry(&attested, Some(with_attestation(&provenance, &predicate))),
+            "keyless-misattested": legacy_entry(&attested, Some(with_attestation(&provenance, &serde_json::json!({"other": 1})))),
             "keyless-bare": legacy_entry(&bare, None),
         }
     });
@@ -338,13 +445,22 @@ async fn images_run_when_a_keyless_signature_matches_the_entry_provenance() {
         "{pinned}"
     );
 
+    let stderr = thv.ok_stderr(&["run", "keyless-attested", "--name", &unique("attested")]);
+    eprintln!("keyless-attested: {stderr}");
+    assert!(
+        stderr.contains("signature verified (attestation 1 by"),
+        "{stderr}"
+    );
+
     for (entry, why) in [
         ("keyless-other", "provenance signer_identity"),
+        ("keyless-misattested", "attestation.predicate"),
         ("keyless-unsigned", "not signed keyless"),
         ("keyless-bare", "carries no provenance"),
     ] {
         let refused = unique("refused");
         let err = thv.fails(&["run", entry, "--name", &refused]);
+        eprintln!("{entry}: {err}");
         assert!(
             err.contains("refusing to run") && err.contains(why),
             "{entry}: {err}"
