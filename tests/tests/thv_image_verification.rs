@@ -404,6 +404,8 @@ async fn images_run_when_a_keyless_signature_matches_the_entry_provenance() {
         "repository_ref": "refs/tags/v1.0.0", "signer_identity": "/.github/workflows/release.yml",
         "runner_environment": "github-hosted", "cert_issuer": "https://token.actions.githubusercontent.com",
     });
+    let mut on_github_sigstore = provenance.clone();
+    on_github_sigstore["sigstore_url"] = serde_json::json!("tuf-repo.github.com");
     let catalog = serde_json::json!({
         "version": "1.0.0", "last_updated": "2026-11-01T00:00:00Z",
         "servers": {
@@ -413,6 +415,7 @@ async fn images_run_when_a_keyless_signature_matches_the_entry_provenance() {
             "keyless-attested": legacy_entry(&attested, Some(with_attestation(&provenance, &predicate))),
             "keyless-misattested": legacy_entry(&attested, Some(with_attestation(&provenance, &serde_json::json!({"other": 1})))),
             "keyless-bare": legacy_entry(&bare, None),
+            "keyless-github": legacy_entry(&good, Some(on_github_sigstore)),
         }
     });
     let file = dir.path().join("registry.json");
@@ -420,6 +423,29 @@ async fn images_run_when_a_keyless_signature_matches_the_entry_provenance() {
 
     let thv = Thv::new();
     thv.ok(&["config", "set-registry", file.to_str().unwrap()]);
+    // No trusted root configured: the bundled public-good one, which did not issue the test certificates; and
+    // none for another Sigstore instance.
+    thv.ok(&[
+        "config",
+        "set-image-verification",
+        "enabled",
+        "--insecure-registry",
+        &registry,
+    ]);
+    for (entry, why) in [
+        ("keyless-good", "certificate"),
+        (
+            "keyless-github",
+            "tuf-repo.github.com, whose trusted root is not configured",
+        ),
+    ] {
+        let err = thv.fails(&["run", entry, "--name", &unique("untrusted")]);
+        eprintln!("{entry} (bundled trust): {err}");
+        assert!(
+            err.contains("refusing to run") && err.contains(why),
+            "{entry}: {err}"
+        );
+    }
     thv.ok(&[
         "config",
         "set-image-verification",

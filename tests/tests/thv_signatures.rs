@@ -114,16 +114,19 @@ async fn signed_entries_from_keygen_to_thv_run() {
     assert!(err.contains("signs another entry"), "{err}");
     // A keyless bundle (a real public one, over another artifact) is checked against the trusted root and the
     // expected signer, offline, and refused for this entry.
-    let data = thv_e2e::thv::repo_root().join("core/tests/data/sigstore");
+    let root = thv_e2e::thv::repo_root();
+    let fixtures = root.join("core/tests/data/sigstore");
     let err = fails(cli(
         h,
         &[
             "verify",
             "signed.json",
             "--bundle",
-            data.join("npm_slsa_bundle_v03.json").to_str().unwrap(),
+            fixtures.join("npm_slsa_bundle_v03.json").to_str().unwrap(),
             "--trusted-root",
-            data.join("sigstore_trusted_root.json").to_str().unwrap(),
+            root.join("data/sigstore/public-good-trusted_root.json")
+                .to_str()
+                .unwrap(),
             "--certificate-identity",
             "https://github.com/sigstore/sigstore-js/.github/workflows/release.yml@refs/heads/main",
             "--certificate-oidc-issuer",

@@ -18,6 +18,11 @@ use super::tlog::{self, Evidence, TlogError};
 use super::{SignatureError, canonical_bytes};
 use crate::client::error_chain;
 
+/// The Sigstore public-good instance's `trusted_root.json` as bundled (`data/sigstore/`, see its README): the
+/// default trust for keyless signatures from the public Fulcio and Rekor when no trusted root is configured.
+pub const PUBLIC_GOOD_TRUSTED_ROOT: &str =
+    include_str!("../../../data/sigstore/public-good-trusted_root.json");
+
 /// Who must have signed: the certificate's SAN (an email or a URI such as a GitHub workflow ref) and the OIDC
 /// issuer recorded in it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -106,7 +111,7 @@ mod tests {
     /// (made by sigstore-js in GitHub Actions, logged in the public Rekor), as pinned by sigstore-rs's tests.
     const NPM_BUNDLE: &str = include_str!("../../tests/data/sigstore/npm_slsa_bundle_v03.json");
     /// The Sigstore public-good instance's `trusted_root.json` (pinned by sigstore-rs's tests).
-    const TRUSTED_ROOT: &str = include_str!("../../tests/data/sigstore/sigstore_trusted_root.json");
+    const TRUSTED_ROOT: &str = PUBLIC_GOOD_TRUSTED_ROOT;
     /// SHA-512 of `sigstore-5.0.0.tgz`, the statement's subject.
     const TARBALL_SHA512: &str = "849a897e81bf7b8a8541a6ae40bd3473a27a16b1cb0462ad905bd6dc96d34881053a12eb4a375233f81677fc9439f628fe0b0445e8535c60b5559597fbd5f80e";
 

@@ -673,11 +673,7 @@ mod tests {
     fn keyless_bundles_in_policies() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("trusted_root.json");
-        std::fs::write(
-            &root,
-            include_str!("../../tests/data/sigstore/sigstore_trusted_root.json"),
-        )
-        .unwrap();
+        std::fs::write(&root, keyless::PUBLIC_GOOD_TRUSTED_ROOT).unwrap();
         let npm: Value = serde_json::from_str(include_str!(
             "../../tests/data/sigstore/npm_slsa_bundle_v03.json"
         ))

@@ -4,7 +4,8 @@
 //!
 //! - **the registry entry's `provenance`** (ToolHive's rule): a keyless (Fulcio certificate, Rekor entry)
 //!   signature — a cosign signature layer at the `sha256-<digest>.sig` tag or a sigstore bundle among its OCI 1.1
-//!   referrers — verified offline against the trusted root (`[images] trusted_root`, a `trusted_root.json`) and
+//!   referrers — verified offline against the trusted root (`[images] trusted_root`, a `trusted_root.json`; by
+//!   default, for the public-good instance, the bundled snapshot `data/sigstore/public-good-trusted_root.json`) and
 //!   matching the provenance's repository URI and ref, signer identity, issuer and runner environment
 //!   ([`keyless`]);
 //! - **a trusted key** (`[images] trusted_keys`, PEM): a cosign signature that verifies with it (`sigstore`'s
@@ -15,14 +16,16 @@
 //! and the pull.
 //!
 //! - `enabled`: an image that does not verify is refused, naming why; so is an image with nothing to verify
-//!   against (its entry has no provenance and no key is trusted), and a provenance without a trusted root;
+//!   against (its entry has no provenance and no key is trusted), and a provenance naming another Sigstore
+//!   instance than the public one when no trusted root is configured;
 //! - `warn`: the same checks, reported as a warning (nothing to verify against: nothing checked);
 //! - `disabled`: nothing is checked.
 //!
 //! Images built locally from packages (`uvx://`, `npx://`, `go://`) are not in a registry: not checked.
 //! Registries reached over plain HTTP are listed in `[images] insecure_registries` (`host:port`). The trusted
-//! root is only read from a file (no TUF fetch): air-gapped sites copy it (`cosign trusted-root create`, or the
-//! `trusted_root.json` target of the Sigstore TUF repository). Verification needs a transparency-log entry, so
+//! root is never fetched (no TUF client): it is the configured file or the bundled public-good snapshot;
+//! refresh it with `cosign trusted-root create` or from the `trusted_root.json` target of the Sigstore TUF
+//! repository. Verification needs a transparency-log entry, so
 //! GitHub's private-repository Sigstore (`tuf-repo.github.com`, timestamps without Rekor) is not supported.
 
 mod keyless;
@@ -35,7 +38,7 @@ use sigstore::cosign::verification_constraint::{PublicKeyVerifier, VerificationC
 use sigstore::cosign::{ClientBuilder, CosignCapabilities, verify_constraints};
 use sigstore::registry::{Auth, ClientConfig, ClientProtocol, OciReference};
 use thv_core::runconfig::RunConfig;
-use thv_core::signature::keyless::KeylessTrust;
+use thv_core::signature::keyless::{KeylessTrust, PUBLIC_GOOD_TRUSTED_ROOT};
 use thv_core::toolhive::Provenance;
 
 use registry::Registry;
@@ -73,7 +76,8 @@ pub struct ImagesConfig {
     /// Registries (`host:port`) reached over plain HTTP.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub insecure_registries: Vec<String>,
-    /// The Sigstore `trusted_root.json` keyless signatures are verified against.
+    /// The Sigstore `trusted_root.json` keyless signatures are verified against (default: the bundled
+    /// public-good one, for provenances naming that instance).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trusted_root: Option<PathBuf>,
 }
@@ -172,7 +176,11 @@ pub async fn verify(
     bail!("{}", failures.join("; and "))
 }
 
-/// Keyless signatures against the provenance, with the configured trusted root.
+/// The Sigstore instance of the public-good trusted root.
+const PUBLIC_GOOD_TUF: &str = "tuf-repo-cdn.sigstore.dev";
+
+/// Keyless signatures against the provenance, with the configured trusted root, else the bundled public-good
+/// one when the provenance names that instance (or none).
 async fn verify_provenance(
     registry: &Registry,
     reference: &oci_client::Reference,
@@ -180,14 +188,29 @@ async fn verify_provenance(
     provenance: &Provenance,
     config: &ImagesConfig,
 ) -> anyhow::Result<String> {
-    let Some(root) = &config.trusted_root else {
-        bail!(
-            "its registry entry names a provenance, but no Sigstore trusted root is configured \
+    let instance = provenance
+        .sigstore_url
+        .as_deref()
+        .filter(|u| !u.is_empty())
+        .unwrap_or(PUBLIC_GOOD_TUF);
+    let trust = match &config.trusted_root {
+        Some(root) => {
+            let json =
+                std::fs::read(root).with_context(|| format!("cannot read {}", root.display()))?;
+            KeylessTrust::from_json(&json).with_context(|| root.display().to_string())?
+        }
+        None if instance
+            .trim_start_matches("https://")
+            .trim_end_matches('/')
+            == PUBLIC_GOOD_TUF =>
+        {
+            KeylessTrust::from_json(PUBLIC_GOOD_TRUSTED_ROOT.as_bytes())?
+        }
+        None => bail!(
+            "its provenance names the Sigstore instance {instance}, whose trusted root is not configured \
              (`thv config set-image-verification MODE --trusted-root trusted_root.json`)"
-        );
+        ),
     };
-    let json = std::fs::read(root).with_context(|| format!("cannot read {}", root.display()))?;
-    let trust = KeylessTrust::from_json(&json).with_context(|| root.display().to_string())?;
     keyless::verify(registry, reference, digest, provenance, &trust).await
 }
 
