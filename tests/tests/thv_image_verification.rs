@@ -4,8 +4,10 @@
 //! an unsigned one, one whose signature is over another digest, and one signed by another key are refused
 //! (`enabled`) or run with a warning (`warn`). And keyless: images named by registry entries carrying a
 //! `provenance`, signed keyless by the tests' private Sigstore ([`thv_e2e::sigstore`]) as cosign stores it,
-//! verified against that Sigstore's `trusted_root.json`: a signature matching the provenance runs; another
-//! workflow's signature, an unsigned image and an entry without provenance are refused.
+//! verified against that Sigstore's `trusted_root.json`: a signature matching the provenance runs, and so does
+//! an SLSA attestation attached as an OCI referrer; another workflow's signature, another predicate, an unsigned
+//! image, a tag moved to another manifest after signing, an entry without provenance, and (without a configured
+//! trusted root) the bundled public-good root or another Sigstore instance are refused.
 
 use sigstore::cosign::constraint::{Constraint, PrivateKeySigner};
 use sigstore::cosign::{ClientBuilder, CosignCapabilities, SignatureLayer};
@@ -367,18 +369,20 @@ async fn images_run_when_a_keyless_signature_matches_the_entry_provenance() {
     };
     let tag = unique("keyless");
     let image = |name: &str| format!("{registry}/thv/keyless-{name}:{tag}");
-    let (good, other, unsigned, bare, attested) = (
+    let (good, other, unsigned, bare, attested, moved) = (
         image("good"),
         image("other"),
         image("unsigned"),
         image("bare"),
         image("attested"),
+        image("moved"),
     );
-    for i in [&good, &other, &unsigned, &bare, &attested] {
+    for i in [&good, &other, &unsigned, &bare, &attested, &moved] {
         push(i);
     }
     let s = TestSigstore::new();
     sign_keyless(&good, &s, &github_leaf(&s, "release.yml")).await;
+    sign_keyless(&moved, &s, &github_leaf(&s, "release.yml")).await;
     sign_keyless(&other, &s, &github_leaf(&s, "nightly.yml")).await;
     // An SLSA provenance attestation attached as a referrer (no cosign signature tag).
     let predicate = serde_json::json!({"buildDefinition": {"buildType": "https://actions.github.io/buildtypes/workflow/v1"}});
@@ -415,6 +419,7 @@ async fn images_run_when_a_keyless_signature_matches_the_entry_provenance() {
             "keyless-attested": legacy_entry(&attested, Some(with_attestation(&provenance, &predicate))),
             "keyless-misattested": legacy_entry(&attested, Some(with_attestation(&provenance, &serde_json::json!({"other": 1})))),
             "keyless-bare": legacy_entry(&bare, None),
+            "keyless-moved": legacy_entry(&moved, Some(provenance.clone())),
             "keyless-github": legacy_entry(&good, Some(on_github_sigstore)),
         }
     });
@@ -470,6 +475,27 @@ async fn images_run_when_a_keyless_signature_matches_the_entry_provenance() {
         pinned.starts_with(&format!("{registry}/thv/keyless-good@sha256:")),
         "{pinned}"
     );
+
+    // The tag moved after signing (the image pushed again as another manifest: Docker's format instead of
+    // OCI's): its new digest carries no signature.
+    let out = podman(&[
+        "push",
+        "--tls-verify=false",
+        "--format",
+        "v2s2",
+        TEST_SERVER_IMAGE,
+        &moved,
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = thv.fails(&["run", "keyless-moved", "--name", &unique("moved")]);
+    eprintln!("keyless-moved: {err}");
+    assert!(err.contains("not signed keyless"), "{err}");
 
     let stderr = thv.ok_stderr(&["run", "keyless-attested", "--name", &unique("attested")]);
     eprintln!("keyless-attested: {stderr}");
