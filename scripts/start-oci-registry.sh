@@ -1,22 +1,26 @@
 #!/usr/bin/env bash
-# A real OCI registry for the tests that pull images: Debian's `docker-registry` (the CNCF distribution registry)
-# on 127.0.0.1:${THV_TEST_OCI_PORT:-55000}, plain HTTP, storage under /tmp/thv-oci-registry. Idempotent; run as
-# root on Debian. Prints (on stdout, nothing else) the line to eval:
+# Real OCI registries for the tests that pull images: Debian's `docker-registry` (the CNCF distribution registry)
+# on 127.0.0.1:${THV_TEST_OCI_PORT:-55000}, plain HTTP, storage under /tmp/thv-oci-registry; and a private one
+# next to it (port + 1, storage under /tmp/thv-oci-registry-auth) that requires basic auth (htpasswd, user
+# `thv-test`, a fixed test password: a throwaway local registry). Idempotent; run as root on Debian. Prints (on
+# stdout, nothing else) the lines to eval:
 #   eval "$(scripts/start-oci-registry.sh)"   →   export THV_TEST_OCI_REGISTRY=127.0.0.1:55000
+#                                                 export THV_TEST_OCI_AUTH_REGISTRY=127.0.0.1:55001
+#                                                 export THV_TEST_OCI_AUTH=thv-test:<password>
 #
-# Podman pulls from it over plain HTTP only when registries.conf marks it insecure: the script writes
-# /etc/containers/registries.conf.d/50-thv-test-registry.conf for that one address. Podman's API service reads the
+# Podman pulls from them over plain HTTP only when registries.conf marks them insecure: the script writes
+# /etc/containers/registries.conf.d/50-thv-test-registry.conf for those addresses. Podman's API service reads the
 # file when it starts: run this script before scripts/setup-podman.sh (as .ci/run does), or restart the service.
 set -euo pipefail
 
 PORT=${THV_TEST_OCI_PORT:-55000}
 ADDR=127.0.0.1:$PORT
-DIR=/tmp/thv-oci-registry
-LOG=/tmp/thv-oci-registry.log
+AUTH_ADDR=127.0.0.1:$((PORT + 1))
+AUTH_USER=thv-test
+AUTH_PASSWORD=thv-test-registry-password
 CONF=/etc/containers/registries.conf.d/50-thv-test-registry.conf
 
 log() { echo "start-oci-registry: $*" >&2; }
-answers() { curl -fsS --max-time 3 "http://$ADDR/v2/" >/dev/null 2>&1; }
 
 if ! command -v docker-registry >/dev/null; then
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
@@ -27,9 +31,13 @@ if ! command -v docker-registry >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-registry >&2
 fi
 
-want="# Written by scripts/start-oci-registry.sh: the tests' local registry speaks plain HTTP.
+want="# Written by scripts/start-oci-registry.sh: the tests' local registries speak plain HTTP.
 [[registry]]
 location = \"$ADDR\"
+insecure = true
+
+[[registry]]
+location = \"$AUTH_ADDR\"
 insecure = true"
 if [ "$(id -u)" = 0 ] && { [ ! -f "$CONF" ] || [ "$(cat "$CONF")" != "$want" ]; }; then
   mkdir -p "$(dirname "$CONF")"
@@ -37,33 +45,50 @@ if [ "$(id -u)" = 0 ] && { [ ! -f "$CONF" ] || [ "$(cat "$CONF")" != "$want" ]; 
   log "wrote $CONF (restart Podman's API service if it runs already)"
 fi
 
-if answers; then
-  log "http://$ADDR already answers"
-else
-  mkdir -p "$DIR"
-  cat >"$DIR/config.yml" <<YAML
+# start ADDR DIR [AUTH_YAML]: a docker-registry on ADDR storing under DIR, unless something answers there.
+start() {
+  local addr=$1 dir=$2 auth=${3:-} log=$2.log
+  answers() { curl -sS --max-time 3 -o /dev/null -w '%{http_code}' "http://$addr/v2/" 2>/dev/null | grep -qE '^(200|401)$'; }
+  if answers; then
+    log "http://$addr already answers"
+    return
+  fi
+  mkdir -p "$dir"
+  cat >"$dir/config.yml" <<YAML
 version: 0.1
 log:
   level: warn
 storage:
   filesystem:
-    rootdirectory: $DIR/data
+    rootdirectory: $dir/data
   delete:
     enabled: true
 http:
-  addr: $ADDR
+  addr: $addr
+$auth
 YAML
-  log "starting docker-registry on http://$ADDR (log: $LOG)"
-  nohup docker-registry serve "$DIR/config.yml" >>"$LOG" 2>&1 </dev/null &
+  log "starting docker-registry on http://$addr (log: $log)"
+  nohup docker-registry serve "$dir/config.yml" >>"$log" 2>&1 </dev/null &
   disown || true
   for _ in $(seq 1 50); do
     answers && break
     sleep 0.2
   done
   if ! answers; then
-    log "docker-registry did not answer on $ADDR; see $LOG:"
-    tail -n 20 "$LOG" >&2 || true
+    log "docker-registry did not answer on $addr; see $log:"
+    tail -n 20 "$log" >&2 || true
     exit 1
   fi
-fi
+}
+
+start "$ADDR" /tmp/thv-oci-registry
+mkdir -p /tmp/thv-oci-registry-auth
+python3 -c 'import crypt, sys; print(sys.argv[1] + ":" + crypt.crypt(sys.argv[2], crypt.mksalt(crypt.METHOD_BLOWFISH)))' \
+  "$AUTH_USER" "$AUTH_PASSWORD" 2>/dev/null >/tmp/thv-oci-registry-auth/htpasswd
+start "$AUTH_ADDR" /tmp/thv-oci-registry-auth "auth:
+  htpasswd:
+    realm: thv-test
+    path: /tmp/thv-oci-registry-auth/htpasswd"
 echo "export THV_TEST_OCI_REGISTRY=$ADDR"
+echo "export THV_TEST_OCI_AUTH_REGISTRY=$AUTH_ADDR"
+echo "export THV_TEST_OCI_AUTH=$AUTH_USER:$AUTH_PASSWORD"

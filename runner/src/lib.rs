@@ -24,6 +24,7 @@ pub mod image_verify;
 pub mod middleware;
 pub mod proxy;
 pub mod registry;
+pub mod registry_auth;
 pub mod runtime;
 pub mod secrets;
 pub mod state;

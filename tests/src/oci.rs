@@ -13,6 +13,20 @@ pub fn registry() -> Option<String> {
     })
 }
 
+/// The private (basic auth) OCI registry's address and `user:password` (`THV_TEST_OCI_AUTH_REGISTRY`,
+/// `THV_TEST_OCI_AUTH`), or `None` (skipped outside CI) when unset.
+pub fn auth_registry() -> Option<(String, String)> {
+    match (
+        std::env::var("THV_TEST_OCI_AUTH_REGISTRY"),
+        std::env::var("THV_TEST_OCI_AUTH"),
+    ) {
+        (Ok(r), Ok(a)) => Some((r, a)),
+        _ => skip(
+            "THV_TEST_OCI_AUTH_REGISTRY/THV_TEST_OCI_AUTH are unset (run `eval \"$(scripts/start-oci-registry.sh)\"`)",
+        ),
+    }
+}
+
 /// Pushes the test image to `image` (`podman push` with `extra` arguments, e.g. `--format v2s2`).
 pub fn push_test_image(image: &str, extra: &[&str]) {
     let mut args = vec!["push", "--tls-verify=false"];
@@ -35,24 +49,36 @@ pub fn sha256_digest(data: &[u8]) -> String {
 pub struct Repository {
     client: oci_client::Client,
     image: oci_client::Reference,
+    auth: oci_client::secrets::RegistryAuth,
 }
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
 impl Repository {
     pub async fn of(image: &str) -> Self {
+        Self::with_auth(image, None).await
+    }
+
+    /// The repository of `image` on a registry requiring `user:password`.
+    pub async fn with_auth(image: &str, user_password: Option<&str>) -> Self {
         let client = oci_client::Client::new(oci_client::client::ClientConfig {
             protocol: oci_client::client::ClientProtocol::Http,
             ..Default::default()
         });
         let image: oci_client::Reference = image.parse().unwrap();
+        let auth = match user_password.and_then(|a| a.split_once(':')) {
+            Some((u, p)) => oci_client::secrets::RegistryAuth::Basic(u.into(), p.into()),
+            None => oci_client::secrets::RegistryAuth::Anonymous,
+        };
         client
-            .store_auth_if_needed(
-                image.resolve_registry(),
-                &oci_client::secrets::RegistryAuth::Anonymous,
-            )
-            .await;
-        Self { client, image }
+            .auth(&image, &auth, oci_client::RegistryOperation::Push)
+            .await
+            .unwrap();
+        Self {
+            client,
+            image,
+            auth,
+        }
     }
 
     /// `registry/repository` of the image.
@@ -66,7 +92,7 @@ impl Repository {
             .client
             .pull_manifest_raw(
                 &self.image,
-                &oci_client::secrets::RegistryAuth::Anonymous,
+                &self.auth,
                 &[
                     OCI_MANIFEST,
                     "application/vnd.docker.distribution.manifest.v2+json",

@@ -4,9 +4,10 @@
 //! Sigstore's `trusted_root.json`: a signature matching the provenance runs, and so does an SLSA attestation
 //! attached as an OCI referrer; another workflow's signature, another predicate, an unsigned image, a tag moved
 //! to another manifest after signing, an entry without provenance, and (without a configured trusted root) the
-//! bundled public-good root or another Sigstore instance are refused.
+//! bundled public-good root or another Sigstore instance are refused. And a private registry (basic auth): read
+//! and pulled with the credentials `podman login` keeps, refused without.
 
-use thv_e2e::oci::{Repository, push_test_image, registry};
+use thv_e2e::oci::{Repository, auth_registry, push_test_image, registry};
 use thv_e2e::sigstore::{
     Leaf, OID_RUNNER_ENVIRONMENT, OID_SOURCE_REPOSITORY_REF, OID_SOURCE_REPOSITORY_URI, Subject,
     TestSigstore,
@@ -220,4 +221,84 @@ async fn images_run_when_a_keyless_signature_matches_the_entry_provenance() {
         stderr.contains("warning:") && stderr.contains("signer_identity"),
         "{stderr}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn private_registry_images_are_verified_and_pulled_with_stored_credentials() {
+    let Some(_py) = engine_image_and_python(TEST_SERVER_IMAGE, "scripts/build-test-images.sh")
+    else {
+        return;
+    };
+    let Some((registry, user_password)) = auth_registry() else {
+        return;
+    };
+    let image = format!("{registry}/thv/private:{}", unique("private"));
+    push_test_image(&image, &["--creds", &user_password]);
+    let s = TestSigstore::new();
+    let repo = Repository::with_auth(&image, Some(&user_password)).await;
+    let (_, digest) = repo.manifest().await;
+    let (payload, annotations) =
+        s.cosign_layer(&repo.name(), &digest, &github_leaf(&s, "release.yml"));
+    repo.push_cosign_signature(&digest, &payload, &annotations)
+        .await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("trusted_root.json");
+    std::fs::write(&root, s.trusted_root()).unwrap();
+    let provenance = serde_json::json!({"repository_uri": SOURCE_REPO,
+        "signer_identity": "/.github/workflows/release.yml",
+        "cert_issuer": "https://token.actions.githubusercontent.com"});
+    let catalog = serde_json::json!({"version": "1.0.0", "last_updated": "2026-11-01T00:00:00Z",
+        "servers": {"private": legacy_entry(&image, Some(provenance))}});
+    let file = dir.path().join("registry.json");
+    std::fs::write(&file, catalog.to_string()).unwrap();
+    let thv = Thv::new();
+    thv.ok(&["config", "set-registry", file.to_str().unwrap()]);
+    thv.ok(&[
+        "config",
+        "set-image-verification",
+        "enabled",
+        "--trusted-root",
+        root.to_str().unwrap(),
+        "--insecure-registry",
+        &registry,
+    ]);
+
+    // No credentials: the registry refuses to show the image, so it is not verified.
+    let err = thv.fails(&["run", "private", "--name", &unique("anonymous")]);
+    eprintln!("anonymous: {err}");
+    assert!(
+        err.contains("refusing to run") && err.contains("Not authorized"),
+        "{err}"
+    );
+
+    // Credentials where `podman login` keeps them: verified, pulled by digest, running.
+    let (user, password) = user_password.split_once(':').unwrap();
+    let auth_dir = thv.home().join(".config/containers");
+    std::fs::create_dir_all(&auth_dir).unwrap();
+    let auth = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        format!("{user}:{password}"),
+    );
+    std::fs::write(
+        auth_dir.join("auth.json"),
+        serde_json::json!({"auths": {&registry: {"auth": auth}}}).to_string(),
+    )
+    .unwrap();
+    let name = unique("private");
+    let stderr = thv.ok_stderr(&["run", "private", "--name", &name]);
+    assert!(
+        stderr.contains("signature verified")
+            && stderr.contains("matching the registry entry's provenance"),
+        "{stderr}"
+    );
+    assert_eq!(thv.status(&name)["status"], "running");
+    let rc: serde_json::Value = serde_json::from_str(&thv.ok(&["export", &name, "-"])).unwrap();
+    let pinned = rc["image"].as_str().unwrap();
+    assert!(
+        pinned.starts_with(&format!("{registry}/thv/private@sha256:")),
+        "{pinned}"
+    );
+    let out = podman(&["image", "exists", pinned]).status().unwrap();
+    assert!(out.success(), "{pinned} was pulled");
 }

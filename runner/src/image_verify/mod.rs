@@ -22,7 +22,8 @@
 //! - `disabled`: nothing is checked.
 //!
 //! Images built locally from packages (`uvx://`, `npx://`, `go://`) are not in a registry: not checked.
-//! Registries reached over plain HTTP are listed in `[images] insecure_registries` (`host:port`). The trusted
+//! Registries reached over plain HTTP are listed in `[images] insecure_registries` (`host:port`); private ones
+//! are read with the credentials `podman login` / `docker login` stored ([`crate::registry_auth`]). The trusted
 //! root is never fetched (no TUF client): it is the configured file or the bundled public-good snapshot;
 //! refresh it with `cosign trusted-root create` or from the `trusted_root.json` target of the Sigstore TUF
 //! repository. Verification needs a transparency-log entry, so
@@ -145,14 +146,14 @@ pub async fn verify(
     let reference: oci_client::Reference = image
         .parse()
         .with_context(|| format!("'{image}' is not an image reference"))?;
-    let registry = Registry::new(&config.insecure_registries);
+    let registry = Registry::new(&parsed.registry, &config.insecure_registries);
     let digest = registry.digest(&reference).await?;
     parsed.tag = None;
     parsed.digest = Some(digest.clone());
     let pinned = parsed.to_string();
     let mut failures = Vec::new();
     if !config.trusted_keys.is_empty() {
-        match verify_with_keys(&pinned, config).await {
+        match verify_with_keys(&pinned, &parsed.registry, config).await {
             Ok(key) => {
                 return Ok(Verified {
                     how: format!("key {key}"),
@@ -215,7 +216,11 @@ async fn verify_provenance(
 }
 
 /// The name of the trusted key one of the signatures of `pinned` (`repository@sha256:…`) verifies with.
-async fn verify_with_keys(pinned: &str, config: &ImagesConfig) -> anyhow::Result<String> {
+async fn verify_with_keys(
+    pinned: &str,
+    registry: &str,
+    config: &ImagesConfig,
+) -> anyhow::Result<String> {
     let by_digest: OciReference = pinned
         .parse()
         .with_context(|| format!("'{pinned}' is not an image reference"))?;
@@ -226,8 +231,12 @@ async fn verify_with_keys(pinned: &str, config: &ImagesConfig) -> anyhow::Result
         })
         .build()
         .context("cannot make the registry client")?;
+    let auth = match crate::registry_auth::for_registry(registry) {
+        Some(c) => Auth::Basic(c.username, c.password),
+        None => Auth::Anonymous,
+    };
     let layers = client
-        .trusted_signature_layers(&Auth::Anonymous, &by_digest)
+        .trusted_signature_layers(&auth, &by_digest)
         .await
         .with_context(|| format!("cannot read the signatures of {pinned} from its registry"))?;
     if layers.is_empty() {

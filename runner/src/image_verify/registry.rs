@@ -1,5 +1,6 @@
-//! What image verification reads from an image's registry (anonymously, over HTTPS except for the configured
-//! insecure registries): the digest a reference names now, cosign's tag-stored signature layers
+//! What image verification reads from an image's registry (with the credentials `podman login` / `docker login`
+//! stored for it, [`crate::registry_auth`], else anonymously; over HTTPS except for the configured insecure
+//! registries): the digest a reference names now, cosign's tag-stored signature layers
 //! (`sha256-<hex>.sig`: each layer's simple signing payload and descriptor annotations), and the sigstore
 //! bundles among the image's OCI 1.1 referrers (artifact type `application/vnd.dev.sigstore.bundle…`; the
 //! referrers API, or its tag schema where the registry has no such API). Blobs over [`MAX_BLOB`] are not read.
@@ -28,13 +29,18 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn new(insecure_registries: &[String]) -> Self {
+    /// A client for `registry` (`host[:port]`).
+    pub fn new(registry: &str, insecure_registries: &[String]) -> Self {
+        let auth = match crate::registry_auth::for_registry(registry) {
+            Some(c) => RegistryAuth::Basic(c.username, c.password),
+            None => RegistryAuth::Anonymous,
+        };
         Self {
             client: Client::new(ClientConfig {
                 protocol: ClientProtocol::HttpsExcept(insecure_registries.to_vec()),
                 ..Default::default()
             }),
-            auth: RegistryAuth::Anonymous,
+            auth,
         }
     }
 

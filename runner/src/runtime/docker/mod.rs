@@ -553,7 +553,17 @@ impl Runtime for DockerRuntime {
                 .tag(tag.unwrap_or("latest"))
                 .build(),
         };
-        let mut stream = self.docker.create_image(Some(options), None, None);
+        // The engine gets the credentials `podman login` / `docker login` stored for the registry (a Docker
+        // daemon does not read the client's files itself).
+        let credentials = crate::registry_auth::for_registry(&parsed.registry).map(|c| {
+            bollard::auth::DockerCredentials {
+                username: Some(c.username),
+                password: Some(c.password),
+                serveraddress: Some(parsed.registry.clone()),
+                ..Default::default()
+            }
+        });
+        let mut stream = self.docker.create_image(Some(options), None, credentials);
         while let Some(item) = stream.next().await {
             match item {
                 Ok(info) => {
