@@ -195,7 +195,10 @@ async fn images_run_when_a_keyless_signature_matches_the_entry_provenance() {
         ("keyless-other", "provenance signer_identity"),
         ("keyless-misattested", "attestation.predicate"),
         ("keyless-unsigned", "not signed keyless"),
-        ("keyless-bare", "carries no provenance"),
+        (
+            "keyless-bare",
+            "no provenance (the image has no registry entry, or its entry names none)",
+        ),
     ] {
         let refused = unique("refused");
         let err = thv.fails(&["run", entry, "--name", &refused]);

@@ -26,8 +26,8 @@
 //! are read with the credentials `podman login` / `docker login` stored ([`crate::registry_auth`]). The trusted
 //! root is never fetched (no TUF client): it is the configured file or the bundled public-good snapshot;
 //! refresh it with `cosign trusted-root create` or from the `trusted_root.json` target of the Sigstore TUF
-//! repository. Verification needs a transparency-log entry, so
-//! GitHub's private-repository Sigstore (`tuf-repo.github.com`, timestamps without Rekor) is not supported.
+//! repository. Verification needs a transparency-log entry, so GitHub's private-repository Sigstore
+//! (`tuf-repo.github.com`, timestamps without Rekor) is not supported.
 
 mod keyless;
 mod registry;
@@ -107,8 +107,8 @@ pub async fn check(
         if mode == Mode::Enabled {
             bail!(
                 "refusing to run {image}: image verification is enabled, but there is nothing to verify it \
-                 against: its registry entry carries no provenance and no trusted key is configured \
-                 ([images] trusted_keys in the thv configuration)"
+                 against: no provenance (the image has no registry entry, or its entry names none) and no \
+                 trusted key ([images] trusted_keys in the thv configuration)"
             );
         }
         return Ok(());
