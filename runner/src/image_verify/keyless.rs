@@ -23,8 +23,15 @@ pub async fn verify(
     provenance: &Provenance,
     trust: &KeylessTrust,
 ) -> anyhow::Result<String> {
+    // What could not be read is a reason too: the other kind of signature may still verify.
     let mut refused = Vec::new();
-    let layers = registry.cosign_layers(image, digest).await?;
+    let layers = registry
+        .cosign_layers(image, digest)
+        .await
+        .unwrap_or_else(|e| {
+            refused.push(format!("{e:#}"));
+            Vec::new()
+        });
     for (i, layer) in layers.iter().enumerate() {
         let what = format!("cosign signature {}", i + 1);
         match verify_layer(
@@ -41,7 +48,13 @@ pub async fn verify(
             Err(e) => refused.push(format!("{what}: {e}")),
         }
     }
-    let bundles = registry.referrer_bundles(image, digest).await?;
+    let bundles = registry
+        .referrer_bundles(image, digest)
+        .await
+        .unwrap_or_else(|e| {
+            refused.push(format!("{e:#}"));
+            Vec::new()
+        });
     for (i, json) in bundles.iter().enumerate() {
         let what = format!("attestation {}", i + 1);
         match verify_bundle(json, digest, provenance, trust).await {
