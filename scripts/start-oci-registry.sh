@@ -6,7 +6,7 @@
 # stdout, nothing else) the lines to eval:
 #   eval "$(scripts/start-oci-registry.sh)"   →   export THV_TEST_OCI_REGISTRY=127.0.0.1:55000
 #                                                 export THV_TEST_OCI_AUTH_REGISTRY=127.0.0.1:55001
-#                                                 export THV_TEST_OCI_AUTH=thv-test:<password>
+#                                                 export THV_TEST_OCI_AUTH=thv-test:<the fixed test password>
 #
 # Podman pulls from them over plain HTTP only when registries.conf marks them insecure: the script writes
 # /etc/containers/registries.conf.d/50-thv-test-registry.conf for those addresses. Podman's API service reads the
@@ -82,9 +82,20 @@ YAML
 }
 
 start "$ADDR" /tmp/thv-oci-registry
+# An htpasswd line (bcrypt, what docker-registry takes): htpasswd, else Python's crypt, else install htpasswd.
+htpasswd_line() {
+  if command -v htpasswd >/dev/null; then
+    htpasswd -Bbn "$1" "$2"
+  elif python3 -c 'import crypt' 2>/dev/null; then
+    python3 -W ignore -c 'import crypt, sys; print(sys.argv[1] + ":" + crypt.crypt(sys.argv[2], crypt.mksalt(crypt.METHOD_BLOWFISH)))' "$1" "$2"
+  else
+    log "installing apache2-utils (htpasswd)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends apache2-utils >&2
+    htpasswd -Bbn "$1" "$2"
+  fi
+}
 mkdir -p /tmp/thv-oci-registry-auth
-python3 -c 'import crypt, sys; print(sys.argv[1] + ":" + crypt.crypt(sys.argv[2], crypt.mksalt(crypt.METHOD_BLOWFISH)))' \
-  "$AUTH_USER" "$AUTH_PASSWORD" 2>/dev/null >/tmp/thv-oci-registry-auth/htpasswd
+htpasswd_line "$AUTH_USER" "$AUTH_PASSWORD" >/tmp/thv-oci-registry-auth/htpasswd
 start "$AUTH_ADDR" /tmp/thv-oci-registry-auth "auth:
   htpasswd:
     realm: thv-test
