@@ -49,6 +49,14 @@ impl KeylessTrust {
         let log_keys = tlog::log_keys(trusted_root).map_err(SignatureError::Tlog)?;
         Ok(Self { verifier, log_keys })
     }
+
+    /// A `trusted_root.json` file; the error names the file.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, String> {
+        std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|json| Self::from_json(&json).map_err(|e| e.to_string()))
+            .map_err(|e| format!("{}: {e}", path.display()))
+    }
 }
 
 /// Verifies a keyless bundle over an artifact digest (see the module documentation).

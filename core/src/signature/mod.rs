@@ -347,20 +347,16 @@ impl PolicyConfig {
     pub fn load(&self) -> Result<SignaturePolicy, String> {
         let mut keys = Vec::new();
         let mut errors = Vec::new();
-        let trusted_root = match &self.trusted_root {
-            Some(path) => match std::fs::read(path) {
-                Ok(bytes) => match keyless::KeylessTrust::from_json(&bytes) {
-                    Ok(t) => Some(std::sync::Arc::new(t)),
-                    Err(e) => {
-                        errors.push(format!("{}: {e}", path.display()));
-                        None
-                    }
-                },
-                Err(e) => {
-                    errors.push(format!("{}: {e}", path.display()));
-                    None
-                }
-            },
+        let trusted_root = match self
+            .trusted_root
+            .as_deref()
+            .map(keyless::KeylessTrust::from_file)
+        {
+            Some(Ok(t)) => Some(std::sync::Arc::new(t)),
+            Some(Err(e)) => {
+                errors.push(e);
+                None
+            }
             None => None,
         };
         if !self.signers.is_empty() && self.trusted_root.is_none() {

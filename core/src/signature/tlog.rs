@@ -20,7 +20,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use sigstore::crypto::{CosignVerificationKey, Signature};
-use sigstore_protobuf_specs::dev::sigstore::rekor::v1::TransparencyLogEntry;
+use sigstore_protobuf_specs::dev::sigstore::rekor::v1::{InclusionPromise, TransparencyLogEntry};
 use thiserror::Error;
 
 use super::hex;
@@ -102,20 +102,17 @@ pub fn verify_entry(
         .find(|k| k.key_id == key_id)
         .ok_or_else(|| TlogError::UnknownLog(hex(&key_id)))?;
 
-    match (&entry.inclusion_proof, &entry.inclusion_promise, evidence) {
-        (Some(_), _, _) => {}
-        (None, Some(_), Evidence::InclusionProofOrTimestamp) => {
-            return verify_promise(entry, log, &key_id);
-        }
-        (None, None, Evidence::InclusionProofOrTimestamp) => {
-            return Err(TlogError::NoInclusionProofOrTimestamp);
-        }
-        (None, _, Evidence::InclusionProof) => return Err(TlogError::NoInclusionProof),
-    }
-    let proof = entry
-        .inclusion_proof
-        .as_ref()
-        .ok_or(TlogError::NoInclusionProof)?;
+    let Some(proof) = &entry.inclusion_proof else {
+        return match (evidence, &entry.inclusion_promise) {
+            (Evidence::InclusionProof, _) => Err(TlogError::NoInclusionProof),
+            (Evidence::InclusionProofOrTimestamp, Some(promise)) => {
+                verify_promise(entry, promise, log, &key_id)
+            }
+            (Evidence::InclusionProofOrTimestamp, None) => {
+                Err(TlogError::NoInclusionProofOrTimestamp)
+            }
+        };
+    };
     let leaf = leaf_hash(&entry.canonicalized_body);
     verify_inclusion(
         proof.log_index,
@@ -133,22 +130,19 @@ pub fn verify_entry(
     verify_checkpoint(envelope, log, proof.tree_size, &proof.root_hash)
         .map_err(TlogError::Checkpoint)?;
 
-    if entry.inclusion_promise.is_some() {
-        verify_promise(entry, log, &key_id)?;
+    if let Some(promise) = &entry.inclusion_promise {
+        verify_promise(entry, promise, log, &key_id)?;
     }
     Ok(())
 }
 
-/// The signed entry timestamp, which must be present.
+/// The entry's signed entry timestamp against the log's key.
 fn verify_promise(
     entry: &TransparencyLogEntry,
+    promise: &InclusionPromise,
     log: &LogKey,
     key_id: &[u8],
 ) -> Result<(), TlogError> {
-    let promise = entry
-        .inclusion_promise
-        .as_ref()
-        .ok_or(TlogError::SignedEntryTimestamp)?;
     let payload = json!({
         "body": B64.encode(&entry.canonicalized_body),
         "integratedTime": entry.integrated_time,

@@ -120,9 +120,8 @@ async fn check_registry(url: &str) -> anyhow::Result<String> {
 fn trusted_root_file(p: std::path::PathBuf) -> anyhow::Result<std::path::PathBuf> {
     let abs =
         std::fs::canonicalize(&p).with_context(|| format!("{} does not exist", p.display()))?;
-    let json = std::fs::read(&abs).with_context(|| format!("cannot read {}", abs.display()))?;
-    thv_core::signature::keyless::KeylessTrust::from_json(&json)
-        .with_context(|| format!("{}: not a Sigstore trusted root", abs.display()))?;
+    thv_core::signature::keyless::KeylessTrust::from_file(&abs)
+        .map_err(|e| anyhow::anyhow!("not a Sigstore trusted root: {e}"))?;
     Ok(abs)
 }
 

@@ -195,11 +195,7 @@ async fn verify_provenance(
         .filter(|u| !u.is_empty())
         .unwrap_or(PUBLIC_GOOD_TUF);
     let trust = match &config.trusted_root {
-        Some(root) => {
-            let json =
-                std::fs::read(root).with_context(|| format!("cannot read {}", root.display()))?;
-            KeylessTrust::from_json(&json).with_context(|| root.display().to_string())?
-        }
+        Some(root) => KeylessTrust::from_file(root).map_err(|e| anyhow::anyhow!(e))?,
         None if instance
             .trim_start_matches("https://")
             .trim_end_matches('/')
