@@ -25,14 +25,10 @@ use std::time::Instant;
 
 use clap::Parser;
 use serde_json::json;
-use sigstore::cosign::constraint::{Constraint, PrivateKeySigner};
-use sigstore::cosign::{ClientBuilder, CosignCapabilities, SignatureLayer};
-use sigstore::crypto::SigningScheme;
-use sigstore::registry::{Auth, ClientConfig, ClientProtocol, OciReference};
 use thv::image_verify::{ImagesConfig, verify};
 use thv_core::signature::provenance::GITHUB_ACTIONS_ISSUER;
 use thv_core::toolhive::Provenance;
-use thv_e2e::oci::Repository;
+use thv_e2e::oci::{Repository, key_pair, push_key_signature};
 use thv_e2e::sigstore::{
     OID_RUNNER_ENVIRONMENT, OID_SOURCE_REPOSITORY_REF, OID_SOURCE_REPOSITORY_URI, Subject,
     TestSigstore,
@@ -73,29 +69,6 @@ async fn push_image(image: &str) -> Repository {
     repo
 }
 
-async fn sign_with_key(image: &str, signer: sigstore::crypto::SigStoreSigner) {
-    let mut client = ClientBuilder::default()
-        .with_oci_client_config(ClientConfig {
-            protocol: ClientProtocol::Http,
-            ..Default::default()
-        })
-        .build()
-        .unwrap();
-    let reference: OciReference = image.parse().unwrap();
-    let (sig_ref, digest) = client
-        .triangulate(&reference, &Auth::Anonymous)
-        .await
-        .unwrap();
-    let mut layer = SignatureLayer::new_unsigned(&reference, &digest).unwrap();
-    PrivateKeySigner::new_with_signer(signer)
-        .add_constraint(&mut layer)
-        .unwrap();
-    client
-        .push_signature(None, &Auth::Anonymous, &sig_ref, vec![layer])
-        .await
-        .unwrap();
-}
-
 fn percentile(sorted: &[u128], p: f64) -> u128 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -133,10 +106,9 @@ async fn main() -> anyhow::Result<()> {
     // key
     let key_image = image("key");
     push_image(&key_image).await;
-    let signer = SigningScheme::ECDSA_P256_SHA256_ASN1.create_signer()?;
+    let signer = key_pair(dir.path(), "cosign");
     let key = dir.path().join("cosign.pub");
-    std::fs::write(&key, signer.to_sigstore_keypair()?.public_key_to_pem()?)?;
-    sign_with_key(&key_image, signer).await;
+    push_key_signature(&key_image, signer, None).await;
     // keyless, keyless-refused
     let mut keyless_images = Vec::new();
     for (name, workflow) in [("keyless", "release.yml"), ("refused", "nightly.yml")] {

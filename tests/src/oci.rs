@@ -3,6 +3,10 @@
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use sigstore::cosign::constraint::{Constraint, PrivateKeySigner};
+use sigstore::cosign::{ClientBuilder, CosignCapabilities, SignatureLayer};
+use sigstore::crypto::SigningScheme;
+use sigstore::registry::{Auth, ClientConfig, ClientProtocol, OciReference};
 
 use crate::thv::{TEST_SERVER_IMAGE, podman, skip};
 
@@ -38,6 +42,51 @@ pub fn push_test_image(image: &str, extra: &[&str]) {
         "podman push {image}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Signs `image` with a key's `signer` (over `digest`, or the image's own digest) and pushes the signature as
+/// cosign does (sigstore's cosign client, `sha256-<digest>.sig`).
+pub async fn push_key_signature(
+    image: &str,
+    signer: sigstore::crypto::SigStoreSigner,
+    digest: Option<&str>,
+) {
+    let mut client = ClientBuilder::default()
+        .with_oci_client_config(ClientConfig {
+            protocol: ClientProtocol::Http,
+            ..Default::default()
+        })
+        .build()
+        .unwrap();
+    let reference: OciReference = image.parse().unwrap();
+    let (sig_ref, own) = client
+        .triangulate(&reference, &Auth::Anonymous)
+        .await
+        .unwrap();
+    let mut layer = SignatureLayer::new_unsigned(&reference, digest.unwrap_or(&own)).unwrap();
+    assert!(
+        PrivateKeySigner::new_with_signer(signer)
+            .add_constraint(&mut layer)
+            .unwrap()
+    );
+    client
+        .push_signature(None, &Auth::Anonymous, &sig_ref, vec![layer])
+        .await
+        .unwrap();
+}
+
+/// A new ECDSA P-256 signing key; its public key is written to `dir/NAME.pub` (PEM).
+pub fn key_pair(dir: &std::path::Path, name: &str) -> sigstore::crypto::SigStoreSigner {
+    let signer = SigningScheme::ECDSA_P256_SHA256_ASN1
+        .create_signer()
+        .unwrap();
+    let pem = signer
+        .to_sigstore_keypair()
+        .unwrap()
+        .public_key_to_pem()
+        .unwrap();
+    std::fs::write(dir.join(format!("{name}.pub")), pem).unwrap();
+    signer
 }
 
 /// `sha256:<hex>` of `data`.

@@ -4,51 +4,9 @@
 //! an unsigned one, one whose signature is over another digest, and one signed by another key are refused
 //! (`enabled`) or run with a warning (`warn`). Keyless images: `thv_keyless_images.rs`.
 
-use sigstore::cosign::constraint::{Constraint, PrivateKeySigner};
-use sigstore::cosign::{ClientBuilder, CosignCapabilities, SignatureLayer};
 use sigstore::crypto::SigningScheme;
-use sigstore::registry::{Auth, ClientConfig, ClientProtocol, OciReference};
-use thv_e2e::oci::{push_test_image, registry};
+use thv_e2e::oci::{key_pair, push_key_signature, push_test_image, registry};
 use thv_e2e::thv::{TEST_SERVER_IMAGE, Thv, engine_image_and_python, podman, unique};
-
-/// Signs `image` with `signer` (over `digest`, or the image's own digest) and pushes the signature.
-async fn sign(image: &str, signer: sigstore::crypto::SigStoreSigner, digest: Option<&str>) {
-    let mut client = ClientBuilder::default()
-        .with_oci_client_config(ClientConfig {
-            protocol: ClientProtocol::Http,
-            ..Default::default()
-        })
-        .build()
-        .unwrap();
-    let reference: OciReference = image.parse().unwrap();
-    let (sig_ref, own) = client
-        .triangulate(&reference, &Auth::Anonymous)
-        .await
-        .unwrap();
-    let mut layer = SignatureLayer::new_unsigned(&reference, digest.unwrap_or(&own)).unwrap();
-    assert!(
-        PrivateKeySigner::new_with_signer(signer)
-            .add_constraint(&mut layer)
-            .unwrap()
-    );
-    client
-        .push_signature(None, &Auth::Anonymous, &sig_ref, vec![layer])
-        .await
-        .unwrap();
-}
-
-fn key_pair(dir: &std::path::Path, name: &str) -> sigstore::crypto::SigStoreSigner {
-    let signer = SigningScheme::ECDSA_P256_SHA256_ASN1
-        .create_signer()
-        .unwrap();
-    let pem = signer
-        .to_sigstore_keypair()
-        .unwrap()
-        .public_key_to_pem()
-        .unwrap();
-    std::fs::write(dir.join(format!("{name}.pub")), pem).unwrap();
-    signer
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn only_images_signed_by_a_trusted_key_run() {
@@ -81,11 +39,11 @@ async fn only_images_signed_by_a_trusted_key_run() {
     .to_sigstore_signer(&SigningScheme::ECDSA_P256_SHA256_ASN1)
     .unwrap();
     let other = key_pair(keys.path(), "other");
-    sign(&signed, trusted, None).await;
+    push_key_signature(&signed, trusted, None).await;
     // A real signature by the trusted key, but over another digest, at this image's signature tag.
     let elsewhere = format!("sha256:{}", "ab".repeat(32));
-    sign(&tampered, trusted_again, Some(&elsewhere)).await;
-    sign(&foreign, other, None).await;
+    push_key_signature(&tampered, trusted_again, Some(&elsewhere)).await;
+    push_key_signature(&foreign, other, None).await;
 
     let thv = Thv::new();
     let trusted_pub = keys.path().join("trusted.pub");

@@ -14,9 +14,8 @@ use thv_e2e::sigstore::{
 };
 use thv_e2e::thv::{TEST_SERVER_IMAGE, Thv, engine_image_and_python, podman, unique};
 
-/// Pushes a keyless cosign signature of `image` by `leaf` to the image's `sha256-<digest>.sig` tag.
-async fn sign_keyless(image: &str, s: &TestSigstore, leaf: &Leaf) {
-    let repo = Repository::of(image).await;
+/// Pushes a keyless cosign signature of the image of `repo` by `leaf` to its `sha256-<digest>.sig` tag.
+async fn sign_keyless(repo: &Repository, s: &TestSigstore, leaf: &Leaf) {
     let (_, digest) = repo.manifest().await;
     let (payload, annotations) = s.cosign_layer(&repo.name(), &digest, leaf);
     repo.push_cosign_signature(&digest, &payload, &annotations)
@@ -37,6 +36,17 @@ fn github_leaf(s: &TestSigstore, workflow: &str) -> Leaf {
             (OID_RUNNER_ENVIRONMENT, "github-hosted"),
         ],
     )
+}
+
+/// A `thv` whose registry is a legacy-format file in `dir` holding `servers`.
+fn thv_with_catalog(dir: &std::path::Path, servers: serde_json::Value) -> Thv {
+    let catalog = serde_json::json!({"version": "1.0.0", "last_updated": "2026-11-01T00:00:00Z",
+                                     "servers": servers});
+    let file = dir.join("registry.json");
+    std::fs::write(&file, catalog.to_string()).unwrap();
+    let thv = Thv::new();
+    thv.ok(&["config", "set-registry", file.to_str().unwrap()]);
+    thv
 }
 
 /// `provenance` naming an SLSA provenance attestation with `predicate`.
@@ -85,9 +95,24 @@ async fn images_run_when_a_keyless_signature_matches_the_entry_provenance() {
         push_test_image(i, &[]);
     }
     let s = TestSigstore::new();
-    sign_keyless(&good, &s, &github_leaf(&s, "release.yml")).await;
-    sign_keyless(&moved, &s, &github_leaf(&s, "release.yml")).await;
-    sign_keyless(&other, &s, &github_leaf(&s, "nightly.yml")).await;
+    sign_keyless(
+        &Repository::of(&good).await,
+        &s,
+        &github_leaf(&s, "release.yml"),
+    )
+    .await;
+    sign_keyless(
+        &Repository::of(&moved).await,
+        &s,
+        &github_leaf(&s, "release.yml"),
+    )
+    .await;
+    sign_keyless(
+        &Repository::of(&other).await,
+        &s,
+        &github_leaf(&s, "nightly.yml"),
+    )
+    .await;
     // An SLSA provenance attestation attached as a referrer (no cosign signature tag).
     let predicate = serde_json::json!({"buildDefinition": {"buildType": "https://actions.github.io/buildtypes/workflow/v1"}});
     let repo = Repository::of(&attested).await;
@@ -111,9 +136,9 @@ async fn images_run_when_a_keyless_signature_matches_the_entry_provenance() {
     });
     let mut on_github_sigstore = provenance.clone();
     on_github_sigstore["sigstore_url"] = serde_json::json!("tuf-repo.github.com");
-    let catalog = serde_json::json!({
-        "version": "1.0.0", "last_updated": "2026-11-01T00:00:00Z",
-        "servers": {
+    let thv = thv_with_catalog(
+        dir.path(),
+        serde_json::json!({
             "keyless-good": legacy_entry(&good, Some(provenance.clone())),
             "keyless-other": legacy_entry(&other, Some(provenance.clone())),
             "keyless-unsigned": legacy_entry(&unsigned, Some(provenance.clone())),
@@ -122,13 +147,8 @@ async fn images_run_when_a_keyless_signature_matches_the_entry_provenance() {
             "keyless-bare": legacy_entry(&bare, None),
             "keyless-moved": legacy_entry(&moved, Some(provenance.clone())),
             "keyless-github": legacy_entry(&good, Some(on_github_sigstore)),
-        }
-    });
-    let file = dir.path().join("registry.json");
-    std::fs::write(&file, catalog.to_string()).unwrap();
-
-    let thv = Thv::new();
-    thv.ok(&["config", "set-registry", file.to_str().unwrap()]);
+        }),
+    );
     // No trusted root configured: the bundled public-good one, which did not issue the test certificates; and
     // none for another Sigstore instance.
     thv.ok(&[
@@ -239,11 +259,7 @@ async fn private_registry_images_are_verified_and_pulled_with_stored_credentials
     push_test_image(&image, &["--creds", &user_password]);
     let s = TestSigstore::new();
     let repo = Repository::with_auth(&image, Some(&user_password)).await;
-    let (_, digest) = repo.manifest().await;
-    let (payload, annotations) =
-        s.cosign_layer(&repo.name(), &digest, &github_leaf(&s, "release.yml"));
-    repo.push_cosign_signature(&digest, &payload, &annotations)
-        .await;
+    sign_keyless(&repo, &s, &github_leaf(&s, "release.yml")).await;
 
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("trusted_root.json");
@@ -251,12 +267,10 @@ async fn private_registry_images_are_verified_and_pulled_with_stored_credentials
     let provenance = serde_json::json!({"repository_uri": SOURCE_REPO,
         "signer_identity": "/.github/workflows/release.yml",
         "cert_issuer": "https://token.actions.githubusercontent.com"});
-    let catalog = serde_json::json!({"version": "1.0.0", "last_updated": "2026-11-01T00:00:00Z",
-        "servers": {"private": legacy_entry(&image, Some(provenance))}});
-    let file = dir.path().join("registry.json");
-    std::fs::write(&file, catalog.to_string()).unwrap();
-    let thv = Thv::new();
-    thv.ok(&["config", "set-registry", file.to_str().unwrap()]);
+    let thv = thv_with_catalog(
+        dir.path(),
+        serde_json::json!({"private": legacy_entry(&image, Some(provenance))}),
+    );
     thv.ok(&[
         "config",
         "set-image-verification",
