@@ -91,7 +91,7 @@ pub fn key_pair(dir: &std::path::Path, name: &str) -> sigstore::crypto::SigStore
 
 /// `sha256:<hex>` of `data`.
 pub fn sha256_digest(data: &[u8]) -> String {
-    format!("sha256:{}", thv_core::signature::hex(&Sha256::digest(data)))
+    format!("sha256:{}", hex::encode(Sha256::digest(data)))
 }
 
 /// An image's repository in the registry, for pushing artifacts next to it.

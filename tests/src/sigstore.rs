@@ -15,7 +15,6 @@ use rcgen::{
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use sigstore::crypto::{SigStoreSigner, SigningScheme};
-use thv_core::signature::hex;
 use thv_core::signature::tlog::leaf_hash;
 
 /// Fulcio's OIDC issuer extensions: v1 (raw string) and v2 (DER UTF8String).
@@ -81,7 +80,7 @@ impl LogEntry {
     pub fn cosign_annotation(&self) -> String {
         json!({"SignedEntryTimestamp": B64.encode(&self.set),
                "Payload": {"body": B64.encode(&self.body), "integratedTime": self.integrated_time,
-                           "logIndex": 0, "logID": hex(&self.log_id)}})
+                           "logIndex": 0, "logID": hex::encode(&self.log_id)}})
         .to_string()
     }
 }
@@ -217,7 +216,7 @@ impl TestSigstore {
         integrated_time: i64,
     ) -> LogEntry {
         let body = json!({"apiVersion": "0.0.1", "kind": "hashedrekord", "spec": {
-            "data": {"hash": {"algorithm": "sha256", "value": hex(&Sha256::digest(data))}},
+            "data": {"hash": {"algorithm": "sha256", "value": hex::encode(Sha256::digest(data))}},
             "signature": {"content": B64.encode(signature),
                           "publicKey": {"content": B64.encode(pem(&leaf.cert_der))}}}});
         self.log_entry(&body, integrated_time)
@@ -238,7 +237,7 @@ impl TestSigstore {
             B64.encode([hint, &note_sig[..]].concat())
         );
         let set_payload = json!({"body": B64.encode(&body), "integratedTime": integrated_time,
-                                  "logID": hex(&log_id), "logIndex": 0});
+                                  "logID": hex::encode(&log_id), "logIndex": 0});
         let set = self
             .rekor
             .sign(&serde_json_canonicalizer::to_vec(&set_payload).unwrap())
@@ -303,8 +302,8 @@ impl TestSigstore {
         let parsed: Envelope = serde_json::from_value(envelope.clone()).unwrap();
         let envelope_json = serde_json::to_vec(&parsed).unwrap();
         let body = json!({"apiVersion": "0.0.1", "kind": "dsse", "spec": {
-            "envelopeHash": {"algorithm": "sha256", "value": hex(&Sha256::digest(&envelope_json))},
-            "payloadHash": {"algorithm": "sha256", "value": hex(&Sha256::digest(&payload))},
+            "envelopeHash": {"algorithm": "sha256", "value": hex::encode(Sha256::digest(&envelope_json))},
+            "payloadHash": {"algorithm": "sha256", "value": hex::encode(Sha256::digest(&payload))},
             "signatures": [{"signature": B64.encode(&signature),
                             "verifier": B64.encode(pem(&leaf.cert_der))}]}});
         let entry = self.log_entry(&body, SIGNED_AT);

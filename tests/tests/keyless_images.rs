@@ -193,10 +193,7 @@ async fn verify_attestation(
 ) -> Result<(), String> {
     let bundle = thv_core::signature::bundle_from_value(bundle).map_err(|e| e.to_string())?;
     let trust = KeylessTrust::from_json(&s.trusted_root()).unwrap();
-    let image_digest: [u8; 32] = thv_core::signature::hex_decode(&digest[7..])
-        .unwrap()
-        .try_into()
-        .unwrap();
+    let image_digest: [u8; 32] = hex::decode(&digest[7..]).unwrap().try_into().unwrap();
     verify_digest_with_policy(
         ArtifactDigest::Sha256(image_digest),
         &bundle,

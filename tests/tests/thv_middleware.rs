@@ -41,20 +41,13 @@ impl Key {
     }
 
     fn sign(&self, claims: &Value) -> String {
-        let mut der = hex_decode("302e020100300506032b657004220420");
+        let mut der = hex::decode("302e020100300506032b657004220420").unwrap();
         der.extend_from_slice(&self.seed);
         let key = jsonwebtoken::EncodingKey::from_ed_der(&der);
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
         header.kid = Some(self.kid.clone());
         jsonwebtoken::encode(&header, claims, &key).unwrap()
     }
-}
-
-fn hex_decode(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
 }
 
 fn now() -> u64 {

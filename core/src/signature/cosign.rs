@@ -19,7 +19,7 @@ use sigstore_protobuf_specs::dev::sigstore::bundle::v1::Bundle;
 use x509_cert::Certificate;
 use x509_cert::der::{DecodePem, Encode};
 
-use super::{SignatureError, bundle_from_value, hex_decode};
+use super::{SignatureError, bundle_from_value};
 
 /// The media type of a cosign signature layer.
 pub const SIMPLE_SIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
@@ -83,8 +83,8 @@ pub fn keyless_layer_bundle(
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or_else(|| bad(BUNDLE_ANNOTATION, "Payload.body is not base64 JSON".into()))?;
-    let log_id = hex_decode(&field("logID")?)
-        .ok_or_else(|| bad(BUNDLE_ANNOTATION, "Payload.logID is not hex".into()))?;
+    let log_id = hex::decode(field("logID")?)
+        .map_err(|e| bad(BUNDLE_ANNOTATION, format!("Payload.logID is not hex: {e}")))?;
     let set = rekor["SignedEntryTimestamp"]
         .as_str()
         .ok_or_else(|| bad(BUNDLE_ANNOTATION, "no SignedEntryTimestamp".into()))?;

@@ -214,7 +214,7 @@ pub fn verify_with_key(
 ) -> Result<(), SignatureError> {
     let bytes = canonical_bytes(server)?;
     let m = message_signature(b)?;
-    let expected = hex(&Sha256::digest(&bytes));
+    let expected = hex::encode(Sha256::digest(&bytes));
     if let Some(d) = &m.message_digest {
         if d.algorithm != HashAlgorithm::Sha2256 as i32 {
             return Err(SignatureError::Bundle(format!(
@@ -222,7 +222,7 @@ pub fn verify_with_key(
                 d.algorithm
             )));
         }
-        let found = hex(&d.digest);
+        let found = hex::encode(&d.digest);
         if found != expected {
             return Err(SignatureError::DigestMismatch { expected, found });
         }
@@ -476,22 +476,6 @@ impl SignaturePolicy {
             _ => Ok(None),
         }
     }
-}
-
-/// Lower-case hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The bytes of a hex string (`None` when it is not hex).
-pub fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 #[cfg(test)]

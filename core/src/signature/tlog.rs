@@ -23,8 +23,6 @@ use sigstore::crypto::{CosignVerificationKey, Signature};
 use sigstore_protobuf_specs::dev::sigstore::rekor::v1::{InclusionPromise, TransparencyLogEntry};
 use thiserror::Error;
 
-use super::hex;
-
 /// A transparency log's verification key, from a trusted root.
 pub struct LogKey {
     /// `logId.keyId`: SHA-256 of the key's DER form.
@@ -100,7 +98,7 @@ pub fn verify_entry(
     let log = keys
         .iter()
         .find(|k| k.key_id == key_id)
-        .ok_or_else(|| TlogError::UnknownLog(hex(&key_id)))?;
+        .ok_or_else(|| TlogError::UnknownLog(hex::encode(&key_id)))?;
 
     let Some(proof) = &entry.inclusion_proof else {
         return match (evidence, &entry.inclusion_promise) {
@@ -146,7 +144,7 @@ fn verify_promise(
     let payload = json!({
         "body": B64.encode(&entry.canonicalized_body),
         "integratedTime": entry.integrated_time,
-        "logID": hex(key_id),
+        "logID": hex::encode(key_id),
         "logIndex": entry.log_index,
     });
     let bytes =
@@ -217,8 +215,8 @@ pub fn verify_inclusion(
     if r.as_slice() != root {
         return Err(format!(
             "computed root {} differs from {}",
-            hex(&r),
-            hex(root)
+            hex::encode(r),
+            hex::encode(root)
         ));
     }
     Ok(())

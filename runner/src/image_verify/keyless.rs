@@ -9,7 +9,7 @@ use thv_core::signature::cosign::{keyless_layer_bundle, signed_image_digest};
 use thv_core::signature::keyless::{KeylessTrust, verify_digest_with_policy};
 use thv_core::signature::provenance::{CertificateSummary, ProvenancePolicy, check_attestation};
 use thv_core::signature::tlog::Evidence;
-use thv_core::signature::{Bundle, bundle_from_json, hex_decode};
+use thv_core::signature::{Bundle, bundle_from_json};
 use thv_core::toolhive::Provenance;
 
 use super::registry::Registry;
@@ -112,7 +112,7 @@ async fn verify_bundle(
     let bundle = bundle_from_json(&String::from_utf8_lossy(json))?;
     let image_digest = digest
         .strip_prefix("sha256:")
-        .and_then(hex_decode)
+        .and_then(|h| hex::decode(h).ok())
         .and_then(|v| <[u8; 32]>::try_from(v).ok())
         .ok_or_else(|| anyhow::anyhow!("{digest} is not a sha256 digest"))?;
     verify_digest_with_policy(
