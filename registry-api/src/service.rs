@@ -69,12 +69,12 @@ impl Registry {
         let value = serde_json::to_value(server)
             .map_err(|e| AppError::Internal(format!("cannot serialize the server: {e}")))?;
         match self.signatures.check(&value).await {
-            Ok(None) => Ok(()),
-            Ok(Some(e)) => {
+            Ok(thv_core::signature::Verdict::Failed(e)) => {
                 tracing::warn!(server = %server.name, version = %server.version,
                     "accepted without a valid signature (signature policy: warn): {e}");
                 Ok(())
             }
+            Ok(_) => Ok(()),
             Err(e) => Err(AppError::Unprocessable(format!(
                 "Failed to {action} server: signature: {e}"
             ))),

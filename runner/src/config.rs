@@ -23,6 +23,8 @@
 //! verification = "enabled"                # disabled | warn (default) | enabled
 //! trusted_keys = ["/etc/thv/images.pub"]
 //! insecure_registries = ["127.0.0.1:5000"]   # reached over plain HTTP
+//! trusted_root = "/etc/thv/trusted_root.json"   # keyless signatures vs the entry's provenance (default:
+//!                                         # the bundled public-good root)
 //! ```
 //!
 //! Unknown keys are refused (a typo must not silently do nothing); every error names the file.

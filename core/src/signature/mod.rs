@@ -467,13 +467,12 @@ impl SignaturePolicy {
         Verdict::Failed(last)
     }
 
-    /// [`SignaturePolicy::evaluate`], then the mode: `Err` only when enforcing and the check failed; a warning
-    /// policy's failure comes back as `Ok(Some(reason))`.
-    pub async fn check(&self, server: &Value) -> Result<Option<SignatureError>, SignatureError> {
+    /// [`SignaturePolicy::evaluate`] of the entry's own signature, then the mode: `Err` only when enforcing and
+    /// the check failed; a warning policy's failure comes back as `Ok(Verdict::Failed(reason))`.
+    pub async fn check(&self, server: &Value) -> Result<Verdict, SignatureError> {
         match self.evaluate(server, None).await {
             Verdict::Failed(e) if self.mode == PolicyMode::Enforce => Err(e),
-            Verdict::Failed(e) => Ok(Some(e)),
-            _ => Ok(None),
+            verdict => Ok(verdict),
         }
     }
 }
@@ -630,7 +629,7 @@ mod tests {
         let warn = SignaturePolicy::load(PolicyMode::Warn, &[pub_path]).unwrap();
         assert_eq!(
             block_on(warn.check(&entry())).unwrap(),
-            Some(SignatureError::Missing)
+            Verdict::Failed(SignatureError::Missing)
         );
         let off = SignaturePolicy::default();
         assert_eq!(block_on(off.evaluate(&entry(), None)), Verdict::NotChecked);

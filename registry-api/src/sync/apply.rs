@@ -56,12 +56,12 @@ pub async fn signed(e: Entry, policy: &thv_core::signature::SignaturePolicy) -> 
         }
     };
     match policy.check(&doc).await {
-        Ok(None) => Entry::Row(row),
-        Ok(Some(why)) => {
+        Ok(thv_core::signature::Verdict::Failed(why)) => {
             tracing::warn!(server = %row.server_name, version = %row.version,
                 "synced without a valid signature (signature policy: warn): {why}");
             Entry::Row(row)
         }
+        Ok(_) => Entry::Row(row),
         Err(why) => Entry::Invalid(Skipped {
             server: row.server_name,
             version: row.version,

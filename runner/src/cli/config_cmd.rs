@@ -125,6 +125,21 @@ fn trusted_root_file(p: std::path::PathBuf) -> anyhow::Result<std::path::PathBuf
     Ok(abs)
 }
 
+/// Public key files given on the command line: their absolute paths, once each reads as a public key (PEM).
+fn public_key_files(paths: &[std::path::PathBuf]) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    paths
+        .iter()
+        .map(|k| {
+            let abs = std::fs::canonicalize(k)
+                .with_context(|| format!("{} does not exist", k.display()))?;
+            let pem = std::fs::read(&abs)?;
+            thv_core::signature::read_public_key(&pem)
+                .with_context(|| format!("{}: not a public key", abs.display()))?;
+            Ok(abs)
+        })
+        .collect()
+}
+
 pub async fn config(dirs: Dirs, c: ConfigCommand) -> anyhow::Result<i32> {
     match c {
         ConfigCommand::SetSignaturePolicy {
@@ -145,13 +160,7 @@ pub async fn config(dirs: Dirs, c: ConfigCommand) -> anyhow::Result<i32> {
                 )
                 .into_iter()
                 .collect();
-            let keys = trusted_keys
-                .iter()
-                .map(|k| {
-                    std::fs::canonicalize(k)
-                        .with_context(|| format!("{} does not exist", k.display()))
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
+            let keys = public_key_files(&trusted_keys)?;
             let mut setting = crate::config::SignaturesConfig {
                 mode: policy,
                 trusted_keys: keys,
@@ -183,17 +192,7 @@ pub async fn config(dirs: Dirs, c: ConfigCommand) -> anyhow::Result<i32> {
             trusted_root,
         } => {
             let root = trusted_root.map(trusted_root_file).transpose()?;
-            let keys = trusted_keys
-                .iter()
-                .map(|k| {
-                    let abs = std::fs::canonicalize(k)
-                        .with_context(|| format!("{} does not exist", k.display()))?;
-                    let pem = std::fs::read(&abs)?;
-                    thv_core::signature::read_public_key(&pem)
-                        .with_context(|| format!("{}: not a public key", abs.display()))?;
-                    Ok(abs)
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
+            let keys = public_key_files(&trusted_keys)?;
             edit(&dirs, |cfg| {
                 cfg.images.verification = Some(mode);
                 if !keys.is_empty() {

@@ -23,7 +23,7 @@ use thv_core::runconfig::{
     resolve_registry_entry, sanitize_name,
 };
 use thv_core::server::ServerJson;
-use thv_core::signature::{PolicyMode, SignaturePolicy, Verdict};
+use thv_core::signature::{SignaturePolicy, Verdict};
 
 use crate::registry::RegistrySource;
 
@@ -107,19 +107,19 @@ pub async fn resolve(
 async fn check_signature(server: &ServerJson, policy: &SignaturePolicy) -> anyhow::Result<()> {
     let value = serde_json::to_value(server).context("cannot read the registry entry")?;
     let what = format!("{}@{}", server.name, server.version);
-    match policy.evaluate(&value, None).await {
-        Verdict::NotChecked => Ok(()),
-        Verdict::Verified { key } => {
+    match policy.check(&value).await {
+        Ok(Verdict::NotChecked) => Ok(()),
+        Ok(Verdict::Verified { key }) => {
             eprintln!("{what}: signature verified (key {key})");
             Ok(())
         }
-        Verdict::Failed(e) if policy.mode == PolicyMode::Enforce => bail!(
-            "refusing to run {what}: {e} (signature policy: enforce; `thv config get-signature-policy`)"
-        ),
-        Verdict::Failed(e) => {
+        Ok(Verdict::Failed(e)) => {
             eprintln!("warning: {what}: signature not verified: {e} (signature policy: warn)");
             Ok(())
         }
+        Err(e) => bail!(
+            "refusing to run {what}: {e} (signature policy: enforce; `thv config get-signature-policy`)"
+        ),
     }
 }
 
