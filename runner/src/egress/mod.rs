@@ -67,10 +67,8 @@ impl EgressPolicy {
                 v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xffc0) == 0xfe80
             }
         };
-        if ip.is_loopback() && self.allow_loopback {
-            return !self.deny.contains(&ip);
-        }
-        !special && !self.deny.contains(&ip)
+        let allowed_loopback = self.allow_loopback && ip.is_loopback();
+        (!special || allowed_loopback) && !self.deny.contains(&ip)
     }
 }
 

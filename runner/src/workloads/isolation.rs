@@ -32,8 +32,7 @@ use thv_core::toolhive::PermissionProfile;
 
 use crate::egress::SidecarArgs;
 use crate::runtime::{
-    ImageBuildOptions, NetworkMode, PortMapping, Runtime, RuntimeError, WorkloadSpec,
-    network_mode_for,
+    ImageBuildOptions, NetworkMode, Runtime, RuntimeError, WorkloadSpec, network_mode_for,
 };
 
 /// The sidecar's proxy port.
@@ -155,7 +154,7 @@ pub async fn prepare(
             SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), p.container_port),
             SocketAddr::new(addrs.workload, p.container_port),
         ));
-        side.ports.push(PortMapping { ..p });
+        side.ports.push(p);
     }
     side.cmd = args.to_args();
 
