@@ -16,6 +16,7 @@ pub mod client;
 pub mod filter;
 pub mod image_ref;
 pub mod legacy;
+pub mod net;
 pub mod registry_file;
 pub mod runconfig;
 pub mod server;

@@ -1043,6 +1043,90 @@ fn permission_profile_selection_and_isolation() {
     );
 }
 
+/// A registry entry's profile is a request: privileged, host networking and host mounts are refused unless the
+/// user grants each of them (or brings a profile of their own); what is granted runs as the entry asks.
+#[test]
+fn an_entry_cannot_take_privileges_it_was_not_granted() {
+    use thv_core::runconfig::{Grant, Privilege};
+    let mut s = server("io.github.stacklok/fetch");
+    let key = thv_core::toolhive::extensions(&s).unwrap().0;
+    let mut ext = thv_core::toolhive::extensions(&s).unwrap().1;
+    ext.permissions = Some(
+        serde_json::from_value(json!({
+            "privileged": true,
+            "write": ["/:/host", "/run/podman/podman.sock:/var/run/docker.sock"],
+            "network": {"mode": "host"}
+        }))
+        .unwrap(),
+    );
+    thv_core::toolhive::set_extensions(&mut s, &key, &ext);
+
+    let err = from_registry_entry(&s, &opts()).unwrap_err();
+    let ResolveError::PrivilegesNotGranted { missing, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(missing.len(), 4, "{missing:?}");
+    let text = err.to_string();
+    for part in [
+        "a privileged container",
+        "the network mode 'host'",
+        "the host path '/' mounted at /host (read-write)",
+        "/run/podman/podman.sock",
+        "--grant privileged --grant network=host --grant mount=/ --grant mount=/run/podman/podman.sock",
+        "--permission-profile",
+    ] {
+        assert!(text.contains(part), "{part}: {text}");
+    }
+
+    // Granting some is not enough: the rest is named.
+    let mut o = opts();
+    o.grants = vec![Grant::Privileged, Grant::NetworkMode("host".into())];
+    let err = from_registry_entry(&s, &o).unwrap_err();
+    let ResolveError::PrivilegesNotGranted { missing, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        missing
+            .iter()
+            .all(|p| matches!(p, Privilege::HostMount { .. })),
+        "{missing:?}"
+    );
+
+    // Everything granted: the entry's profile is used as written.
+    o.grants.push("mount=/".parse().unwrap());
+    o.grants
+        .push("mount=/run/podman/podman.sock".parse().unwrap());
+    let c = from_registry_entry(&s, &o).unwrap();
+    let p = c.permission_profile.unwrap();
+    assert!(p.is_privileged());
+    assert_eq!(p.network_mode(), Some("host"));
+
+    // The user's own profile replaces the request; grants are then ignored with a warning.
+    let mut o = opts();
+    o.permission_profile = Some("none".into());
+    o.grants = vec![Grant::Privileged];
+    let r = resolve_registry_entry(&s, &o).unwrap();
+    assert!(!r.config.permission_profile.unwrap().is_privileged());
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.to_string().contains("--grant privileged")),
+        "{:?}",
+        r.warnings
+    );
+
+    // Resource mounts and bridge networking need no grant.
+    ext.permissions = Some(
+        serde_json::from_value(json!({
+            "read": ["volume://cache:/cache"],
+            "network": {"mode": "bridge", "outbound": {"insecure_allow_all": true}}
+        }))
+        .unwrap(),
+    );
+    thv_core::toolhive::set_extensions(&mut s, &key, &ext);
+    from_registry_entry(&s, &opts()).unwrap();
+}
+
 #[test]
 fn missing_and_secret_env_vars() {
     let mut s = server("io.github.stacklok/fetch");

@@ -20,6 +20,7 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+pub mod netns;
 pub mod oci;
 pub mod registry_api;
 pub mod sigstore;

@@ -2,8 +2,9 @@
 //! internal network with the `thv-egress` sidecar as its only way out.
 //!
 //! - A real MCP server that fetches URLs (`uvx://mcp-server-fetch` from PyPI) with a profile allowing one
-//!   server on the host: through the official Python MCP client, the allowed destination answers; another port,
-//!   another host and the engine's gateway (allowed by name, refused as the host) get 403 from the proxy.
+//!   server of the LAN (a network namespace, by its address): through the official Python MCP client, the
+//!   allowed destination answers; another port, another host, the host itself (listed by address) and the
+//!   engine's gateway (allowed by name) get 403 from the proxy.
 //!   Inside the container: no direct route out, and only allowed names resolve. The isolation survives
 //!   `thv stop`/`start`; `thv rm` removes the sidecar and the network.
 //!
@@ -13,6 +14,7 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, TcpListener};
 
 use serde_json::json;
+use thv_e2e::netns::RemoteHost;
 use thv_e2e::thv::{Thv, call, engine_image_and_python, inspect, podman, unique};
 
 const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
@@ -89,16 +91,21 @@ fn fetch_server_reaches_only_what_its_profile_allows() {
     ) else {
         return;
     };
+    let Some(mut lan) = RemoteHost::new() else {
+        return;
+    };
+    let lan_host = RemoteHost::ADDRESS;
+    let allowed = lan.serve("allowed-destination");
+    let forbidden = lan.serve("forbidden-destination");
     let host = host_address();
-    let allowed = serve(host, "allowed-destination");
-    let forbidden = serve(host, "forbidden-destination");
+    let on_host = serve(host, "host-service");
     let thv = Thv::new();
     let profile = thv.home().join("profile.json");
     std::fs::write(
         &profile,
         json!({"network": {"outbound": {
-            "allow_host": [host.to_string(), "host.containers.internal", "pypi.org"],
-            "allow_port": [allowed]
+            "allow_host": [lan_host, host.to_string(), "host.containers.internal", "pypi.org"],
+            "allow_port": [allowed, on_host]
         }}})
         .to_string(),
     )
@@ -122,19 +129,22 @@ fn fetch_server_reaches_only_what_its_profile_allows() {
     let network = format!("toolhive-{name}-internal");
 
     let check_destinations = || {
-        let (err, text) = fetch(&py, &url, &format!("http://{host}:{allowed}/"));
+        let (err, text) = fetch(&py, &url, &format!("http://{lan_host}:{allowed}/"));
         assert!(
             !err && text.contains("allowed-destination"),
             "the allowed destination answers: {text}"
         );
         for target in [
-            format!("http://{host}:{forbidden}/"),
-            format!("http://host.containers.internal:{allowed}/"),
+            format!("http://{lan_host}:{forbidden}/"),
+            format!("http://{host}:{on_host}/"),
+            format!("http://host.containers.internal:{on_host}/"),
             "http://example.com/".to_owned(),
         ] {
             let (err, text) = fetch(&py, &url, &target);
             assert!(
-                err && text.contains("403") && !text.contains("forbidden-destination"),
+                err && text.contains("403")
+                    && !text.contains("forbidden-destination")
+                    && !text.contains("host-service"),
                 "{target} is refused by the egress proxy: {text}"
             );
         }
@@ -150,7 +160,7 @@ fn fetch_server_reaches_only_what_its_profile_allows() {
          \x20   except OSError: print(n, 'UNKNOWN')\n\
          s = socket.socket(); s.settimeout(3)\n\
          try:\n\
-         \x20   s.connect(('{host}', {allowed})); print('DIRECT-CONNECTED')\n\
+         \x20   s.connect(('{lan_host}', {allowed})); print('DIRECT-CONNECTED')\n\
          except OSError as e: print('DIRECT-FAILED', e)\n"
     );
     let (ok, out) = podman_out(&["exec", &name, "python3", "-c", &probe]);

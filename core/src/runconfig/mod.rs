@@ -38,10 +38,12 @@
 //!   `labels_env.rs`);
 //! - [`mounts`]: permission profiles (built-ins, loading from a file) and mount declaration validation;
 //! - [`resolve`]: [`from_registry_entry`], a server.json entry plus the user's choices → RunConfig;
-//! - [`names`]: short-name matching and container-name sanitizing.
+//! - [`names`]: short-name matching and container-name sanitizing;
+//! - [`privileges`]: what a profile asks for beyond an isolated container, and the user's grants of it.
 
 pub mod mounts;
 pub mod names;
+pub mod privileges;
 pub mod resolve;
 
 mod labels_env;
@@ -63,6 +65,7 @@ pub use mounts::{
     parse_volume,
 };
 pub use names::{NameMatchError, match_short_name, sanitize_name};
+pub use privileges::{Grant, Privilege};
 pub use resolve::{
     Resolution, ResolveError, ResolveOptions, ResolveWarning, from_registry_entry,
     resolve_registry_entry,

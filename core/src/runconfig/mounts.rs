@@ -183,6 +183,20 @@ fn check_host_path(entry: &str, path: &str) -> Result<String, MountError> {
     clean_absolute("/", path).ok_or_else(traversal)
 }
 
+/// A host path as a mount's source must be: no shell characters, absolute, cleaned (for grants of host paths).
+pub(crate) fn clean_host_path(path: &str) -> Result<String, MountError> {
+    if path.trim().is_empty() {
+        return Err(MountError::Empty);
+    }
+    if let Some(what) = forbidden_character(path) {
+        return Err(MountError::ForbiddenCharacter {
+            entry: path.to_owned(),
+            what,
+        });
+    }
+    check_host_path(path, path)
+}
+
 fn check_container_path(entry: &str, path: &str) -> Result<String, MountError> {
     if path.is_empty() {
         return Err(MountError::Malformed {
@@ -339,10 +353,13 @@ pub fn load_permission_profile(name_or_path: &str) -> Result<PermissionProfile, 
 }
 
 fn host_pattern_error(h: &str) -> Option<String> {
+    if crate::net::parse_ip_or_cidr(h).is_some() {
+        return None;
+    }
     let bare = h.strip_prefix('.').unwrap_or(h);
     super::host_error(bare).map(|_| {
         format!(
-            "'{}' is not a host name, `.domain` suffix or IP address",
+            "'{}' is not a host name, `.domain` suffix, IP address or CIDR block",
             h.escape_debug()
         )
     })

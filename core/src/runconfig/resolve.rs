@@ -21,7 +21,10 @@
 //! - **Arguments.** The user's arguments if any; else the package's `packageArguments` (named: name then
 //!   value; value or default); else the extension's `args`.
 //! - **Permission profile** (containers): the user's (`none`, `network` or a file), else the extension's
-//!   `permissions`, else `network`. Network isolation defaults to on; a profile network mode other than bridge
+//!   `permissions`, else `network`. An entry's `permissions` are a request (an addition: ToolHive applies
+//!   them): what reaches beyond the container ([`Privilege`]: `privileged`, a network mode other than
+//!   bridge/none, host mounts) is refused unless the user grants each ([`ResolveOptions::grants`]) or gives a
+//!   profile of their own. Network isolation defaults to on; a profile network mode other than bridge
 //!   drops it (`none` silently, others with a warning, or an error when the user asked for isolation).
 //! - **Name.** The user's `--name`, else the server name's part after `/`, sanitized into a container name.
 //! - **Labels.** The user's (not `toolhive*`), then `toolhive=true`, `toolhive-name`, `toolhive-basename`,
@@ -38,6 +41,7 @@ use thiserror::Error;
 
 use super::mounts::{ProfileError, is_bridge_mode, parse_volume};
 use super::names::{sanitize_name, short_name};
+use super::privileges::{Grant, Privilege};
 use super::{
     DEFAULT_TARGET_HOST, PackageScheme, PackageSource, ProxyMode, RunConfig, RunConfigError,
     SecretRef, ToolOverride, TransportType, env_name_error, host_error, labels, name_error,
@@ -59,6 +63,8 @@ pub struct ResolveOptions {
     pub args: Vec<String>,
     /// `--permission-profile`: `none`, `network` or the path of a JSON profile.
     pub permission_profile: Option<String>,
+    /// `--grant`: privileges the registry entry's profile may have (see [`Privilege`]).
+    pub grants: Vec<Grant>,
     /// `--transport`.
     pub transport: Option<TransportType>,
     /// `--proxy-port`.
@@ -175,6 +181,12 @@ pub enum ResolveError {
     InvalidOption { option: String, message: String },
     #[error(transparent)]
     Profile(#[from] ProfileError),
+    /// The entry's permission profile asks for privileges the user did not grant.
+    #[error("{}", ungranted_text(server, missing))]
+    PrivilegesNotGranted {
+        server: String,
+        missing: Vec<Privilege>,
+    },
     /// `--tools` names a tool the registry does not list.
     #[error(
         "server '{server}' has no tool '{tool}' (its tools: {})",
@@ -215,6 +227,23 @@ fn missing_env_text(server: &str, missing: &[MissingEnv]) -> String {
         "environment variables"
     };
     format!("server '{server}' requires the {noun} {}", items.join("; "))
+}
+
+fn ungranted_text(server: &str, missing: &[Privilege]) -> String {
+    let what: Vec<String> = missing.iter().map(ToString::to_string).collect();
+    let mut flags: Vec<String> = Vec::new();
+    for p in missing {
+        let flag = format!("--grant {}", p.grant());
+        if !flags.contains(&flag) {
+            flags.push(flag);
+        }
+    }
+    format!(
+        "registry entry '{server}' asks for privileges that were not granted: {}. An entry's permissions are a \
+         request: after reviewing it, grant them with {}, or run it with your own --permission-profile",
+        what.join("; "),
+        flags.join(" ")
+    )
 }
 
 fn option_error(option: &str, message: impl Into<String>) -> ResolveError {
@@ -414,6 +443,36 @@ fn package_args(server: &ServerJson, pkg: &Package) -> Result<Vec<String>, Resol
         }
     }
     Ok(out)
+}
+
+/// Refuses the `requested` privileges of an entry's profile that no grant covers; a grant that covers nothing
+/// requested is ignored with a warning.
+fn check_grants(
+    server: &str,
+    requested: &[Privilege],
+    grants: &[Grant],
+    warnings: &mut Vec<ResolveWarning>,
+) -> Result<(), ResolveError> {
+    let missing: Vec<Privilege> = requested
+        .iter()
+        .filter(|want| !grants.iter().any(|g| g.covers(want)))
+        .cloned()
+        .collect();
+    if !missing.is_empty() {
+        return Err(ResolveError::PrivilegesNotGranted {
+            server: server.to_owned(),
+            missing,
+        });
+    }
+    for g in grants {
+        if !requested.iter().any(|want| g.covers(want)) {
+            warnings.push(ResolveWarning::OptionIgnored {
+                option: format!("--grant {g}"),
+                reason: "the registry entry's permission profile does not ask for it".into(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// [`resolve_registry_entry`] without the warnings (they are also reflected in the RunConfig where it matters:
@@ -637,6 +696,7 @@ pub fn resolve_registry_entry(
         cfg.isolate_network = false;
         for (set, option) in [
             (opts.permission_profile.is_some(), "--permission-profile"),
+            (!opts.grants.is_empty(), "--grant"),
             (opts.isolate_network == Some(true), "--isolate-network"),
             (!opts.volumes.is_empty(), "-v/--volume"),
         ] {
@@ -651,14 +711,17 @@ pub fn resolve_registry_entry(
         let profile = match &opts.permission_profile {
             Some(p) => {
                 cfg.permission_profile_name_or_path = Some(p.clone());
+                check_grants(sname, &[], &opts.grants, &mut warnings)?;
                 PermissionProfile::load(p)?
             }
             None => match &ext.permissions {
                 Some(p) => {
                     p.validate()?;
+                    check_grants(sname, &p.privileges()?, &opts.grants, &mut warnings)?;
                     p.clone()
                 }
                 None => {
+                    check_grants(sname, &[], &opts.grants, &mut warnings)?;
                     cfg.permission_profile_name_or_path = Some("network".into());
                     PermissionProfile::network()
                 }

@@ -68,6 +68,10 @@ pub struct RunArgs {
     /// Permission profile: none, network, or the path of a JSON profile (default: the registry's, or network).
     #[arg(long)]
     pub permission_profile: Option<String>,
+    /// Grant a privilege the registry entry's permission profile asks for, after reviewing it: privileged,
+    /// network=MODE or mount=/HOST/PATH (repeatable). Without it such an entry is refused.
+    #[arg(long = "grant", value_name = "PRIVILEGE")]
+    pub grants: Vec<String>,
     /// Enforce the profile's network rules through an isolated network (default on for containers).
     #[arg(long)]
     pub isolate_network: Option<bool>,
@@ -131,6 +135,11 @@ fn resolve_options(a: &RunArgs) -> anyhow::Result<ResolveOptions> {
             .with_context(|| format!("-l '{l}': expected KEY=VALUE"))?;
         labels.insert(k.to_owned(), v.to_owned());
     }
+    let grants = a
+        .grants
+        .iter()
+        .map(|g| g.parse().map_err(|m| anyhow::anyhow!("--grant {m}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let session_ttl = a.session_ttl.map(|d| d.as_secs().max(1));
     Ok(ResolveOptions {
         name: a.name.clone(),
@@ -138,6 +147,7 @@ fn resolve_options(a: &RunArgs) -> anyhow::Result<ResolveOptions> {
         secrets,
         args: a.args.clone(),
         permission_profile: a.permission_profile.clone(),
+        grants,
         transport: a.transport,
         proxy_port: a.proxy_port,
         target_port: a.target_port,
@@ -222,6 +232,7 @@ pub async fn run(dirs: Dirs, a: RunArgs) -> anyhow::Result<i32> {
         provenance.as_ref(),
     )
     .await?;
+    print_permission_profile(&rc);
     let build = super::build_cmd::build_options(manager.config(), a.ca_cert.clone())?;
     if rc.package.is_some() && rc.image.is_none() {
         eprintln!(
@@ -248,6 +259,33 @@ pub async fn run(dirs: Dirs, a: RunArgs) -> anyhow::Result<i32> {
     super::client_cmd::register_workload(&manager, &rc);
     println!("{name} is running: {}", proxy_url(&rc));
     Ok(0)
+}
+
+/// The permission profile the container will run with, and where it comes from, on stderr before anything
+/// starts.
+fn print_permission_profile(rc: &RunConfig) {
+    let Some(profile) = &rc.permission_profile else {
+        return;
+    };
+    let origin = match (
+        &rc.permission_profile_name_or_path,
+        &rc.registry_server_name,
+    ) {
+        (Some(p), _) => format!("'{p}'"),
+        (None, Some(server)) => format!("requested by the registry entry {server}"),
+        (None, None) => "from the RunConfig".to_owned(),
+    };
+    eprintln!("permission profile {origin}:");
+    for line in profile.describe() {
+        eprintln!("  {line}");
+    }
+    let bridge = matches!(
+        crate::runtime::network_mode_for(profile, rc.transport),
+        Ok(crate::runtime::NetworkMode::Bridge)
+    );
+    if bridge && !crate::workloads::isolation::is_isolated(rc) {
+        eprintln!("  (network isolation is off: outbound rules are not enforced)");
+    }
 }
 
 /// `--foreground`: the workload's proxy process runs attached to this one (its output on this terminal);

@@ -50,9 +50,13 @@ impl DnsServer {
         let tcp_policy = policy.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((mut conn, _)) = tcp.accept().await else {
+                let Ok((mut conn, peer)) = tcp.accept().await else {
                     continue;
                 };
+                if !tcp_policy.accepts_client(peer.ip()) {
+                    tracing::warn!(%peer, "DNS: query from an address other than the workload's refused");
+                    continue;
+                }
                 let policy = tcp_policy.clone();
                 tokio::spawn(async move {
                     // Several queries may come on one connection.
@@ -83,6 +87,10 @@ impl DnsServer {
             let Ok((n, peer)) = udp.recv_from(&mut buf).await else {
                 continue;
             };
+            if !policy.accepts_client(peer.ip()) {
+                tracing::warn!(%peer, "DNS: query from an address other than the workload's refused");
+                continue;
+            }
             let query = buf[..n].to_vec();
             let (udp, policy) = (udp.clone(), policy.clone());
             tokio::spawn(async move {

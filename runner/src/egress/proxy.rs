@@ -21,6 +21,10 @@ pub async fn serve(listener: TcpListener, policy: Arc<EgressPolicy>) {
         let Ok((conn, peer)) = listener.accept().await else {
             continue;
         };
+        if !policy.accepts_client(peer.ip()) {
+            tracing::warn!(%peer, "egress proxy: connection from an address other than the workload's refused");
+            continue;
+        }
         let policy = policy.clone();
         tokio::spawn(async move {
             if let Err(e) = handle(conn, &policy).await {
@@ -155,12 +159,20 @@ async fn handle(mut conn: TcpStream, policy: &EgressPolicy) -> std::io::Result<(
                 .await;
             }
         };
-    if addrs.is_empty() || addrs.iter().any(|a| !policy.address_ok(a.ip())) {
-        tracing::info!(host = %t.host, "egress denied: the name resolves to the gateway or a local address");
+    if let Some(why) = addrs.iter().find_map(|a| policy.address_error(a.ip())) {
+        tracing::info!(host = %t.host, port = t.port, reason = %why, "egress denied: refused address");
         return refuse(
             &mut conn,
             "403 Forbidden",
-            &format!("{} resolves to a refused address", t.host),
+            &format!("{}:{} is not allowed: {why}", t.host, t.port),
+        )
+        .await;
+    }
+    if addrs.is_empty() {
+        return refuse(
+            &mut conn,
+            "502 Bad Gateway",
+            &format!("{} has no address", t.host),
         )
         .await;
     }
@@ -203,14 +215,21 @@ mod tests {
     use super::*;
 
     fn policy(hosts: &[&str], ports: &[u16]) -> EgressPolicy {
-        EgressPolicy {
+        super::super::SidecarArgs {
+            listen: "0.0.0.0:3128".parse().unwrap(),
+            dns_listen: None,
+            ingress: Vec::new(),
+            allow_host: hosts.iter().map(|h| h.to_string()).collect(),
+            allow_port: ports.to_vec(),
             allow_all: false,
-            hosts: hosts.iter().map(|h| h.to_string()).collect(),
-            ports: ports.to_vec(),
-            deny: vec!["10.88.0.1".parse().unwrap()],
-            deny_hosts: Vec::new(),
-            allow_loopback: false,
+            host_address: vec!["10.88.0.1/32".parse().unwrap()],
+            allow_host_addresses: false,
+            engine_network: Vec::new(),
+            deny_host: Vec::new(),
+            client: Vec::new(),
+            ingress_from: Vec::new(),
         }
+        .policy()
     }
 
     #[test]
@@ -222,10 +241,10 @@ mod tests {
         assert!(!p.allows("evilgithub.com", 443));
         assert!(!p.allows("api.example.com", 80));
         assert!(!p.allows("other.example.com", 443));
-        assert!(!p.address_ok("10.88.0.1".parse().unwrap()));
-        assert!(!p.address_ok("127.0.0.1".parse().unwrap()));
-        assert!(!p.address_ok("169.254.1.1".parse().unwrap()));
-        assert!(p.address_ok("93.184.216.34".parse().unwrap()));
+        assert!(p.address_error("10.88.0.1".parse().unwrap()).is_some());
+        assert!(p.address_error("127.0.0.1".parse().unwrap()).is_some());
+        assert!(p.address_error("169.254.1.1".parse().unwrap()).is_some());
+        assert_eq!(p.address_error("93.184.216.34".parse().unwrap()), None);
         let all = EgressPolicy {
             allow_all: true,
             ..policy(&[], &[])
@@ -326,5 +345,62 @@ mod tests {
         assert!(wrong_port.starts_with("HTTP/1.1 403"), "{wrong_port}");
         let bad = ask("GET /x HTTP/1.1\r\n\r\n".into()).await;
         assert!(bad.starts_with("HTTP/1.1 400"), "{bad}");
+    }
+
+    /// Under allow-all, loopback and the host reached through every notation — IPv4-mapped IPv6 by CONNECT and
+    /// by plain HTTP, names, numeric forms the resolver expands — get 403; a client other than the workload
+    /// gets no proxy at all.
+    #[tokio::test]
+    async fn refused_addresses_in_every_notation() {
+        let origin = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = origin.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut c, _)) = origin.accept().await {
+                let _ = c
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nreach!")
+                    .await;
+            }
+        });
+        let mut p = policy(&[], &[]);
+        p.allow_all = true;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(serve(listener, Arc::new(p.clone())));
+        for req in [
+            format!("CONNECT [::ffff:127.0.0.1]:{port} HTTP/1.1\r\n\r\n"),
+            format!("GET http://[::ffff:127.0.0.1]:{port}/ HTTP/1.1\r\nHost: x\r\n\r\n"),
+            format!("CONNECT [::ffff:10.88.0.1]:{port} HTTP/1.1\r\n\r\n"),
+            format!("GET http://[::ffff:10.88.0.1]:{port}/ HTTP/1.1\r\nHost: x\r\n\r\n"),
+            format!("CONNECT [::127.0.0.1]:{port} HTTP/1.1\r\n\r\n"),
+            format!("CONNECT 127.0.0.1:{port} HTTP/1.1\r\n\r\n"),
+            format!("CONNECT localhost:{port} HTTP/1.1\r\n\r\n"),
+            format!("GET http://2130706433:{port}/ HTTP/1.1\r\nHost: x\r\n\r\n"),
+            format!("CONNECT 0x7f.1:{port} HTTP/1.1\r\n\r\n"),
+            format!("CONNECT 10.88.0.1:{port} HTTP/1.1\r\n\r\n"),
+            format!("CONNECT [fd00::2]:{port} HTTP/1.1\r\n\r\n"),
+            format!("CONNECT 192.168.0.1:{port} HTTP/1.1\r\n\r\n"),
+        ] {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            s.write_all(req.as_bytes()).await.unwrap();
+            let mut out = String::new();
+            let _ = s.read_to_string(&mut out).await;
+            assert!(
+                (out.starts_with("HTTP/1.1 403") || out.starts_with("HTTP/1.1 502"))
+                    && !out.contains("reach!"),
+                "{req:?} → {out}"
+            );
+        }
+        // Only the workload may use the proxy.
+        p.clients = vec!["10.89.0.3".parse().unwrap()];
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(serve(listener, Arc::new(p)));
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let _ = s
+            .write_all(b"CONNECT example.com:443 HTTP/1.1\r\n\r\n")
+            .await;
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out).await;
+        assert_eq!(out, "", "a stranger gets nothing");
     }
 }

@@ -498,6 +498,9 @@ pub trait Runtime: Send + Sync {
     /// A network's subnets and gateways; [`RuntimeError::NotFound`] when it does not exist.
     async fn inspect_network(&self, name: &str) -> Result<NetworkInfo, RuntimeError>;
 
+    /// Every network of the engine (managed or not): their subnets and gateways.
+    async fn list_networks(&self) -> Result<Vec<NetworkInfo>, RuntimeError>;
+
     /// The engine's default bridge network: `podman` on Podman, `bridge` on Docker.
     async fn default_network(&self) -> Result<String, RuntimeError> {
         Ok(if self.version().await?.is_podman() {

@@ -3,9 +3,10 @@
 //! (`<container>-egress`, [`crate::egress`], also on the engine's default network) is its only way out:
 //!
 //! - **egress**: `HTTP_PROXY`/`HTTPS_PROXY` (and lower-case) point at the sidecar's proxy on port
-//!   [`EGRESS_PORT`], which lets through only the profile's `allow_host` × `allow_port` (or everything with
-//!   `insecure_allow_all`) and never the engine's gateways (the host: its addresses, and [`HOST_NAMES`]) unless
-//!   `allow_docker_gateway`;
+//!   [`EGRESS_PORT`], which lets through only the profile's `allow_host` × `allow_port` (or every name with
+//!   `insecure_allow_all`); never the host (this machine's addresses, the engine's gateways, [`HOST_NAMES`])
+//!   unless `allow_docker_gateway`, and never a private address or one of the engine's networks unless an
+//!   IP/CIDR entry of `allow_host` names it (the rules: [`crate::egress`]);
 //!   `NO_PROXY` keeps loopback local. Anything that ignores the proxy has no route at all;
 //! - **DNS**: the sidecar is the container's only DNS server: allowed names resolve, others do not exist;
 //! - **ingress** (sse, streamable-http): nothing on an internal network can be published, so the sidecar
@@ -27,6 +28,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use thv_core::net::IpNet;
 use thv_core::runconfig::{RunConfig, labels};
 use thv_core::toolhive::PermissionProfile;
 
@@ -116,12 +118,28 @@ pub async fn prepare(
         )
     })?;
     let default_network = rt.default_network().await?;
-    let (mut deny_ip, mut deny_host) = (Vec::new(), Vec::new());
-    if !rc.allow_docker_gateway {
-        deny_ip.extend(rt.inspect_network(&default_network).await?.gateways);
-        deny_ip.extend(info.gateways.iter().copied());
-        deny_host.extend(HOST_NAMES.iter().map(|h| (*h).to_owned()));
+    let default_info = rt.inspect_network(&default_network).await?;
+    // The host: its own addresses and its addresses on every engine network (the gateways); the engine's
+    // networks: every subnet it has now (other containers).
+    let mut host_address: Vec<IpNet> = host_addresses();
+    let mut engine_network: Vec<IpNet> = Vec::new();
+    for n in rt.list_networks().await? {
+        host_address.extend(n.gateways.iter().map(|g| IpNet::from(*g)));
+        engine_network.extend(
+            n.subnets
+                .iter()
+                .filter_map(|(addr, len)| IpNet::new(*addr, *len).ok().map(|n| n.trunc())),
+        );
     }
+    host_address.sort();
+    host_address.dedup();
+    engine_network.sort();
+    engine_network.dedup();
+    let deny_host = if rc.allow_docker_gateway {
+        Vec::new()
+    } else {
+        HOST_NAMES.iter().map(|h| (*h).to_owned()).collect()
+    };
     let image = egress_image(rt).await?;
 
     let outbound = rc
@@ -136,8 +154,13 @@ pub async fn prepare(
         allow_host: outbound.map(|o| o.hosts().to_vec()).unwrap_or_default(),
         allow_port: outbound.map(|o| o.ports().to_vec()).unwrap_or_default(),
         allow_all: outbound.is_some_and(|o| o.allows_all()),
-        deny_ip,
+        host_address,
+        allow_host_addresses: rc.allow_docker_gateway,
+        engine_network,
         deny_host,
+        client: vec![addrs.workload],
+        // The engine's port forwarding connects from the default network's gateway.
+        ingress_from: default_info.gateways.clone(),
     };
     let mut side = WorkloadSpec::new(sidecar.clone(), image);
     side.network = NetworkMode::Bridge;
@@ -178,6 +201,28 @@ pub async fn prepare(
     spec.dns = vec![addrs.sidecar];
     spec.env.extend(proxy_env(addrs.sidecar));
     Ok(addrs)
+}
+
+/// The addresses of this machine's interfaces (the engine's host, for a local engine), each as a one-address
+/// block; none when they cannot be listed.
+fn host_addresses() -> Vec<IpNet> {
+    match nix::ifaddrs::getifaddrs() {
+        Ok(list) => list
+            .filter_map(|i| {
+                let a = i.address?;
+                let ip: IpAddr = if let Some(v4) = a.as_sockaddr_in() {
+                    v4.ip().into()
+                } else {
+                    a.as_sockaddr_in6()?.ip().into()
+                };
+                Some(IpNet::from(ip))
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list the host's addresses; the egress proxy refuses private ones anyway");
+            Vec::new()
+        }
+    }
 }
 
 /// The proxy variables of an isolated workload.

@@ -139,6 +139,25 @@ impl DockerRuntime {
 }
 
 /// Maps an engine error; `what` names the container for a 404.
+/// A network's subnets, gateways and whether it is internal, as the engine reports them.
+fn network_info(internal: Option<bool>, ipam: Option<bollard::models::Ipam>) -> NetworkInfo {
+    let mut info = NetworkInfo {
+        internal: internal.unwrap_or(false),
+        ..Default::default()
+    };
+    for c in ipam.and_then(|i| i.config).unwrap_or_default() {
+        if let Some((addr, len)) = c.subnet.as_deref().and_then(|s| s.split_once('/'))
+            && let (Ok(addr), Ok(len)) = (addr.parse(), len.parse())
+        {
+            info.subnets.push((addr, len));
+        }
+        if let Some(gw) = c.gateway.as_deref().and_then(|g| g.parse().ok()) {
+            info.gateways.push(gw);
+        }
+    }
+    info
+}
+
 fn map_err(e: BollardError, what: &str) -> RuntimeError {
     match e {
         BollardError::DockerResponseServerError {
@@ -426,21 +445,19 @@ impl Runtime for DockerRuntime {
             )
             .await
             .map_err(|e| map_err(e, name))?;
-        let mut info = NetworkInfo {
-            internal: n.internal.unwrap_or(false),
-            ..Default::default()
-        };
-        for c in n.ipam.and_then(|i| i.config).unwrap_or_default() {
-            if let Some((addr, len)) = c.subnet.as_deref().and_then(|s| s.split_once('/'))
-                && let (Ok(addr), Ok(len)) = (addr.parse(), len.parse())
-            {
-                info.subnets.push((addr, len));
-            }
-            if let Some(gw) = c.gateway.as_deref().and_then(|g| g.parse().ok()) {
-                info.gateways.push(gw);
-            }
-        }
-        Ok(info)
+        Ok(network_info(n.internal, n.ipam))
+    }
+
+    async fn list_networks(&self) -> Result<Vec<NetworkInfo>, RuntimeError> {
+        let list = self
+            .docker
+            .list_networks(None::<bollard::query_parameters::ListNetworksOptions>)
+            .await
+            .map_err(|e| map_err(e, "networks"))?;
+        Ok(list
+            .into_iter()
+            .map(|n| network_info(n.internal, n.ipam))
+            .collect())
     }
 
     async fn inspect(&self, id: &str) -> Result<WorkloadInfo, RuntimeError> {

@@ -1,0 +1,366 @@
+//! What a registry entry or a workload could take before, and may not now (real binaries, the real engine):
+//!
+//! - a registry entry's permission profile is a request: privileged, host networking and host mounts run only
+//!   when the user grants them (`--grant`) or brings a profile of their own; `thv run` shows the profile;
+//! - an isolated workload reaches no address of the host, no private address, no other container — under the
+//!   allow-all profile, by literal (IPv4-mapped IPv6 included) or by name — unless an IP/CIDR entry of its
+//!   profile names it; and no other container reaches an isolated HTTP server around its proxy.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, TcpListener};
+
+use serde_json::{Value, json};
+use thv_e2e::netns::RemoteHost;
+use thv_e2e::thv::{
+    TEST_SERVER_IMAGE, Thv, ci, engine_has_image, engine_image_and_python, inspect, podman, unique,
+};
+
+const BUSYBOX: &str = "localhost/thv-test-busybox:latest";
+
+fn exists(kind: &str, name: &str) -> bool {
+    podman(&[kind, "exists", name])
+        .status()
+        .expect("podman")
+        .success()
+}
+
+/// A registry file of one entry for the test image whose ToolHive extension asks for `permissions`.
+fn entry_with_permissions(name: &str, permissions: Value) -> Value {
+    json!({
+        "$schema": "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json",
+        "name": name,
+        "description": "A server asking for permissions",
+        "version": "1.0.0",
+        "packages": [{"registryType": "oci", "identifier": TEST_SERVER_IMAGE, "transport": {"type": "stdio"}}],
+        "_meta": {"io.modelcontextprotocol.registry/publisher-provided": {"io.github.stacklok": {
+            TEST_SERVER_IMAGE: {"status": "Active", "permissions": permissions}
+        }}}
+    })
+}
+
+#[test]
+fn registry_entries_only_request_privileges() {
+    let Some(_py) = engine_image_and_python(TEST_SERVER_IMAGE, "scripts/build-test-images.sh")
+    else {
+        return;
+    };
+    let thv = Thv::new();
+    let data = thv.home().join("shared-data");
+    std::fs::create_dir_all(&data).unwrap();
+    let data = data.to_str().unwrap().to_owned();
+    let registry = thv.home().join("registry.json");
+    let entries = json!([
+        // What a publisher holding only its own namespace published in the report.
+        entry_with_permissions(
+            "com.example/greedy",
+            json!({
+                "privileged": true,
+                "write": ["/:/host", "/run/podman/podman.sock:/var/run/docker.sock"],
+                "network": {"mode": "host"}
+            })
+        ),
+        entry_with_permissions(
+            "com.example/tame",
+            json!({
+                "privileged": true,
+                "read": [format!("{data}:/data")],
+                "network": {"outbound": {"allow_host": ["api.example.com"], "allow_port": [443]}}
+            })
+        ),
+    ]);
+    std::fs::write(&registry, entries.to_string()).unwrap();
+    thv.ok(&["config", "set-registry", registry.to_str().unwrap()]);
+
+    let greedy = unique("greedy");
+    let err = thv.fails(&["run", "greedy", "--name", &greedy]);
+    for part in [
+        "asks for privileges that were not granted",
+        "a privileged container",
+        "the network mode 'host'",
+        "the host path '/' mounted at /host (read-write)",
+        "the host path '/run/podman/podman.sock' mounted at /var/run/docker.sock",
+        "--grant privileged --grant network=host --grant mount=/ --grant mount=/run/podman/podman.sock",
+    ] {
+        assert!(err.contains(part), "{part}: {err}");
+    }
+    assert!(!exists("container", &greedy), "nothing was created");
+    assert!(
+        !thv.ok(&["list", "--all"]).contains(&greedy),
+        "nothing was recorded"
+    );
+
+    // Granting part of it is not enough; granting all of it runs the entry as it asks, and says so first.
+    let tame = unique("tame");
+    let err = thv.fails(&["run", "tame", "--name", &tame, "--grant", "privileged"]);
+    assert!(
+        err.contains(&format!("--grant mount={data}")) && !err.contains("--grant privileged"),
+        "{err}"
+    );
+    assert!(!exists("container", &tame));
+    let bad = thv.fails(&["run", "tame", "--name", &tame, "--grant", "root"]);
+    assert!(
+        bad.contains("--grant") && bad.contains("privileged, network=MODE"),
+        "{bad}"
+    );
+    let stderr = thv.ok_stderr(&[
+        "run",
+        "tame",
+        "--name",
+        &tame,
+        "--grant",
+        "privileged",
+        "--grant",
+        &format!("mount={data}"),
+    ]);
+    for part in [
+        "permission profile requested by the registry entry com.example/tame:",
+        "network: outbound to api.example.com on port 443",
+        &format!("mounts: host {data} → /data (ro)"),
+        "privileged: yes",
+    ] {
+        assert!(stderr.contains(part), "{part}: {stderr}");
+    }
+    let c = inspect(&tame);
+    assert_eq!(c["HostConfig"]["Privileged"], true, "granted");
+    assert!(
+        c["Mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["Source"] == data.as_str() && m["Destination"] == "/data"),
+        "{}",
+        c["Mounts"]
+    );
+
+    // The user's own profile replaces the request.
+    let own = unique("own");
+    let stderr = thv.ok_stderr(&[
+        "run",
+        "tame",
+        "--name",
+        &own,
+        "--permission-profile",
+        "none",
+    ]);
+    assert!(
+        stderr.contains("permission profile 'none':") && stderr.contains("privileged: no"),
+        "{stderr}"
+    );
+    assert_eq!(inspect(&own)["HostConfig"]["Privileged"], false);
+}
+
+/// A server on `addr` of the host answering "host-service"; its port.
+fn serve_on_host(addr: IpAddr) -> u16 {
+    let listener = TcpListener::bind((addr, 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut c) = conn else { continue };
+            let mut buf = [0u8; 1024];
+            let _ = c.read(&mut buf);
+            let _ = c.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 12\r\n\r\nhost-service");
+        }
+    });
+    port
+}
+
+/// The host's address on its default route.
+fn host_address() -> IpAddr {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    s.connect("192.0.2.250:9").unwrap();
+    s.local_addr().unwrap().ip()
+}
+
+/// Runs `script` in a container with `sh`; its output.
+fn sh(container: &str, script: &str) -> String {
+    let out = podman(&["exec", container, "sh", "-c", script])
+        .output()
+        .expect("podman exec");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The first line of the egress proxy's answer to `CONNECT target`, asked from inside `container`.
+fn connect_through_proxy(container: &str, target: &str) -> String {
+    let out = sh(
+        container,
+        &format!(
+            "H=${{HTTP_PROXY#http://}}; printf 'CONNECT {target} HTTP/1.1\\r\\n\\r\\n' | nc -w 5 ${{H%:*}} 3128 | head -1"
+        ),
+    );
+    out.trim().to_owned()
+}
+
+/// The egress proxy's answer to a plain-HTTP `GET url` (absolute form), asked from inside `container` (nc: the
+/// test image's static wget cannot resolve).
+fn get_through_proxy(container: &str, url: &str) -> String {
+    sh(
+        container,
+        &format!(
+            "H=${{HTTP_PROXY#http://}}; printf 'GET {url} HTTP/1.0\r\n\r\n' | nc -w 5 ${{H%:*}} 3128"
+        ),
+    )
+}
+
+/// A container's address on the engine's default network.
+fn default_network_address(container: &str) -> String {
+    let c = inspect(container);
+    let networks = c["NetworkSettings"]["Networks"].as_object().unwrap();
+    networks
+        .iter()
+        .find(|(name, _)| !name.ends_with("-internal"))
+        .map(|(_, n)| n["IPAddress"].as_str().unwrap().to_owned())
+        .expect("on the default network")
+}
+
+#[test]
+fn isolated_workloads_reach_neither_the_host_nor_the_lan_nor_each_other() {
+    let Some(py) = engine_image_and_python(BUSYBOX, "scripts/build-test-images.sh") else {
+        return;
+    };
+    match engine_has_image(TEST_SERVER_IMAGE) {
+        Ok(true) => {}
+        _ => {
+            if ci() {
+                panic!("CI=true, but {TEST_SERVER_IMAGE} is missing");
+            }
+            return;
+        }
+    }
+    let Some(mut lan) = RemoteHost::new() else {
+        return;
+    };
+    let lan_port = lan.serve("lan-service");
+    let host = host_address();
+    let host_port = serve_on_host(host);
+    let veth_port = serve_on_host(RemoteHost::HOST_SIDE.parse().unwrap());
+
+    let thv = Thv::new();
+    // Everything public, plus the one LAN machine named by address.
+    let profile = thv.home().join("profile.json");
+    std::fs::write(
+        &profile,
+        json!({"network": {"outbound": {
+            "insecure_allow_all": true,
+            "allow_host": [RemoteHost::ADDRESS]
+        }}})
+        .to_string(),
+    )
+    .unwrap();
+    let prober = unique("prober");
+    thv.ok(&[
+        "run",
+        BUSYBOX,
+        "--name",
+        &prober,
+        "--transport",
+        "stdio",
+        "--permission-profile",
+        profile.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        "sleep 1000000",
+    ]);
+    // An isolated HTTP workload beside it.
+    let web = unique("web");
+    thv.ok(&[
+        "run",
+        TEST_SERVER_IMAGE,
+        "--name",
+        &web,
+        "--transport",
+        "streamable-http",
+        "--target-port",
+        "8080",
+    ]);
+    let web_sidecar = format!("{web}-egress");
+    let web_address = default_network_address(&web_sidecar);
+    // The sidecar's ingress listens on the server's port.
+    let web_port = "8080";
+    let gateway = inspect("podman")["subnets"][0]["gateway"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| "10.88.0.1".to_owned());
+
+    // The explicitly named LAN machine answers, by literal and through plain HTTP.
+    let out = get_through_proxy(
+        &prober,
+        &format!("http://{}:{lan_port}/", RemoteHost::ADDRESS),
+    );
+    assert!(out.contains("lan-service"), "{out}");
+    assert!(
+        connect_through_proxy(&prober, &format!("{}:{lan_port}", RemoteHost::ADDRESS))
+            .contains("200"),
+    );
+
+    // Everything else is refused by the proxy, whatever the notation.
+    let refused = [
+        format!("{host}:{host_port}"),
+        format!("{}:{veth_port}", RemoteHost::HOST_SIDE),
+        format!("{gateway}:{host_port}"),
+        format!("[::ffff:{gateway}]:{host_port}"),
+        format!("[::ffff:127.0.0.1]:{host_port}"),
+        format!("[::ffff:{host}]:{host_port}"),
+        format!("[fd00::2]:{host_port}"),
+        format!("198.51.100.3:{lan_port}"),
+        format!("{web_address}:{web_port}"),
+        format!("[::ffff:{web_address}]:{web_port}"),
+        format!("host.containers.internal:{host_port}"),
+        "169.254.169.254:80".to_owned(),
+    ];
+    for target in &refused {
+        let answer = connect_through_proxy(&prober, target);
+        assert!(answer.contains("403"), "CONNECT {target}: {answer}");
+    }
+    for url in [
+        format!("http://{host}:{host_port}/"),
+        format!("http://[::ffff:{gateway}]:{host_port}/"),
+        format!("http://{web_address}:{web_port}/mcp"),
+    ] {
+        let out = get_through_proxy(&prober, &url);
+        assert!(
+            out.contains("403") && !out.contains("host-service"),
+            "GET {url}: {out}"
+        );
+    }
+
+    // Another container of the default network is not served by the HTTP workload's sidecar (neither its
+    // ingress nor its egress proxy), while the workload's own proxy works.
+    let stranger = podman(&[
+        "run",
+        "--rm",
+        BUSYBOX,
+        "sh",
+        "-c",
+        &format!(
+            "printf 'POST /mcp HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 2\\r\\n\\r\\n{{}}' | nc -w 5 {web_address} {web_port}; echo END-INGRESS; \
+             printf 'CONNECT example.com:443 HTTP/1.1\\r\\n\\r\\n' | nc -w 5 {web_address} 3128; echo END-PROXY"
+        ),
+    ])
+    .output()
+    .unwrap();
+    let out = String::from_utf8_lossy(&stranger.stdout).into_owned();
+    assert!(
+        out.trim_start().starts_with("END-INGRESS") && out.contains("END-INGRESS\nEND-PROXY"),
+        "the sidecar answered a stranger: {out}"
+    );
+    let v = thv_e2e::thv::call(
+        &py,
+        &thv.url(&web),
+        "streamable-http",
+        "echo",
+        &json!({"text": "through the proxy"}),
+    );
+    assert_eq!(v["calls"][0]["text"], "through the proxy");
+    let log = String::from_utf8_lossy(&podman(&["logs", &web_sidecar]).output().unwrap().stderr)
+        .into_owned()
+        + &String::from_utf8_lossy(&podman(&["logs", &web_sidecar]).output().unwrap().stdout);
+    assert!(
+        log.contains("ingress: connection from outside the engine's port forwarding refused"),
+        "{log}"
+    );
+}
