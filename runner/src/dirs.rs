@@ -7,6 +7,7 @@
 //! | workloads' RunConfigs | `$XDG_STATE_HOME/thv/runconfigs/NAME.json` |
 //! | workloads' status (proxy PID, container id, desired state) | `$XDG_STATE_HOME/thv/workloads/NAME.json` |
 //! | proxy logs | `$XDG_STATE_HOME/thv/logs/NAME.log` |
+//! | names being created (`thv run`'s reservations) | `$XDG_STATE_HOME/thv/locks/NAME.lock` |
 //! | secrets ([`crate::secrets`]) | `$XDG_DATA_HOME/thv/secrets.json` (mode 0600) |
 
 use std::io;
@@ -63,6 +64,11 @@ impl Dirs {
 
     pub fn logs(&self) -> PathBuf {
         self.state.join("logs")
+    }
+
+    /// Reservations of workload names being created ([`crate::workloads::reserve`]).
+    pub fn locks(&self) -> PathBuf {
+        self.state.join("locks")
     }
 
     pub fn proxy_log(&self, name: &str) -> PathBuf {

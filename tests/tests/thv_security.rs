@@ -364,3 +364,116 @@ fn isolated_workloads_reach_neither_the_host_nor_the_lan_nor_each_other() {
         "{log}"
     );
 }
+
+/// Everything a workload creates is named after its container: `thv run --name col` beside a workload
+/// `col-egress` would have replaced that workload's container with its sidecar. Refused now, before anything
+/// is touched, as are the reverse, a foreign container of the name, and the loser of two concurrent runs.
+#[test]
+fn names_never_collide() {
+    let Some(py) = engine_image_and_python(TEST_SERVER_IMAGE, "scripts/build-test-images.sh")
+    else {
+        return;
+    };
+    let thv = Thv::new();
+    let base = unique("col");
+    let egress_named = format!("{base}-egress");
+    thv.ok(&["run", TEST_SERVER_IMAGE, "--name", &egress_named]);
+    let id = inspect(&egress_named)["Id"].clone();
+    let err = thv.fails(&["run", TEST_SERVER_IMAGE, "--name", &base]);
+    assert!(
+        err.contains(&format!(
+            "the container '{egress_named}' of workload '{base}'"
+        )) && err.contains("choose another --name"),
+        "{err}"
+    );
+    assert!(!exists("container", &base), "nothing of {base} was made");
+    assert!(!exists("network", &format!("toolhive-{base}-internal")));
+    assert_eq!(
+        inspect(&egress_named)["Id"],
+        id,
+        "the other workload is untouched"
+    );
+    assert_eq!(inspect(&egress_named)["State"]["Running"], true);
+    let v = thv_e2e::thv::call(
+        &py,
+        &thv.url(&egress_named),
+        "streamable-http",
+        "echo",
+        &json!({"text": "intact"}),
+    );
+    assert_eq!(v["calls"][0]["text"], "intact");
+
+    // The other way round: a new workload named like an existing one's sidecar.
+    let err = thv.fails(&[
+        "run",
+        TEST_SERVER_IMAGE,
+        "--name",
+        &format!("{egress_named}-egress"),
+    ]);
+    assert!(err.contains("would be workload"), "{err}");
+    assert!(
+        exists("container", &format!("{egress_named}-egress")),
+        "its sidecar is intact"
+    );
+
+    // A container thv does not own.
+    let foreign = unique("foreign");
+    let foreign_sidecar = format!("{foreign}-egress");
+    assert!(
+        podman(&[
+            "run",
+            "-d",
+            "--name",
+            &foreign_sidecar,
+            BUSYBOX,
+            "sleep",
+            "600"
+        ])
+        .status()
+        .unwrap()
+        .success()
+    );
+    let err = thv.fails(&["run", TEST_SERVER_IMAGE, "--name", &foreign]);
+    assert!(
+        err.contains(&format!(
+            "a container named '{foreign_sidecar}' exists already (it is not thv's)"
+        )),
+        "{err}"
+    );
+    assert_eq!(inspect(&foreign_sidecar)["State"]["Running"], true);
+    assert!(!exists("container", &foreign));
+    let _ = podman(&["rm", "-f", "-t", "0", &foreign_sidecar]).status();
+
+    // Two runs of one name at once: one wins, the other is told so, and the winner is whole.
+    let same = unique("same");
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            thv.command(&["run", TEST_SERVER_IMAGE, "--name", &same])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outs: Vec<_> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    let winners = outs.iter().filter(|o| o.status.success()).count();
+    assert_eq!(winners, 1, "{outs:?}");
+    let loser = outs.iter().find(|o| !o.status.success()).unwrap();
+    let err = String::from_utf8_lossy(&loser.stderr);
+    assert!(
+        err.contains("exists already") || err.contains("being created by another `thv run`"),
+        "{err}"
+    );
+    assert!(!err.contains("500") && !err.contains("conflict"), "{err}");
+    let v = thv_e2e::thv::call(
+        &py,
+        &thv.url(&same),
+        "streamable-http",
+        "echo",
+        &json!({"text": "winner"}),
+    );
+    assert_eq!(v["calls"][0]["text"], "winner");
+}

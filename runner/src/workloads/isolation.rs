@@ -107,6 +107,22 @@ pub async fn prepare(
 ) -> anyhow::Result<Addresses> {
     let network = network_name(&spec.name);
     let sidecar = sidecar_name(&spec.name);
+    // A stale sidecar of this workload is replaced; any other container of that name is not ours to touch.
+    match rt.inspect(&sidecar).await {
+        Ok(info) if super::reserve::is_own_sidecar(&info.labels, rc) => {
+            match rt.remove(&sidecar, true).await {
+                Ok(()) | Err(RuntimeError::NotFound(_)) => {}
+                Err(e) => return Err(e).context("cannot remove the old sidecar"),
+            }
+        }
+        Ok(_) => bail!(
+            "a container named '{sidecar}' exists and is not the sidecar of workload '{}': remove it, or run \
+             this workload under another name",
+            rc.name
+        ),
+        Err(RuntimeError::NotFound(_)) => {}
+        Err(e) => return Err(e).context("cannot inspect the old sidecar"),
+    }
     rt.create_network(&network, true)
         .await
         .with_context(|| format!("cannot create the internal network {network}"))?;
@@ -181,10 +197,6 @@ pub async fn prepare(
     }
     side.cmd = args.to_args();
 
-    match rt.remove(&sidecar, true).await {
-        Ok(()) | Err(RuntimeError::NotFound(_)) => {}
-        Err(e) => return Err(e).context("cannot remove the old sidecar"),
-    }
     rt.create_and_start(&side)
         .await
         .with_context(|| format!("cannot start the egress sidecar {sidecar}"))?;

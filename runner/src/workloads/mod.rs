@@ -8,6 +8,7 @@
 
 pub mod isolation;
 pub mod proxy_process;
+pub mod reserve;
 pub mod view;
 
 use std::sync::Arc;
@@ -93,14 +94,12 @@ impl Manager {
         mut rc: RunConfig,
         build: &crate::build::BuildOptions,
     ) -> anyhow::Result<RunConfig> {
-        if self.store.exists(&rc.name) {
-            bail!(
-                "a workload named '{}' exists already: remove it with `thv rm {}` or choose another --name",
-                rc.name,
-                rc.name
-            );
-        }
         rc.validate().context("invalid RunConfig")?;
+        // The name and what the workload will own, held until it is saved (refused when taken).
+        let _reservation = reserve::reserve(&self.store, &rc)?;
+        if !rc.is_remote() {
+            reserve::check_engine(self.runtime().await?.as_ref(), &rc).await?;
+        }
         // Fail early on what would fail later: secrets and the proxy port.
         let secret_values = self.secrets.resolve(&rc.secrets)?;
         // The ports other workloads use, and this one's proxy port once chosen: its container's host port must
