@@ -253,6 +253,7 @@ default_registry = "production"
 [[sources]]
 name = "upstream"
 api = {{ endpoint = "{}" }}
+allow_private_addresses = true
 sync_policy = {{ interval = "1h" }}
 filter = {{ names = {{ exclude = ["io.github.stacklok/excluded-*"] }} }}
 
@@ -455,7 +456,7 @@ async fn two_replicas_on_one_postgres_sync_at_once() {
     let config = write_config(
         config_dir.path(),
         &format!(
-            "[[sources]]\nname = \"up\"\napi = {{ endpoint = \"{}\" }}\n\n[[registries]]\nname = \"all\"\nsources = [\"up\"]\n",
+            "[[sources]]\nname = \"up\"\napi = {{ endpoint = \"{}\" }}\nallow_private_addresses = true\n\n[[registries]]\nname = \"all\"\nsources = [\"up\"]\n",
             up.base
         ),
     );
@@ -759,7 +760,7 @@ async fn a_hanging_upstream_holds_up_no_publish() {
     let config = write_config(
         home.path(),
         &format!(
-            "[[sources]]\nname = \"slow\"\napi = {{ endpoint = \"http://{hang_addr}\", timeout = \"4s\" }}\n"
+            "[[sources]]\nname = \"slow\"\napi = {{ endpoint = \"http://{hang_addr}\", timeout = \"4s\" }}\nallow_private_addresses = true\n"
         ),
     );
     let api = serve(home.path(), &config, None);

@@ -1,7 +1,12 @@
 //! ToolHive extensions for sync: `GET /v1/sources[/{name}]`, `POST /v1/sources/{name}/sync`, `GET /v1/registries`.
+//!
+//! Anyone may read the sources; only administrators (the admin token, or a token granted `*`) see them in full —
+//! everyone else sees URLs without query or fragment and errors as short reasons ([`SourceView`]).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{FromRef, FromRequestParts, Path, State};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -47,6 +52,25 @@ pub struct SyncParams {
     full: Option<String>,
 }
 
+/// How much of the sources a reader sees: everything for an administrator (the check the sync trigger makes),
+/// the public view for anyone else. A token that is presented must be valid (401 otherwise, as everywhere).
+pub struct Detail(bool);
+
+impl<S> FromRequestParts<S> for Detail
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        if !parts.headers.contains_key(AUTHORIZATION) {
+            return Ok(Self(false));
+        }
+        let caller = Caller::from_request_parts(parts, state).await?;
+        Ok(Self(caller.is_admin()))
+    }
+}
+
 fn sync_service(state: &AppState) -> AppResult<&SyncService> {
     state
         .sync
@@ -54,37 +78,51 @@ fn sync_service(state: &AppState) -> AppResult<&SyncService> {
         .ok_or_else(|| AppError::NotFound("no sync sources are configured".into()))
 }
 
-async fn view_of(state: &AppState, sync: &SyncService, name: &str) -> AppResult<SourceView> {
-    sync.views(&state.registries)
+async fn view_of(
+    state: &AppState,
+    sync: &SyncService,
+    name: &str,
+    detail: bool,
+) -> AppResult<SourceView> {
+    sync.views(&state.registries, detail)
         .await?
         .into_iter()
         .find(|v| v.name == name)
         .ok_or_else(|| AppError::NotFound(format!("source not found: {name}")))
 }
 
-/// Every sync source: its last sync, status, error and counts.
-#[utoipa::path(get, path = "/v1/sources", tag = "sources", responses(
-    (status = 200, description = "The configured sources", body = SourceList)))]
-pub async fn list_sources(State(state): State<AppState>) -> AppResult<Json<SourceList>> {
+/// Every sync source: its last sync, status, error and counts (in full for administrators).
+#[utoipa::path(get, path = "/v1/sources", tag = "sources",
+    security((), ("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The configured sources", body = SourceList),
+        (status = 401, description = "An invalid token", body = ErrorResponseSchema)))]
+pub async fn list_sources(
+    State(state): State<AppState>,
+    Detail(detail): Detail,
+) -> AppResult<Json<SourceList>> {
     let sources = match state.sync.as_deref() {
-        Some(sync) => sync.views(&state.registries).await?,
+        Some(sync) => sync.views(&state.registries, detail).await?,
         None => Vec::new(),
     };
     Ok(Json(SourceList { sources }))
 }
 
-/// One sync source.
+/// One sync source (in full for administrators).
 #[utoipa::path(get, path = "/v1/sources/{name}", tag = "sources",
     params(("name" = String, Path, description = "Source name")),
+    security((), ("bearerAuth" = [])),
     responses(
         (status = 200, description = "The source", body = SourceView),
+        (status = 401, description = "An invalid token", body = ErrorResponseSchema),
         (status = 404, description = "No such source", body = ErrorResponseSchema)))]
 pub async fn get_source(
     State(state): State<AppState>,
+    Detail(detail): Detail,
     Path(name): Path<String>,
 ) -> AppResult<Json<SourceView>> {
     let sync = sync_service(&state)?;
-    Ok(Json(view_of(&state, sync, &name).await?))
+    Ok(Json(view_of(&state, sync, &name, detail).await?))
 }
 
 /// Sync a source now (admin): waits for the sync and returns the source's new state.
@@ -140,7 +178,7 @@ pub async fn sync_source(
     };
     Ok(Json(SyncResult {
         result,
-        source: view_of(&state, sync, &name).await?,
+        source: view_of(&state, sync, &name, true).await?,
     }))
 }
 

@@ -15,13 +15,23 @@
 //! name = "local"
 //! file = { path = "/data/registry.json" }        # or { url = "https://..." }
 //!
+//! [[sources]]
+//! name = "mirror"
+//! api = { endpoint = "http://registry.internal:8080" }
+//! allow_private_addresses = true                 # may reach loopback, RFC 1918, link-local, ... addresses
+//!
 //! [[registries]]
 //! name = "production"
 //! sources = ["managed", "official", "internal"]  # precedence order: the first source holding a name wins
 //! ```
 //! `managed` is the built-in source of what is published through this API. `default_registry` names the registry
 //! served at `/v0.1` (default: `managed` alone). YAML configuration files take the same keys; `syncPolicy`,
-//! `fullInterval`, `passwordFile` and `caCert` are accepted as in toolhive-registry-server.
+//! `fullInterval`, `passwordFile`, `caCert` (as in toolhive-registry-server) and `allowPrivateAddresses` are
+//! accepted too.
+//!
+//! `allow_private_addresses` applies to the HTTP requests of `api` and `file.url` sources, which otherwise reach
+//! only public addresses ([`super::http`]); git sources and local files are not address-checked, and setting it
+//! on them is an error.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
@@ -62,6 +72,10 @@ pub struct SourceConfig {
         skip_serializing_if = "PolicyConfig::is_empty"
     )]
     pub signature_policy: PolicyConfig,
+    /// Whether the source's HTTP requests may reach addresses that are not public (loopback, private,
+    /// link-local, ...). Off by default.
+    #[serde(default, alias = "allowPrivateAddresses", skip_serializing)]
+    pub allow_private_addresses: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -190,6 +204,8 @@ pub struct Source {
     pub settings_hash: String,
     /// Checked on every incoming entry.
     pub signatures: SignaturePolicy,
+    /// Whether its HTTP requests may reach addresses that are not public.
+    pub allow_private_addresses: bool,
 }
 
 /// The named registries and the one served at `/v0.1`.
@@ -357,6 +373,11 @@ fn check_source(s: &SourceConfig, field: &str, errors: &mut Vec<String>) -> Opti
         timeout_text = api.timeout.as_deref();
         if let Err(e) = http_url(&api.endpoint) {
             errors.push(format!("{field}.api.endpoint: {e}"));
+        } else if api.endpoint.contains(['?', '#']) {
+            errors.push(format!(
+                "{field}.api.endpoint: '{}' must not have a query or fragment (the API's paths are appended)",
+                api.endpoint
+            ));
         }
         SourceKind::Api {
             endpoint: api.endpoint.trim_end_matches('/').to_string(),
@@ -433,6 +454,16 @@ fn check_source(s: &SourceConfig, field: &str, errors: &mut Vec<String>) -> Opti
             auth: git.auth.clone(),
         }
     };
+    if s.allow_private_addresses
+        && matches!(
+            kind,
+            SourceKind::Git { .. } | SourceKind::File(FileLocation::Path(_))
+        )
+    {
+        errors.push(format!(
+            "{field}.allow_private_addresses: applies only to api and file.url sources (git sources and local files are not address-checked)"
+        ));
+    }
     let interval = duration(
         s.sync_policy.interval.as_deref(),
         DEFAULT_INTERVAL,
@@ -475,6 +506,7 @@ fn check_source(s: &SourceConfig, field: &str, errors: &mut Vec<String>) -> Opti
         filter,
         settings_hash: hex::encode(Sha256::digest(&settings)),
         signatures,
+        allow_private_addresses: s.allow_private_addresses,
     })
 }
 
@@ -565,6 +597,13 @@ mod tests {
             [[sources]]
             name = "i"
             git = { repository = "https://bot:secret@git.example.com/c.git" }
+            [[sources]]
+            name = "j"
+            git = { repository = "https://git.example.com/c.git" }
+            allow_private_addresses = true
+            [[sources]]
+            name = "k"
+            api = { endpoint = "https://registry.example.com/?token=x" }
             [[registries]]
             name = "r"
             sources = ["nope", "g", "g"]
@@ -579,6 +618,8 @@ mod tests {
             "sources[1]: declare exactly one of api, file or git (found 2)",
             "sources[3].git.commit: 'zz' is not a commit id",
             "sources[4].git.repository: must not carry credentials",
+            "sources[5].allow_private_addresses: applies only to api and file.url sources",
+            "sources[6].api.endpoint: 'https://registry.example.com/?token=x' must not have a query",
             "sources[2].git: branch, tag and commit are mutually exclusive",
             "sources[2].sync_policy.interval: 'soon' is not a duration",
             "sources[2].filter.names.include: invalid glob 'a['",
@@ -588,5 +629,36 @@ mod tests {
         ] {
             assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
         }
+    }
+
+    #[test]
+    fn private_addresses_are_allowed_per_source_in_either_spelling() {
+        let (s, _) = parse(
+            r#"
+            [[sources]]
+            name = "internal"
+            api = { endpoint = "http://10.0.0.5:8080" }
+            allow_private_addresses = true
+            [[sources]]
+            name = "public"
+            file = { url = "https://example.com/registry.json" }
+            "#,
+        );
+        let yaml: Vec<SourceConfig> = serde_yaml_ng::from_str(
+            "- name: internal\n  file:\n    url: http://files.internal/registry.json\n  allowPrivateAddresses: true\n",
+        )
+        .unwrap();
+        let mut errors = Vec::new();
+        let (sources, _) = check(&s, &[], None, &mut errors);
+        let (from_yaml, _) = check(&yaml, &[], None, &mut errors);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(sources[0].allow_private_addresses);
+        assert!(!sources[1].allow_private_addresses, "off by default");
+        assert!(from_yaml[0].allow_private_addresses);
+        // Not part of what decides the content: allowing it does not force a full sync.
+        let mut without = s[0].clone();
+        without.allow_private_addresses = false;
+        let (again, _) = check(&[without], &[], None, &mut errors);
+        assert_eq!(again[0].settings_hash, sources[0].settings_hash);
     }
 }

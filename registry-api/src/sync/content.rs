@@ -2,18 +2,25 @@
 //!
 //! Git sources use the `git` command (as the operators' own tooling and credential setup do): a bare cache
 //! repository per source under the data directory, a shallow `fetch` of the configured ref, and `git show` of the
-//! file at the fetched commit — no working tree is checked out. Credentials go through the environment
-//! (`http.extraHeader`), never the command line; git never prompts.
+//! file at the fetched commit — no working tree is checked out. Credentials go through the environment, never the
+//! command line, as a header scoped to the repository's URL (`http.<repository>.extraHeader`); git follows no
+//! redirect (`http.followRedirects=false`) — after one it would send that header to wherever it was redirected —
+//! so a redirect fails the fetch, naming where it pointed. Git never prompts.
+//!
+//! Registry files at a URL are fetched through the source's [`Egress`].
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
 use base64::Engine;
+use reqwest::Url;
 use sha2::{Digest, Sha256};
 use tokio::process::Command;
 
 use super::config::{FileLocation, GitAuthConfig, GitRef};
+use super::error::SyncError;
+use super::http::Egress;
 
 /// Largest registry file read from a file or git source.
 pub const MAX_FILE_BYTES: usize = 256 * 1024 * 1024;
@@ -27,24 +34,22 @@ pub struct Content {
     pub origin: String,
 }
 
-pub async fn read_file(location: &FileLocation, timeout: Duration) -> Result<Content, String> {
+pub async fn read_file(
+    location: &FileLocation,
+    timeout: Duration,
+    egress: &Egress,
+) -> Result<Content, SyncError> {
     let (bytes, origin) = match location {
-        FileLocation::Path(path) => {
-            let meta = tokio::fs::metadata(path)
-                .await
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            if meta.len() > MAX_FILE_BYTES as u64 {
-                return Err(format!(
-                    "{} is larger than {MAX_FILE_BYTES} bytes",
-                    path.display()
-                ));
-            }
-            let bytes = tokio::fs::read(path)
-                .await
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            (bytes, path.display().to_string())
+        FileLocation::Path(path) => (read_path(path).await?, path.display().to_string()),
+        FileLocation::Url(url) => {
+            let parsed =
+                Url::parse(url).map_err(|e| SyncError::Config(format!("file.url {url}: {e}")))?;
+            let client = egress.client(timeout, None)?;
+            let bytes = egress
+                .get(&client, &parsed, "application/json, */*", MAX_FILE_BYTES)
+                .await?;
+            (bytes, url.clone())
         }
-        FileLocation::Url(url) => (fetch_url(url, timeout).await?, url.clone()),
     };
     Ok(Content {
         hash: hex::encode(Sha256::digest(&bytes)),
@@ -53,33 +58,19 @@ pub async fn read_file(location: &FileLocation, timeout: Duration) -> Result<Con
     })
 }
 
-async fn fetch_url(url: &str, timeout: Duration) -> Result<Vec<u8>, String> {
-    let client = reqwest::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(Duration::from_secs(10).min(timeout))
-        .user_agent(concat!("thv-registry-api/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| format!("HTTP client: {e}"))?;
-    let mut resp = client
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| format!("GET {url}: {e}"))?;
-    if !resp.status().is_success() {
-        return Err(format!("GET {url}: HTTP {}", resp.status()));
+async fn read_path(path: &Path) -> Result<Vec<u8>, SyncError> {
+    let failed = |e: std::io::Error| SyncError::File {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
+    let meta = tokio::fs::metadata(path).await.map_err(failed)?;
+    if meta.len() > MAX_FILE_BYTES as u64 {
+        return Err(SyncError::TooLarge {
+            origin: path.display().to_string(),
+            message: format!("larger than {MAX_FILE_BYTES} bytes"),
+        });
     }
-    let mut bytes = Vec::new();
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|e| format!("GET {url}: reading the body: {e}"))?
-    {
-        if bytes.len() + chunk.len() > MAX_FILE_BYTES {
-            return Err(format!("GET {url}: larger than {MAX_FILE_BYTES} bytes"));
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(bytes)
+    tokio::fs::read(path).await.map_err(failed)
 }
 
 /// A git source's location.
@@ -95,18 +86,24 @@ pub async fn read_git(
     git: &GitLocation<'_>,
     cache: &Path,
     timeout: Duration,
-) -> Result<Content, String> {
+) -> Result<Content, SyncError> {
     let origin = format!(
         "{} ({}) {}",
         git.repository,
         describe(git.reference),
         git.path
     );
+    let failed = |message: String| SyncError::Git {
+        origin: origin.clone(),
+        message,
+    };
     if !cache.join("HEAD").is_file() {
         tokio::fs::create_dir_all(cache)
             .await
-            .map_err(|e| format!("creating {}: {e}", cache.display()))?;
-        run_git(cache, &["init", "--quiet", "--bare"], None, timeout).await?;
+            .map_err(|e| SyncError::Internal(format!("creating {}: {e}", cache.display())))?;
+        run_git(cache, &["init", "--quiet", "--bare"], &[], timeout)
+            .await
+            .map_err(&failed)?;
     }
     let wanted = match git.reference {
         GitRef::Head => "HEAD".to_string(),
@@ -114,40 +111,98 @@ pub async fn read_git(
         GitRef::Tag(t) => format!("refs/tags/{t}"),
         GitRef::Commit(c) => c.clone(),
     };
-    let header = match git.auth {
-        Some(auth) => Some(basic_auth(auth)?),
-        None => None,
-    };
-    run_git(
-        cache,
-        &[
-            "fetch",
-            "--quiet",
-            "--depth=1",
-            "--no-tags",
-            "--",
-            git.repository,
-            &wanted,
-        ],
-        header.as_deref(),
-        timeout,
-    )
-    .await
-    .map_err(|e| format!("fetching {origin}: {e}"))?;
-    let commit = run_git(cache, &["rev-parse", "FETCH_HEAD^{commit}"], None, timeout).await?;
+    let mut config = Vec::new();
+    if let Some(auth) = git.auth {
+        // Sent only to URLs under the repository's (git matches scheme, host, port and path prefix).
+        config.push((
+            format!("http.{}.extraHeader", git.repository),
+            basic_auth(auth)?,
+        ));
+    }
+    let fetch = [
+        "fetch",
+        "--quiet",
+        "--depth=1",
+        "--no-tags",
+        "--",
+        git.repository,
+        &wanted,
+    ];
+    if let Err(message) = run_git(cache, &fetch, &config, timeout).await {
+        return Err(match redirect_status(&message) {
+            Some(status) => SyncError::GitRedirect {
+                repository: git.repository.to_string(),
+                answer: redirect_answer(git.repository, status).await,
+            },
+            None => failed(format!("fetching: {message}")),
+        });
+    }
+    let commit = run_git(cache, &["rev-parse", "FETCH_HEAD^{commit}"], &[], timeout)
+        .await
+        .map_err(&failed)?;
     let commit = String::from_utf8_lossy(&commit).trim().to_string();
     let spec = format!("{commit}:{}", git.path);
-    let bytes = run_git(cache, &["show", &spec], None, timeout)
+    let bytes = run_git(cache, &["show", &spec], &[], timeout)
         .await
-        .map_err(|e| format!("{origin}: no file {} at commit {commit}: {e}", git.path))?;
+        .map_err(|e| SyncError::GitPath {
+            origin: origin.clone(),
+            message: format!("no file {} at commit {commit}: {e}", git.path),
+        })?;
     if bytes.len() > MAX_FILE_BYTES {
-        return Err(format!("{origin}: larger than {MAX_FILE_BYTES} bytes"));
+        return Err(SyncError::TooLarge {
+            origin,
+            message: format!("larger than {MAX_FILE_BYTES} bytes"),
+        });
     }
     Ok(Content {
         hash: spec,
         bytes,
         origin: format!("{origin} at {commit}"),
     })
+}
+
+/// The 3xx status of git's "The requested URL returned error: 302", if that is why it failed.
+fn redirect_status(git_message: &str) -> Option<u16> {
+    let (_, after) = git_message.split_once("returned error: ")?;
+    let code: u16 = after.get(..3)?.parse().ok()?;
+    (300..400).contains(&code).then_some(code)
+}
+
+/// "HTTP 302, a redirect to <where>": where git was sent, asked again (without credentials, following nothing)
+/// for the message.
+async fn redirect_answer(repository: &str, status: u16) -> String {
+    let answer = format!("HTTP {status}, a redirect");
+    let Ok(mut url) = Url::parse(repository.trim_end_matches('/')) else {
+        return answer;
+    };
+    url.set_path(&format!("{}/info/refs", url.path()));
+    url.set_query(Some("service=git-upload-pack"));
+    let Ok(probe) = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+    else {
+        return answer;
+    };
+    let Ok(resp) = probe.get(url).send().await else {
+        return answer;
+    };
+    let target = resp
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|l| l.to_str().ok())
+        .and_then(|l| resp.url().join(l).ok());
+    match target {
+        Some(t) => {
+            let path = t.path();
+            let repository = path.strip_suffix("/info/refs").unwrap_or(path);
+            format!(
+                "{answer} to {}{repository}",
+                t.origin().ascii_serialization()
+            )
+        }
+        None => answer,
+    }
 }
 
 fn describe(reference: &GitRef) -> String {
@@ -160,12 +215,12 @@ fn describe(reference: &GitRef) -> String {
 }
 
 /// `Authorization: Basic ...` from the username and the password file.
-fn basic_auth(auth: &GitAuthConfig) -> Result<String, String> {
+fn basic_auth(auth: &GitAuthConfig) -> Result<String, SyncError> {
     let password = std::fs::read_to_string(&auth.password_file).map_err(|e| {
-        format!(
+        SyncError::Config(format!(
             "git.auth.password_file {}: {e}",
             auth.password_file.display()
-        )
+        ))
     })?;
     let token = base64::engine::general_purpose::STANDARD.encode(format!(
         "{}:{}",
@@ -175,10 +230,12 @@ fn basic_auth(auth: &GitAuthConfig) -> Result<String, String> {
     Ok(format!("Authorization: Basic {token}"))
 }
 
+/// Runs git with `config` (key, value) in its environment, after `http.followRedirects=false`; the error is git's
+/// last line of output.
 async fn run_git(
     dir: &Path,
     args: &[&str],
-    auth_header: Option<&str>,
+    config: &[(String, String)],
     timeout: Duration,
 ) -> Result<Vec<u8>, String> {
     let mut cmd = Command::new("git");
@@ -192,11 +249,13 @@ async fn run_git(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    if let Some(h) = auth_header {
-        cmd.env("GIT_CONFIG_COUNT", "1")
-            .env("GIT_CONFIG_KEY_0", "http.extraHeader")
-            .env("GIT_CONFIG_VALUE_0", h);
+    let no_redirects = [("http.followRedirects".to_string(), "false".to_string())];
+    let all = no_redirects.iter().chain(config);
+    for (i, (key, value)) in all.enumerate() {
+        cmd.env(format!("GIT_CONFIG_KEY_{i}"), key)
+            .env(format!("GIT_CONFIG_VALUE_{i}"), value);
     }
+    cmd.env("GIT_CONFIG_COUNT", (config.len() + 1).to_string());
     let out = tokio::time::timeout(timeout, cmd.output())
         .await
         .map_err(|_| format!("git {} timed out after {timeout:?}", args[0]))?
@@ -215,4 +274,20 @@ async fn run_git(
 /// The cache directory of a git source.
 pub fn git_cache(data_dir: &Path, source: &str) -> PathBuf {
     data_dir.join("git").join(source)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_redirect_is_recognised_in_gits_message() {
+        let git = "git fetch failed: fatal: unable to access 'http://h/r.git/': The requested URL returned error: 302";
+        assert_eq!(redirect_status(git), Some(302));
+        assert_eq!(redirect_status(&git.replace("302", "404")), None);
+        assert_eq!(
+            redirect_status("git fetch failed: fatal: repository not found"),
+            None
+        );
+    }
 }

@@ -11,11 +11,20 @@
 //! - File and git sources: skipped when the content hash is unchanged; otherwise a full replacement.
 //!
 //! A sync that fails (upstream down mid-way, bad file) rolls back: the last good data stays served, and the
-//! failure is recorded for `GET /v1/sources`.
+//! failure is recorded for `GET /v1/sources` ([`SyncError`]: in full for administrators, as a short reason for
+//! everyone else; see [`public`]).
+//!
+//! HTTP requests of API and file sources go through [`http::Egress`] (same-origin redirects only, public
+//! addresses only unless a source allows private ones); git sources send credentials only to the repository's
+//! URL and follow no redirect ([`content`]).
 
 pub mod apply;
 pub mod config;
 pub mod content;
+pub mod error;
+pub mod http;
+pub mod public;
+pub mod upstream;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -27,12 +36,14 @@ use futures::FutureExt;
 use serde::Serialize;
 use serde_json::{Value, json};
 use thv_core::api::ServerResponse;
-use thv_core::client::{ListOptions, RegistryClient};
 use thv_core::registry_file::ServerDocuments;
 
 use self::apply::{Counts, Entry, FullWrite, IncrementalWrite, Writer};
 use self::config::{Source, SourceKind};
 use self::content::{Content, GitLocation};
+pub use self::error::SyncError;
+use self::http::Egress;
+use self::upstream::{Listing, Upstream};
 use crate::error::{AppError, AppResult};
 use crate::service::Registry;
 use crate::store::{
@@ -88,7 +99,8 @@ pub struct SyncService {
     one_writer: Option<tokio::sync::Semaphore>,
 }
 
-/// A source as `GET /v1/sources` shows it.
+/// A source as `GET /v1/sources` shows it. Readers without administrator rights see URLs without their userinfo
+/// and with their query and fragment replaced by `[REDACTED]`, and of an error only its public reason.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SourceView {
@@ -96,7 +108,7 @@ pub struct SourceView {
     /// `api`, `file` or `git`.
     #[serde(rename = "type")]
     pub kind: String,
-    /// Where the data comes from (no credentials).
+    /// Where the data comes from (no credentials; for non-administrators, `?[REDACTED]` for a query).
     pub location: String,
     /// Seconds between syncs.
     pub interval_seconds: u64,
@@ -107,12 +119,14 @@ pub struct SourceView {
     pub last_attempt_at: Option<DateTime<Utc>>,
     pub last_success_at: Option<DateTime<Utc>>,
     pub last_full_sync_at: Option<DateTime<Utc>>,
-    /// Why the last attempt failed (the data of the last complete sync is still served).
+    /// Why the last attempt failed (the data of the last complete sync is still served): in full for
+    /// administrators; for anyone else a short reason (e.g. `the upstream answered HTTP 503`), never a URL or
+    /// an upstream's answer.
     pub last_error: Option<String>,
     /// Servers with a version that is not deleted.
     pub server_count: u64,
     pub version_count: u64,
-    /// Mode, counts and duration of the last complete sync.
+    /// Mode, counts and duration of the last complete sync (URLs in it redacted for non-administrators).
     #[schema(value_type = Object)]
     pub last_sync: Option<Value>,
     /// The registries that serve it.
@@ -210,7 +224,12 @@ impl SyncService {
         let _running = RunningGuard(&self.running, name.to_string());
         let cache_dir = self.cache_dir.clone();
         let body = sync_fn(move |tx: &mut dyn SyncTx| {
-            async move { run(&source, tx, trigger, &cache_dir).await }.boxed()
+            async move {
+                run(&source, tx, trigger, &cache_dir)
+                    .await
+                    .map_err(|e| e.stored())
+            }
+            .boxed()
         });
         let _turn = match &self.one_writer {
             Some(s) => Some(
@@ -227,8 +246,13 @@ impl SyncService {
         Ok(attempt)
     }
 
-    /// Every configured source with its recorded state.
-    pub async fn views(&self, registries: &config::Registries) -> AppResult<Vec<SourceView>> {
+    /// Every configured source with its recorded state: in full (`detail`, for administrators), or as
+    /// [`public`] says.
+    pub async fn views(
+        &self,
+        registries: &config::Registries,
+        detail: bool,
+    ) -> AppResult<Vec<SourceView>> {
         let records = self.registry.store().sources().await?;
         let running = self.running.lock().expect("lock").clone();
         Ok(self
@@ -236,7 +260,8 @@ impl SyncService {
             .iter()
             .map(|s| {
                 let record = records.iter().find(|r| r.name == s.name);
-                view(s, record, running.contains(&s.name), registries)
+                let v = view(s, record, running.contains(&s.name), registries);
+                if detail { v } else { v.public() }
             })
             .collect())
     }
@@ -310,6 +335,18 @@ fn view(
     }
 }
 
+impl SourceView {
+    /// What readers without administrator rights see.
+    fn public(self) -> Self {
+        Self {
+            location: public::redact_urls(&self.location),
+            last_error: self.last_error.as_deref().map(error::public_error),
+            last_sync: self.last_sync.as_ref().map(public::redact_report),
+            ..self
+        }
+    }
+}
+
 fn location(kind: &SourceKind) -> String {
     match kind {
         SourceKind::Api { endpoint, .. } => endpoint.clone(),
@@ -327,7 +364,7 @@ async fn run(
     tx: &mut dyn SyncTx,
     trigger: Trigger,
     cache_dir: &std::path::Path,
-) -> Result<Option<SyncOutcome>, String> {
+) -> Result<Option<SyncOutcome>, SyncError> {
     let started = Instant::now();
     let record = tx.record().clone();
     let now = Utc::now();
@@ -348,7 +385,8 @@ async fn run(
             sync_api(source, endpoint, ca_cert.as_ref(), &record, full, tx).await?
         }
         SourceKind::File(location) => {
-            let content = content::read_file(location, source.timeout).await?;
+            let egress = Egress::new(&source.name, source.allow_private_addresses);
+            let content = content::read_file(location, source.timeout, &egress).await?;
             sync_content(source, content, &record, settings_changed, trigger, tx).await?
         }
         SourceKind::Git {
@@ -395,35 +433,23 @@ async fn sync_api(
     record: &SourceRecord,
     full: bool,
     tx: &mut dyn SyncTx,
-) -> Result<SyncOutcome, String> {
-    let mut builder = RegistryClient::builder(endpoint)
-        .timeout(source.timeout)
-        .max_pages(MAX_PAGES)
-        .max_servers(MAX_VERSIONS)
-        .user_agent(concat!(
-            "thv-registry-api/",
-            env!("CARGO_PKG_VERSION"),
-            " (sync)"
-        ));
-    if let Some(ca) = ca_cert {
-        builder = builder.ca_cert_file(ca);
-    }
-    let client = builder
-        .build()
-        .map_err(|e| format!("upstream {endpoint}: {e}"))?;
-    let mut opts = ListOptions::new().limit(PAGE_SIZE).include_deleted(true);
+) -> Result<SyncOutcome, SyncError> {
+    let egress = Egress::new(&source.name, source.allow_private_addresses);
+    let client = egress.client(source.timeout, ca_cert.map(PathBuf::as_path))?;
+    let upstream = Upstream::new(endpoint, egress, client)?;
     let since = record.watermark.filter(|_| !full);
-    if let Some(since) = since {
-        opts = opts.updated_since(since);
-    }
     let fetch_started = Utc::now();
-    let mut pages = client.pages_as::<Value>(&opts);
-    let upstream = |e: thv_core::client::ClientError| format!("upstream {endpoint}: {e}");
+    let mut pages = upstream.pages(Listing {
+        limit: PAGE_SIZE,
+        updated_since: since,
+        max_pages: MAX_PAGES,
+        max_versions: MAX_VERSIONS,
+    });
     // Where writes hold up every other writer, read the whole upstream before the first write.
     let spool = if tx.writes_block_others() {
         let mut spool = Spool::new()?;
         while let Some(page) = pages.next_page().await {
-            for item in page.map_err(upstream)?.servers {
+            for item in page? {
                 spool.push(&item)?;
             }
         }
@@ -433,13 +459,8 @@ async fn sync_api(
     };
     let mut watermark = record.watermark.filter(|_| !full);
     let now = Utc::now();
-    let db = |e: crate::store::StoreError| e.to_string();
     let mut w = if full {
-        Writer::Full(
-            FullWrite::start(tx, Timestamps::FromSource)
-                .await
-                .map_err(db)?,
-        )
+        Writer::Full(FullWrite::start(tx, Timestamps::FromSource).await?)
     } else {
         Writer::Incremental(IncrementalWrite::new(tx))
     };
@@ -454,19 +475,19 @@ async fn sync_api(
         Some(spool) => {
             for item in spool.into_items()? {
                 let e = apply::signed(push(item?), &source.signatures).await;
-                w.push(e).await.map_err(db)?;
+                w.push(e).await?;
             }
         }
         None => {
             while let Some(page) = pages.next_page().await {
-                for item in page.map_err(upstream)?.servers {
+                for item in page? {
                     let e = apply::signed(push(item), &source.signatures).await;
-                    w.push(e).await.map_err(db)?;
+                    w.push(e).await?;
                 }
             }
         }
     }
-    let counts = w.finish().await.map_err(db)?;
+    let counts = w.finish().await?;
     let extra = json!({
         "pages": pages.pages_fetched(),
         "updatedSince": since.map(|t| t.to_rfc3339()),
@@ -486,34 +507,33 @@ struct Spool {
 }
 
 impl Spool {
-    fn new() -> Result<Self, String> {
-        let file = tempfile::tempfile().map_err(|e| format!("creating a spool file: {e}"))?;
+    fn new() -> Result<Self, SyncError> {
+        let file = tempfile::tempfile()
+            .map_err(|e| SyncError::internal(format!("creating a spool file: {e}")))?;
         Ok(Self {
             file: std::io::BufWriter::new(file),
         })
     }
 
-    fn push(&mut self, item: &ServerResponse<Value>) -> Result<(), String> {
+    fn push(&mut self, item: &ServerResponse<Value>) -> Result<(), SyncError> {
         use std::io::Write;
         serde_json::to_writer(&mut self.file, item)
             .map_err(|e| e.to_string())
             .and_then(|()| self.file.write_all(b"\n").map_err(|e| e.to_string()))
-            .map_err(|e| format!("writing the spool file: {e}"))
+            .map_err(|e| SyncError::internal(format!("writing the spool file: {e}")))
     }
 
     fn into_items(
         self,
-    ) -> Result<impl Iterator<Item = Result<ServerResponse<Value>, String>>, String> {
+    ) -> Result<impl Iterator<Item = Result<ServerResponse<Value>, SyncError>>, SyncError> {
         use std::io::{BufRead, Seek};
-        let mut file = self
-            .file
-            .into_inner()
-            .map_err(|e| format!("writing the spool file: {e}"))?;
-        file.rewind()
-            .map_err(|e| format!("reading the spool file: {e}"))?;
-        Ok(std::io::BufReader::new(file).lines().map(|line| {
-            line.map_err(|e| format!("reading the spool file: {e}"))
-                .and_then(|l| serde_json::from_str(&l).map_err(|e| format!("spool file: {e}")))
+        let failed =
+            |e: &dyn std::fmt::Display| SyncError::internal(format!("the spool file: {e}"));
+        let mut file = self.file.into_inner().map_err(|e| failed(&e))?;
+        file.rewind().map_err(|e| failed(&e))?;
+        Ok(std::io::BufReader::new(file).lines().map(move |line| {
+            line.map_err(|e| failed(&e))
+                .and_then(|l| serde_json::from_str(&l).map_err(|e| failed(&e)))
         }))
     }
 }
@@ -525,7 +545,7 @@ async fn sync_content(
     settings_changed: bool,
     trigger: Trigger,
     tx: &mut dyn SyncTx,
-) -> Result<SyncOutcome, String> {
+) -> Result<SyncOutcome, SyncError> {
     let unchanged = !settings_changed
         && trigger != Trigger::ManualFull
         && record.status != SourceStatus::Pending
@@ -539,8 +559,10 @@ async fn sync_content(
             report: json!({"mode": "unchanged", "origin": content.origin}),
         });
     }
-    let docs =
-        ServerDocuments::read(&content.bytes).map_err(|e| format!("{}: {e}", content.origin))?;
+    let docs = ServerDocuments::read(&content.bytes).map_err(|e| SyncError::Invalid {
+        origin: content.origin.clone(),
+        message: e.to_string(),
+    })?;
     // Versions of a server together, in file order otherwise, so that each server's latest flag is settled once.
     let mut order: Vec<(String, usize)> = (0..docs.len())
         .map(|i| {
@@ -552,10 +574,7 @@ async fn sync_content(
         .collect();
     order.sort();
     let now = Utc::now();
-    let db = |e: crate::store::StoreError| e.to_string();
-    let mut w = FullWrite::start(tx, Timestamps::KeepUnchanged)
-        .await
-        .map_err(db)?;
+    let mut w = FullWrite::start(tx, Timestamps::KeepUnchanged).await?;
     for (_, i) in order {
         let entry = match docs.get(i) {
             Ok(server) => {
@@ -576,9 +595,9 @@ async fn sync_content(
                 })
             }
         };
-        w.push(entry).await.map_err(db)?;
+        w.push(entry).await?;
     }
-    let counts = w.finish().await.map_err(db)?;
+    let counts = w.finish().await?;
     Ok(SyncOutcome {
         settings_hash: source.settings_hash.clone(),
         content_hash: Some(content.hash),

@@ -17,6 +17,7 @@ use sqlx::Connection;
 use thv_registry_api::RunningServer;
 use thv_registry_api::auth::{Action, Permission};
 use thv_registry_api::config::{Config, KeySource, LogFormat};
+use thv_registry_api::sync::config::{Registries, RegistryConfig, Source, SourceConfig, check};
 
 pub const ADMIN_TOKEN: &str = "admin-token-for-tests-0123456789";
 pub const SCHEMA_URL: &str =
@@ -85,6 +86,35 @@ pub fn database_url(admin: &str, db: &str) -> String {
     with_database(admin, db)
 }
 
+/// The sources and registries of a configuration file's text, checked; a mistake in a test's configuration
+/// panics with every error.
+fn sync_config(toml_text: Option<&str>) -> (Vec<Source>, Registries) {
+    #[derive(serde::Deserialize)]
+    struct File {
+        #[serde(default)]
+        sources: Vec<SourceConfig>,
+        #[serde(default)]
+        registries: Vec<RegistryConfig>,
+        default_registry: Option<String>,
+    }
+    let Some(text) = toml_text else {
+        return Default::default();
+    };
+    let file: File = toml::from_str(text).expect("the test's sync configuration parses");
+    let mut errors = Vec::new();
+    let checked = check(
+        &file.sources,
+        &file.registries,
+        file.default_registry.as_deref(),
+        &mut errors,
+    );
+    assert!(
+        errors.is_empty(),
+        "the test's sync configuration: {errors:#?}"
+    );
+    checked
+}
+
 /// Replaces the database name at the end of a PostgreSQL URL.
 fn with_database(url: &str, db: &str) -> String {
     let (base, query) = url
@@ -104,6 +134,8 @@ pub struct Options {
     pub seed: bool,
     pub max_body_bytes: usize,
     pub signatures: thv_core::signature::SignaturePolicy,
+    /// Sync sources and registries: the `[[sources]]` and `[[registries]]` of a configuration file (TOML).
+    pub sync_config: Option<String>,
 }
 
 impl Default for Options {
@@ -112,6 +144,7 @@ impl Default for Options {
             seed: false,
             max_body_bytes: 64 * 1024,
             signatures: Default::default(),
+            sync_config: None,
         }
     }
 }
@@ -134,6 +167,7 @@ impl TestApp {
                 (with_database(&admin, &db), Some((admin, db)))
             }
         };
+        let (sources, registries) = sync_config(opts.sync_config.as_deref());
         let config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             database_url,
@@ -146,9 +180,9 @@ impl TestApp {
             log_format: LogFormat::Text,
             read_cache_bytes: 8 * 1024 * 1024,
             read_cache_ttl: Duration::from_secs(60),
-            sources: Vec::new(),
-            registries: Default::default(),
-            sync_cache_dir: None,
+            sources,
+            registries,
+            sync_cache_dir: Some(dir.path().join("sources")),
             signatures: opts.signatures,
         };
         Some(Self::serve(config, dir, pg_cleanup).await)
