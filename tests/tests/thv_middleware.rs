@@ -619,3 +619,71 @@ async fn sse_and_transparent_proxies_apply_the_chain() {
         "{v}"
     );
 }
+
+/// The caller's token is for the proxy: once validated it is removed, and the server behind the transparent
+/// proxy (a remote MCP server URL here) never sees it, while its other headers pass.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_callers_token_never_reaches_the_server() {
+    let key = Key::new("k1", 7);
+    let issuer = Issuer::start(&[&key]).await;
+    // A remote MCP server that answers `initialize` and records the headers it got.
+    let seen: Arc<Mutex<Vec<axum::http::HeaderMap>>> = Arc::default();
+    let record = seen.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let app = axum::Router::new().route(
+        "/mcp",
+        axum::routing::post(move |headers: axum::http::HeaderMap| {
+            record.lock().unwrap().push(headers);
+            async move {
+                axum::Json(json!({"jsonrpc": "2.0", "id": 1, "result": {
+                    "protocolVersion": "2025-06-18", "capabilities": {},
+                    "serverInfo": {"name": "upstream", "version": "1"}}}))
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let thv = Thv::new();
+    let name = unique("mw-passthrough");
+    thv.ok(&[
+        "run",
+        &upstream,
+        "--name",
+        &name,
+        "--oidc-issuer",
+        &issuer.url,
+        "--oidc-audience",
+        "thv-e2e",
+        "--oidc-insecure-allow-http",
+    ]);
+    let url = thv.url(&name);
+    let token = issuer.token(&key, "alice", json!({}));
+    let resp = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(&token)
+        .header("x-custom", "kept")
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["result"]["serverInfo"]["name"], "upstream", "{body}");
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 1);
+        assert!(
+            seen[0].get("authorization").is_none(),
+            "the token reached the server: {:?}",
+            seen[0]
+        );
+        assert_eq!(seen[0]["x-custom"], "kept");
+    }
+    // Without a token the proxy refuses, and the server sees nothing.
+    let (status, _, _) = initialize(&url, None).await;
+    assert_eq!(status, 401);
+    assert_eq!(seen.lock().unwrap().len(), 1);
+}

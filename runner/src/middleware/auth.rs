@@ -6,7 +6,10 @@
 //!
 //! A request without a valid token is answered 401 with `WWW-Authenticate: Bearer ... resource_metadata="..."`,
 //! and `/.well-known/oauth-protected-resource` (RFC 9728) tells MCP clients which authorization server to ask.
-//! The claims become the caller's [`Identity`] (for authorization and audit).
+//! The claims become the caller's [`Identity`] (for authorization and audit). A validated token is removed from
+//! the request: it was issued for this proxy and never reaches the server behind it (no token passthrough, as
+//! the MCP authorization specification requires). In anonymous mode nothing is consumed and headers pass as
+//! they come.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -498,6 +501,9 @@ pub async fn authenticate(State(auth): State<Arc<Auth>>, mut req: Request, next:
     };
     match oidc.validate(&token).await {
         Ok(claims) => {
+            // The token was for this proxy: it never goes further (MCP authorization forbids token
+            // passthrough; a server needing credentials gets its own, configured for it).
+            req.headers_mut().remove(header::AUTHORIZATION);
             let identity = Identity::from_claims(claims);
             if let Some(ctx) = &ctx {
                 let _ = ctx.identity.set(identity.clone());
