@@ -18,6 +18,7 @@
 //! | `read_cache_ttl_seconds` | `THV_REGISTRY_READ_CACHE_TTL_SECONDS` | 60 (staleness bound if a change notification is lost) |
 //! | `sync_cache_dir`      | `THV_REGISTRY_SYNC_CACHE_DIR`     | `$XDG_DATA_HOME/thv-registry-api/sources` (git sources' clones) |
 //! | `signature_policy`    | `THV_REGISTRY_SIGNATURE_POLICY` (`--signature-policy`), `THV_REGISTRY_TRUSTED_KEYS` (`--trusted-key`) | off; file: `{mode = "enforce", trusted_keys = ["cosign.pub"], trusted_root = "trusted_root.json", signers = [{identity = "…", issuer = "…"}]}` (flags `--trusted-root`, `--certificate-identity`, `--certificate-oidc-issuer`) |
+//! | `privileged_entries`  | `THV_REGISTRY_PRIVILEGED_ENTRIES` (`--privileged-entries`, comma-separated) | none: only administrators (edit `*`) may publish entries whose permission profile asks for privileges |
 //! | `sources`, `registries`, `default_registry` | (file only) | none: `/v0.1` serves the published entries |
 //!
 //! The file is TOML, or YAML when its name ends in `.yaml` or `.yml`. Sync sources and registries are described in
@@ -112,6 +113,14 @@ pub struct ConfigArgs {
     /// For keyless signatures: the signer's OIDC issuer.
     #[arg(long, requires = "certificate_identity")]
     pub certificate_oidc_issuer: Option<String>,
+    /// Name patterns (`*`, `prefix*`, exact) whose entries any publisher may make ask for privileges
+    /// (`privileged`, host networking, host mounts); otherwise only administrators may.
+    #[arg(
+        long = "privileged-entries",
+        env = "THV_REGISTRY_PRIVILEGED_ENTRIES",
+        value_delimiter = ','
+    )]
+    pub privileged_entries: Vec<String>,
 }
 
 /// The configuration file's shape.
@@ -131,6 +140,7 @@ struct FileConfig {
     read_cache_ttl_seconds: Option<u64>,
     sync_cache_dir: Option<PathBuf>,
     signature_policy: Option<PolicyConfig>,
+    privileged_entries: Option<Vec<String>>,
     #[serde(default)]
     sources: Vec<SourceConfig>,
     #[serde(default)]
@@ -166,6 +176,8 @@ pub struct Config {
     pub sync_cache_dir: Option<PathBuf>,
     /// Checked on publish and edit.
     pub signatures: SignaturePolicy,
+    /// Name patterns whose entries any publisher may make ask for privileges.
+    pub privileged_entries: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -263,8 +275,14 @@ impl Config {
             errors.push(format!("signature_policy: {e}"));
             SignaturePolicy::default()
         });
+        let privileged_entries = if args.privileged_entries.is_empty() {
+            file.privileged_entries.unwrap_or_default()
+        } else {
+            args.privileged_entries.clone()
+        };
         let config = Self {
             signatures,
+            privileged_entries,
             listen: args
                 .listen
                 .or(file.listen)

@@ -37,7 +37,9 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
     let store = store::connect(&config.database_url, config.max_connections)
         .await
         .context("opening the database")?;
-    let registry = Registry::new(store).with_signatures(config.signatures.clone());
+    let registry = Registry::new(store)
+        .with_signatures(config.signatures.clone())
+        .with_privileged_entries(config.privileged_entries.clone());
     if config.seed {
         seed_if_empty(&registry, config).await?;
     }

@@ -39,6 +39,8 @@ pub struct Registry {
     store: Arc<dyn Store>,
     /// Checked on publish and edit.
     signatures: thv_core::signature::SignaturePolicy,
+    /// Name patterns whose entries any publisher may make ask for privileges (see [`Registry::check_privileges`]).
+    privileged_entries: Arc<[String]>,
     /// Data generation: bumped after every committed write (here, or — on PostgreSQL — by another replica), so
     /// that anything derived from the data, like the read cache, knows when it is stale.
     generation: Arc<AtomicU64>,
@@ -49,6 +51,7 @@ impl Registry {
         let registry = Self {
             store,
             signatures: Default::default(),
+            privileged_entries: Arc::new([]),
             generation: Arc::default(),
         };
         let generation = registry.generation.clone();
@@ -62,6 +65,64 @@ impl Registry {
     pub fn with_signatures(mut self, policy: thv_core::signature::SignaturePolicy) -> Self {
         self.signatures = policy;
         self
+    }
+
+    /// With the name patterns (`*`, `prefix*`, exact) whose entries may ask for privileges whoever publishes
+    /// them.
+    pub fn with_privileged_entries(mut self, patterns: Vec<String>) -> Self {
+        self.privileged_entries = patterns.into();
+        self
+    }
+
+    /// An entry's ToolHive permission profile may ask for what reaches beyond the container — `privileged`,
+    /// a network mode other than bridge/none, host mounts ([`thv_core::runconfig::Privilege`]) — only when the
+    /// caller may edit every name (`*`: the registry's administrators) or the configuration's
+    /// `privileged_entries` names it: a publisher of one namespace cannot hand its users an entry that takes
+    /// the host (403, naming the field). Runners refuse such requests unless their user grants them anyway.
+    fn check_privileges(
+        &self,
+        caller: &Caller,
+        server: &ServerJson,
+        action: &str,
+    ) -> AppResult<()> {
+        if caller.is_admin()
+            || self
+                .privileged_entries
+                .iter()
+                .any(|p| crate::auth::pattern_matches(p, &server.name))
+        {
+            return Ok(());
+        }
+        let Some(ns) = thv_core::toolhive::stacklok_namespace(server) else {
+            return Ok(());
+        };
+        for (key, ext) in ns {
+            let Some(permissions) = ext.get("permissions") else {
+                continue;
+            };
+            let field = format!(
+                "_meta.{}.{}.{key}.permissions",
+                thv_core::server::PUBLISHER_PROVIDED_META,
+                thv_core::toolhive::STACKLOK_NAMESPACE
+            );
+            let unprocessable = |e: String| {
+                AppError::Unprocessable(format!("Failed to {action} server: {field}: {e}"))
+            };
+            let profile: thv_core::toolhive::PermissionProfile =
+                serde_json::from_value(permissions.clone())
+                    .map_err(|e| unprocessable(e.to_string()))?;
+            let requested = profile
+                .privileges_by_field()
+                .map_err(|e| unprocessable(e.to_string()))?;
+            if let Some((sub, privilege)) = requested.first() {
+                return Err(AppError::Forbidden(format!(
+                    "Failed to {action} server: {field}.{sub} asks for {privilege}: only a registry administrator \
+                     (a token allowed to edit '*') may publish an entry asking for privileges, unless the \
+                     registry's privileged_entries setting names it"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// The signature policy: refuses (422) what an enforcing policy refuses; a warning policy logs.
@@ -177,6 +238,7 @@ impl Registry {
             )));
         }
         server.retain_publisher_meta();
+        self.check_privileges(caller, &server, "publish")?;
         self.check_signature(&server, "publish").await?;
 
         let row = new_row(&server, now())?;
@@ -244,6 +306,7 @@ impl Registry {
             )));
         }
         server.retain_publisher_meta();
+        self.check_privileges(caller, &server, "edit")?;
         self.check_signature(&server, "edit").await?;
         let value =
             serde_json::to_string(&server).map_err(|e| AppError::Internal(e.to_string()))?;

@@ -134,6 +134,7 @@ pub struct Options {
     pub seed: bool,
     pub max_body_bytes: usize,
     pub signatures: thv_core::signature::SignaturePolicy,
+    pub privileged_entries: Vec<String>,
     /// Sync sources and registries: the `[[sources]]` and `[[registries]]` of a configuration file (TOML).
     pub sync_config: Option<String>,
 }
@@ -144,6 +145,7 @@ impl Default for Options {
             seed: false,
             max_body_bytes: 64 * 1024,
             signatures: Default::default(),
+            privileged_entries: Vec::new(),
             sync_config: None,
         }
     }
@@ -184,6 +186,7 @@ impl TestApp {
             registries,
             sync_cache_dir: Some(dir.path().join("sources")),
             signatures: opts.signatures,
+            privileged_entries: opts.privileged_entries,
         };
         Some(Self::serve(config, dir, pg_cleanup).await)
     }
