@@ -71,14 +71,34 @@ impl Metrics {
     }
 }
 
-/// Records one request: the route is the matched template (`/v0.1/servers/{serverName}/versions`), never the raw
-/// path, so label cardinality stays bounded.
+/// The `method` label: a standard HTTP method, else `other` (extension methods are the client's to invent).
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ]
+    .iter()
+    .find(|m| *m == method)
+    .map_or("other", |m| m.as_str())
+}
+
+/// Records one request. Every label comes from a fixed set, never from what the client sent: the route is the
+/// matched template (`/v0.1/servers/{serverName}/versions`, else `unmatched`), never the raw path; the method a
+/// standard one or `other`; the status a status code. The number of series is bounded whatever clients send.
 pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
-    let method = req.method().to_string();
+    let method = method_label(req.method()).to_owned();
     let start = Instant::now();
     let resp = next.run(req).await;
     let labels = RouteLabels {

@@ -5,15 +5,22 @@
 //!
 //! Parameters: `{"metrics_address": "127.0.0.1:9464"}` (`--metrics-port N` gives `127.0.0.1:N`), and for traces
 //! see [`super::tracing_otlp`].
+//!
+//! Labels come from fixed sets, never from what a client sends: `method` is an MCP method of
+//! [`KNOWN_METHODS`] (else `other`), or `http_<verb>` for a request without a JSON-RPC message (unknown verbs:
+//! `http_other`); `tool` is a tool the server listed to a caller (learned from `tools/list` results as they
+//! leave the proxy, after the tool filter and authorization; at most [`MAX_TOOL_LABELS`]), else `other`. The
+//! number of series is bounded whatever clients send.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::header;
+use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
@@ -26,6 +33,61 @@ use prometheus_client::registry::Registry;
 use serde_json::Value;
 
 use super::RequestContext;
+use super::mcp::{McpRequest, map_response, may_carry_lists};
+
+/// The MCP methods counted under their own name (2025-11-25 and 2026-07-28); any other is `other`.
+pub const KNOWN_METHODS: &[&str] = &[
+    "initialize",
+    "ping",
+    "server/discover",
+    "tools/list",
+    "tools/call",
+    "prompts/list",
+    "prompts/get",
+    "resources/list",
+    "resources/templates/list",
+    "resources/read",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "logging/setLevel",
+    "completion/complete",
+    "roots/list",
+    "sampling/createMessage",
+    "elicitation/create",
+    "tasks/get",
+    "tasks/list",
+    "tasks/result",
+    "tasks/cancel",
+    "notifications/initialized",
+    "notifications/cancelled",
+    "notifications/progress",
+    "notifications/roots/list_changed",
+];
+/// The most distinct tool names given a label of their own.
+pub const MAX_TOOL_LABELS: usize = 256;
+
+/// The `method` label of a request: its MCP method when known, `other` for another one, `http_<verb>` when it
+/// carries no JSON-RPC message.
+fn method_label(mcp: Option<&McpRequest>, http: &Method) -> &'static str {
+    if let Some(m) = mcp {
+        let name = m.method();
+        return KNOWN_METHODS
+            .iter()
+            .find(|k| **k == name)
+            .copied()
+            .unwrap_or("other");
+    }
+    match *http {
+        Method::GET => "http_get",
+        Method::POST => "http_post",
+        Method::DELETE => "http_delete",
+        Method::PUT => "http_put",
+        Method::PATCH => "http_patch",
+        Method::HEAD => "http_head",
+        Method::OPTIONS => "http_options",
+        _ => "http_other",
+    }
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -53,6 +115,8 @@ pub struct Metrics {
     duration: Family<MethodLabels, Histogram>,
     tool_calls: Family<ToolLabels, Counter>,
     active: Gauge<i64, AtomicI64>,
+    /// Tools listed to callers (at most [`MAX_TOOL_LABELS`]).
+    known_tools: Arc<Mutex<HashSet<String>>>,
 }
 
 impl Metrics {
@@ -90,7 +154,42 @@ impl Metrics {
             duration,
             tool_calls,
             active,
+            known_tools: Arc::default(),
         }
+    }
+
+    /// The `tool` label of a call: the tool's name when a `tools/list` result named it, else `other`.
+    fn tool_label(&self, name: &str) -> String {
+        let known = self.known_tools.lock().unwrap_or_else(|e| e.into_inner());
+        if known.contains(name) {
+            name.to_owned()
+        } else {
+            "other".to_owned()
+        }
+    }
+
+    /// Learns the tool names of the `tools/list` results in `resp` as it flows (the response is unchanged).
+    async fn learn_tools(&self, resp: Response) -> Response {
+        let known = self.known_tools.clone();
+        let learn = move |message: &mut Value| {
+            if let Some(tools) = message
+                .get("result")
+                .and_then(|r| r.get("tools"))
+                .and_then(Value::as_array)
+            {
+                let mut known = known.lock().unwrap_or_else(|e| e.into_inner());
+                for name in tools.iter().filter_map(|t| t.get("name")?.as_str()) {
+                    if known.len() >= MAX_TOOL_LABELS {
+                        break;
+                    }
+                    if !known.contains(name) {
+                        known.insert(name.to_owned());
+                    }
+                }
+            }
+            false
+        };
+        map_response(resp, Arc::new(learn)).await
     }
 
     /// The text exposition.
@@ -138,14 +237,14 @@ pub async fn measure(State(metrics): State<Arc<Metrics>>, req: Request, next: Ne
     let started = Instant::now();
     let started_at = std::time::SystemTime::now();
     let ctx = req.extensions().get::<Arc<RequestContext>>().cloned();
-    let http_method = req.method().as_str().to_string();
-    let resp = next.run(req).await;
+    let http_method = req.method().clone();
+    let mut resp = next.run(req).await;
     let mcp = ctx.as_ref().and_then(|c| c.mcp());
-    let method = mcp.as_ref().map_or_else(
-        || format!("http_{}", http_method.to_lowercase()),
-        |m| m.method().to_string(),
-    );
+    let method = method_label(mcp.as_deref(), &http_method).to_owned();
     let status = resp.status();
+    if status.is_success() && may_carry_lists(mcp.as_deref(), &resp) {
+        resp = metrics.learn_tools(resp).await;
+    }
     metrics
         .requests
         .get_or_create(&RequestLabels {
@@ -181,7 +280,7 @@ pub async fn measure(State(metrics): State<Arc<Metrics>>, req: Request, next: Ne
             metrics
                 .tool_calls
                 .get_or_create(&ToolLabels {
-                    tool: tool.to_string(),
+                    tool: metrics.tool_label(tool),
                     outcome: outcome.into(),
                 })
                 .inc();
@@ -228,5 +327,85 @@ struct ActiveGuard(Arc<Metrics>);
 impl Drop for ActiveGuard {
     fn drop(&mut self) {
         self.0.active.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::Router;
+    use axum::middleware::{from_fn, from_fn_with_state};
+    use tower::ServiceExt;
+
+    /// An MCP server stand-in: `tools/list` lists `echo`, anything else succeeds.
+    async fn server(body: axum::body::Bytes) -> Response {
+        let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let result = if v["method"] == "tools/list" {
+            serde_json::json!({"tools": [{"name": "echo"}]})
+        } else {
+            serde_json::json!({})
+        };
+        axum::Json(serde_json::json!({"jsonrpc": "2.0", "id": v["id"], "result": result}))
+            .into_response()
+    }
+
+    async fn send(app: &Router, method: Method, body: Option<Value>) {
+        let mut req = Request::builder().method(method).uri("/mcp");
+        let body = match body {
+            Some(v) => {
+                req = req.header("content-type", "application/json");
+                Body::from(v.to_string())
+            }
+            None => Body::empty(),
+        };
+        let resp = app.clone().oneshot(req.body(body).unwrap()).await.unwrap();
+        let _ = axum::body::to_bytes(resp.into_body(), usize::MAX).await;
+    }
+
+    /// What a client sends never becomes a label: 500 made-up methods and tool names, and extension HTTP
+    /// verbs, leave a handful of series.
+    #[tokio::test]
+    async fn labels_come_from_fixed_sets() {
+        let metrics = Arc::new(Metrics::new("w"));
+        let app = Router::new()
+            .route("/mcp", axum::routing::any(server))
+            .layer(from_fn_with_state(metrics.clone(), measure))
+            .layer(from_fn_with_state(1024 * 1024, super::super::parse_mcp))
+            .layer(from_fn(super::super::context));
+        let call = |tool: &str| serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool}});
+        send(&app, Method::POST, Some(call("echo"))).await;
+        for i in 0..250 {
+            let junk = format!("junk-{i}-{}", "x".repeat(2000));
+            send(
+                &app,
+                Method::POST,
+                Some(serde_json::json!({"jsonrpc": "2.0", "id": i, "method": junk})),
+            )
+            .await;
+            send(&app, Method::POST, Some(call(&junk))).await;
+            send(
+                &app,
+                Method::from_bytes(format!("VERB{i}").as_bytes()).unwrap(),
+                None,
+            )
+            .await;
+        }
+        send(
+            &app,
+            Method::POST,
+            Some(serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})),
+        )
+        .await;
+        send(&app, Method::POST, Some(call("echo"))).await;
+        let text = metrics.encode();
+        assert!(!text.contains("junk-") && !text.contains("VERB"), "{text}");
+        assert!(text.contains("method=\"other\""), "{text}");
+        assert!(text.contains("method=\"http_other\""), "{text}");
+        assert!(text.contains("method=\"tools/call\""), "{text}");
+        assert!(
+            text.contains("tool=\"echo\"") && text.contains("tool=\"other\""),
+            "{text}"
+        );
+        assert!(text.len() < 16 * 1024, "{} bytes", text.len());
     }
 }
