@@ -409,6 +409,7 @@ class Bench:
             f'name = "{SOURCE}"\n'
             f'api = {{ endpoint = "http://127.0.0.1:{self.a.up_port}" }}\n'
             'sync_policy = { interval = "24h" }\n'
+            "allow_private_addresses = true\n"
             "\n[[registries]]\n"
             f'name = "{REGISTRY}"\n'
             f'sources = ["{SOURCE}"]\n'
