@@ -731,6 +731,23 @@ fn export_never_holds_secret_values() {
     );
     assert_eq!(RunConfig::read_str(&text).unwrap(), exported);
 
+    // Before it is stored, the value moves to a secret reference the runner fills its store from.
+    let mut stored = c.clone();
+    let moved = stored.take_sensitive_values();
+    assert_eq!(
+        moved,
+        vec![(
+            SecretRef::parse(
+                "thv.github.GITHUB_PERSONAL_ACCESS_TOKEN,target=GITHUB_PERSONAL_ACCESS_TOKEN"
+            )
+            .unwrap(),
+            "ghp_plaintext".to_owned()
+        )]
+    );
+    assert!(!stored.write_json().contains("ghp_plaintext"));
+    stored.validate().unwrap();
+    assert!(stored.take_sensitive_values().is_empty(), "once");
+
     // Through a secret reference nothing but the reference is ever stored.
     let mut o = opts();
     o.secrets = vec![SecretRef::parse("gh-token,target=GITHUB_PERSONAL_ACCESS_TOKEN").unwrap()];

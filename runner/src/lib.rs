@@ -12,7 +12,8 @@
 //!   the transparent reverse proxy for HTTP servers and remote URLs; [`stdio_client`] is the other way round
 //!   (`thv proxy stdio`).
 //! - [`clients`]: MCP client configuration files (VS Code, Cursor, Claude Code).
-//! - [`config`], [`secrets`]: the user's configuration and secret values.
+//! - [`config`], [`secrets`]: the user's configuration and secret values; [`redact`] keeps those values out of
+//!   logs.
 
 pub mod build;
 pub mod cli;
@@ -23,6 +24,7 @@ pub mod egress;
 pub mod image_verify;
 pub mod middleware;
 pub mod proxy;
+pub mod redact;
 pub mod registry;
 pub mod registry_auth;
 pub mod runtime;

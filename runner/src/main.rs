@@ -14,7 +14,7 @@ async fn main() {
     });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(thv::redact::RedactingStderr)
         .with_target(false)
         .with_ansi(std::io::stderr().is_terminal())
         .init();

@@ -122,6 +122,26 @@ impl SecretStore {
     }
 }
 
+impl SecretStore {
+    /// The values of a workload's secrets that can be found now, by secret name (missing ones are skipped),
+    /// and — from a RunConfig written before they were moved to the store — the plain values of its
+    /// `sensitive_env_vars`: what [`crate::redact`] hides in its logs.
+    pub fn known_values(&self, rc: &thv_core::runconfig::RunConfig) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        for r in &rc.secrets {
+            if let Ok(Some(v)) = self.lookup(&r.name) {
+                out.insert(r.name.clone(), v);
+            }
+        }
+        for var in &rc.sensitive_env_vars {
+            if let Some(v) = rc.env_vars.get(var) {
+                out.insert(var.clone(), v.clone());
+            }
+        }
+        out
+    }
+}
+
 /// The env vars the environment provider reads for a secret name.
 fn env_names(name: &str) -> Vec<String> {
     let exact = format!("{ENV_PREFIX}{name}");

@@ -53,6 +53,10 @@ impl Signals {
 pub async fn serve_workload(dirs: Dirs, name: &str, foreground: bool) -> anyhow::Result<()> {
     let manager = Manager::new(dirs)?;
     let rc = manager.store().load_runconfig(name)?;
+    // Nothing this process logs shows the workload's secret values.
+    crate::redact::set_global(crate::redact::Redactor::new(
+        &manager.secrets().known_values(&rc),
+    ));
     let pid = std::process::id();
     manager
         .store()

@@ -477,3 +477,149 @@ fn names_never_collide() {
     );
     assert_eq!(v["calls"][0]["text"], "winner");
 }
+
+/// Every file under `dir` (recursively) that contains `needle`.
+fn files_containing(dir: &std::path::Path, needle: &str) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            out.extend(files_containing(&path, needle));
+        } else if std::fs::read(&path).is_ok_and(|b| String::from_utf8_lossy(&b).contains(needle)) {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// A secret given in plain (`-e` for a variable the registry marks secret) goes to the secret store, not the
+/// RunConfig; `thv logs` shows neither a stdio server's MCP stream (tool results) nor any secret value it can
+/// find; the proxy log is the user's alone and hides the values too — also of `TOOLHIVE_SECRET_<NAME>`.
+#[test]
+fn secret_values_stay_out_of_configs_and_logs() {
+    let Some(py) = engine_image_and_python(TEST_SERVER_IMAGE, "scripts/build-test-images.sh")
+    else {
+        return;
+    };
+    let thv = Thv::new();
+    let registry = thv.home().join("registry.json");
+    let entry = json!({
+        "$schema": "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json",
+        "name": "com.example/echo-secret",
+        "description": "The test server",
+        "version": "1.0.0",
+        "packages": [{
+            "registryType": "oci",
+            "identifier": TEST_SERVER_IMAGE,
+            "transport": {"type": "stdio"},
+            "environmentVariables": [{"name": "API_TOKEN", "isRequired": true, "isSecret": true}]
+        }]
+    });
+    std::fs::write(&registry, json!([entry]).to_string()).unwrap();
+    thv.ok(&["config", "set-registry", registry.to_str().unwrap()]);
+
+    let plain = "plain-secret-7f3a9c";
+    let name = unique("plain");
+    let stderr = thv.ok_stderr(&[
+        "run",
+        "echo-secret",
+        "--name",
+        &name,
+        "-e",
+        &format!("API_TOKEN={plain}"),
+    ]);
+    assert!(stderr.contains("keeps it in its secret store"), "{stderr}");
+    let url = thv.url(&name);
+    assert_eq!(
+        thv_e2e::thv::call_tool(
+            &py,
+            &url,
+            "streamable-http",
+            "env",
+            &json!({"name": "API_TOKEN"})
+        ),
+        plain,
+        "the server gets the value"
+    );
+    let reference = format!("thv.{name}.API_TOKEN");
+    let exported = thv.ok(&["export", &name, "-"]);
+    assert!(
+        !exported.contains(plain) && exported.contains(&reference),
+        "{exported}"
+    );
+    assert_eq!(
+        files_containing(&thv.home().join(".local/state"), plain),
+        Vec::<std::path::PathBuf>::new(),
+        "no state file holds the value"
+    );
+    assert!(thv.ok(&["secret", "list"]).contains(&reference));
+    // The tool result above went out on the server's stdout: not a log.
+    let out = thv.run(&["logs", &name]);
+    let shown = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success() && !shown.contains(plain), "{shown}");
+    thv.ok(&["rm", &name]);
+    assert!(
+        !thv.ok(&["secret", "list"]).contains(&reference),
+        "the stored value goes with the workload"
+    );
+
+    // A secret from the environment provider, printed by the server to its stderr, under debug logging.
+    let env_secret = "env-secret-value-91b2";
+    let bb = unique("envsecret");
+    let out = thv
+        .command(&[
+            "run",
+            BUSYBOX,
+            "--name",
+            &bb,
+            "--transport",
+            "stdio",
+            "--secret",
+            "tok,target=TOKEN",
+            "--",
+            "sh",
+            "-c",
+            "while true; do echo \"token is $TOKEN\" >&2; sleep 1; done",
+        ])
+        .env("TOOLHIVE_SECRET_TOK", env_secret)
+        .env("THV_LOG", "thv=debug,warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let logs = thv
+        .command(&["logs", &bb])
+        .env("TOOLHIVE_SECRET_TOK", env_secret)
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&logs.stderr);
+    assert!(
+        shown.contains("token is [redacted: secret tok]") && !shown.contains(env_secret),
+        "{shown}"
+    );
+    let proxy_log = thv.home().join(format!(".local/state/thv/logs/{bb}.log"));
+    let text = std::fs::read_to_string(&proxy_log).unwrap();
+    assert!(
+        text.contains("[redacted: secret tok]") && !text.contains(env_secret),
+        "{text}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&proxy_log).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the proxy log is the user's alone");
+    assert_eq!(
+        files_containing(thv.home(), env_secret),
+        Vec::<std::path::PathBuf>::new(),
+        "the value is in no file of thv's"
+    );
+}

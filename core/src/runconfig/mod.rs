@@ -27,9 +27,11 @@
 //! by the runner from the secret provider when the container starts, and never written back. A
 //! [`SecretRef`] refuses any other key (`value` included) on read. The one way a sensitive value can enter a
 //! RunConfig is the user passing a variable the registry marks as secret as a plain `-e NAME=value`: resolution
-//! allows it, warns, and lists the name in [`RunConfig::sensitive_env_vars`]; [`RunConfig::export`] drops the
-//! values of those variables (keeping their names there, so whoever imports the file knows what to supply).
-//! An exported RunConfig therefore holds no secret value that `thv` knows of.
+//! allows it, warns, and lists the name in [`RunConfig::sensitive_env_vars`]; before the RunConfig is stored,
+//! [`RunConfig::take_sensitive_values`] moves those values into the runner's secret store (as references
+//! `thv.NAME.VAR`), and [`RunConfig::export`] drops any such value an older file still holds (keeping the
+//! names, so whoever imports the file knows what to supply). A stored or exported RunConfig therefore holds no
+//! secret value that `thv` knows of.
 //!
 //! # Module layout
 //!
@@ -384,6 +386,32 @@ impl RunConfig {
         let mut out = self.clone();
         for name in &self.sensitive_env_vars {
             out.env_vars.remove(name);
+        }
+        out
+    }
+
+    /// The prefix of the names of the secrets `thv` stores for this workload ([`RunConfig::take_sensitive_values`]):
+    /// `thv.NAME.`.
+    pub fn workload_secret_prefix(&self) -> String {
+        format!("thv.{}.", self.name)
+    }
+
+    /// Moves the values of [`RunConfig::sensitive_env_vars`] (registry-secret variables given in plain) out of
+    /// `env_vars` into secret references named `thv.NAME.VAR`, and returns each reference with its value, for
+    /// the runner to put in its secret store before it saves the RunConfig: afterwards the RunConfig holds no
+    /// secret value it knows of. The names stay in `sensitive_env_vars`.
+    pub fn take_sensitive_values(&mut self) -> Vec<(SecretRef, String)> {
+        let prefix = self.workload_secret_prefix();
+        let mut out = Vec::new();
+        for var in &self.sensitive_env_vars {
+            if let Some(value) = self.env_vars.remove(var) {
+                let reference = SecretRef {
+                    name: format!("{prefix}{var}"),
+                    target: var.clone(),
+                };
+                self.secrets.push(reference.clone());
+                out.push((reference, value));
+            }
         }
         out
     }

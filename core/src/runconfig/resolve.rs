@@ -130,7 +130,7 @@ impl fmt::Display for ResolveWarning {
         match self {
             Self::SecretGivenInPlain { name } => write!(
                 f,
-                "{name} is a secret but was given in plain with -e; it is stored in the workload's config (export leaves it out): prefer --secret NAME,target={name}"
+                "{name} is a secret but was given in plain with -e; thv keeps it in its secret store, not in the workload's config: prefer --secret NAME,target={name}"
             ),
             Self::EnvOverriddenBySecret { name } => {
                 write!(

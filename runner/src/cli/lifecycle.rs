@@ -183,10 +183,17 @@ pub async fn logs(dirs: Dirs, a: LogsArgs) -> anyhow::Result<i32> {
     let rt = manager.runtime().await?;
     let cname = crate::workloads::container_name(&rc);
     let mut stream = rt.logs(&cname, a.follow).await?;
+    // A stdio server's stdout is the MCP stream (tool results), not its log: only its stderr is shown. Every
+    // secret value of the workload that can be found is hidden.
+    let stdio = rc.transport == thv_core::runconfig::TransportType::Stdio;
+    let redactor = crate::redact::Redactor::new(&manager.secrets().known_values(&rc));
     while let Some(line) = stream.next().await {
-        match line? {
-            l if l.source == crate::runtime::LogSource::Stderr => eprintln!("{}", l.text),
-            l => println!("{}", l.text),
+        let line = line?;
+        let text = redactor.redact(&line.text);
+        if line.source == crate::runtime::LogSource::Stderr {
+            eprintln!("{text}");
+        } else if !stdio {
+            println!("{text}");
         }
     }
     Ok(0)

@@ -100,6 +100,26 @@ impl Manager {
         if !rc.is_remote() {
             reserve::check_engine(self.runtime().await?.as_ref(), &rc).await?;
         }
+        // Secret values given in plain go to the secret store; the RunConfig keeps references.
+        let stored = rc.take_sensitive_values();
+        for (reference, value) in &stored {
+            self.secrets.set(&reference.name, value)?;
+        }
+        let result = self.create_and_record(rc, build).await;
+        if result.is_err() {
+            for (reference, _) in &stored {
+                let _ = self.secrets.delete(&reference.name);
+            }
+        }
+        result
+    }
+
+    /// [`Manager::run`] once the name is reserved.
+    async fn create_and_record(
+        &self,
+        mut rc: RunConfig,
+        build: &crate::build::BuildOptions,
+    ) -> anyhow::Result<RunConfig> {
         // Fail early on what would fail later: secrets and the proxy port.
         let secret_values = self.secrets.resolve(&rc.secrets)?;
         // The ports other workloads use, and this one's proxy port once chosen: its container's host port must
@@ -295,10 +315,17 @@ impl Manager {
         Ok(())
     }
 
-    /// Removes a workload: its proxy, its container, its state.
+    /// Removes a workload: its proxy, its container, its state, and the secrets `thv` stored for it (values
+    /// given in plain, [`RunConfig::take_sensitive_values`]).
     pub async fn remove(&self, name: &str) -> anyhow::Result<()> {
+        let rc = self.store.load_runconfig(name)?;
         self.stop_proxy_and_container(name, true).await?;
-        self.store.remove(name)
+        self.store.remove(name)?;
+        let prefix = rc.workload_secret_prefix();
+        for r in rc.secrets.iter().filter(|r| r.name.starts_with(&prefix)) {
+            self.secrets.delete(&r.name)?;
+        }
+        Ok(())
     }
 
     /// The ports the existing workloads use when they run: their proxies' and their containers' published

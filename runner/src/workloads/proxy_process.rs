@@ -16,15 +16,22 @@ pub const PROXY_COMMAND: &str = "proxy-serve";
 
 /// Starts the proxy process of `name`; returns its PID.
 pub fn spawn(name: &str, log: &Path) -> anyhow::Result<u32> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     use std::os::unix::process::CommandExt;
     if let Some(dir) = log.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot restrict {}", dir.display()))?;
     }
+    // Only the user reads the log (one written by an older thv is restricted too).
     let out = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(log)
         .with_context(|| format!("cannot open the proxy log {}", log.display()))?;
+    out.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("cannot restrict the proxy log {}", log.display()))?;
     let err = out.try_clone()?;
     let exe = std::env::current_exe().context("cannot find the thv executable")?;
     let child = Command::new(exe)
