@@ -1561,13 +1561,14 @@ fn permission_profiles() {
     std::fs::write(
         &path,
         r#"{"name": "mine", "read": ["/etc/ssl:/certs"], "write": ["volume://data:/data"],
-            "network": {"outbound": {"allow_host": [".github.com", "10.0.0.1"], "allow_port": [443]}},
-            "future": true}"#,
+            "network": {"outbound": {"allow_host": [".github.com", "10.0.0.1", "10.2.0.0/16"], "allow_port": [443]}}}"#,
     )
     .unwrap();
     let p = load_permission_profile(path.to_str().unwrap()).unwrap();
-    assert_eq!(p.allowed_hosts(), [".github.com", "10.0.0.1"]);
-    assert_eq!(p.extra["future"], json!(true));
+    assert_eq!(
+        p.allowed_hosts(),
+        [".github.com", "10.0.0.1", "10.2.0.0/16"]
+    );
     let mounts = p.mounts().unwrap();
     assert_eq!(mounts.len(), 2);
     assert!(mounts[0].read_only && !mounts[1].read_only);
@@ -1578,6 +1579,24 @@ fn permission_profiles() {
         (r#"{"read": "/x"}"#, "not a valid profile"),
         (r#"{"read": ["/x", "/y|z"]}"#, "`read[1]`"),
         (r#"{"network": {"mode": "a b"}}"#, "network.mode"),
+        // Unknown keys are refused, not ignored: a misspelt rule would silently allow more.
+        (r#"{"future": true}"#, "`future`: unknown key"),
+        (
+            r#"{"network": {"outbound": {"allow_hosts": ["api.github.com"]}}}"#,
+            "`network.outbound.allow_hosts`: unknown key",
+        ),
+        (
+            r#"{"network": {"egress": {}}}"#,
+            "`network.egress`: unknown key",
+        ),
+        (
+            r#"{"network": {"inbound": {"deny": []}}}"#,
+            "`network.inbound.deny`: unknown key",
+        ),
+        (
+            r#"{"network": {"outbound": {"allow_host": ["10.0.0.0/33"]}}}"#,
+            "allow_host[0]",
+        ),
     ] {
         std::fs::write(&path, content).unwrap();
         let msg = load_permission_profile(path.to_str().unwrap())
@@ -1650,6 +1669,17 @@ fn cli_forms() {
     assert!(p("uvx://pkg@").is_err());
     assert!(p("uvx://pkg name").is_err());
     assert!(p("npx://x';rm").is_err());
+    // A name or version the package tool would read as an option.
+    for bad in [
+        "npx://--yes",
+        "uvx://-c",
+        "uvx://--with=evil",
+        "go://-toolexec=x",
+        "npx://pkg@-x",
+    ] {
+        let err = p(bad).unwrap_err();
+        assert!(err.contains("starts with '-'"), "{bad}: {err}");
+    }
 
     assert_eq!("sse".parse::<TransportType>(), Ok(TransportType::Sse));
     assert!("inspector".parse::<TransportType>().is_err());

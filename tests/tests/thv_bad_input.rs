@@ -159,3 +159,50 @@ fn mount_traversal_and_injection_are_refused() {
     );
     nothing_started(&thv);
 }
+
+/// A mount of a host path that does not exist is refused, naming it (the engine would create it, as root); so
+/// is a profile key thv does not know (a misspelt rule must not silently allow more), and a package name the
+/// package tool would read as an option.
+#[test]
+fn missing_host_paths_unknown_profile_keys_and_option_like_packages_are_refused() {
+    let thv = Thv::new();
+    let missing = thv.home().join("no-such-dir/deep");
+    let err = thv.fails(&[
+        "run",
+        "localhost/thv-test-busybox:latest",
+        "-v",
+        &format!("{}:/x", missing.display()),
+    ]);
+    assert!(
+        err.contains("volumes[0]")
+            && err.contains("does not exist")
+            && err.contains("no-such-dir/deep"),
+        "{err}"
+    );
+    assert!(
+        !thv.home().join("no-such-dir").exists(),
+        "nothing was created"
+    );
+
+    let profile = thv.home().join("profile.json");
+    std::fs::write(
+        &profile,
+        r#"{"network": {"outbound": {"allow_hosts": ["api.github.com"], "allow_port": [443]}}}"#,
+    )
+    .unwrap();
+    let err = thv.fails(&[
+        "run",
+        "fetch",
+        "--permission-profile",
+        profile.to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("network.outbound.allow_hosts") && err.contains("unknown key"),
+        "{err}"
+    );
+    for pkg in ["npx://--yes", "uvx://-c", "go://-toolexec=/bin/sh"] {
+        let err = thv.fails(&["run", pkg]);
+        assert!(err.contains("starts with '-'"), "{pkg}: {err}");
+    }
+    nothing_started(&thv);
+}

@@ -441,13 +441,52 @@ impl PermissionProfile {
         Ok(out)
     }
 
+    /// The first key no field of the profile has, named with its path.
+    fn unknown_key(&self) -> Result<(), ProfileError> {
+        let network = self.network.as_ref();
+        let levels = [
+            (
+                "",
+                Some(&self.extra),
+                "name, read, write, network, privileged",
+            ),
+            (
+                "network.",
+                network.map(|n| &n.extra),
+                "mode, outbound, inbound",
+            ),
+            (
+                "network.outbound.",
+                network.and_then(|n| n.outbound.as_ref()).map(|o| &o.extra),
+                "insecure_allow_all, allow_host, allow_port",
+            ),
+            (
+                "network.inbound.",
+                network.and_then(|n| n.inbound.as_ref()).map(|i| &i.extra),
+                "allow_host",
+            ),
+        ];
+        for (prefix, extra, known) in levels {
+            if let Some(key) = extra.and_then(|e| e.keys().next()) {
+                return Err(ProfileError::Invalid {
+                    field: format!("{prefix}{key}"),
+                    message: format!("unknown key (a permission profile has {known})"),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// The network mode, if the profile sets one.
     pub fn network_mode(&self) -> Option<&str> {
         self.network.as_ref()?.mode.as_deref()
     }
 
-    /// Validates the mounts and the network rules (mode a plain name, hosts well-formed, ports non-zero).
+    /// Validates the keys (an unknown one is refused: a rule this version does not know could be a restriction
+    /// it would silently drop), the mounts and the network rules (mode a plain name, hosts well-formed, ports
+    /// non-zero).
     pub fn validate(&self) -> Result<(), ProfileError> {
+        self.unknown_key()?;
         self.mounts()?;
         let bad = |field: &str, message: String| ProfileError::Invalid {
             field: field.to_owned(),

@@ -222,11 +222,22 @@ impl PackageSource {
     }
 
     /// The rules of a well-formed package: a name of `A-Z a-z 0-9 @ / . _ ~ + -` (it ends up in a Dockerfile
-    /// entrypoint, so no quotes, spaces or shell characters), and a version of `A-Z a-z 0-9 . _ + ~ ! -`.
+    /// entrypoint, so no quotes, spaces or shell characters) not starting with `-` (the package tools would read
+    /// it as an option: `npx --foo`, `uv tool run --with x`), and a version of `A-Z a-z 0-9 . _ + ~ ! -`, not
+    /// starting with `-` either.
     pub fn check(&self) -> Result<(), String> {
         let name_ok = |c: char| c.is_ascii_alphanumeric() || "@/._~+-".contains(c);
         if self.name.is_empty() {
             return Err("the package name is empty".into());
+        }
+        if self.name.starts_with('-') {
+            return Err(format!(
+                "the package name '{}' starts with '-' (it would be read as an option)",
+                self.name
+            ));
+        }
+        if self.version.as_deref().is_some_and(|v| v.starts_with('-')) {
+            return Err("the version starts with '-' (it would be read as an option)".into());
         }
         if let Some(c) = self.name.chars().find(|c| !name_ok(*c)) {
             return Err(format!(

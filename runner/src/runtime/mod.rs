@@ -211,6 +211,11 @@ pub enum SpecError {
     UnsupportedNetworkMode(String),
     #[error("the secret reference `{name}` (for env var {target}) has no resolved value")]
     MissingSecret { name: String, target: String },
+    /// A host path to mount that does not exist (the engine would create it, as root).
+    #[error(
+        "invalid `{field}`: the host path '{path}' does not exist (thv mounts existing paths only; create it first)"
+    )]
+    MissingHostPath { field: String, path: String },
     #[error("invalid {what}: {message}")]
     Invalid { what: String, message: String },
 }
@@ -576,13 +581,7 @@ impl WorkloadSpec {
         labels.extend(rc.container_labels.clone());
         labels.insert(MANAGED_LABEL.to_owned(), MANAGED_LABEL_VALUE.to_owned());
 
-        let mut mounts = profile_mounts(profile)?;
-        for (i, v) in rc.volumes.iter().enumerate() {
-            mounts.push(parse_volume(v).map_err(|source| SpecError::Mount {
-                field: format!("volumes[{i}]"),
-                source,
-            })?);
-        }
+        let mounts = mounts_of(rc)?;
 
         let network = network_mode_for(profile, rc.transport)?;
         if rc.transport.is_http() && outbound_fully_closed(profile) && !rc.isolate_network {
@@ -733,6 +732,36 @@ impl WorkloadSpec {
 
 /// The profile's mounts, validated, `read` entries read-only and `write` entries read-write; the error names
 /// the entry (`permission_profile.read[0]`).
+/// The mounts of a RunConfig's container: its profile's `read` and `write` entries, then its `volumes`, each
+/// validated (and a host path must exist). [`WorkloadSpec::from_run_config`] uses them; the workload service
+/// checks them before it builds or pulls anything.
+pub fn mounts_of(rc: &RunConfig) -> Result<Vec<Mount>, SpecError> {
+    let none_profile = PermissionProfile::none();
+    let mut mounts = profile_mounts(rc.permission_profile.as_ref().unwrap_or(&none_profile))?;
+    for (i, v) in rc.volumes.iter().enumerate() {
+        let m = parse_volume(v).map_err(|source| SpecError::Mount {
+            field: format!("volumes[{i}]"),
+            source,
+        })?;
+        host_path_exists(&m, || format!("volumes[{i}]"))?;
+        mounts.push(m);
+    }
+    Ok(mounts)
+}
+
+/// A bind mount's host path must exist: the engine would otherwise create it (as root) on the host.
+fn host_path_exists(m: &Mount, field: impl FnOnce() -> String) -> Result<(), SpecError> {
+    match &m.source {
+        MountSource::Host(path) if std::fs::symlink_metadata(path).is_err() => {
+            Err(SpecError::MissingHostPath {
+                field: field(),
+                path: path.clone(),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
 fn profile_mounts(profile: &PermissionProfile) -> Result<Vec<Mount>, SpecError> {
     let mut out = Vec::new();
     for (list, entries, read_only) in [
@@ -753,6 +782,7 @@ fn profile_mounts(profile: &PermissionProfile) -> Result<Vec<Mount>, SpecError> 
                     scheme: scheme.clone(),
                 });
             }
+            host_path_exists(&m, || field.clone())?;
             out.push(m);
         }
     }
@@ -871,6 +901,34 @@ mod tests {
         ));
     }
 
+    /// The engine creates a missing bind source (as root): refused first, naming the field and the path.
+    #[test]
+    fn missing_host_paths_are_refused() {
+        let mut c = rc(TransportType::Stdio);
+        c.volumes = vec!["/tmp/thv-no-such-dir-4d1e/deep:/x".into()];
+        let err = WorkloadSpec::from_run_config(&c, &BTreeMap::new()).unwrap_err();
+        assert_eq!(
+            err,
+            SpecError::MissingHostPath {
+                field: "volumes[0]".into(),
+                path: "/tmp/thv-no-such-dir-4d1e/deep".into()
+            }
+        );
+        assert!(err.to_string().contains("does not exist"), "{err}");
+        c.volumes.clear();
+        c.permission_profile = Some(PermissionProfile {
+            write: Some(vec!["/tmp".into(), "/nonexistent-thv/x:/y".into()]),
+            ..PermissionProfile::none()
+        });
+        let err = WorkloadSpec::from_run_config(&c, &BTreeMap::new()).unwrap_err();
+        assert!(
+            err.to_string().contains("permission_profile.write[1]")
+                && err.to_string().contains("/nonexistent-thv/x"),
+            "{err}"
+        );
+        assert!(!std::path::Path::new("/tmp/thv-no-such-dir-4d1e").exists());
+    }
+
     #[test]
     fn spec_from_stdio_run_config() {
         let mut c = rc(TransportType::Stdio);
@@ -879,10 +937,10 @@ mod tests {
         c.container_labels.insert("custom".into(), "x".into());
         c.permission_profile = Some(PermissionProfile {
             read: Some(vec!["/etc/hosts:/data/hosts".into()]),
-            write: Some(vec!["/tmp/out".into(), "volume://cache:/cache".into()]),
+            write: Some(vec!["/tmp:/tmp/out".into(), "volume://cache:/cache".into()]),
             ..PermissionProfile::none()
         });
-        c.volumes = vec!["/srv/a:/a:ro".into()];
+        c.volumes = vec!["/etc:/a:ro".into()];
         c.secrets = vec![thv_core::runconfig::SecretRef::new("gh", "GITHUB_TOKEN")];
         let mut secrets = BTreeMap::new();
         secrets.insert("GITHUB_TOKEN".to_owned(), "s3cret".to_owned());

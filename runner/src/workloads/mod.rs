@@ -98,6 +98,7 @@ impl Manager {
         // The name and what the workload will own, held until it is saved (refused when taken).
         let _reservation = reserve::reserve(&self.store, &rc)?;
         if !rc.is_remote() {
+            crate::runtime::mounts_of(&rc).with_context(|| format!("workload '{}'", rc.name))?;
             reserve::check_engine(self.runtime().await?.as_ref(), &rc).await?;
         }
         // Secret values given in plain go to the secret store; the RunConfig keeps references.
