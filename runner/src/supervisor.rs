@@ -134,6 +134,14 @@ fn proxy_config(rc: &RunConfig) -> anyhow::Result<ProxyConfig> {
         addr: SocketAddr::new(ip, port),
         mode,
         middleware,
+        // A host name given with --host is a name clients may use in `Host`.
+        allowed_hosts: rc
+            .host
+            .parse::<IpAddr>()
+            .is_err()
+            .then(|| rc.host.clone())
+            .into_iter()
+            .collect(),
         ..ProxyConfig::default()
     })
 }

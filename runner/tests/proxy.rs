@@ -743,7 +743,7 @@ async fn a_backend_that_exits_fails_pending_requests_and_health() {
 }
 
 #[tokio::test]
-async fn origins_outside_the_allowlist_are_refused() {
+async fn origins_and_hosts_outside_the_allowlist_are_refused() {
     let (proxy, _fake) = start(ProxyMode::StreamableHttp, BridgeConfig::default()).await;
     let c = http();
     let addr = proxy.addr;
@@ -780,6 +780,17 @@ async fn origins_outside_the_allowlist_are_refused() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
+    // DNS rebinding: the page's own name as Host, with or without an Origin.
+    for host in [format!("rebind.example:{port}"), "evil.example".to_owned()] {
+        let r = c
+            .post(mcp_url(addr))
+            .header("host", host.clone())
+            .json(&initialize_msg(json!(1)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{host}");
+    }
     proxy.shutdown().await;
 }
 

@@ -446,7 +446,7 @@ async fn bodies_over_the_limit_are_refused() {
 }
 
 #[tokio::test]
-async fn foreign_origins_are_refused() {
+async fn foreign_origins_and_hosts_are_refused() {
     let (up, _) = start_upstream().await;
     let proxy = transparent(
         &format!("http://{}/mcp", up.addr),
@@ -476,6 +476,19 @@ async fn foreign_origins_are_refused() {
             req = req.header("origin", o);
         }
         assert_eq!(req.send().await.unwrap().status(), 200, "{origin:?}");
+    }
+    // DNS rebinding: a page of another name resolved to 127.0.0.1 sends its own name as Host.
+    for host in ["attacker.example", "localhost.attacker.example:1"] {
+        let resp = client
+            .post(proxy.url())
+            .header("host", format!("{host}:{}", proxy.addr.port()))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 403, "{host}");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["message"], "Forbidden: Host not allowed");
     }
     // Dot segments cannot step out of the prefix (sent raw: URL parsers would remove them).
     for path in ["/a/../b", "/a/%2e%2E/b", "/./mcp"] {

@@ -29,7 +29,7 @@
 //!
 //! - `GET /health`: `{"status": "healthy"|"unhealthy", "transport": "stdio", "proxy_mode", "version",
 //!   "mcp": {"available", "error", "initialized"}, "sessions"}`, 200 when the server is alive, 503 otherwise.
-//! - A request with an `Origin` header outside the allowlist → 403; a body over the limit → 413; a body that is
+//! - A request whose `Host` or `Origin` is not allowed ([`super::access`]) → 403; a body over the limit → 413; a body that is
 //!   not JSON → 400 with a JSON-RPC parse error. HTTP-level errors have a JSON-RPC error body (`id: null`).
 //! - Event streams send a keep-alive comment every 15 s (which also notices clients that went away).
 //! - Lenient on what clients send: the `Accept` header is only used to choose between JSON and an event
@@ -43,9 +43,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -55,6 +55,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::ProxyMode;
+use super::access::{LocalAccess, check_access};
 use super::bridge::{
     INVALID_REQUEST, MessageKind, PARSE_ERROR, SessionEvent, StdioBridge, StreamError, classify,
     has_progress_token, http_error_body, method,
@@ -72,12 +73,12 @@ struct App {
 
 type Shared = State<Arc<App>>;
 
-/// The proxy's routes for `mode` over `bridge`, with the Origin allowlist (`allowed_origins`, see
-/// [`super::ProxyConfig::allowed_origins`]) and the body limit applied.
+/// The proxy's routes for `mode` over `bridge`, with the `Host`/`Origin` checks ([`LocalAccess`]) and the body
+/// limit applied.
 pub fn router(
     bridge: StdioBridge,
     mode: ProxyMode,
-    allowed_origins: Vec<String>,
+    access: LocalAccess,
     body_limit: usize,
 ) -> Router {
     let app = Arc::new(App { bridge, mode });
@@ -89,13 +90,15 @@ pub fn router(
             .route("/sse", get(sse_get))
             .route("/messages", axum::routing::post(messages_post)),
     };
-    let origins = normalize_origins(allowed_origins);
     routes
         .route("/health", get(health))
         .fallback(not_found)
         .with_state(app)
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(middleware::from_fn_with_state(origins, check_origin))
+        .layer(middleware::from_fn_with_state(
+            Arc::new(access),
+            check_access,
+        ))
 }
 
 /// An HTTP-level error, answered with a JSON-RPC error body (`id: null`).
@@ -129,37 +132,6 @@ fn http_err(status: StatusCode, code: i64, message: &str) -> HttpError {
 
 async fn not_found() -> Response {
     error(StatusCode::NOT_FOUND, INVALID_REQUEST, "Not Found")
-}
-
-/// The allowlist as [`check_origin`] compares it: without a trailing `/`, lowercased.
-pub(crate) fn normalize_origins(allowed_origins: Vec<String>) -> Arc<[String]> {
-    allowed_origins
-        .into_iter()
-        .map(|o| o.trim_end_matches('/').to_ascii_lowercase())
-        .collect()
-}
-
-/// Middleware: a request whose `Origin` is not in the allowlist → 403 (requests without `Origin` pass).
-pub(crate) async fn check_origin(
-    State(allowed): State<Arc<[String]>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    if let Some(origin) = req.headers().get(header::ORIGIN) {
-        let ok = origin.to_str().is_ok_and(|o| {
-            let o = o.trim_end_matches('/').to_ascii_lowercase();
-            allowed.contains(&o)
-        });
-        if !ok {
-            tracing::warn!(origin = ?origin, "request refused: Origin not allowed");
-            return error(
-                StatusCode::FORBIDDEN,
-                INVALID_REQUEST,
-                "Forbidden: Origin not allowed",
-            );
-        }
-    }
-    next.run(req).await
 }
 
 async fn health(State(app): Shared) -> Response {

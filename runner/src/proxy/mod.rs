@@ -14,7 +14,8 @@
 //!   - **sse** (the legacy HTTP+SSE transport): `GET /sse` (an event stream whose first event, `endpoint`,
 //!     gives `/messages?session_id=…`), `POST /messages?session_id=…` (answered 202; responses come on the
 //!     stream);
-//!   - both: `GET /health`, an Origin allowlist (against DNS rebinding) and a request body limit.
+//!   - both: `GET /health`, `Host` and `Origin` checks against DNS rebinding ([`access`]) and a request body
+//!     limit.
 //! - [`serve`] binds and runs it, and returns a [`RunningProxy`].
 //!
 //! The transparent reverse proxy ([`transparent`]) is for servers that speak `sse` or `streamable-http`
@@ -32,6 +33,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod access;
 pub mod bridge;
 pub mod endpoint;
 pub mod http;
@@ -124,6 +126,9 @@ pub struct ProxyConfig {
     /// Origins allowed in an `Origin` header (`scheme://host[:port]`, compared case-insensitively); requests
     /// without `Origin` are always allowed. `None`: [`loopback_origins`] for the bound port.
     pub allowed_origins: Option<Vec<String>>,
+    /// Host names (besides loopback names and the bound address) the proxy may be addressed by in `Host`
+    /// ([`access`]); default none.
+    pub allowed_hosts: Vec<String>,
     /// Largest request body accepted (413 beyond); default [`DEFAULT_BODY_LIMIT`].
     pub body_limit: usize,
     /// Transparent proxy: how long to wait for a connection to the upstream (there is no limit on requests or
@@ -139,6 +144,7 @@ impl Default for ProxyConfig {
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             mode: ProxyMode::default(),
             allowed_origins: None,
+            allowed_hosts: Vec::new(),
             body_limit: DEFAULT_BODY_LIMIT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             middleware: crate::middleware::Chain::default(),
@@ -248,12 +254,13 @@ impl RunningProxy {
     }
 }
 
-/// The bound listener's Origin allowlist.
-fn origins(config: &ProxyConfig, addr: SocketAddr) -> Vec<String> {
-    config
+/// The bound listener's `Host` and `Origin` checks.
+fn access(config: &ProxyConfig, addr: SocketAddr) -> access::LocalAccess {
+    let origins = config
         .allowed_origins
         .clone()
-        .unwrap_or_else(|| loopback_origins(addr.port()))
+        .unwrap_or_else(|| loopback_origins(addr.port()));
+    access::LocalAccess::new(addr, origins, &config.allowed_hosts)
 }
 
 /// Serves `app` on `listener` in the background (with the peer address as [`axum::extract::ConnectInfo`]).
@@ -287,7 +294,7 @@ pub async fn serve(bridge: StdioBridge, config: ProxyConfig) -> std::io::Result<
     let app = config.middleware.apply(router(
         bridge.clone(),
         config.mode,
-        origins(&config, addr),
+        access(&config, addr),
         config.body_limit,
     ));
     let (tx, task) = spawn(listener, app);
@@ -314,7 +321,7 @@ pub async fn serve_transparent(target: Url, config: ProxyConfig) -> std::io::Res
     let app = transparent::router(transparent::TransparentSettings {
         target: target.clone(),
         mode: config.mode,
-        allowed_origins: origins(&config, addr),
+        access: access(&config, addr),
         body_limit: config.body_limit,
         connect_timeout: config.connect_timeout,
         shutdown: cancel.clone(),

@@ -32,7 +32,7 @@
 //! - `GET /health` (not forwarded): `{"status": "healthy"|"unhealthy", "transport": "transparent",
 //!   "proxy_mode", "version", "mcp": {"available", "status_code", "response_time_ms", "error"}}`, 200 when
 //!   the upstream answers an `OPTIONS` probe with a status below 500 within [`HEALTH_TIMEOUT`], 503 otherwise.
-//! - An `Origin` outside the allowlist → 403; a body over the limit → 413 (by `Content-Length` before anything
+//! - A `Host` or `Origin` that is not allowed ([`super::access`]) → 403; a body over the limit → 413 (by `Content-Length` before anything
 //!   is sent upstream, or when a streamed body crosses it); upstream unreachable → 502, connect timeout → 504.
 //!   These errors have a JSON-RPC error body (`id: null`).
 
@@ -56,9 +56,9 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use super::ProxyMode;
+use super::access::{LocalAccess, check_access};
 use super::bridge::{BACKEND_UNAVAILABLE, INVALID_REQUEST, http_error_body};
 use super::endpoint::{EndpointMap, rewrite_stream};
-use super::http::{check_origin, normalize_origins};
 
 /// How long `/health` waits for the upstream.
 pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -138,7 +138,7 @@ pub fn redacted(url: &Url) -> String {
 pub struct TransparentSettings {
     pub target: Url,
     pub mode: ProxyMode,
-    pub allowed_origins: Vec<String>,
+    pub access: LocalAccess,
     pub body_limit: usize,
     pub connect_timeout: Duration,
     /// Cancelled at shutdown: ends the response streams in flight.
@@ -193,12 +193,14 @@ pub fn router(settings: TransparentSettings) -> io::Result<Router> {
         endpoint_map,
         shutdown: settings.shutdown,
     });
-    let origins = normalize_origins(settings.allowed_origins);
     Ok(Router::new()
         .route("/health", get(health))
         .fallback(forward)
         .with_state(app)
-        .layer(middleware::from_fn_with_state(origins, check_origin)))
+        .layer(middleware::from_fn_with_state(
+            Arc::new(settings.access),
+            check_access,
+        )))
 }
 
 fn is_loopback(url: &Url) -> bool {
