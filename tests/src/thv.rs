@@ -12,6 +12,26 @@ use serde_json::Value;
 /// The local test image of `tests/mcp-test-server` (`scripts/build-test-images.sh`).
 pub const TEST_SERVER_IMAGE: &str = "localhost/thv-test-mcp-server:latest";
 
+/// A registry entry (server.json) for the test image over stdio, version 1.0.0; `package` keys (e.g.
+/// `environmentVariables`) are added to its OCI package.
+pub fn test_server_entry(name: &str, package: Value) -> Value {
+    let mut pkg = serde_json::json!({
+        "registryType": "oci",
+        "identifier": TEST_SERVER_IMAGE,
+        "transport": {"type": "stdio"}
+    });
+    if let (Some(p), Value::Object(extra)) = (pkg.as_object_mut(), package) {
+        p.extend(extra);
+    }
+    serde_json::json!({
+        "$schema": "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json",
+        "name": name,
+        "description": "The test server",
+        "version": "1.0.0",
+        "packages": [pkg]
+    })
+}
+
 /// Whether this is CI (`CI=true`): missing parts fail instead of skipping.
 pub fn ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")

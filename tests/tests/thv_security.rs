@@ -12,7 +12,8 @@ use std::net::{IpAddr, TcpListener};
 use serde_json::{Value, json};
 use thv_e2e::netns::RemoteHost;
 use thv_e2e::thv::{
-    TEST_SERVER_IMAGE, Thv, ci, engine_has_image, engine_image_and_python, inspect, podman, unique,
+    TEST_SERVER_IMAGE, Thv, ci, engine_has_image, engine_image_and_python, inspect, podman,
+    test_server_entry, unique,
 };
 
 const BUSYBOX: &str = "localhost/thv-test-busybox:latest";
@@ -24,18 +25,13 @@ fn exists(kind: &str, name: &str) -> bool {
         .success()
 }
 
-/// A registry file of one entry for the test image whose ToolHive extension asks for `permissions`.
+/// A registry entry for the test image whose ToolHive extension asks for `permissions`.
 fn entry_with_permissions(name: &str, permissions: Value) -> Value {
-    json!({
-        "$schema": "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json",
-        "name": name,
-        "description": "A server asking for permissions",
-        "version": "1.0.0",
-        "packages": [{"registryType": "oci", "identifier": TEST_SERVER_IMAGE, "transport": {"type": "stdio"}}],
-        "_meta": {"io.modelcontextprotocol.registry/publisher-provided": {"io.github.stacklok": {
-            TEST_SERVER_IMAGE: {"status": "Active", "permissions": permissions}
-        }}}
-    })
+    let mut entry = test_server_entry(name, json!({}));
+    entry["_meta"] = json!({"io.modelcontextprotocol.registry/publisher-provided": {"io.github.stacklok": {
+        TEST_SERVER_IMAGE: {"status": "Active", "permissions": permissions}
+    }}});
+    entry
 }
 
 #[test]
@@ -506,18 +502,10 @@ fn secret_values_stay_out_of_configs_and_logs() {
     };
     let thv = Thv::new();
     let registry = thv.home().join("registry.json");
-    let entry = json!({
-        "$schema": "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json",
-        "name": "com.example/echo-secret",
-        "description": "The test server",
-        "version": "1.0.0",
-        "packages": [{
-            "registryType": "oci",
-            "identifier": TEST_SERVER_IMAGE,
-            "transport": {"type": "stdio"},
-            "environmentVariables": [{"name": "API_TOKEN", "isRequired": true, "isSecret": true}]
-        }]
-    });
+    let entry = test_server_entry(
+        "com.example/echo-secret",
+        json!({"environmentVariables": [{"name": "API_TOKEN", "isRequired": true, "isSecret": true}]}),
+    );
     std::fs::write(&registry, json!([entry]).to_string()).unwrap();
     thv.ok(&["config", "set-registry", registry.to_str().unwrap()]);
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use thv_e2e::thv::{
     TEST_SERVER_IMAGE, Thv, call, call_tool, concurrent_sessions, engine_has_image,
-    engine_image_and_python, inspect, podman, python, skip, try_call, unique,
+    engine_image_and_python, inspect, podman, python, skip, test_server_entry, try_call, unique,
 };
 
 fn prerequisites() -> Option<PathBuf> {
@@ -381,21 +381,13 @@ fn registry_entries_env_and_secrets() {
     let thv = Thv::new();
     // A company registry file with one entry for the local image, with a required variable and a secret.
     let registry = thv.home().join("registry.json");
-    let server = json!({
-        "$schema": "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json",
-        "name": "com.example/echo-server",
-        "description": "The test server",
-        "version": "1.2.0",
-        "packages": [{
-            "registryType": "oci",
-            "identifier": TEST_SERVER_IMAGE,
-            "transport": {"type": "stdio"},
-            "environmentVariables": [
-                {"name": "GREETING", "isRequired": true, "description": "what to say"},
-                {"name": "API_TOKEN", "isRequired": true, "isSecret": true}
-            ]
-        }]
-    });
+    let server = test_server_entry(
+        "com.example/echo-server",
+        json!({"environmentVariables": [
+            {"name": "GREETING", "isRequired": true, "description": "what to say"},
+            {"name": "API_TOKEN", "isRequired": true, "isSecret": true}
+        ]}),
+    );
     std::fs::write(&registry, json!([server]).to_string()).unwrap();
     let reg = registry.to_str().unwrap();
     thv.ok(&["config", "set-registry", reg]);
