@@ -1,4 +1,5 @@
-//! Which servers a sync source or a curation command takes: name globs and publisher tags.
+//! Which servers a sync source or a curation command takes: name globs and publisher tags; and the registry's
+//! name patterns ([`pattern_matches`]: token permissions, `privileged_entries`, signature key bindings).
 //!
 //! Semantics as toolhive-registry-server's source filters: name include → name exclude → tag include → tag exclude;
 //! an empty include list means everything. Name globs use `*` (any run of characters, `/` included), `?` (one
@@ -159,6 +160,32 @@ impl ServerFilter {
     }
 }
 
+/// The registry's name pattern rule (upstream's, for token permissions): `*` matches every name, `prefix*` the
+/// names starting with `prefix` (case-sensitive), any other pattern that exact name.
+pub fn pattern_matches(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => pattern == name,
+    }
+}
+
+/// Whether a configured name pattern is one [`pattern_matches`] reads as meant: not empty, `*` only as its last
+/// character, no `,` (a list written as one pattern) and no white space. The error says which rule it breaks.
+pub fn check_name_pattern(pattern: &str) -> Result<(), String> {
+    let rule = if pattern.is_empty() {
+        "a name pattern cannot be empty"
+    } else if pattern.contains(',') {
+        "a name pattern cannot contain ',' (give each pattern on its own)"
+    } else if pattern.trim_end_matches('*').contains('*') || pattern.ends_with("**") {
+        "'*' may only end a name pattern (`*`, `prefix*` or an exact name)"
+    } else if pattern.chars().any(char::is_whitespace) {
+        "a name pattern cannot contain white space"
+    } else {
+        return Ok(());
+    };
+    Err(format!("'{pattern}': {rule}"))
+}
+
 /// Every tag any publisher-provided extension of the server declares, deduplicated, in first-seen order.
 pub fn publisher_tags(server: &ServerJson) -> Vec<String> {
     let mut tags: Vec<String> = Vec::new();
@@ -188,6 +215,38 @@ pub fn publisher_tags(server: &ServerJson) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn patterns_match_as_upstream() {
+        assert!(pattern_matches("*", "anything/at-all"));
+        assert!(pattern_matches("io.github.x/*", "io.github.x/tool"));
+        assert!(!pattern_matches("io.github.x/*", "io.github.X/tool"));
+        assert!(!pattern_matches("io.github.x/*", "io.github.xy/tool"));
+        assert!(pattern_matches("io.github.x/tool", "io.github.x/tool"));
+        assert!(!pattern_matches("io.github.x/tool", "io.github.x/tool2"));
+    }
+
+    #[test]
+    fn name_patterns_are_checked() {
+        for ok in ["*", "io.github.x/*", "io.github.x*", "io.github.x/tool"] {
+            check_name_pattern(ok).unwrap();
+        }
+        for (bad, says) in [
+            ("", "cannot be empty"),
+            ("io.*/x", "'*' may only end"),
+            ("*/x", "'*' may only end"),
+            ("io.github.x/**", "'*' may only end"),
+            ("a/*,b/*", "cannot contain ','"),
+            ("a/x,b/y", "cannot contain ','"),
+            ("a/x b/y", "white space"),
+        ] {
+            let err = check_name_pattern(bad).unwrap_err();
+            assert!(
+                err.starts_with(&format!("'{bad}': ")) && err.contains(says),
+                "{bad}: {err}"
+            );
+        }
+    }
 
     fn server(name: &str, tags: &[&str]) -> ServerJson {
         serde_json::from_value(serde_json::json!({

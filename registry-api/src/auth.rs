@@ -84,13 +84,9 @@ impl Caller {
     }
 }
 
-/// Upstream's pattern rule: `*` matches anything, `prefix*` is a case-sensitive prefix match, else exact.
-pub fn pattern_matches(pattern: &str, name: &str) -> bool {
-    match pattern.strip_suffix('*') {
-        Some(prefix) => name.starts_with(prefix),
-        None => pattern == name,
-    }
-}
+/// Upstream's pattern rule: `*` matches anything, `prefix*` is a case-sensitive prefix match, else exact (one
+/// matcher for every front end: token permissions, `privileged_entries`, signature key bindings).
+pub use thv_core::filter::pattern_matches;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -192,16 +188,6 @@ pub fn secrets_equal(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn patterns_match_as_upstream() {
-        assert!(pattern_matches("*", "anything/at-all"));
-        assert!(pattern_matches("io.github.x/*", "io.github.x/tool"));
-        assert!(!pattern_matches("io.github.x/*", "io.github.X/tool"));
-        assert!(!pattern_matches("io.github.x/*", "io.github.xy/tool"));
-        assert!(pattern_matches("io.github.x/tool", "io.github.x/tool"));
-        assert!(!pattern_matches("io.github.x/tool", "io.github.x/tool2"));
-    }
 
     #[test]
     fn minted_tokens_verify_and_foreign_ones_do_not() {
