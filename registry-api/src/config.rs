@@ -17,19 +17,27 @@
 //! | `read_cache_bytes`    | `THV_REGISTRY_READ_CACHE_BYTES`   | 32 MiB of cached GET responses (0: off)   |
 //! | `read_cache_ttl_seconds` | `THV_REGISTRY_READ_CACHE_TTL_SECONDS` | 60 (staleness bound if a change notification is lost) |
 //! | `sync_cache_dir`      | `THV_REGISTRY_SYNC_CACHE_DIR`     | `$XDG_DATA_HOME/thv-registry-api/sources` (git sources' clones) |
-//! | `signature_policy`    | `THV_REGISTRY_SIGNATURE_POLICY` (`--signature-policy`), `THV_REGISTRY_TRUSTED_KEYS` (`--trusted-key`) | off; file: `{mode = "enforce", trusted_keys = ["cosign.pub"], trusted_root = "trusted_root.json", signers = [{identity = "…", issuer = "…"}]}` (flags `--trusted-root`, `--certificate-identity`, `--certificate-oidc-issuer`) |
+//! | `signature_policy`    | `THV_REGISTRY_SIGNATURE_POLICY` (`--signature-policy`), `THV_REGISTRY_TRUSTED_KEYS` (`--trusted-key`) | off; file: `{mode = "enforce", trusted_keys = ["cosign.pub", {path = "team-a.pub", names = ["com.example.team-a/*"]}], trusted_root = "trusted_root.json", signers = [{identity = "…", issuer = "…", names = ["…"]}]}` (flags `--trusted-root`, `--certificate-identity`, `--certificate-oidc-issuer`); a key or signer with `names` signs only the entries those patterns match (see below) |
 //! | `privileged_entries`  | `THV_REGISTRY_PRIVILEGED_ENTRIES` (`--privileged-entries`, comma-separated) | none: only administrators (edit `*`) may publish entries whose permission profile asks for privileges |
 //! | `sources`, `registries`, `default_registry` | (file only) | none: `/v0.1` serves the published entries |
 //!
 //! The file is TOML, or YAML when its name ends in `.yaml` or `.yml`. Sync sources and registries are described in
 //! [`crate::sync::config`].
+//!
+//! Trusted keys bound to names ([`thv_core::signature::policy`]): in the file, a key is a path (trusted for every
+//! name) or `{path, names}` (YAML: `- path: team-a.pub` with `names: [...]`); on the command line
+//! `--trusted-key PATH` or `--trusted-key PATH=PATTERN`, one pattern a value, repeated for more
+//! (`--trusted-key team-a.pub=com.example.team-a/* --trusted-key team-a.pub=com.example.shared`;
+//! `THV_REGISTRY_TRUSTED_KEYS` separates the values with `,`). Patterns are `*`, `prefix*` or an exact name, as
+//! token permissions; a path holding `=` is written `PATH=*` (every name) or `PATH=PATTERN`. A signature by a
+//! key not bound to the entry's name is refused on publish and edit (422 naming the key, its patterns and the
+//! entry) under `enforce`, logged under `warn`. Sync sources' `signature_policy` tables take the same form.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use thv_core::signature::keyless::ExpectedSigner;
-use thv_core::signature::{PolicyConfig, PolicyMode, SignaturePolicy};
+use thv_core::signature::{PolicyConfig, PolicyMode, SignaturePolicy, TrustedKey, TrustedSigner};
 
 use crate::auth::{KeyError, TokenKeys};
 use crate::sync::config::{Registries, RegistryConfig, Source, SourceConfig};
@@ -97,13 +105,16 @@ pub struct ConfigArgs {
     /// What publishing and editing do with entry signatures: off, warn or enforce (422 when missing or bad).
     #[arg(long, env = "THV_REGISTRY_SIGNATURE_POLICY")]
     pub signature_policy: Option<PolicyMode>,
-    /// A public key (PEM, cosign.pub) entries may be signed with; repeatable (the variable: comma-separated).
+    /// A public key (PEM, cosign.pub) entries may be signed with: PATH (every name) or PATH=PATTERN (only the
+    /// names the pattern matches: `*`, `prefix*` or exact); repeatable, a key repeated is trusted for all its
+    /// patterns (the variable: comma-separated).
     #[arg(
         long = "trusted-key",
         env = "THV_REGISTRY_TRUSTED_KEYS",
-        value_delimiter = ','
+        value_delimiter = ',',
+        value_name = "PATH[=PATTERN]"
     )]
-    pub trusted_keys: Vec<PathBuf>,
+    pub trusted_keys: Vec<TrustedKey>,
     /// For keyless signatures: the `trusted_root.json` (read once, used offline).
     #[arg(long, env = "THV_REGISTRY_TRUSTED_ROOT")]
     pub trusted_root: Option<PathBuf>,
@@ -259,9 +270,10 @@ impl Config {
             args.trusted_keys.clone()
         };
         let signers = match (&args.certificate_identity, &args.certificate_oidc_issuer) {
-            (Some(identity), Some(issuer)) => vec![ExpectedSigner {
+            (Some(identity), Some(issuer)) => vec![TrustedSigner {
                 identity: identity.clone(),
                 issuer: issuer.clone(),
+                names: None,
             }],
             _ => file_policy.signers,
         };

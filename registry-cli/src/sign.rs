@@ -4,7 +4,8 @@
 //! Keys are cosign's: `keygen` writes `cosign.key` (ECDSA P-256, encrypted with the password from
 //! `COSIGN_PASSWORD` or `--password-file`, mode 0600) and `cosign.pub`; `sign` reads the same variables. A
 //! signature travels beside the entry (`FILE.bundle.json`, which `publish` sends along) or inside it
-//! (`--embed`: `_meta["io.github.stacklok.toolhive/signature"]`).
+//! (`--embed`: `_meta["io.github.stacklok.toolhive/signature"]`). `verify --key PATH=PATTERN` trusts a key only
+//! for the entries whose name the pattern matches, as the registry's and thv's policies do.
 
 use std::path::{Path, PathBuf};
 
@@ -47,9 +48,15 @@ pub struct SignArgs {
 pub struct VerifyArgs {
     /// The server.json to check.
     file: PathBuf,
-    /// Trusted public key (PEM, cosign.pub); repeatable: any of them may have signed.
-    #[arg(long = "key", required_unless_present = "trusted_root")]
-    keys: Vec<PathBuf>,
+    /// Trusted public key (PEM, cosign.pub): PATH, or PATH=PATTERN to trust it only for the names the pattern
+    /// matches (`*`, `prefix*` or exact); repeatable: any of them may have signed, a key repeated is trusted for
+    /// all its patterns.
+    #[arg(
+        long = "key",
+        required_unless_present = "trusted_root",
+        value_name = "PATH[=PATTERN]"
+    )]
+    keys: Vec<signature::TrustedKey>,
     /// For keyless bundles: the `trusted_root.json` (Fulcio CAs, Rekor and CT log keys), read offline.
     #[arg(long, requires_all = ["certificate_identity", "certificate_oidc_issuer"])]
     trusted_root: Option<PathBuf>,
@@ -206,7 +213,11 @@ pub async fn verify(a: VerifyArgs) -> anyhow::Result<i32> {
     };
     let signers = match (a.certificate_identity, a.certificate_oidc_issuer) {
         (Some(identity), Some(issuer)) => {
-            vec![signature::keyless::ExpectedSigner { identity, issuer }]
+            vec![signature::TrustedSigner {
+                identity,
+                issuer,
+                names: None,
+            }]
         }
         _ => Vec::new(),
     };

@@ -14,10 +14,12 @@
 //!
 //! [signatures]                            # registry entries' signatures (`thv run NAME`)
 //! mode = "enforce"                        # off | warn | enforce ("policy" is read too)
-//! trusted_keys = ["/etc/thv/cosign.pub"]
+//! trusted_keys = ["/etc/thv/cosign.pub",   # a path: trusted for every name
+//!                 { path = "/etc/thv/team-a.pub", names = ["com.example.team-a/*"] }]   # only these names
 //! trusted_root = "/etc/thv/trusted_root.json"   # keyless signatures, checked offline
 //! signers = [{identity = "https://github.com/org/repo/.github/workflows/sign.yml@refs/heads/main",
-//!             issuer = "https://token.actions.githubusercontent.com"}]
+//!             issuer = "https://token.actions.githubusercontent.com",
+//!             names = ["io.github.org/*"]}]     # optional, as a key's
 //!
 //! [images]                                # image signatures (cosign), checked before `thv run` starts
 //! verification = "enabled"                # disabled | warn (default) | enabled
@@ -57,7 +59,10 @@ pub struct UserConfig {
 }
 
 /// `[signatures]`: what `thv run NAME` does with the registry entry's signature (`policy` = `off` | `warn` |
-/// `enforce`, `trusted_keys`, `trusted_root`, `signers`).
+/// `enforce`, `trusted_keys`, `trusted_root`, `signers`). A key or signer with `names` (patterns: `*`, `prefix*`,
+/// exact) signs only the entries those patterns match: another entry it signed is refused under `enforce`
+/// (warned about under `warn`), naming the key, its patterns and the entry ([`thv_core::signature::policy`]).
+/// `thv config set-signature-policy --trusted-key PATH=PATTERN` writes a bound key.
 pub type SignaturesConfig = thv_core::signature::PolicyConfig;
 
 /// `[registry]`.
@@ -144,4 +149,44 @@ pub fn check_build_image(scheme: &str, image: &str) -> anyhow::Result<()> {
     thv_core::image_ref::ImageRef::parse(image)
         .map_err(|e| anyhow::anyhow!("build.images.{scheme}: {e}"))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use thv_core::signature::{PolicyMode, TrustedKey, TrustedSigner};
+
+    /// `[signatures]` with a key for every name beside a bound key and a bound signer is written and read back
+    /// as it was (what `thv config set-signature-policy` saves, `thv run` reads).
+    #[test]
+    fn bound_keys_and_signers_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let cfg = UserConfig {
+            signatures: SignaturesConfig {
+                mode: PolicyMode::Enforce,
+                trusted_keys: vec![
+                    PathBuf::from("/etc/thv/release.pub").into(),
+                    TrustedKey {
+                        path: "/etc/thv/team-a.pub".into(),
+                        names: Some(vec![
+                            "com.example.team-a/*".into(),
+                            "com.example.shared".into(),
+                        ]),
+                    },
+                ],
+                trusted_root: Some("/etc/thv/trusted_root.json".into()),
+                signers: vec![TrustedSigner {
+                    identity: "ci@example.com".into(),
+                    issuer: "https://issuer.example.com".into(),
+                    names: Some(vec!["com.example.ci/*".into()]),
+                }],
+            },
+            ..Default::default()
+        };
+        cfg.save(&path).unwrap();
+        assert_eq!(UserConfig::load(&path).unwrap(), cfg);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("\"/etc/thv/release.pub\""), "{text}");
+    }
 }

@@ -25,8 +25,11 @@
 
 pub mod cosign;
 pub mod keyless;
+pub mod policy;
 pub mod provenance;
 pub mod tlog;
+
+pub use policy::{PolicyConfig, PolicyMode, SignaturePolicy, TrustedKey, TrustedSigner, Verdict};
 
 use base64::Engine;
 use serde_json::Value;
@@ -71,6 +74,13 @@ pub enum SignatureError {
     BadSignature { key: String },
     #[error("the entry is signed by none of the trusted keys ({0})")]
     UntrustedKey(String),
+    /// A valid signature by a key (or keyless signer) bound to name patterns the entry's name does not match.
+    #[error("signed by {signer}, which is trusted only for {patterns}, not for {name}")]
+    NotTrustedForName {
+        signer: String,
+        patterns: String,
+        name: String,
+    },
     #[error("the entry carries no signature")]
     Missing,
     #[error("keyless verification failed: {0}")]
@@ -273,210 +283,6 @@ pub fn embedded_bundle(server: &Value) -> Option<&Value> {
     server.get("_meta")?.get(SIGNATURE_META)
 }
 
-/// What a signature policy does with an entry (`thv run`'s `--signature-policy`, a registry's
-/// `signature_policy.mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PolicyMode {
-    /// Signatures are not looked at.
-    #[default]
-    Off,
-    /// A missing or bad signature is reported, the entry is used.
-    Warn,
-    /// A missing or bad signature refuses the entry.
-    Enforce,
-}
-
-impl std::str::FromStr for PolicyMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "off" => Ok(Self::Off),
-            "warn" => Ok(Self::Warn),
-            "enforce" => Ok(Self::Enforce),
-            _ => Err(format!(
-                "'{s}' is not a signature policy (off, warn, enforce)"
-            )),
-        }
-    }
-}
-
-impl std::fmt::Display for PolicyMode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Off => "off",
-            Self::Warn => "warn",
-            Self::Enforce => "enforce",
-        })
-    }
-}
-
-/// A signature policy: its mode, the public keys entries may be signed with, and for keyless bundles the
-/// trusted root (`trusted_root.json`) and the signers (certificate identity and issuer) accepted.
-#[derive(Clone, Default)]
-pub struct SignaturePolicy {
-    pub mode: PolicyMode,
-    keys: std::sync::Arc<Vec<(String, CosignVerificationKey)>>,
-    trusted_root: Option<std::sync::Arc<keyless::KeylessTrust>>,
-    signers: Vec<keyless::ExpectedSigner>,
-}
-
-/// A signature policy as configuration files write it (`thv-registry-api`'s `signature_policy` and each
-/// sync source's, `thv`'s `[signatures]`): `mode` (`policy` in thv's file), `trusted_keys`, `trusted_root`,
-/// `signers`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PolicyConfig {
-    #[serde(default, alias = "policy")]
-    pub mode: PolicyMode,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub trusted_keys: Vec<std::path::PathBuf>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub trusted_root: Option<std::path::PathBuf>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub signers: Vec<keyless::ExpectedSigner>,
-}
-
-impl PolicyConfig {
-    pub fn is_empty(&self) -> bool {
-        *self == Self::default()
-    }
-
-    /// The policy, its keys and trusted root read (every problem is named in the error). An enforcing or
-    /// warning policy needs at least one key or one keyless signer (signers need the trusted root).
-    pub fn load(&self) -> Result<SignaturePolicy, String> {
-        let mut keys = Vec::new();
-        let mut errors = Vec::new();
-        let trusted_root = match self
-            .trusted_root
-            .as_deref()
-            .map(keyless::KeylessTrust::from_file)
-        {
-            Some(Ok(t)) => Some(std::sync::Arc::new(t)),
-            Some(Err(e)) => {
-                errors.push(e);
-                None
-            }
-            None => None,
-        };
-        if !self.signers.is_empty() && self.trusted_root.is_none() {
-            errors.push("keyless signers need a trusted root (trusted_root.json)".to_owned());
-        }
-        for path in &self.trusted_keys {
-            match std::fs::read(path) {
-                Ok(pem) => match read_public_key(&pem) {
-                    Ok(k) => keys.push((path.display().to_string(), k)),
-                    Err(e) => errors.push(format!("{}: {e}", path.display())),
-                },
-                Err(e) => errors.push(format!("{}: {e}", path.display())),
-            }
-        }
-        if self.mode != PolicyMode::Off && self.trusted_keys.is_empty() && self.signers.is_empty() {
-            errors.push(format!(
-                "the signature policy '{}' needs at least one trusted key or keyless signer",
-                self.mode
-            ));
-        }
-        if errors.is_empty() {
-            Ok(SignaturePolicy {
-                mode: self.mode,
-                keys: std::sync::Arc::new(keys),
-                trusted_root,
-                signers: self.signers.clone(),
-            })
-        } else {
-            Err(errors.join("; "))
-        }
-    }
-}
-
-impl std::fmt::Debug for SignaturePolicy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SignaturePolicy")
-            .field("mode", &self.mode)
-            .field(
-                "keys",
-                &self
-                    .keys
-                    .iter()
-                    .map(|(n, _)| n.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .finish()
-    }
-}
-
-/// The outcome of [`SignaturePolicy::evaluate`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    /// The policy is off.
-    NotChecked,
-    /// Signed by the named trusted key.
-    Verified { key: String },
-    /// Missing, bad or untrusted: the reason.
-    Failed(SignatureError),
-}
-
-impl SignaturePolicy {
-    /// A policy with the public keys (PEM files) only (see [`PolicyConfig::load`]).
-    pub fn load(mode: PolicyMode, key_files: &[std::path::PathBuf]) -> Result<Self, String> {
-        PolicyConfig {
-            mode,
-            trusted_keys: key_files.to_vec(),
-            ..Default::default()
-        }
-        .load()
-    }
-
-    /// Checks an entry's signature: `bundle` when given, else the one in its `_meta`.
-    pub async fn evaluate(&self, server: &Value, bundle: Option<&Value>) -> Verdict {
-        if self.mode == PolicyMode::Off {
-            return Verdict::NotChecked;
-        }
-        let Some(b) = bundle.or_else(|| embedded_bundle(server)) else {
-            return Verdict::Failed(SignatureError::Missing);
-        };
-        let b = match bundle_from_value(b) {
-            Ok(b) => b,
-            Err(e) => return Verdict::Failed(e),
-        };
-        if !is_keyless(&b) {
-            return match verify_with_any_key(server, &b, &self.keys) {
-                Ok(key) => Verdict::Verified {
-                    key: key.to_owned(),
-                },
-                Err(e) => Verdict::Failed(e),
-            };
-        }
-        let Some(root) = &self.trusted_root else {
-            return Verdict::Failed(SignatureError::Keyless(
-                "the bundle is keyless (a certificate), but no trusted root is configured".into(),
-            ));
-        };
-        let mut last = SignatureError::Keyless("no keyless signer is trusted".into());
-        for signer in &self.signers {
-            match keyless::verify_entry(server, &b, root, signer).await {
-                Ok(()) => {
-                    return Verdict::Verified {
-                        key: format!("{} ({})", signer.identity, signer.issuer),
-                    };
-                }
-                Err(e) => last = e,
-            }
-        }
-        Verdict::Failed(last)
-    }
-
-    /// [`SignaturePolicy::evaluate`] of the entry's own signature, then the mode: `Err` only when enforcing and
-    /// the check failed; a warning policy's failure comes back as `Ok(Verdict::Failed(reason))`.
-    pub async fn check(&self, server: &Value) -> Result<Verdict, SignatureError> {
-        match self.evaluate(server, None).await {
-            Verdict::Failed(e) if self.mode == PolicyMode::Enforce => Err(e),
-            verdict => Ok(verdict),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -591,106 +397,6 @@ mod tests {
             ("mine".to_owned(), public),
         ];
         assert_eq!(verify_with_any_key(&e, &b, &keys).unwrap(), "mine");
-    }
-
-    fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(f)
-    }
-
-    #[test]
-    fn policies() {
-        let dir = tempfile::tempdir().unwrap();
-        let key = generate_key_pair().unwrap();
-        let pub_path = dir.path().join("cosign.pub");
-        std::fs::write(&pub_path, key.public_key_to_pem().unwrap()).unwrap();
-        let mut signed = entry();
-        signed["_meta"][SIGNATURE_META] =
-            serde_json::to_value(sign_with_key(&entry(), &key).unwrap()).unwrap();
-
-        let enforce =
-            SignaturePolicy::load(PolicyMode::Enforce, std::slice::from_ref(&pub_path)).unwrap();
-        assert!(matches!(
-            block_on(enforce.evaluate(&signed, None)),
-            Verdict::Verified { .. }
-        ));
-        assert_eq!(
-            block_on(enforce.check(&entry())).unwrap_err(),
-            SignatureError::Missing
-        );
-        let mut changed = signed.clone();
-        changed["version"] = json!("1.2.1");
-        assert!(matches!(
-            block_on(enforce.check(&changed)).unwrap_err(),
-            SignatureError::DigestMismatch { .. }
-        ));
-        let warn = SignaturePolicy::load(PolicyMode::Warn, &[pub_path]).unwrap();
-        assert_eq!(
-            block_on(warn.check(&entry())).unwrap(),
-            Verdict::Failed(SignatureError::Missing)
-        );
-        let off = SignaturePolicy::default();
-        assert_eq!(block_on(off.evaluate(&entry(), None)), Verdict::NotChecked);
-
-        let err = SignaturePolicy::load(PolicyMode::Enforce, &[]).unwrap_err();
-        assert!(err.contains("at least one trusted key"), "{err}");
-        let err =
-            SignaturePolicy::load(PolicyMode::Warn, &[dir.path().join("nope.pub")]).unwrap_err();
-        assert!(err.contains("nope.pub"), "{err}");
-        assert_eq!(
-            "Enforce".parse::<PolicyMode>().unwrap(),
-            PolicyMode::Enforce
-        );
-        assert!("strict".parse::<PolicyMode>().is_err());
-    }
-
-    /// A keyless bundle goes the keyless way: refused without a trusted root, and refused (naming why) when it
-    /// signs something else than the entry.
-    #[test]
-    fn keyless_bundles_in_policies() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("trusted_root.json");
-        std::fs::write(&root, keyless::PUBLIC_GOOD_TRUSTED_ROOT).unwrap();
-        let npm: Value = serde_json::from_str(include_str!(
-            "../../tests/data/sigstore/npm_slsa_bundle_v03.json"
-        ))
-        .unwrap();
-        assert!(is_keyless(&bundle_from_value(&npm).unwrap()));
-        let mut e = entry();
-        e["_meta"][SIGNATURE_META] = npm;
-        let key = generate_key_pair().unwrap();
-        let pub_path = dir.path().join("cosign.pub");
-        std::fs::write(&pub_path, key.public_key_to_pem().unwrap()).unwrap();
-        let keys_only = SignaturePolicy::load(PolicyMode::Enforce, &[pub_path]).unwrap();
-        match block_on(keys_only.evaluate(&e, None)) {
-            Verdict::Failed(SignatureError::Keyless(m)) => {
-                assert!(m.contains("no trusted root"), "{m}")
-            }
-            v => panic!("{v:?}"),
-        }
-        let trust = PolicyConfig {
-            mode: PolicyMode::Enforce,
-            trusted_keys: Vec::new(),
-            trusted_root: Some(root),
-            signers: vec![keyless::ExpectedSigner {
-                identity: "https://github.com/sigstore/sigstore-js/.github/workflows/release.yml@refs/heads/main".into(),
-                issuer: "https://token.actions.githubusercontent.com".into(),
-            }],
-        };
-        let keyless_policy = trust.load().unwrap();
-        assert!(matches!(
-            block_on(keyless_policy.evaluate(&e, None)),
-            Verdict::Failed(SignatureError::Keyless(_))
-        ));
-        let err = PolicyConfig {
-            trusted_root: None,
-            ..trust
-        }
-        .load()
-        .unwrap_err();
-        assert!(err.contains("need a trusted root"), "{err}");
     }
 
     #[test]

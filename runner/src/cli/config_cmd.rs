@@ -41,9 +41,11 @@ pub enum ConfigCommand {
     /// signed by a trusted key).
     SetSignaturePolicy {
         policy: thv_core::signature::PolicyMode,
-        /// A public key (PEM, cosign.pub) entries may be signed with; repeatable (replaces the configured ones).
-        #[arg(long = "trusted-key")]
-        trusted_keys: Vec<std::path::PathBuf>,
+        /// A public key (PEM, cosign.pub) entries may be signed with: PATH (every name) or PATH=PATTERN (only
+        /// the names the pattern matches: `*`, `prefix*` or exact); repeatable, a key repeated is trusted for
+        /// all its patterns (replaces the configured ones).
+        #[arg(long = "trusted-key", value_name = "PATH[=PATTERN]")]
+        trusted_keys: Vec<thv_core::signature::TrustedKey>,
         /// For keyless signatures: a trusted_root.json (replaces the configured one).
         #[arg(long)]
         trusted_root: Option<std::path::PathBuf>,
@@ -125,19 +127,19 @@ fn trusted_root_file(p: std::path::PathBuf) -> anyhow::Result<std::path::PathBuf
     Ok(abs)
 }
 
-/// Public key files given on the command line: their absolute paths, once each reads as a public key (PEM).
+/// A public key file given on the command line: its absolute path, once it reads as a public key (PEM).
+fn public_key_file(k: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    let abs =
+        std::fs::canonicalize(k).with_context(|| format!("{} does not exist", k.display()))?;
+    let pem = std::fs::read(&abs)?;
+    thv_core::signature::read_public_key(&pem)
+        .with_context(|| format!("{}: not a public key", abs.display()))?;
+    Ok(abs)
+}
+
+/// Public key files given on the command line (see [`public_key_file`]).
 fn public_key_files(paths: &[std::path::PathBuf]) -> anyhow::Result<Vec<std::path::PathBuf>> {
-    paths
-        .iter()
-        .map(|k| {
-            let abs = std::fs::canonicalize(k)
-                .with_context(|| format!("{} does not exist", k.display()))?;
-            let pem = std::fs::read(&abs)?;
-            thv_core::signature::read_public_key(&pem)
-                .with_context(|| format!("{}: not a public key", abs.display()))?;
-            Ok(abs)
-        })
-        .collect()
+    paths.iter().map(|k| public_key_file(k)).collect()
 }
 
 pub async fn config(dirs: Dirs, c: ConfigCommand) -> anyhow::Result<i32> {
@@ -152,15 +154,22 @@ pub async fn config(dirs: Dirs, c: ConfigCommand) -> anyhow::Result<i32> {
             let trusted_root = trusted_root.map(trusted_root_file).transpose()?;
             let signers: Vec<_> = certificate_identity
                 .zip(certificate_oidc_issuer)
-                .map(
-                    |(identity, issuer)| thv_core::signature::keyless::ExpectedSigner {
-                        identity,
-                        issuer,
-                    },
-                )
+                .map(|(identity, issuer)| thv_core::signature::TrustedSigner {
+                    identity,
+                    issuer,
+                    names: None,
+                })
                 .into_iter()
                 .collect();
-            let keys = public_key_files(&trusted_keys)?;
+            let keys = trusted_keys
+                .into_iter()
+                .map(|k| {
+                    Ok(thv_core::signature::TrustedKey {
+                        path: public_key_file(&k.path)?,
+                        names: k.names,
+                    })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
             let mut setting = crate::config::SignaturesConfig {
                 mode: policy,
                 trusted_keys: keys,
@@ -212,13 +221,13 @@ pub async fn config(dirs: Dirs, c: ConfigCommand) -> anyhow::Result<i32> {
             let cfg = UserConfig::load(&dirs.config_file())?;
             println!("{}", cfg.signatures.mode);
             for k in &cfg.signatures.trusted_keys {
-                println!("trusted key: {}", k.display());
+                println!("trusted key: {k}");
             }
             if let Some(r) = &cfg.signatures.trusted_root {
                 println!("trusted root: {}", r.display());
             }
             for s in &cfg.signatures.signers {
-                println!("keyless signer: {} ({})", s.identity, s.issuer);
+                println!("keyless signer: {s}");
             }
         }
         ConfigCommand::SetRegistry { url } => {

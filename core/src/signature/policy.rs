@@ -1,0 +1,724 @@
+//! Signature policies: what a registry's publish and edit, its sync sources and `thv run NAME` do with an entry's
+//! signature, and whom they trust.
+//!
+//! # Whom a policy trusts, for which names
+//!
+//! A trusted public key is configured as a path — trusted for every name — or bound to name patterns:
+//!
+//! ```toml
+//! trusted_keys = ["release.pub", { path = "team-a.pub", names = ["com.example.team-a/*", "com.example.shared"] }]
+//! signers = [{ identity = "ci@example.com", issuer = "https://issuer.example.com", names = ["com.example.ci/*"] }]
+//! ```
+//!
+//! (YAML: the same keys; a list item is a path or a `{path, names}` map.) On command lines a key is `PATH` (every
+//! name) or `PATH=PATTERN`, split at the last `=` ([`TrustedKey`]'s `FromStr`); a key given several times is
+//! trusted for all its patterns together (a path alone, or `PATH=*`, for every name). A path holding `=` is
+//! written `PATH=*` or `PATH=PATTERN`; given alone it is refused, saying so.
+//!
+//! Patterns follow the registry's rule ([`crate::filter::pattern_matches`]: `*`, `prefix*` case-sensitive, or an
+//! exact name). An entry verifies by a key (or a keyless signer) only when its `name` matches one of that key's
+//! patterns; a valid signature by a key not bound to the name is [`SignatureError::NotTrustedForName`] —
+//! refused under `enforce`, reported under `warn`. Empty pattern lists, empty patterns, patterns with `*`
+//! anywhere but at the end, unreadable keys are refused when the policy loads, naming the setting
+//! (`trusted_keys[i] (PATH)`, `signers[i] (IDENTITY)`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::Value;
+use sigstore::crypto::CosignVerificationKey;
+
+use super::{
+    SignatureError, bundle_from_value, embedded_bundle, is_keyless, keyless, read_public_key,
+    verify_with_key,
+};
+use crate::filter::{check_name_pattern, pattern_matches};
+
+/// What a signature policy does with an entry (`thv run`'s `--signature-policy`, a registry's
+/// `signature_policy.mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyMode {
+    /// Signatures are not looked at.
+    #[default]
+    Off,
+    /// A missing or bad signature is reported, the entry is used.
+    Warn,
+    /// A missing or bad signature refuses the entry.
+    Enforce,
+}
+
+impl std::str::FromStr for PolicyMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "off" => Ok(Self::Off),
+            "warn" => Ok(Self::Warn),
+            "enforce" => Ok(Self::Enforce),
+            _ => Err(format!(
+                "'{s}' is not a signature policy (off, warn, enforce)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for PolicyMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Off => "off",
+            Self::Warn => "warn",
+            Self::Enforce => "enforce",
+        })
+    }
+}
+
+/// A trusted public key as configured: its PEM file and the name patterns it may sign (`None`: every name).
+/// Written as a path alone or as `{path, names}` (see the module documentation); serialized back the same way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedKey {
+    pub path: PathBuf,
+    pub names: Option<Vec<String>>,
+}
+
+impl From<PathBuf> for TrustedKey {
+    fn from(path: PathBuf) -> Self {
+        Self { path, names: None }
+    }
+}
+
+impl std::str::FromStr for TrustedKey {
+    type Err = String;
+    /// The command-line form: `PATH` or `PATH=PATTERN`, split at the last `=` (patterns hold no `=`).
+    fn from_str(value: &str) -> Result<Self, String> {
+        let Some((path, pattern)) = value.rsplit_once('=') else {
+            return Ok(PathBuf::from(value).into());
+        };
+        if path.is_empty() {
+            return Err(format!("'{value}': expected PATH or PATH=PATTERN"));
+        }
+        if std::path::Path::new(value).exists() {
+            return Err(format!(
+                "'{value}': the key's path contains '='; write it as '{value}=*' (trusted for every name) or \
+                 '{value}=PATTERN'"
+            ));
+        }
+        Ok(Self {
+            path: path.into(),
+            names: Some(vec![pattern.to_owned()]),
+        })
+    }
+}
+
+impl std::fmt::Display for TrustedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        match &self.names {
+            Some(names) => write!(f, " (for {})", names.join(", ")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The `{path, names}` form.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyTable {
+    path: PathBuf,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    names: Option<Vec<String>>,
+}
+
+impl serde::Serialize for TrustedKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match &self.names {
+            None => self.path.serialize(s),
+            Some(names) => KeyTable {
+                path: self.path.clone(),
+                names: Some(names.clone()),
+            }
+            .serialize(s),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for TrustedKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = TrustedKey;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a public key's path, or a table {path, names}")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<TrustedKey, E> {
+                Ok(PathBuf::from(v).into())
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<TrustedKey, A::Error> {
+                let t: KeyTable = serde::Deserialize::deserialize(
+                    serde::de::value::MapAccessDeserializer::new(map),
+                )?;
+                Ok(TrustedKey {
+                    path: t.path,
+                    names: t.names,
+                })
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+/// A keyless signer as configured: the certificate identity and OIDC issuer, and the name patterns it may sign
+/// (`None`: every name).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedSigner {
+    pub identity: String,
+    pub issuer: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub names: Option<Vec<String>>,
+}
+
+impl From<keyless::ExpectedSigner> for TrustedSigner {
+    fn from(s: keyless::ExpectedSigner) -> Self {
+        Self {
+            identity: s.identity,
+            issuer: s.issuer,
+            names: None,
+        }
+    }
+}
+
+impl std::fmt::Display for TrustedSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.identity, self.issuer)?;
+        match &self.names {
+            Some(names) => write!(f, " (for {})", names.join(", ")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A signature policy as configuration files write it (`thv-registry-api`'s `signature_policy` and each
+/// sync source's, `thv`'s `[signatures]`): `mode` (`policy` in thv's file), `trusted_keys`, `trusted_root`,
+/// `signers`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    #[serde(default, alias = "policy")]
+    pub mode: PolicyMode,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_keys: Vec<TrustedKey>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted_root: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signers: Vec<TrustedSigner>,
+}
+
+/// The names a key or signer may sign: `None` is every name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Names(Option<Vec<String>>);
+
+impl Names {
+    /// Checks the patterns (errors prefixed by `field`).
+    fn checked(names: &Option<Vec<String>>, field: &str, errors: &mut Vec<String>) -> Self {
+        if let Some(list) = names {
+            if list.is_empty() {
+                errors.push(format!(
+                    "{field}: names is empty (leave names out to trust it for every name)"
+                ));
+            }
+            for p in list {
+                if let Err(e) = check_name_pattern(p) {
+                    errors.push(format!("{field}.names: {e}"));
+                }
+            }
+        }
+        Self(names.clone())
+    }
+
+    /// Both lists together (every name if either is).
+    fn merge(&mut self, other: Self) {
+        match (&mut self.0, other.0) {
+            (Some(mine), Some(theirs)) => {
+                for p in theirs {
+                    if !mine.contains(&p) {
+                        mine.push(p);
+                    }
+                }
+            }
+            (mine, _) => *mine = None,
+        }
+    }
+
+    fn allow(&self, name: Option<&str>) -> bool {
+        match &self.0 {
+            None => true,
+            Some(patterns) => name.is_some_and(|n| patterns.iter().any(|p| pattern_matches(p, n))),
+        }
+    }
+
+    /// The refusal of a valid signature by `signer`, not bound to the entry's name.
+    fn refusal(&self, signer: &str, name: Option<&str>) -> SignatureError {
+        SignatureError::NotTrustedForName {
+            signer: signer.to_owned(),
+            patterns: self.0.as_deref().unwrap_or_default().join(", "),
+            name: name.unwrap_or("an entry without a name").to_owned(),
+        }
+    }
+}
+
+/// A loaded public key: its name (the path as configured), the key and its names.
+#[derive(Clone)]
+struct Key {
+    name: String,
+    key: CosignVerificationKey,
+    names: Names,
+}
+
+#[derive(Clone, Debug)]
+struct Signer {
+    expected: keyless::ExpectedSigner,
+    names: Names,
+}
+
+/// A signature policy: its mode, the public keys entries may be signed with, and for keyless bundles the
+/// trusted root (`trusted_root.json`) and the signers (certificate identity and issuer) accepted — each for the
+/// names it is bound to.
+#[derive(Clone, Default)]
+pub struct SignaturePolicy {
+    pub mode: PolicyMode,
+    keys: Arc<Vec<Key>>,
+    trusted_root: Option<Arc<keyless::KeylessTrust>>,
+    signers: Vec<Signer>,
+}
+
+impl PolicyConfig {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// The policy, its keys and trusted root read and its name patterns checked (every problem is named in the
+    /// error). An enforcing or warning policy needs at least one key or one keyless signer (signers need the
+    /// trusted root).
+    pub fn load(&self) -> Result<SignaturePolicy, String> {
+        let mut errors = Vec::new();
+        let trusted_root = match self
+            .trusted_root
+            .as_deref()
+            .map(keyless::KeylessTrust::from_file)
+        {
+            Some(Ok(t)) => Some(Arc::new(t)),
+            Some(Err(e)) => {
+                errors.push(format!("trusted_root: {e}"));
+                None
+            }
+            None => None,
+        };
+        if !self.signers.is_empty() && self.trusted_root.is_none() {
+            errors.push("keyless signers need a trusted root (trusted_root.json)".to_owned());
+        }
+        let keys = self.load_keys(&mut errors);
+        let signers = self
+            .signers
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Signer {
+                expected: keyless::ExpectedSigner {
+                    identity: s.identity.clone(),
+                    issuer: s.issuer.clone(),
+                },
+                names: Names::checked(
+                    &s.names,
+                    &format!("signers[{i}] ({})", s.identity),
+                    &mut errors,
+                ),
+            })
+            .collect();
+        if self.mode != PolicyMode::Off && self.trusted_keys.is_empty() && self.signers.is_empty() {
+            errors.push(format!(
+                "the signature policy '{}' needs at least one trusted key or keyless signer",
+                self.mode
+            ));
+        }
+        if errors.is_empty() {
+            Ok(SignaturePolicy {
+                mode: self.mode,
+                keys: Arc::new(keys),
+                trusted_root,
+                signers,
+            })
+        } else {
+            Err(errors.join("; "))
+        }
+    }
+
+    /// The keys, each file read once: a file listed again adds its patterns to the first listing's.
+    fn load_keys(&self, errors: &mut Vec<String>) -> Vec<Key> {
+        let mut keys: Vec<Key> = Vec::new();
+        for (i, k) in self.trusted_keys.iter().enumerate() {
+            let name = k.path.display().to_string();
+            let field = format!("trusted_keys[{i}] ({name})");
+            let names = Names::checked(&k.names, &field, errors);
+            if let Some(known) = keys.iter_mut().find(|known| known.name == name) {
+                known.names.merge(names);
+                continue;
+            }
+            let key = std::fs::read(&k.path)
+                .map_err(|e| e.to_string())
+                .and_then(|pem| read_public_key(&pem).map_err(|e| e.to_string()));
+            match key {
+                Ok(key) => keys.push(Key { name, key, names }),
+                Err(e) => errors.push(format!("{field}: {e}")),
+            }
+        }
+        keys
+    }
+}
+
+impl std::fmt::Debug for SignaturePolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignaturePolicy")
+            .field("mode", &self.mode)
+            .field(
+                "keys",
+                &self
+                    .keys
+                    .iter()
+                    .map(|k| (k.name.as_str(), &k.names.0))
+                    .collect::<Vec<_>>(),
+            )
+            .field("signers", &self.signers)
+            .finish()
+    }
+}
+
+/// The outcome of [`SignaturePolicy::evaluate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The policy is off.
+    NotChecked,
+    /// Signed by the named trusted key (or keyless signer), which is trusted for the entry's name.
+    Verified { key: String },
+    /// Missing, bad, untrusted or signed by a key not trusted for the name: the reason.
+    Failed(SignatureError),
+}
+
+impl SignaturePolicy {
+    /// A policy with the public keys (PEM files) only, each trusted for every name (see [`PolicyConfig::load`]).
+    pub fn load(mode: PolicyMode, key_files: &[PathBuf]) -> Result<Self, String> {
+        PolicyConfig {
+            mode,
+            trusted_keys: key_files.iter().cloned().map(TrustedKey::from).collect(),
+            ..Default::default()
+        }
+        .load()
+    }
+
+    /// Checks an entry's signature: `bundle` when given, else the one in its `_meta`. The signer must be trusted
+    /// for the entry's `name`.
+    pub async fn evaluate(&self, server: &Value, bundle: Option<&Value>) -> Verdict {
+        if self.mode == PolicyMode::Off {
+            return Verdict::NotChecked;
+        }
+        let Some(b) = bundle.or_else(|| embedded_bundle(server)) else {
+            return Verdict::Failed(SignatureError::Missing);
+        };
+        let b = match bundle_from_value(b) {
+            Ok(b) => b,
+            Err(e) => return Verdict::Failed(e),
+        };
+        let name = server.get("name").and_then(Value::as_str);
+        if !is_keyless(&b) {
+            return self.evaluate_keys(server, &b, name);
+        }
+        let Some(root) = &self.trusted_root else {
+            return Verdict::Failed(SignatureError::Keyless(
+                "the bundle is keyless (a certificate), but no trusted root is configured".into(),
+            ));
+        };
+        let mut last = SignatureError::Keyless("no keyless signer is trusted".into());
+        let mut unbound = None;
+        for signer in &self.signers {
+            match keyless::verify_entry(server, &b, root, &signer.expected).await {
+                Ok(()) => {
+                    let who = format!("{} ({})", signer.expected.identity, signer.expected.issuer);
+                    if signer.names.allow(name) {
+                        return Verdict::Verified { key: who };
+                    }
+                    unbound.get_or_insert_with(|| signer.names.refusal(&who, name));
+                }
+                Err(e) => last = e,
+            }
+        }
+        Verdict::Failed(unbound.unwrap_or(last))
+    }
+
+    /// A key-signed bundle: verified by the first key it verifies with that is trusted for the name. A digest
+    /// mismatch is reported as such; a signature only keys bound to other names verify is
+    /// [`SignatureError::NotTrustedForName`]; one no key verifies, [`SignatureError::UntrustedKey`].
+    fn evaluate_keys(&self, server: &Value, b: &super::Bundle, name: Option<&str>) -> Verdict {
+        let mut unbound = None;
+        for k in self.keys.iter() {
+            match verify_with_key(server, b, &k.key, &k.name) {
+                Ok(()) if k.names.allow(name) => {
+                    return Verdict::Verified {
+                        key: k.name.clone(),
+                    };
+                }
+                Ok(()) => {
+                    unbound.get_or_insert_with(|| k.names.refusal(&k.name, name));
+                }
+                Err(SignatureError::BadSignature { .. }) => continue,
+                Err(e) => return Verdict::Failed(e),
+            }
+        }
+        Verdict::Failed(unbound.unwrap_or_else(|| {
+            SignatureError::UntrustedKey(
+                self.keys
+                    .iter()
+                    .map(|k| k.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+        }))
+    }
+
+    /// [`SignaturePolicy::evaluate`] of the entry's own signature, then the mode: `Err` only when enforcing and
+    /// the check failed; a warning policy's failure comes back as `Ok(Verdict::Failed(reason))`.
+    pub async fn check(&self, server: &Value) -> Result<Verdict, SignatureError> {
+        match self.evaluate(server, None).await {
+            Verdict::Failed(e) if self.mode == PolicyMode::Enforce => Err(e),
+            verdict => Ok(verdict),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{SIGNATURE_META, generate_key_pair, sign_with_key};
+    use super::*;
+    use serde_json::json;
+
+    fn entry() -> Value {
+        json!({
+            "$schema": "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json",
+            "name": "io.github.example/weather", "description": "Weather forecasts", "version": "1.2.0",
+            "_meta": {"io.modelcontextprotocol.registry/official": {"status": "active"}}
+        })
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn policies() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = generate_key_pair().unwrap();
+        let pub_path = dir.path().join("cosign.pub");
+        std::fs::write(&pub_path, key.public_key_to_pem().unwrap()).unwrap();
+        let mut signed = entry();
+        signed["_meta"][SIGNATURE_META] =
+            serde_json::to_value(sign_with_key(&entry(), &key).unwrap()).unwrap();
+
+        let enforce =
+            SignaturePolicy::load(PolicyMode::Enforce, std::slice::from_ref(&pub_path)).unwrap();
+        assert!(matches!(
+            block_on(enforce.evaluate(&signed, None)),
+            Verdict::Verified { .. }
+        ));
+        assert_eq!(
+            block_on(enforce.check(&entry())).unwrap_err(),
+            SignatureError::Missing
+        );
+        let mut changed = signed.clone();
+        changed["version"] = json!("1.2.1");
+        assert!(matches!(
+            block_on(enforce.check(&changed)).unwrap_err(),
+            SignatureError::DigestMismatch { .. }
+        ));
+        let warn = SignaturePolicy::load(PolicyMode::Warn, &[pub_path]).unwrap();
+        assert_eq!(
+            block_on(warn.check(&entry())).unwrap(),
+            Verdict::Failed(SignatureError::Missing)
+        );
+        let off = SignaturePolicy::default();
+        assert_eq!(block_on(off.evaluate(&entry(), None)), Verdict::NotChecked);
+
+        let err = SignaturePolicy::load(PolicyMode::Enforce, &[]).unwrap_err();
+        assert!(err.contains("at least one trusted key"), "{err}");
+        let err =
+            SignaturePolicy::load(PolicyMode::Warn, &[dir.path().join("nope.pub")]).unwrap_err();
+        assert!(err.contains("nope.pub"), "{err}");
+        assert_eq!(
+            "Enforce".parse::<PolicyMode>().unwrap(),
+            PolicyMode::Enforce
+        );
+        assert!("strict".parse::<PolicyMode>().is_err());
+    }
+
+    /// A keyless bundle goes the keyless way: refused without a trusted root, and refused (naming why) when it
+    /// signs something else than the entry.
+    #[test]
+    fn keyless_bundles_in_policies() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("trusted_root.json");
+        std::fs::write(&root, keyless::PUBLIC_GOOD_TRUSTED_ROOT).unwrap();
+        let npm: Value = serde_json::from_str(include_str!(
+            "../../tests/data/sigstore/npm_slsa_bundle_v03.json"
+        ))
+        .unwrap();
+        assert!(is_keyless(&bundle_from_value(&npm).unwrap()));
+        let mut e = entry();
+        e["_meta"][SIGNATURE_META] = npm;
+        let key = generate_key_pair().unwrap();
+        let pub_path = dir.path().join("cosign.pub");
+        std::fs::write(&pub_path, key.public_key_to_pem().unwrap()).unwrap();
+        let keys_only = SignaturePolicy::load(PolicyMode::Enforce, &[pub_path]).unwrap();
+        match block_on(keys_only.evaluate(&e, None)) {
+            Verdict::Failed(SignatureError::Keyless(m)) => {
+                assert!(m.contains("no trusted root"), "{m}")
+            }
+            v => panic!("{v:?}"),
+        }
+        let trust = PolicyConfig {
+            mode: PolicyMode::Enforce,
+            trusted_keys: Vec::new(),
+            trusted_root: Some(root),
+            signers: vec![TrustedSigner {
+                identity: "https://github.com/sigstore/sigstore-js/.github/workflows/release.yml@refs/heads/main".into(),
+                issuer: "https://token.actions.githubusercontent.com".into(),
+                names: None,
+            }],
+        };
+        let keyless_policy = trust.load().unwrap();
+        assert!(matches!(
+            block_on(keyless_policy.evaluate(&e, None)),
+            Verdict::Failed(SignatureError::Keyless(_))
+        ));
+        let err = PolicyConfig {
+            trusted_root: None,
+            ..trust
+        }
+        .load()
+        .unwrap_err();
+        assert!(err.contains("need a trusted root"), "{err}");
+    }
+
+    /// The command-line form: `PATH` or `PATH=PATTERN` split at the last `=`; a path holding `=` alone is refused
+    /// with the way to write it.
+    #[test]
+    fn command_line_keys() {
+        let k: TrustedKey = "cosign.pub".parse().unwrap();
+        assert_eq!(k, TrustedKey::from(PathBuf::from("cosign.pub")));
+        assert_eq!(k.to_string(), "cosign.pub");
+        let k: TrustedKey = "keys/team-a.pub=com.example.a/*".parse().unwrap();
+        assert_eq!(k.path, PathBuf::from("keys/team-a.pub"));
+        assert_eq!(k.names, Some(vec!["com.example.a/*".to_owned()]));
+        assert_eq!(k.to_string(), "keys/team-a.pub (for com.example.a/*)");
+        let k: TrustedKey = "a=b.pub=*".parse().unwrap();
+        assert_eq!(
+            (k.path.to_str().unwrap(), k.names.unwrap()),
+            ("a=b.pub", vec!["*".to_owned()])
+        );
+        // An empty pattern parses, and is refused when the policy loads.
+        let k: TrustedKey = "team-a.pub=".parse().unwrap();
+        assert_eq!(k.names, Some(vec![String::new()]));
+        assert!("=com.example.a/*".parse::<TrustedKey>().is_err());
+
+        let dir = tempfile::tempdir().unwrap();
+        let odd = dir.path().join("a=b.pub");
+        std::fs::write(&odd, "").unwrap();
+        let err = odd.to_str().unwrap().parse::<TrustedKey>().unwrap_err();
+        assert!(
+            err.contains("contains '='") && err.contains("a=b.pub=*"),
+            "{err}"
+        );
+    }
+
+    /// A keyless signer's `names` are checked at load; the verdict of a key listed twice names both bindings.
+    #[test]
+    fn signers_and_merged_bindings() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = generate_key_pair().unwrap();
+        let pub_path = dir.path().join("team.pub");
+        std::fs::write(&pub_path, key.public_key_to_pem().unwrap()).unwrap();
+        let bound = |p: &str| TrustedKey {
+            path: pub_path.clone(),
+            names: Some(vec![p.to_owned()]),
+        };
+        let policy = PolicyConfig {
+            mode: PolicyMode::Enforce,
+            trusted_keys: vec![bound("a.b/*"), bound("c.d/x"), bound("a.b/*")],
+            ..Default::default()
+        }
+        .load()
+        .unwrap();
+        let mut e = entry();
+        e["_meta"][SIGNATURE_META] =
+            serde_json::to_value(sign_with_key(&e, &key).unwrap()).unwrap();
+        let err = block_on(policy.check(&e)).unwrap_err();
+        assert_eq!(
+            err,
+            SignatureError::NotTrustedForName {
+                signer: pub_path.display().to_string(),
+                patterns: "a.b/*, c.d/x".into(),
+                name: "io.github.example/weather".into(),
+            }
+        );
+        // Listed again for every name: every name.
+        let policy = PolicyConfig {
+            mode: PolicyMode::Enforce,
+            trusted_keys: vec![bound("a.b/*"), pub_path.clone().into()],
+            ..Default::default()
+        }
+        .load()
+        .unwrap();
+        assert!(block_on(policy.check(&e)).is_ok());
+        // An entry without a name is signed by no bound key.
+        let mut e = entry();
+        e.as_object_mut().unwrap().remove("name");
+        e["_meta"][SIGNATURE_META] =
+            serde_json::to_value(sign_with_key(&e, &key).unwrap()).unwrap();
+        let policy = PolicyConfig {
+            mode: PolicyMode::Enforce,
+            trusted_keys: vec![bound("*")],
+            ..Default::default()
+        }
+        .load()
+        .unwrap();
+        assert!(
+            block_on(policy.check(&e))
+                .unwrap_err()
+                .to_string()
+                .contains("an entry without a name")
+        );
+
+        let signer = TrustedSigner {
+            identity: "ci@example.com".into(),
+            issuer: "https://issuer.example.com".into(),
+            names: Some(Vec::new()),
+        };
+        assert_eq!(
+            signer.to_string(),
+            "ci@example.com (https://issuer.example.com) (for )"
+        );
+        let err = PolicyConfig {
+            mode: PolicyMode::Enforce,
+            signers: vec![signer],
+            ..Default::default()
+        }
+        .load()
+        .unwrap_err();
+        assert!(
+            err.contains("signers[0] (ci@example.com): names is empty")
+                && err.contains("keyless signers need a trusted root"),
+            "{err}"
+        );
+    }
+}
