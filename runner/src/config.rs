@@ -14,12 +14,16 @@
 //!
 //! [signatures]                            # registry entries' signatures (`thv run NAME`)
 //! mode = "enforce"                        # off | warn | enforce ("policy" is read too)
-//! trusted_keys = ["/etc/thv/cosign.pub",   # a path: trusted for every name
-//!                 { path = "/etc/thv/team-a.pub", names = ["com.example.team-a/*"] }]   # only these names
+//! trusted_keys = [
+//!   "/etc/thv/cosign.pub",                # a path: trusted for every name
+//!   { path = "/etc/thv/team-a.pub", names = ["com.example.team-a/*"] },   # only these names
+//! ]
 //! trusted_root = "/etc/thv/trusted_root.json"   # keyless signatures, checked offline
-//! signers = [{identity = "https://github.com/org/repo/.github/workflows/sign.yml@refs/heads/main",
-//!             issuer = "https://token.actions.githubusercontent.com",
-//!             names = ["io.github.org/*"]}]     # optional, as a key's
+//!
+//! [[signatures.signers]]
+//! identity = "https://github.com/org/repo/.github/workflows/sign.yml@refs/heads/main"
+//! issuer = "https://token.actions.githubusercontent.com"
+//! names = ["io.github.org/*"]             # optional, as a key's
 //!
 //! [images]                                # image signatures (cosign), checked before `thv run` starts
 //! verification = "enabled"                # disabled | warn (default) | enabled
