@@ -1521,6 +1521,28 @@ fn mount_rules() {
             "{e}: {msg}"
         );
     }
+    // What the engine would read as mount options, or as a mode: refused, naming the rule.
+    for (e, rule) in [
+        (
+            "volume://v5,volume-opt=device=/etc,volume-opt=type=none,volume-opt=o=bind:/hostetc",
+            "','",
+        ),
+        ("/tmp/data:/x,src=/etc", "','"),
+        ("/a,b:/x", "','"),
+        ("volume://v=1:/x", "not a volume name"),
+        ("volume://-v:/x", "not a volume name"),
+        ("volume://v/x:/x", "not a volume name"),
+        ("/tmp:/x:rw", "contains ':'"),
+        ("/etc:/x:ro", "contains ':'"),
+    ] {
+        let msg = err(e).to_string();
+        assert!(msg.contains(rule), "{e}: {msg}");
+    }
+    let msg = parse_volume("/tmp:/x:rw:ro").unwrap_err().to_string();
+    assert!(
+        msg.contains("contains ':'"),
+        "a second mode is a typo: {msg}"
+    );
     // Others.
     assert!(matches!(err(""), MountError::Empty));
     assert!(matches!(
@@ -1669,6 +1691,20 @@ fn cli_forms() {
     assert!(p("uvx://pkg@").is_err());
     assert!(p("uvx://pkg name").is_err());
     assert!(p("npx://x';rm").is_err());
+    // A name that is a path, or not the registry's shape.
+    for (bad, rule) in [
+        ("npx://../../x", "'..'"),
+        ("npx://a/b/c", "not an npm package name"),
+        ("npx://.hidden", "not an npm package name"),
+        ("npx://@/x", "not an npm package name"),
+        ("uvx://a/b", "not a PyPI package name"),
+        ("go://../outside", "'..'"),
+        ("go://./a/../../x", "'..'"),
+    ] {
+        let err = p(bad).unwrap_err();
+        assert!(err.contains(rule), "{bad}: {err}");
+    }
+    assert!(p("npx://@scope/pkg@1.0.0").is_ok() && p("uvx://mcp_server-time").is_ok());
     // A name or version the package tool would read as an option.
     for bad in [
         "npx://--yes",

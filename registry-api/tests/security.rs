@@ -106,6 +106,20 @@ async fn publishers_cannot_ask_for_privileges(app: &TestApp) {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
+    // A volume whose name carries mount options (Podman reads what follows a ',' as options: a bind of the
+    // host's /etc) is no volume: refused as malformed.
+    let sneaky = with_permissions(
+        "com.example/sneaky",
+        "1.0.0",
+        json!({"read": ["volume://v5,volume-opt=device=/etc,volume-opt=type=none,volume-opt=o=bind:/hostetc"]}),
+    );
+    let (status, body) = app
+        .send(Method::POST, "/v0.1/publish", Some(&publisher), &sneaky)
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let msg = body["error"].as_str().unwrap();
+    assert!(msg.contains("read[0]") && msg.contains("','"), "{msg}");
+
     // A malformed profile is named too (422), never taken as no privileges.
     let bad = with_permissions("com.example/bad", "1.0.0", json!({"privileged": "yes"}));
     let (status, body) = app

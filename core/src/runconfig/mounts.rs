@@ -12,6 +12,9 @@
 //!
 //! Rules, each reported with the entry and the rule broken ([`MountError`]):
 //! - no shell injection characters anywhere: `$(`, `$`, `` ` ``, `&`, `;`, `|`, NUL, other control characters;
+//!   and no `,` (the engine reads what follows a comma as mount options: `volume://v,volume-opt=device=/etc`);
+//! - a resource name is a name (`volume://` the engine's rule: a letter or digit, then letters, digits, `_ . -`);
+//! - a container path has no `:` (`-v /a:/b:rw:ro` is a typo, not a directory named `/b:rw`);
 //! - both paths absolute (a relative path, `~/x` included, is refused: make it absolute first);
 //! - paths are cleaned (`.`, empty segments and `..` resolved); a `..` that climbs above the root is path
 //!   traversal and refused;
@@ -140,6 +143,14 @@ fn forbidden_character(entry: &str) -> Option<&'static str> {
     None
 }
 
+/// A `,` anywhere: the engine (Podman's compatible API) reads what follows a comma as mount options.
+fn comma_error(entry: &str) -> Option<MountError> {
+    entry.contains(',').then(|| MountError::Malformed {
+        entry: entry.to_owned(),
+        reason: "',' is not allowed (the engine would read what follows as mount options)".into(),
+    })
+}
+
 /// `C:\` or `C:/` at the start.
 fn has_windows_drive(p: &str) -> bool {
     let b = p.as_bytes();
@@ -194,6 +205,9 @@ pub(crate) fn clean_host_path(path: &str) -> Result<String, MountError> {
             what,
         });
     }
+    if let Some(e) = comma_error(path) {
+        return Err(e);
+    }
     check_host_path(path, path)
 }
 
@@ -208,6 +222,15 @@ fn check_container_path(entry: &str, path: &str) -> Result<String, MountError> {
         return Err(MountError::WindowsContainerPath {
             entry: entry.to_owned(),
             path: path.to_owned(),
+        });
+    }
+    if path.contains(':') {
+        return Err(MountError::Malformed {
+            entry: entry.to_owned(),
+            reason: format!(
+                "the container path '{}' contains ':' (host:container[:ro|:rw] takes one mode)",
+                path.escape_debug()
+            ),
         });
     }
     if !path.starts_with('/') {
@@ -242,6 +265,9 @@ pub fn parse_mount(entry: &str, read_only: bool) -> Result<Mount, MountError> {
             what,
         });
     }
+    if let Some(e) = comma_error(entry) {
+        return Err(e);
+    }
     let malformed = |reason: &str| MountError::Malformed {
         entry: entry.to_owned(),
         reason: reason.to_owned(),
@@ -272,6 +298,19 @@ pub fn parse_mount(entry: &str, read_only: bool) -> Result<Mount, MountError> {
                 side: PathSide::Resource,
                 path: resource.to_owned(),
             });
+        }
+        // A volume name is the engine's rule; anything else could carry options to the engine.
+        let name_ok = resource.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && resource.chars().all(|c| {
+                c.is_ascii_alphanumeric()
+                    || matches!(c, '_' | '.' | '-')
+                    || (c == '/' && scheme != "volume")
+            });
+        if !name_ok {
+            return Err(malformed(&format!(
+                "'{}' is not a {scheme} name (a letter or digit, then letters, digits, '_', '.', '-')",
+                resource.escape_debug()
+            )));
         }
         let target = check_container_path(entry, container)?;
         return Ok(Mount {
@@ -413,14 +452,16 @@ impl PermissionProfile {
         if let Some(p) = Self::from_builtin_name(name_or_path) {
             return Ok(p);
         }
-        let bytes = std::fs::read(Path::new(name_or_path)).map_err(|e| ProfileError::Read {
-            path: name_or_path.to_owned(),
-            message: if e.kind() == std::io::ErrorKind::NotFound {
-                "no such file (built-in profiles are `none` and `network`)".to_owned()
-            } else {
-                e.to_string()
-            },
-        })?;
+        let bytes =
+            crate::files::read_regular(Path::new(name_or_path), crate::files::MAX_CONFIG_BYTES)
+                .map_err(|e| ProfileError::Read {
+                    path: name_or_path.to_owned(),
+                    message: if e.kind() == std::io::ErrorKind::NotFound {
+                        "no such file (built-in profiles are `none` and `network`)".to_owned()
+                    } else {
+                        e.to_string()
+                    },
+                })?;
         Self::from_json(&bytes, name_or_path)
     }
 
