@@ -239,6 +239,9 @@ impl PackageSource {
         if self.version.as_deref().is_some_and(|v| v.starts_with('-')) {
             return Err("the version starts with '-' (it would be read as an option)".into());
         }
+        if let Some(rule) = self.name_shape_error() {
+            return Err(format!("the package name '{}' {rule}", self.name));
+        }
         if let Some(c) = self.name.chars().find(|c| !name_ok(*c)) {
             return Err(format!(
                 "the package name contains {c:?} (allowed: letters, digits and @ / . _ ~ + -)"
@@ -256,6 +259,35 @@ impl PackageSource {
             }
         }
         Ok(())
+    }
+}
+
+impl PackageSource {
+    /// What is wrong with the name's shape for its scheme: an npm name is `name` or `@scope/name`, a PyPI name
+    /// has no `/`, and no name climbs out with `..` (the package tool would take a path: `npm install ../../x`).
+    fn name_shape_error(&self) -> Option<&'static str> {
+        let segment_ok = |s: &str| !s.is_empty() && !s.starts_with(['.', '_']);
+        if self.name.split('/').any(|s| s == "..") {
+            return Some("climbs out with '..' (a path, not a package)");
+        }
+        match self.scheme {
+            PackageScheme::Npx => {
+                let ok = match self.name.split('/').collect::<Vec<_>>().as_slice() {
+                    [name] => !name.starts_with('@') && segment_ok(name),
+                    [scope, name] => {
+                        scope.len() > 1
+                            && scope.starts_with('@')
+                            && segment_ok(&scope[1..])
+                            && segment_ok(name)
+                    }
+                    _ => false,
+                };
+                (!ok).then_some("is not an npm package name (name or @scope/name)")
+            }
+            PackageScheme::Uvx => (self.name.contains(['/', '@']) || !segment_ok(&self.name))
+                .then_some("is not a PyPI package name"),
+            PackageScheme::Go => None,
+        }
     }
 }
 
