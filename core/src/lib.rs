@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod client;
+pub mod files;
 pub mod filter;
 pub mod image_ref;
 pub mod legacy;

@@ -20,6 +20,9 @@ use thv_core::registry_file::{BUNDLED_REGISTRY_JSON, RegistryFile};
 use thv_core::runconfig::match_short_name;
 use thv_core::server::ServerJson;
 
+/// The largest registry file read from a path.
+const REGISTRY_FILE_MAX_BYTES: u64 = 256 * 1024 * 1024;
+
 /// Where registry entries come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RegistrySource {
@@ -73,7 +76,7 @@ impl RegistrySource {
     async fn file_servers(&self) -> anyhow::Result<Vec<ServerJson>> {
         let bytes: Vec<u8> = match self {
             Self::Bundled => BUNDLED_REGISTRY_JSON.as_bytes().to_vec(),
-            Self::File(p) => std::fs::read(p)
+            Self::File(p) => thv_core::files::read_regular(p, REGISTRY_FILE_MAX_BYTES)
                 .with_context(|| format!("cannot read the registry file {}", p.display()))?,
             Self::FileUrl(u) => {
                 let resp = reqwest::get(u)

@@ -206,3 +206,20 @@ fn missing_host_paths_unknown_profile_keys_and_option_like_packages_are_refused(
     }
     nothing_started(&thv);
 }
+
+/// Files thv reads must be regular files of a sane size: `/dev/zero` used to exhaust memory or hang.
+#[test]
+fn special_files_are_refused_not_read_forever() {
+    let thv = Thv::new();
+    for args in [
+        vec!["run", "fetch", "--env-file", "/dev/zero"],
+        vec!["run", "fetch", "--permission-profile", "/dev/zero"],
+        vec!["run", "fetch", "--tools-override", "/dev/zero"],
+        vec!["run", "--from-config", "/dev/zero"],
+        vec!["run", "fetch", "--env-file", "/tmp"],
+    ] {
+        let err = thv.fails(&args);
+        assert!(err.contains("not a regular file"), "{args:?}: {err}");
+    }
+    nothing_started(&thv);
+}

@@ -130,7 +130,7 @@ impl MiddlewareArgs {
             add.push(entry("telemetry", p));
         }
         if let Some(path) = &self.tools_override {
-            let text = std::fs::read_to_string(path)
+            let text = thv_core::files::read_config_text(path)
                 .with_context(|| format!("--tools-override: cannot read {}", path.display()))?;
             #[derive(serde::Deserialize)]
             #[serde(deny_unknown_fields)]

@@ -185,7 +185,7 @@ impl Auth {
         config.check()?;
         let client_secret = match &config.client_secret_file {
             Some(path) => Some(
-                std::fs::read_to_string(path)
+                thv_core::files::read_config_text(path)
                     .map_err(|e| {
                         AuthConfigError::Invalid(format!(
                             "oidc_config.client_secret_file {}: {e}",

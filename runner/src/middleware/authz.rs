@@ -58,7 +58,7 @@ pub struct CedarConfig {
 
 /// Reads an authorization configuration file (JSON, or YAML by extension) and checks it.
 pub fn read_config(path: &Path) -> Result<Value, String> {
-    let text = std::fs::read_to_string(path)
+    let text = thv_core::files::read_config_text(path)
         .map_err(|e| format!("authorization config {}: {e}", path.display()))?;
     let yaml = path
         .extension()
