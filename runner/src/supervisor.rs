@@ -312,9 +312,15 @@ impl Keeper {
                 self.backoff = Some(delay);
                 self.next_try = Some(now + delay);
                 tracing::warn!(container = %cname, state = %info.state, "the container stopped on its own: starting it again");
+                let host_port = manager
+                    .store()
+                    .load_status(name)
+                    .ok()
+                    .and_then(|s| s.container_host_port);
                 if let Ok(rc) = manager.store().load_runconfig(name)
                     && crate::workloads::isolation::is_isolated(&rc)
-                    && let Err(e) = crate::workloads::isolation::ensure_running(rt, cname).await
+                    && let Err(e) =
+                        crate::workloads::isolation::ensure_running(rt, &rc, host_port).await
                 {
                     tracing::warn!(container = %cname, "cannot start the egress sidecar: {e:#}");
                 }

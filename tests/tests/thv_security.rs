@@ -80,6 +80,30 @@ fn registry_entries_only_request_privileges() {
         assert!(err.contains(part), "{part}: {err}");
     }
     assert!(!exists("container", &greedy), "nothing was created");
+
+    // A volume name carrying mount options (Podman binds the host's /etc from `volume-opt=device=/etc`) is no
+    // volume: refused before anything is made.
+    let sneaky_registry = thv.home().join("sneaky.json");
+    std::fs::write(
+        &sneaky_registry,
+        json!([entry_with_permissions("com.example/sneaky", json!({
+            "read": ["volume://thv-e2e-sneaky,volume-opt=device=/etc,volume-opt=type=none,volume-opt=o=bind:/hostetc"]
+        }))])
+        .to_string(),
+    )
+    .unwrap();
+    let sneaky = unique("sneaky");
+    let err = thv.fails(&[
+        "run",
+        "sneaky",
+        "--name",
+        &sneaky,
+        "--registry",
+        sneaky_registry.to_str().unwrap(),
+    ]);
+    assert!(err.contains("read[0]") && err.contains("','"), "{err}");
+    assert!(!exists("container", &sneaky));
+    assert!(!exists("volume", "thv-e2e-sneaky"), "no volume was made");
     assert!(
         !thv.ok(&["list", "--all"]).contains(&greedy),
         "nothing was recorded"
@@ -324,6 +348,39 @@ fn isolated_workloads_reach_neither_the_host_nor_the_lan_nor_each_other() {
         );
     }
 
+    // No IPv6 in the workload: a link-local address needs no route, and the host's side of the internal
+    // network answers on it (a server listening on every address of the host is reached that way otherwise).
+    let any_port = serve_on_host("::".parse().unwrap());
+    let bridge = inspect(&format!("toolhive-{prober}-internal"))["network_interface"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let out = std::process::Command::new("ip")
+        .args(["-6", "-o", "addr", "show", "dev", &bridge, "scope", "link"])
+        .output()
+        .unwrap();
+    let link_local = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .find(|w| w.starts_with("fe80::"))
+        .map(|w| w.split('/').next().unwrap().to_owned());
+    assert_eq!(
+        sh(&prober, "cat /proc/sys/net/ipv6/conf/all/disable_ipv6").trim(),
+        "1",
+        "IPv6 is off in the workload"
+    );
+    if let Some(ll) = link_local {
+        let out = sh(
+            &prober,
+            &format!(
+                "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {ll}%eth0 {any_port}; echo END"
+            ),
+        );
+        assert!(
+            !out.contains("host-service"),
+            "reached the host over IPv6 link-local: {out}"
+        );
+    }
+
     // Another container of the default network is not served by the HTTP workload's sidecar (neither its
     // ingress nor its egress proxy), while the workload's own proxy works.
     let stranger = podman(&[
@@ -352,6 +409,30 @@ fn isolated_workloads_reach_neither_the_host_nor_the_lan_nor_each_other() {
         &json!({"text": "through the proxy"}),
     );
     assert_eq!(v["calls"][0]["text"], "through the proxy");
+    // The published port itself, on the host's loopback: a page reaching it by DNS rebinding names its own
+    // host, and is refused; what thv's proxy sends passes.
+    let published = inspect(&web_sidecar)["HostConfig"]["PortBindings"]["8080/tcp"][0]["HostPort"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ask = |host: &str| {
+        let mut c = std::net::TcpStream::connect(format!("127.0.0.1:{published}")).unwrap();
+        c.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let body = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
+        let _ = write!(
+            c,
+            "POST /mcp HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let mut out = String::new();
+        let _ = c.read_to_string(&mut out);
+        out.lines().next().unwrap_or_default().to_owned()
+    };
+    let rebinding = ask(&format!("rebind.example:{published}"));
+    assert!(rebinding.contains("403"), "{rebinding}");
+    let direct = ask(&format!("127.0.0.1:{published}"));
+    assert!(!direct.contains("403"), "{direct}");
     let log = String::from_utf8_lossy(&podman(&["logs", &web_sidecar]).output().unwrap().stderr)
         .into_owned()
         + &String::from_utf8_lossy(&podman(&["logs", &web_sidecar]).output().unwrap().stdout);
@@ -439,6 +520,72 @@ fn names_never_collide() {
     assert_eq!(inspect(&foreign_sidecar)["State"]["Running"], true);
     assert!(!exists("container", &foreign));
     let _ = podman(&["rm", "-f", "-t", "0", &foreign_sidecar]).status();
+
+    // A network of the internal network's name that is not one (it has a way out) is not used, nor removed.
+    let netted = unique("netted");
+    let network = format!("toolhive-{netted}-internal");
+    assert!(
+        podman(&["network", "create", &network])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let err = thv.fails(&["run", TEST_SERVER_IMAGE, "--name", &netted]);
+    assert!(err.contains("is not an internal network of thv's"), "{err}");
+    assert!(!exists("container", &netted) && exists("network", &network));
+    let _ = podman(&["network", "rm", "-f", &network]).status();
+
+    // A foreign container that took a workload's name is not stopped or removed by thv.
+    let taken = unique("taken");
+    thv.ok(&["run", TEST_SERVER_IMAGE, "--name", &taken]);
+    assert!(
+        podman(&["rm", "-f", "-t", "0", &taken])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(
+        podman(&["run", "-d", "--name", &taken, BUSYBOX, "sleep", "600"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let err = thv.fails(&["stop", &taken]);
+    assert!(err.contains("is not workload"), "{err}");
+    thv.ok(&["rm", &taken]);
+    assert_eq!(
+        inspect(&taken)["State"]["Running"],
+        true,
+        "the foreign container is left alone"
+    );
+    let _ = podman(&["rm", "-f", "-t", "0", &taken]).status();
+
+    // An interrupted `thv run` (its containers made, nothing recorded): named as such, and `thv rm` clears it.
+    let cut = unique("cut");
+    thv.ok(&["run", TEST_SERVER_IMAGE, "--name", &cut]);
+    for dir in ["runconfigs", "workloads"] {
+        std::fs::remove_file(
+            thv.home()
+                .join(format!(".local/state/thv/{dir}/{cut}.json")),
+        )
+        .unwrap();
+    }
+    let err = thv.fails(&["run", TEST_SERVER_IMAGE, "--name", &cut]);
+    assert!(
+        err.contains(&format!(
+            "left by an interrupted `thv run {cut}`: `thv rm {cut}` removes it"
+        )),
+        "{err}"
+    );
+    let out = thv.run(&["rm", &cut]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!exists("container", &cut) && !exists("container", &format!("{cut}-egress")));
+    assert!(!exists("network", &format!("toolhive-{cut}-internal")));
+    thv.ok(&["run", TEST_SERVER_IMAGE, "--name", &cut]);
 
     // Two runs of one name at once: one wins, the other is told so, and the winner is whole.
     let same = unique("same");
@@ -610,4 +757,87 @@ fn secret_values_stay_out_of_configs_and_logs() {
         Vec::<std::path::PathBuf>::new(),
         "the value is in no file of thv's"
     );
+}
+
+/// The sidecar reads the host's addresses when it is made: a workload started again after the host got a new
+/// address refuses it (before, it kept what it read at its first start, even across `thv restart`).
+#[test]
+fn a_host_address_added_later_is_refused_from_the_next_start() {
+    if engine_image_and_python(BUSYBOX, "scripts/build-test-images.sh").is_none() {
+        return;
+    }
+    let id = std::process::id() % 100_000;
+    let dummy = format!("thvd{id}");
+    let address = "100.128.77.1";
+    let _ = std::process::Command::new("ip")
+        .args(["link", "del", &dummy])
+        .stderr(std::process::Stdio::null())
+        .status();
+    // A veth pair (the `dummy` link type may be missing): an address on its end is one more of the host's.
+    let added = std::process::Command::new("ip")
+        .args([
+            "link",
+            "add",
+            &dummy,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &format!("{dummy}p"),
+        ])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !added {
+        assert!(!ci(), "CI=true, but `ip link add` failed (needs root)");
+        return;
+    }
+    struct Dummy(String);
+    impl Drop for Dummy {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("ip")
+                .args(["link", "del", &self.0])
+                .status();
+        }
+    }
+    let _dummy = Dummy(dummy.clone());
+    let thv = Thv::new();
+    let profile = thv.home().join("all.json");
+    std::fs::write(
+        &profile,
+        r#"{"network":{"outbound":{"insecure_allow_all":true}}}"#,
+    )
+    .unwrap();
+    let name = unique("later");
+    thv.ok(&[
+        "run",
+        BUSYBOX,
+        "--name",
+        &name,
+        "--transport",
+        "stdio",
+        "--permission-profile",
+        profile.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        "sleep 1000000",
+    ]);
+    let peer = format!("{dummy}p");
+    for args in [
+        vec!["addr", "add", &format!("{address}/32"), "dev", &dummy],
+        vec!["link", "set", &dummy, "up"],
+        vec!["link", "set", &peer, "up"],
+    ] {
+        assert!(
+            std::process::Command::new("ip")
+                .args(&args)
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+    let port = serve_on_host(address.parse().unwrap());
+    thv.ok(&["restart", &name]);
+    let answer = connect_through_proxy(&name, &format!("{address}:{port}"));
+    assert!(answer.contains("403"), "{answer}");
 }

@@ -125,6 +125,8 @@ pub struct NetworkInfo {
     /// The gateways of the subnets that have one (the host's address on the network).
     pub gateways: Vec<std::net::IpAddr>,
     pub internal: bool,
+    /// Created by thv ([`MANAGED_LABEL`]`=true`).
+    pub managed: bool,
 }
 
 /// A container port published on the host.

@@ -9,6 +9,8 @@
 //!   IP/CIDR entry of `allow_host` names it (the rules: [`crate::egress`]);
 //!   `NO_PROXY` keeps loopback local. Anything that ignores the proxy has no route at all;
 //! - **DNS**: the sidecar is the container's only DNS server: allowed names resolve, others do not exist;
+//! - **no IPv6** in the workload's container (`net.ipv6.conf.*.disable_ipv6`): IPv6 link-local addresses need
+//!   no route and would reach the host's side of the internal network;
 //! - **ingress** (sse, streamable-http): nothing on an internal network can be published, so the sidecar
 //!   publishes the workload's host port on `127.0.0.1` and forwards it to the server's port.
 //!
@@ -34,7 +36,8 @@ use thv_core::toolhive::PermissionProfile;
 
 use crate::egress::SidecarArgs;
 use crate::runtime::{
-    ImageBuildOptions, NetworkMode, Runtime, RuntimeError, WorkloadSpec, network_mode_for,
+    ImageBuildOptions, NetworkMode, PortMapping, Runtime, RuntimeError, WorkloadSpec,
+    network_mode_for,
 };
 
 /// The sidecar's proxy port.
@@ -106,13 +109,53 @@ pub async fn prepare(
     spec: &mut WorkloadSpec,
 ) -> anyhow::Result<Addresses> {
     let network = network_name(&spec.name);
-    let sidecar = sidecar_name(&spec.name);
-    // A stale sidecar of this workload is replaced; any other container of that name is not ours to touch.
-    match rt.inspect(&sidecar).await {
+    remove_own_sidecar(rt, rc, &sidecar_name(&spec.name)).await?;
+    rt.create_network(&network, true)
+        .await
+        .with_context(|| format!("cannot create the internal network {network}"))?;
+    let info = rt.inspect_network(&network).await?;
+    let addrs = internal_addresses(&network, &info)?;
+    // The published port moves to the sidecar, which forwards it to the server.
+    let ports: Vec<PortMapping> = spec.ports.drain(..).collect();
+    start_sidecar(rt, rc, &spec.name, addrs, ports).await?;
+
+    spec.network_name = Some(network);
+    spec.ip_address = Some(addrs.workload);
+    spec.dns = vec![addrs.sidecar];
+    // No IPv6 in the workload: its link-local addresses would reach the host's side of the internal network
+    // (and everything listening there) with no proxy in between.
+    for key in ["all", "default"] {
+        spec.sysctls
+            .insert(format!("net.ipv6.conf.{key}.disable_ipv6"), "1".to_owned());
+    }
+    spec.env.extend(proxy_env(addrs.sidecar));
+    Ok(addrs)
+}
+
+/// The fixed addresses on a workload's internal network (refused when the network is not thv's internal one).
+fn internal_addresses(
+    network: &str,
+    info: &crate::runtime::NetworkInfo,
+) -> anyhow::Result<Addresses> {
+    if let Some(why) = foreign_network(network, info) {
+        bail!("{why}");
+    }
+    Addresses::in_subnets(&info.subnets).with_context(|| {
+        format!(
+            "the network {network} has no IPv4 subnet ({:?})",
+            info.subnets
+        )
+    })
+}
+
+/// Removes the sidecar of `rc`'s workload when there is one; any other container of that name is not ours to
+/// touch (an error).
+async fn remove_own_sidecar(rt: &dyn Runtime, rc: &RunConfig, sidecar: &str) -> anyhow::Result<()> {
+    match rt.inspect(sidecar).await {
         Ok(info) if super::reserve::is_own_sidecar(&info.labels, rc) => {
-            match rt.remove(&sidecar, true).await {
-                Ok(()) | Err(RuntimeError::NotFound(_)) => {}
-                Err(e) => return Err(e).context("cannot remove the old sidecar"),
+            match rt.remove(sidecar, true).await {
+                Ok(()) | Err(RuntimeError::NotFound(_)) => Ok(()),
+                Err(e) => Err(e).context("cannot remove the old sidecar"),
             }
         }
         Ok(_) => bail!(
@@ -120,19 +163,23 @@ pub async fn prepare(
              this workload under another name",
             rc.name
         ),
-        Err(RuntimeError::NotFound(_)) => {}
-        Err(e) => return Err(e).context("cannot inspect the old sidecar"),
+        Err(RuntimeError::NotFound(_)) => Ok(()),
+        Err(e) => Err(e).context("cannot inspect the old sidecar"),
     }
-    rt.create_network(&network, true)
-        .await
-        .with_context(|| format!("cannot create the internal network {network}"))?;
-    let info = rt.inspect_network(&network).await?;
-    let addrs = Addresses::in_subnets(&info.subnets).with_context(|| {
-        format!(
-            "the network {network} has no IPv4 subnet ({:?})",
-            info.subnets
-        )
-    })?;
+}
+
+/// Creates and starts the sidecar of the container `container` (of `rc`) on its internal network at
+/// `addrs.sidecar` and the default network, publishing `ports` and forwarding them to the workload, with what it
+/// refuses read now: this machine's addresses, the engine's gateways and networks.
+async fn start_sidecar(
+    rt: &dyn Runtime,
+    rc: &RunConfig,
+    container: &str,
+    addrs: Addresses,
+    ports: Vec<PortMapping>,
+) -> anyhow::Result<()> {
+    let network = network_name(container);
+    let sidecar = sidecar_name(container);
     let default_network = rt.default_network().await?;
     let default_info = rt.inspect_network(&default_network).await?;
     // The host: its own addresses and its addresses on every engine network (the gateways); the engine's
@@ -187,8 +234,7 @@ pub async fn prepare(
         "net.ipv4.ip_unprivileged_port_start".to_owned(),
         "0".to_owned(),
     );
-    // The published port moves to the sidecar, which forwards it to the server.
-    for p in spec.ports.drain(..) {
+    for p in ports {
         args.ingress.push((
             SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), p.container_port),
             SocketAddr::new(addrs.workload, p.container_port),
@@ -207,12 +253,19 @@ pub async fn prepare(
         let _ = rt.remove(&sidecar, true).await;
         return Err(e).with_context(|| format!("cannot attach {sidecar} to {network}"));
     }
+    Ok(())
+}
 
-    spec.network_name = Some(network);
-    spec.ip_address = Some(addrs.workload);
-    spec.dns = vec![addrs.sidecar];
-    spec.env.extend(proxy_env(addrs.sidecar));
-    Ok(addrs)
+/// Why an existing network of the workload's internal network's name is not one: not internal (it would have a
+/// way out) or not made by thv.
+pub fn foreign_network(name: &str, info: &crate::runtime::NetworkInfo) -> Option<String> {
+    (!info.internal || !info.managed).then(|| {
+        format!(
+            "a network named '{name}' exists and is not an internal network of thv's ({}): remove it, or run \
+             this workload under another name",
+            if info.internal { "not made by thv" } else { "it has a way out" }
+        )
+    })
 }
 
 /// The addresses of this machine's interfaces (the engine's host, for a local engine), each as a one-address
@@ -254,24 +307,50 @@ pub fn proxy_env(sidecar: IpAddr) -> BTreeMap<String, String> {
     .collect()
 }
 
-/// Whether the network and the sidecar of an isolated container exist; the sidecar is started when stopped.
-/// `false`: something is gone, and the workload's container must be made again ([`prepare`]).
-pub async fn ensure_running(rt: &dyn Runtime, container: &str) -> anyhow::Result<bool> {
-    match rt.inspect_network(&network_name(container)).await {
-        Ok(_) => {}
+/// Makes the sidecar of `rc`'s isolated container anew (a workload started again gets what is refused as it
+/// is now: a host address added since, a new engine network), publishing the workload's port on `host_port`.
+/// `false`: the internal network is gone (an engine reset), or the port is not known, and the workload's
+/// container must be made again ([`prepare`]).
+pub async fn ensure_running(
+    rt: &dyn Runtime,
+    rc: &RunConfig,
+    host_port: Option<u16>,
+) -> anyhow::Result<bool> {
+    let container = super::container_name(rc);
+    let network = network_name(&container);
+    let info = match rt.inspect_network(&network).await {
+        Ok(info) => info,
         Err(RuntimeError::NotFound(_)) => return Ok(false),
         Err(e) => return Err(e.into()),
-    }
-    let sidecar = sidecar_name(container);
+    };
+    let addrs = internal_addresses(&network, &info)?;
+    let ports = match (rc.transport.is_http(), rc.target_port, host_port) {
+        (false, _, _) => Vec::new(),
+        (true, Some(container_port), Some(hp)) => vec![PortMapping {
+            container_port,
+            host_ip: crate::runtime::DEFAULT_PUBLISH_HOST.to_owned(),
+            host_port: Some(hp),
+        }],
+        (true, _, _) => return Ok(false),
+    };
+    remove_own_sidecar(rt, rc, &sidecar_name(&container)).await?;
+    start_sidecar(rt, rc, &container, addrs, ports).await?;
+    Ok(true)
+}
+
+/// Whether `rc`'s sidecar exists (it is started when stopped).
+pub async fn sidecar_started(rt: &dyn Runtime, rc: &RunConfig) -> anyhow::Result<bool> {
+    let sidecar = sidecar_name(&super::container_name(rc));
     match rt.inspect(&sidecar).await {
-        Ok(info) if info.state.is_running() => Ok(true),
-        Ok(_) => {
-            rt.start(&sidecar)
-                .await
-                .with_context(|| format!("cannot start the egress sidecar {sidecar}"))?;
+        Ok(info) if super::reserve::is_own_sidecar(&info.labels, rc) => {
+            if !info.state.is_running() {
+                rt.start(&sidecar)
+                    .await
+                    .with_context(|| format!("cannot start the egress sidecar {sidecar}"))?;
+            }
             Ok(true)
         }
-        Err(RuntimeError::NotFound(_)) => Ok(false),
+        Ok(_) | Err(RuntimeError::NotFound(_)) => Ok(false),
         Err(e) => Err(e.into()),
     }
 }
@@ -289,9 +368,18 @@ pub async fn stop(rt: &dyn Runtime, container: &str, remove: bool) -> anyhow::Re
         Err(e) => return Err(e).with_context(|| format!("cannot stop {sidecar}")),
     }
     if remove {
-        rt.remove_network(&network_name(container))
-            .await
-            .with_context(|| format!("cannot remove the network {}", network_name(container)))?;
+        let network = network_name(container);
+        match rt.inspect_network(&network).await {
+            Ok(info) if foreign_network(&network, &info).is_none() => rt
+                .remove_network(&network)
+                .await
+                .with_context(|| format!("cannot remove the network {network}"))?,
+            Ok(_) => tracing::warn!(%network, "not removed: the network is not thv's"),
+            Err(RuntimeError::NotFound(_)) => {}
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot inspect the network {network}"));
+            }
+        }
     }
     Ok(())
 }

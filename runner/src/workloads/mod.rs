@@ -245,8 +245,16 @@ impl Manager {
     async fn ensure_container(&self, rc: &RunConfig) -> anyhow::Result<()> {
         let rt = self.runtime().await?;
         let cname = container_name(rc);
-        if isolation::is_isolated(rc) && !isolation::ensure_running(rt.as_ref(), &cname).await? {
-            // The network or the sidecar is gone (an engine reset): everything is made again.
+        let owned = self.owned_container(rt.as_ref(), rc).await?;
+        let host_port = self.store.load_status(&rc.name)?.container_host_port;
+        // A running workload keeps its sidecar (started if it stopped); one that starts gets a new one.
+        let running = owned.as_ref().is_some_and(|i| i.state.is_running());
+        if isolation::is_isolated(rc)
+            && !(running && isolation::sidecar_started(rt.as_ref(), rc).await?)
+            && !isolation::ensure_running(rt.as_ref(), rc, host_port).await?
+            && owned.is_some()
+        {
+            // The network is gone (an engine reset): everything is made again.
             match rt.remove(&cname, true).await {
                 Ok(()) | Err(RuntimeError::NotFound(_)) => {}
                 Err(e) => return Err(e.into()),
@@ -289,6 +297,17 @@ impl Manager {
         }
         let rt = self.runtime().await?;
         let cname = container_name(&rc);
+        if let Err(e) = self.owned_container(rt.as_ref(), &rc).await {
+            if !remove {
+                return Err(e);
+            }
+            // Removing the workload leaves the other container alone.
+            eprintln!("warning: {e:#}; left as it is");
+            if isolation::is_isolated(&rc) {
+                isolation::stop(rt.as_ref(), &cname, true).await?;
+            }
+            return Ok(());
+        }
         let (result, verb) = if remove {
             (rt.remove(&cname, true).await, "remove")
         } else {
@@ -306,6 +325,30 @@ impl Manager {
         Ok(())
     }
 
+    /// The container of `rc` as the engine reports it (`None`: there is none); an error when a container of its
+    /// name exists that is not this workload's (another workload's, or not thv's): it is not ours to touch.
+    async fn owned_container(
+        &self,
+        rt: &dyn Runtime,
+        rc: &RunConfig,
+    ) -> anyhow::Result<Option<crate::runtime::WorkloadInfo>> {
+        let cname = container_name(rc);
+        match rt.inspect(&cname).await {
+            Ok(info)
+                if info.is_managed()
+                    && info.labels.get(thv_core::runconfig::labels::NAME) == Some(&rc.name) =>
+            {
+                Ok(Some(info))
+            }
+            Ok(_) => bail!(
+                "the container '{cname}' is not workload '{}''s (it is not labelled as thv's container of it)",
+                rc.name
+            ),
+            Err(RuntimeError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Stops the proxy process of a workload (if it runs).
     pub fn stop_proxy(&self, name: &str) -> anyhow::Result<()> {
         let status = self.store.load_status(name)?;
@@ -319,6 +362,9 @@ impl Manager {
     /// Removes a workload: its proxy, its container, its state, and the secrets `thv` stored for it (values
     /// given in plain, [`RunConfig::take_sensitive_values`]).
     pub async fn remove(&self, name: &str) -> anyhow::Result<()> {
+        if !self.store.exists(name) && self.remove_leftovers(name).await? {
+            return Ok(());
+        }
         let rc = self.store.load_runconfig(name)?;
         self.stop_proxy_and_container(name, true).await?;
         self.store.remove(name)?;
@@ -327,6 +373,46 @@ impl Manager {
             self.secrets.delete(&r.name)?;
         }
         Ok(())
+    }
+
+    /// Removes what an interrupted `thv run NAME` left in the engine without recording it: the containers
+    /// labelled as workload `name`'s (its container and sidecar) and their internal networks. `false`: there was
+    /// nothing.
+    async fn remove_leftovers(&self, name: &str) -> anyhow::Result<bool> {
+        let rt = self.runtime().await?;
+        let left: Vec<_> = rt
+            .list()
+            .await?
+            .into_iter()
+            .filter(|c| {
+                c.labels
+                    .get(thv_core::runconfig::labels::NAME)
+                    .map(String::as_str)
+                    == Some(name)
+            })
+            .collect();
+        for c in &left {
+            match rt.remove(&c.name, true).await {
+                Ok(()) | Err(RuntimeError::NotFound(_)) => {}
+                Err(e) => return Err(e).with_context(|| format!("cannot remove {}", c.name)),
+            }
+        }
+        for c in left.iter().filter(|c| {
+            !c.labels
+                .contains_key(thv_core::runconfig::labels::AUXILIARY)
+        }) {
+            isolation::stop(rt.as_ref(), &c.name, true).await?;
+        }
+        if !left.is_empty() {
+            eprintln!(
+                "removed what an interrupted `thv run {name}` left: {}",
+                left.iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        Ok(!left.is_empty())
     }
 
     /// The ports the existing workloads use when they run: their proxies' and their containers' published

@@ -188,13 +188,30 @@ fn pending(dir: &std::path::Path, ours: &str) -> anyhow::Result<Vec<(String, Own
 }
 
 /// Refuses a container name the engine already has, unless it is `rc`'s own sidecar (left by an earlier start
-/// of this workload, replaced when the isolation is made again).
+/// of this workload, replaced when the isolation is made again), and a network of the internal network's name
+/// that is not an internal network of thv's.
 pub async fn check_engine(rt: &dyn Runtime, rc: &RunConfig) -> anyhow::Result<()> {
-    for container in owned_names(rc).containers {
+    let owned = owned_names(rc);
+    for network in &owned.networks {
+        match rt.inspect_network(network).await {
+            Ok(info) => {
+                if let Some(why) = isolation::foreign_network(network, &info) {
+                    bail!("{why}");
+                }
+            }
+            Err(RuntimeError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    for container in owned.containers {
         match rt.inspect(&container).await {
             Ok(info) if is_own_sidecar(&info.labels, rc) => {}
             Ok(info) => {
                 let owner = match info.labels.get(labels::NAME) {
+                    // Recorded nowhere (the name was free to reserve): left by an interrupted run.
+                    Some(w) if info.is_managed() && *w == rc.name => {
+                        format!("left by an interrupted `thv run {w}`: `thv rm {w}` removes it")
+                    }
                     Some(w) if info.is_managed() => format!("it belongs to thv workload '{w}'"),
                     _ => "it is not thv's".to_owned(),
                 };

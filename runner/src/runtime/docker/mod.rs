@@ -140,9 +140,16 @@ impl DockerRuntime {
 
 /// Maps an engine error; `what` names the container for a 404.
 /// A network's subnets, gateways and whether it is internal, as the engine reports them.
-fn network_info(internal: Option<bool>, ipam: Option<bollard::models::Ipam>) -> NetworkInfo {
+fn network_info(
+    internal: Option<bool>,
+    ipam: Option<bollard::models::Ipam>,
+    labels: Option<HashMap<String, String>>,
+) -> NetworkInfo {
     let mut info = NetworkInfo {
         internal: internal.unwrap_or(false),
+        managed: labels
+            .and_then(|l| l.get(MANAGED_LABEL).cloned())
+            .is_some_and(|v| v == MANAGED_LABEL_VALUE),
         ..Default::default()
     };
     for c in ipam.and_then(|i| i.config).unwrap_or_default() {
@@ -445,7 +452,7 @@ impl Runtime for DockerRuntime {
             )
             .await
             .map_err(|e| map_err(e, name))?;
-        Ok(network_info(n.internal, n.ipam))
+        Ok(network_info(n.internal, n.ipam, n.labels))
     }
 
     async fn list_networks(&self) -> Result<Vec<NetworkInfo>, RuntimeError> {
@@ -456,7 +463,7 @@ impl Runtime for DockerRuntime {
             .map_err(|e| map_err(e, "networks"))?;
         Ok(list
             .into_iter()
-            .map(|n| network_info(n.internal, n.ipam))
+            .map(|n| network_info(n.internal, n.ipam, n.labels))
             .collect())
     }
 
