@@ -69,7 +69,7 @@ pub use mounts::{
 pub use names::{NameMatchError, match_short_name, sanitize_name};
 pub use privileges::{Grant, Privilege};
 pub use resolve::{
-    Resolution, ResolveError, ResolveOptions, ResolveWarning, from_registry_entry,
+    Resolution, ResolveError, ResolveOptions, ResolveWarning, check_grants, from_registry_entry,
     resolve_registry_entry,
 };
 pub use types::{

@@ -212,7 +212,13 @@ impl PermissionProfile {
         if let Ok(list) = self.mounts() {
             for m in list {
                 let source = match &m.source {
-                    MountSource::Host(h) => format!("host {h}"),
+                    // A link is shown with what it points at: `/tmp/x → /etc` is the host's /etc.
+                    MountSource::Host(h) => match std::fs::canonicalize(h) {
+                        Ok(real) if real.as_os_str() != h.as_str() => {
+                            format!("host {h} (a link to {})", real.display())
+                        }
+                        _ => format!("host {h}"),
+                    },
                     MountSource::Resource { scheme, resource } => format!("{scheme}://{resource}"),
                 };
                 let mode = if m.read_only { "ro" } else { "rw" };

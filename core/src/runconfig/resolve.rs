@@ -181,10 +181,11 @@ pub enum ResolveError {
     InvalidOption { option: String, message: String },
     #[error(transparent)]
     Profile(#[from] ProfileError),
-    /// The entry's permission profile asks for privileges the user did not grant.
-    #[error("{}", ungranted_text(server, missing))]
+    /// A permission profile the user did not write (a registry entry's, a RunConfig file's) asks for privileges
+    /// the user did not grant. `requester` names where it comes from (`registry entry 'NAME'`).
+    #[error("{}", ungranted_text(requester, missing))]
     PrivilegesNotGranted {
-        server: String,
+        requester: String,
         missing: Vec<Privilege>,
     },
     /// `--tools` names a tool the registry does not list.
@@ -229,7 +230,7 @@ fn missing_env_text(server: &str, missing: &[MissingEnv]) -> String {
     format!("server '{server}' requires the {noun} {}", items.join("; "))
 }
 
-fn ungranted_text(server: &str, missing: &[Privilege]) -> String {
+fn ungranted_text(requester: &str, missing: &[Privilege]) -> String {
     let what: Vec<String> = missing.iter().map(ToString::to_string).collect();
     let mut flags: Vec<String> = Vec::new();
     for p in missing {
@@ -239,8 +240,8 @@ fn ungranted_text(server: &str, missing: &[Privilege]) -> String {
         }
     }
     format!(
-        "registry entry '{server}' asks for privileges that were not granted: {}. An entry's permissions are a \
-         request: after reviewing it, grant them with {}, or run it with your own --permission-profile",
+        "{requester} asks for privileges that were not granted: {}. Its permissions are a request: after \
+         reviewing it, grant them with {}, or run it with your own --permission-profile",
         what.join("; "),
         flags.join(" ")
     )
@@ -445,10 +446,11 @@ fn package_args(server: &ServerJson, pkg: &Package) -> Result<Vec<String>, Resol
     Ok(out)
 }
 
-/// Refuses the `requested` privileges of an entry's profile that no grant covers; a grant that covers nothing
-/// requested is ignored with a warning.
-fn check_grants(
-    server: &str,
+/// Refuses the `requested` privileges of a profile the user did not write (from `requester`, e.g.
+/// `registry entry 'NAME'`) that no grant covers; a grant that covers nothing requested is ignored with a
+/// warning.
+pub fn check_grants(
+    requester: &str,
     requested: &[Privilege],
     grants: &[Grant],
     warnings: &mut Vec<ResolveWarning>,
@@ -460,7 +462,7 @@ fn check_grants(
         .collect();
     if !missing.is_empty() {
         return Err(ResolveError::PrivilegesNotGranted {
-            server: server.to_owned(),
+            requester: requester.to_owned(),
             missing,
         });
     }
@@ -708,20 +710,21 @@ pub fn resolve_registry_entry(
             }
         }
     } else {
+        let entry = format!("registry entry '{sname}'");
         let profile = match &opts.permission_profile {
             Some(p) => {
                 cfg.permission_profile_name_or_path = Some(p.clone());
-                check_grants(sname, &[], &opts.grants, &mut warnings)?;
+                check_grants(&entry, &[], &opts.grants, &mut warnings)?;
                 PermissionProfile::load(p)?
             }
             None => match &ext.permissions {
                 Some(p) => {
                     p.validate()?;
-                    check_grants(sname, &p.privileges()?, &opts.grants, &mut warnings)?;
+                    check_grants(&entry, &p.privileges()?, &opts.grants, &mut warnings)?;
                     p.clone()
                 }
                 None => {
-                    check_grants(sname, &[], &opts.grants, &mut warnings)?;
+                    check_grants(&entry, &[], &opts.grants, &mut warnings)?;
                     cfg.permission_profile_name_or_path = Some("network".into());
                     PermissionProfile::network()
                 }

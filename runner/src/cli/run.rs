@@ -105,7 +105,7 @@ pub struct RunArgs {
 fn resolve_options(a: &RunArgs) -> anyhow::Result<ResolveOptions> {
     let mut env = BTreeMap::new();
     if let Some(path) = &a.env_file {
-        let text = std::fs::read_to_string(path)
+        let text = thv_core::files::read_config_text(path)
             .with_context(|| format!("--env-file: cannot read {}", path.display()))?;
         for (i, line) in text.lines().enumerate() {
             let line = line.trim();
@@ -135,11 +135,7 @@ fn resolve_options(a: &RunArgs) -> anyhow::Result<ResolveOptions> {
             .with_context(|| format!("-l '{l}': expected KEY=VALUE"))?;
         labels.insert(k.to_owned(), v.to_owned());
     }
-    let grants = a
-        .grants
-        .iter()
-        .map(|g| g.parse().map_err(|m| anyhow::anyhow!("--grant {m}")))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let grants = parse_grants(&a.grants)?;
     let session_ttl = a.session_ttl.map(|d| d.as_secs().max(1));
     Ok(ResolveOptions {
         name: a.name.clone(),
@@ -164,12 +160,37 @@ fn resolve_options(a: &RunArgs) -> anyhow::Result<ResolveOptions> {
     })
 }
 
+/// The `--grant` values.
+fn parse_grants(grants: &[String]) -> anyhow::Result<Vec<thv_core::runconfig::Grant>> {
+    grants
+        .iter()
+        .map(|g| g.parse().map_err(|m| anyhow::anyhow!("--grant {m}")))
+        .collect()
+}
+
 /// Reads a RunConfig file for `--from-config`; `--name`, `--proxy-port` and `--host` may override it.
-fn from_config(path: &PathBuf, a: &RunArgs) -> anyhow::Result<RunConfig> {
-    let bytes = std::fs::read(path)
+fn from_config(path: &std::path::Path, a: &RunArgs) -> anyhow::Result<RunConfig> {
+    let bytes = thv_core::files::read_regular(path, thv_core::files::MAX_CONFIG_BYTES)
         .with_context(|| format!("--from-config: cannot read {}", path.display()))?;
     let mut rc = RunConfig::read_json(&bytes)
         .with_context(|| format!("--from-config {}", path.display()))?;
+    // A RunConfig file may come from anyone (an export shared with you): its profile is a request too.
+    if let Some(profile) = &rc.permission_profile {
+        let grants = parse_grants(&a.grants)?;
+        let requested = profile
+            .privileges()
+            .with_context(|| format!("--from-config {}", path.display()))?;
+        let mut warnings = Vec::new();
+        thv_core::runconfig::check_grants(
+            &format!("the RunConfig {}", path.display()),
+            &requested,
+            &grants,
+            &mut warnings,
+        )?;
+        for w in &warnings {
+            eprintln!("warning: {w}");
+        }
+    }
     if let Some(n) = &a.name {
         if let Some(e) = thv_core::runconfig::name_error(n) {
             bail!("invalid --name: {e}");
@@ -232,7 +253,7 @@ pub async fn run(dirs: Dirs, a: RunArgs) -> anyhow::Result<i32> {
         provenance.as_ref(),
     )
     .await?;
-    print_permission_profile(&rc);
+    print_permission_profile(&rc, a.from_config.is_some());
     let build = super::build_cmd::build_options(manager.config(), a.ca_cert.clone())?;
     if rc.package.is_some() && rc.image.is_none() {
         eprintln!(
@@ -263,7 +284,7 @@ pub async fn run(dirs: Dirs, a: RunArgs) -> anyhow::Result<i32> {
 
 /// The permission profile the container will run with, and where it comes from, on stderr before anything
 /// starts.
-fn print_permission_profile(rc: &RunConfig) {
+fn print_permission_profile(rc: &RunConfig, from_file: bool) {
     let Some(profile) = &rc.permission_profile else {
         return;
     };
@@ -271,6 +292,8 @@ fn print_permission_profile(rc: &RunConfig) {
         &rc.permission_profile_name_or_path,
         &rc.registry_server_name,
     ) {
+        // The file's name for its profile is the file's word, not what it holds.
+        _ if from_file => "from the RunConfig file".to_owned(),
         (Some(p), _) => format!("'{p}'"),
         (None, Some(server)) => format!("requested by the registry entry {server}"),
         (None, None) => "from the RunConfig".to_owned(),
