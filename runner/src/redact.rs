@@ -1,7 +1,7 @@
 //! Secret values kept out of what `thv` writes and shows: a [`Redactor`] replaces each known secret value by
 //! `[redacted: secret NAME]`. The proxy process installs one for its workload's secrets ([`set_global`]), and
-//! every line it logs goes through it ([`RedactingStderr`], the log writer of every `thv` process); `thv logs`
-//! redacts the container's output with the values it can resolve.
+//! every line it logs goes through it ([`RedactingStderr`], the log writer of every `thv` process), and so do
+//! its audit events ([`redacted`]); `thv logs` redacts the container's output with the values it can resolve.
 //!
 //! Values shorter than [`MIN_LEN`] characters are not redacted: replacing every `a` of a log would destroy it,
 //! and such a value protects nothing.
@@ -22,13 +22,21 @@ pub struct Redactor {
 }
 
 impl Redactor {
-    /// From secret values by name.
+    /// From secret values by name. A value of several lines is also hidden line by line (logs are read and
+    /// written a line at a time), and in its JSON-escaped form (audit events and structured logs quote it).
     pub fn new(values: &BTreeMap<String, String>) -> Self {
-        let mut secrets: Vec<(String, String)> = values
-            .iter()
-            .filter(|(_, v)| v.chars().count() >= MIN_LEN)
-            .map(|(name, v)| (v.clone(), format!("[redacted: secret {name}]")))
-            .collect();
+        let mut secrets: Vec<(String, String)> = Vec::new();
+        for (name, value) in values {
+            let replacement = format!("[redacted: secret {name}]");
+            let escaped = serde_json::to_string(value).unwrap_or_default();
+            let escaped = escaped.trim_matches('"').to_owned();
+            let lines = value.lines().map(|l| l.trim_end_matches('\r').to_owned());
+            for v in std::iter::once(value.clone()).chain([escaped]).chain(lines) {
+                if v.chars().count() >= MIN_LEN && !secrets.iter().any(|(s, _)| *s == v) {
+                    secrets.push((v, replacement.clone()));
+                }
+            }
+        }
         secrets.sort_by_key(|s| std::cmp::Reverse(s.0.len()));
         Self { secrets }
     }
@@ -58,6 +66,14 @@ pub fn set_global(redactor: Redactor) {
 
 fn global() -> Option<Arc<Redactor>> {
     GLOBAL.read().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// `text` with the installed redactor's values hidden (what else this process writes: audit events).
+pub fn redacted(text: &str) -> Cow<'_, str> {
+    match global() {
+        Some(r) => Cow::Owned(r.redact(text).into_owned()),
+        None => Cow::Borrowed(text),
+    }
 }
 
 /// The log writer (`tracing_subscriber`'s `MakeWriter`): each event is gathered whole, redacted with the
@@ -119,6 +135,18 @@ mod tests {
             "token=[redacted: secret gh], other=[redacted: secret long]; abc"
         );
         assert!(matches!(r.redact("nothing here"), Cow::Borrowed(_)));
+        let pem = Redactor::new(&BTreeMap::from([(
+            "key".to_owned(),
+            "-----BEGIN KEY-----\nAAAAsecretline\n\"q\"uoted-part\n".to_owned(),
+        )]));
+        assert_eq!(
+            pem.redact("got AAAAsecretline"),
+            "got [redacted: secret key]"
+        );
+        assert_eq!(
+            pem.redact(r#"{"v":"-----BEGIN KEY-----\nAAAAsecretline\n\"q\"uoted-part\n"}"#),
+            r#"{"v":"[redacted: secret key]"}"#
+        );
         assert!(Redactor::new(&BTreeMap::new()).is_empty());
     }
 }

@@ -89,7 +89,7 @@ pub const EVENT_TYPES: &[&str] = &[
 
 impl AuditConfig {
     pub fn read(path: &std::path::Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path)
+        let text = thv_core::files::read_config_text(path)
             .map_err(|e| format!("audit config {}: {e}", path.display()))?;
         let config: Self = serde_json::from_str(&text)
             .map_err(|e| format!("audit config {}: {e}", path.display()))?;
@@ -207,6 +207,8 @@ fn write_events(mut out: Box<dyn Write + Send>, events: std::sync::mpsc::Receive
         while let Ok(more) = events.try_recv() {
             batch.push_str(&more);
         }
+        // The workload's secret values never reach an audit log (request or response data may carry them).
+        let batch = crate::redact::redacted(&batch);
         if let Err(e) = out.write_all(batch.as_bytes()).and_then(|()| out.flush()) {
             tracing::warn!(error = %e, "cannot write audit events");
         }
