@@ -284,19 +284,25 @@ fn jitter_millis(max: u64) -> u64 {
     u64::from_le_bytes(b) % max
 }
 
-/// When the recorded state makes the source due (`None`: now).
+/// When the recorded state makes the source due (`None`: now). A failed sync is retried after at most a minute
+/// (sooner than the interval), whatever it synced before — also a source that never synced, whose settings no
+/// sync recorded; a source that completed under other settings is due now.
 fn next_due(source: &Source, record: &SourceRecord) -> Option<DateTime<Utc>> {
+    let after = |last: DateTime<Utc>, wait: Duration| {
+        Some(last + chrono::TimeDelta::from_std(wait).unwrap_or(chrono::TimeDelta::MAX))
+    };
+    if record.status == SourceStatus::Failed
+        && let Some(last) = record.last_attempt_at
+    {
+        return after(last, source.interval.min(Duration::from_secs(60)));
+    }
     if record.settings_hash.as_deref() != Some(source.settings_hash.as_str()) {
         return None;
     }
-    let last = record.last_attempt_at?;
-    let wait = match record.status {
-        SourceStatus::Pending => return None,
-        // Retry a failed sync sooner than the interval.
-        SourceStatus::Failed => source.interval.min(Duration::from_secs(60)),
-        SourceStatus::Complete => source.interval,
-    };
-    Some(last + chrono::TimeDelta::from_std(wait).unwrap_or(chrono::TimeDelta::MAX))
+    match record.status {
+        SourceStatus::Complete => after(record.last_attempt_at?, source.interval),
+        SourceStatus::Pending | SourceStatus::Failed => None,
+    }
 }
 
 fn view(
@@ -610,6 +616,55 @@ async fn sync_content(
 #[cfg(test)]
 mod settle_tests {
     use super::*;
+
+    /// A source that never synced has no recorded settings: its failures are retried after the retry delay,
+    /// not again at once (about twice a second before).
+    #[test]
+    fn failed_syncs_wait_before_they_are_retried() {
+        let config: config::SourceConfig = toml::from_str(
+            r#"
+            name = "up"
+            file = { url = "http://127.0.0.1:9/registry.json" }
+            sync_policy = { interval = "1h" }
+            allow_private_addresses = true
+            "#,
+        )
+        .unwrap();
+        let mut errors = Vec::new();
+        let (sources, _) = config::check(&[config], &[], None, &mut errors);
+        assert!(errors.is_empty(), "{errors:?}");
+        let source = &sources[0];
+        let at = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let mut record = SourceRecord {
+            name: "up".into(),
+            kind: "file".into(),
+            status: SourceStatus::Failed,
+            generation: 1,
+            settings_hash: None,
+            content_hash: None,
+            watermark: None,
+            last_attempt_at: Some(at),
+            last_success_at: None,
+            last_full_sync_at: None,
+            last_error: Some("down".into()),
+            last_report: None,
+            server_count: 0,
+            version_count: 0,
+        };
+        assert_eq!(
+            next_due(source, &record),
+            Some(at + chrono::TimeDelta::seconds(60))
+        );
+        record.status = SourceStatus::Pending;
+        assert_eq!(next_due(source, &record), None, "never tried: now");
+        record.status = SourceStatus::Complete;
+        assert_eq!(next_due(source, &record), None, "other settings: now");
+        record.settings_hash = Some(source.settings_hash.clone());
+        assert_eq!(
+            next_due(source, &record),
+            Some(at + chrono::TimeDelta::hours(1))
+        );
+    }
 
     #[test]
     fn the_watermark_stays_behind_recent_changes() {
