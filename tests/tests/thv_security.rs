@@ -152,6 +152,43 @@ fn registry_entries_only_request_privileges() {
         c["Mounts"]
     );
 
+    // An exported RunConfig shared with someone is a request as well: run from the file, its privileges need
+    // the same grants.
+    let file = thv.home().join("tame.json");
+    thv.ok(&["export", &tame, file.to_str().unwrap()]);
+    thv.ok(&["rm", &tame]);
+    let copy = unique("copy");
+    let err = thv.fails(&[
+        "run",
+        "--from-config",
+        file.to_str().unwrap(),
+        "--name",
+        &copy,
+    ]);
+    assert!(
+        err.contains(&format!(
+            "the RunConfig {} asks for privileges",
+            file.display()
+        )) && err.contains("--grant privileged"),
+        "{err}"
+    );
+    assert!(!exists("container", &copy));
+    let stderr = thv.ok_stderr(&[
+        "run",
+        "--from-config",
+        file.to_str().unwrap(),
+        "--name",
+        &copy,
+        "--grant",
+        "privileged",
+        "--grant",
+        &format!("mount={data}"),
+    ]);
+    assert!(
+        stderr.contains("permission profile from the RunConfig file:"),
+        "{stderr}"
+    );
+
     // The user's own profile replaces the request.
     let own = unique("own");
     let stderr = thv.ok_stderr(&[
@@ -658,6 +695,13 @@ fn secret_values_stay_out_of_configs_and_logs() {
 
     let plain = "plain-secret-7f3a9c";
     let name = unique("plain");
+    // Audit events with the response data, to the proxy log: the tool's answer carries the value.
+    let audit = thv.home().join("audit.json");
+    std::fs::write(
+        &audit,
+        r#"{"include_request_data":true,"include_response_data":true}"#,
+    )
+    .unwrap();
     let stderr = thv.ok_stderr(&[
         "run",
         "echo-secret",
@@ -665,6 +709,8 @@ fn secret_values_stay_out_of_configs_and_logs() {
         &name,
         "-e",
         &format!("API_TOKEN={plain}"),
+        "--audit-config",
+        audit.to_str().unwrap(),
     ]);
     assert!(stderr.contains("keeps it in its secret store"), "{stderr}");
     let url = thv.url(&name);
@@ -678,6 +724,24 @@ fn secret_values_stay_out_of_configs_and_logs() {
         ),
         plain,
         "the server gets the value"
+    );
+    // A request carrying the value (audited with its data) too.
+    assert_eq!(
+        thv_e2e::thv::call_tool(
+            &py,
+            &url,
+            "streamable-http",
+            "echo",
+            &json!({"text": plain})
+        ),
+        plain
+    );
+    let proxy_log =
+        std::fs::read_to_string(thv.home().join(format!(".local/state/thv/logs/{name}.log")))
+            .unwrap();
+    assert!(
+        proxy_log.contains("[redacted: secret") && !proxy_log.contains(plain),
+        "audit events keep no secret value: {proxy_log}"
     );
     let reference = format!("thv.{name}.API_TOKEN");
     let exported = thv.ok(&["export", &name, "-"]);
