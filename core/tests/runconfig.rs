@@ -1698,8 +1698,7 @@ fn cli_forms() {
         ("npx://.hidden", "not an npm package name"),
         ("npx://@/x", "not an npm package name"),
         ("uvx://a/b", "not a PyPI package name"),
-        ("go://../outside", "'..'"),
-        ("go://./a/../../x", "'..'"),
+        ("uvx://../x", "'..'"),
     ] {
         let err = p(bad).unwrap_err();
         assert!(err.contains(rule), "{bad}: {err}");

@@ -264,10 +264,11 @@ impl PackageSource {
 
 impl PackageSource {
     /// What is wrong with the name's shape for its scheme: an npm name is `name` or `@scope/name`, a PyPI name
-    /// has no `/`, and no name climbs out with `..` (the package tool would take a path: `npm install ../../x`).
+    /// has no `/`, and neither climbs out with `..` (the package tool would take a path: `npm install ../../x`).
+    /// A Go name may be a local directory (`./dir`, `../dir`), which the build keeps inside its root.
     fn name_shape_error(&self) -> Option<&'static str> {
         let segment_ok = |s: &str| !s.is_empty() && !s.starts_with(['.', '_']);
-        if self.name.split('/').any(|s| s == "..") {
+        if self.scheme != PackageScheme::Go && self.name.split('/').any(|s| s == "..") {
             return Some("climbs out with '..' (a path, not a package)");
         }
         match self.scheme {
