@@ -154,10 +154,7 @@ impl RegistrySource {
             _ => self.file_servers().await?,
         };
         if let Some(s) = search {
-            let s = s.to_lowercase();
-            servers.retain(|srv| {
-                srv.name.to_lowercase().contains(&s) || srv.description.to_lowercase().contains(&s)
-            });
+            servers.retain(|srv| search_matches(srv, s));
         }
         servers.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(servers)
@@ -208,4 +205,21 @@ fn latest_per_name(servers: Vec<ServerJson>) -> Vec<ServerJson> {
         }
     }
     by_name.into_values().collect()
+}
+
+/// Whether `query` finds a server: in its short name (after the namespace's `/`), its description or its
+/// ToolHive tags — not in the namespace every entry of a publisher shares (`io.github.stacklok/`), unless the
+/// query names one (it contains a `/`). Case-insensitive.
+fn search_matches(server: &ServerJson, query: &str) -> bool {
+    let q = query.to_lowercase();
+    let name = server.name.to_lowercase();
+    if q.contains('/') {
+        return name.contains(&q);
+    }
+    let short = name.rsplit('/').next().unwrap_or(&name);
+    short.contains(&q)
+        || server.description.to_lowercase().contains(&q)
+        || thv_core::toolhive::extensions(server)
+            .and_then(|(_, e)| e.tags)
+            .is_some_and(|tags| tags.iter().any(|t| t.to_lowercase().contains(&q)))
 }

@@ -105,9 +105,41 @@ pub async fn serve_workload(dirs: Dirs, name: &str, foreground: bool) -> anyhow:
     });
     if foreground && let Err(e) = manager.stop(name).await {
         tracing::warn!("cannot stop '{name}': {e:#}");
+    } else if !foreground {
+        stop_sidecar_of_a_stopped_workload(&manager, &rc).await;
     }
     tracing::info!(workload = %name, "proxy stopped");
     result
+}
+
+/// When the proxy ends and its workload's container is not running (it exited with its stdin, or the user
+/// stopped it), the egress sidecar has nothing to serve: it is stopped too (`thv start` makes it anew).
+async fn stop_sidecar_of_a_stopped_workload(manager: &Manager, rc: &RunConfig) {
+    if !crate::workloads::isolation::is_isolated(rc) {
+        return;
+    }
+    let Ok(rt) = manager.runtime().await else {
+        return;
+    };
+    let cname = crate::workloads::container_name(rc);
+    // A stdio server exits once its stdin closes with the proxy: give it a moment (an HTTP server goes on).
+    let looks = if rc.transport == TransportType::Stdio {
+        10
+    } else {
+        1
+    };
+    let mut running = true;
+    for _ in 0..looks {
+        running = matches!(rt.inspect(&cname).await, Ok(info) if info.state.is_running());
+        if !running {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    if !running && let Err(e) = crate::workloads::isolation::stop(rt.as_ref(), &cname, false).await
+    {
+        tracing::warn!(container = %cname, "cannot stop the egress sidecar: {e:#}");
+    }
 }
 
 async fn serve_until_signal(proxy: RunningProxy, signals: &mut Signals) {

@@ -327,10 +327,12 @@ pub async fn build_package_image(
     match runtime.build_image(context, &build, &mut progress).await {
         Ok(()) => {}
         Err(RuntimeError::BuildFailed { tag, message }) => {
+            let log_tail: Vec<String> = tail.into();
+            let hint = tls_hint(&message, &log_tail, opts.ca_cert.is_some());
             return Err(BuildError::Failed {
-                message: format!("building {tag} for {pinned} failed: {message}"),
+                message: format!("building {tag} for {pinned} failed: {message}{hint}"),
                 tag,
-                log_tail: tail.into(),
+                log_tail,
             });
         }
         Err(e) => return Err(e.into()),
@@ -343,9 +345,50 @@ pub async fn build_package_image(
     })
 }
 
+/// What the package tools print when a TLS-inspecting proxy's certificate is not trusted in the build.
+const TLS_ERRORS: &[&str] = &[
+    "SELF_SIGNED_CERT_IN_CHAIN",
+    "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+    "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+    "CERTIFICATE_VERIFY_FAILED",
+    "self-signed certificate in certificate chain",
+    "unable to get local issuer certificate",
+    "certificate signed by unknown authority",
+    "invalid peer certificate",
+];
+
+/// A hint after a build failure caused by an untrusted certificate: where to give the CA bundle.
+fn tls_hint(message: &str, log_tail: &[String], has_ca_cert: bool) -> String {
+    let tls = std::iter::once(message)
+        .chain(log_tail.iter().map(String::as_str))
+        .any(|l| TLS_ERRORS.iter().any(|e| l.contains(e)));
+    match (tls, has_ca_cert) {
+        (false, _) => String::new(),
+        (true, false) => "\nthe package index's TLS certificate is not trusted in the build: pass the CA bundle \
+                          with --ca-cert FILE (or set it once: thv config set-ca-cert FILE)"
+            .to_owned(),
+        (true, true) => "\nthe package index's TLS certificate is not trusted in the build, although a CA bundle \
+                         was given: check that --ca-cert (or the configured ca_cert) holds the proxy's CA"
+            .to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_failures_say_where_the_ca_bundle_goes() {
+        let tail = vec!["npm error code SELF_SIGNED_CERT_IN_CHAIN".to_owned()];
+        assert!(tls_hint("exit 1", &tail, false).contains("--ca-cert FILE"));
+        assert!(
+            tls_hint("SSL: CERTIFICATE_VERIFY_FAILED", &[], true).contains("holds the proxy's CA")
+        );
+        assert_eq!(
+            tls_hint("exit 1", &["No matching version".to_owned()], false),
+            ""
+        );
+    }
 
     #[test]
     fn ca_cert_is_checked() {

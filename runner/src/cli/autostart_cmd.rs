@@ -79,11 +79,11 @@ pub fn autostart(c: AutostartCommand) -> anyhow::Result<i32> {
             let host = std::env::var("DOCKER_HOST").ok();
             write_atomic(&path, unit_text(exe, host.as_deref()).as_bytes(), 0o644)
                 .with_context(|| format!("cannot write {}", path.display()))?;
-            println!("wrote {}", path.display());
+            outln!("wrote {}", path.display());
             if systemctl(&["daemon-reload"])? && systemctl(&["enable", UNIT])? {
-                println!("enabled: `thv start --all` runs when your session starts");
+                outln!("enabled: `thv start --all` runs when your session starts");
             } else {
-                println!(
+                outln!(
                     "systemd is not available here: enable it with `systemctl --user enable {UNIT}`"
                 );
             }
@@ -91,8 +91,8 @@ pub fn autostart(c: AutostartCommand) -> anyhow::Result<i32> {
         AutostartCommand::Disable => {
             let _ = systemctl(&["disable", UNIT])?;
             match std::fs::remove_file(&path) {
-                Ok(()) => println!("removed {}", path.display()),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => println!("not installed"),
+                Ok(()) => outln!("removed {}", path.display()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => outln!("not installed"),
                 Err(e) => {
                     return Err(e).with_context(|| format!("cannot remove {}", path.display()));
                 }
@@ -100,9 +100,9 @@ pub fn autostart(c: AutostartCommand) -> anyhow::Result<i32> {
         }
         AutostartCommand::Status => {
             if path.is_file() {
-                println!("installed: {}", path.display());
+                outln!("installed: {}", path.display());
             } else {
-                println!("not installed ({} does not exist)", path.display());
+                outln!("not installed ({} does not exist)", path.display());
             }
         }
     }

@@ -70,7 +70,7 @@ pub async fn build(dirs: Dirs, a: BuildArgs) -> anyhow::Result<i32> {
     opts.no_cache = a.no_cache;
     if a.dry_run {
         let pinned = pin_version(&pkg, &opts).await?;
-        print!("{}", dockerfile(&pinned, &opts)?);
+        out!("{}", dockerfile(&pinned, &opts)?);
         return Ok(0);
     }
     let rt = manager.runtime().await?;
@@ -85,6 +85,6 @@ pub async fn build(dirs: Dirs, a: BuildArgs) -> anyhow::Result<i32> {
             built.image
         );
     }
-    println!("{}", built.image);
+    outln!("{}", built.image);
     Ok(0)
 }

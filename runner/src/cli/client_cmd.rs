@@ -72,14 +72,14 @@ pub async fn client(dirs: Dirs, c: ClientCommand) -> anyhow::Result<i32> {
         ClientCommand::Setup => {
             let found = clients::installed(&paths);
             if found.is_empty() {
-                println!(
+                outln!(
                     "No supported client is installed (vscode, vscode-insider, cursor, claude-code)"
                 );
             }
             for client in found {
                 add_registered(&dirs, client)?;
                 let n = write_all(&manager, &paths, client)?;
-                println!(
+                outln!(
                     "{client}: registered ({n} workloads written to {})",
                     client.config_path(&paths).display()
                 );
@@ -89,7 +89,7 @@ pub async fn client(dirs: Dirs, c: ClientCommand) -> anyhow::Result<i32> {
             let client: ClientKind = client.parse()?;
             let n = write_all(&manager, &paths, client)?;
             add_registered(&dirs, client)?;
-            println!(
+            outln!(
                 "{client}: registered ({n} workloads written to {})",
                 client.config_path(&paths).display()
             );
@@ -103,17 +103,17 @@ pub async fn client(dirs: Dirs, c: ClientCommand) -> anyhow::Result<i32> {
             let mut cfg = UserConfig::load(&path)?;
             cfg.clients.registered.retain(|c| c != client.name());
             cfg.save(&path)?;
-            println!("{client}: unregistered");
+            outln!("{client}: unregistered");
         }
         ClientCommand::ListRegistered => {
             for c in registered(manager.config()) {
-                println!("{c}");
+                outln!("{c}");
             }
         }
         ClientCommand::Status => {
             let reg = registered(manager.config());
             for c in ClientKind::ALL {
-                println!(
+                outln!(
                     "{:<15} installed: {:<3}  registered: {:<3}  {}",
                     c.name(),
                     if c.is_installed(&paths) { "yes" } else { "no" },

@@ -192,7 +192,7 @@ pub async fn config(dirs: Dirs, c: ConfigCommand) -> anyhow::Result<i32> {
                 cfg.signatures = setting.clone();
                 Ok(())
             })?;
-            println!("signature policy: {policy}");
+            outln!("signature policy: {policy}");
         }
         ConfigCommand::SetImageVerification {
             mode,
@@ -215,19 +215,19 @@ pub async fn config(dirs: Dirs, c: ConfigCommand) -> anyhow::Result<i32> {
                 }
                 Ok(())
             })?;
-            println!("image verification: {mode:?}");
+            outln!("image verification: {mode:?}");
         }
         ConfigCommand::GetSignaturePolicy => {
             let cfg = UserConfig::load(&dirs.config_file())?;
-            println!("{}", cfg.signatures.mode);
+            outln!("{}", cfg.signatures.mode);
             for k in &cfg.signatures.trusted_keys {
-                println!("trusted key: {k}");
+                outln!("trusted key: {k}");
             }
             if let Some(r) = &cfg.signatures.trusted_root {
-                println!("trusted root: {}", r.display());
+                outln!("trusted root: {}", r.display());
             }
             for s in &cfg.signatures.signers {
-                println!("keyless signer: {s}");
+                outln!("keyless signer: {s}");
             }
         }
         ConfigCommand::SetRegistry { url } => {
@@ -236,14 +236,14 @@ pub async fn config(dirs: Dirs, c: ConfigCommand) -> anyhow::Result<i32> {
                 cfg.registry.url = Some(value.clone());
                 Ok(())
             })?;
-            println!(
+            outln!(
                 "registry set to {}",
                 RegistrySource::from_setting(Some(&value)).describe()
             );
         }
         ConfigCommand::GetRegistry => {
             let cfg = UserConfig::load(&dirs.config_file())?;
-            println!(
+            outln!(
                 "{}",
                 RegistrySource::from_setting(cfg.registry.url.as_deref()).describe()
             );
@@ -253,7 +253,7 @@ pub async fn config(dirs: Dirs, c: ConfigCommand) -> anyhow::Result<i32> {
                 cfg.registry.url = None;
                 Ok(())
             })?;
-            println!("using the bundled registry");
+            outln!("using the bundled registry");
         }
         ConfigCommand::SetBuildImage { assignment } => {
             let Some((scheme, image)) = assignment.split_once('=') else {
@@ -266,7 +266,7 @@ pub async fn config(dirs: Dirs, c: ConfigCommand) -> anyhow::Result<i32> {
                 cfg.build.images.insert(scheme.to_owned(), image.to_owned());
                 Ok(())
             })?;
-            println!("{scheme} packages build on {image}");
+            outln!("{scheme} packages build on {image}");
         }
         ConfigCommand::GetBuildImages => {
             let cfg = UserConfig::load(&dirs.config_file())?;
@@ -277,7 +277,7 @@ pub async fn config(dirs: Dirs, c: ConfigCommand) -> anyhow::Result<i32> {
                 } else {
                     "default"
                 };
-                println!("{scheme}={image} ({origin})");
+                outln!("{scheme}={image} ({origin})");
             }
         }
         ConfigCommand::UnsetBuildImage { scheme } => {
@@ -287,7 +287,7 @@ pub async fn config(dirs: Dirs, c: ConfigCommand) -> anyhow::Result<i32> {
                 }
                 Ok(())
             })?;
-            println!("{scheme} packages build on the default base image");
+            outln!("{scheme} packages build on the default base image");
         }
         ConfigCommand::SetCaCert { path } => {
             let abs = std::fs::canonicalize(&path)
@@ -301,7 +301,7 @@ pub async fn config(dirs: Dirs, c: ConfigCommand) -> anyhow::Result<i32> {
                 cfg.build.ca_cert = Some(abs.clone());
                 Ok(())
             })?;
-            println!(
+            outln!(
                 "package images get the CA certificates of {}",
                 abs.display()
             );
@@ -309,8 +309,8 @@ pub async fn config(dirs: Dirs, c: ConfigCommand) -> anyhow::Result<i32> {
         ConfigCommand::GetCaCert => {
             let cfg = UserConfig::load(&dirs.config_file())?;
             match cfg.build.ca_cert {
-                Some(p) => println!("{}", p.display()),
-                None => println!("no CA certificate is configured"),
+                Some(p) => outln!("{}", p.display()),
+                None => outln!("no CA certificate is configured"),
             }
         }
         ConfigCommand::UnsetCaCert => edit(&dirs, |cfg| {
@@ -319,7 +319,7 @@ pub async fn config(dirs: Dirs, c: ConfigCommand) -> anyhow::Result<i32> {
         })?,
         ConfigCommand::Show => {
             let cfg = UserConfig::load(&dirs.config_file())?;
-            print!("{}", toml::to_string_pretty(&cfg)?);
+            out!("{}", toml::to_string_pretty(&cfg)?);
         }
     }
     Ok(0)

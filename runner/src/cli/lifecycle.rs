@@ -31,6 +31,7 @@ pub struct StatusArgs {
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
+    /// The workload; `prune` removes the logs of workloads that no longer exist.
     pub name: String,
     /// Keep printing new lines.
     #[arg(short, long)]
@@ -95,12 +96,22 @@ pub async fn list(dirs: Dirs, a: ListArgs) -> anyhow::Result<i32> {
         Format::Json => print_json(&views)?,
         Format::Text => print_table(&views),
     }
+    // The engine did not answer: say so once, not only as an `unknown` state per row.
+    if let Some(why) = views
+        .iter()
+        .find(|v| v.status == WorkloadState::Unknown)
+        .and_then(|v| v.status_context.as_deref())
+    {
+        eprintln!(
+            "warning: the container engine could not be asked, so container states are unknown: {why}"
+        );
+    }
     Ok(0)
 }
 
 fn print_table(views: &[WorkloadView]) {
     if views.is_empty() {
-        println!("No MCP servers found");
+        outln!("No MCP servers found");
         return;
     }
     let rows: Vec<[String; 6]> = views
@@ -133,9 +144,9 @@ fn print_table(views: &[WorkloadView]) {
             .trim_end()
             .to_owned()
     };
-    println!("{}", line(header.to_vec()));
+    outln!("{}", line(header.to_vec()));
     for r in &rows {
-        println!("{}", line(r.iter().map(String::as_str).collect()));
+        outln!("{}", line(r.iter().map(String::as_str).collect()));
     }
 }
 
@@ -145,29 +156,29 @@ pub async fn status(dirs: Dirs, a: StatusArgs) -> anyhow::Result<i32> {
     match a.format {
         Format::Json => print_json(&v)?,
         Format::Text => {
-            println!("Name:       {}", v.name);
-            println!("Status:     {}", v.status);
+            outln!("Name:       {}", v.name);
+            outln!("Status:     {}", v.status);
             if let Some(c) = &v.status_context {
-                println!("Context:    {c}");
+                outln!("Context:    {c}");
             }
-            println!("Package:    {}", v.package);
-            println!("URL:        {}", v.url);
-            println!("Transport:  {}", v.transport_type);
+            outln!("Package:    {}", v.package);
+            outln!("URL:        {}", v.url);
+            outln!("Transport:  {}", v.transport_type);
             if let Some(m) = &v.proxy_mode {
-                println!("Proxy mode: {m}");
+                outln!("Proxy mode: {m}");
             }
-            println!("Group:      {}", v.group);
+            outln!("Group:      {}", v.group);
             if let Some(c) = &v.container {
-                println!(
+                outln!(
                     "Container:  {c} ({})",
                     v.container_state.as_deref().unwrap_or("unknown")
                 );
             }
             if let Some(p) = v.proxy_pid {
-                println!("Proxy PID:  {p}");
+                outln!("Proxy PID:  {p}");
             }
             if let Some(t) = v.created_at {
-                println!("Created:    {}", t.to_rfc3339());
+                outln!("Created:    {}", t.to_rfc3339());
             }
         }
     }
@@ -175,6 +186,9 @@ pub async fn status(dirs: Dirs, a: StatusArgs) -> anyhow::Result<i32> {
 }
 
 pub async fn logs(dirs: Dirs, a: LogsArgs) -> anyhow::Result<i32> {
+    if a.name == "prune" {
+        return prune_logs(&dirs);
+    }
     let manager = Manager::new(dirs.clone())?;
     let rc = manager.store().load_runconfig(&a.name)?;
     if a.proxy || rc.is_remote() {
@@ -193,9 +207,39 @@ pub async fn logs(dirs: Dirs, a: LogsArgs) -> anyhow::Result<i32> {
         if line.source == crate::runtime::LogSource::Stderr {
             eprintln!("{text}");
         } else if !stdio {
-            println!("{text}");
+            outln!("{text}");
         }
     }
+    Ok(0)
+}
+
+/// `thv logs prune`: removes the proxy logs of workloads that no longer exist.
+fn prune_logs(dirs: &Dirs) -> anyhow::Result<i32> {
+    let manager = Manager::new(dirs.clone())?;
+    let names = manager.store().names()?;
+    let entries = match std::fs::read_dir(dirs.logs()) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", dirs.logs().display())),
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Some(workload) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".log"))
+        else {
+            continue;
+        };
+        if !names.iter().any(|n| n == workload) {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("cannot remove {}", path.display()))?;
+            outln!("removed {}", path.display());
+            removed += 1;
+        }
+    }
+    outln!("{removed} log file(s) of removed workloads pruned");
     Ok(0)
 }
 
@@ -257,7 +301,7 @@ where
     let mut failed = 0;
     for n in names {
         match op(n.clone()).await {
-            Ok(()) => println!("{n} {done}"),
+            Ok(()) => outln!("{n} {done}"),
             Err(e) => {
                 eprintln!("Error: {n}: {e:#}");
                 failed += 1;
@@ -286,7 +330,7 @@ pub async fn start(dirs: Dirs, a: StartArgs, restart: bool) -> anyhow::Result<i3
         selected(&manager, &a.names, false, a.group.as_deref())?
     };
     if a.all && names.is_empty() {
-        println!("No workloads to start");
+        outln!("No workloads to start");
     }
     each(names, "started", |n| {
         let m = &manager;
@@ -296,7 +340,7 @@ pub async fn start(dirs: Dirs, a: StartArgs, restart: bool) -> anyhow::Result<i3
             }
             m.start(&n).await?;
             let rc = m.store().load_runconfig(&n)?;
-            println!("{n}: {}", crate::workloads::proxy_url(&rc));
+            outln!("{n}: {}", crate::workloads::proxy_url(&rc));
             Ok(())
         }
     })
@@ -322,7 +366,7 @@ pub fn export(dirs: Dirs, a: ExportArgs) -> anyhow::Result<i32> {
     let rc = manager.store().load_runconfig(&a.name)?;
     let json = rc.export_json();
     if a.path.as_os_str() == "-" {
-        println!("{json}");
+        outln!("{json}");
     } else {
         crate::dirs::write_atomic(&a.path, json.as_bytes(), 0o644)
             .with_context(|| format!("cannot write {}", a.path.display()))?;

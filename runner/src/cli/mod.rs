@@ -1,6 +1,23 @@
 //! The `thv` command line: one file per group of commands, each a thin layer over [`crate::workloads`],
 //! [`crate::registry`], [`crate::build`], [`crate::clients`] and [`crate::secrets`].
 
+/// `println!` for a command's output (see [`write_stdout`]).
+macro_rules! outln {
+    () => {
+        $crate::cli::write_stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` for a command's output (see [`write_stdout`]).
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!($($arg)*))
+    };
+}
+
 mod autostart_cmd;
 mod build_cmd;
 mod client_cmd;
@@ -117,6 +134,21 @@ pub enum Format {
 
 /// Prints a value as pretty JSON on stdout.
 pub fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
+    outln!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
+}
+
+/// Writes a command's output to stdout. When the reader has gone (`thv search x | head -1`), the process ends
+/// quietly with the status of one killed by SIGPIPE (141), as other command-line tools do, instead of
+/// panicking as `println!` would; another write error is reported, with status 1.
+pub fn write_stdout(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(141);
+        }
+        eprintln!("Error: cannot write the output: {e}");
+        std::process::exit(1);
+    }
 }

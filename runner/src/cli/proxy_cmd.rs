@@ -29,6 +29,16 @@ pub async fn proxy(dirs: Dirs, c: ProxyCommand) -> anyhow::Result<i32> {
         ProxyCommand::Stdio { name } => {
             let manager = Manager::new(dirs)?;
             let rc = manager.store().load_runconfig(&name)?;
+            let view = manager.status(&name).await?;
+            if view.status != crate::workloads::WorkloadState::Running {
+                anyhow::bail!(
+                    "workload '{name}' is {}{}: start it with `thv start {name}`",
+                    view.status,
+                    view.status_context
+                        .map(|c| format!(" ({c})"))
+                        .unwrap_or_default()
+                );
+            }
             let sse = rc.transport == TransportType::Sse
                 || rc.effective_proxy_mode() == Some(ProxyMode::Sse);
             crate::stdio_client::bridge_stdio(&proxy_url(&rc), sse).await?;

@@ -42,7 +42,7 @@ fn print_servers(servers: &[thv_core::server::ServerJson], format: Format) -> an
         return print_json(&servers);
     }
     if servers.is_empty() {
-        println!("No servers found");
+        outln!("No servers found");
     }
     let width = servers
         .iter()
@@ -52,7 +52,7 @@ fn print_servers(servers: &[thv_core::server::ServerJson], format: Format) -> an
         .max(4);
     for s in servers {
         let desc: String = s.description.chars().take(70).collect();
-        println!("{:<width$}  {:<10}  {desc}", s.name, s.version);
+        outln!("{:<width$}  {:<10}  {desc}", s.name, s.version);
     }
     Ok(())
 }
@@ -67,20 +67,22 @@ pub async fn registry(dirs: Dirs, c: RegistryCommand) -> anyhow::Result<i32> {
             match format {
                 Format::Json => print_json(s)?,
                 Format::Text => {
-                    println!("Name:        {}", s.name);
-                    println!("Version:     {}", s.version);
-                    println!("Description: {}", s.description);
+                    outln!("Name:        {}", s.name);
+                    outln!("Version:     {}", s.version);
+                    outln!("Description: {}", s.description);
                     if let Some(r) = &s.repository {
-                        println!("Repository:  {}", serde_json::to_string(r)?);
+                        outln!("Repository:  {}", serde_json::to_string(r)?);
                     }
                     for p in s.packages.as_deref().unwrap_or_default() {
-                        println!(
+                        outln!(
                             "Package:     {} {} ({})",
-                            p.registry_type, p.identifier, p.transport.transport_type
+                            p.registry_type,
+                            p.identifier,
+                            p.transport.transport_type
                         );
                     }
                     for r in s.remotes.as_deref().unwrap_or_default() {
-                        println!(
+                        outln!(
                             "Remote:      {} ({})",
                             r.url.as_deref().unwrap_or(""),
                             r.transport_type

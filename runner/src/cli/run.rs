@@ -267,7 +267,7 @@ pub async fn run(dirs: Dirs, a: RunArgs) -> anyhow::Result<i32> {
     let rc = manager.run(rc, &build).await?;
     let name = rc.name.clone();
     if a.foreground {
-        println!("{name}: {}", proxy_url(&rc));
+        outln!("{name}: {}", proxy_url(&rc));
         return run_foreground(&name).await;
     }
     if let Err(e) = manager.start_proxy(&name).await {
@@ -278,7 +278,7 @@ pub async fn run(dirs: Dirs, a: RunArgs) -> anyhow::Result<i32> {
         return Err(e);
     }
     super::client_cmd::register_workload(&manager, &rc);
-    println!("{name} is running: {}", proxy_url(&rc));
+    outln!("{name} is running: {}", proxy_url(&rc));
     Ok(0)
 }
 

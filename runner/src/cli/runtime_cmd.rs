@@ -27,9 +27,12 @@ pub async fn runtime(dirs: Dirs, c: RuntimeCommand) -> anyhow::Result<i32> {
             "api_version": v.api_version,
             "endpoint": v.endpoint,
         }))?,
-        Format::Text => println!(
+        Format::Text => outln!(
             "{} {} (API {}) at {}",
-            v.engine, v.version, v.api_version, v.endpoint
+            v.engine,
+            v.version,
+            v.api_version,
+            v.endpoint
         ),
     }
     Ok(0)

@@ -38,12 +38,12 @@ pub fn secret(dirs: Dirs, c: SecretCommand) -> anyhow::Result<i32> {
             eprintln!("secret '{name}' stored");
         }
         SecretCommand::Get { name } => match store.lookup(&name)? {
-            Some(v) => println!("{v}"),
+            Some(v) => outln!("{v}"),
             None => bail!("secret '{name}' not found"),
         },
         SecretCommand::List => {
             for n in store.list()? {
-                println!("{n}");
+                outln!("{n}");
             }
         }
         SecretCommand::Delete { name } => {

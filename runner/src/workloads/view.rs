@@ -20,7 +20,8 @@ pub enum WorkloadState {
     Running,
     /// Neither runs.
     Stopped,
-    /// One runs without the other (the proxy without its container, or the container without a proxy).
+    /// One runs without the other (the proxy without its container, or the container without a proxy), or
+    /// neither though the workload should run (its proxy was killed).
     Unhealthy,
     /// The engine could not be asked.
     Unknown,
@@ -131,11 +132,20 @@ impl Manager {
             .proxy_pid
             .is_some_and(|pid| proxy_process::is_proxy_of(pid, &rc.name));
         let cname = crate::workloads::container_name(rc);
+        // Not running though it should (its proxy was killed, or its server exited): unhealthy, as ToolHive
+        // shows it, not stopped like a workload the user stopped.
+        let should_run = status.desired == Desired::Running;
+        let gone = || {
+            Some(format!(
+                "it should run but its proxy is gone (`thv start {0}` starts it again, `thv stop {0}` stops it)",
+                rc.name
+            ))
+        };
         let (state, context, container_state) = if rc.is_remote() {
-            if proxy_alive {
-                (WorkloadState::Running, None, None)
-            } else {
-                (WorkloadState::Stopped, None, None)
+            match (proxy_alive, should_run) {
+                (true, _) => (WorkloadState::Running, None, None),
+                (false, true) => (WorkloadState::Unhealthy, gone(), None),
+                (false, false) => (WorkloadState::Stopped, None, None),
             }
         } else {
             match containers {
@@ -146,6 +156,9 @@ impl Manager {
                     let cstate = info.map_or_else(|| "missing".to_owned(), |i| i.state.to_string());
                     match (proxy_alive, running) {
                         (true, true) => (WorkloadState::Running, None, Some(cstate)),
+                        (false, false) if should_run => {
+                            (WorkloadState::Unhealthy, gone(), Some(cstate))
+                        }
                         (false, false) => (WorkloadState::Stopped, None, Some(cstate)),
                         (true, false) => (
                             WorkloadState::Unhealthy,
