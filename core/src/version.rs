@@ -22,7 +22,9 @@ static HYPHEN_RANGE: LazyLock<Regex> = LazyLock::new(|| {
 });
 static WILDCARD: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\s*v?(?:\d+|[xX*])(?:\.(?:\d+|[xX*])){0,3}\s*$").unwrap());
-static PRERELEASE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[A-Za-z0-9.-]+$").unwrap());
+/// A prerelease as upstream's `IsSemanticVersion` takes it: it splits the version on every `-` and wants at most
+/// two parts, so a prerelease holds no `-` (`1.0.0-alpha-beta` is not semantic: its test "multiple hyphens").
+static PRERELEASE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[A-Za-z0-9.]+$").unwrap());
 
 /// Why a version string cannot be published, in the official registry's words; `None` when it is acceptable.
 pub fn version_error(version: &str) -> Option<String> {
@@ -54,8 +56,8 @@ pub fn looks_like_range(version: &str) -> bool {
     WILDCARD.is_match(version) && version.chars().any(|c| matches!(c, 'x' | 'X' | '*'))
 }
 
-/// A version as upstream's `IsSemanticVersion` sees it: `MAJOR.MINOR.PATCH[-PRERELEASE]` (build metadata
-/// makes a version non-semantic, as upstream).
+/// A version as upstream's `IsSemanticVersion` sees it: `MAJOR.MINOR.PATCH[-PRERELEASE]`, the prerelease of
+/// letters, digits and dots only (build metadata, or a second `-`, makes a version non-semantic, as upstream).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SemVer<'a> {
     pub major: u64,
@@ -212,6 +214,27 @@ mod tests {
         assert!(!is_semantic_version("v1.2.3"));
         assert!(!is_semantic_version("1.2.3+build"));
         assert!(!is_semantic_version("1.2.3-"));
+        // Upstream splits on every hyphen: a second one makes the version non-semantic.
+        assert!(!is_semantic_version("1.0.0-alpha-beta"));
+        assert!(!is_semantic_version("1.0.0-pre-release"));
+        assert!(!is_semantic_version("1.0.0--"));
+        assert!(is_semantic_version("1.0.0-beta.2.3"));
+        assert!(is_semantic_version("2021.03.05"));
+        assert!(!is_semantic_version("1.0.0-alpha@1"));
+    }
+
+    #[test]
+    fn several_hyphens_lose_to_any_semantic_version() {
+        use Ordering::*;
+        assert_eq!(
+            compare_versions("1.0.0-alpha-beta", "0.9.0", t(9), t(0)),
+            Less
+        );
+        assert_eq!(
+            compare_versions("1.0.0-alpha-beta", "1.0.0-alpha-gamma", t(0), t(1)),
+            Less,
+            "two non-semantic versions: the later publish wins"
+        );
     }
 
     #[test]
