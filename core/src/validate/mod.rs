@@ -12,11 +12,16 @@
 //!    repository, `websiteUrl`, `title` and icon checks; package identifiers, arguments and transports; remote
 //!    transports and their URL templates. See [`rules`] for the ids.
 //!
+//! Before both, two rules on the raw JSON ([`document`]): no string or key may hold NUL (type `json`,
+//! `string-contains-nul`: nothing can store it), and the official registry's pre-schema format is named
+//! (`legacy-pre-schema-format`).
+//!
 //! The `_meta` size limit applies on publish only and is exposed separately ([`publisher_meta_error`]).
 //!
 //! Nothing in this module panics on any input: arbitrary JSON values (arrays, numbers, nulls, deeply nested
 //! documents) produce issues, never a crash.
 
+pub mod document;
 mod path;
 mod schema;
 mod semantic;
@@ -26,6 +31,7 @@ use serde_json::Value;
 
 use crate::server::ServerJson;
 
+pub use document::{NUL_MESSAGE, nul_path};
 pub use schema::all_schemas_compile;
 pub use semantic::{
     MAX_PUBLISHER_META_BYTES, publisher_meta_error, publisher_meta_size, schema_version_from_url,
@@ -51,6 +57,8 @@ pub const MAX_JSON_DEPTH: usize = 128;
 pub mod rules {
     pub const JSON_PARSE_ERROR: &str = "json-parse-error";
     pub const JSON_TOO_DEEP: &str = "json-too-deep";
+    pub const STRING_CONTAINS_NUL: &str = "string-contains-nul";
+    pub const LEGACY_PRE_SCHEMA_FORMAT: &str = "legacy-pre-schema-format";
     pub const SCHEMA_FIELD_REQUIRED: &str = "schema-field-required";
     pub const SCHEMA_VERSION_EXTRACTION_ERROR: &str = "schema-version-extraction-error";
     pub const SCHEMA_VERSION_NOT_AVAILABLE: &str = "schema-version-not-available";
@@ -191,7 +199,8 @@ pub fn validate_value(doc: &Value, policy: SchemaPolicy) -> ValidationResult {
     if path::depth_exceeds(doc, MAX_JSON_DEPTH) {
         return ValidationResult::from_issues(vec![too_deep_issue()]);
     }
-    let mut issues = Vec::new();
+    let mut issues: Vec<ValidationIssue> = document::legacy_format_issue(doc).into_iter().collect();
+    issues.extend(document::nul_issues(doc));
     let declared = doc.get("$schema").and_then(Value::as_str);
     // The `$schema` rules need only that field, so they run whenever it is absent or a string (another type
     // is a schema error); the other semantic rules need the typed document.
@@ -210,8 +219,13 @@ pub fn validate_server(server: &ServerJson, policy: SchemaPolicy) -> ValidationR
     if path::server_too_deep(server, MAX_JSON_DEPTH) {
         return ValidationResult::from_issues(vec![too_deep_issue()]);
     }
-    let mut issues = semantic::schema_version_issues(server.schema.as_deref(), policy);
-    match serde_json::to_value(server) {
+    let doc = serde_json::to_value(server);
+    let mut issues = doc.as_ref().map(document::nul_issues).unwrap_or_default();
+    issues.extend(semantic::schema_version_issues(
+        server.schema.as_deref(),
+        policy,
+    ));
+    match doc {
         Ok(doc) => issues.extend(schema::schema_issues(&doc, server.schema.as_deref())),
         Err(e) => issues.push(ValidationIssue::new(
             IssueType::Json,
