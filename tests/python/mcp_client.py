@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""An MCP client for the end-to-end tests, built on the official Python SDK (`mcp`, see scripts/setup-python.sh).
+"""An MCP client for the end-to-end tests, built on the official Python SDK (`mcp`, see scripts/setup-python.sh;
+the 2.x release, or 1.x for the protocol-version tests).
 
 It connects to URL over Streamable HTTP or SSE, initializes, lists the tools, makes the calls asked for and prints
 ONE JSON object on stdout. The exit code is 0 only when that object's "errors" list is empty (and, with
@@ -33,8 +34,15 @@ from typing import Any, AsyncIterator
 
 from mcp.client.session import ClientSession
 from mcp.client.sse import sse_client
-from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
+
+try:  # the 2.x SDK (and late 1.x)
+    from mcp.client.streamable_http import streamable_http_client
+except ImportError:  # older 1.x releases
+    from mcp.client.streamable_http import streamablehttp_client
+
+    def streamable_http_client(url: str, *, http_client: Any) -> Any:
+        return streamablehttp_client(url, headers=dict(http_client.headers))
 
 
 def quiet_accepted_termination() -> None:
@@ -107,17 +115,24 @@ def describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
 
 
+def field(obj: Any, snake: str, camel: str) -> Any:
+    """A field of an SDK model: snake_case in the 2.x SDK, camelCase in 1.x."""
+    return getattr(obj, snake) if hasattr(obj, snake) else getattr(obj, camel)
+
+
 @asynccontextmanager
-async def connect(url: str, transport: str, headers: dict[str, str]) -> AsyncIterator[ClientSession]:
-    """An initialized client session over the chosen transport."""
+async def connect(url: str, transport: str, headers: dict[str, str]) -> AsyncIterator[tuple[ClientSession, Any]]:
+    """An initialized client session over the chosen transport, with its initialize result. Works with the SDK's
+    2.x and 1.x releases (the 1.x streamable transport yields a third item, the session id getter)."""
     if transport == "sse":
         streams = sse_client(url, headers=headers)
     else:
         streams = streamable_http_client(url, http_client=create_mcp_http_client(headers=headers))
-    async with streams as (read, write):
+    async with streams as parts:
+        read, write = parts[0], parts[1]
         async with ClientSession(read, write) as session:
-            await session.initialize()
-            yield session
+            init = await session.initialize()
+            yield session, init
 
 
 def result_text(result: Any) -> str:
@@ -134,7 +149,7 @@ async def call_tool(session: ClientSession, tool: str, arguments: dict[str, Any]
     try:
         result = await session.call_tool(tool, arguments, progress_callback=on_progress)
         entry["text"] = result_text(result)
-        entry["is_error"] = bool(result.is_error)
+        entry["is_error"] = bool(field(result, "is_error", "isError"))
     except Exception as e:
         entry["error"] = describe(e)
     entry["progress"] = progress
@@ -144,11 +159,11 @@ async def call_tool(session: ClientSession, tool: str, arguments: dict[str, Any]
 async def run_calls(args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {"ok": False, "tools": [], "calls": [], "errors": []}
     try:
-        async with connect(args.url, args.transport, args.headers) as session:
-            init = session.initialize_result
+        async with connect(args.url, args.transport, args.headers) as (session, init):
             if init is not None:
-                report["protocol_version"] = init.protocol_version
-                report["server"] = {"name": init.server_info.name, "version": init.server_info.version}
+                info = field(init, "server_info", "serverInfo")
+                report["protocol_version"] = field(init, "protocol_version", "protocolVersion")
+                report["server"] = {"name": info.name, "version": info.version}
             report["tools"] = sorted(t.name for t in (await session.list_tools()).tools)
             for tool, arguments in args.call_args:
                 entry = await call_tool(session, tool, arguments)
@@ -164,7 +179,7 @@ async def run_calls(args: argparse.Namespace) -> dict[str, Any]:
 async def one_session(args: argparse.Namespace, index: int, tally: dict[str, Any]) -> None:
     tag = f"session-{index}-{uuid.uuid4().hex}"
     try:
-        async with connect(args.url, args.transport, args.headers) as session:
+        async with connect(args.url, args.transport, args.headers) as (session, _init):
             for n in range(args.calls):
                 text = f"{tag}-call-{n}"
                 expect = [("echo", {"text": text}, text)]
@@ -174,7 +189,7 @@ async def one_session(args: argparse.Namespace, index: int, tally: dict[str, Any
                     result = await session.call_tool(tool, arguments)
                     tally["calls"] += 1
                     got = result_text(result)
-                    if result.is_error or got != wanted:
+                    if field(result, "is_error", "isError") or got != wanted:
                         tally["mismatches"] += 1
                         tally["errors"].append(f"session {index}: {tool} answered {got!r}, expected {wanted!r}")
     except Exception as e:

@@ -13,9 +13,11 @@
 //! - **Progress**: a request's `params._meta.progressToken` is replaced by a unique token; the server's
 //!   `notifications/progress` for it go back, with the original token, to the request's own stream (a
 //!   streamable-HTTP POST answered as an event stream) or else to the session's stream.
-//! - **`initialize`** reaches the server once: its result is cached and later `initialize` requests are
-//!   answered locally with the same result (and their own id). The first session's `params` (protocol version,
-//!   capabilities, client info) are the ones the server sees. `notifications/initialized` is forwarded once.
+//! - **`initialize`** reaches the server once, asking for the newest protocol version the bridge knows: its
+//!   result is cached and every `initialize` is answered locally from it (with its own id), with the protocol
+//!   version negotiated for that session — the one it asked for when the server's is not older — and what a
+//!   version lacks does not cross ([`versions`]). The first session's capabilities and client info are the ones
+//!   the server sees. `notifications/initialized` is forwarded once.
 //! - **`notifications/cancelled`** from a client: its `requestId` is rewritten to the backend id of that
 //!   session's pending request with that id (dropped when there is none).
 //! - **`resources/subscribe`** is ref-counted per URI: the URI's first subscriber's request is forwarded (if
@@ -79,6 +81,7 @@ mod replay;
 mod session;
 mod shared;
 mod subscriptions;
+mod versions;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -427,6 +430,10 @@ impl StdioBridge {
             MessageKind::Request if method(&msg) == Some("initialize") => {
                 Some(self.initialize(session, msg).await)
             }
+            MessageKind::Request if !self.server_has(&msg) => {
+                Some(self.not_in_server_version(&msg))
+            }
+            MessageKind::Notification if !self.server_has(&msg) => None,
             MessageKind::Request => Some(match (method(&msg), session) {
                 (Some("resources/subscribe"), Some(s)) => self.subscribe(s, msg).await,
                 (Some("resources/unsubscribe"), Some(s)) => self.unsubscribe(s, msg).await,
@@ -454,39 +461,6 @@ impl StdioBridge {
                     INVALID_REQUEST,
                     "Invalid Request: not a JSON-RPC 2.0 message",
                 ))
-            }
-        }
-    }
-
-    /// Answers `initialize`: forwarded the first time, from the cache afterwards.
-    async fn initialize(&self, session: Option<&str>, msg: Value) -> Value {
-        let client_id = msg.get("id").cloned().unwrap_or(Value::Null);
-        let mut forwarded = false;
-        let result = self
-            .inner
-            .init
-            .get_or_try_init(|| {
-                forwarded = true;
-                let msg = msg.clone();
-                async move {
-                    let resp = self.request(session, msg, None).await;
-                    match resp.get("result") {
-                        Some(result) => Ok(result.clone()),
-                        None => Err(resp),
-                    }
-                }
-            })
-            .await;
-        match result {
-            Ok(result) => {
-                if !forwarded {
-                    tracing::debug!("initialize answered from the cached result");
-                }
-                json!({"jsonrpc": "2.0", "id": client_id, "result": result})
-            }
-            Err(mut resp) => {
-                resp["id"] = client_id;
-                resp
             }
         }
     }

@@ -249,8 +249,11 @@ async fn mcp_post(State(app): Shared, headers: HeaderMap, body: Bytes) -> Respon
             .await
             .expect("a request has a response");
         let mut response = json_response(resp.clone());
-        if resp.get("result").is_some() {
+        if let Some(result) = resp.get("result") {
             let id = app.bridge.create_session();
+            if let Some(v) = result.get("protocolVersion").and_then(Value::as_str) {
+                app.bridge.set_session_version(&id, v);
+            }
             response.headers_mut().insert(
                 SESSION_HEADER,
                 HeaderValue::from_str(&id).expect("hex is a header value"),

@@ -19,6 +19,8 @@ pub(super) struct Session {
     id: String,
     last_seen: Mutex<Instant>,
     out: Mutex<Outbox>,
+    /// The protocol version negotiated for the session (once it initialized).
+    version: std::sync::OnceLock<String>,
 }
 
 #[derive(Default)]
@@ -52,6 +54,24 @@ impl Session {
             id: id.to_owned(),
             last_seen: Mutex::new(Instant::now()),
             out: Mutex::new(Outbox::default()),
+            version: std::sync::OnceLock::new(),
+        }
+    }
+
+    pub fn set_version(&self, version: &str) {
+        let _ = self.version.set(version.to_owned());
+    }
+
+    /// Whether the session's protocol version lacks the message (a notification of a later version): such a
+    /// message is not delivered to it.
+    fn lacks(&self, message: &Value) -> bool {
+        let notification = message.get("id").is_none();
+        match (
+            self.version.get(),
+            message.get("method").and_then(Value::as_str),
+        ) {
+            (Some(v), Some(m)) if notification => !super::versions::has_method(v, m),
+            _ => false,
         }
     }
 
@@ -71,6 +91,9 @@ impl Session {
     /// resumable session keeps it for replay even without a stream. `false` when the live stream did not get
     /// it.
     pub fn deliver(&self, message: Value) -> bool {
+        if self.lacks(&message) {
+            return true;
+        }
         let mut out = lock(&self.out);
         if out.stream.is_none() && out.log.is_none() {
             return false;
@@ -92,6 +115,9 @@ impl Session {
     /// Sends a message on the stream, waiting while its buffer is full; `false` when there is no stream (a
     /// resumable session keeps the message for replay all the same).
     pub async fn send(&self, message: Value) -> bool {
+        if self.lacks(&message) {
+            return true;
+        }
         loop {
             let (generation, tx) = {
                 let mut out = lock(&self.out);
