@@ -39,7 +39,7 @@ fn skip(why: String) {
     if ci() {
         panic!("CI=true, but the package build tests cannot run: {why}");
     }
-    eprintln!("skipping: {why}");
+    thv_e2e::record_skip(&why);
 }
 
 /// The engine with the base images of these schemes, or `None` (skip) with the reason printed; under
@@ -279,7 +279,7 @@ fn templates_tags_and_context_without_an_engine() {
     );
     assert!(d.contains("USER 10001:10001"));
     if !Path::new(HOST_CA_BUNDLE).is_file() {
-        eprintln!("no {HOST_CA_BUNDLE}: the context test needs a CA file");
+        skip(format!("no {HOST_CA_BUNDLE}: the context test needs a CA file"));
         return;
     }
     let tar = build_context(&p, &opts).unwrap();

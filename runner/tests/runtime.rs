@@ -24,14 +24,17 @@ fn ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
 }
 
+/// A test that cannot run here: recorded (`scripts/test.sh` counts it), or under `CI=true` a panic.
+fn skip(why: &str) {
+    if ci() {
+        panic!("CI=true, but the runtime tests cannot run: {why}");
+    }
+    thv_e2e::record_skip(why);
+}
+
 /// The engine and the test image, or `None` (skip) with the reason printed; under `CI=true` a panic.
 async fn engine() -> Option<DockerRuntime> {
-    let skip = |why: String| {
-        if ci() {
-            panic!("CI=true, but the runtime tests cannot run: {why}");
-        }
-        eprintln!("skipping: {why}");
-    };
+    let skip = |why: String| skip(&why);
     let rt = match DockerRuntime::connect().await {
         Ok(rt) => rt,
         Err(e) => {
@@ -719,7 +722,7 @@ async fn connect_default_network(rt: &DockerRuntime, container: &str) {
 async fn internal_networks_have_no_way_out() {
     let Some(rt) = engine().await else { return };
     let Some(host) = host_address() else {
-        eprintln!("skipping: no non-loopback host address");
+        skip("no non-loopback host address");
         return;
     };
     let mut cleanup = Cleanup::new(&rt);
@@ -794,14 +797,11 @@ async fn the_egress_sidecar_lets_only_allowed_destinations_out() {
     const BASE: &str = "localhost/thv-base-debian:bookworm";
     let Some(rt) = engine().await else { return };
     if !rt.image_exists(BASE).await.unwrap_or(false) {
-        if ci() {
-            panic!("CI=true, but the base image {BASE} is missing (scripts/build-base-images.sh)");
-        }
-        eprintln!("skipping: the base image {BASE} is missing (scripts/build-base-images.sh)");
+        skip(&format!("the base image {BASE} is missing (scripts/build-base-images.sh)"));
         return;
     }
     let Some(host) = host_address() else {
-        eprintln!("skipping: no non-loopback host address");
+        skip("no non-loopback host address");
         return;
     };
     let mut cleanup = Cleanup::new(&rt);

@@ -40,7 +40,7 @@ pub fn ci() -> bool {
 /// Skips (prints why, returns `None`) or, under CI, panics.
 pub fn skip<T>(why: &str) -> Option<T> {
     assert!(!ci(), "CI=true, but this test cannot run: {why}");
-    eprintln!("skipping: {why}");
+    crate::record_skip(why);
     None
 }
 

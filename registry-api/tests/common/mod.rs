@@ -49,8 +49,8 @@ fn postgres_admin_url() -> Option<String> {
                     "TEST_DATABASE_URL is not set, and PostgreSQL tests may not skip under CI=true"
                 );
             }
-            eprintln!(
-                "skipping PostgreSQL test: TEST_DATABASE_URL is not set (e.g. postgres://postgres@127.0.0.1/postgres)"
+            thv_e2e::record_skip(
+                "PostgreSQL test: TEST_DATABASE_URL is not set (e.g. postgres://postgres@127.0.0.1/postgres)",
             );
             None
         }
