@@ -18,7 +18,8 @@ result, not an error.
   mcp_client.py --url URL --transport T --sessions N [--calls M] [--sleep-ms MS]
       N concurrent client sessions, each calling echo M times with texts unique to it (and sleep MS after each
       echo when MS > 0), checking every response is the one that session asked for:
-      {"ok": true, "sessions": N, "calls": <answered calls>, "mismatches": 0, "errors": [...]}
+      {"ok": true, "sessions": N, "calls": <answered calls>, "mismatches": 0, "errors": [...],
+       "servers": [<whoami answers, with --whoami: the distinct server processes the sessions reached>]}
 """
 
 from __future__ import annotations
@@ -66,6 +67,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--sessions", type=int, help="run N concurrent sessions instead of --call")
     parser.add_argument("--calls", type=int, default=5, help="echo calls per session (default 5)")
     parser.add_argument("--sleep-ms", type=int, default=0, help="a sleep call of MS after each echo (default none)")
+    parser.add_argument(
+        "--whoami", action="store_true", help="with --sessions: each session also calls whoami (the test server's)"
+    )
     args = parser.parse_args(argv)
     args.headers = parse_headers(parser, args.header)
     args.call_args = pair_call_args(parser, argv)
@@ -180,6 +184,8 @@ async def one_session(args: argparse.Namespace, index: int, tally: dict[str, Any
     tag = f"session-{index}-{uuid.uuid4().hex}"
     try:
         async with connect(args.url, args.transport, args.headers) as (session, _init):
+            if args.whoami:
+                tally["servers"].add(result_text(await session.call_tool("whoami", {})))
             for n in range(args.calls):
                 text = f"{tag}-call-{n}"
                 expect = [("echo", {"text": text}, text)]
@@ -197,9 +203,12 @@ async def one_session(args: argparse.Namespace, index: int, tally: dict[str, Any
 
 
 async def run_sessions(args: argparse.Namespace) -> dict[str, Any]:
-    tally: dict[str, Any] = {"ok": False, "sessions": args.sessions, "calls": 0, "mismatches": 0, "errors": []}
+    tally: dict[str, Any] = {
+        "ok": False, "sessions": args.sessions, "calls": 0, "mismatches": 0, "errors": [], "servers": set()
+    }
     await asyncio.gather(*(one_session(args, i, tally) for i in range(args.sessions)))
     tally["ok"] = not tally["errors"] and tally["mismatches"] == 0
+    tally["servers"] = sorted(tally["servers"])
     return tally
 
 

@@ -3,11 +3,65 @@
 
 use thv_e2e::thv::Thv;
 
-/// Nothing was recorded: no workload state.
+/// The workload names the refused runs below would have used.
+const NAMES: &[&str] = &[
+    "fetch",
+    "fetc",
+    "github",
+    "img",
+    "thv-test-busybox",
+    "x",
+    "yes",
+    "c",
+];
+
+/// Nothing was started: no workload state (RunConfig, status record, name reservation), no container, sidecar
+/// or network of the names the runs would have used, no proxy process.
 fn nothing_started(thv: &Thv) {
-    let state = thv.home().join(".local/state/thv/runconfigs");
-    let n = std::fs::read_dir(&state).map(|d| d.count()).unwrap_or(0);
-    assert_eq!(n, 0, "a workload was recorded in {}", state.display());
+    let state = thv.home().join(".local/state/thv");
+    for dir in ["runconfigs", "workloads", "locks"] {
+        let left: Vec<_> = std::fs::read_dir(state.join(dir))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| !n.starts_with('.'))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(left.is_empty(), "left in {dir}: {left:?}");
+    }
+    // Exact names (`podman container exists` would also take an id prefix).
+    let names = |args: &[&str]| -> Vec<String> {
+        let out = thv_e2e::thv::podman(args).output().expect("podman");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+    let containers = names(&["ps", "-a", "--format", "{{.Names}}"]);
+    let networks = names(&["network", "ls", "--format", "{{.Name}}"]);
+    for name in NAMES {
+        for container in [name.to_string(), format!("{name}-egress")] {
+            assert!(
+                !containers.contains(&container),
+                "container {container} exists"
+            );
+        }
+        let network = format!("toolhive-{name}-internal");
+        assert!(!networks.contains(&network), "network {network} exists");
+    }
+    let home = thv.home().to_string_lossy().into_owned();
+    let proxies = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|p| {
+            let environ = std::fs::read(p.path().join("environ")).unwrap_or_default();
+            let cmdline = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
+            String::from_utf8_lossy(&cmdline).contains("proxy-serve")
+                && String::from_utf8_lossy(&environ).contains(&home)
+        })
+        .count();
+    assert_eq!(proxies, 0, "a proxy process of this sandbox runs");
 }
 
 #[test]

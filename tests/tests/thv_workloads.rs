@@ -124,10 +124,31 @@ fn thirty_two_sessions_share_one_stdio_server() {
     let name = unique("sessions");
     thv.ok(&["run", TEST_SERVER_IMAGE, "--name", &name]);
     let url = thv.url(&name);
-    let v = concurrent_sessions(&py, &url, "streamable-http", 32, 5, 20);
+    let v = thv_e2e::thv::mcp_client(
+        &py,
+        &[
+            "--url",
+            &url,
+            "--transport",
+            "streamable-http",
+            "--sessions",
+            "32",
+            "--calls",
+            "5",
+            "--sleep-ms",
+            "20",
+            "--whoami",
+        ],
+    );
     assert_eq!(v["sessions"], 32);
     assert_eq!(v["calls"], 320, "{v}");
     assert_eq!(v["mismatches"], 0, "{v}");
+    // Shared: every session reached one and the same server process.
+    assert_eq!(v["servers"].as_array().unwrap().len(), 1, "{v}");
+    assert!(
+        v["servers"][0].as_str().unwrap().contains("instance"),
+        "{v}"
+    );
     // Progress notifications reach the session that asked.
     let p = call(
         &py,
