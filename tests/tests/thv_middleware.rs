@@ -8,6 +8,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use axum::response::IntoResponse;
 use base64::Engine;
 use serde_json::{Value, json};
 use thv_e2e::thv::{TEST_SERVER_IMAGE, Thv, engine_image_and_python, repo_root, unique};
@@ -689,4 +690,101 @@ async fn the_callers_token_never_reaches_the_server() {
     let (status, _, _) = initialize(&url, None).await;
     assert_eq!(status, 401);
     assert_eq!(seen.lock().unwrap().len(), 1);
+}
+
+/// Opaque tokens checked by token introspection (RFC 7662) at a local endpoint: an active token is accepted
+/// (its claims are the caller's), an inactive or unknown one and wrong client credentials are refused, and
+/// the proxy authenticates to the endpoint with its client id and secret.
+#[tokio::test(flavor = "multi_thread")]
+async fn opaque_tokens_are_introspected() {
+    let Some(py) = engine_image_and_python(TEST_SERVER_IMAGE, "scripts/build-test-images.sh")
+    else {
+        return;
+    };
+    let key = Key::new("k-intro", 9);
+    let issuer = Issuer::start(&[&key]).await;
+    // The introspection endpoint: client `thv-proxy` with secret `s3cret-client`; one active token.
+    let seen_auth: Arc<Mutex<Vec<String>>> = Arc::default();
+    let record = seen_auth.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let introspect = format!("http://{}/introspect", listener.local_addr().unwrap());
+    let app = axum::Router::new().route(
+        "/introspect",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let auth = headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            record.lock().unwrap().push(auth.clone());
+            async move {
+                let expected = format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode("thv-proxy:s3cret-client")
+                );
+                if auth != expected {
+                    return (axum::http::StatusCode::UNAUTHORIZED, axum::Json(json!({})))
+                        .into_response();
+                }
+                let active = body.contains("token=opaque-good-token");
+                axum::Json(if active {
+                    json!({"active": true, "sub": "carol", "aud": "thv-e2e", "name": "Carol"})
+                } else {
+                    json!({"active": false})
+                })
+                .into_response()
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let thv = Thv::new();
+    let secret = thv.home().join("client-secret");
+    std::fs::write(&secret, "s3cret-client\n").unwrap();
+    let name = unique("mw-introspect");
+    thv.ok(&[
+        "run",
+        TEST_SERVER_IMAGE,
+        "--name",
+        &name,
+        "--oidc-issuer",
+        &issuer.url,
+        "--oidc-audience",
+        "thv-e2e",
+        "--oidc-introspection-url",
+        &introspect,
+        "--oidc-client-id",
+        "thv-proxy",
+        "--oidc-client-secret-file",
+        secret.to_str().unwrap(),
+        "--oidc-insecure-allow-http",
+    ]);
+    let url = thv.url(&name);
+    let v = client(
+        &py,
+        &url,
+        "opaque-good-token",
+        &[("echo", json!({"text": "introspected"}))],
+    );
+    assert_eq!(v["calls"][0]["text"], "introspected", "{v}");
+    let (status, challenge, _) = initialize(&url, Some("opaque-revoked-token")).await;
+    assert_eq!(status, 401);
+    assert!(challenge.contains("token not active"), "{challenge}");
+    assert!(
+        seen_auth
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|a| a.starts_with("Basic ")),
+        "the proxy authenticates to the endpoint"
+    );
+    // A JWT still goes through the JWKS, not the endpoint.
+    let jwt = issuer.token(&key, "dave", json!({}));
+    let before = seen_auth.lock().unwrap().len();
+    let (status, _, _) = initialize(&url, Some(&jwt)).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        seen_auth.lock().unwrap().len(),
+        before,
+        "a JWT was not introspected"
+    );
 }

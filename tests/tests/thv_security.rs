@@ -905,3 +905,58 @@ fn a_host_address_added_later_is_refused_from_the_next_start() {
     let answer = connect_through_proxy(&name, &format!("{address}:{port}"));
     assert!(answer.contains("403"), "{answer}");
 }
+
+/// `--allow-docker-gateway` lets an isolated workload reach the host — by its address and by the engine's name
+/// for it — when the profile names it; without the flag the same profile is refused.
+#[test]
+fn the_host_only_with_allow_docker_gateway() {
+    if engine_image_and_python(BUSYBOX, "scripts/build-test-images.sh").is_none() {
+        return;
+    }
+    let host = host_address();
+    // On every address of the host: by name the engine's gateway address is reached.
+    let port = serve_on_host("0.0.0.0".parse().unwrap());
+    let thv = Thv::new();
+    let profile = thv.home().join("host.json");
+    std::fs::write(
+        &profile,
+        json!({"network": {"outbound": {
+            "allow_host": [host.to_string(), "host.containers.internal"],
+            "allow_port": [port]
+        }}})
+        .to_string(),
+    )
+    .unwrap();
+    let run = |name: &str, extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            BUSYBOX,
+            "--name",
+            name,
+            "--transport",
+            "stdio",
+            "--permission-profile",
+            profile.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--", "sh", "-c", "sleep 1000000"]);
+        thv.ok(&args);
+    };
+    let (closed, open) = (unique("gw-closed"), unique("gw-open"));
+    run(&closed, &[]);
+    run(&open, &["--allow-docker-gateway"]);
+    let by_address = format!("http://{host}:{port}/");
+    let by_name = format!("http://host.containers.internal:{port}/");
+    for url in [&by_address, &by_name] {
+        let out = get_through_proxy(&closed, url);
+        assert!(
+            out.contains("403") && !out.contains("host-service"),
+            "{url}: {out}"
+        );
+        let out = get_through_proxy(&open, url);
+        assert!(
+            out.contains("host-service"),
+            "{url} with --allow-docker-gateway: {out}"
+        );
+    }
+}
