@@ -2,6 +2,11 @@
 //!
 //! Every struct keeps the fields it does not know in `extra`, and optional fields stay `Option` (an omitted
 //! `isRequired` is not the same document as `"isRequired": false`), so parse → serialize is lossless.
+//!
+//! Documents of every published schema version are read: the snake_case field names of 2025-07-09
+//! (`registry_type`, `environment_variables`, `is_secret`, `website_url`, ...) are accepted as aliases of their
+//! camelCase names. Serializing writes the current (camelCase) names, so where a document must stay as it was
+//! written (seeding, syncing, importing), its raw JSON is kept rather than this model's serialization.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -31,6 +36,7 @@ pub struct ServerJson {
     pub repository: Option<Repository>,
     pub version: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "website_url")]
     pub website_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub icons: Option<Vec<Icon>>,
@@ -58,9 +64,7 @@ impl ServerJson {
     /// dropped. An empty `_meta` is removed.
     pub fn retain_publisher_meta(&mut self) {
         if let Some(meta) = self.meta.as_mut() {
-            meta.retain(|k, _| {
-                k == PUBLISHER_PROVIDED_META || k == crate::signature::SIGNATURE_META
-            });
+            meta.retain(|k, _| is_publisher_meta_key(k));
             if meta.is_empty() {
                 self.meta = None;
             }
@@ -73,6 +77,27 @@ impl ServerJson {
             .iter()
             .flatten()
             .filter_map(|r| r.url.as_deref())
+    }
+}
+
+/// Whether a `_meta` key is one a registry keeps from a publisher: the publisher-provided metadata and the
+/// entry's signature bundle.
+pub fn is_publisher_meta_key(key: &str) -> bool {
+    key == PUBLISHER_PROVIDED_META || key == crate::signature::SIGNATURE_META
+}
+
+/// [`ServerJson::retain_publisher_meta`] on a raw document, which is otherwise left exactly as it is: every other
+/// `_meta` key is removed, and `_meta` itself when nothing is left in it. A `_meta` that is not an object is left
+/// to validation.
+pub fn retain_publisher_meta_in(doc: &mut Value) {
+    let Some(obj) = doc.as_object_mut() else {
+        return;
+    };
+    if let Some(Value::Object(meta)) = obj.get_mut("_meta") {
+        meta.retain(|k, _| is_publisher_meta_key(k));
+        if meta.is_empty() {
+            obj.remove("_meta");
+        }
     }
 }
 
@@ -111,22 +136,29 @@ pub struct Icon {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Package {
+    #[serde(alias = "registry_type")]
     pub registry_type: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "registry_base_url")]
     pub registry_base_url: Option<String>,
     pub identifier: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "file_sha256")]
     pub file_sha256: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "runtime_hint")]
     pub runtime_hint: Option<String>,
     pub transport: Transport,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "runtime_arguments")]
     pub runtime_arguments: Option<Vec<Argument>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "package_arguments")]
     pub package_arguments: Option<Vec<Argument>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "environment_variables")]
     pub environment_variables: Option<Vec<KeyValueInput>>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -183,12 +215,14 @@ pub struct Input {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "is_required")]
     pub is_required: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "is_secret")]
     pub is_secret: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<String>,
@@ -228,8 +262,10 @@ pub struct Argument {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "value_hint")]
     pub value_hint: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "is_repeated")]
     pub is_repeated: Option<bool>,
     #[serde(flatten)]
     pub input: Input,
@@ -263,6 +299,58 @@ mod tests {
         });
         let parsed: ServerJson = serde_json::from_value(doc.clone()).unwrap();
         assert_eq!(serde_json::to_value(&parsed).unwrap(), doc);
+    }
+
+    #[test]
+    fn snake_case_names_of_2025_07_09_are_read() {
+        let doc = serde_json::json!({
+            "$schema": "https://static.modelcontextprotocol.io/schemas/2025-07-09/server.schema.json",
+            "name": "io.github.example/snake", "description": "d", "version": "1.0.0", "status": "active",
+            "website_url": "https://example.com",
+            "packages": [{
+                "registry_type": "npm", "registry_base_url": "https://registry.npmjs.org", "identifier": "x",
+                "version": "1.0.0", "file_sha256": "ab", "runtime_hint": "npx", "transport": {"type": "stdio"},
+                "runtime_arguments": [{"type": "positional", "value_hint": "dir", "is_repeated": true}],
+                "package_arguments": [{"type": "named", "name": "--port", "is_required": true}],
+                "environment_variables": [{"name": "TOKEN", "is_secret": true}]
+            }]
+        });
+        let s: ServerJson = serde_json::from_value(doc).unwrap();
+        assert_eq!(s.website_url.as_deref(), Some("https://example.com"));
+        let p = &s.packages.as_ref().unwrap()[0];
+        assert_eq!(p.registry_type, "npm");
+        assert_eq!(
+            p.registry_base_url.as_deref(),
+            Some("https://registry.npmjs.org")
+        );
+        assert_eq!(p.file_sha256.as_deref(), Some("ab"));
+        assert_eq!(p.runtime_hint.as_deref(), Some("npx"));
+        let rt = &p.runtime_arguments.as_ref().unwrap()[0];
+        assert_eq!(
+            (rt.value_hint.as_deref(), rt.is_repeated),
+            (Some("dir"), Some(true))
+        );
+        assert!(p.package_arguments.as_ref().unwrap()[0].input.required());
+        assert!(p.environment_variables.as_ref().unwrap()[0].input.secret());
+        assert_eq!(s.extra["status"], "active");
+        assert!(p.extra.is_empty(), "{:?}", p.extra);
+    }
+
+    #[test]
+    fn retain_publisher_meta_in_a_raw_document() {
+        let mut doc = serde_json::json!({"name": "a.b/c", "z": 1,
+            "_meta": {PUBLISHER_PROVIDED_META: {"a": 1}, OFFICIAL_META: {"isLatest": true}}});
+        retain_publisher_meta_in(&mut doc);
+        assert_eq!(
+            doc,
+            serde_json::json!({"name": "a.b/c", "z": 1, "_meta": {PUBLISHER_PROVIDED_META: {"a": 1}}})
+        );
+        let mut doc = serde_json::json!({"name": "a.b/c", "_meta": {OFFICIAL_META: {}}});
+        retain_publisher_meta_in(&mut doc);
+        assert_eq!(doc, serde_json::json!({"name": "a.b/c"}));
+        let mut doc = serde_json::json!({"name": "a.b/c", "_meta": 3});
+        retain_publisher_meta_in(&mut doc);
+        assert_eq!(doc["_meta"], 3);
     }
 
     #[test]

@@ -143,7 +143,7 @@ fn truncated_file_reports_where_it_ends() {
 
 #[test]
 fn wrong_wrappers_say_what_is_expected() {
-    const EXPECTED: &str = "expected an upstream registry {data: {servers}}, a legacy registry {servers}, or an array of server.json";
+    const EXPECTED: &str = "expected an upstream registry {data: {servers}}, a legacy registry {servers: {NAME: ...}}, a registry API list response {servers: [{server, _meta}]}, or an array of server.json";
     for (input, found) in [
         (&b"{}"[..], "an empty object"),
         (
@@ -171,10 +171,15 @@ fn wrong_wrappers_say_what_is_expected() {
         msg.contains("data.servers") && msg.contains("legacy"),
         "{msg}"
     );
+    // A registry API list response is a registry file; an item without a version is named by its path.
     let msg = parse_err(
         br#"{"servers": [{"server": {"name": "a.b/c"}, "_meta": {}}], "metadata": {"count": 1}}"#,
     );
-    assert!(msg.contains("API response"), "{msg}");
+    assert!(
+        msg.contains("registry API list response: servers[0].server (a.b/c)")
+            && msg.contains("version"),
+        "{msg}"
+    );
     let msg = parse_err(br#"{"name": "io.github.x/y", "description": "d", "version": "1.0.0"}"#);
     assert!(msg.contains("single server.json"), "{msg}");
 }

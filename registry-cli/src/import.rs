@@ -8,13 +8,20 @@
 //! globs; versions deleted upstream are skipped (reported as `deleted`); when the same `name@version` comes
 //! twice, the last source wins.
 //!
-//! Each entry is validated first (core's schema and semantic rules: [`SchemaPolicy::Publish`] when pushing to
-//! an API, where a non-current `$schema` is an error, [`SchemaPolicy::Validate`] for files). An invalid entry is
-//! reported with its location and first error, and skipped; it never aborts the import.
+//! Each entry is validated first against the schema version it declares (core's schema and semantic rules:
+//! [`SchemaPolicy::Publish`] when pushing to an API, where a non-current `$schema` is an error, as publishing
+//! requires; [`SchemaPolicy::Validate`] for files, where it is a warning). An invalid entry is reported with its
+//! location and first error, and skipped; it never aborts the import. With `--upgrade-schema` (for `--to`), an
+//! entry declaring an older published schema version is published with `$schema` rewritten to the current
+//! version — only when the entry is valid under the current schema, otherwise it is reported as invalid with
+//! the first error under the current schema; nothing else of the document changes.
 //!
 //! - `--into FILE`: the file is merged: its entries are kept, the same `name@version` is replaced (identical
-//!   content is reported as `exists`), new versions are appended; it is written once, atomically, in its own
-//!   format (a new file is an upstream registry). Nothing is written with `--dry-run` or when nothing changed.
+//!   content and registry metadata are reported as `exists`), new versions are appended; it is written once,
+//!   atomically, in its own format (a new file is an upstream registry). Entries are written as they were read
+//!   (whatever schema version they declare) with the registry's metadata (status, publishedAt, isLatest) when the
+//!   source has it — beside each server in a registry API list response, in each server's `_meta` otherwise.
+//!   Nothing is written with `--dry-run` or when nothing changed.
 //! - `--to URL`: each entry is published (`POST /v0.1/publish`, bearer `--token`, `THV_REGISTRY_TOKEN` or the token `login` stored) in
 //!   source order (oldest publish first for API sources, so that the target computes the same latest
 //!   versions). A version that exists already is reported as `exists`; any other refusal (4xx, 5xx) as `failed`
@@ -36,14 +43,14 @@ use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use clap::{ArgGroup, Args};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use thv_core::api::{ServerStatus, format_timestamp};
 use thv_core::client::{ClientError, RegistryClient};
-use thv_core::legacy::upstream_to_legacy;
-use thv_core::registry_file::{RegistryFile, UpstreamRegistry};
-use thv_core::server::ServerJson;
-use thv_core::validate::{SchemaPolicy, validate_value};
+use thv_core::registry_file::{FileEntry, FileKind, RegistryDocument};
+use thv_core::server::{CURRENT_SCHEMA_URL, CURRENT_SCHEMA_VERSION};
+use thv_core::validate::{
+    KNOWN_SCHEMA_VERSIONS, SchemaPolicy, rules, schema_version_from_url, validate_value,
+};
 
 use crate::input::{self, ApiOptions, Entry};
 use crate::write::atomic_write;
@@ -91,6 +98,10 @@ pub struct ImportArgs {
     /// Registry API sources: only the latest version of each server.
     #[arg(long)]
     pub latest_only: bool,
+    /// With --to: publish an entry declaring an older server.json schema version with `$schema` rewritten to the
+    /// current one, where the entry is valid under the current schema (the rest of it is published as it is).
+    #[arg(long, requires = "to")]
+    pub upgrade_schema: bool,
     /// Validate and report what would be imported; write and publish nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -109,6 +120,8 @@ fn parse_rfc3339(s: &str) -> Result<DateTime<Utc>, String> {
 #[derive(Debug, Clone, PartialEq)]
 enum Outcome {
     Imported,
+    /// Published with `$schema` rewritten from this version to the current one.
+    Upgraded(String),
     /// A file target: the same `name@version` with other content was replaced.
     Replaced,
     /// Dry run: would be imported.
@@ -122,6 +135,7 @@ enum Outcome {
 #[derive(Debug, Default)]
 struct Counts {
     imported: usize,
+    upgraded: usize,
     replaced: usize,
     exists: usize,
     deleted: usize,
@@ -162,6 +176,11 @@ impl Reporter {
             Outcome::Imported => {
                 c.imported += 1;
                 format!("imported  {key}")
+            }
+            Outcome::Upgraded(from) => {
+                c.imported += 1;
+                c.upgraded += 1;
+                format!("imported  {key} ($schema {from} → {CURRENT_SCHEMA_VERSION})")
             }
             Outcome::Replaced => {
                 c.imported += 1;
@@ -205,10 +224,11 @@ impl Reporter {
         } else {
             "imported"
         };
-        let replaced = if c.replaced > 0 {
-            format!(" ({} replaced)", c.replaced)
-        } else {
-            String::new()
+        let replaced = match (c.replaced, c.upgraded) {
+            (0, 0) => String::new(),
+            (r, 0) => format!(" ({r} replaced)"),
+            (0, u) => format!(" ({u} with $schema upgraded)"),
+            (r, u) => format!(" ({r} replaced, {u} with $schema upgraded)"),
         };
         println!(
             "Summary: {} {verb}{replaced}, {skipped} skipped ({} invalid, {} exists, {} deleted), {} failed",
@@ -218,8 +238,8 @@ impl Reporter {
     }
 }
 
-/// The first error of a validation, with how many more there are.
-fn invalid_reason(value: &Value, policy: SchemaPolicy) -> Option<String> {
+/// The first error of a validation, with how many more there are (`None` when the document is valid).
+fn invalid_reason(value: &Value, policy: SchemaPolicy) -> Option<(String, String)> {
     let result = validate_value(value, policy);
     let errors: Vec<_> = result.errors().collect();
     let first = errors.first()?;
@@ -232,10 +252,54 @@ fn invalid_reason(value: &Value, policy: SchemaPolicy) -> Option<String> {
         0 => String::new(),
         n => format!(" (and {n} more errors)"),
     };
-    Some(format!(
-        "{path}: {} [{}]{more}",
-        first.message, first.reference
+    Some((
+        first.reference.clone(),
+        format!("{path}: {} [{}]{more}", first.message, first.reference),
     ))
+}
+
+/// What publishing `value` to a registry API needs: `Ok(None)` as it is, `Ok(Some(from))` with `$schema`
+/// rewritten from `from` to the current version (`upgrade`, and only where the document is valid under the
+/// current schema), or why it cannot be published.
+fn publish_check(value: &Value, upgrade: bool) -> Result<Option<String>, String> {
+    let Some((rule, reason)) = invalid_reason(value, SchemaPolicy::Publish) else {
+        return Ok(None);
+    };
+    let declared = value
+        .get("$schema")
+        .and_then(Value::as_str)
+        .and_then(schema_version_from_url)
+        .filter(|v| KNOWN_SCHEMA_VERSIONS.contains(v) && *v != CURRENT_SCHEMA_VERSION);
+    let Some(from) = declared else {
+        return Err(reason);
+    };
+    if !upgrade {
+        return Err(if rule == rules::SCHEMA_VERSION_DEPRECATED {
+            format!(
+                "{reason} (--upgrade-schema publishes it declaring {CURRENT_SCHEMA_VERSION} if it is valid under that schema)"
+            )
+        } else {
+            reason
+        });
+    }
+    match invalid_reason(&upgraded(value), SchemaPolicy::Publish) {
+        None => Ok(Some(from.to_owned())),
+        Some((_, why)) => Err(format!(
+            "not valid under the current schema {CURRENT_SCHEMA_VERSION}, $schema left as {from}: {why}"
+        )),
+    }
+}
+
+/// The document declaring the current schema version.
+fn upgraded(value: &Value) -> Value {
+    let mut v = value.clone();
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert(
+            "$schema".to_owned(),
+            Value::String(CURRENT_SCHEMA_URL.to_owned()),
+        );
+    }
+    v
 }
 
 /// `name@version` of an entry, or its location when it has neither.
@@ -306,24 +370,27 @@ pub async fn run(a: ImportArgs) -> anyhow::Result<i32> {
     }
     match (&a.into, client) {
         (Some(path), _) => into_file(path, entries, &mut reporter, a.dry_run)?,
-        (None, Some(client)) => to_api(&client, entries, &mut reporter, a.dry_run).await,
+        (None, Some(client)) => {
+            to_api(&client, entries, &mut reporter, a.dry_run, a.upgrade_schema).await
+        }
         (None, None) => unreachable!("clap requires --into or --to"),
     }
     Ok(reporter.finish(a.dry_run))
 }
 
-/// Splits off the entries deleted upstream and the invalid ones, reporting them; returns the others.
-fn screen(entries: Vec<Entry>, policy: SchemaPolicy, reporter: &mut Reporter) -> Vec<Entry> {
+/// Splits off the unreadable entries and the ones deleted upstream, reporting them; returns the others.
+fn screen(entries: Vec<Entry>, reporter: &mut Reporter) -> Vec<Entry> {
     let mut out = Vec::new();
     for e in entries {
         let key = key_of(&e);
-        if e.official
+        if let Some(error) = &e.error {
+            reporter.record(&key, &e.location, Outcome::Invalid(error.clone()));
+        } else if e
+            .official
             .as_ref()
             .is_some_and(|o| o.status == ServerStatus::Deleted)
         {
             reporter.record(&key, &e.location, Outcome::Deleted);
-        } else if let Some(reason) = invalid_reason(&e.value, policy) {
-            reporter.record(&key, &e.location, Outcome::Invalid(reason));
         } else {
             out.push(e);
         }
@@ -331,11 +398,10 @@ fn screen(entries: Vec<Entry>, policy: SchemaPolicy, reporter: &mut Reporter) ->
     out
 }
 
-/// The format a target file is written back in.
-enum FileKind {
-    Upstream,
-    Legacy,
-    List,
+/// The identity of a raw document, when it has one.
+fn identity_of(value: &Value) -> Option<(String, String)> {
+    let get = |k: &str| value.get(k).and_then(Value::as_str).map(str::to_owned);
+    Some((get("name")?, get("version")?))
 }
 
 fn into_file(
@@ -345,53 +411,54 @@ fn into_file(
     dry_run: bool,
 ) -> anyhow::Result<()> {
     let name = path.display().to_string();
-    let (kind, mut registry) = if path.exists() {
+    let mut target = if path.exists() {
         let bytes = std::fs::read(path).with_context(|| format!("cannot read {name}"))?;
-        let parsed = RegistryFile::parse(&bytes).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
-        let kind = match &parsed {
-            RegistryFile::Upstream(_) => FileKind::Upstream,
-            RegistryFile::Legacy(_) => FileKind::Legacy,
-            RegistryFile::ServerList(_) => FileKind::List,
-        };
-        let registry = parsed
-            .into_upstream()
-            .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
-        (kind, registry)
+        RegistryDocument::read(&bytes).map_err(|e| anyhow::anyhow!("{name}: {e}"))?
     } else {
-        (FileKind::Upstream, UpstreamRegistry::new(Vec::new(), None))
+        RegistryDocument::new_upstream()
     };
-    let mut index: HashMap<(String, String), usize> = registry
-        .data
-        .servers
+    let mut index: HashMap<(String, String), usize> = target
+        .entries
         .iter()
         .enumerate()
-        .map(|(i, s)| ((s.name.clone(), s.version.clone()), i))
+        .filter_map(|(i, e)| Some((identity_of(&e.value)?, i)))
         .collect();
     let mut changed = false;
-    for e in screen(entries, SchemaPolicy::Validate, reporter) {
+    for e in screen(entries, reporter) {
         let key = key_of(&e);
-        let server = match ServerJson::deserialize(&e.value) {
-            Ok(s) => s,
-            Err(err) => {
-                reporter.record(&key, &e.location, Outcome::Invalid(err.to_string()));
-                continue;
-            }
+        if let Some((_, reason)) = invalid_reason(&e.value, SchemaPolicy::Validate) {
+            reporter.record(&key, &e.location, Outcome::Invalid(reason));
+            continue;
+        }
+        let Some(id) = identity_of(&e.value) else {
+            reporter.record(
+                &key,
+                &e.location,
+                Outcome::Invalid("no name or version".into()),
+            );
+            continue;
         };
-        let id = (server.name.clone(), server.version.clone());
+        let incoming = FileEntry {
+            path: e.location.clone(),
+            value: e.value,
+            official: e.official,
+            item_meta: Map::new(),
+            error: None,
+        };
         let outcome = match index.get(&id) {
             Some(&i) => {
-                let same = serde_json::to_value(&registry.data.servers[i]).ok()
-                    == serde_json::to_value(&server).ok();
-                if same {
+                let current = &mut target.entries[i];
+                if current.value == incoming.value && current.official == incoming.official {
                     Outcome::Exists
                 } else {
-                    registry.data.servers[i] = server;
+                    current.value = incoming.value;
+                    current.official = incoming.official;
                     Outcome::Replaced
                 }
             }
             None => {
-                index.insert(id, registry.data.servers.len());
-                registry.data.servers.push(server);
+                index.insert(id, target.entries.len());
+                target.entries.push(incoming);
                 Outcome::Imported
             }
         };
@@ -407,26 +474,17 @@ fn into_file(
     if !changed || dry_run {
         return Ok(());
     }
-    registry.meta.last_updated = Some(format_timestamp(&Utc::now()));
-    let text = match kind {
-        FileKind::Upstream => registry.to_pretty_json()?,
-        FileKind::List => {
-            let mut t = serde_json::to_string_pretty(&registry.data.servers)?;
-            t.push('\n');
-            t
+    let now = format_timestamp(&Utc::now());
+    let text = target.to_pretty_json(Some(&now)).map_err(|e| {
+        if target.kind == FileKind::Legacy {
+            anyhow::anyhow!(
+                "{name} is a legacy registry file and cannot hold the result ({e}); nothing was written \
+                 (import into an upstream registry file instead, or convert {name} first)"
+            )
+        } else {
+            anyhow::anyhow!("{name}: {e}; nothing was written")
         }
-        FileKind::Legacy => {
-            let legacy = upstream_to_legacy(&registry).map_err(|e| {
-                anyhow::anyhow!(
-                    "{name} is a legacy registry file and cannot hold the result ({e}); nothing was written \
-                     (import into an upstream registry file instead, or convert {name} first)"
-                )
-            })?;
-            let mut t = serde_json::to_string_pretty(&legacy)?;
-            t.push('\n');
-            t
-        }
-    };
+    })?;
     atomic_write(path, text.as_bytes())
 }
 
@@ -447,11 +505,18 @@ async fn to_api(
     entries: Vec<Entry>,
     reporter: &mut Reporter,
     dry_run: bool,
+    upgrade: bool,
 ) {
-    let valid = screen(entries, SchemaPolicy::Publish, reporter);
+    let mut valid = Vec::new();
+    for e in screen(entries, reporter) {
+        match publish_check(&e.value, upgrade) {
+            Ok(from) => valid.push((e, from)),
+            Err(reason) => reporter.record(&key_of(&e), &e.location, Outcome::Invalid(reason)),
+        }
+    }
     let mut transport_errors = 0;
     let mut abort: Option<String> = None;
-    for e in valid {
+    for (e, upgraded_from) in valid {
         let key = key_of(&e);
         if let Some(reason) = &abort {
             reporter.record(
@@ -469,8 +534,14 @@ async fn to_api(
                 Err(err) => Err(err),
             }
         } else {
-            match client.publish(&e.value).await {
-                Ok(_) => Ok(Outcome::Imported),
+            let published = match &upgraded_from {
+                Some(_) => client.publish(&upgraded(&e.value)).await,
+                None => client.publish(&e.value).await,
+            };
+            match published {
+                Ok(_) => Ok(upgraded_from
+                    .clone()
+                    .map_or(Outcome::Imported, Outcome::Upgraded)),
                 Err(err) if is_duplicate(&err) => Ok(Outcome::Exists),
                 Err(err) => Err(err),
             }

@@ -1,12 +1,15 @@
 //! Where registry entries come from, for every command that reads them: a server.json file, a registry file
-//! (upstream wrapper `{"$schema","version","meta","data":{"servers"}}`, legacy ToolHive format, or a JSON array of
-//! server.json), a directory of such files (recursively, `*.json`, in name order), a registry file URL (path ending
-//! in `.json`), or a live upstream-compatible registry API (paged through `GET /v0.1/servers`).
+//! (upstream wrapper `{"$schema","version","meta","data":{"servers"}}`, legacy ToolHive format, a JSON array of
+//! server.json, or a saved registry API list response `{"servers":[{"server","_meta"}],"metadata"}`), a directory
+//! of such files (recursively, `*.json`, in name order), a registry file URL (path ending in `.json`), or a live
+//! upstream-compatible registry API (paged through `GET /v0.1/servers`).
 //!
-//! Entries are kept **raw** (`serde_json::Value`) so that validation sees exactly what the file says, and each
-//! carries its location (`registry.json: data.servers[3]`) for messages. A file that is not JSON, or is JSON of
-//! no known shape, is an error naming the file (and the line and column of a syntax error); a legacy file is
-//! converted to server.json documents as a whole (its conversion errors name the entry).
+//! Registry files are read by core ([`RegistryDocument`]), as every front end reads them. Entries are kept
+//! **raw** (`serde_json::Value`) so that validation sees exactly what the file says, whatever schema version it
+//! declares, and each carries its location (`registry.json: data.servers[3]`) for messages and the registry's
+//! metadata when the input has it (an API, a list response, a file written with it). A file that is not JSON, or
+//! is JSON of no known shape, is an error naming the file (and the line and column of a syntax error); a legacy
+//! file is converted to server.json documents as a whole (its conversion errors name the entry).
 
 use std::path::{Path, PathBuf};
 
@@ -14,7 +17,7 @@ use anyhow::{Context, bail};
 use serde_json::Value;
 use thv_core::api::OfficialMeta;
 use thv_core::client::{ListOptions, RegistryClient};
-use thv_core::registry_file::RegistryFile;
+use thv_core::registry_file::{FileEntry, RegistryDocument};
 
 /// One server.json document read from an input.
 #[derive(Debug, Clone)]
@@ -23,8 +26,12 @@ pub struct Entry {
     pub location: String,
     /// The document as it was read.
     pub value: Value,
-    /// The registry's official metadata (status, publishedAt, isLatest), for entries read from an API.
+    /// The registry's official metadata (status, publishedAt, isLatest): entries read from an API, a list
+    /// response, or a file that keeps it in each document's `_meta`.
     pub official: Option<OfficialMeta>,
+    /// Why the entry cannot be used as it is (a list item without a `server`, unreadable registry metadata),
+    /// naming the path and the field.
+    pub error: Option<String>,
 }
 
 impl Entry {
@@ -154,54 +161,23 @@ pub fn parse_document(name: &str, bytes: &[u8]) -> anyhow::Result<(&'static str,
             e.column()
         )
     })?;
-    let entry = |path: String, value: Value| Entry {
-        location: format!("{name}: {path}"),
-        value,
-        official: None,
-    };
     match value {
-        Value::Array(items) => Ok((
-            "server list",
-            items
-                .into_iter()
-                .enumerate()
-                .map(|(i, v)| entry(format!("[{i}]"), v))
-                .collect(),
-        )),
-        Value::Object(mut obj) if obj.contains_key("data") => {
-            let servers = match obj.get_mut("data").and_then(|d| d.get_mut("servers")) {
-                Some(Value::Array(s)) => std::mem::take(s),
-                Some(other) => bail!(
-                    "{name}: `data.servers` is {}, expected an array of server.json documents",
-                    thv_core::legacy::json_kind(other)
-                ),
-                None => bail!("{name}: an upstream registry file needs `data.servers` (an array)"),
-            };
-            Ok((
-                "upstream registry",
-                servers
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, v)| entry(format!("data.servers[{i}]"), v))
-                    .collect(),
-            ))
-        }
-        Value::Object(obj) if obj.contains_key("servers") || obj.contains_key("remote_servers") => {
-            let servers = RegistryFile::from_value(Value::Object(obj))
-                .and_then(RegistryFile::into_servers)
-                .with_context(|| format!("{name}: invalid legacy ToolHive registry"))?;
-            let mut out = Vec::new();
-            for s in servers {
-                let label = format!("{} (converted from the legacy format)", s.name);
-                out.push(entry(label, serde_json::to_value(&s)?));
+        Value::Object(obj)
+            if !["data", "servers", "remote_servers"]
+                .iter()
+                .any(|k| obj.contains_key(*k)) =>
+        {
+            if obj.contains_key("name") {
+                return Ok((
+                    "server.json",
+                    vec![Entry {
+                        location: format!("{name}: (the document)"),
+                        value: Value::Object(obj),
+                        official: None,
+                        error: None,
+                    }],
+                ));
             }
-            Ok(("legacy registry", out))
-        }
-        Value::Object(obj) if obj.contains_key("name") => Ok((
-            "server.json",
-            vec![entry("(the document)".into(), Value::Object(obj))],
-        )),
-        Value::Object(obj) => {
             let keys: Vec<&str> = obj.keys().take(6).map(String::as_str).collect();
             bail!(
                 "{name}: not a server.json or registry file (an object with keys {}; expected `name`, `data.servers`, \
@@ -209,10 +185,31 @@ pub fn parse_document(name: &str, bytes: &[u8]) -> anyhow::Result<(&'static str,
                 keys.join(", ")
             )
         }
+        Value::Object(_) | Value::Array(_) => {
+            let doc = RegistryDocument::read(bytes).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+            let entries = doc
+                .entries
+                .into_iter()
+                .map(|e| Entry::from_file(name, e))
+                .collect();
+            Ok((doc.kind.name(), entries))
+        }
         other => bail!(
             "{name}: not a server.json or registry file ({} at the top level)",
             thv_core::legacy::json_kind(&other)
         ),
+    }
+}
+
+impl Entry {
+    /// An entry of a registry file named `file`.
+    pub fn from_file(file: &str, e: FileEntry) -> Self {
+        Self {
+            location: format!("{file}: {}", e.path),
+            value: e.value,
+            official: e.official,
+            error: e.error,
+        }
     }
 }
 
@@ -241,6 +238,7 @@ async fn load_api(base: &str, api: &ApiOptions) -> anyhow::Result<Loaded> {
                 location,
                 value: r.server,
                 official: r.meta.official,
+                error: None,
             });
         }
     }

@@ -479,6 +479,14 @@ impl Linter<'_> {
         entry: &Entry,
         remote_urls: &mut HashMap<String, (String, String, String)>,
     ) {
+        if let Some(error) = &entry.error {
+            self.emit(
+                "invalid-document",
+                "",
+                format!("{error}; run `thv-registry validate` for details"),
+            );
+            return;
+        }
         let server = match ServerJson::deserialize(&entry.value) {
             Ok(s) => s,
             Err(e) => {

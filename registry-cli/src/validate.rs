@@ -12,6 +12,11 @@
 //!
 //! - `duplicate-version` (error): the same `name@version` appears more than once (a registry holds each version
 //!   once; the official registry refuses to publish an existing version).
+//! - `unreadable-entry` (error): an entry that cannot be read as it is — a list response item without a
+//!   `server`, or registry metadata (`_meta["io.modelcontextprotocol.registry/official"]`) that cannot be read.
+//!
+//! Each entry is checked against the schema version its `$schema` declares (every published version is
+//! bundled); a version other than the current one is a warning.
 //!
 //! An input that cannot be read (missing file, not JSON, truncated JSON with its line and column, an unknown
 //! wrapper, an unreachable URL) is one `input-error` finding naming the input (or the file of a directory), and
@@ -30,6 +35,9 @@ use crate::report::{
 
 /// Rule id of a `name@version` that appears more than once in one input.
 pub const DUPLICATE_VERSION: &str = "duplicate-version";
+/// Rule id of an entry that cannot be read as it is: a list response item without a `server`, or registry
+/// metadata that cannot be read (a missing `publishedAt`, an unknown status).
+pub const UNREADABLE_ENTRY: &str = "unreadable-entry";
 
 #[derive(Debug, Args)]
 #[command(
@@ -72,9 +80,17 @@ async fn validate_input(origin: &str, api: &crate::input::ApiOptions) -> InputRe
         let mut seen: HashMap<(String, String), String> = HashMap::new();
         for entry in &loaded.entries {
             let result = validate_value(&entry.value, SchemaPolicy::Validate);
-            let findings = result
-                .issues
-                .into_iter()
+            let unreadable = entry.error.iter().map(|e| {
+                ValidationIssue::new(
+                    IssueType::Json,
+                    "",
+                    e.clone(),
+                    Severity::Error,
+                    UNREADABLE_ENTRY,
+                )
+            });
+            let findings = unreadable
+                .chain(result.issues)
                 .map(|i| Finding::in_entry(&entry.location, i))
                 .collect();
             let mut report = EntryReport::new(entry, findings);

@@ -240,7 +240,10 @@ fn unreadable_inputs_are_reported_and_do_not_stop_the_others() {
         "{run:?}"
     );
     assert!(
-        out.contains("servers-not-array.json: error [input-error] `data.servers` is an object"),
+        out.contains(
+            "servers-not-array.json: error [input-error] upstream registry: data.servers: expected an array of \
+             server.json, found an object"
+        ),
         "{run:?}"
     );
     assert!(

@@ -571,6 +571,22 @@ fn export_and_import_with_registry_apis() {
         ])
     );
     assert_eq!(merged["data"]["servers"][1]["description"], "Beta server");
+    assert!(
+        merged["data"]["servers"][1].get("_meta").is_none(),
+        "the file's copies won: no registry metadata"
+    );
+    // From the registry alone, the same documents come with the registry's metadata, which the file keeps.
+    let o = run(&["import", &api2.base, "--into", s(&local)]);
+    assert!(
+        stdout(&o).contains("4 imported (4 replaced), 0 skipped"),
+        "{}",
+        stdout(&o)
+    );
+    let merged = read_json(&local);
+    let official =
+        &merged["data"]["servers"][1]["_meta"]["io.modelcontextprotocol.registry/official"];
+    assert_eq!(official["status"], "active", "{merged}");
+    assert_eq!(merged["data"]["servers"][1]["description"], "Beta server");
     let before = std::fs::read(&local).unwrap();
     let o = run(&["import", &api2.base, "--into", s(&local)]);
     assert_eq!(code(&o), 0, "{}", stdout(&o));

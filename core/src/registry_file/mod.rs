@@ -6,9 +6,25 @@
 //! - **Legacy ToolHive registry** ([`LegacyRegistry`]): `{"$schema", "version", "last_updated", "servers": {...},
 //!   "remote_servers": {...}}`, converted with [`crate::legacy`].
 //! - **Server list**: a JSON array of server.json documents (the official registry's seed format).
+//! - **Registry API list response** ([`ApiListFile`]): `{"servers": [{"server": server.json, "_meta":
+//!   {"io.modelcontextprotocol.registry/official": {...}}}], "metadata": {...}}`, what `GET /v0.1/servers`
+//!   returns and what mirrors and crawls of the official registry save; each entry's registry metadata (status,
+//!   publishedAt, isLatest, ...) is kept ([`api_list`]).
+//!
+//! Documents of every published server.json schema version are read as they are written. The registry metadata
+//! of an entry lives beside it in a list response, and in its own `_meta` in the other formats (where this
+//! project writes it, and where the official registry served it before 2025-09-29).
 //!
 //! [`parse`] detects the format and reports problems by location: a JSON syntax error (or a truncated file) by
 //! line and column, a bad entry by its path (`data.servers[3] (io.github.x/y): missing field `version``).
+//! [`ServerDocuments`] reads the documents one at a time, raw (seeding and syncing); [`RegistryDocument`] reads
+//! them whole, raw, and writes the file back in its own format (the curation commands).
+
+pub mod api_list;
+mod documents;
+
+pub use api_list::{API_LIST, ApiListFile, ApiListItem, FileEntry};
+pub use documents::{FileKind, RegistryDocument, ServerDocuments};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -21,7 +37,7 @@ use crate::server::ServerJson;
 
 /// The curated registry bundled with this project (`data/registry.json`, upstream format): what the registry
 /// API seeds an empty store with, and what `thv` resolves names against when no registry is configured.
-pub const BUNDLED_REGISTRY_JSON: &str = include_str!("../../data/registry.json");
+pub const BUNDLED_REGISTRY_JSON: &str = include_str!("../../../data/registry.json");
 
 /// `$schema` of an upstream registry file (toolhive-core's `upstream-registry.schema.json`).
 pub const UPSTREAM_REGISTRY_SCHEMA_URL: &str = "https://raw.githubusercontent.com/stacklok/toolhive-core/main/registry/types/data/upstream-registry.schema.json";
@@ -30,7 +46,7 @@ pub const LEGACY_REGISTRY_SCHEMA_URL: &str = "https://raw.githubusercontent.com/
 /// The registry file format version ToolHive writes.
 pub const REGISTRY_FORMAT_VERSION: &str = "1.0.0";
 
-const EXPECTED: &str = "expected an upstream registry {data: {servers}}, a legacy registry {servers}, or an array of server.json";
+const EXPECTED: &str = "expected an upstream registry {data: {servers}}, a legacy registry {servers: {NAME: ...}}, a registry API list response {servers: [{server, _meta}]}, or an array of server.json";
 
 /// An upstream registry file. Unknown fields are kept at every level.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -109,6 +125,8 @@ pub enum RegistryFile {
     Legacy(LegacyRegistry),
     /// A JSON array of server.json documents (the official registry's seed format).
     ServerList(Vec<ServerJson>),
+    /// A registry API list response, with each entry's registry metadata.
+    ApiList(ApiListFile),
 }
 
 /// Why a registry file could not be read.
@@ -147,14 +165,14 @@ pub fn parse(bytes: &[u8]) -> Result<RegistryFile, RegistryFileError> {
     RegistryFile::parse(bytes)
 }
 
-const UPSTREAM: &str = "upstream registry";
-const LEGACY: &str = "legacy registry";
-const SERVER_LIST: &str = "server list";
+pub(crate) const UPSTREAM: &str = "upstream registry";
+pub(crate) const LEGACY: &str = "legacy registry";
+pub(crate) const SERVER_LIST: &str = "server list";
 
 impl RegistryFile {
     /// Parses a registry file and detects its format: an array is a server list; an object with `data` is an
-    /// upstream registry; an object with `servers` or `remote_servers` is a legacy registry. A leading UTF-8
-    /// byte-order mark is ignored.
+    /// upstream registry; an object whose `servers` is an array is a registry API list response; an object with
+    /// `servers` or `remote_servers` otherwise is a legacy registry. A leading UTF-8 byte-order mark is ignored.
     pub fn parse(bytes: &[u8]) -> Result<Self, RegistryFileError> {
         let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -171,6 +189,9 @@ impl RegistryFile {
             Value::Object(obj) if obj.contains_key("data") => {
                 parse_upstream(obj).map(Self::Upstream)
             }
+            Value::Object(obj) if obj.get("servers").is_some_and(Value::is_array) => {
+                parse_api_list(obj).map(Self::ApiList)
+            }
             Value::Object(obj)
                 if obj.contains_key("servers") || obj.contains_key("remote_servers") =>
             {
@@ -185,12 +206,13 @@ impl RegistryFile {
         }
     }
 
-    /// The format's name: `upstream registry`, `legacy registry` or `server list`.
+    /// The format's name: `upstream registry`, `legacy registry`, `server list` or `registry API list response`.
     pub fn format_name(&self) -> &'static str {
         match self {
             Self::Upstream(_) => UPSTREAM,
             Self::Legacy(_) => LEGACY,
             Self::ServerList(_) => SERVER_LIST,
+            Self::ApiList(_) => API_LIST,
         }
     }
 
@@ -200,6 +222,7 @@ impl RegistryFile {
             Self::Upstream(r) => r.data.servers.len(),
             Self::Legacy(r) => r.len(),
             Self::ServerList(s) => s.len(),
+            Self::ApiList(l) => l.servers.len(),
         }
     }
 
@@ -209,17 +232,18 @@ impl RegistryFile {
     }
 
     /// The file as an upstream registry: a legacy registry is converted, a server list is wrapped (no
-    /// `last_updated`).
+    /// `last_updated`), a list response's servers are wrapped with their registry metadata in their `_meta`.
     pub fn into_upstream(self) -> Result<UpstreamRegistry, RegistryFileError> {
         match self {
             Self::Upstream(r) => Ok(r),
             Self::Legacy(r) => Ok(legacy::legacy_to_upstream(&r)?),
             Self::ServerList(servers) => Ok(UpstreamRegistry::new(servers, None)),
+            Self::ApiList(list) => Ok(UpstreamRegistry::new(list.into_servers(), None)),
         }
     }
 }
 
-fn syntax_error(e: serde_json::Error) -> RegistryFileError {
+pub(crate) fn syntax_error(e: serde_json::Error) -> RegistryFileError {
     let (line, column) = (e.line(), e.column());
     let full = e.to_string();
     let message = full
@@ -257,7 +281,7 @@ fn describe_object(obj: &Map<String, Value>) -> String {
     format!("an object with keys {}{more}", keys.join(", "))
 }
 
-fn invalid(
+pub(crate) fn invalid(
     format: &'static str,
     path: impl Into<String>,
     message: impl Into<String>,
@@ -270,7 +294,7 @@ fn invalid(
 }
 
 /// One server.json of an array, with its path (and name, when it has one) in errors.
-fn parse_server(
+pub(crate) fn parse_server(
     format: &'static str,
     path: String,
     item: &Value,
@@ -352,6 +376,44 @@ fn parse_upstream(mut obj: Map<String, Value>) -> Result<UpstreamRegistry, Regis
     Ok(reg)
 }
 
+fn parse_api_list(mut obj: Map<String, Value>) -> Result<ApiListFile, RegistryFileError> {
+    let Some(Value::Array(items)) = obj.remove("servers") else {
+        return Err(invalid(
+            API_LIST,
+            "servers",
+            "expected an array of items {server, _meta}",
+        ));
+    };
+    let metadata = match obj.remove("metadata") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(m)) => m,
+        Some(other) => {
+            return Err(invalid(
+                API_LIST,
+                "metadata",
+                format!("expected an object, found {}", json_kind(&other)),
+            ));
+        }
+    };
+    let mut servers = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let entry = FileEntry::from_item(&format!("servers[{i}]"), item);
+        if let Some(error) = entry.error {
+            return Err(invalid(API_LIST, entry.path, error));
+        }
+        servers.push(ApiListItem {
+            server: parse_server(API_LIST, entry.path, &entry.value)?,
+            official: entry.official,
+            meta: entry.item_meta,
+        });
+    }
+    Ok(ApiListFile {
+        servers,
+        metadata,
+        extra: obj,
+    })
+}
+
 fn parse_legacy(obj: Map<String, Value>) -> Result<LegacyRegistry, RegistryFileError> {
     check_legacy_map::<ImageMetadata>(&obj, "servers")?;
     check_legacy_map::<RemoteServerMetadata>(&obj, "remote_servers")?;
@@ -380,17 +442,11 @@ fn check_legacy_map<T: for<'de> Deserialize<'de>>(
             }
             Ok(())
         }
-        Some(Value::Array(items)) => {
-            let api_shape = items.first().is_some_and(|i| i.get("server").is_some());
-            let message = if api_shape {
-                format!(
-                    "found an array of {{server, _meta}}: this looks like an MCP Registry API response, not a registry file; {EXPECTED}"
-                )
-            } else {
-                format!("expected an object keyed by server name, found an array; {EXPECTED}")
-            };
-            Err(invalid(LEGACY, field, message))
-        }
+        Some(Value::Array(_)) => Err(invalid(
+            LEGACY,
+            field,
+            format!("expected an object keyed by server name, found an array; {EXPECTED}"),
+        )),
         Some(other) => Err(invalid(
             LEGACY,
             field,
@@ -399,128 +455,6 @@ fn check_legacy_map<T: for<'de> Deserialize<'de>>(
                 json_kind(other)
             ),
         )),
-    }
-}
-
-/// The server.json documents of a registry file, read one at a time.
-///
-/// For an upstream registry or a server list only the file's outline is parsed up front (each document stays a
-/// borrowed slice of the input), so a registry of 100,000 versions is read without building a tree of the whole
-/// file; a legacy registry (small by nature) is parsed and converted whole.
-pub struct ServerDocuments<'a> {
-    format: &'static str,
-    prefix: &'static str,
-    docs: Documents<'a>,
-}
-
-enum Documents<'a> {
-    Raw(Vec<&'a serde_json::value::RawValue>),
-    Parsed(Vec<ServerJson>),
-}
-
-/// Just the identity of a document, for passes that need no more.
-#[derive(Deserialize)]
-struct Identity {
-    name: String,
-    version: String,
-}
-
-impl<'a> ServerDocuments<'a> {
-    /// Reads the outline of a registry file of any supported format (see [`RegistryFile::parse`]).
-    pub fn read(bytes: &'a [u8]) -> Result<Self, RegistryFileError> {
-        use serde_json::value::RawValue;
-        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-        match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
-            None => Err(RegistryFileError::Empty),
-            Some(b'[') => {
-                let docs: Vec<&RawValue> = serde_json::from_slice(bytes).map_err(syntax_error)?;
-                Ok(Self {
-                    format: SERVER_LIST,
-                    prefix: "",
-                    docs: Documents::Raw(docs),
-                })
-            }
-            Some(b'{') => {
-                let top: std::collections::HashMap<String, &RawValue> =
-                    serde_json::from_slice(bytes).map_err(syntax_error)?;
-                let Some(data) = top.get("data") else {
-                    let servers = RegistryFile::parse(bytes)?.into_servers()?;
-                    return Ok(Self {
-                        format: LEGACY,
-                        prefix: "servers",
-                        docs: Documents::Parsed(servers),
-                    });
-                };
-                #[derive(Deserialize)]
-                struct Data<'d> {
-                    #[serde(borrow)]
-                    servers: Option<Vec<&'d RawValue>>,
-                }
-                let data: Data<'a> = serde_json::from_str(data.get()).map_err(|e| {
-                    invalid(
-                        UPSTREAM,
-                        "data",
-                        format!("expected an object {{servers: [...]}}: {e}"),
-                    )
-                })?;
-                let docs = data.servers.ok_or_else(|| {
-                    invalid(
-                        UPSTREAM,
-                        "data.servers",
-                        "missing: expected an array of server.json",
-                    )
-                })?;
-                Ok(Self {
-                    format: UPSTREAM,
-                    prefix: "data.servers",
-                    docs: Documents::Raw(docs),
-                })
-            }
-            Some(_) => RegistryFile::parse(bytes).map(|_| unreachable_format()),
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        match &self.docs {
-            Documents::Raw(d) => d.len(),
-            Documents::Parsed(d) => d.len(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The `i`th document, parsed.
-    pub fn get(&self, i: usize) -> Result<ServerJson, RegistryFileError> {
-        match &self.docs {
-            Documents::Raw(d) => {
-                let value: Value = serde_json::from_str(d[i].get()).map_err(|e| {
-                    invalid(self.format, format!("{}[{i}]", self.prefix), e.to_string())
-                })?;
-                parse_server(self.format, format!("{}[{i}]", self.prefix), &value)
-            }
-            Documents::Parsed(d) => Ok(d[i].clone()),
-        }
-    }
-
-    /// The name and version of the `i`th document, without parsing the rest of it.
-    pub fn identity(&self, i: usize) -> Result<(String, String), RegistryFileError> {
-        match &self.docs {
-            Documents::Raw(d) => serde_json::from_str::<Identity>(d[i].get())
-                .map(|id| (id.name, id.version))
-                .map_err(|e| invalid(self.format, format!("{}[{i}]", self.prefix), e.to_string())),
-            Documents::Parsed(d) => Ok((d[i].name.clone(), d[i].version.clone())),
-        }
-    }
-}
-
-/// `RegistryFile::parse` refuses a file that is neither an array nor an object, so this is never reached.
-fn unreachable_format() -> ServerDocuments<'static> {
-    ServerDocuments {
-        format: SERVER_LIST,
-        prefix: "",
-        docs: Documents::Parsed(Vec::new()),
     }
 }
 
@@ -599,7 +533,19 @@ mod tests {
         let err = parse(br#"{"servers": [{"server": {}, "_meta": {}}], "metadata": {}}"#)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("API response"), "{err}");
+        assert!(
+            err.contains("registry API list response: servers[0].server") && err.contains("name"),
+            "{err}"
+        );
+        let err = parse(br#"{"servers": [{"name": "a.b/c", "version": "1"}]}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("servers[0]: no `server` in the item"), "{err}");
+        let err = parse(br#"{"remote_servers": []}"#).unwrap_err().to_string();
+        assert!(
+            err.contains("remote_servers") && err.contains("found an array"),
+            "{err}"
+        );
         let err = parse(br#"{"servers": {"abc": {"tools": "x"}}}"#)
             .unwrap_err()
             .to_string();
