@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chrono::{DateTime, SubsecRound, Utc};
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use serde::Deserialize;
 use serde_json::Value;
 use thv_core::api::{ServerStatus, StatusUpdateRequest};
 use thv_core::registry_file::ServerDocuments;
@@ -220,7 +221,7 @@ impl Registry {
     /// `POST publish`: the official registry's sequence — permission, validation, `_meta` rules, then, in one
     /// serialized transaction, the remote-URL, version-cap and duplicate checks and the `isLatest` update.
     pub async fn publish(&self, caller: &Caller, doc: Value) -> AppResult<VersionRow> {
-        let mut server = parse_server(doc.clone())?;
+        let mut server = parse_server(&doc, "publish")?;
         if !caller.can(Action::Publish, &server.name) {
             return Err(AppError::Forbidden(format!(
                 "You do not have permission to publish this server. You have permission to publish: {}. Attempting to publish: {}",
@@ -287,7 +288,7 @@ impl Registry {
                 "You do not have edit permissions for this server".into(),
             ));
         }
-        let mut server = parse_server(doc.clone())?;
+        let mut server = parse_server(&doc, "edit")?;
         if server.name != name {
             return Err(AppError::bad_request("Cannot rename server"));
         }
@@ -540,14 +541,24 @@ fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
-fn parse_server(doc: Value) -> AppResult<ServerJson> {
+/// The typed document. One that does not deserialize — a wrong type, a missing field, upstream's pre-schema
+/// format — is refused with validation's first error, which names the field as `/validate` reports it
+/// (`version: version must be of type string, got integer`).
+fn parse_server(doc: &Value, what: &str) -> AppResult<ServerJson> {
     if !doc.is_object() {
         return Err(AppError::Unprocessable(
             "request body must be a JSON object (a server.json document)".into(),
         ));
     }
-    serde_json::from_value(doc)
-        .map_err(|e| AppError::Unprocessable(format!("invalid server.json: {e}")))
+    ServerJson::deserialize(doc).map_err(|e| {
+        require_valid(validate::validate_value(doc, SchemaPolicy::Publish), what)
+            .err()
+            .unwrap_or_else(|| {
+                AppError::Unprocessable(format!(
+                    "Failed to {what} server: invalid server.json: {e}"
+                ))
+            })
+    })
 }
 
 fn parse_stored(row: &VersionRow) -> AppResult<ServerJson> {

@@ -1,5 +1,11 @@
 //! Typed extractors: path, query, body and caller are checked here, before any storage call, and every rejection
 //! becomes an `{"error": "..."}` body with the upstream status code.
+//!
+//! NUL (U+0000) is refused in every value that reaches storage or a query: no database stores it (PostgreSQL
+//! refuses it in any text), so it would be a 500 there. A query parameter or a path version holding it is a
+//! 400, a request body a 422, each naming the parameter or the body's JSON path. A server name in a path that
+//! holds any control character is a 404, as upstream: no name can hold one (the name pattern), so no such
+//! server exists.
 
 use std::collections::HashMap;
 
@@ -10,7 +16,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use thv_core::validate::server_name_error;
+use thv_core::validate::{NUL_MESSAGE, nul_path, server_name_error};
 
 use crate::auth::Caller;
 use crate::error::AppError;
@@ -79,14 +85,22 @@ impl<S: Send + Sync> FromRequestParts<S> for ServerVersion {
                 "Invalid version: must be 1 to 255 characters",
             ));
         }
+        if version.contains('\0') {
+            return Err(AppError::bad_request(format!(
+                "Invalid version: {NUL_MESSAGE}"
+            )));
+        }
         Ok(Self { name, version })
     }
 }
 
-/// A server name in a path: anything that cannot be a valid name cannot exist, so it is a 404 — but names with
-/// control characters or absurd lengths are refused outright.
+/// A server name in a path: a name holding a control character cannot exist (404, as upstream, without a
+/// storage call); an absurdly long one is refused.
 fn check_name(name: &str) -> Result<(), AppError> {
-    if name.len() > 200 || name.chars().any(char::is_control) {
+    if name.chars().any(char::is_control) {
+        return Err(AppError::server_not_found());
+    }
+    if name.len() > 200 {
         return Err(AppError::bad_request(format!(
             "Invalid server name: {}",
             server_name_error(name)
@@ -96,12 +110,20 @@ fn check_name(name: &str) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Query parameters; a malformed query string is a 400 that says which parameter.
+/// Query parameters; a malformed query string, or a parameter holding NUL, is a 400 that says which parameter.
 pub struct ApiQuery<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = AppError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        let query = parts.uri.query().unwrap_or_default();
+        if let Some((name, _)) =
+            url::form_urlencoded::parse(query.as_bytes()).find(|(_, value)| value.contains('\0'))
+        {
+            return Err(AppError::bad_request(format!(
+                "Invalid {name} parameter: {NUL_MESSAGE}"
+            )));
+        }
         let Query(q) =
             Query::<T>::from_request_parts(parts, state)
                 .await
@@ -112,7 +134,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
-/// A JSON request body as a value: malformed JSON is a 400 naming line and column; an oversized body a 413.
+/// A JSON request body as a value: malformed JSON is a 400 naming line and column; an oversized body a 413; a
+/// string or key holding NUL a 422 naming its JSON path.
 pub struct JsonBody(pub Value);
 
 impl<S: Send + Sync> FromRequest<S> for JsonBody {
@@ -132,9 +155,15 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
                 "Request body is required: a JSON document",
             ));
         }
-        serde_json::from_slice(&bytes)
-            .map(Self)
-            .map_err(|e| AppError::bad_request(format!("Invalid JSON body: {e}")))
+        let value: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| AppError::bad_request(format!("Invalid JSON body: {e}")))?;
+        if let Some(at) = nul_path(&value) {
+            let at = if at.is_empty() { "the body" } else { &at };
+            return Err(AppError::Unprocessable(format!(
+                "Invalid request body: {at}: {NUL_MESSAGE}"
+            )));
+        }
+        Ok(Self(value))
     }
 }
 

@@ -96,7 +96,8 @@ fn parse_cursor(raw: &str) -> AppResult<Cursor> {
             "Invalid cursor: use the exact metadata.nextCursor value of a previous page",
         )
     };
-    if raw.is_empty() || raw.len() > 460 || raw.chars().any(char::is_control) {
+    // Versions may hold control characters (NUL aside, refused with every parameter), so cursors may too.
+    if raw.is_empty() || raw.len() > 460 {
         return Err(invalid());
     }
     Ok(match raw.split_once(':') {
@@ -178,7 +179,7 @@ impl ListParams {
 #[utoipa::path(get, path = "/servers", tag = "servers", params(ListParams),
     responses(
         (status = 200, description = "A page of server versions", body = ServerListSchema),
-        (status = 400, description = "Invalid cursor, updated_since or include_deleted", body = ErrorResponseSchema),
+        (status = 400, description = "Invalid cursor, updated_since or include_deleted, or a parameter holding NUL (U+0000)", body = ErrorResponseSchema),
         (status = 422, description = "limit out of range", body = ErrorResponseSchema),
     ))]
 pub async fn list_servers(
@@ -196,7 +197,8 @@ pub async fn list_servers(
     params(("serverName" = String, Path, description = "URL-encoded server name (e.g. com.example%2Fmy-server)"), IncludeDeleted),
     responses(
         (status = 200, description = "All versions of the server", body = ServerListSchema),
-        (status = 404, description = "Server not found", body = ErrorResponseSchema),
+        (status = 400, description = "Invalid include_deleted", body = ErrorResponseSchema),
+        (status = 404, description = "Server not found (also for a name holding a control character)", body = ErrorResponseSchema),
     ))]
 pub async fn list_server_versions(
     State(state): State<AppState>,
@@ -222,7 +224,8 @@ pub async fn list_server_versions(
     ),
     responses(
         (status = 200, description = "The server version", body = ServerResponseSchema),
-        (status = 404, description = "Server not found", body = ErrorResponseSchema),
+        (status = 400, description = "A version holding NUL (U+0000), or an invalid include_deleted", body = ErrorResponseSchema),
+        (status = 404, description = "Server not found (also for a name holding a control character)", body = ErrorResponseSchema),
     ))]
 pub async fn get_server_version(
     State(state): State<AppState>,
@@ -288,6 +291,10 @@ mod tests {
             }
         );
         assert!(parse_cursor(":1.0").is_err());
-        assert!(parse_cursor("a\u{0}b").is_err());
+        assert_eq!(
+            parse_cursor("a.b/c:1.0.0\u{1}").unwrap().version.as_deref(),
+            Some("1.0.0\u{1}"),
+            "a version may hold a control character"
+        );
     }
 }

@@ -116,6 +116,21 @@ pub fn entry(
             reason,
         });
     }
+    // The source's own metadata is stored too: NUL in it is refused as in the document (nothing stores it).
+    if official
+        .and_then(|o| o.status_message.as_deref())
+        .is_some_and(|m| m.contains('\0'))
+    {
+        return Entry::Invalid(Skipped {
+            server: server.name,
+            version: server.version,
+            reason: format!(
+                "_meta[\"{}\"].statusMessage: {}",
+                thv_core::server::OFFICIAL_META,
+                validate::NUL_MESSAGE
+            ),
+        });
+    }
     if !filter.accepts(&server) {
         return Entry::Filtered {
             server: server.name,
