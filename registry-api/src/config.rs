@@ -13,6 +13,7 @@
 //! | `admin_token`         | `THV_REGISTRY_ADMIN_TOKEN`        | none (no admin token)                     |
 //! | `max_body_bytes`      | `THV_REGISTRY_MAX_BODY_BYTES`     | 1 MiB                                     |
 //! | `max_connections`     | `THV_REGISTRY_MAX_CONNECTIONS`    | 16                                        |
+//! | `database_acquire_timeout` | `THV_REGISTRY_DATABASE_ACQUIRE_TIMEOUT` | `2s` (PostgreSQL: longest wait for a connection, then 503; `500ms`, `1m`, ...) |
 //! | `log_format`          | `THV_REGISTRY_LOG_FORMAT`         | `text` (or `json`)                        |
 //! | `read_cache_bytes`    | `THV_REGISTRY_READ_CACHE_BYTES`   | 32 MiB of cached GET responses (0: off)   |
 //! | `read_cache_ttl_seconds` | `THV_REGISTRY_READ_CACHE_TTL_SECONDS` | 60 (staleness bound if a change notification is lost) |
@@ -35,11 +36,13 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 use thv_core::signature::{PolicyConfig, PolicyMode, SignaturePolicy, TrustedKey, TrustedSigner};
 
 use crate::auth::{KeyError, TokenKeys};
+use crate::store::PoolSettings;
 use crate::sync::config::{Registries, RegistryConfig, Source, SourceConfig};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum, Default)]
@@ -90,6 +93,10 @@ pub struct ConfigArgs {
     /// Database connection pool size.
     #[arg(long, env = "THV_REGISTRY_MAX_CONNECTIONS")]
     pub max_connections: Option<u32>,
+    /// PostgreSQL: longest wait of a request for a database connection (`2s`, `500ms`); then it is answered 503,
+    /// so that requests fail fast while the database is down.
+    #[arg(long, env = "THV_REGISTRY_DATABASE_ACQUIRE_TIMEOUT", value_parser = humantime::parse_duration)]
+    pub database_acquire_timeout: Option<Duration>,
     /// Log format.
     #[arg(long, env = "THV_REGISTRY_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -146,6 +153,7 @@ struct FileConfig {
     admin_token: Option<String>,
     max_body_bytes: Option<usize>,
     max_connections: Option<u32>,
+    database_acquire_timeout: Option<String>,
     log_format: Option<LogFormat>,
     read_cache_bytes: Option<usize>,
     read_cache_ttl_seconds: Option<u64>,
@@ -178,6 +186,8 @@ pub struct Config {
     pub admin_token: Option<String>,
     pub max_body_bytes: usize,
     pub max_connections: u32,
+    /// See [`crate::store::PoolSettings::acquire_timeout`].
+    pub database_acquire_timeout: Duration,
     pub log_format: LogFormat,
     pub read_cache_bytes: usize,
     pub read_cache_ttl: std::time::Duration,
@@ -287,6 +297,19 @@ impl Config {
             errors.push(format!("signature_policy: {e}"));
             SignaturePolicy::default()
         });
+        let database_acquire_timeout = match (
+            args.database_acquire_timeout,
+            file.database_acquire_timeout.as_deref(),
+        ) {
+            (Some(d), _) => d,
+            (None, Some(text)) => humantime::parse_duration(text).unwrap_or_else(|e| {
+                errors.push(format!(
+                    "database_acquire_timeout: '{text}' is not a duration (e.g. 2s, 500ms): {e}"
+                ));
+                PoolSettings::DEFAULT_ACQUIRE_TIMEOUT
+            }),
+            (None, None) => PoolSettings::DEFAULT_ACQUIRE_TIMEOUT,
+        };
         let privileged_entries = if args.privileged_entries.is_empty() {
             file.privileged_entries.unwrap_or_default()
         } else {
@@ -309,6 +332,7 @@ impl Config {
                 .or(file.max_body_bytes)
                 .unwrap_or(1024 * 1024),
             max_connections: args.max_connections.or(file.max_connections).unwrap_or(16),
+            database_acquire_timeout,
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             read_cache_bytes: args
                 .read_cache_bytes
@@ -346,6 +370,9 @@ impl Config {
         if self.max_connections == 0 {
             errors.push("max_connections: must be at least 1".into());
         }
+        if self.database_acquire_timeout.is_zero() {
+            errors.push("database_acquire_timeout: must be longer than 0 (e.g. 2s)".into());
+        }
         if let Some(t) = &self.admin_token
             && t.len() < 16
         {
@@ -365,6 +392,14 @@ impl Config {
             Ok(())
         } else {
             Err(ConfigError::Invalid(errors))
+        }
+    }
+
+    /// The database connection pool's settings.
+    pub fn pool(&self) -> PoolSettings {
+        PoolSettings {
+            max_connections: self.max_connections,
+            acquire_timeout: self.database_acquire_timeout,
         }
     }
 
@@ -448,6 +483,10 @@ mod tests {
         let c = Config::load(&args).unwrap();
         assert_eq!(c.listen.port(), 9000);
         assert_eq!(c.max_connections, 8);
+        assert_eq!(
+            c.database_acquire_timeout,
+            PoolSettings::DEFAULT_ACQUIRE_TIMEOUT
+        );
 
         std::fs::write(&file, "database_url = \"mysql://x\"\nmax_body_bytes = 10\n").unwrap();
         let err = Config::load(&ConfigArgs {
@@ -460,6 +499,45 @@ mod tests {
             err.contains("database_url") && err.contains("max_body_bytes"),
             "{err}"
         );
+
+        std::fs::write(
+            &file,
+            "database_url = \"sqlite::memory:\"\ndatabase_acquire_timeout = \"750ms\"\n",
+        )
+        .unwrap();
+        let c = Config::load(&ConfigArgs {
+            config: Some(file.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(c.pool().acquire_timeout, Duration::from_millis(750));
+        let c = Config::load(&ConfigArgs {
+            config: Some(file.clone()),
+            database_acquire_timeout: Some(Duration::from_secs(5)),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            c.pool().acquire_timeout,
+            Duration::from_secs(5),
+            "the flag beats the file"
+        );
+        for bad in ["soon", "0s"] {
+            std::fs::write(
+                &file,
+                format!(
+                    "database_url = \"sqlite::memory:\"\ndatabase_acquire_timeout = \"{bad}\"\n"
+                ),
+            )
+            .unwrap();
+            let err = Config::load(&ConfigArgs {
+                config: Some(file.clone()),
+                ..Default::default()
+            })
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("database_acquire_timeout"), "{bad}: {err}");
+        }
 
         std::fs::write(&file, "lisen = 1\n").unwrap();
         let err = Config::load(&ConfigArgs {

@@ -33,7 +33,8 @@ pub enum AppError {
     /// 502: an upstream this service depends on (a sync source) failed.
     #[error("{0}")]
     BadGateway(String),
-    /// 503: the database cannot be reached.
+    /// 503: the database cannot be reached (a connection failed, or none came within the pool's acquire
+    /// timeout: `StoreError::Unavailable`).
     #[error("{0}")]
     Unavailable(String),
     /// 500: a bug or corrupt data; the detail is logged, the client gets a generic message.
@@ -91,7 +92,8 @@ impl IntoResponse for AppError {
                 "Internal server error".to_string()
             }
             Self::Unavailable(detail) => {
-                tracing::warn!(error = %detail, "storage unavailable");
+                // The store reports an outage once (`crate::store::Monitored`), not once per request.
+                tracing::debug!(error = %detail, "storage unavailable");
                 "Registry storage is unavailable, retry later".to_string()
             }
             other => other.to_string(),

@@ -34,7 +34,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
     config
         .prepare_database_dir()
         .context("creating the database directory")?;
-    let store = store::connect(&config.database_url, config.max_connections)
+    let store = store::connect(&config.database_url, &config.pool())
         .await
         .context("opening the database")?;
     let registry = Registry::new(store)

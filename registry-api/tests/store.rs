@@ -11,8 +11,9 @@ use serde_json::json;
 use thv_core::api::ServerStatus;
 use thv_registry_api::error::AppError;
 use thv_registry_api::store::{
-    Cursor, ListQuery, PostgresStore, Scope, SourceStatus, SqliteStore, Store, SyncAttempt,
-    SyncOutcome, SyncTx, Timestamps, VersionFilter, VersionRow, WriteTx, sync_fn, write_fn,
+    Cursor, ListQuery, PoolSettings, PostgresStore, Scope, SourceStatus, SqliteStore, Store,
+    SyncAttempt, SyncOutcome, SyncTx, Timestamps, VersionFilter, VersionRow, WriteTx, sync_fn,
+    write_fn,
 };
 
 fn row(name: &str, version: &str, t: i64) -> VersionRow {
@@ -60,7 +61,7 @@ async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
 async fn postgres() -> Option<Arc<dyn Store>> {
     let (admin, db) = common::new_postgres_database("store").await?;
     Some(Arc::new(
-        PostgresStore::open(&common::database_url(&admin, &db), 8)
+        PostgresStore::open(&common::database_url(&admin, &db), &PoolSettings::new(8))
             .await
             .unwrap(),
     ))
@@ -871,5 +872,10 @@ async fn upgrade_from_the_first_schema_on_postgres() {
     migrator.run(&pool).await.unwrap();
     sqlx::raw_sql(OLD_ROWS).execute(&pool).await.unwrap();
     pool.close().await;
-    check_upgraded(Arc::new(PostgresStore::open(&url, 2).await.unwrap())).await;
+    check_upgraded(Arc::new(
+        PostgresStore::open(&url, &PoolSettings::new(2))
+            .await
+            .unwrap(),
+    ))
+    .await;
 }

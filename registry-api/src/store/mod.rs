@@ -3,10 +3,12 @@
 //! The store knows rows, not rules: what may be published, and which version is latest, is decided by the
 //! service (`crate::service`) inside a serialized write transaction that the store provides ([`Store::write`]).
 
+mod monitor;
 mod sql;
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -16,7 +18,29 @@ use thv_core::version::VersionCandidate;
 
 use crate::error::AppError;
 
+pub use monitor::Monitored;
 pub use sql::{PostgresStore, SqliteStore, connect};
+
+/// How a store's connection pool behaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolSettings {
+    pub max_connections: u32,
+    /// PostgreSQL: how long a request waits for a connection — a free one, or a new one while the server does
+    /// not answer — before it fails (503). SQLite's connections are local files: it keeps sqlx's default.
+    pub acquire_timeout: Duration,
+}
+
+impl PoolSettings {
+    /// The default acquire timeout: a request fails fast while the database is down.
+    pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
+    pub fn new(max_connections: u32) -> Self {
+        Self {
+            max_connections,
+            acquire_timeout: Self::DEFAULT_ACQUIRE_TIMEOUT,
+        }
+    }
+}
 
 /// The source that holds what is published through this API (and the seed); every other source is synced.
 pub const MANAGED_SOURCE: &str = "managed";

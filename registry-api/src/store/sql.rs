@@ -18,9 +18,9 @@ use sqlx::{FromRow, Pool, Postgres, QueryBuilder, Sqlite};
 use thv_core::api::ServerStatus;
 
 use super::{
-    ChangeCallback, Cursor, ListQuery, MANAGED_SOURCE, RowBatches, Scope, SourceRecord,
-    SourceStatus, Store, StoreError, SyncAttempt, SyncFn, SyncOutcome, SyncTx, Timestamps,
-    VersionFilter, VersionRow, WriteFn, WriteTx,
+    ChangeCallback, Cursor, ListQuery, MANAGED_SOURCE, Monitored, PoolSettings, RowBatches, Scope,
+    SourceRecord, SourceStatus, Store, StoreError, SyncAttempt, SyncFn, SyncOutcome, SyncTx,
+    Timestamps, VersionFilter, VersionRow, WriteFn, WriteTx,
 };
 use crate::error::AppError;
 
@@ -1045,13 +1045,14 @@ impl SqliteStore {
 }
 
 impl PostgresStore {
-    /// Connects to and migrates a PostgreSQL database, e.g. `postgres://user:pw@127.0.0.1/registry`.
-    pub async fn open(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+    /// Connects to and migrates a PostgreSQL database, e.g. `postgres://user:pw@127.0.0.1/registry`. A request
+    /// waits `pool.acquire_timeout` at most for a connection; then it fails as [`StoreError::Unavailable`].
+    pub async fn open(url: &str, pool: &PoolSettings) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::Unavailable(format!("invalid PostgreSQL URL: {e}")))?;
         let pool = PgPoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(10))
+            .max_connections(pool.max_connections.max(1))
+            .acquire_timeout(pool.acquire_timeout)
             .connect_with(options)
             .await
             .map_err(map_err)?;
@@ -1115,6 +1116,8 @@ impl PostgresStore {
         let pool = self.pool.clone();
         tokio::spawn(async move {
             let mut pause = Duration::from_millis(100);
+            // Whether this outage was reported: one warning when listening stops, none for each retry.
+            let mut warned = false;
             loop {
                 match sqlx::postgres::PgListener::connect_with(&pool).await {
                     Ok(mut listener) => {
@@ -1129,6 +1132,7 @@ impl PostgresStore {
                                     Ok(None) => on_change(),
                                     Err(e) => {
                                         tracing::warn!(error = %e, "change listener lost its connection");
+                                        warned = true;
                                         break;
                                     }
                                 }
@@ -1139,7 +1143,13 @@ impl PostgresStore {
                         tracing::debug!(error = %e, "change listener stops: the pool is closed");
                         return;
                     }
-                    Err(e) => tracing::warn!(error = %e, "change listener cannot connect"),
+                    Err(e) if warned => {
+                        tracing::debug!(error = %e, "change listener cannot connect")
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "change listener cannot connect (retrying quietly until it can)");
+                        warned = true;
+                    }
                 }
                 on_change();
                 tokio::time::sleep(pause).await;
@@ -1165,18 +1175,19 @@ impl PostgresStore {
     }
 }
 
-/// Opens the store a database URL names: `sqlite:...` or `postgres://...` / `postgresql://...`.
-pub async fn connect(url: &str, max_connections: u32) -> Result<Arc<dyn Store>, StoreError> {
-    if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::open(url, max_connections).await?))
+/// Opens the store a database URL names: `sqlite:...` or `postgres://...` / `postgresql://...`, [`Monitored`].
+pub async fn connect(url: &str, pool: &PoolSettings) -> Result<Arc<dyn Store>, StoreError> {
+    let store: Arc<dyn Store> = if url.starts_with("sqlite:") {
+        Arc::new(SqliteStore::open(url, pool.max_connections).await?)
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PostgresStore::open(url, max_connections).await?))
+        Arc::new(PostgresStore::open(url, pool).await?)
     } else {
-        Err(StoreError::Unavailable(format!(
+        return Err(StoreError::Unavailable(format!(
             "unsupported database URL '{}': expected sqlite:PATH or postgres://...",
             url.split('@').next_back().unwrap_or_default()
-        )))
-    }
+        )));
+    };
+    Ok(Arc::new(Monitored::new(store)))
 }
 
 #[cfg(test)]

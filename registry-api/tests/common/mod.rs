@@ -137,6 +137,9 @@ pub struct Options {
     pub privileged_entries: Vec<String>,
     /// Sync sources and registries: the `[[sources]]` and `[[registries]]` of a configuration file (TOML).
     pub sync_config: Option<String>,
+    /// A database of the test's own instead of a fresh one of the backend's (not dropped at the end).
+    pub database_url: Option<String>,
+    pub database_acquire_timeout: Duration,
 }
 
 impl Default for Options {
@@ -147,6 +150,9 @@ impl Default for Options {
             signatures: Default::default(),
             privileged_entries: Vec::new(),
             sync_config: None,
+            database_url: None,
+            database_acquire_timeout:
+                thv_registry_api::store::PoolSettings::DEFAULT_ACQUIRE_TIMEOUT,
         }
     }
 }
@@ -159,12 +165,13 @@ impl TestApp {
 
     pub async fn start_with(backend: Backend, opts: Options) -> Option<Self> {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (database_url, pg_cleanup) = match backend {
-            Backend::Sqlite => (
+        let (database_url, pg_cleanup) = match (backend, opts.database_url) {
+            (_, Some(url)) => (url, None),
+            (Backend::Sqlite, None) => (
                 format!("sqlite://{}", dir.path().join("registry.db").display()),
                 None,
             ),
-            Backend::Postgres => {
+            (Backend::Postgres, None) => {
                 let (admin, db) = new_postgres_database("test").await?;
                 (with_database(&admin, &db), Some((admin, db)))
             }
@@ -179,6 +186,7 @@ impl TestApp {
             admin_token: Some(ADMIN_TOKEN.into()),
             max_body_bytes: opts.max_body_bytes,
             max_connections: 16,
+            database_acquire_timeout: opts.database_acquire_timeout,
             log_format: LogFormat::Text,
             read_cache_bytes: 8 * 1024 * 1024,
             read_cache_ttl: Duration::from_secs(60),
