@@ -642,19 +642,23 @@ async fn delete_ends_the_session_and_its_stream() {
 
 #[tokio::test]
 async fn idle_sessions_expire_after_the_ttl() {
+    // The TTL is far longer than the busy session's steps, so a slow machine does not expire it; the idle one
+    // is checked once its TTL has surely passed, and the sweeper's work is waited on, not slept on.
+    let ttl = Duration::from_millis(1500);
     let config = BridgeConfig {
-        session_ttl: Duration::from_millis(400),
+        session_ttl: ttl,
         ..Default::default()
     };
     let (proxy, _fake) = start(ProxyMode::StreamableHttp, config).await;
     let c = http();
     let addr = proxy.addr;
     let (idle, _) = initialize(&c, addr, json!(1)).await;
+    let idle_since = tokio::time::Instant::now();
     let (busy, _) = initialize(&c, addr, json!(1)).await;
     let (streaming, _) = initialize(&c, addr, json!(1)).await;
     let _stream = open_get_stream(&c, addr, &streaming).await;
     let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
-    for _ in 0..8 {
+    while idle_since.elapsed() < ttl + Duration::from_millis(300) {
         tokio::time::sleep(Duration::from_millis(100)).await;
         rpc(&c, addr, &busy, &list).await;
     }
@@ -665,12 +669,18 @@ async fn idle_sessions_expire_after_the_ttl() {
     assert_eq!(gone["id"], 1);
     let (_, h) = health(&c, addr).await;
     assert_eq!(h["sessions"], 3);
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    let (_, h) = health(&c, addr).await;
-    assert_eq!(
-        h["sessions"], 1,
-        "only the session with a stream is left: {h}"
-    );
+    let deadline = tokio::time::Instant::now() + ttl * 10;
+    loop {
+        let (_, h) = health(&c, addr).await;
+        if h["sessions"] == 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only the session with a stream should be left: {h}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     proxy.shutdown().await;
 }
 

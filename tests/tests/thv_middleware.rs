@@ -339,10 +339,21 @@ async fn auth_authorization_audit_tool_filter_and_metrics() {
         );
     }
     // Key rotation: a token signed with a key the issuer publishes later is accepted once the proxy refetches.
+    // (The proxy refetches at most every 10 s: asked until it has, not slept on.)
     issuer.jwks.lock().unwrap().push(k2.jwk());
-    tokio::time::sleep(Duration::from_secs(11)).await;
-    let (status, _, body) = initialize(&url, Some(&issuer.token(&k2, "carol", json!({})))).await;
-    assert_eq!(status, 200, "{body}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, _, body) =
+            initialize(&url, Some(&issuer.token(&k2, "carol", json!({})))).await;
+        if status == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new key was never accepted: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 
     // Audit: one event per request, field by field; the file is private.
     use std::os::unix::fs::PermissionsExt;

@@ -335,8 +335,15 @@ fn restore_after_the_proxy_is_killed_and_after_a_container_restart() {
             .unwrap()
             .success()
     );
-    std::thread::sleep(Duration::from_millis(300));
-    assert_ne!(thv.status(&name)["status"], "running");
+    // Waited on, not slept on: the status changes once the process is gone.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while thv.status(&name)["status"] == "running" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the killed proxy still shows running"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let out = thv.ok(&["start", "--all"]);
     assert!(out.contains(&name), "{out}");
     assert_eq!(thv.status(&name)["status"], "running");

@@ -413,6 +413,31 @@ pub async fn egress_image(rt: &dyn Runtime) -> anyhow::Result<String> {
     if rt.image_exists(&tag).await? {
         return Ok(tag);
     }
+    // One build of a tag at a time on this machine (several `thv run` at once, of any user's state): the others
+    // wait for it and find the image.
+    let lock_path = std::env::temp_dir().join(format!("thv-egress-image-{id}.lock"));
+    let _build_lock = tokio::task::spawn_blocking(move || {
+        // Another user's lock file is locked read-only.
+        let file = match std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+        {
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                std::fs::File::open(&lock_path)
+            }
+            other => other,
+        }
+        .with_context(|| format!("cannot open {}", lock_path.display()))?;
+        nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| anyhow::anyhow!("cannot lock {}: {e}", lock_path.display()))
+    })
+    .await
+    .context("the image build lock")??;
+    if rt.image_exists(&tag).await? {
+        return Ok(tag);
+    }
     eprintln!("building the network isolation sidecar image {tag} ...");
     let context = egress_context(&binary)?;
     let options = ImageBuildOptions {
