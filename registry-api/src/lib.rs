@@ -10,6 +10,7 @@ pub mod error;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
+pub mod seed;
 pub mod service;
 pub mod state;
 pub mod store;
@@ -82,11 +83,23 @@ async fn seed_if_empty(registry: &Registry, config: &Config) -> anyhow::Result<(
     };
     let docs = registry_file::ServerDocuments::read(&bytes)
         .map_err(|e| anyhow::anyhow!("seed file {source}: {e}"))?;
-    let n = registry
-        .seed(&docs)
+    let report = registry
+        .seed_report(&docs)
         .await
         .map_err(|e| anyhow::anyhow!("seeding from {source}: {e}"))?;
-    tracing::info!(versions = n, source = %source, "seeded an empty database");
+    // One line: how many were seeded, how many skipped and why (each skipped entry at debug level).
+    if report.skipped == 0 {
+        tracing::info!(versions = report.inserted, skipped = 0, source = %source, "seeded an empty database");
+    } else {
+        tracing::warn!(
+            versions = report.inserted,
+            skipped = report.skipped,
+            skip_reasons = %report.reasons_line(),
+            first_skipped = %report.examples_line(),
+            source = %source,
+            "seeded an empty database"
+        );
+    }
     Ok(())
 }
 

@@ -4,7 +4,6 @@
 //! serialized per server name, so concurrent publishes of one name cannot both become latest or both pass the
 //! duplicate-version check.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -14,10 +13,9 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::Value;
 use thv_core::api::{ServerStatus, StatusUpdateRequest};
-use thv_core::registry_file::ServerDocuments;
 use thv_core::server::ServerJson;
 use thv_core::validate::{self, SchemaPolicy, ValidationResult};
-use thv_core::version::{VersionCandidate, pick_latest};
+use thv_core::version::pick_latest;
 
 use crate::auth::{Action, Caller};
 use crate::error::{AppError, AppResult};
@@ -428,65 +426,6 @@ impl Registry {
         self.set_status(caller, name, version, req).await
     }
 
-    /// Loads a registry file into an empty store, in one transaction. Invalid entries and repeated versions are
-    /// skipped with a warning. Documents are read twice — once to validate and find each server's latest version,
-    /// once to build the rows batch by batch while earlier batches are written — so memory stays proportional to a
-    /// batch, not to the file.
-    pub async fn seed(&self, docs: &ServerDocuments<'_>) -> AppResult<u64> {
-        const BATCH: usize = 1000;
-        let mut accepted: Vec<(usize, String, String)> = Vec::with_capacity(docs.len());
-        let mut seen = HashSet::new();
-        for i in 0..docs.len() {
-            let server = match docs.get(i) {
-                Ok(server) => server,
-                Err(e) => {
-                    tracing::warn!(error = %e, "seed entry skipped: unreadable");
-                    continue;
-                }
-            };
-            let report = validate::validate_server(&server, SchemaPolicy::Validate);
-            if !report.valid {
-                tracing::warn!(server = %server.name, version = %server.version, issues = ?report.issues, "seed entry skipped: invalid");
-            } else if !seen.insert((server.name.clone(), server.version.clone())) {
-                tracing::warn!(server = %server.name, version = %server.version, "seed entry skipped: duplicate version");
-            } else {
-                accepted.push((i, server.name, server.version));
-            }
-        }
-        drop(seen);
-        let now = now();
-        let mut latest = HashSet::new();
-        accepted.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
-        for group in accepted.chunk_by(|a, b| a.1 == b.1) {
-            let candidates: Vec<SeedCandidate> = group
-                .iter()
-                .map(|(_, _, v)| SeedCandidate(v, now))
-                .collect();
-            if let Some(w) = pick_latest(&candidates) {
-                latest.insert(group[w].0);
-            }
-        }
-        let mut order: Vec<usize> = accepted.into_iter().map(|(i, _, _)| i).collect();
-        order.sort_unstable();
-        let mut batches = order.chunks(BATCH).map(|chunk| {
-            chunk
-                .iter()
-                .map(|&i| {
-                    let mut server = docs
-                        .get(i)
-                        .map_err(|e| AppError::Internal(format!("re-reading a seed entry: {e}")))?;
-                    server.retain_publisher_meta();
-                    let mut row = new_row(&server, now)?;
-                    row.is_latest = latest.contains(&i);
-                    Ok(row)
-                })
-                .collect::<AppResult<Vec<VersionRow>>>()
-        });
-        let inserted = self.store.insert_batches(&mut batches).await?;
-        self.changed();
-        Ok(inserted)
-    }
-
     /// Runs `body` on one existing version inside the per-name write transaction; 404 when it does not exist.
     async fn write_one<F>(&self, name: &str, version: &str, body: F) -> AppResult<VersionRow>
     where
@@ -513,21 +452,6 @@ impl Registry {
             )
             .await?;
         single(written)
-    }
-}
-
-/// A seed entry as a candidate for `isLatest` (every seeded version is published at the same instant).
-struct SeedCandidate<'a>(&'a str, DateTime<Utc>);
-
-impl VersionCandidate for SeedCandidate<'_> {
-    fn version(&self) -> &str {
-        self.0
-    }
-    fn published_at(&self) -> DateTime<Utc> {
-        self.1
-    }
-    fn is_deleted(&self) -> bool {
-        false
     }
 }
 

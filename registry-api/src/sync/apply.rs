@@ -1,14 +1,16 @@
-//! Writing a sync's entries into its transaction: entry → row (validated, filtered), full replacement with the
-//! `isLatest` flags computed per server as its versions stream by, and incremental upserts.
+//! Writing a sync's entries into its transaction: entry → row (validated as written, against the schema version
+//! it declares; stored as written; filtered), full replacement with the `isLatest` flags computed per server as
+//! its versions stream by, and incremental upserts. Seeding uses the same entry → row steps ([`check`],
+//! [`make_row`]).
 
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use thv_core::api::{OfficialMeta, ServerStatus};
 use thv_core::filter::ServerFilter;
-use thv_core::server::ServerJson;
+use thv_core::server::{ServerJson, retain_publisher_meta_in};
 use thv_core::validate::{self, SchemaPolicy};
 use thv_core::version::pick_latest;
 
@@ -70,7 +72,104 @@ pub async fn signed(e: Entry, policy: &thv_core::signature::SignaturePolicy) -> 
     }
 }
 
-/// Parses one document of a source (see [`entry`]).
+/// Why an entry is left out: the rule it breaks (a validation rule id or schema keyword location, or
+/// [`NOT_A_DOCUMENT`]) and a message naming the field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    pub rule: String,
+    pub reason: String,
+}
+
+/// The rule of a document that is valid JSON Schema-wise but not a server.json this registry can read.
+pub const NOT_A_DOCUMENT: &str = "not-a-server-json";
+
+/// Checks one document of a source or a seed file, as it is written: schema and semantic rules against the
+/// schema version it declares (a non-current version is allowed: registries serve every published version),
+/// and NUL in the source's own metadata (nothing stores it). Returns the typed document.
+pub fn check(doc: &Value, official: Option<&OfficialMeta>) -> Result<ServerJson, Rejection> {
+    let report = validate::validate_value(doc, SchemaPolicy::Validate);
+    if let Some(i) = report.first_error() {
+        let reason = if i.path.is_empty() {
+            i.message.clone()
+        } else {
+            format!("{}: {}", i.path, i.message)
+        };
+        return Err(Rejection {
+            rule: i.reference.clone(),
+            reason,
+        });
+    }
+    let server = ServerJson::deserialize(doc).map_err(|e| Rejection {
+        rule: NOT_A_DOCUMENT.into(),
+        reason: format!("not a server.json document: {e}"),
+    })?;
+    // The source's own metadata is stored too: NUL in it is refused as in the document (nothing stores it).
+    if official
+        .and_then(|o| o.status_message.as_deref())
+        .is_some_and(|m| m.contains('\0'))
+    {
+        return Err(Rejection {
+            rule: validate::rules::STRING_CONTAINS_NUL.into(),
+            reason: format!(
+                "_meta[\"{}\"].statusMessage: {}",
+                thv_core::server::OFFICIAL_META,
+                validate::NUL_MESSAGE
+            ),
+        });
+    }
+    Ok(server)
+}
+
+/// The row of a checked document: the document stored as it is written (only `_meta` keys other than the
+/// publisher's are dropped, as on publish), whatever schema version it declares. `official` carries the source's
+/// own metadata (an upstream registry API, a list response, a file keeping it); without it the entry is new as
+/// of `now`, deprecated when its ToolHive metadata says so.
+pub fn make_row(
+    server: &ServerJson,
+    mut doc: Value,
+    official: Option<&OfficialMeta>,
+    now: DateTime<Utc>,
+) -> Result<VersionRow, Rejection> {
+    retain_publisher_meta_in(&mut doc);
+    let value = serde_json::to_string(&doc).map_err(|e| Rejection {
+        rule: NOT_A_DOCUMENT.into(),
+        reason: e.to_string(),
+    })?;
+    let (status, status_message, status_changed_at, published_at, updated_at) = match official {
+        Some(o) => (
+            o.status,
+            o.status_message.clone(),
+            o.status_changed_at,
+            o.published_at,
+            o.updated_at,
+        ),
+        None => {
+            let deprecated =
+                thv_core::toolhive::extensions(server).is_some_and(|(_, ext)| ext.is_deprecated());
+            let status = if deprecated {
+                ServerStatus::Deprecated
+            } else {
+                ServerStatus::Active
+            };
+            (status, None, now, now, now)
+        }
+    };
+    Ok(VersionRow {
+        search_text: search_text(server),
+        server_name: server.name.clone(),
+        version: server.version.clone(),
+        value,
+        status,
+        status_message,
+        status_changed_at,
+        published_at,
+        updated_at,
+        is_latest: false,
+    })
+}
+
+/// Turns one document of a source into what the sync does with it: a row ([`check`], [`make_row`]), left out
+/// by the source's filter, or skipped with the reason.
 pub fn entry_from_value(
     doc: Value,
     official: Option<&OfficialMeta>,
@@ -84,105 +183,27 @@ pub fn entry_from_value(
             .to_string()
     };
     let (server, version) = (label("name"), label("version"));
-    match serde_json::from_value(doc) {
-        Ok(s) => entry(s, official, filter, now),
-        Err(e) => Entry::Invalid(Skipped {
-            server,
-            version,
-            reason: format!("not a server.json document: {e}"),
-        }),
-    }
-}
-
-/// Turns one document of a source into a row. `official` carries the source's own metadata (upstream registry
-/// APIs); without it the entry is new as of `now`, deprecated when its ToolHive metadata says so.
-pub fn entry(
-    mut server: ServerJson,
-    official: Option<&OfficialMeta>,
-    filter: &ServerFilter,
-    now: DateTime<Utc>,
-) -> Entry {
-    let report = validate::validate_server(&server, SchemaPolicy::Validate);
-    if !report.valid {
-        let reason = report
-            .issues
-            .iter()
-            .find(|i| i.severity == validate::Severity::Error)
-            .map(|i| format!("{}: {}", i.path, i.message))
-            .unwrap_or_else(|| "invalid".into());
-        return Entry::Invalid(Skipped {
-            server: server.name,
-            version: server.version,
-            reason,
-        });
-    }
-    // The source's own metadata is stored too: NUL in it is refused as in the document (nothing stores it).
-    if official
-        .and_then(|o| o.status_message.as_deref())
-        .is_some_and(|m| m.contains('\0'))
-    {
-        return Entry::Invalid(Skipped {
-            server: server.name,
-            version: server.version,
-            reason: format!(
-                "_meta[\"{}\"].statusMessage: {}",
-                thv_core::server::OFFICIAL_META,
-                validate::NUL_MESSAGE
-            ),
-        });
-    }
-    if !filter.accepts(&server) {
+    let skipped = |r: Rejection| {
+        Entry::Invalid(Skipped {
+            server: server.clone(),
+            version: version.clone(),
+            reason: r.reason,
+        })
+    };
+    let typed = match check(&doc, official) {
+        Ok(typed) => typed,
+        Err(r) => return skipped(r),
+    };
+    if !filter.accepts(&typed) {
         return Entry::Filtered {
-            server: server.name,
-            version: server.version,
+            server: typed.name,
+            version: typed.version,
         };
     }
-    server.retain_publisher_meta();
-    let value = match serde_json::to_string(&server) {
-        Ok(v) => v,
-        Err(e) => {
-            return Entry::Invalid(Skipped {
-                server: server.name,
-                version: server.version,
-                reason: e.to_string(),
-            });
-        }
-    };
-    let row = match official {
-        Some(o) => VersionRow {
-            search_text: search_text(&server),
-            server_name: server.name,
-            version: server.version,
-            value,
-            status: o.status,
-            status_message: o.status_message.clone(),
-            status_changed_at: o.status_changed_at,
-            published_at: o.published_at,
-            updated_at: o.updated_at,
-            is_latest: false,
-        },
-        None => {
-            let deprecated =
-                thv_core::toolhive::extensions(&server).is_some_and(|(_, ext)| ext.is_deprecated());
-            VersionRow {
-                search_text: search_text(&server),
-                server_name: server.name,
-                version: server.version,
-                value,
-                status: if deprecated {
-                    ServerStatus::Deprecated
-                } else {
-                    ServerStatus::Active
-                },
-                status_message: None,
-                status_changed_at: now,
-                published_at: now,
-                updated_at: now,
-                is_latest: false,
-            }
-        }
-    };
-    Entry::Row(row)
+    match make_row(&typed, doc, official, now) {
+        Ok(row) => Entry::Row(row),
+        Err(r) => skipped(r),
+    }
 }
 
 /// Counts of one sync, recorded as its report.

@@ -36,7 +36,7 @@ use futures::FutureExt;
 use serde::Serialize;
 use serde_json::{Value, json};
 use thv_core::api::ServerResponse;
-use thv_core::registry_file::ServerDocuments;
+use thv_core::registry_file::{FileKind, ServerDocuments};
 
 use self::apply::{Counts, Entry, FullWrite, IncrementalWrite, Writer};
 use self::config::{Source, SourceKind};
@@ -580,25 +580,29 @@ async fn sync_content(
         .collect();
     order.sort();
     let now = Utc::now();
-    let mut w = FullWrite::start(tx, Timestamps::KeepUnchanged).await?;
+    // A list response carries the times of the registry it was read from; other files get this sync's.
+    let times = if docs.kind() == FileKind::ApiList {
+        Timestamps::FromSource
+    } else {
+        Timestamps::KeepUnchanged
+    };
+    let mut w = FullWrite::start(tx, times).await?;
     for (_, i) in order {
-        let entry = match docs.get(i) {
-            Ok(server) => {
-                apply::signed(
-                    apply::entry(server, None, &source.filter, now),
-                    &source.signatures,
-                )
-                .await
-            }
-            Err(e) => {
+        let e = docs.entry(i);
+        let entry = match e.error {
+            Some(reason) => {
                 let (server, version) = docs
                     .identity(i)
                     .unwrap_or_else(|_| ("?".into(), "?".into()));
                 Entry::Invalid(apply::Skipped {
                     server,
                     version,
-                    reason: e.to_string(),
+                    reason,
                 })
+            }
+            None => {
+                let e = apply::entry_from_value(e.value, e.official.as_ref(), &source.filter, now);
+                apply::signed(e, &source.signatures).await
             }
         };
         w.push(entry).await?;
