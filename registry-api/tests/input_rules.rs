@@ -426,7 +426,8 @@ async fn sync_skips_entries_with_nul_postgres() {
     sync_skips_entries_with_nul(Backend::Postgres).await;
 }
 
-/// An upstream registry API on 127.0.0.1 serving one page: `ok` as is, `bad` with NUL in its status message.
+/// An upstream registry API on 127.0.0.1 serving one page: `ok` as is, `bad` with NUL in its status message;
+/// under `/broken` one that fails with NUL in its error body.
 async fn api_upstream(ok: &str, bad: &str) -> String {
     let official = |message: &str| {
         json!({"io.modelcontextprotocol.registry/official": {
@@ -438,17 +439,46 @@ async fn api_upstream(ok: &str, bad: &str) -> String {
         {"server": server_json(ok, "1.0.0"), "_meta": official("moved")},
         {"server": server_json(bad, "1.0.0"), "_meta": official("moved\u{0}")},
     ], "metadata": {"count": 2}});
-    let router = axum::Router::new().route(
-        "/v0.1/servers",
-        axum::routing::get(move || {
-            let page = page.clone();
-            async move { axum::Json(page) }
-        }),
-    );
+    let router = axum::Router::new()
+        .route(
+            "/v0.1/servers",
+            axum::routing::get(move || {
+                let page = page.clone();
+                async move { axum::Json(page) }
+            }),
+        )
+        .route(
+            "/broken/v0.1/servers",
+            axum::routing::get(|| async {
+                (
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "upstream\u{0}failure",
+                )
+            }),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     base
+}
+
+/// `POST /v1/sources/{source}/sync`, again while the background sync of that source runs (409).
+async fn sync_now(app: &TestApp, source: &str) -> (StatusCode, Value) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (status, body) = common::json_of(
+            app.request(Method::POST, &format!("/v1/sources/{source}/sync"))
+                .bearer_auth(ADMIN_TOKEN)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        if status != StatusCode::CONFLICT || std::time::Instant::now() > deadline {
+            return (status, body);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 async fn sync_skips_entries_with_nul(backend: Backend) {
@@ -476,9 +506,13 @@ file = {{ path = "{}" }}
 name = "api"
 api = {{ endpoint = "{api}" }}
 allow_private_addresses = true
+[[sources]]
+name = "broken"
+api = {{ endpoint = "{api}/broken" }}
+allow_private_addresses = true
 [[registries]]
 name = "all"
-sources = ["managed", "file", "api"]
+sources = ["managed", "file", "api", "broken"]
 "#,
         file.display()
     );
@@ -497,14 +531,7 @@ sources = ["managed", "file", "api"]
         ("file", vec!["description", "_meta"]),
         ("api", vec!["statusMessage"]),
     ] {
-        let (status, body) = common::json_of(
-            app.request(Method::POST, &format!("/v1/sources/{source}/sync"))
-                .bearer_auth(ADMIN_TOKEN)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (status, body) = sync_now(&app, source).await;
         assert_eq!(status, StatusCode::OK, "{source}: {body}");
         let (_, record) = common::json_of(
             app.request(Method::GET, &format!("/v1/sources/{source}"))
@@ -529,6 +556,25 @@ sources = ["managed", "file", "api"]
             );
         }
     }
+    // A failed sync whose error (the upstream's body) holds NUL is recorded as failed (NUL stored as U+FFFD), not
+    // a 500 because the failure could not be written.
+    let (status, body) = sync_now(&app, "broken").await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    let (_, record) = common::json_of(
+        app.request(Method::GET, "/v1/sources/broken")
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(record["status"], "failed", "{record:#}");
+    assert!(
+        record["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("upstream\u{FFFD}failure")),
+        "{record:#}"
+    );
     for ok in ["com.example/file-ok", "com.example/api-ok"] {
         let (status, _) = app
             .get(&format!("/v0.1/servers/{}/versions", enc(ok)))

@@ -257,6 +257,16 @@ fn map_err(e: sqlx::Error) -> StoreError {
     }
 }
 
+/// A message (an upstream's error body, a tool's output) as text every backend stores: NUL, which PostgreSQL
+/// refuses in any text, becomes U+FFFD.
+fn storable(message: &str) -> std::borrow::Cow<'_, str> {
+    if message.contains('\0') {
+        message.replace('\0', "\u{FFFD}").into()
+    } else {
+        message.into()
+    }
+}
+
 /// Escapes `\`, `%` and `_` so that a search term matches literally inside `LIKE ... ESCAPE '\'`.
 fn like_pattern(term: &str) -> String {
     let mut p = String::with_capacity(term.len() + 2);
@@ -845,7 +855,7 @@ macro_rules! sql_store {
                         drop(stx);
                         sqlx::query(SYNC_FAILED)
                             .bind(source)
-                            .bind(&message)
+                            .bind(storable(&message))
                             .bind(now)
                             .execute(&self.pool)
                             .await
