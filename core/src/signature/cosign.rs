@@ -69,37 +69,12 @@ pub fn keyless_layer_bundle(
             )
         })
         .and_then(|s| serde_json::from_str(s).map_err(|e| bad(BUNDLE_ANNOTATION, e.to_string())))?;
-    let p = &rekor["Payload"];
-    let field = |name: &str| {
-        p[name]
-            .as_str()
-            .map(str::to_owned)
-            .or_else(|| p[name].as_i64().map(|n| n.to_string()))
-            .ok_or_else(|| bad(BUNDLE_ANNOTATION, format!("no Payload.{name}")))
-    };
-    let body_b64 = field("body")?;
-    let body: Value = B64
-        .decode(&body_b64)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(|| bad(BUNDLE_ANNOTATION, "Payload.body is not base64 JSON".into()))?;
-    let log_id = hex::decode(field("logID")?)
-        .map_err(|e| bad(BUNDLE_ANNOTATION, format!("Payload.logID is not hex: {e}")))?;
-    let set = rekor["SignedEntryTimestamp"]
-        .as_str()
-        .ok_or_else(|| bad(BUNDLE_ANNOTATION, "no SignedEntryTimestamp".into()))?;
+    let entry = rekor_bundle_entry(&rekor).map_err(|e| bad(BUNDLE_ANNOTATION, e))?;
     bundle_from_value(&json!({
         "mediaType": "application/vnd.dev.sigstore.bundle+json;version=0.1",
         "verificationMaterial": {
             "x509CertificateChain": {"certificates": [{"rawBytes": B64.encode(&cert_der)}]},
-            "tlogEntries": [{
-                "logIndex": field("logIndex")?,
-                "logId": {"keyId": B64.encode(log_id)},
-                "kindVersion": {"kind": body["kind"], "version": body["apiVersion"]},
-                "integratedTime": field("integratedTime")?,
-                "inclusionPromise": {"signedEntryTimestamp": set},
-                "canonicalizedBody": body_b64,
-            }],
+            "tlogEntries": [entry],
         },
         "messageSignature": {
             "messageDigest": {"algorithm": "SHA2_256", "digest": B64.encode(Sha256::digest(payload))},
@@ -107,4 +82,72 @@ pub fn keyless_layer_bundle(
         },
     }))
     .map(Some)
+}
+
+/// A bundle's `tlogEntries[]` item made of Rekor's answer as cosign keeps it (`{"SignedEntryTimestamp",
+/// "Payload": {"body", "integratedTime", "logIndex", "logID"}}`): the entry with its signed entry timestamp.
+fn rekor_bundle_entry(rekor: &Value) -> Result<Value, String> {
+    let p = &rekor["Payload"];
+    let field = |name: &str| {
+        p[name]
+            .as_str()
+            .map(str::to_owned)
+            .or_else(|| p[name].as_i64().map(|n| n.to_string()))
+            .ok_or_else(|| format!("no Payload.{name}"))
+    };
+    let body_b64 = field("body")?;
+    let body: Value = B64
+        .decode(&body_b64)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or("Payload.body is not base64 JSON")?;
+    let log_id =
+        hex::decode(field("logID")?).map_err(|e| format!("Payload.logID is not hex: {e}"))?;
+    let set = rekor["SignedEntryTimestamp"]
+        .as_str()
+        .ok_or("no SignedEntryTimestamp")?;
+    Ok(json!({
+        "logIndex": field("logIndex")?,
+        "logId": {"keyId": B64.encode(log_id)},
+        "kindVersion": {"kind": body["kind"], "version": body["apiVersion"]},
+        "integratedTime": field("integratedTime")?,
+        "inclusionPromise": {"signedEntryTimestamp": set},
+        "canonicalizedBody": body_b64,
+    }))
+}
+
+/// cosign's legacy blob bundle (`cosign sign-blob --bundle`, before its sigstore bundles: `{"base64Signature",
+/// "cert" (base64 PEM, absent when signed with a key), "rekorBundle" (absent when not logged)}`) as the v0.1
+/// sigstore bundle it amounts to: the signature over the blob, the certificate or an unnamed key, and the log
+/// entry with its signed entry timestamp.
+pub fn legacy_blob_bundle(v: &Value) -> Result<Bundle, SignatureError> {
+    let bad = |what: &str, e: String| SignatureError::Bundle(format!("cosign bundle {what}: {e}"));
+    let signature = v["base64Signature"]
+        .as_str()
+        .ok_or_else(|| bad("base64Signature", "missing".into()))?;
+    let material = match v["cert"].as_str() {
+        Some(cert) => {
+            let pem = B64
+                .decode(cert)
+                .map_err(|e| bad("cert", format!("not base64: {e}")))?;
+            let der = Certificate::from_pem(&pem)
+                .and_then(|c| c.to_der())
+                .map_err(|e| bad("cert", e.to_string()))?;
+            json!({"x509CertificateChain": {"certificates": [{"rawBytes": B64.encode(der)}]}})
+        }
+        None => json!({"publicKey": {"hint": ""}}),
+    };
+    let entries = match v.get("rekorBundle") {
+        Some(rekor) if !rekor.is_null() => {
+            vec![rekor_bundle_entry(rekor).map_err(|e| bad("rekorBundle", e))?]
+        }
+        _ => Vec::new(),
+    };
+    let mut vm = material;
+    vm["tlogEntries"] = json!(entries);
+    bundle_from_value(&json!({
+        "mediaType": "application/vnd.dev.sigstore.bundle+json;version=0.1",
+        "verificationMaterial": vm,
+        "messageSignature": {"signature": signature},
+    }))
 }

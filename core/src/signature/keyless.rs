@@ -1,22 +1,19 @@
-//! Keyless bundles (a Fulcio certificate, a Rekor entry), verified fully offline against a `trusted_root.json`
-//! and an expected signer identity (the certificate's SAN) and OIDC issuer:
-//!
-//! 1. `sigstore`'s bundle verifier: the certificate chains to the trusted root's CAs at its issuance time, its
-//!    embedded SCT verifies with the root's CT log keys, its SAN and issuer are the expected ones, the signature
-//!    (or the DSSE envelope's) verifies with its key over the digest, the log entry's body is this signature's,
-//!    and the log's integration time lies within the certificate's validity;
-//! 2. then what that verifier skips ([`super::tlog`]): the inclusion proof, the checkpoint and the signed entry
-//!    timestamp, against the trusted root's log keys. Every bundle must carry a log entry.
+//! Keyless bundles (a Fulcio certificate, a Rekor entry, RFC 3161 timestamps), verified fully offline against a
+//! `trusted_root.json` and an expected signer identity (the certificate's SAN) and OIDC issuer, by the one bundle
+//! verifier ([`super::verify`]): the certificate chains to the trusted root's CAs at every verified time, its SCT
+//! verifies with the root's CT log keys, its SAN and issuer are the expected ones, the signature (or the DSSE
+//! envelope's) verifies with its key over the artifact, and every log entry (Rekor v1 or v2: inclusion proof,
+//! checkpoint, signed entry timestamp) and timestamp verifies and belongs to this bundle. Every keyless bundle
+//! must carry a log entry.
 
-use sha2::{Digest, Sha256};
+use sigstore::bundle::verify::ArtifactDigest;
 use sigstore::bundle::verify::policy::{Identity, VerificationPolicy};
-use sigstore::bundle::verify::{ArtifactDigest, Verifier};
-use sigstore::trust::sigstore::SigstoreTrustRoot;
 use sigstore_protobuf_specs::dev::sigstore::bundle::v1::Bundle;
 
-use super::tlog::{self, Evidence, TlogError};
+use super::tlog::Evidence;
+use super::trust::TrustedRoot;
+use super::verify::{self, Artifact, Signer};
 use super::{SignatureError, canonical_bytes};
-use crate::client::error_chain;
 
 /// The Sigstore public-good instance's `trusted_root.json` as bundled (`data/sigstore/`, see its README): the
 /// default trust for keyless signatures from the public Fulcio and Rekor when no trusted root is configured.
@@ -32,30 +29,28 @@ pub struct ExpectedSigner {
     pub issuer: String,
 }
 
-/// A `trusted_root.json`, read once: the bundle verifier over its CAs and CT logs, and its transparency logs'
-/// keys.
+/// A `trusted_root.json`, read once ([`TrustedRoot`]).
 pub struct KeylessTrust {
-    verifier: Verifier,
-    log_keys: Vec<tlog::LogKey>,
+    root: TrustedRoot,
 }
 
 impl KeylessTrust {
     pub fn from_json(trusted_root: &[u8]) -> Result<Self, SignatureError> {
-        let invalid = |e: String| SignatureError::Keyless(format!("invalid trusted root: {e}"));
-        let root = SigstoreTrustRoot::from_trusted_root_json_unchecked(trusted_root)
-            .map_err(|e| invalid(e.to_string()))?;
-        let verifier =
-            Verifier::new(Default::default(), root).map_err(|e| invalid(e.to_string()))?;
-        let log_keys = tlog::log_keys(trusted_root).map_err(SignatureError::Tlog)?;
-        Ok(Self { verifier, log_keys })
+        TrustedRoot::from_json(trusted_root)
+            .map(|root| Self { root })
+            .map_err(|e| SignatureError::Keyless(e.to_string()))
     }
 
     /// A `trusted_root.json` file; the error names the file.
     pub fn from_file(path: &std::path::Path) -> Result<Self, String> {
-        std::fs::read(path)
+        TrustedRoot::from_file(path)
+            .map(|root| Self { root })
             .map_err(|e| e.to_string())
-            .and_then(|json| Self::from_json(&json).map_err(|e| e.to_string()))
-            .map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// The parsed trusted root.
+    pub fn root(&self) -> &TrustedRoot {
+        &self.root
     }
 }
 
@@ -67,7 +62,17 @@ pub async fn verify_digest(
     signer: &ExpectedSigner,
 ) -> Result<(), SignatureError> {
     let policy = Identity::new(signer.identity.as_str(), signer.issuer.as_str());
-    verify_digest_with_policy(digest, bundle, trust, &policy, Evidence::InclusionProof).await
+    verify_artifact(&artifact(&digest), bundle, trust, &policy, None)
+}
+
+fn artifact(digest: &ArtifactDigest) -> Artifact<'static> {
+    match digest {
+        ArtifactDigest::Sha256(d) => Artifact::Sha256(*d),
+        ArtifactDigest::Sha512(d) => Artifact::Sha512(*d),
+        // sigstore's digest type is non-exhaustive; its other algorithms are not read.
+        #[allow(unreachable_patterns)]
+        _ => Artifact::Sha256([0; 32]),
+    }
 }
 
 /// Verifies a keyless bundle over an artifact digest, its certificate checked by `policy` (the signer's
@@ -79,40 +84,45 @@ pub async fn verify_digest_with_policy<P: VerificationPolicy>(
     policy: &P,
     evidence: Evidence,
 ) -> Result<(), SignatureError> {
-    trust
-        .verifier
-        .verify_digest_with(digest, bundle.clone(), policy, true)
-        .await
-        .map_err(|e| SignatureError::Keyless(error_chain(&e)))?;
-    let keys = &trust.log_keys;
-    let entries = bundle
-        .verification_material
-        .as_ref()
-        .map(|m| m.tlog_entries.as_slice())
-        .unwrap_or_default();
-    if entries.is_empty() {
-        return Err(SignatureError::Tlog(TlogError::NoEntry));
-    }
-    for e in entries {
-        tlog::verify_entry(e, keys, evidence).map_err(SignatureError::Tlog)?;
-    }
-    Ok(())
+    verify_artifact(&artifact(&digest), bundle, trust, policy, Some(evidence))
 }
 
-/// Verifies a keyless bundle over a registry entry (its canonical form's SHA-256).
+/// Verifies a keyless bundle over an artifact (bytes or digest) with a certificate policy.
+pub fn verify_artifact(
+    artifact: &Artifact,
+    bundle: &Bundle,
+    trust: &KeylessTrust,
+    policy: &dyn VerificationPolicy,
+    evidence: Option<Evidence>,
+) -> Result<(), SignatureError> {
+    verify::verify(
+        bundle,
+        artifact,
+        Some(&trust.root),
+        Signer::Certificate(policy),
+        evidence,
+    )
+    .map(|_| ())
+    .map_err(SignatureError::Verify)
+}
+
+/// Verifies a keyless bundle over a registry entry (its canonical form).
 pub async fn verify_entry(
     server: &serde_json::Value,
     bundle: &Bundle,
     trust: &KeylessTrust,
     signer: &ExpectedSigner,
 ) -> Result<(), SignatureError> {
-    let digest: [u8; 32] = Sha256::digest(canonical_bytes(server)?).into();
-    verify_digest(ArtifactDigest::Sha256(digest), bundle, trust, signer).await
+    let bytes = canonical_bytes(server)?;
+    let policy = Identity::new(signer.identity.as_str(), signer.issuer.as_str());
+    verify_artifact(&Artifact::Bytes(&bytes), bundle, trust, &policy, None)
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::bundle_from_json;
+    use super::super::tlog::{self, TlogError};
+    use super::super::verify::VerifyError;
     use super::*;
 
     /// `sigstore@5.0.0`'s npm SLSA provenance, from <https://registry.npmjs.org/-/npm/v1/attestations/sigstore@5.0.0>
@@ -169,10 +179,16 @@ mod tests {
         s.identity =
             "https://github.com/evil/sigstore-js/.github/workflows/release.yml@refs/heads/main"
                 .into();
-        assert!(matches!(verify(&b, &s), Err(SignatureError::Keyless(_))));
+        assert!(matches!(
+            verify(&b, &s),
+            Err(SignatureError::Verify(VerifyError::Policy(_)))
+        ));
         let mut s = signer();
         s.issuer = "https://accounts.google.com".into();
-        assert!(matches!(verify(&b, &s), Err(SignatureError::Keyless(_))));
+        assert!(matches!(
+            verify(&b, &s),
+            Err(SignatureError::Verify(VerifyError::Policy(_)))
+        ));
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
@@ -194,7 +210,9 @@ mod tests {
         assert!(
             matches!(
                 verify(&b, &signer()),
-                Err(SignatureError::Tlog(TlogError::InclusionProof(_)))
+                Err(SignatureError::Verify(VerifyError::Tlog(
+                    TlogError::InclusionProof(_)
+                )))
             ),
             "{:?}",
             verify(&b, &signer())
@@ -215,7 +233,9 @@ mod tests {
         assert!(
             matches!(
                 verify(&b, &signer()),
-                Err(SignatureError::Tlog(TlogError::Checkpoint(_)))
+                Err(SignatureError::Verify(VerifyError::Tlog(
+                    TlogError::Checkpoint(_)
+                )))
             ),
             "{:?}",
             verify(&b, &signer())
@@ -252,7 +272,9 @@ mod tests {
         *cp = format!("{body}\n\n{forged_sigs}");
         assert!(matches!(
             verify(&b, &signer()),
-            Err(SignatureError::Tlog(TlogError::Checkpoint(_)))
+            Err(SignatureError::Verify(VerifyError::Tlog(
+                TlogError::Checkpoint(_)
+            )))
         ));
 
         // A changed integration time: the signed entry timestamp no longer verifies.
@@ -261,7 +283,9 @@ mod tests {
         assert!(
             matches!(
                 verify(&b, &signer()),
-                Err(SignatureError::Tlog(TlogError::SignedEntryTimestamp))
+                Err(SignatureError::Verify(VerifyError::Tlog(
+                    TlogError::SignedEntryTimestamp
+                )))
             ),
             "{:?}",
             verify(&b, &signer())

@@ -25,17 +25,20 @@
 
 pub mod cosign;
 pub mod keyless;
+pub mod keys;
 pub mod policy;
 pub mod provenance;
 pub mod tlog;
+pub mod trust;
+pub mod verify;
 
 pub use policy::{PolicyConfig, PolicyMode, SignaturePolicy, TrustedKey, TrustedSigner, Verdict};
 
 use base64::Engine;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use sigstore::crypto::SigningScheme;
 pub use sigstore::crypto::signing_key::SigStoreKeyPair;
-use sigstore::crypto::{CosignVerificationKey, Signature, SigningScheme};
 /// A sigstore bundle (protobuf-specs types, JSON as cosign writes it).
 pub use sigstore_protobuf_specs::dev::sigstore::bundle::v1::Bundle;
 use sigstore_protobuf_specs::dev::sigstore::bundle::v1::{
@@ -54,6 +57,9 @@ use crate::server::PUBLISHER_PROVIDED_META;
 pub const SIGNATURE_META: &str = "io.github.stacklok.toolhive/signature";
 /// The media type of the bundles written here.
 pub const BUNDLE_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+
+pub use keys::PublicKey;
+pub use verify::VerifyError;
 
 /// Why an entry could not be signed or its signature was refused.
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
@@ -85,8 +91,9 @@ pub enum SignatureError {
     Missing,
     #[error("keyless verification failed: {0}")]
     Keyless(String),
-    #[error("transparency log: {0}")]
-    Tlog(tlog::TlogError),
+    /// The bundle was refused by the verifier ([`verify`]), naming why.
+    #[error("{0}")]
+    Verify(VerifyError),
 }
 
 /// The canonical bytes of a server.json version (see the module documentation).
@@ -132,10 +139,9 @@ pub fn read_private_key(pem: &[u8], password: &[u8]) -> Result<SigStoreKeyPair, 
     result.map_err(|e| SignatureError::Key(e.to_string()))
 }
 
-/// A public key from PEM (`PUBLIC KEY`, as `cosign.pub`).
-pub fn read_public_key(pem: &[u8]) -> Result<CosignVerificationKey, SignatureError> {
-    CosignVerificationKey::from_pem(pem, &SigningScheme::ECDSA_P256_SHA256_ASN1)
-        .map_err(|e| SignatureError::Key(e.to_string()))
+/// A public key from PEM (`PUBLIC KEY`, as `cosign.pub`): ECDSA P-256/P-384/P-521, Ed25519 or RSA.
+pub fn read_public_key(pem: &[u8]) -> Result<PublicKey, SignatureError> {
+    PublicKey::from_pem(pem).map_err(|e| SignatureError::Key(e.to_string()))
 }
 
 /// The key hint of a public key: base64 of SHA-256 of its DER form (names the key, proves nothing).
@@ -182,19 +188,19 @@ pub fn bundle_to_json(b: &Bundle) -> Result<String, SignatureError> {
     serde_json::to_string_pretty(b).map_err(|e| SignatureError::Bundle(e.to_string()))
 }
 
-/// A bundle from JSON (v0.1–v0.3 media types).
+/// A bundle from JSON: a sigstore bundle of a known media type (v0.1–v0.3, both spellings of v0.3), or cosign's
+/// legacy blob bundle (`{"base64Signature", "cert", "rekorBundle"}`, `cosign sign-blob --bundle` before cosign 3),
+/// read as the v0.1 bundle it amounts to ([`cosign::legacy_blob_bundle`]).
 pub fn bundle_from_json(json: &str) -> Result<Bundle, SignatureError> {
-    let b: Bundle =
-        serde_json::from_str(json).map_err(|e| SignatureError::Bundle(e.to_string()))?;
-    if !b
-        .media_type
-        .starts_with("application/vnd.dev.sigstore.bundle")
-    {
-        return Err(SignatureError::Bundle(format!(
-            "mediaType '{}' is not a sigstore bundle",
-            b.media_type
-        )));
+    let v: Value = serde_json::from_str(json).map_err(|e| SignatureError::Bundle(e.to_string()))?;
+    if v.get("mediaType").is_none() && v.get("base64Signature").is_some() {
+        return cosign::legacy_blob_bundle(&v);
     }
+    let b: Bundle = serde_json::from_value(v).map_err(|e| SignatureError::Bundle(e.to_string()))?;
+    verify::material::version(&b.media_type).map_err(|e| match e {
+        VerifyError::Bundle(m) => SignatureError::Bundle(m),
+        other => SignatureError::Verify(other),
+    })?;
     Ok(b)
 }
 
@@ -203,44 +209,44 @@ pub fn bundle_from_value(v: &Value) -> Result<Bundle, SignatureError> {
     bundle_from_json(&v.to_string())
 }
 
-/// The bundle's message signature (digest and signature bytes).
-fn message_signature(b: &Bundle) -> Result<&MessageSignature, SignatureError> {
-    match &b.content {
-        Some(bundle::Content::MessageSignature(m)) => Ok(m),
-        Some(_) => Err(SignatureError::Bundle(
-            "the bundle holds a DSSE envelope, not a message signature".into(),
-        )),
-        None => Err(SignatureError::Bundle("the bundle has no content".into())),
-    }
-}
-
 /// Verifies a bundle over an entry with one public key: the bundle's digest is the entry's canonical digest,
-/// and the signature verifies over the canonical bytes.
+/// and the signature verifies over the canonical bytes ([`verify::verify`], without a trusted root: the key alone
+/// vouches).
 pub fn verify_with_key(
     server: &Value,
     b: &Bundle,
-    key: &CosignVerificationKey,
+    key: &PublicKey,
     key_name: &str,
 ) -> Result<(), SignatureError> {
     let bytes = canonical_bytes(server)?;
-    let m = message_signature(b)?;
-    let expected = hex::encode(Sha256::digest(&bytes));
-    if let Some(d) = &m.message_digest {
-        if d.algorithm != HashAlgorithm::Sha2256 as i32 {
-            return Err(SignatureError::Bundle(format!(
-                "messageDigest.algorithm {} is not SHA2_256",
-                d.algorithm
-            )));
-        }
-        let found = hex::encode(&d.digest);
-        if found != expected {
-            return Err(SignatureError::DigestMismatch { expected, found });
-        }
-    }
-    key.verify_signature(Signature::Raw(&m.signature), &bytes)
-        .map_err(|_| SignatureError::BadSignature {
-            key: key_name.to_owned(),
+    let signer = verify::Signer::Key {
+        key,
+        name: key_name,
+    };
+    verify::verify(b, &verify::Artifact::Bytes(&bytes), None, signer, None)
+        .map(|_| ())
+        .map_err(|e| match e {
+            VerifyError::DigestMismatch { expected, found } => {
+                SignatureError::DigestMismatch { expected, found }
+            }
+            VerifyError::BadSignature { .. } => SignatureError::BadSignature {
+                key: key_name.to_owned(),
+            },
+            VerifyError::Bundle(m) => SignatureError::Bundle(m),
+            other => SignatureError::Verify(other),
         })
+}
+
+/// The key hint a bundle signed with a key carries (empty when none, or keyless).
+pub fn bundle_key_hint(b: &Bundle) -> &str {
+    match b
+        .verification_material
+        .as_ref()
+        .and_then(|m| m.content.as_ref())
+    {
+        Some(verification_material::Content::PublicKey(k)) => &k.hint,
+        _ => "",
+    }
 }
 
 /// Whether a bundle is keyless: its verification material is a certificate (else a public key hint).

@@ -1,47 +1,46 @@
-//! Transparency-log entries of sigstore bundles, checked offline against the trusted root's log keys — what
-//! `sigstore`'s bundle verifier leaves out (sigstore-rs#285):
+//! Transparency-log entries of sigstore bundles, checked offline against the trusted root's logs — what
+//! `sigstore`'s bundle verifier leaves out (sigstore-rs#285), for Rekor v1 and v2 logs alike:
 //!
 //! - the **inclusion proof**: the entry's leaf hash (`SHA-256(0x00 || canonicalizedBody)`) and its audit path
 //!   lead to the proof's root hash (RFC 6962 / RFC 9162 §2.1.3.2);
 //! - the **checkpoint**: a signed note (`origin\ntree size\nbase64(root hash)\n…`, then `— name
-//!   base64(key hint ‖ signature)` lines) whose size and root are the proof's, signed by the log's key (the
-//!   key hint: the first 4 bytes of SHA-256 of its DER public key);
+//!   base64(key hint ‖ signature)` lines) whose size and root are the proof's, signed by the log's key (the key
+//!   hint: the first 4 bytes of the log's id — SHA-256 of its DER key for Rekor v1, the signed-note key id of a
+//!   Rekor v2 log's Ed25519 key; see [`super::trust`]);
 //! - the **signed entry timestamp** (inclusion promise), when present: the log's signature over the RFC 8785
 //!   canonical JSON `{"body", "integratedTime", "logID", "logIndex"}`, which authenticates `integratedTime`.
+//!   Rekor v2 entries have none (their time comes from a timestamp authority).
 //!
-//! Which of them an entry must carry is the caller's [`Evidence`]: bundles carry an inclusion proof; cosign's
-//! tag-stored image signatures (`sha256-<digest>.sig`) carry only the signed entry timestamp, which is then
-//! required.
+//! Which of them an entry must carry is the caller's [`Evidence`]: v0.2+ bundles carry an inclusion proof;
+//! v0.1 bundles a signed entry timestamp; cosign's tag-stored image signatures (`sha256-<digest>.sig`) carry only
+//! the signed entry timestamp.
 //!
-//! The log is the trusted root's `tlogs` entry whose `logId.keyId` is the entry's.
+//! The log is the trusted root's `tlogs` entry the entry's `logId.keyId` names.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use serde_json::{Value, json};
+use chrono::{DateTime, Utc};
+use serde_json::json;
 use sha2::{Digest, Sha256};
-use sigstore::crypto::{CosignVerificationKey, Signature};
 use sigstore_protobuf_specs::dev::sigstore::rekor::v1::{InclusionPromise, TransparencyLogEntry};
 use thiserror::Error;
 
-/// A transparency log's verification key, from a trusted root.
-pub struct LogKey {
-    /// `logId.keyId`: SHA-256 of the key's DER form.
-    pub key_id: Vec<u8>,
-    pub der: Vec<u8>,
-    pub key: CosignVerificationKey,
-}
+use super::keys::PublicKey;
+use super::trust::{TransparencyLog, TrustedRoot};
 
 /// Why a log entry was refused.
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum TlogError {
-    #[error("invalid trusted root: {0}")]
-    TrustedRoot(String),
     #[error("the bundle has no transparency log entry")]
     NoEntry,
     #[error("the log entry is from a log the trusted root does not know (log id {0})")]
     UnknownLog(String),
+    #[error("the trusted root's key of the log {log} is unusable: {reason}")]
+    UnusableKey { log: String, reason: String },
     #[error("the log entry has no inclusion proof")]
     NoInclusionProof,
+    #[error("the log entry has no signed entry timestamp (a v0.1 bundle's entries need one)")]
+    NoSignedEntryTimestamp,
     #[error("the log entry has neither an inclusion proof nor a signed entry timestamp")]
     NoInclusionProofOrTimestamp,
     #[error("the inclusion proof does not lead to its root hash: {0}")]
@@ -50,29 +49,8 @@ pub enum TlogError {
     Checkpoint(String),
     #[error("the signed entry timestamp does not verify with the log's key")]
     SignedEntryTimestamp,
-}
-
-/// The transparency logs' keys of a `trusted_root.json` (`tlogs[].publicKey.rawBytes`, `logId.keyId`).
-pub fn log_keys(trusted_root: &[u8]) -> Result<Vec<LogKey>, TlogError> {
-    let root: Value =
-        serde_json::from_slice(trusted_root).map_err(|e| TlogError::TrustedRoot(e.to_string()))?;
-    let tlogs = root["tlogs"]
-        .as_array()
-        .ok_or_else(|| TlogError::TrustedRoot("no tlogs".into()))?;
-    let mut out = Vec::new();
-    for (i, t) in tlogs.iter().enumerate() {
-        let field = |path: &str, v: &Value| {
-            v.as_str()
-                .and_then(|s| B64.decode(s).ok())
-                .ok_or_else(|| TlogError::TrustedRoot(format!("tlogs[{i}].{path}: not base64")))
-        };
-        let der = field("publicKey.rawBytes", &t["publicKey"]["rawBytes"])?;
-        let key_id = field("logId.keyId", &t["logId"]["keyId"])?;
-        let key = CosignVerificationKey::try_from_der(&der)
-            .map_err(|e| TlogError::TrustedRoot(format!("tlogs[{i}].publicKey: {e}")))?;
-        out.push(LogKey { key_id, der, key });
-    }
-    Ok(out)
+    #[error("the bundle lists the log entry {0} twice")]
+    Duplicate(String),
 }
 
 /// What a log entry must carry to prove it was logged.
@@ -82,63 +60,81 @@ pub enum Evidence {
     InclusionProof,
     /// An inclusion proof, or else a signed entry timestamp (cosign's legacy image signatures carry only that).
     InclusionProofOrTimestamp,
+    /// A signed entry timestamp; an inclusion proof, when present, is checked too (v0.1 bundles).
+    SignedEntryTimestamp,
 }
 
-/// Checks one log entry (see the module documentation).
-pub fn verify_entry(
+/// A verified log entry: its log, and the integration time its signed entry timestamp vouches for (none without a
+/// signed entry timestamp: Rekor v2 entries have no time of their own).
+#[derive(Debug, Clone)]
+pub struct LoggedEntry<'a> {
+    pub log: &'a TransparencyLog,
+    pub integrated_time: Option<DateTime<Utc>>,
+}
+
+/// Checks one log entry against the trusted root's logs (see the module documentation).
+pub fn verify_entry<'a>(
     entry: &TransparencyLogEntry,
-    keys: &[LogKey],
+    trust: &'a TrustedRoot,
     evidence: Evidence,
-) -> Result<(), TlogError> {
+) -> Result<LoggedEntry<'a>, TlogError> {
     let key_id = entry
         .log_id
         .as_ref()
         .map(|l| l.key_id.clone())
         .unwrap_or_default();
-    let log = keys
-        .iter()
-        .find(|k| k.key_id == key_id)
+    let log = trust
+        .tlog(&key_id)
         .ok_or_else(|| TlogError::UnknownLog(hex::encode(&key_id)))?;
-
-    let Some(proof) = &entry.inclusion_proof else {
-        return match (evidence, &entry.inclusion_promise) {
-            (Evidence::InclusionProof, _) => Err(TlogError::NoInclusionProof),
-            (Evidence::InclusionProofOrTimestamp, Some(promise)) => {
-                verify_promise(entry, promise, log, &key_id)
-            }
-            (Evidence::InclusionProofOrTimestamp, None) => {
-                Err(TlogError::NoInclusionProofOrTimestamp)
-            }
-        };
-    };
-    let leaf = leaf_hash(&entry.canonicalized_body);
-    verify_inclusion(
-        proof.log_index,
-        proof.tree_size,
-        &leaf,
-        &proof.hashes,
-        &proof.root_hash,
-    )
-    .map_err(TlogError::InclusionProof)?;
-    let envelope = proof
-        .checkpoint
-        .as_ref()
-        .map(|c| c.envelope.as_str())
-        .ok_or_else(|| TlogError::Checkpoint("missing".into()))?;
-    verify_checkpoint(envelope, log, proof.tree_size, &proof.root_hash)
-        .map_err(TlogError::Checkpoint)?;
-
-    if let Some(promise) = &entry.inclusion_promise {
-        verify_promise(entry, promise, log, &key_id)?;
+    let key = log.key.as_ref().map_err(|reason| TlogError::UnusableKey {
+        log: log.base_url.clone(),
+        reason: reason.clone(),
+    })?;
+    let promise = entry.inclusion_promise.as_ref();
+    match (&entry.inclusion_proof, promise, evidence) {
+        (None, _, Evidence::InclusionProof) => return Err(TlogError::NoInclusionProof),
+        (_, None, Evidence::SignedEntryTimestamp) => {
+            return Err(TlogError::NoSignedEntryTimestamp);
+        }
+        (None, None, _) => return Err(TlogError::NoInclusionProofOrTimestamp),
+        _ => {}
     }
-    Ok(())
+    if let Some(proof) = &entry.inclusion_proof {
+        let leaf = leaf_hash(&entry.canonicalized_body);
+        verify_inclusion(
+            proof.log_index,
+            proof.tree_size,
+            &leaf,
+            &proof.hashes,
+            &proof.root_hash,
+        )
+        .map_err(TlogError::InclusionProof)?;
+        let envelope = proof
+            .checkpoint
+            .as_ref()
+            .map(|c| c.envelope.as_str())
+            .filter(|e| !e.is_empty())
+            .ok_or_else(|| TlogError::Checkpoint("missing".into()))?;
+        verify_checkpoint(envelope, log, key, proof.tree_size, &proof.root_hash)
+            .map_err(TlogError::Checkpoint)?;
+    }
+    let mut integrated_time = None;
+    if let Some(promise) = promise {
+        verify_promise(entry, promise, key, &key_id)?;
+        integrated_time = DateTime::from_timestamp(entry.integrated_time, 0)
+            .filter(|_| entry.integrated_time > 0);
+    }
+    Ok(LoggedEntry {
+        log,
+        integrated_time,
+    })
 }
 
 /// The entry's signed entry timestamp against the log's key.
 fn verify_promise(
     entry: &TransparencyLogEntry,
     promise: &InclusionPromise,
-    log: &LogKey,
+    key: &PublicKey,
     key_id: &[u8],
 ) -> Result<(), TlogError> {
     let payload = json!({
@@ -149,8 +145,7 @@ fn verify_promise(
     });
     let bytes =
         serde_json_canonicalizer::to_vec(&payload).map_err(|_| TlogError::SignedEntryTimestamp)?;
-    log.key
-        .verify_signature(Signature::Raw(&promise.signed_entry_timestamp), &bytes)
+    key.verify(&bytes, &promise.signed_entry_timestamp, key.default_hash())
         .map_err(|_| TlogError::SignedEntryTimestamp)
 }
 
@@ -222,14 +217,24 @@ pub fn verify_inclusion(
     Ok(())
 }
 
-/// A checkpoint (signed note): its size and root are the proof's, and one of its signatures is the log's.
-fn verify_checkpoint(envelope: &str, log: &LogKey, size: i64, root: &[u8]) -> Result<(), String> {
+/// A checkpoint (signed note): its size and root are the proof's, and one of its signatures is the log's (its key
+/// hint is the first 4 bytes of an id of the log; other lines, e.g. witnesses' cosignatures, are not the log's).
+fn verify_checkpoint(
+    envelope: &str,
+    log: &TransparencyLog,
+    key: &PublicKey,
+    size: i64,
+    root: &[u8],
+) -> Result<(), String> {
     let (body, signatures) = envelope
         .split_once("\n\n")
         .ok_or("no blank line between the note and its signatures")?;
     let text = format!("{body}\n");
     let mut lines = body.lines();
-    let _origin = lines.next().ok_or("no origin line")?;
+    let origin = lines
+        .next()
+        .filter(|o| !o.is_empty())
+        .ok_or("no origin line")?;
     let tree_size: i64 = lines
         .next()
         .and_then(|l| l.parse().ok())
@@ -243,7 +248,7 @@ fn verify_checkpoint(envelope: &str, log: &LogKey, size: i64, root: &[u8]) -> Re
     if B64.decode(root_line).ok().as_deref() != Some(root) {
         return Err("its root hash is not the proof's".into());
     }
-    let hint = &Sha256::digest(&log.der)[..4];
+    let mut hinted = false;
     for line in signatures.lines() {
         let Some(rest) = line.strip_prefix("\u{2014} ") else {
             continue;
@@ -252,17 +257,27 @@ fn verify_checkpoint(envelope: &str, log: &LogKey, size: i64, root: &[u8]) -> Re
             continue;
         };
         let Ok(raw) = B64.decode(sig) else { continue };
-        if raw.len() > 4
-            && &raw[..4] == hint
-            && log
-                .key
-                .verify_signature(Signature::Raw(&raw[4..]), text.as_bytes())
-                .is_ok()
+        if raw.len() <= 4
+            || !log
+                .ids
+                .iter()
+                .any(|id| id.len() >= 4 && id[..4] == raw[..4])
+        {
+            continue;
+        }
+        hinted = true;
+        if key
+            .verify(text.as_bytes(), &raw[4..], key.default_hash())
+            .is_ok()
         {
             return Ok(());
         }
     }
-    Err("no signature of the log's key verifies".into())
+    Err(if hinted {
+        format!("the signature of the log ({origin}) does not verify with its key")
+    } else {
+        format!("no signature of the log's key ({origin}): no line carries its key hint")
+    })
 }
 
 #[cfg(test)]

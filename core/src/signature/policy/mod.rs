@@ -22,17 +22,20 @@
 //! anywhere but at the end, unreadable keys are refused when the policy loads, naming the setting
 //! (`trusted_keys[i] (PATH)`, `signers[i] (IDENTITY)`).
 
+mod config;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::Value;
-use sigstore::crypto::CosignVerificationKey;
+
+use config::Names;
+pub use config::{PolicyConfig, TrustedKey, TrustedSigner};
 
 use super::{
-    SignatureError, bundle_from_value, embedded_bundle, is_keyless, keyless, read_public_key,
-    verify_with_key,
+    PublicKey, SignatureError, bundle_from_value, bundle_key_hint, embedded_bundle, is_keyless,
+    keyless, read_public_key, verify_with_key,
 };
-use crate::filter::{check_name_pattern, pattern_matches};
 
 /// What a signature policy does with an entry (`thv run`'s `--signature-policy`, a registry's
 /// `signature_policy.mode`).
@@ -72,208 +75,11 @@ impl std::fmt::Display for PolicyMode {
     }
 }
 
-/// A trusted public key as configured: its PEM file and the name patterns it may sign (`None`: every name).
-/// Written as a path alone or as `{path, names}` (see the module documentation); serialized back the same way.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TrustedKey {
-    pub path: PathBuf,
-    pub names: Option<Vec<String>>,
-}
-
-impl From<PathBuf> for TrustedKey {
-    fn from(path: PathBuf) -> Self {
-        Self { path, names: None }
-    }
-}
-
-impl std::str::FromStr for TrustedKey {
-    type Err = String;
-    /// The command-line form: `PATH` or `PATH=PATTERN`, split at the last `=` (patterns hold no `=`).
-    fn from_str(value: &str) -> Result<Self, String> {
-        let Some((path, pattern)) = value.rsplit_once('=') else {
-            return Ok(PathBuf::from(value).into());
-        };
-        if path.is_empty() {
-            return Err(format!("'{value}': expected PATH or PATH=PATTERN"));
-        }
-        if std::path::Path::new(value).exists() {
-            return Err(format!(
-                "'{value}': the key's path contains '='; write it as '{value}=*' (trusted for every name) or \
-                 '{value}=PATTERN'"
-            ));
-        }
-        Ok(Self {
-            path: path.into(),
-            names: Some(vec![pattern.to_owned()]),
-        })
-    }
-}
-
-impl std::fmt::Display for TrustedKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.path.display())?;
-        match &self.names {
-            Some(names) => write!(f, " (for {})", names.join(", ")),
-            None => Ok(()),
-        }
-    }
-}
-
-/// The `{path, names}` form.
-#[derive(serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KeyTable {
-    path: PathBuf,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    names: Option<Vec<String>>,
-}
-
-impl serde::Serialize for TrustedKey {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match &self.names {
-            None => self.path.serialize(s),
-            Some(names) => KeyTable {
-                path: self.path.clone(),
-                names: Some(names.clone()),
-            }
-            .serialize(s),
-        }
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for TrustedKey {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = TrustedKey;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a public key's path, or a table {path, names}")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<TrustedKey, E> {
-                Ok(PathBuf::from(v).into())
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                map: A,
-            ) -> Result<TrustedKey, A::Error> {
-                let t: KeyTable = serde::Deserialize::deserialize(
-                    serde::de::value::MapAccessDeserializer::new(map),
-                )?;
-                Ok(TrustedKey {
-                    path: t.path,
-                    names: t.names,
-                })
-            }
-        }
-        d.deserialize_any(Visitor)
-    }
-}
-
-/// A keyless signer as configured: the certificate identity and OIDC issuer, and the name patterns it may sign
-/// (`None`: every name).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TrustedSigner {
-    pub identity: String,
-    pub issuer: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub names: Option<Vec<String>>,
-}
-
-impl From<keyless::ExpectedSigner> for TrustedSigner {
-    fn from(s: keyless::ExpectedSigner) -> Self {
-        Self {
-            identity: s.identity,
-            issuer: s.issuer,
-            names: None,
-        }
-    }
-}
-
-impl std::fmt::Display for TrustedSigner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({})", self.identity, self.issuer)?;
-        match &self.names {
-            Some(names) => write!(f, " (for {})", names.join(", ")),
-            None => Ok(()),
-        }
-    }
-}
-
-/// A signature policy as configuration files write it (`thv-registry-api`'s `signature_policy` and each
-/// sync source's, `thv`'s `[signatures]`): `mode` (`policy` in thv's file), `trusted_keys`, `trusted_root`,
-/// `signers`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PolicyConfig {
-    #[serde(default, alias = "policy")]
-    pub mode: PolicyMode,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub trusted_keys: Vec<TrustedKey>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub trusted_root: Option<PathBuf>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub signers: Vec<TrustedSigner>,
-}
-
-/// The names a key or signer may sign: `None` is every name.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct Names(Option<Vec<String>>);
-
-impl Names {
-    /// Checks the patterns (errors prefixed by `field`).
-    fn checked(names: &Option<Vec<String>>, field: &str, errors: &mut Vec<String>) -> Self {
-        if let Some(list) = names {
-            if list.is_empty() {
-                errors.push(format!(
-                    "{field}: names is empty (leave names out to trust it for every name)"
-                ));
-            }
-            for p in list {
-                if let Err(e) = check_name_pattern(p) {
-                    errors.push(format!("{field}.names: {e}"));
-                }
-            }
-        }
-        Self(names.clone())
-    }
-
-    /// Both lists together (every name if either is).
-    fn merge(&mut self, other: Self) {
-        match (&mut self.0, other.0) {
-            (Some(mine), Some(theirs)) => {
-                for p in theirs {
-                    if !mine.contains(&p) {
-                        mine.push(p);
-                    }
-                }
-            }
-            (mine, _) => *mine = None,
-        }
-    }
-
-    fn allow(&self, name: Option<&str>) -> bool {
-        match &self.0 {
-            None => true,
-            Some(patterns) => name.is_some_and(|n| patterns.iter().any(|p| pattern_matches(p, n))),
-        }
-    }
-
-    /// The refusal of a valid signature by `signer`, not bound to the entry's name.
-    fn refusal(&self, signer: &str, name: Option<&str>) -> SignatureError {
-        SignatureError::NotTrustedForName {
-            signer: signer.to_owned(),
-            patterns: self.0.as_deref().unwrap_or_default().join(", "),
-            name: name.unwrap_or("an entry without a name").to_owned(),
-        }
-    }
-}
-
 /// A loaded public key: its name (the path as configured), the key and its names.
 #[derive(Clone)]
 struct Key {
     name: String,
-    key: CosignVerificationKey,
+    key: PublicKey,
     names: Names,
 }
 
@@ -457,7 +263,9 @@ impl SignaturePolicy {
 
     /// A key-signed bundle: verified by the first key it verifies with that is trusted for the name. A digest
     /// mismatch is reported as such; a signature only keys bound to other names verify is
-    /// [`SignatureError::NotTrustedForName`]; one no key verifies, [`SignatureError::UntrustedKey`].
+    /// [`SignatureError::NotTrustedForName`]. A signature no key verifies is
+    /// [`SignatureError::BadSignature`] naming the key the bundle's hint names, or the only trusted key (the
+    /// signature was changed, or made over other bytes); else [`SignatureError::UntrustedKey`].
     fn evaluate_keys(&self, server: &Value, b: &super::Bundle, name: Option<&str>) -> Verdict {
         let mut unbound = None;
         for k in self.keys.iter() {
@@ -474,15 +282,31 @@ impl SignaturePolicy {
                 Err(e) => return Verdict::Failed(e),
             }
         }
-        Verdict::Failed(unbound.unwrap_or_else(|| {
-            SignatureError::UntrustedKey(
+        if let Some(refusal) = unbound {
+            return Verdict::Failed(refusal);
+        }
+        let hint = bundle_key_hint(b);
+        let named = self
+            .keys
+            .iter()
+            .find(|k| !hint.is_empty() && k.key.hint() == hint);
+        let meant = match (named, self.keys.as_slice()) {
+            (Some(k), _) => Some(k),
+            (None, [only]) if hint.is_empty() || hint == only.key.hint() => Some(only),
+            _ => None,
+        };
+        Verdict::Failed(match meant {
+            Some(k) => SignatureError::BadSignature {
+                key: k.name.clone(),
+            },
+            None => SignatureError::UntrustedKey(
                 self.keys
                     .iter()
                     .map(|k| k.name.as_str())
                     .collect::<Vec<_>>()
                     .join(", "),
-            )
-        }))
+            ),
+        })
     }
 
     /// [`SignaturePolicy::evaluate`] of the entry's own signature, then the mode: `Err` only when enforcing and
@@ -562,6 +386,80 @@ mod tests {
         assert!("strict".parse::<PolicyMode>().is_err());
     }
 
+    /// A corrupted signature is "does not verify with K" when the bundle's key hint names K, or K is the only
+    /// key (and no hint says otherwise) — not "signed by none of the trusted keys", which stays for a signature by
+    /// a key that is not trusted.
+    #[test]
+    fn a_corrupted_signature_names_the_key_it_fails_with() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |file: &str| {
+            let key = generate_key_pair().unwrap();
+            let path = dir.path().join(file);
+            std::fs::write(&path, key.public_key_to_pem().unwrap()).unwrap();
+            (key, path)
+        };
+        let (signer, signer_pub) = write("signer.pub");
+        let (_, other_pub) = write("other.pub");
+        let (stranger, _) = write("stranger.pub");
+        let corrupt = |key: &super::super::SigStoreKeyPair| {
+            let mut e = entry();
+            let mut b = sign_with_key(&e, key).unwrap();
+            if let Some(super::super::bundle::Content::MessageSignature(m)) = &mut b.content {
+                let last = m.signature.len() - 1;
+                m.signature[last] ^= 0xff;
+            }
+            e["_meta"][SIGNATURE_META] = serde_json::to_value(b).unwrap();
+            e
+        };
+        let bad = corrupt(&signer);
+        let only =
+            SignaturePolicy::load(PolicyMode::Enforce, std::slice::from_ref(&signer_pub)).unwrap();
+        assert_eq!(
+            block_on(only.check(&bad)).unwrap_err(),
+            SignatureError::BadSignature {
+                key: signer_pub.display().to_string()
+            }
+        );
+        // Several keys: the hint names the signer's.
+        let both = SignaturePolicy::load(
+            PolicyMode::Enforce,
+            &[other_pub.clone(), signer_pub.clone()],
+        )
+        .unwrap();
+        let err = block_on(both.check(&bad)).unwrap_err();
+        assert_eq!(
+            err,
+            SignatureError::BadSignature {
+                key: signer_pub.display().to_string()
+            }
+        );
+        assert!(
+            err.to_string().contains("does not verify with the key"),
+            "{err}"
+        );
+        // Without a hint, two keys: none is named.
+        let mut unhinted = bad.clone();
+        unhinted["_meta"][SIGNATURE_META]["verificationMaterial"]["publicKey"]["hint"] = json!("");
+        assert!(matches!(
+            block_on(both.check(&unhinted)).unwrap_err(),
+            SignatureError::UntrustedKey(_)
+        ));
+        // A stranger's signature (valid or corrupted) is signed by none of the trusted keys, even with one key.
+        for e in [corrupt(&stranger), {
+            let mut e = entry();
+            e["_meta"][SIGNATURE_META] =
+                serde_json::to_value(sign_with_key(&entry(), &stranger).unwrap()).unwrap();
+            e
+        }] {
+            let err = block_on(only.check(&e)).unwrap_err();
+            assert!(matches!(err, SignatureError::UntrustedKey(_)), "{err}");
+            assert!(
+                err.to_string().contains("none of the trusted keys"),
+                "{err}"
+            );
+        }
+    }
+
     /// A keyless bundle goes the keyless way: refused without a trusted root, and refused (naming why) when it
     /// signs something else than the entry.
     #[test]
@@ -570,7 +468,7 @@ mod tests {
         let root = dir.path().join("trusted_root.json");
         std::fs::write(&root, keyless::PUBLIC_GOOD_TRUSTED_ROOT).unwrap();
         let npm: Value = serde_json::from_str(include_str!(
-            "../../tests/data/sigstore/npm_slsa_bundle_v03.json"
+            "../../../tests/data/sigstore/npm_slsa_bundle_v03.json"
         ))
         .unwrap();
         assert!(is_keyless(&bundle_from_value(&npm).unwrap()));
@@ -597,10 +495,16 @@ mod tests {
             }],
         };
         let keyless_policy = trust.load().unwrap();
-        assert!(matches!(
-            block_on(keyless_policy.evaluate(&e, None)),
-            Verdict::Failed(SignatureError::Keyless(_))
-        ));
+        // The signer is the expected one, but its in-toto statement is about a tarball, not this entry.
+        match block_on(keyless_policy.evaluate(&e, None)) {
+            Verdict::Failed(SignatureError::Verify(super::super::VerifyError::Statement(m))) => {
+                assert!(
+                    m.contains("no subject of the in-toto statement is the artifact"),
+                    "{m}"
+                )
+            }
+            v => panic!("{v:?}"),
+        }
         let err = PolicyConfig {
             trusted_root: None,
             ..trust
@@ -608,37 +512,6 @@ mod tests {
         .load()
         .unwrap_err();
         assert!(err.contains("need a trusted root"), "{err}");
-    }
-
-    /// The command-line form: `PATH` or `PATH=PATTERN` split at the last `=`; a path holding `=` alone is refused
-    /// with the way to write it.
-    #[test]
-    fn command_line_keys() {
-        let k: TrustedKey = "cosign.pub".parse().unwrap();
-        assert_eq!(k, TrustedKey::from(PathBuf::from("cosign.pub")));
-        assert_eq!(k.to_string(), "cosign.pub");
-        let k: TrustedKey = "keys/team-a.pub=com.example.a/*".parse().unwrap();
-        assert_eq!(k.path, PathBuf::from("keys/team-a.pub"));
-        assert_eq!(k.names, Some(vec!["com.example.a/*".to_owned()]));
-        assert_eq!(k.to_string(), "keys/team-a.pub (for com.example.a/*)");
-        let k: TrustedKey = "a=b.pub=*".parse().unwrap();
-        assert_eq!(
-            (k.path.to_str().unwrap(), k.names.unwrap()),
-            ("a=b.pub", vec!["*".to_owned()])
-        );
-        // An empty pattern parses, and is refused when the policy loads.
-        let k: TrustedKey = "team-a.pub=".parse().unwrap();
-        assert_eq!(k.names, Some(vec![String::new()]));
-        assert!("=com.example.a/*".parse::<TrustedKey>().is_err());
-
-        let dir = tempfile::tempdir().unwrap();
-        let odd = dir.path().join("a=b.pub");
-        std::fs::write(&odd, "").unwrap();
-        let err = odd.to_str().unwrap().parse::<TrustedKey>().unwrap_err();
-        assert!(
-            err.contains("contains '='") && err.contains("a=b.pub=*"),
-            "{err}"
-        );
     }
 
     /// A keyless signer's `names` are checked at load; the verdict of a key listed twice names both bindings.
