@@ -9,7 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
 use thv_core::signature::keyless::{ExpectedSigner, KeylessTrust, verify_entry};
-use thv_core::signature::{SignatureError, bundle_from_value, canonical_bytes};
+use thv_core::signature::{SignatureError, VerifyError, bundle_from_value, canonical_bytes};
 use thv_e2e::sigstore::{SIGNED_AT, Subject, TestSigstore};
 
 const EMAIL: &str = "curator@example.com";
@@ -90,5 +90,8 @@ async fn keyless_entries_against_a_test_fulcio_and_rekor() {
         json!(B64.encode([0u8; 32]));
     let err = check(&s, &forged, &expected()).await.unwrap_err();
     eprintln!("forged proof: {err}");
-    assert!(matches!(err, SignatureError::Tlog(_)), "{err}");
+    assert!(
+        matches!(err, SignatureError::Verify(VerifyError::Tlog(_))),
+        "{err}"
+    );
 }
