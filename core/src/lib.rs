@@ -10,6 +10,7 @@
 //! - [`filter`]: name globs and publisher tags that select servers (sync sources, curation commands).
 //! - [`client`]: the typed HTTP client of the registry API (used by the curation CLI, the runner and sync).
 //! - [`runconfig`]: the RunConfig, the versioned contract between resolving a server and running it.
+//! - [`output`]: a command's output on stdout/stderr without a panic on a closed pipe (`outln!`, `errln!`).
 
 pub mod api;
 pub mod client;
@@ -18,6 +19,7 @@ pub mod filter;
 pub mod image_ref;
 pub mod legacy;
 pub mod net;
+pub mod output;
 pub mod registry_file;
 pub mod runconfig;
 pub mod server;

@@ -108,22 +108,22 @@ pub async fn run(a: ConvertArgs) -> anyhow::Result<i32> {
         };
         atomic_write(&a.input, text.as_bytes())?;
         let saved = saved.map_or(String::new(), |b| format!(" (backup: {})", b.display()));
-        eprintln!("{name}: {from} → {to_name}, {count} servers, converted in place{saved}");
+        thv_core::errln!("{name}: {from} → {to_name}, {count} servers, converted in place{saved}");
     } else if let Some(out) = &a.out {
         if out.as_os_str() == "-" {
-            print!("{text}");
+            thv_core::out!("{text}");
         } else {
             atomic_write(out, text.as_bytes())?;
-            eprintln!(
+            thv_core::errln!(
                 "{name}: {from} → {to_name}, {count} servers, written to {}",
                 out.display()
             );
         }
     } else {
-        print!("{text}");
+        thv_core::out!("{text}");
     }
     if from == to_name {
-        eprintln!("note: {name} was already a {from}; it was only re-serialized");
+        thv_core::errln!("note: {name} was already a {from}; it was only re-serialized");
     }
     Ok(0)
 }
@@ -132,7 +132,7 @@ pub async fn run(a: ConvertArgs) -> anyhow::Result<i32> {
 /// the original, and the differing JSON paths are listed.
 fn report_losses(name: &str, upstream: &UpstreamRegistry, legacy: &LegacyRegistry) {
     let Ok(back) = legacy_to_upstream(legacy) else {
-        eprintln!(
+        thv_core::errln!(
             "warning: {name}: the legacy result does not convert back to upstream; some data may be lost"
         );
         return;
@@ -164,7 +164,7 @@ fn report_losses(name: &str, upstream: &UpstreamRegistry, legacy: &LegacyRegistr
         } else {
             String::new()
         };
-        eprintln!(
+        thv_core::errln!(
             "warning: {name}: {}@{}: not representable in the legacy format: {}{more}",
             original.name,
             original.version,

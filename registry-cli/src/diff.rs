@@ -139,14 +139,14 @@ impl Side {
         for entry in loaded.entries {
             let (name, version) = entry.identity();
             if name.is_empty() || version.is_empty() {
-                eprintln!(
+                thv_core::errln!(
                     "warning: {}: no string `name` and `version`; left out of the comparison",
                     entry.location
                 );
                 continue;
             }
             if let Some(prev) = versions.insert((name.clone(), version.clone()), entry) {
-                eprintln!(
+                thv_core::errln!(
                     "warning: {}: {name}@{version} appears more than once; the last one is compared",
                     prev.location
                 );
@@ -435,15 +435,15 @@ pub async fn run(a: DiffArgs) -> anyhow::Result<i32> {
     let (la, lb) = match (la, lb) {
         (Ok(x), Ok(y)) => (x, y),
         (Err(e), _) | (_, Err(e)) => {
-            eprintln!("Error: {e:#}");
+            thv_core::errln!("Error: {e:#}");
             return Ok(2);
         }
     };
     let (sa, sb) = (Side::from_loaded(la), Side::from_loaded(lb));
     let report = compare(&sa, &sb);
     match a.format {
-        DiffFormat::Text => print!("{}", text_report(&report, &sa, &sb, a.max_fields)),
-        DiffFormat::Json => println!(
+        DiffFormat::Text => thv_core::out!("{}", text_report(&report, &sa, &sb, a.max_fields)),
+        DiffFormat::Json => thv_core::outln!(
             "{}",
             serde_json::to_string_pretty(&json_report(&report, &sa, &sb))?
         ),

@@ -193,7 +193,7 @@ pub async fn run(a: ExportArgs) -> anyhow::Result<i32> {
                     .insert((s.name.clone(), s.version.clone()), s)
                     .is_some()
                 {
-                    eprintln!(
+                    thv_core::errln!(
                         "warning: {}: a second copy of {}@{}; the last one is exported",
                         e.location,
                         e.identity().0,
@@ -203,7 +203,7 @@ pub async fn run(a: ExportArgs) -> anyhow::Result<i32> {
             }
             Err(err) => {
                 malformed += 1;
-                eprintln!(
+                thv_core::errln!(
                     "warning: {}: not a server.json document ({err}); left out",
                     e.location
                 );
@@ -242,10 +242,10 @@ pub async fn run(a: ExportArgs) -> anyhow::Result<i32> {
     };
     write_output(&a.out, &text)?;
     if count == 0 {
-        eprintln!("warning: no version of {} passed the filters", a.source);
+        thv_core::errln!("warning: no version of {} passed the filters", a.source);
     }
     if a.out.as_os_str() != "-" {
-        eprintln!(
+        thv_core::errln!(
             "exported {count} versions of {names} servers from {} to {} ({} of {total} read were left out by filters)",
             a.source,
             a.out.display(),

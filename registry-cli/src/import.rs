@@ -210,7 +210,7 @@ impl Reporter {
         };
         let problem = matches!(outcome, Outcome::Invalid(_) | Outcome::Failed(_));
         if problem || !self.quiet {
-            self.bar.suspend(|| println!("{line}"));
+            self.bar.suspend(|| thv_core::outln!("{line}"));
         }
         self.bar.inc(1);
     }
@@ -230,7 +230,7 @@ impl Reporter {
             (0, u) => format!(" ({u} with $schema upgraded)"),
             (r, u) => format!(" ({r} replaced, {u} with $schema upgraded)"),
         };
-        println!(
+        thv_core::outln!(
             "Summary: {} {verb}{replaced}, {skipped} skipped ({} invalid, {} exists, {} deleted), {} failed",
             c.imported, c.invalid, c.exists, c.deleted, c.failed
         );
@@ -366,7 +366,7 @@ pub async fn run(a: ImportArgs) -> anyhow::Result<i32> {
 
     let mut reporter = Reporter::new(entries.len(), a.quiet);
     if entries.is_empty() {
-        eprintln!("nothing to import: no entry of the sources passed the filters");
+        thv_core::errln!("nothing to import: no entry of the sources passed the filters");
     }
     match (&a.into, client) {
         (Some(path), _) => into_file(path, entries, &mut reporter, a.dry_run)?,

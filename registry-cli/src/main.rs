@@ -81,12 +81,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Verify(a) => sign::verify(a).await,
         Command::Canonicalize(a) => sign::canonicalize(a),
         Command::Completions { shell } => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "thv-registry",
-                &mut std::io::stdout(),
-            );
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "thv-registry", &mut script);
+            thv_core::output::write_stdout_bytes(&script);
             Ok(0)
         }
     }
@@ -106,7 +103,7 @@ async fn main() {
     match dispatch(cli).await {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            eprintln!("Error: {e:#}");
+            thv_core::errln!("Error: {e:#}");
             std::process::exit(1);
         }
     }

@@ -164,19 +164,19 @@ pub async fn publish(a: PublishArgs) -> anyhow::Result<i32> {
                 Ok(r) => {
                     published += 1;
                     let latest = r.official().is_some_and(|o| o.is_latest);
-                    println!(
+                    thv_core::outln!(
                         "published {name}@{version}{}",
                         if latest { " (latest)" } else { "" }
                     );
                 }
                 Err(err) => {
                     failed += 1;
-                    eprintln!("Error: {}: {name}@{version}: {err}", e.location);
+                    thv_core::errln!("Error: {}: {name}@{version}: {err}", e.location);
                 }
             }
         }
     }
-    eprintln!("{published} published, {failed} failed");
+    thv_core::errln!("{published} published, {failed} failed");
     Ok(i32::from(failed > 0))
 }
 
@@ -198,7 +198,7 @@ pub async fn status(a: StatusArgs) -> anyhow::Result<i32> {
                 .set_version_status(name, version, &req)
                 .await
                 .with_context(|| format!("cannot change the status of {name}@{version}"))?;
-            println!("{name}@{version}: {}", status.as_str());
+            thv_core::outln!("{name}@{version}: {}", status.as_str());
         }
         _ => {
             let name = &a.target_name;
@@ -206,7 +206,7 @@ pub async fn status(a: StatusArgs) -> anyhow::Result<i32> {
                 .set_server_status(name, &req)
                 .await
                 .with_context(|| format!("cannot change the status of {name}"))?;
-            println!(
+            thv_core::outln!(
                 "{name}: {} ({} versions updated)",
                 status.as_str(),
                 r.updated_count
@@ -244,7 +244,7 @@ pub async fn login(a: LoginArgs) -> anyhow::Result<i32> {
     creds.tokens.insert(base.clone(), token);
     creds.default = Some(base.clone());
     let path = write_credentials(&creds)?;
-    println!(
+    thv_core::outln!(
         "token for {base} stored in {} (mode 0600); it is the default registry now",
         path.display()
     );

@@ -21,8 +21,6 @@
 //!
 //! where an input's own `issues` are those about the input as a whole (unreadable, not JSON, unknown shape).
 
-use std::io::Write;
-
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 use thv_core::validate::{IssueType, Severity, ValidationIssue};
@@ -119,13 +117,10 @@ impl Finding {
     }
 }
 
-/// Writes `text` to stdout; a closed pipe (`| head`) is not an error.
+/// Writes `text` to stdout; a closed pipe (`| head`) ends the process quietly ([`thv_core::output`]).
 pub fn print_stdout(text: &str) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-        _ => Ok(()),
-    }
+    thv_core::output::write_stdout_bytes(text.as_bytes());
+    Ok(())
 }
 
 /// `error`, `warning`, `info`.

@@ -140,7 +140,7 @@ pub fn keygen(a: KeygenArgs) -> anyhow::Result<i32> {
         .map_err(|e| anyhow::anyhow!("cannot encode the public key: {e}"))?;
     write_private(&key_path, private.as_bytes())?;
     atomic_write(&pub_path, public.as_bytes())?;
-    eprintln!(
+    thv_core::errln!(
         "private key written to {} (keep it secret), public key to {}",
         key_path.display(),
         pub_path.display()
@@ -185,7 +185,7 @@ pub fn sign(a: SignArgs) -> anyhow::Result<i32> {
         let mut text = serde_json::to_string_pretty(&entry)?;
         text.push('\n');
         atomic_write(&a.file, text.as_bytes())?;
-        println!(
+        thv_core::outln!(
             "signed {name}@{version}: bundle in {} (_meta)",
             a.file.display()
         );
@@ -194,7 +194,7 @@ pub fn sign(a: SignArgs) -> anyhow::Result<i32> {
         let mut text = signature::bundle_to_json(&bundle)?;
         text.push('\n');
         atomic_write(&out, text.as_bytes())?;
-        println!("signed {name}@{version}: {}", out.display());
+        thv_core::outln!("signed {name}@{version}: {}", out.display());
     }
     Ok(0)
 }
@@ -233,11 +233,11 @@ pub async fn verify(a: VerifyArgs) -> anyhow::Result<i32> {
     let version = entry["version"].as_str().unwrap_or_default();
     match policy.evaluate(&entry, bundle.as_ref()).await {
         signature::Verdict::Verified { key } => {
-            println!("verified {name}@{version}: signed by {key}");
+            thv_core::outln!("verified {name}@{version}: signed by {key}");
             Ok(0)
         }
         signature::Verdict::Failed(e) => {
-            eprintln!("Error: {}: {name}@{version}: {e}", a.file.display());
+            thv_core::errln!("Error: {}: {name}@{version}: {e}", a.file.display());
             Ok(1)
         }
         signature::Verdict::NotChecked => unreachable!("an enforcing policy checks"),
@@ -245,8 +245,7 @@ pub async fn verify(a: VerifyArgs) -> anyhow::Result<i32> {
 }
 
 pub fn canonicalize(a: CanonicalizeArgs) -> anyhow::Result<i32> {
-    use std::io::Write;
     let entry = read_entry(&a.file)?;
-    std::io::stdout().write_all(&signature::canonical_bytes(&entry)?)?;
+    thv_core::output::write_stdout_bytes(&signature::canonical_bytes(&entry)?);
     Ok(0)
 }

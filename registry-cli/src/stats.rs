@@ -249,7 +249,7 @@ pub async fn run(a: StatsArgs) -> anyhow::Result<i32> {
             errors: checked.errors.iter().map(|f| f.line()).collect(),
         };
         for f in &checked.errors {
-            eprintln!("{}", f.line());
+            thv_core::errln!("{}", f.line());
             failed = true;
         }
         if let Some(loaded) = &checked.loaded {

@@ -73,11 +73,8 @@ pub fn backup(path: &Path) -> anyhow::Result<PathBuf> {
 /// Writes `text` to `out`: `-` is stdout, anything else a file written with [`atomic_write`].
 pub fn write_output(out: &Path, text: &str) -> anyhow::Result<()> {
     if out.as_os_str() == "-" {
-        let mut stdout = std::io::stdout().lock();
-        stdout
-            .write_all(text.as_bytes())
-            .and_then(|()| stdout.flush())
-            .context("cannot write to stdout")
+        thv_core::output::write_stdout_bytes(text.as_bytes());
+        Ok(())
     } else {
         atomic_write(out, text.as_bytes())
     }

@@ -21,7 +21,7 @@ async fn main() {
     match dispatch(cli).await {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            eprintln!("Error: {e:#}");
+            thv_core::errln!("Error: {e:#}");
             std::process::exit(1);
         }
     }

@@ -18,13 +18,13 @@ async fn main() {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("thv-egress: cannot handle SIGTERM: {e}");
+            thv_core::errln!("thv-egress: cannot handle SIGTERM: {e}");
             std::process::exit(1);
         }
     };
     tokio::select! {
         r = args.run() => if let Err(e) = r {
-            eprintln!("thv-egress: {e:#}");
+            thv_core::errln!("thv-egress: {e:#}");
             std::process::exit(1);
         },
         _ = term.recv() => {}

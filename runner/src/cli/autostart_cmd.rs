@@ -56,7 +56,7 @@ fn systemctl(args: &[&str]) -> anyhow::Result<bool> {
     match Command::new("systemctl").arg("--user").args(args).output() {
         Ok(o) if o.status.success() => Ok(true),
         Ok(o) => {
-            eprintln!(
+            thv_core::errln!(
                 "warning: systemctl --user {}: {}",
                 args.join(" "),
                 String::from_utf8_lossy(&o.stderr).trim()

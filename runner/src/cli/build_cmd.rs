@@ -78,9 +78,9 @@ pub async fn build(dirs: Dirs, a: BuildArgs) -> anyhow::Result<i32> {
         .await
         .with_context(|| format!("cannot build {pkg}"))?;
     if built.built {
-        eprintln!("built {} from {}", built.image, built.package);
+        thv_core::errln!("built {} from {}", built.image, built.package);
     } else {
-        eprintln!(
+        thv_core::errln!(
             "{} exists already (--no-cache builds it again)",
             built.image
         );

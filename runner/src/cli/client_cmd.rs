@@ -136,13 +136,13 @@ pub fn register_workload(manager: &Manager, rc: &RunConfig) {
             let change = clients::register(&paths, client, &rc.name, &url, mode_of(&url))
                 .with_context(|| format!("client {client}"))?;
             if change != Change::Unchanged {
-                eprintln!("{client}: {} added", rc.name);
+                thv_core::errln!("{client}: {} added", rc.name);
             }
         }
         Ok(())
     })();
     if let Err(e) = result {
-        eprintln!("warning: cannot update the client configuration: {e:#}");
+        thv_core::errln!("warning: cannot update the client configuration: {e:#}");
     }
 }
 
@@ -157,6 +157,6 @@ pub fn unregister_workload(manager: &Manager, name: &str) {
         Ok(())
     })();
     if let Err(e) = result {
-        eprintln!("warning: cannot update the client configuration: {e:#}");
+        thv_core::errln!("warning: cannot update the client configuration: {e:#}");
     }
 }

@@ -102,7 +102,7 @@ pub async fn list(dirs: Dirs, a: ListArgs) -> anyhow::Result<i32> {
         .find(|v| v.status == WorkloadState::Unknown)
         .and_then(|v| v.status_context.as_deref())
     {
-        eprintln!(
+        thv_core::errln!(
             "warning: the container engine could not be asked, so container states are unknown: {why}"
         );
     }
@@ -205,7 +205,7 @@ pub async fn logs(dirs: Dirs, a: LogsArgs) -> anyhow::Result<i32> {
         let line = line?;
         let text = redactor.redact(&line.text);
         if line.source == crate::runtime::LogSource::Stderr {
-            eprintln!("{text}");
+            thv_core::errln!("{text}");
         } else if !stdio {
             outln!("{text}");
         }
@@ -303,7 +303,7 @@ where
         match op(n.clone()).await {
             Ok(()) => outln!("{n} {done}"),
             Err(e) => {
-                eprintln!("Error: {n}: {e:#}");
+                thv_core::errln!("Error: {n}: {e:#}");
                 failed += 1;
             }
         }
@@ -370,7 +370,7 @@ pub fn export(dirs: Dirs, a: ExportArgs) -> anyhow::Result<i32> {
     } else {
         crate::dirs::write_atomic(&a.path, json.as_bytes(), 0o644)
             .with_context(|| format!("cannot write {}", a.path.display()))?;
-        eprintln!("exported {} to {}", a.name, a.path.display());
+        thv_core::errln!("exported {} to {}", a.name, a.path.display());
     }
     Ok(0)
 }

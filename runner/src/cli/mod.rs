@@ -1,20 +1,17 @@
 //! The `thv` command line: one file per group of commands, each a thin layer over [`crate::workloads`],
 //! [`crate::registry`], [`crate::build`], [`crate::clients`] and [`crate::secrets`].
 
-/// `println!` for a command's output (see [`write_stdout`]).
+/// `println!` for a command's output: no panic on a closed pipe ([`thv_core::output`]).
 macro_rules! outln {
-    () => {
-        $crate::cli::write_stdout(format_args!("\n"))
-    };
     ($($arg:tt)*) => {
-        $crate::cli::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+        thv_core::outln!($($arg)*)
     };
 }
 
-/// `print!` for a command's output (see [`write_stdout`]).
+/// `print!` for a command's output ([`thv_core::output`]).
 macro_rules! out {
     ($($arg:tt)*) => {
-        $crate::cli::write_stdout(format_args!($($arg)*))
+        thv_core::out!($($arg)*)
     };
 }
 
@@ -136,19 +133,4 @@ pub enum Format {
 pub fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
     outln!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
-}
-
-/// Writes a command's output to stdout. When the reader has gone (`thv search x | head -1`), the process ends
-/// quietly with the status of one killed by SIGPIPE (141), as other command-line tools do, instead of
-/// panicking as `println!` would; another write error is reported, with status 1.
-pub fn write_stdout(args: std::fmt::Arguments<'_>) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    if let Err(e) = out.write_fmt(args) {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(141);
-        }
-        eprintln!("Error: cannot write the output: {e}");
-        std::process::exit(1);
-    }
 }

@@ -188,7 +188,7 @@ fn from_config(path: &std::path::Path, a: &RunArgs) -> anyhow::Result<RunConfig>
             &mut warnings,
         )?;
         for w in &warnings {
-            eprintln!("warning: {w}");
+            thv_core::errln!("warning: {w}");
         }
     }
     if let Some(n) = &a.name {
@@ -229,7 +229,7 @@ pub async fn run(dirs: Dirs, a: RunArgs) -> anyhow::Result<i32> {
                 .map_err(|e| anyhow::anyhow!("the [signatures] configuration: {e}"))?;
             let resolution = super::source::resolve(server, &registry, &opts, &signatures).await?;
             for w in &resolution.warnings {
-                eprintln!("warning: {w}");
+                thv_core::errln!("warning: {w}");
             }
             (resolution.config, resolution.provenance)
         }
@@ -256,7 +256,7 @@ pub async fn run(dirs: Dirs, a: RunArgs) -> anyhow::Result<i32> {
     print_permission_profile(&rc, a.from_config.is_some());
     let build = super::build_cmd::build_options(manager.config(), a.ca_cert.clone())?;
     if rc.package.is_some() && rc.image.is_none() {
-        eprintln!(
+        thv_core::errln!(
             "building the image of {} ...",
             rc.package
                 .as_ref()
@@ -271,7 +271,7 @@ pub async fn run(dirs: Dirs, a: RunArgs) -> anyhow::Result<i32> {
         return run_foreground(&name).await;
     }
     if let Err(e) = manager.start_proxy(&name).await {
-        eprintln!(
+        thv_core::errln!(
             "the proxy did not start; the workload is kept stopped (`thv start {name}` retries, `thv rm {name}` removes it)"
         );
         let _ = manager.stop(&name).await;
@@ -298,16 +298,16 @@ fn print_permission_profile(rc: &RunConfig, from_file: bool) {
         (None, Some(server)) => format!("requested by the registry entry {server}"),
         (None, None) => "from the RunConfig".to_owned(),
     };
-    eprintln!("permission profile {origin}:");
+    thv_core::errln!("permission profile {origin}:");
     for line in profile.describe() {
-        eprintln!("  {line}");
+        thv_core::errln!("  {line}");
     }
     let bridge = matches!(
         crate::runtime::network_mode_for(profile, rc.transport),
         Ok(crate::runtime::NetworkMode::Bridge)
     );
     if bridge && !crate::workloads::isolation::is_isolated(rc) {
-        eprintln!("  (network isolation is off: outbound rules are not enforced)");
+        thv_core::errln!("  (network isolation is off: outbound rules are not enforced)");
     }
 }
 

@@ -35,7 +35,7 @@ pub fn secret(dirs: Dirs, c: SecretCommand) -> anyhow::Result<i32> {
                 bail!("the secret's value (read from stdin) is empty");
             }
             store.set(&name, value)?;
-            eprintln!("secret '{name}' stored");
+            thv_core::errln!("secret '{name}' stored");
         }
         SecretCommand::Get { name } => match store.lookup(&name)? {
             Some(v) => outln!("{v}"),
@@ -50,7 +50,7 @@ pub fn secret(dirs: Dirs, c: SecretCommand) -> anyhow::Result<i32> {
             if !store.delete(&name)? {
                 bail!("secret '{name}' not found");
             }
-            eprintln!("secret '{name}' deleted");
+            thv_core::errln!("secret '{name}' deleted");
         }
     }
     Ok(0)

@@ -110,11 +110,11 @@ async fn check_signature(server: &ServerJson, policy: &SignaturePolicy) -> anyho
     match policy.check(&value).await {
         Ok(Verdict::NotChecked) => Ok(()),
         Ok(Verdict::Verified { key }) => {
-            eprintln!("{what}: signature verified (key {key})");
+            thv_core::errln!("{what}: signature verified (key {key})");
             Ok(())
         }
         Ok(Verdict::Failed(e)) => {
-            eprintln!("warning: {what}: signature not verified: {e} (signature policy: warn)");
+            thv_core::errln!("warning: {what}: signature not verified: {e} (signature policy: warn)");
             Ok(())
         }
         Err(e) => bail!(

@@ -115,7 +115,7 @@ pub async fn check(
     }
     match verify(&image, config, provenance).await {
         Ok(Verified { how, pinned }) => {
-            eprintln!("{image}: signature verified ({how}); running {pinned}");
+            thv_core::errln!("{image}: signature verified ({how}); running {pinned}");
             rc.image = Some(pinned);
             Ok(())
         }
@@ -123,7 +123,7 @@ pub async fn check(
             "refusing to run {image}: image verification failed (--image-verification enabled)"
         ))),
         Err(e) => {
-            eprintln!("warning: {image}: image not verified: {e:#}");
+            thv_core::errln!("warning: {image}: image not verified: {e:#}");
             Ok(())
         }
     }

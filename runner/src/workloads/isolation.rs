@@ -438,7 +438,7 @@ pub async fn egress_image(rt: &dyn Runtime) -> anyhow::Result<String> {
     if rt.image_exists(&tag).await? {
         return Ok(tag);
     }
-    eprintln!("building the network isolation sidecar image {tag} ...");
+    thv_core::errln!("building the network isolation sidecar image {tag} ...");
     let context = egress_context(&binary)?;
     let options = ImageBuildOptions {
         tag: tag.clone(),

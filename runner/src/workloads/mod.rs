@@ -172,7 +172,7 @@ impl Manager {
             .with_context(|| format!("workload '{}'", rc.name))?;
         let image = spec.image.clone();
         if !rt.image_exists(&image).await? {
-            eprintln!("pulling {image} ...");
+            thv_core::errln!("pulling {image} ...");
             let mut progress = |line: &str| tracing::debug!("pull: {line}");
             rt.pull_image(&image, &mut progress).await.with_context(|| {
                 format!(
@@ -302,7 +302,7 @@ impl Manager {
                 return Err(e);
             }
             // Removing the workload leaves the other container alone.
-            eprintln!("warning: {e:#}; left as it is");
+            thv_core::errln!("warning: {e:#}; left as it is");
             if isolation::is_isolated(&rc) {
                 isolation::stop(rt.as_ref(), &cname, true).await?;
             }
@@ -404,7 +404,7 @@ impl Manager {
             isolation::stop(rt.as_ref(), &c.name, true).await?;
         }
         if !left.is_empty() {
-            eprintln!(
+            thv_core::errln!(
                 "removed what an interrupted `thv run {name}` left: {}",
                 left.iter()
                     .map(|c| c.name.as_str())
