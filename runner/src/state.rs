@@ -34,6 +34,9 @@ pub struct WorkloadStatus {
     /// PID of the detached proxy process, while it runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_pid: Option<u32>,
+    /// Where that proxy serves its Prometheus metrics (`--metrics-port`; port 0 picks a free one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
@@ -47,6 +50,7 @@ impl WorkloadStatus {
             container_id: None,
             container_host_port: None,
             proxy_pid: None,
+            metrics_url: None,
             started_at: None,
             updated_at: Utc::now(),
         }

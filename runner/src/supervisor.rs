@@ -64,7 +64,11 @@ pub async fn serve_workload(dirs: Dirs, name: &str, foreground: bool) -> anyhow:
     let mut signals = Signals::new()?;
     let mut config = proxy_config(&rc)?;
     if let Some(addr) = config.middleware.start().await? {
-        tracing::info!(workload = %name, "metrics at http://{addr}/metrics");
+        let url = format!("http://{addr}/metrics");
+        tracing::info!(workload = %name, "metrics at {url}");
+        manager
+            .store()
+            .update_status(name, |s| s.metrics_url = Some(url))?;
     }
     tracing::info!(workload = %name, addr = %config.addr, transport = %rc.transport, "starting the proxy");
 
@@ -101,6 +105,7 @@ pub async fn serve_workload(dirs: Dirs, name: &str, foreground: bool) -> anyhow:
     let _ = manager.store().update_status(name, |s| {
         if s.proxy_pid == Some(pid) {
             s.proxy_pid = None;
+            s.metrics_url = None;
         }
     });
     if foreground && let Err(e) = manager.stop(name).await {

@@ -158,16 +158,20 @@ async fn remove_image(rt: &DockerRuntime, image: &str) {
     }
 }
 
-/// Builds the package from scratch (its image removed first), checks that a second build reuses it, and
-/// returns the image.
+/// Builds the package from scratch (`no_cache`: again, without the engine's layer cache, even when its image
+/// exists — the image is not deleted first, since other tests may be running it), checks that a second build
+/// reuses it, and returns the image.
 async fn build_fresh(rt: &DockerRuntime, package: &str) -> String {
     let p = pkg(package);
     let opts = options();
     let pinned = thv::build::pin_version(&p, &opts).await.expect("pin");
     assert!(pinned.version.is_some(), "{pinned} not pinned");
-    remove_image(rt, &image_tag(&pinned)).await;
     let started = Instant::now();
-    let built = build_package_image(rt, &p, &opts)
+    let fresh = BuildOptions {
+        no_cache: true,
+        ..options()
+    };
+    let built = build_package_image(rt, &p, &fresh)
         .await
         .unwrap_or_else(|e| panic!("building {package}: {e}"));
     eprintln!(

@@ -1,7 +1,6 @@
 //! A network namespace standing for another machine of the LAN, for tests of what an isolated workload may
 //! reach: only loopback and namespaces the tests make themselves are test targets here.
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 
 use crate::thv::skip;
@@ -65,7 +64,8 @@ impl RemoteHost {
 
     /// An HTTP server in the namespace answering `body`; its port.
     pub fn serve(&mut self, body: &str) -> u16 {
-        let port = free_port();
+        // The namespace has ports of its own, all free: no port picked on the host and handed over (a race).
+        let port = 8000 + self.servers.len() as u16;
         let script = format!(
             "import http.server\n\
              class H(http.server.BaseHTTPRequestHandler):\n\
@@ -108,14 +108,6 @@ impl Drop for RemoteHost {
             .status();
         let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Removes what an earlier test process that died left (its namespace and veth pair, by its process id).

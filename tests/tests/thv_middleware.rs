@@ -154,14 +154,6 @@ fn client_over(
         .unwrap_or_else(|_| json!({"failed": true, "stderr": String::from_utf8_lossy(&out.stderr)}))
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn write(dir: &Path, name: &str, v: &Value) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, v.to_string()).unwrap();
@@ -219,7 +211,6 @@ async fn auth_authorization_audit_tool_filter_and_metrics() {
         "override.json",
         &json!({"toolsOverride": {"add": {"name": "sum", "description": "Adds two numbers"}}}),
     );
-    let metrics_port = free_port().to_string();
     let (otel, spans) = collector().await;
     let name = unique("mw");
     let out = thv.ok(&[
@@ -240,8 +231,10 @@ async fn auth_authorization_audit_tool_filter_and_metrics() {
         "echo,add",
         "--tools-override",
         overrides.to_str().unwrap(),
+        // A free port chosen by the proxy when it binds (no port picked here and handed over: a race), read back
+        // from the status.
         "--metrics-port",
-        &metrics_port,
+        "0",
         "--otel-endpoint",
         &otel,
         "--otel-sampling-rate",
@@ -412,7 +405,11 @@ async fn auth_authorization_audit_tool_filter_and_metrics() {
     );
 
     // Metrics on their own port.
-    let metrics = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+    let metrics = reqwest::get(
+        thv.status(&name)["metrics_url"]
+            .as_str()
+            .expect("metrics_url in the status"),
+    )
         .await
         .unwrap()
         .text()

@@ -250,15 +250,16 @@ fn http_server_behind_the_transparent_proxy() {
 fn remote_server_through_the_proxy() {
     let Some(py) = python() else { return };
     // A real MCP server on this machine, reached as a remote URL.
-    let port = free_port();
+    // Port 0: the server binds a free port and says which (no port picked here and handed over: a race).
     let mut server = Command::new(thv_e2e::binary("thv-test-mcp-server"))
         .env("MCP_TRANSPORT", "streamable-http")
         .env("MCP_HOST", "127.0.0.1")
-        .env("MCP_PORT", port.to_string())
+        .env("MCP_PORT", "0")
         .stdin(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("start the test server");
-    wait_port(port);
+    let port = listening_port(server.stderr.take().unwrap());
     let thv = Thv::new();
     let name = unique("remote");
     let remote = format!("http://127.0.0.1:{port}/mcp");
@@ -286,22 +287,22 @@ fn remote_server_through_the_proxy() {
     let _ = server.wait();
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_port(port: u16) {
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
+/// The port of the test server's "listening on http://127.0.0.1:PORT/mcp" line; the rest of its stderr is
+/// passed on.
+fn listening_port(stderr: std::process::ChildStderr) -> u16 {
+    use std::io::BufRead;
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let port = loop {
+        let line = lines
+            .next()
+            .expect("the test server says where it listens")
+            .unwrap();
+        if let Some(rest) = line.split("listening on http://127.0.0.1:").nth(1) {
+            break rest.trim_end_matches("/mcp").parse().unwrap();
         }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("nothing listens on {port}");
+    };
+    std::thread::spawn(move || lines.for_each(|l| eprintln!("{}", l.unwrap_or_default())));
+    port
 }
 
 #[test]

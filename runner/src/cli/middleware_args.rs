@@ -57,7 +57,8 @@ pub struct MiddlewareArgs {
     /// Tool renames and descriptions: {"toolsOverride": {"server_name": {"name": "...", "description": "..."}}}.
     #[arg(long, help_heading = "Tools")]
     pub tools_override: Option<PathBuf>,
-    /// Serve Prometheus metrics of the proxy at http://127.0.0.1:PORT/metrics.
+    /// Serve Prometheus metrics of the proxy at http://127.0.0.1:PORT/metrics (0: a free port; `thv status`
+    /// shows the URL as metrics_url).
     #[arg(long, help_heading = "Telemetry")]
     pub metrics_port: Option<u16>,
     /// Export OpenTelemetry traces over OTLP/HTTP to this collector (e.g. http://127.0.0.1:4318).

@@ -355,7 +355,10 @@ impl Manager {
         if let Some(pid) = status.proxy_pid {
             proxy_process::terminate(pid, name, Duration::from_secs(10))?;
         }
-        self.store.update_status(name, |s| s.proxy_pid = None)?;
+        self.store.update_status(name, |s| {
+            s.proxy_pid = None;
+            s.metrics_url = None;
+        })?;
         Ok(())
     }
 

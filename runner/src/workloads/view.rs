@@ -67,6 +67,9 @@ pub struct WorkloadView {
     pub container_state: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proxy_pid: Option<u32>,
+    /// The proxy's Prometheus endpoint (`--metrics-port`), while the proxy runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub created_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -201,6 +204,7 @@ impl Manager {
             container: (!rc.is_remote()).then_some(cname),
             container_state,
             proxy_pid: status.proxy_pid.filter(|_| proxy_alive),
+            metrics_url: status.metrics_url.clone().filter(|_| proxy_alive),
             created_at: rc.created_at,
             started_at: status.started_at,
             desired: status.desired,
