@@ -499,6 +499,45 @@ async fn two_replicas_on_one_postgres_sync_at_once() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "2000|2000");
+
+    // FOR UPDATE SKIP LOCKED, observed: while another transaction holds the source's row (as a replica does for
+    // the whole of its sync), a sync on either replica is refused at once with 409 — not queued behind it (a
+    // plain FOR UPDATE would wait out the holder's 300 s) — and goes ahead once the holder is gone.
+    for replica in [&r1, &r2] {
+        wait_synced(&replica.base, "up").await;
+    }
+    let psql = |sql: &str| {
+        Command::new("psql")
+            .args([&db, "-tAc", sql])
+            .output()
+            .unwrap()
+    };
+    let mut holder = Command::new("psql")
+        .args([&db, "-c", "BEGIN; SELECT name FROM sync_sources WHERE name = 'up' FOR UPDATE; SELECT pg_sleep(300) AS held_by_the_test;"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let probe = psql("SELECT name FROM sync_sources WHERE name = 'up' FOR UPDATE NOWAIT");
+        if String::from_utf8_lossy(&probe.stderr).contains("could not obtain lock") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the test's transaction never held the row");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for replica in [&r1, &r2] {
+        let (code, v) = tokio::time::timeout(Duration::from_secs(60), sync_now(&replica.base, "up", true))
+            .await
+            .expect("a sync of a locked source answers at once, it does not wait for the lock");
+        assert_eq!(code, 409, "{v}");
+        assert!(v.to_string().contains("another replica"), "{v}");
+    }
+    psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%held_by_the_test%' AND pid <> pg_backend_pid()");
+    let _ = holder.wait();
+    let (code, v) = sync_now(&r1.base, "up", true).await;
+    assert_eq!(code, 200, "{v}");
 }
 
 fn registry_file(servers: &[Value]) -> String {
@@ -654,6 +693,34 @@ sources = ["git", "file"]
     let (code, v) = sync_now(&base, "file", false).await;
     assert_eq!(code, 200, "{v}");
     assert_eq!(v["source"]["lastSync"]["mode"], "unchanged", "{v}");
+    // A git source is skipped while its commit is unchanged: what is read is the file at the fetched commit, so
+    // an uncommitted change in the repository's working tree is not seen either.
+    let head = String::from_utf8(
+        Command::new("git")
+            .arg("-C")
+            .arg(&repo)
+            .args(["rev-parse", "HEAD"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    std::fs::write(
+        repo.join("catalog/registry.json"),
+        registry_file(&[server("io.github.git/uncommitted", "1.0.0", "Not committed")]),
+    )
+    .unwrap();
+    let (code, v) = sync_now(&base, "git", false).await;
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["result"], "synced", "{v}");
+    assert_eq!(v["source"]["lastSync"]["mode"], "unchanged", "{v}");
+    let origin = v["source"]["lastSync"]["origin"].as_str().unwrap_or_default();
+    assert!(origin.contains(head.trim()), "the origin names the commit {head}: {v}");
+    assert_eq!(
+        all_versions(&format!("{base}/registry/internal/v0.1"), false).await.len(),
+        4,
+        "nothing written"
+    );
 
     // b removed, a deprecated by its ToolHive metadata: both propagate.
     let mut a = server("io.github.files/alpha", "1.1.0", "File A, newer");
