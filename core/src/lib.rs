@@ -19,6 +19,7 @@ pub mod filter;
 pub mod image_ref;
 pub mod legacy;
 pub mod net;
+pub mod oci;
 pub mod output;
 pub mod registry_file;
 pub mod runconfig;

@@ -26,7 +26,6 @@ pub mod middleware;
 pub mod proxy;
 pub mod redact;
 pub mod registry;
-pub mod registry_auth;
 pub mod runtime;
 pub mod secrets;
 pub mod state;

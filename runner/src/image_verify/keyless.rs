@@ -12,7 +12,7 @@ use thv_core::signature::tlog::Evidence;
 use thv_core::signature::{Bundle, bundle_from_json};
 use thv_core::toolhive::Provenance;
 
-use super::registry::Registry;
+use thv_core::oci::Registry;
 
 /// The signer of the first signature of `digest` that satisfies `provenance` (a description for the user), or
 /// why none does.

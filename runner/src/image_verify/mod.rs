@@ -23,14 +23,13 @@
 //!
 //! Images built locally from packages (`uvx://`, `npx://`, `go://`) are not in a registry: not checked.
 //! Registries reached over plain HTTP are listed in `[images] insecure_registries` (`host:port`); private ones
-//! are read with the credentials `podman login` / `docker login` stored ([`crate::registry_auth`]). The trusted
+//! are read with the credentials `podman login` / `docker login` stored ([`thv_core::oci::auth`]). The trusted
 //! root is never fetched (no TUF client): it is the configured file or the bundled public-good snapshot;
 //! refresh it with `cosign trusted-root create` or from the `trusted_root.json` target of the Sigstore TUF
 //! repository. Verification needs a transparency-log entry, so GitHub's private-repository Sigstore
 //! (`tuf-repo.github.com`, timestamps without Rekor) is not supported.
 
 mod keyless;
-mod registry;
 
 use std::path::PathBuf;
 
@@ -42,7 +41,7 @@ use thv_core::runconfig::RunConfig;
 use thv_core::signature::keyless::{KeylessTrust, PUBLIC_GOOD_TRUSTED_ROOT};
 use thv_core::toolhive::Provenance;
 
-use registry::Registry;
+use thv_core::oci::Registry;
 
 /// What `thv run` does with image signatures.
 #[derive(
@@ -227,7 +226,7 @@ async fn verify_with_keys(
         })
         .build()
         .context("cannot make the registry client")?;
-    let auth = match crate::registry_auth::for_registry(registry) {
+    let auth = match thv_core::oci::auth::for_registry(registry) {
         Some(c) => Auth::Basic(c.username, c.password),
         None => Auth::Anonymous,
     };

@@ -579,7 +579,7 @@ impl Runtime for DockerRuntime {
         };
         // The engine gets the credentials `podman login` / `docker login` stored for the registry (a Docker
         // daemon does not read the client's files itself).
-        let credentials = crate::registry_auth::for_registry(&parsed.registry).map(|c| {
+        let credentials = thv_core::oci::auth::for_registry(&parsed.registry).map(|c| {
             bollard::auth::DockerCredentials {
                 username: Some(c.username),
                 password: Some(c.password),
