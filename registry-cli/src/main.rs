@@ -13,6 +13,7 @@ mod report;
 mod sign;
 mod stats;
 mod validate;
+mod verify_blob;
 mod write;
 
 use std::io::IsTerminal;
@@ -58,6 +59,8 @@ enum Command {
     Sign(sign::SignArgs),
     /// Verify a server.json's signature against trusted public keys.
     Verify(sign::VerifyArgs),
+    /// Verify any file's sigstore bundle (as cosign verify-blob): with --key, or a keyless signer's identity.
+    VerifyBlob(verify_blob::VerifyBlobArgs),
     /// Print a server.json's canonical form (the bytes a signature covers).
     Canonicalize(sign::CanonicalizeArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -79,6 +82,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Keygen(a) => sign::keygen(a),
         Command::Sign(a) => sign::sign(a),
         Command::Verify(a) => sign::verify(a).await,
+        Command::VerifyBlob(a) => verify_blob::run(a),
         Command::Canonicalize(a) => sign::canonicalize(a),
         Command::Completions { shell } => {
             let mut script = Vec::new();

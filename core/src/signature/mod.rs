@@ -24,6 +24,7 @@
 //! `_meta[SIGNATURE_META]` (a registry serves it there; publishing with it stores it).
 
 pub mod cosign;
+pub mod identity;
 pub mod keyless;
 pub mod keys;
 pub mod policy;
