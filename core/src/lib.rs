@@ -18,6 +18,7 @@ pub mod files;
 pub mod filter;
 pub mod image_ref;
 pub mod legacy;
+pub mod mirror;
 pub mod net;
 pub mod oci;
 pub mod output;

@@ -125,7 +125,7 @@ pub fn entry_status(e: &Entry) -> ServerStatus {
 }
 
 /// Keeps, for each name, only the latest version (see the module documentation).
-fn latest_per_name(entries: Vec<Entry>) -> Vec<Entry> {
+pub fn latest_per_name(entries: Vec<Entry>) -> Vec<Entry> {
     let mut best: BTreeMap<String, Entry> = BTreeMap::new();
     for e in entries {
         let (name, version) = e.identity();

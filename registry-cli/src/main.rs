@@ -8,6 +8,7 @@ mod export;
 mod import;
 mod input;
 mod lint;
+mod mirror;
 mod publish;
 mod report;
 mod sign;
@@ -63,6 +64,11 @@ enum Command {
     VerifyBlob(verify_blob::VerifyBlobArgs),
     /// Print a server.json's canonical form (the bytes a signature covers).
     Canonicalize(sign::CanonicalizeArgs),
+    /// The air-gapped mirror: a signed OCI bundle of entries and their images (create, verify).
+    Mirror {
+        #[command(subcommand)]
+        command: mirror::MirrorCommand,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
 }
@@ -84,6 +90,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Verify(a) => sign::verify(a).await,
         Command::VerifyBlob(a) => verify_blob::run(a),
         Command::Canonicalize(a) => sign::canonicalize(a),
+        Command::Mirror { command } => mirror::run(command).await,
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "thv-registry", &mut script);

@@ -162,16 +162,24 @@ fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn sign(a: SignArgs) -> anyhow::Result<i32> {
-    let mut entry = read_entry(&a.file)?;
-    let pem = std::fs::read(&a.key).with_context(|| format!("cannot read {}", a.key.display()))?;
+/// A private key (cosign.key); an encrypted one with COSIGN_PASSWORD or the password file.
+pub fn read_signing_key(
+    path: &Path,
+    password_file: Option<&Path>,
+) -> anyhow::Result<signature::SigStoreKeyPair> {
+    let pem = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let password = if String::from_utf8_lossy(&pem).contains("ENCRYPTED") {
-        password(a.password_file.as_deref())?
+        password(password_file)?
     } else {
         Vec::new()
     };
-    let key = signature::read_private_key(&pem, &password)
-        .with_context(|| format!("{}: wrong password or not a private key", a.key.display()))?;
+    signature::read_private_key(&pem, &password)
+        .with_context(|| format!("{}: wrong password or not a private key", path.display()))
+}
+
+pub fn sign(a: SignArgs) -> anyhow::Result<i32> {
+    let mut entry = read_entry(&a.file)?;
+    let key = read_signing_key(&a.key, a.password_file.as_deref())?;
     let bundle = signature::sign_with_key(&entry, &key)?;
     let name = entry["name"].as_str().unwrap_or_default().to_owned();
     let version = entry["version"].as_str().unwrap_or_default().to_owned();

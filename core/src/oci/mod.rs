@@ -4,4 +4,6 @@
 pub mod auth;
 pub mod registry;
 
+pub use oci_client::Reference;
+pub use oci_client::manifest::OciDescriptor;
 pub use registry::{CosignLayer, OciError, RawManifest, Registry};

@@ -106,10 +106,10 @@ impl Registry {
         };
         let media_type = serde_json::from_slice::<serde_json::Value>(&bytes)
             .ok()
-            .and_then(|v| v["mediaType"].as_str().map(str::to_owned))
+            .and_then(|v| manifest_media_type(&v))
             .ok_or_else(|| OciError::Invalid {
                 what: image.to_string(),
-                message: "the manifest is not JSON with a mediaType".into(),
+                message: "not a manifest or index (JSON with mediaType, layers or manifests)".into(),
             })?;
         Ok(Some(RawManifest {
             bytes: bytes.to_vec(),
@@ -226,6 +226,21 @@ impl Registry {
             image.repository().to_owned(),
             digest.to_owned(),
         )
+    }
+}
+
+/// A manifest's media type: its `mediaType`, else (OCI makes it optional) an index when it lists `manifests`,
+/// an image manifest when it has `layers`.
+pub fn manifest_media_type(manifest: &serde_json::Value) -> Option<String> {
+    if let Some(t) = manifest["mediaType"].as_str() {
+        return Some(t.to_owned());
+    }
+    if manifest["manifests"].is_array() {
+        Some(MANIFEST_MEDIA_TYPES[1].to_owned())
+    } else if manifest["layers"].is_array() {
+        Some(MANIFEST_MEDIA_TYPES[0].to_owned())
+    } else {
+        None
     }
 }
 

@@ -1,0 +1,128 @@
+//! The contents of a mirror bundle: what the mirror operator signs. Stored as its canonical JSON (RFC 8785), so
+//! the signed bytes are the blob's bytes.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{CONTENTS_MEDIA_TYPE, MirrorError};
+use crate::signature::{self, Bundle, PublicKey, SigStoreKeyPair};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Contents {
+    /// [`CONTENTS_MEDIA_TYPE`].
+    pub media_type: String,
+    pub created: DateTime<Utc>,
+    /// Where the entries were read (a registry API URL, a file).
+    pub source: String,
+    pub selection: Selection,
+    pub entries: Vec<EntryRecord>,
+    pub images: Vec<ImageRecord>,
+    /// Every blob of the layout but the contents and its signature, sorted by digest.
+    pub blobs: Vec<BlobRecord>,
+}
+
+/// How the entries were chosen.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Selection {
+    pub names: Vec<String>,
+    pub exclude: Vec<String>,
+    pub latest_only: bool,
+    /// `os/architecture` of the images taken from multi-platform indexes.
+    pub platform: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EntryRecord {
+    pub name: String,
+    pub version: String,
+    /// The server.json layer.
+    pub digest: String,
+    /// The images it references, as it names them.
+    pub images: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageRecord {
+    /// As the entry names it.
+    pub reference: String,
+    /// `REGISTRY/REPOSITORY`.
+    pub repository: String,
+    /// The manifest (or index) carried.
+    pub digest: String,
+    pub media_type: String,
+    /// cosign's signature manifest (`sha256-<hex>.sig`), when the image has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    /// Its OCI referrers (attestations, sigstore bundles).
+    #[serde(default)]
+    pub referrers: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct BlobRecord {
+    pub digest: String,
+    pub size: u64,
+}
+
+impl Contents {
+    pub fn new(source: String, selection: Selection) -> Self {
+        Self {
+            media_type: CONTENTS_MEDIA_TYPE.to_owned(),
+            created: Utc::now(),
+            source,
+            selection,
+            entries: Vec::new(),
+            images: Vec::new(),
+            blobs: Vec::new(),
+        }
+    }
+
+    /// The signed bytes (canonical JSON).
+    pub fn canonical_bytes(&self) -> Result<Vec<u8>, MirrorError> {
+        let value = serde_json::to_value(self).map_err(|e| MirrorError::Invalid(e.to_string()))?;
+        signature::canonical_bytes(&value).map_err(|e| MirrorError::Invalid(e.to_string()))
+    }
+
+    /// Signs the contents with the mirror operator's key.
+    pub fn sign(&self, key: &SigStoreKeyPair) -> Result<Bundle, MirrorError> {
+        let value = serde_json::to_value(self).map_err(|e| MirrorError::Invalid(e.to_string()))?;
+        signature::sign_with_key(&value, key).map_err(|e| MirrorError::Invalid(e.to_string()))
+    }
+
+    /// Reads the stored contents: canonical JSON, signed by `key` (named `key_name` in errors).
+    pub fn read_signed(
+        bytes: &[u8],
+        bundle: &Value,
+        key: &PublicKey,
+        key_name: &str,
+    ) -> Result<Self, MirrorError> {
+        let value: Value = serde_json::from_slice(bytes)
+            .map_err(|e| MirrorError::Invalid(format!("the contents are not JSON: {e}")))?;
+        let canonical = signature::canonical_bytes(&value)
+            .map_err(|e| MirrorError::Invalid(format!("the contents: {e}")))?;
+        if canonical != bytes {
+            return Err(MirrorError::Invalid(
+                "the contents are not in canonical form (RFC 8785), so not what was signed".into(),
+            ));
+        }
+        let b = signature::bundle_from_value(bundle)
+            .map_err(|e| MirrorError::Invalid(format!("the contents' signature: {e}")))?;
+        signature::verify_with_key(&value, &b, key, key_name).map_err(|e| {
+            MirrorError::Invalid(format!("the contents' signature does not verify: {e}"))
+        })?;
+        let contents: Self = serde_json::from_value(value)
+            .map_err(|e| MirrorError::Invalid(format!("the contents: {e}")))?;
+        if contents.media_type != CONTENTS_MEDIA_TYPE {
+            return Err(MirrorError::Invalid(format!(
+                "the contents' mediaType is {}, not {CONTENTS_MEDIA_TYPE}",
+                contents.media_type
+            )));
+        }
+        Ok(contents)
+    }
+}

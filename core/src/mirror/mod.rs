@@ -1,0 +1,75 @@
+//! The air-gapped mirror bundle: one OCI image layout (`oci-layout`, `index.json`, `blobs/sha256/…`; a
+//! directory) that carries selected registry entries and every image they run across an air gap, verified as a
+//! whole before anything in it is used.
+//!
+//! What `index.json` lists (each with `org.opencontainers.image.ref.name`, so that `skopeo inspect
+//! oci:DIR:NAME` and `skopeo copy oci:DIR:NAME …` read it):
+//!
+//! - the **entries**: an OCI artifact (artifact type [`ENTRIES_ARTIFACT_TYPE`], the empty config) whose layers are
+//!   the selected server.json documents, one each, byte for byte as the source served them (their embedded
+//!   signatures with them), annotated with the server name and version; named [`ENTRIES_REF`];
+//! - every **image** the entries reference (OCI packages), by digest, digests unchanged, named
+//!   `REGISTRY/REPOSITORY@sha256:…` as the entry names it; its cosign signature manifest
+//!   (`REGISTRY/REPOSITORY:sha256-<hex>.sig`) and its OCI referrers (attestations) beside it, named likewise;
+//!   layers shared between images are stored once;
+//! - the **contents** ([`contents::Contents`]: the source, the time, the selection, each entry and image with
+//!   their digests, and every blob of the layout with its size) and a sigstore bundle signing it with the mirror
+//!   operator's key: an artifact of type [`MIRROR_ARTIFACT_TYPE`] named [`MIRROR_REF`].
+//!
+//! [`verify::verify`] checks the layout against the signed contents before anything else reads it: the
+//! signature, every blob's size and SHA-256, that nothing the index reaches is missing from the signed list, and
+//! each entry against its record (and its signature, given the publishers' keys).
+
+pub mod contents;
+pub mod layout;
+pub mod verify;
+
+/// The artifact type of the entries artifact.
+pub const ENTRIES_ARTIFACT_TYPE: &str = "application/vnd.toolhive.mirror.entries.v1+json";
+/// The media type of each entry layer (a server.json document).
+pub const ENTRY_MEDIA_TYPE: &str = "application/vnd.toolhive.mirror.server.v1+json";
+/// The artifact type of the signed contents artifact.
+pub const MIRROR_ARTIFACT_TYPE: &str = "application/vnd.toolhive.mirror.v1+json";
+/// The media type of the contents layer.
+pub const CONTENTS_MEDIA_TYPE: &str = "application/vnd.toolhive.mirror.contents.v1+json";
+/// The `ref.name` of the entries artifact.
+pub const ENTRIES_REF: &str = "toolhive-mirror-entries";
+/// The `ref.name` of the signed contents artifact.
+pub const MIRROR_REF: &str = "toolhive-mirror";
+/// OCI's empty config descriptor's media type (`{}`), for artifacts.
+pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// The annotation naming a manifest in `index.json`.
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// The annotations of an entry layer.
+pub const ENTRY_NAME_ANNOTATION: &str = "io.toolhive.mirror.server.name";
+pub const ENTRY_VERSION_ANNOTATION: &str = "io.toolhive.mirror.server.version";
+
+/// What went wrong reading, writing or verifying a mirror bundle.
+#[derive(Debug, thiserror::Error)]
+pub enum MirrorError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not a mirror bundle: {reason}")]
+    NotABundle { path: String, reason: String },
+    #[error("'{0}' is not a sha256 digest (sha256: and 64 lowercase hex digits)")]
+    BadDigest(String),
+    #[error("blob {digest}: {reason}")]
+    Blob { digest: String, reason: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl MirrorError {
+    pub fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Self + '_ {
+        move |source| Self::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! Verifying a mirror bundle, offline, before anything in it is used:
+//!
+//! 1. the contents artifact ([`super::MIRROR_REF`]): its manifest's digest is the one `index.json` gives, the
+//!    contents are canonical JSON and signed by the mirror operator's key;
+//! 2. every blob the contents list is there, with the listed size and SHA-256;
+//! 3. nothing `index.json` reaches (manifests, their configs and layers, an index's carried manifests) is missing
+//!    from the signed list: a blob added or swapped after signing is found;
+//! 4. the entries artifact holds exactly the listed entries, each a server.json whose name and version are the
+//!    record's; with the publishers' keys given, each entry's embedded signature verifies with one of them;
+//! 5. each listed image (and its signature manifest and referrers) is in `index.json` under its name.
+//!
+//! Every failure is collected, so one run names them all.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use super::contents::Contents;
+use super::layout::Layout;
+use super::{ENTRIES_REF, MIRROR_REF, MirrorError, REF_NAME};
+use crate::signature::{self, PublicKey};
+
+/// The keys a bundle is verified with.
+pub struct Trust<'a> {
+    /// The mirror operator's key, and how to name it.
+    pub key: &'a PublicKey,
+    pub key_name: &'a str,
+    /// The publishers' keys the entries must be signed with (none: entry signatures are not checked).
+    pub entry_keys: &'a [(String, PublicKey)],
+}
+
+/// What an entry's signature came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntrySignature {
+    /// Verified with the named key.
+    Verified(String),
+    /// No entry keys were given.
+    NotChecked,
+}
+
+#[derive(Debug, Clone)]
+pub struct EntryReport {
+    pub name: String,
+    pub version: String,
+    pub images: Vec<String>,
+    pub signature: EntrySignature,
+}
+
+/// A verified bundle: its contents and each entry's verdict.
+#[derive(Debug)]
+pub struct Report {
+    pub contents: Contents,
+    pub entries: Vec<EntryReport>,
+    /// Each entry's document, by layer digest (verified).
+    pub documents: BTreeMap<String, Value>,
+}
+
+/// Verifies the bundle; every failure found, or the report.
+pub fn verify(layout: &Layout, trust: &Trust) -> Result<Report, Vec<MirrorError>> {
+    let index = layout.read_index().map_err(|e| vec![e])?;
+    let descriptors = index["manifests"].as_array().cloned().unwrap_or_default();
+    let named = |name: &str| {
+        descriptors
+            .iter()
+            .find(|d| d["annotations"][REF_NAME] == name)
+            .cloned()
+    };
+    let contents = read_contents(layout, named(MIRROR_REF), trust).map_err(|e| vec![e])?;
+    let mut errors = Vec::new();
+    let listed: BTreeMap<&str, u64> = contents
+        .blobs
+        .iter()
+        .map(|b| (b.digest.as_str(), b.size))
+        .collect();
+    for b in &contents.blobs {
+        if let Err(e) = layout.check_blob(&b.digest, b.size) {
+            errors.push(e);
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for d in descriptors
+        .iter()
+        .filter(|d| d["annotations"][REF_NAME] != MIRROR_REF)
+    {
+        reach(layout, d, &listed, &mut seen, &mut errors);
+    }
+    let (entries, documents) = check_entries(layout, named(ENTRIES_REF), &contents, trust, &mut errors);
+    check_images(&descriptors, &contents, &mut errors);
+    if errors.is_empty() {
+        Ok(Report {
+            contents,
+            entries,
+            documents,
+        })
+    } else {
+        Err(errors)
+    }
+}
+
+/// The signed contents, from the contents artifact.
+fn read_contents(
+    layout: &Layout,
+    descriptor: Option<Value>,
+    trust: &Trust,
+) -> Result<Contents, MirrorError> {
+    let d = descriptor.ok_or_else(|| {
+        MirrorError::Invalid(format!(
+            "index.json lists no {MIRROR_REF} artifact (the signed contents): not a mirror bundle"
+        ))
+    })?;
+    let manifest = layout.read_json(digest_of(&d)?)?;
+    let layers = manifest["layers"].as_array().cloned().unwrap_or_default();
+    let [contents, signature] = layers.as_slice() else {
+        return Err(MirrorError::Invalid(format!(
+            "the {MIRROR_REF} artifact has {} layers, not the contents and their signature",
+            layers.len()
+        )));
+    };
+    let bytes = layout.read_blob(digest_of(contents)?)?;
+    let bundle = layout.read_json(digest_of(signature)?)?;
+    Contents::read_signed(&bytes, &bundle, trust.key, trust.key_name)
+}
+
+fn digest_of(descriptor: &Value) -> Result<&str, MirrorError> {
+    descriptor["digest"]
+        .as_str()
+        .ok_or_else(|| MirrorError::Invalid(format!("a descriptor without a digest: {descriptor}")))
+}
+
+/// Checks that `d` and everything it reaches are listed; manifests are read (their digests checked).
+fn reach(
+    layout: &Layout,
+    d: &Value,
+    listed: &BTreeMap<&str, u64>,
+    seen: &mut BTreeSet<String>,
+    errors: &mut Vec<MirrorError>,
+) {
+    let Some(digest) = d["digest"].as_str() else {
+        errors.push(MirrorError::Invalid(format!("a descriptor without a digest: {d}")));
+        return;
+    };
+    if !seen.insert(digest.to_owned()) {
+        return;
+    }
+    let Some(&size) = listed.get(digest) else {
+        errors.push(MirrorError::Blob {
+            digest: digest.to_owned(),
+            reason: "reached from index.json but not in the signed contents".into(),
+        });
+        return;
+    };
+    if d["size"].as_u64() != Some(size) {
+        errors.push(MirrorError::Blob {
+            digest: digest.to_owned(),
+            reason: format!("a descriptor says {} bytes, the signed contents {size}", d["size"]),
+        });
+    }
+    let media_type = d["mediaType"].as_str().unwrap_or_default();
+    if !is_manifest(media_type) {
+        return;
+    }
+    let manifest = match layout.read_json(digest) {
+        Ok(m) => m,
+        Err(e) => {
+            errors.push(e);
+            return;
+        }
+    };
+    if manifest["config"].is_object() {
+        reach(layout, &manifest["config"], listed, seen, errors);
+    }
+    for layer in manifest["layers"].as_array().into_iter().flatten() {
+        reach(layout, layer, listed, seen, errors);
+    }
+    // An index carries the manifests of the platforms taken; the others are not in the bundle.
+    for child in manifest["manifests"].as_array().into_iter().flatten() {
+        if child["digest"].as_str().is_some_and(|c| listed.contains_key(c)) {
+            reach(layout, child, listed, seen, errors);
+        }
+    }
+}
+
+pub fn is_manifest(media_type: &str) -> bool {
+    matches!(
+        media_type,
+        "application/vnd.oci.image.manifest.v1+json"
+            | "application/vnd.oci.image.index.v1+json"
+            | "application/vnd.docker.distribution.manifest.v2+json"
+            | "application/vnd.docker.distribution.manifest.list.v2+json"
+    )
+}
+
+/// The entries artifact against the records; each entry's signature with the entry keys.
+fn check_entries(
+    layout: &Layout,
+    descriptor: Option<Value>,
+    contents: &Contents,
+    trust: &Trust,
+    errors: &mut Vec<MirrorError>,
+) -> (Vec<EntryReport>, BTreeMap<String, Value>) {
+    let mut reports = Vec::new();
+    let mut documents = BTreeMap::new();
+    let Some(d) = descriptor else {
+        errors.push(MirrorError::Invalid(format!("index.json lists no {ENTRIES_REF} artifact")));
+        return (reports, documents);
+    };
+    let Ok(manifest) = digest_of(&d).and_then(|digest| layout.read_json(digest)) else {
+        errors.push(MirrorError::Invalid("the entries artifact cannot be read".into()));
+        return (reports, documents);
+    };
+    let layers: BTreeSet<&str> = manifest["layers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l["digest"].as_str())
+        .collect();
+    let records: BTreeSet<&str> = contents.entries.iter().map(|e| e.digest.as_str()).collect();
+    for extra in layers.difference(&records) {
+        errors.push(MirrorError::Invalid(format!(
+            "the entries artifact holds {extra}, which the signed contents do not list as an entry"
+        )));
+    }
+    for record in &contents.entries {
+        let who = format!("entry {}@{}", record.name, record.version);
+        if !layers.contains(record.digest.as_str()) {
+            errors.push(MirrorError::Invalid(format!("{who}: not in the entries artifact")));
+            continue;
+        }
+        let Ok(doc) = layout.read_json(&record.digest) else {
+            errors.push(MirrorError::Invalid(format!("{who}: its document cannot be read")));
+            continue;
+        };
+        if doc["name"] != record.name.as_str() || doc["version"] != record.version.as_str() {
+            errors.push(MirrorError::Invalid(format!(
+                "{who}: the document is {}@{}",
+                doc["name"], doc["version"]
+            )));
+            continue;
+        }
+        let signature = if trust.entry_keys.is_empty() {
+            EntrySignature::NotChecked
+        } else {
+            match entry_signature(&doc, trust.entry_keys) {
+                Ok(key) => EntrySignature::Verified(key),
+                Err(reason) => {
+                    errors.push(MirrorError::Invalid(format!("{who}: {reason}")));
+                    continue;
+                }
+            }
+        };
+        reports.push(EntryReport {
+            name: record.name.clone(),
+            version: record.version.clone(),
+            images: record.images.clone(),
+            signature,
+        });
+        documents.insert(record.digest.clone(), doc);
+    }
+    (reports, documents)
+}
+
+/// The name of the entry key the entry's embedded signature verifies with.
+fn entry_signature(doc: &Value, keys: &[(String, PublicKey)]) -> Result<String, String> {
+    let embedded = signature::embedded_bundle(doc).ok_or("not signed (no embedded signature)")?;
+    let bundle = signature::bundle_from_value(embedded).map_err(|e| format!("its signature: {e}"))?;
+    let mut last = String::new();
+    for (name, key) in keys {
+        match signature::verify_with_key(doc, &bundle, key, name) {
+            Ok(()) => return Ok(name.clone()),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(format!("its signature verifies with none of the entry keys ({last})"))
+}
+
+/// Each listed image, its signature manifest and referrers are named in `index.json`.
+fn check_images(descriptors: &[Value], contents: &Contents, errors: &mut Vec<MirrorError>) {
+    let by_digest: BTreeSet<&str> = descriptors
+        .iter()
+        .filter_map(|d| d["digest"].as_str())
+        .collect();
+    for image in &contents.images {
+        let wanted = std::iter::once(&image.digest)
+            .chain(image.signature.iter())
+            .chain(image.referrers.iter());
+        for digest in wanted {
+            if !by_digest.contains(digest.as_str()) {
+                errors.push(MirrorError::Invalid(format!(
+                    "image {}: {digest} is not in index.json",
+                    image.reference
+                )));
+            }
+        }
+    }
+}

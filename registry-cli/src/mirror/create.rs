@@ -1,0 +1,343 @@
+//! Writing a mirror bundle (see [`thv_core::mirror`] for its layout): the selected entries byte for byte, every
+//! image they reference by digest with its cosign signature manifest and its referrers, and the signed contents.
+//!
+//! Blobs are streamed from the registry to disk (memory stays bounded whatever the layer size) and put in place
+//! only when their digest is right; a blob already in place (an earlier run killed half-way, or a layer shared
+//! with another image) is checked and reused, not fetched again.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+use thv_core::mirror::contents::{BlobRecord, Contents, EntryRecord, ImageRecord};
+use thv_core::mirror::layout::Layout;
+use thv_core::mirror::verify::is_manifest;
+use thv_core::mirror::{
+    EMPTY_MEDIA_TYPE, ENTRIES_ARTIFACT_TYPE, ENTRIES_REF, ENTRY_MEDIA_TYPE, ENTRY_NAME_ANNOTATION,
+    ENTRY_VERSION_ANNOTATION, MIRROR_ARTIFACT_TYPE, MIRROR_REF, OCI_MANIFEST, REF_NAME,
+};
+use thv_core::oci::{OciDescriptor, RawManifest, Reference, Registry};
+use thv_core::signature::{self, BUNDLE_MEDIA_TYPE, SigStoreKeyPair};
+
+use crate::input::Entry;
+
+/// What one run did, for its summary.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub entries: usize,
+    pub images: usize,
+    pub blobs: usize,
+    pub bytes: u64,
+    /// Blobs fetched from a registry in this run.
+    pub fetched: usize,
+    /// Blobs found in place (an earlier run) and checked.
+    pub reused: usize,
+    /// Blobs another image of this bundle already had.
+    pub shared: usize,
+}
+
+/// A bundle being written.
+pub struct Builder {
+    layout: Layout,
+    insecure: Vec<String>,
+    platform: Platform,
+    registries: BTreeMap<String, Registry>,
+    blobs: BTreeMap<String, u64>,
+    index: Vec<Value>,
+    pub contents: Contents,
+    pub stats: Stats,
+}
+
+/// Which manifests of a multi-platform index are taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Platform {
+    All,
+    One { os: String, architecture: String },
+}
+
+impl Platform {
+    /// `os/arch`, `all`, or this machine's (`linux/amd64` on x86-64).
+    pub fn parse(arg: Option<&str>) -> anyhow::Result<Self> {
+        match arg {
+            Some("all") => Ok(Self::All),
+            Some(p) => match p.split_once('/') {
+                Some((os, arch)) if !os.is_empty() && !arch.is_empty() => Ok(Self::One {
+                    os: os.to_owned(),
+                    architecture: arch.to_owned(),
+                }),
+                _ => bail!("--platform {p}: expected OS/ARCH (linux/amd64) or all"),
+            },
+            None => Ok(Self::One {
+                os: "linux".into(),
+                architecture: match std::env::consts::ARCH {
+                    "x86_64" => "amd64",
+                    "aarch64" => "arm64",
+                    other => other,
+                }
+                .into(),
+            }),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Self::All => "all".into(),
+            Self::One { os, architecture } => format!("{os}/{architecture}"),
+        }
+    }
+
+    fn takes(&self, descriptor: &Value) -> bool {
+        match self {
+            Self::All => true,
+            Self::One { os, architecture } => {
+                descriptor["platform"]["os"] == os.as_str()
+                    && descriptor["platform"]["architecture"] == architecture.as_str()
+            }
+        }
+    }
+}
+
+impl Builder {
+    pub fn new(layout: Layout, insecure: Vec<String>, platform: Platform, contents: Contents) -> Self {
+        Self {
+            layout,
+            insecure,
+            platform,
+            registries: BTreeMap::new(),
+            blobs: BTreeMap::new(),
+            index: Vec::new(),
+            contents,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Adds the entries (their documents as read) and every image they reference.
+    pub async fn add_entries(&mut self, entries: &[Entry]) -> anyhow::Result<()> {
+        let mut layers = Vec::new();
+        let mut wanted = BTreeSet::new();
+        for e in entries {
+            let (name, version) = e.identity();
+            let bytes = serde_json::to_vec(&e.value)?;
+            let (digest, size) = self.put(&bytes)?;
+            let images = oci_images(&e.value);
+            wanted.extend(images.iter().cloned());
+            layers.push(json!({"mediaType": ENTRY_MEDIA_TYPE, "digest": digest, "size": size,
+                "annotations": {ENTRY_NAME_ANNOTATION: name, ENTRY_VERSION_ANNOTATION: version}}));
+            self.contents.entries.push(EntryRecord {
+                name,
+                version,
+                digest,
+                images,
+            });
+        }
+        self.stats.entries = entries.len();
+        for image in &wanted {
+            self.add_image(image)
+                .await
+                .with_context(|| format!("image {image}"))?;
+        }
+        let annotations = json!({
+            "org.opencontainers.image.created": thv_core::api::format_timestamp(&self.contents.created),
+            "io.toolhive.mirror.source": self.contents.source,
+            "io.toolhive.mirror.entries": entries.len().to_string(),
+            "io.toolhive.mirror.images": wanted.len().to_string(),
+        });
+        let descriptor = self.artifact(ENTRIES_ARTIFACT_TYPE, layers, annotations)?;
+        self.name(descriptor, ENTRIES_REF);
+        Ok(())
+    }
+
+    /// Signs the contents, writes the contents artifact and `index.json`.
+    pub fn finish(mut self, key: &SigStoreKeyPair) -> anyhow::Result<(Layout, Stats)> {
+        self.contents.blobs = self
+            .blobs
+            .iter()
+            .map(|(digest, size)| BlobRecord {
+                digest: digest.clone(),
+                size: *size,
+            })
+            .collect();
+        self.stats.blobs = self.blobs.len();
+        self.stats.bytes = self.blobs.values().sum();
+        let bundle = self.contents.sign(key)?;
+        let (c_digest, c_size) = self.layout.put_bytes(&self.contents.canonical_bytes()?)?;
+        let (s_digest, s_size) = self
+            .layout
+            .put_bytes(signature::bundle_to_json(&bundle)?.as_bytes())?;
+        let layers = vec![
+            json!({"mediaType": thv_core::mirror::CONTENTS_MEDIA_TYPE, "digest": c_digest, "size": c_size}),
+            json!({"mediaType": BUNDLE_MEDIA_TYPE, "digest": s_digest, "size": s_size}),
+        ];
+        let annotations = json!({"org.opencontainers.image.created":
+            thv_core::api::format_timestamp(&self.contents.created)});
+        let descriptor = self.artifact(MIRROR_ARTIFACT_TYPE, layers, annotations)?;
+        self.name(descriptor, MIRROR_REF);
+        self.layout.write_index(&self.index)?;
+        Ok((self.layout, self.stats))
+    }
+
+    /// An artifact manifest (empty config) over `layers`; its descriptor.
+    fn artifact(&mut self, artifact_type: &str, layers: Vec<Value>, annotations: Value) -> anyhow::Result<Value> {
+        let (config_digest, config_size) = self.put(b"{}")?;
+        let manifest = json!({
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": artifact_type,
+            "config": {"mediaType": EMPTY_MEDIA_TYPE, "digest": config_digest, "size": config_size},
+            "layers": layers, "annotations": annotations,
+        });
+        let bytes = serde_json::to_vec(&manifest)?;
+        let (digest, size) = if artifact_type == MIRROR_ARTIFACT_TYPE {
+            // The contents artifact is not in the contents it carries.
+            self.layout.put_bytes(&bytes)?
+        } else {
+            self.put(&bytes)?
+        };
+        Ok(json!({"mediaType": OCI_MANIFEST, "artifactType": artifact_type, "digest": digest, "size": size}))
+    }
+
+    /// Lists `descriptor` in `index.json` under `name`.
+    fn name(&mut self, mut descriptor: Value, name: &str) {
+        descriptor["annotations"] = json!({REF_NAME: name});
+        self.index.push(descriptor);
+    }
+
+    /// Stores a blob of this bundle from memory.
+    fn put(&mut self, bytes: &[u8]) -> anyhow::Result<(String, u64)> {
+        let (digest, size) = self.layout.put_bytes(bytes)?;
+        self.blobs.insert(digest.clone(), size);
+        Ok((digest, size))
+    }
+
+    fn registry(&mut self, image: &Reference) -> &Registry {
+        let host = image.resolve_registry().to_owned();
+        let insecure = &self.insecure;
+        self.registries
+            .entry(host.clone())
+            .or_insert_with(|| Registry::new(&host, insecure))
+    }
+
+    /// One image by digest: its manifest (or index and the manifests of the platforms taken), their blobs, its
+    /// cosign signature manifest and its referrers.
+    async fn add_image(&mut self, reference: &str) -> anyhow::Result<()> {
+        let image: Reference = reference
+            .parse()
+            .map_err(|e| anyhow::anyhow!("not an image reference: {e}"))?;
+        let raw = self
+            .registry(&image)
+            .raw_manifest(&image)
+            .await?
+            .with_context(|| "not found in its registry".to_string())?;
+        if let Some(pinned) = image.digest()
+            && pinned != raw.digest
+        {
+            bail!("the registry answered {} for {pinned}", raw.digest);
+        }
+        let repository = format!("{}/{}", image.registry(), image.repository());
+        let digest = raw.digest.clone();
+        let media_type = raw.media_type.clone();
+        let descriptor = self.store_manifest(&image, raw).await?;
+        self.name(descriptor, &format!("{repository}@{digest}"));
+        let registry = self.registry(&image);
+        let sig_ref = registry.signature_tag(&image, &digest);
+        let sig = registry.raw_manifest(&sig_ref).await?;
+        let signature = match sig {
+            Some(sig) => {
+                let sig_digest = sig.digest.clone();
+                let descriptor = self.store_manifest(&sig_ref, sig).await?;
+                self.name(descriptor, &format!("{repository}:{}", sig_ref.tag().unwrap_or_default()));
+                Some(sig_digest)
+            }
+            None => None,
+        };
+        let referrers = self.registry(&image).referrers(&image, &digest).await?;
+        let mut referrer_digests = Vec::new();
+        for r in &referrers.manifests {
+            let at = self.registry(&image).at(&image, &r.digest);
+            let Some(raw) = self.registry(&image).raw_manifest(&at).await? else {
+                bail!("its referrer {} is listed but not in the registry", r.digest);
+            };
+            let mut descriptor = self.store_manifest(&at, raw).await?;
+            if let Some(t) = &r.artifact_type {
+                descriptor["artifactType"] = json!(t);
+            }
+            self.name(descriptor, &format!("{repository}@{}", r.digest));
+            referrer_digests.push(r.digest.clone());
+        }
+        self.contents.images.push(ImageRecord {
+            reference: reference.to_owned(),
+            repository,
+            digest,
+            media_type,
+            signature,
+            referrers: referrer_digests,
+        });
+        self.stats.images += 1;
+        Ok(())
+    }
+
+    /// Stores a manifest and what it references (an index: the manifests of the platforms taken); its
+    /// descriptor.
+    async fn store_manifest(&mut self, at: &Reference, raw: RawManifest) -> anyhow::Result<Value> {
+        let manifest: Value = serde_json::from_slice(&raw.bytes)
+            .with_context(|| format!("{at}: the manifest is not JSON"))?;
+        for child in manifest["manifests"].as_array().cloned().unwrap_or_default() {
+            if !self.platform.takes(&child) {
+                continue;
+            }
+            let digest = child["digest"].as_str().context("an index entry without a digest")?;
+            let child_ref = self.registry(at).at(at, digest);
+            let child_raw = self
+                .registry(at)
+                .raw_manifest(&child_ref)
+                .await?
+                .with_context(|| format!("{child_ref}: listed by its index but not in the registry"))?;
+            Box::pin(self.store_manifest(&child_ref, child_raw)).await?;
+        }
+        let config = manifest.get("config").into_iter();
+        for d in config.chain(manifest["layers"].as_array().into_iter().flatten()) {
+            let descriptor: OciDescriptor = serde_json::from_value(d.clone())
+                .with_context(|| format!("{at}: a descriptor of its manifest: {d}"))?;
+            self.fetch_blob(at, &descriptor).await?;
+        }
+        let (digest, size) = self.put(&raw.bytes)?;
+        if digest != raw.digest {
+            bail!("{at}: the manifest's content is {digest}, the registry said {}", raw.digest);
+        }
+        Ok(json!({"mediaType": raw.media_type, "digest": digest, "size": size}))
+    }
+
+    /// Streams one blob into the layout, unless it is there already (checked).
+    async fn fetch_blob(&mut self, at: &Reference, d: &OciDescriptor) -> anyhow::Result<()> {
+        let size = u64::try_from(d.size).context("a negative blob size")?;
+        if self.blobs.contains_key(&d.digest) {
+            self.stats.shared += 1;
+            return Ok(());
+        }
+        if is_manifest(&d.media_type) {
+            bail!("{at}: a manifest as a layer ({})", d.digest);
+        }
+        if self.layout.has_blob(&d.digest, size)? {
+            self.stats.reused += 1;
+        } else {
+            let mut writer = self.layout.blob_writer(&d.digest, size).await?;
+            self.registry(at).blob_to(at, d, &mut writer).await?;
+            writer.finish().await?;
+            self.stats.fetched += 1;
+        }
+        self.blobs.insert(d.digest.clone(), size);
+        Ok(())
+    }
+}
+
+/// The OCI images an entry's packages name (`registryType: oci`), in order, once each.
+pub fn oci_images(server: &Value) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for p in server["packages"].as_array().into_iter().flatten() {
+        if p["registryType"] == "oci"
+            && let Some(id) = p["identifier"].as_str()
+            && !out.iter().any(|o| o == id)
+        {
+            out.push(id.to_owned());
+        }
+    }
+    out
+}

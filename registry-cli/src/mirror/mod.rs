@@ -1,0 +1,189 @@
+//! `thv-registry mirror create|verify`: the air-gapped mirror bundle ([`thv_core::mirror`]).
+//!
+//! - `create --from SOURCE [--name GLOB]... [--exclude GLOB]... [--latest-only] [--platform OS/ARCH|all]
+//!   --key cosign.key [--insecure-registry HOST[:PORT]]... -o DIR`: the selected entries, every image they
+//!   reference by digest with its signature manifest and referrers, and the contents signed with the key
+//!   ([`create`]). Re-running it over the same DIR resumes: blobs in place are checked and kept.
+//! - `verify DIR --key mirror.pub [--entry-key PUB]...`: offline, everything [`thv_core::mirror::verify`] checks;
+//!   a line per entry; exit 1 naming each failure.
+
+mod create;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use thv_core::api::ServerStatus;
+use thv_core::mirror::contents::{Contents, Selection};
+use thv_core::mirror::layout::Layout;
+use thv_core::mirror::verify::{EntrySignature, Trust, verify};
+use thv_core::signature::{self, PublicKey};
+
+use crate::export::{entry_status, latest_per_name};
+use crate::input::{self, ApiOptions};
+
+#[derive(Debug, Subcommand)]
+pub enum MirrorCommand {
+    /// Write a mirror bundle (an OCI image layout): selected entries, their images by digest with signatures
+    /// and referrers, the contents signed with a key.
+    Create(CreateArgs),
+    /// Verify a mirror bundle offline: its signature, every blob, every entry (and entry signatures with
+    /// --entry-key).
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The registry: a registry API base URL, a registry file (or URL), or a directory.
+    #[arg(long, value_name = "SOURCE")]
+    from: String,
+    /// Only servers whose name matches this glob (`*`, `?`; repeatable, any may match).
+    #[arg(long = "name", value_name = "GLOB")]
+    names: Vec<String>,
+    /// Leave out servers whose name matches this glob (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    exclude: Vec<String>,
+    /// Only the latest version of each server.
+    #[arg(long)]
+    latest_only: bool,
+    /// The platform taken from multi-platform images: OS/ARCH, or all (default: this machine's).
+    #[arg(long, value_name = "OS/ARCH|all")]
+    platform: Option<String>,
+    /// The mirror operator's private key (cosign.key) that signs the bundle's contents.
+    #[arg(long)]
+    key: PathBuf,
+    /// File holding the key's password (default: COSIGN_PASSWORD).
+    #[arg(long)]
+    password_file: Option<PathBuf>,
+    /// A registry reached over plain HTTP (HOST[:PORT]; repeatable).
+    #[arg(long, value_name = "HOST[:PORT]")]
+    insecure_registry: Vec<String>,
+    /// The bundle directory (created, or resumed when a run was stopped).
+    #[arg(short, long, value_name = "DIR")]
+    out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The bundle directory.
+    bundle: PathBuf,
+    /// The mirror operator's public key (PEM).
+    #[arg(long)]
+    key: PathBuf,
+    /// A publisher's public key the entries must be signed with (repeatable: any of them).
+    #[arg(long, value_name = "PUB")]
+    entry_key: Vec<PathBuf>,
+}
+
+pub async fn run(command: MirrorCommand) -> anyhow::Result<i32> {
+    match command {
+        MirrorCommand::Create(a) => run_create(a).await,
+        MirrorCommand::Verify(a) => run_verify(a),
+    }
+}
+
+async fn run_create(a: CreateArgs) -> anyhow::Result<i32> {
+    let key = crate::sign::read_signing_key(&a.key, a.password_file.as_deref())?;
+    let platform = create::Platform::parse(a.platform.as_deref())?;
+    let filter = input::name_filter(&a.names, &a.exclude)?;
+    let api = ApiOptions {
+        updated_since: None,
+        all_versions: !a.latest_only,
+        include_deleted: false,
+    };
+    let loaded = input::load(&a.from, &api).await?;
+    let from_api = loaded.formats.contains(&"registry API");
+    if let Some(bad) = loaded.entries.iter().find(|e| e.error.is_some()) {
+        anyhow::bail!("{}: {}", bad.location, bad.error.as_deref().unwrap_or_default());
+    }
+    let mut entries: Vec<_> = loaded
+        .entries
+        .into_iter()
+        .filter(|e| filter.accepts(&e.identity().0) && entry_status(e) != ServerStatus::Deleted)
+        .collect();
+    if a.latest_only && !from_api {
+        entries = latest_per_name(entries);
+    }
+    if entries.is_empty() {
+        anyhow::bail!("no entry of {} passed the filters: nothing to mirror", a.from);
+    }
+    let selection = Selection {
+        names: a.names.clone(),
+        exclude: a.exclude.clone(),
+        latest_only: a.latest_only,
+        platform: platform.describe(),
+    };
+    let layout = Layout::create(&a.out)?;
+    let mut builder =
+        create::Builder::new(layout, a.insecure_registry.clone(), platform, Contents::new(a.from.clone(), selection));
+    builder.add_entries(&entries).await?;
+    let (_, s) = builder.finish(&key)?;
+    thv_core::errln!(
+        "mirrored {} entries and {} images into {}: {} blobs, {:.1} MB ({} fetched, {} already in place, {} shared between images); contents signed with {}",
+        s.entries,
+        s.images,
+        a.out.display(),
+        s.blobs,
+        s.bytes as f64 / 1e6,
+        s.fetched,
+        s.reused,
+        s.shared,
+        a.key.display()
+    );
+    Ok(0)
+}
+
+fn read_public_key(path: &PathBuf) -> anyhow::Result<PublicKey> {
+    let pem = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    signature::read_public_key(&pem).with_context(|| format!("{}: not a public key", path.display()))
+}
+
+fn run_verify(a: VerifyArgs) -> anyhow::Result<i32> {
+    let key = read_public_key(&a.key)?;
+    let entry_keys = a
+        .entry_key
+        .iter()
+        .map(|p| Ok((p.display().to_string(), read_public_key(p)?)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let layout = Layout::open(&a.bundle)?;
+    let key_name = a.key.display().to_string();
+    let trust = Trust {
+        key: &key,
+        key_name: &key_name,
+        entry_keys: &entry_keys,
+    };
+    match verify(&layout, &trust) {
+        Ok(report) => {
+            for e in &report.entries {
+                let signed = match &e.signature {
+                    EntrySignature::Verified(k) => format!("signed by {k}"),
+                    EntrySignature::NotChecked => "signature not checked (no --entry-key)".into(),
+                };
+                thv_core::outln!(
+                    "ok {}@{}: {signed}; images: {}",
+                    e.name,
+                    e.version,
+                    if e.images.is_empty() { "none".into() } else { e.images.join(", ") }
+                );
+            }
+            let c = &report.contents;
+            thv_core::outln!(
+                "verified {}: {} entries, {} images, {} blobs; created {} from {}; contents signed with {key_name}",
+                a.bundle.display(),
+                c.entries.len(),
+                c.images.len(),
+                c.blobs.len(),
+                thv_core::api::format_timestamp(&c.created),
+                c.source
+            );
+            Ok(0)
+        }
+        Err(errors) => {
+            for e in &errors {
+                thv_core::errln!("Error: {e}");
+            }
+            thv_core::errln!("{}: {} failure(s); do not use this bundle", a.bundle.display(), errors.len());
+            Ok(1)
+        }
+    }
+}

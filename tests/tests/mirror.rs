@@ -1,0 +1,226 @@
+//! The air-gapped mirror bundle, end to end with real parts: images in the tests' OCI registry (Debian's
+//! docker-registry), one signed with a key (cosign's `.sig` tag) and given a referrer; entries signed with a
+//! publisher's key; `thv-registry mirror create` writes the bundle, skopeo reads it and copies an image out of
+//! it by digest, `mirror verify` checks it offline — and refuses it, naming the cause, after each way of
+//! tampering with it: a flipped byte in a layer, a blob cut short, an entry changed (and re-hashed into the
+//! index), the contents signed by another key, an image's signature manifest left out. A run that stopped
+//! half-way (blobs missing, a partial file left) is resumed by running `create` again.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::{Value, json};
+use thv_e2e::binary;
+use thv_e2e::oci::{Repository, key_pair, push_key_signature, push_test_image, registry};
+use thv_e2e::thv::unique;
+
+fn thv_registry(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(binary("thv-registry"))
+        .current_dir(dir)
+        .env("COSIGN_PASSWORD", "")
+        .env("NO_COLOR", "1")
+        .args(args)
+        .output()
+        .expect("thv-registry runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let (code, stdout, stderr) = thv_registry(dir, args);
+    assert_eq!(code, 0, "thv-registry {args:?}\n{stdout}\n{stderr}");
+    stdout + &stderr
+}
+
+/// `mirror verify` fails; its stderr.
+fn refused(dir: &Path, args: &[&str]) -> String {
+    let (code, stdout, stderr) = thv_registry(dir, args);
+    assert_eq!(code, 1, "thv-registry {args:?} should refuse\n{stdout}\n{stderr}");
+    stderr
+}
+
+fn skopeo(args: &[&str]) -> String {
+    let out = Command::new("skopeo")
+        .args(args)
+        .output()
+        .expect("skopeo is installed (apt-get install skopeo)");
+    assert!(
+        out.status.success(),
+        "skopeo {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn entry(name: &str, image: &str) -> Value {
+    json!({"$schema": "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json",
+           "name": name, "description": "Mirrored", "version": "1.0.0",
+           "packages": [{"registryType": "oci", "identifier": image, "transport": {"type": "stdio"}}]})
+}
+
+fn index(bundle: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(bundle.join("index.json")).unwrap()).unwrap()
+}
+
+fn blob(bundle: &Path, digest: &str) -> std::path::PathBuf {
+    bundle.join("blobs/sha256").join(digest.trim_start_matches("sha256:"))
+}
+
+/// The largest blob of the bundle (a layer of the test image).
+fn largest_blob(bundle: &Path) -> std::path::PathBuf {
+    std::fs::read_dir(bundle.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    let out = Command::new("cp").arg("-a").arg(from).arg(to).output().unwrap();
+    assert!(out.status.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mirror_bundle_is_written_read_by_skopeo_verified_and_tampering_is_refused() {
+    let Some(reg) = registry() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let h = dir.path();
+    // Images: one signed with a key and given a referrer, one referenced by tag.
+    let signed = format!("{reg}/{}:1", unique("mirror-signed"));
+    let by_tag = format!("{reg}/{}:1", unique("mirror-tag"));
+    push_test_image(&signed, &[]);
+    push_test_image(&by_tag, &[]);
+    let signer = key_pair(h, "image");
+    push_key_signature(&signed, signer, None).await;
+    let repo = Repository::of(&signed).await;
+    repo.attach_bundle(&json!({"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json"}))
+        .await;
+    let (_, digest) = repo.manifest().await;
+    let pinned = format!("{}@{digest}", repo.name());
+
+    // Entries, one signed by its publisher.
+    ok(h, &["keygen", "--output-key-prefix", "publisher"]);
+    ok(h, &["keygen", "--output-key-prefix", "mirror"]);
+    ok(h, &["keygen", "--output-key-prefix", "other"]);
+    std::fs::write(h.join("a.json"), entry("io.github.mirror/signed", &pinned).to_string()).unwrap();
+    ok(h, &["sign", "a.json", "--key", "publisher.key", "--embed"]);
+    let a: Value = serde_json::from_slice(&std::fs::read(h.join("a.json")).unwrap()).unwrap();
+    let registry_file = json!({"$schema": "https://static.modelcontextprotocol.io/schemas/2025-12-11/registry.schema.json",
+        "version": "1.0.0", "meta": {}, "data": {"servers": [a, entry("io.github.mirror/tagged", &by_tag)]}});
+    std::fs::write(h.join("registry.json"), registry_file.to_string()).unwrap();
+
+    let create = [
+        "mirror", "create", "--from", "registry.json", "--key", "mirror.key", "--insecure-registry", &reg,
+        "-o", "bundle",
+    ];
+    let summary = ok(h, &create);
+    assert!(summary.contains("mirrored 2 entries and 2 images"), "{summary}");
+    let bundle = h.join("bundle");
+
+    // The layout: every image under its name, its signature manifest and referrer beside it.
+    let names: Vec<String> = index(&bundle)["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(names.contains(&pinned), "{names:?}");
+    assert!(names.contains(&format!("{}:{}.sig", repo.name(), digest.replace(':', "-"))), "{names:?}");
+    assert!(names.iter().any(|n| n.starts_with(&format!("{}@sha256:", repo.name())) && *n != pinned), "a referrer: {names:?}");
+    assert!(names.contains(&"toolhive-mirror".to_owned()) && names.contains(&"toolhive-mirror-entries".to_owned()));
+
+    // skopeo reads it and copies an image out of it by digest.
+    let inspected: Value = serde_json::from_str(&skopeo(&["inspect", &format!("oci:{}:{pinned}", bundle.display())])).unwrap();
+    assert_eq!(inspected["Digest"], digest.as_str());
+    let copied = h.join("copied");
+    skopeo(&["copy", &format!("oci:{}:{pinned}", bundle.display()), &format!("dir:{}", copied.display())]);
+    assert!(copied.join("manifest.json").is_file());
+
+    // Verified offline, entry signatures with the publisher's key.
+    let verify = ["mirror", "verify", "bundle", "--key", "mirror.pub", "--entry-key", "publisher.pub"];
+    let (code, out, err) = thv_registry(h, &verify);
+    assert_eq!(code, 1, "the tagged entry is unsigned: {out}{err}");
+    assert!(err.contains("io.github.mirror/tagged@1.0.0: not signed"), "{err}");
+    let report = ok(h, &["mirror", "verify", "bundle", "--key", "mirror.pub"]);
+    assert!(report.contains("ok io.github.mirror/signed@1.0.0") && report.contains("verified bundle: 2 entries, 2 images"), "{report}");
+
+    // A run stopped half-way (a layer missing, a partial file left) is resumed: only the missing blob is fetched.
+    let layer = largest_blob(&bundle);
+    std::fs::remove_file(&layer).unwrap();
+    std::fs::write(bundle.join("blobs/sha256/.partial-0000-1"), b"cut").unwrap();
+    let summary = ok(h, &create);
+    assert!(summary.contains("(1 fetched"), "{summary}");
+    assert!(!bundle.join("blobs/sha256/.partial-0000-1").exists());
+    ok(h, &["mirror", "verify", "bundle", "--key", "mirror.pub"]);
+
+    // Tampering, each on a fresh copy; nothing is accepted, the cause named.
+    let tamper = |name: &str, change: &dyn Fn(&Path)| -> String {
+        let copy = h.join(name);
+        copy_dir(&bundle, &copy);
+        change(&copy);
+        refused(h, &["mirror", "verify", name, "--key", "mirror.pub"])
+    };
+    let layer_name = layer.file_name().unwrap().to_string_lossy().into_owned();
+    let err = tamper("flipped", &|b| {
+        let p = b.join("blobs/sha256").join(&layer_name);
+        let mut bytes = std::fs::read(&p).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 1;
+        std::fs::write(&p, bytes).unwrap();
+    });
+    assert!(err.contains(&format!("blob sha256:{layer_name}: the content's digest is")), "{err}");
+    let err = tamper("truncated", &|b| {
+        let p = b.join("blobs/sha256").join(&layer_name);
+        let len = std::fs::metadata(&p).unwrap().len();
+        std::fs::OpenOptions::new().write(true).open(&p).unwrap().set_len(len / 2).unwrap();
+    });
+    assert!(err.contains(&format!("blob sha256:{layer_name}:")) && err.contains("the record says"), "{err}");
+    let err = tamper("changed-entry", &|b| change_entry(b));
+    assert!(err.contains("not in the signed contents"), "{err}");
+    let err = tamper("no-signature", &|b| {
+        let mut idx = index(b);
+        idx["manifests"].as_array_mut().unwrap().retain(|d| {
+            !d["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap().ends_with(".sig")
+        });
+        std::fs::write(b.join("index.json"), idx.to_string()).unwrap();
+    });
+    assert!(err.contains(&format!("image {pinned}:")) && err.contains("is not in index.json"), "{err}");
+    // Re-signed by another key: the whole bundle is refused.
+    let other = h.join("other-bundle");
+    copy_dir(&bundle, &other);
+    ok(h, &["mirror", "create", "--from", "registry.json", "--key", "other.key", "--insecure-registry", &reg, "-o", "other-bundle"]);
+    let err = refused(h, &["mirror", "verify", "other-bundle", "--key", "mirror.pub"]);
+    assert!(err.contains("the contents' signature does not verify"), "{err}");
+}
+
+/// Changes the signed entry's description, stores it as a new blob and points the entries artifact (and
+/// index.json) at it: every digest consistent, but not what was signed.
+fn change_entry(b: &Path) {
+    let put = |bytes: &[u8]| -> (String, usize) {
+        let digest = thv_e2e::oci::sha256_digest(bytes);
+        std::fs::write(blob(b, &digest), bytes).unwrap();
+        (digest, bytes.len())
+    };
+    let mut idx = index(b);
+    let entries = idx["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|d| d["annotations"]["org.opencontainers.image.ref.name"] == "toolhive-mirror-entries")
+        .unwrap();
+    let digest = entries["digest"].as_str().unwrap().to_owned();
+    let mut manifest: Value = serde_json::from_slice(&std::fs::read(blob(b, &digest)).unwrap()).unwrap();
+    let layer = &mut manifest["layers"][0];
+    let mut doc: Value = serde_json::from_slice(&std::fs::read(blob(b, layer["digest"].as_str().unwrap())).unwrap()).unwrap();
+    doc["description"] = json!("Changed after signing");
+    let (d, size) = put(&serde_json::to_vec(&doc).unwrap());
+    layer["digest"] = json!(d);
+    layer["size"] = json!(size);
+    let (d, size) = put(&serde_json::to_vec(&manifest).unwrap());
+    entries["digest"] = json!(d);
+    entries["size"] = json!(size);
+    std::fs::write(b.join("index.json"), idx.to_string()).unwrap();
+}
