@@ -3,6 +3,14 @@
 //! key standing in for Rekor (one-entry logs: inclusion proof, signed checkpoint, signed entry timestamp), all
 //! published in a `trusted_root.json`. It signs registry entries (sigstore bundles) and images (cosign's
 //! tag-stored signature layers).
+//!
+//! It also runs what current Sigstore clients use: a Rekor v2 log ([`rekor2`]: an Ed25519 signed-note
+//! checkpoint, `hashedrekord`/`dsse` 0.0.2 entries, no signed entry timestamp) and a timestamp authority
+//! ([`tsa`]: RFC 3161 timestamps over the bundle's signature), both in the `trusted_root.json`
+//! ([`TestSigstore::trusted_root_value`] can be changed before use, e.g. a validity range).
+
+pub mod rekor2;
+pub mod tsa;
 
 use std::collections::BTreeMap;
 
@@ -17,6 +25,9 @@ use sha2::{Digest, Sha256};
 use sigstore::crypto::{SigStoreSigner, SigningScheme};
 use thv_core::signature::tlog::leaf_hash;
 
+use rekor2::Rekor2;
+use tsa::TimestampAuthority;
+
 /// Fulcio's OIDC issuer extensions: v1 (raw string) and v2 (DER UTF8String).
 const OID_ISSUER_V1: &[u64] = &[1, 3, 6, 1, 4, 1, 57264, 1, 1];
 const OID_ISSUER_V2: &[u64] = &[1, 3, 6, 1, 4, 1, 57264, 1, 8];
@@ -28,6 +39,9 @@ pub const OID_SOURCE_REPOSITORY_REF: &[u64] = &[1, 3, 6, 1, 4, 1, 57264, 1, 14];
 const OID_SCT_LIST: &[u64] = &[1, 3, 6, 1, 4, 1, 11129, 2, 4, 2];
 /// 2026-06-01T00:00:00Z: within a leaf's validity (2026-06-01 .. 2026-06-02).
 pub const SIGNED_AT: i64 = 1_780_272_000;
+/// The v0.3 bundle media type, and its other spelling (sigstore-python, cosign 3).
+pub const BUNDLE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+pub const BUNDLE_V03_ALT: &str = "application/vnd.dev.sigstore.bundle+json;version=0.3";
 
 /// Who a leaf certificate is for.
 pub enum Subject<'a> {
@@ -44,13 +58,18 @@ pub struct Leaf {
 impl Leaf {
     /// Signs `data` (ECDSA P-256, SHA-256, ASN.1) with the leaf's key.
     pub fn sign(&self, data: &[u8]) -> Vec<u8> {
-        sigstore::crypto::signing_key::SigStoreKeyPair::from_der(&self.key.serialize_der())
-            .unwrap()
-            .to_sigstore_signer(&SigningScheme::ECDSA_P256_SHA256_ASN1)
-            .unwrap()
-            .sign(data)
-            .unwrap()
+        sign_p256(&self.key, data)
     }
+}
+
+/// Signs `data` with an ECDSA P-256 key (SHA-256, ASN.1).
+pub fn sign_p256(key: &KeyPair, data: &[u8]) -> Vec<u8> {
+    sigstore::crypto::signing_key::SigStoreKeyPair::from_der(&key.serialize_der())
+        .unwrap()
+        .to_sigstore_signer(&SigningScheme::ECDSA_P256_SHA256_ASN1)
+        .unwrap()
+        .sign(data)
+        .unwrap()
 }
 
 /// One entry logged in the test Rekor.
@@ -91,6 +110,10 @@ pub struct TestSigstore {
     ca_der: Vec<u8>,
     ct: SigStoreSigner,
     rekor: SigStoreSigner,
+    /// The Rekor v2 log (`rekor2.test`).
+    pub rekor2: Rekor2,
+    /// The timestamp authority (`https://test-tsa.test`).
+    pub tsa: TimestampAuthority,
 }
 
 impl Default for TestSigstore {
@@ -117,6 +140,8 @@ impl TestSigstore {
             ca_der,
             ct: signer(),
             rekor: signer(),
+            rekor2: Rekor2::new("rekor2.test"),
+            tsa: TimestampAuthority::new("test tsa"),
         }
     }
 
@@ -130,9 +155,17 @@ impl TestSigstore {
 
     /// The `trusted_root.json` of this Sigstore.
     pub fn trusted_root(&self) -> Vec<u8> {
+        self.trusted_root_value().to_string().into_bytes()
+    }
+
+    /// The `trusted_root.json` of this Sigstore as JSON: `tlogs` the Rekor v1 log then the v2 one,
+    /// `timestampAuthorities` the one authority, each valid from 2025-01-01.
+    pub fn trusted_root_value(&self) -> Value {
+        let since = json!({"start": "2025-01-01T00:00:00Z"});
         json!({
             "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
-            "tlogs": [Self::log_description(&self.rekor, "https://rekor.test")],
+            "tlogs": [Self::log_description(&self.rekor, "https://rekor.test"),
+                      self.rekor2.description(since.clone())],
             "certificateAuthorities": [{
                 "subject": {"organization": "test", "commonName": "test fulcio"},
                 "uri": "https://fulcio.test",
@@ -140,15 +173,24 @@ impl TestSigstore {
                 "validFor": {"start": "2025-01-01T00:00:00Z"}
             }],
             "ctlogs": [Self::log_description(&self.ct, "https://ct.test")],
-            "timestampAuthorities": []
+            "timestampAuthorities": [self.tsa.description(since)]
         })
-        .to_string()
-        .into_bytes()
     }
 
     /// A leaf certificate for `subject` and `issuer` with more Fulcio extensions (`(oid, value)`, as DER
     /// UTF8Strings), and an SCT of the test CT log over its precertificate; valid 2026-06-01 .. 2026-06-02.
     pub fn leaf(&self, subject: Subject, issuer: &str, extensions: &[(&[u64], &str)]) -> Leaf {
+        self.leaf_with_sct_extensions(subject, issuer, extensions, &[])
+    }
+
+    /// [`Self::leaf`] whose SCT carries `sct_extensions` (RFC 6962 `CtExtensions`, opaque bytes).
+    pub fn leaf_with_sct_extensions(
+        &self,
+        subject: Subject,
+        issuer: &str,
+        extensions: &[(&[u64], &str)],
+        sct_extensions: &[u8],
+    ) -> Leaf {
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
         let mut params = CertificateParams::default();
         params.serial_number = Some(SerialNumber::from(vec![0x42, 0x17]));
@@ -186,12 +228,16 @@ impl TestSigstore {
         let n = tbs.len();
         signed.extend([(n >> 16) as u8, (n >> 8) as u8, n as u8]);
         signed.extend_from_slice(&tbs);
-        signed.extend([0u8, 0u8]);
+        let ext_len = (sct_extensions.len() as u16).to_be_bytes();
+        signed.extend(ext_len);
+        signed.extend_from_slice(sct_extensions);
         let sig = self.ct.sign(&signed).unwrap();
         let mut sct = vec![0u8];
         sct.extend(Sha256::digest(public_der(&self.ct)));
         sct.extend(timestamp_ms.to_be_bytes());
-        sct.extend([0u8, 0u8, 4u8, 3u8]);
+        sct.extend(ext_len);
+        sct.extend_from_slice(sct_extensions);
+        sct.extend([4u8, 3u8]);
         sct.extend((sig.len() as u16).to_be_bytes());
         sct.extend(&sig);
         let mut list = ((sct.len() + 2) as u16).to_be_bytes().to_vec();
@@ -282,24 +328,11 @@ impl TestSigstore {
         predicate: &Value,
         leaf: &Leaf,
     ) -> Value {
-        use sigstore_protobuf_specs::io::intoto::Envelope;
-        let statement = json!({"_type": "https://in-toto.io/Statement/v1",
-            "subject": [{"name": repository, "digest": {"sha256": digest.trim_start_matches("sha256:")}}],
-            "predicateType": predicate_type, "predicate": predicate});
-        let payload = serde_json::to_vec(&statement).unwrap();
-        let payload_type = "application/vnd.in-toto+json";
-        let mut pae = format!(
-            "DSSEv1 {} {payload_type} {} ",
-            payload_type.len(),
-            payload.len()
-        )
-        .into_bytes();
-        pae.extend(&payload);
-        let signature = leaf.sign(&pae);
-        let envelope = json!({"payload": B64.encode(&payload), "payloadType": payload_type,
-                              "signatures": [{"sig": B64.encode(&signature)}]});
+        let statement = in_toto_statement(repository, digest, predicate_type, predicate);
+        let (envelope, payload, signature) = dsse_envelope(&statement, leaf);
         // Rekor hashes the envelope as the protobuf JSON form serializes it.
-        let parsed: Envelope = serde_json::from_value(envelope.clone()).unwrap();
+        let parsed: sigstore_protobuf_specs::io::intoto::Envelope =
+            serde_json::from_value(envelope.clone()).unwrap();
         let envelope_json = serde_json::to_vec(&parsed).unwrap();
         let body = json!({"apiVersion": "0.0.1", "kind": "dsse", "spec": {
             "envelopeHash": {"algorithm": "sha256", "value": hex::encode(Sha256::digest(&envelope_json))},
@@ -311,6 +344,56 @@ impl TestSigstore {
                "verificationMaterial": {"certificate": {"rawBytes": B64.encode(&leaf.cert_der)},
                                         "tlogEntries": [entry.bundle_entry()]},
                "dsseEnvelope": envelope})
+    }
+
+    /// A keyless bundle over `data` as current clients make it (cosign 3, sigstore-python 4): signed by `leaf`,
+    /// logged in the Rekor v2 log (`hashedrekord` 0.0.2, no signed entry timestamp) and timestamped by the
+    /// timestamp authority at `time` (the signing certificate embedded in the token), with `media_type`.
+    pub fn bundle_rekor2(&self, data: &[u8], leaf: &Leaf, time: i64, media_type: &str) -> Value {
+        let signature = leaf.sign(data);
+        let digest = Sha256::digest(data);
+        let verifier = rekor2::certificate_verifier(&leaf.cert_der);
+        let body = rekor2::hashedrekord_body(&digest, &signature, verifier);
+        json!({"mediaType": media_type,
+               "verificationMaterial": {"certificate": {"rawBytes": B64.encode(&leaf.cert_der)},
+                                        "tlogEntries": [self.rekor2.entry(&body)],
+                                        "timestampVerificationData": self.timestamps(&signature, time)},
+               "messageSignature": {"messageDigest": {"algorithm": "SHA2_256", "digest": B64.encode(digest)},
+                                    "signature": B64.encode(&signature)}})
+    }
+
+    /// A keyless DSSE bundle of an in-toto `statement` the same way (a `dsse` 0.0.2 entry).
+    pub fn dsse_bundle_rekor2(&self, statement: &Value, leaf: &Leaf, time: i64) -> Value {
+        let (envelope, payload, signature) = dsse_envelope(statement, leaf);
+        let verifier = rekor2::certificate_verifier(&leaf.cert_der);
+        let body = rekor2::dsse_body(&payload, &[&signature], verifier);
+        json!({"mediaType": BUNDLE_V03,
+               "verificationMaterial": {"certificate": {"rawBytes": B64.encode(&leaf.cert_der)},
+                                        "tlogEntries": [self.rekor2.entry(&body)],
+                                        "timestampVerificationData": self.timestamps(&signature, time)},
+               "dsseEnvelope": envelope})
+    }
+
+    /// A bundle's `timestampVerificationData`: one timestamp of the authority over `signature` at `time`.
+    pub fn timestamps(&self, signature: &[u8], time: i64) -> Value {
+        json!({"rfc3161Timestamps": [{"signedTimestamp": B64.encode(self.tsa.timestamp(signature, time, true))}]})
+    }
+
+    /// A bundle over `data` signed with `key` (no certificate: `cosign sign-blob --key`), logged in the Rekor v1
+    /// log (`hashedrekord` 0.0.1 naming the public key) at [`SIGNED_AT`].
+    pub fn key_bundle(&self, data: &[u8], key: &KeyPair) -> Value {
+        let signature = sign_p256(key, data);
+        let digest = Sha256::digest(data);
+        let body = json!({"apiVersion": "0.0.1", "kind": "hashedrekord", "spec": {
+            "data": {"hash": {"algorithm": "sha256", "value": hex::encode(digest)}},
+            "signature": {"content": B64.encode(&signature),
+                          "publicKey": {"content": B64.encode(key.public_key_pem())}}}});
+        let entry = self.log_entry(&body, SIGNED_AT);
+        json!({"mediaType": BUNDLE_V03,
+               "verificationMaterial": {"publicKey": {"hint": B64.encode(Sha256::digest(rcgen::PublicKeyData::subject_public_key_info(key)))},
+                                        "tlogEntries": [entry.bundle_entry()]},
+               "messageSignature": {"messageDigest": {"algorithm": "SHA2_256", "digest": B64.encode(digest)},
+                                    "signature": B64.encode(&signature)}})
     }
 
     /// A cosign signature layer over the image `digest` of `repository`, keyless-signed by `leaf` and logged:
@@ -344,6 +427,35 @@ impl TestSigstore {
         ]);
         (payload, annotations)
     }
+}
+
+/// An in-toto statement about the image `digest` of `repository`.
+pub fn in_toto_statement(
+    repository: &str,
+    digest: &str,
+    predicate_type: &str,
+    predicate: &Value,
+) -> Value {
+    json!({"_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": repository, "digest": {"sha256": digest.trim_start_matches("sha256:")}}],
+        "predicateType": predicate_type, "predicate": predicate})
+}
+
+/// A DSSE envelope of an in-toto `statement` signed by `leaf`: the envelope, its payload and signature.
+pub fn dsse_envelope(statement: &Value, leaf: &Leaf) -> (Value, Vec<u8>, Vec<u8>) {
+    let payload = serde_json::to_vec(statement).unwrap();
+    let payload_type = "application/vnd.in-toto+json";
+    let mut pae = format!(
+        "DSSEv1 {} {payload_type} {} ",
+        payload_type.len(),
+        payload.len()
+    )
+    .into_bytes();
+    pae.extend(&payload);
+    let signature = leaf.sign(&pae);
+    let envelope = json!({"payload": B64.encode(&payload), "payloadType": payload_type,
+                          "signatures": [{"sig": B64.encode(&signature)}]});
+    (envelope, payload, signature)
 }
 
 fn signer() -> SigStoreSigner {
