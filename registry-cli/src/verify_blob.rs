@@ -10,7 +10,6 @@
 //!
 //! Exit 0 printing `Verified OK` (as cosign), 1 naming the reason otherwise.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -57,13 +56,13 @@ pub struct VerifyBlobArgs {
     certificate_oidc_issuer_regexp: Option<String>,
 }
 
-/// A line on stdout or stderr; a closed pipe is not an error worth a panic.
+/// A line on stdout or stderr ([`thv_core::output`]: a closed stdout ends the command with 141, no panic).
 fn say(stderr: bool, line: &str) {
-    let _ = if stderr {
-        writeln!(std::io::stderr(), "{line}")
+    if stderr {
+        thv_core::errln!("{line}");
     } else {
-        writeln!(std::io::stdout(), "{line}")
-    };
+        thv_core::outln!("{line}");
+    }
 }
 
 /// The expected certificate identity, when identity flags are given.

@@ -31,6 +31,8 @@
 //! insecure_registries = ["127.0.0.1:5000"]   # reached over plain HTTP
 //! trusted_root = "/etc/thv/trusted_root.json"   # keyless signatures vs the entry's provenance (default:
 //!                                         # the bundled public-good root)
+//! [images.mirrors]                        # an air-gapped site's mirror (`thv-registry mirror push`)
+//! "ghcr.io" = "mirror.site/ghcr.io"       # ghcr.io/org/img@sha256:… is pulled and verified there
 //! ```
 //!
 //! Unknown keys are refused (a typo must not silently do nothing); every error names the file.

@@ -224,3 +224,107 @@ fn change_entry(b: &Path) {
     entries["size"] = json!(size);
     std::fs::write(b.join("index.json"), idx.to_string()).unwrap();
 }
+
+/// The whole air-gapped path: a bundle made from the origin registry is verified and pushed into the site's
+/// registry (the private one, basic auth) and the site's `thv-registry-api`; `thv run NAME` there resolves the
+/// entry from the site's API, pulls the image from the site's registry by the mapping `push` printed, verifies
+/// its key signature and the entry's signature there, and serves it — the origin registry sees no request for the
+/// image after `create`. A bundle that fails verification pushes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pushed_bundle_runs_on_the_site_without_the_origin() {
+    let (Some(origin), Some((site, creds))) = (registry(), thv_e2e::oci::auth_registry()) else {
+        return;
+    };
+    let Some(py) = thv_e2e::thv::python() else { return };
+    let origin_log = Path::new("/tmp/thv-oci-registry.log");
+    let dir = tempfile::tempdir().unwrap();
+    let h = dir.path();
+    let repo_name = unique("mirror-site");
+    let image = format!("{origin}/{repo_name}:1");
+    push_test_image(&image, &[]);
+    push_key_signature(&image, key_pair(h, "image"), None).await;
+    let (_, digest) = Repository::of(&image).await.manifest().await;
+    let pinned = format!("{origin}/{repo_name}@{digest}");
+    ok(h, &["keygen", "--output-key-prefix", "publisher"]);
+    ok(h, &["keygen", "--output-key-prefix", "mirror"]);
+    let name = format!("io.github.mirror/{}", repo_name.replace('-', ""));
+    std::fs::write(h.join("e.json"), entry(&name, &pinned).to_string()).unwrap();
+    ok(h, &["sign", "e.json", "--key", "publisher.key", "--embed"]);
+    let e: Value = serde_json::from_slice(&std::fs::read(h.join("e.json")).unwrap()).unwrap();
+    std::fs::write(h.join("registry.json"), json!([e]).to_string()).unwrap();
+    ok(h, &["mirror", "create", "--from", "registry.json", "--key", "mirror.key", "--insecure-registry", &origin, "-o", "bundle"]);
+    let origin_log_after_create = std::fs::metadata(origin_log).map(|m| m.len()).unwrap_or(0);
+
+    // The site: credentials for its registry where container tools keep them, a fresh registry API.
+    let thv = thv_e2e::thv::Thv::new();
+    let config_dir = thv.home().join(".config");
+    std::fs::create_dir_all(config_dir.join("containers")).unwrap();
+    let auth = json!({"auths": {site.clone(): {"auth": base64_encode(&creds)}}});
+    let auth_file = config_dir.join("containers/auth.json");
+    std::fs::write(&auth_file, auth.to_string()).unwrap();
+    let api_home = tempfile::tempdir().unwrap();
+    let api = thv_e2e::registry_api::start_with(api_home.path(), &["--no-seed"]);
+    let token = thv_e2e::registry_api::mint_token(api_home.path(), "io.github.mirror/*", "publish");
+
+    // A tampered copy is refused and pushes nothing.
+    copy_dir(&h.join("bundle"), &h.join("tampered"));
+    let layer = largest_blob(&h.join("tampered"));
+    let mut bytes = std::fs::read(&layer).unwrap();
+    bytes[0] ^= 1;
+    std::fs::write(&layer, bytes).unwrap();
+    let site_prefix = format!("{site}/site-{}", std::process::id());
+    let push = |bundle: &str| {
+        Command::new(binary("thv-registry"))
+            .current_dir(h)
+            .env("REGISTRY_AUTH_FILE", &auth_file)
+            .args(["mirror", "push", bundle, "--key", "mirror.pub", "--entry-key", "publisher.pub",
+                   "--oci-registry", &site_prefix, "--insecure-registry", &site,
+                   "--registry-api", &api.base, "--token", &token])
+            .output()
+            .unwrap()
+    };
+    let out = push("tampered");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing pushed"));
+    let listed: Value = reqwest::get(format!("{}/v0.1/servers", api.base)).await.unwrap().json().await.unwrap();
+    assert_eq!(listed["servers"].as_array().unwrap().len(), 0, "{listed}");
+
+    let out = push("bundle");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let mapping = format!("{origin:?} = \"{site_prefix}/{}\"", origin.replace(':', "-"));
+    assert!(stdout.contains(&mapping), "{stdout}");
+    let listed: Value = reqwest::get(format!("{}/v0.1/servers", api.base)).await.unwrap().json().await.unwrap();
+    assert_eq!(listed["servers"][0]["server"], e, "the entry is published unchanged");
+
+    // thv on the site: the site's API, the mirror mapping, signatures enforced for entries and images.
+    let config = format!(
+        "[registry]\nurl = \"{}\"\n\n[signatures]\nmode = \"enforce\"\ntrusted_keys = [\"{}\"]\n\n\
+         [images]\nverification = \"enabled\"\ntrusted_keys = [\"{}\"]\ninsecure_registries = [\"{site}\"]\n\n\
+         [images.mirrors]\n{mapping}\n",
+        api.base,
+        h.join("publisher.pub").display(),
+        h.join("image.pub").display(),
+    );
+    std::fs::create_dir_all(config_dir.join("thv")).unwrap();
+    std::fs::write(config_dir.join("thv/config.toml"), config).unwrap();
+    let workload = unique("mirrored");
+    let err = thv.ok_stderr(&["run", &name, "--name", &workload]);
+    assert!(err.contains(&format!("from the mirror, {site_prefix}/")), "{err}");
+    assert!(err.contains("signature verified"), "{err}");
+    let url = thv.url(&workload);
+    assert_eq!(
+        thv_e2e::thv::call_tool(&py, &url, "streamable-http", "echo", &json!({"text": "offline"})),
+        "offline"
+    );
+    thv.ok(&["rm", &workload]);
+    let origin_requests = std::fs::read(origin_log)
+        .map(|log| String::from_utf8_lossy(&log[origin_log_after_create as usize..]).matches(&repo_name).count())
+        .unwrap_or(0);
+    assert_eq!(origin_requests, 0, "the origin registry was asked for {repo_name} after create");
+}
+
+fn base64_encode(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}

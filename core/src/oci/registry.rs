@@ -219,6 +219,91 @@ impl Registry {
         Ok(out)
     }
 
+    /// Authenticates for pushing to `image`'s repository.
+    pub async fn prepare_push(&self, image: &Reference) -> Result<(), OciError> {
+        self.client
+            .auth(image, &self.auth, oci_client::RegistryOperation::Push)
+            .await
+            .map(|_| ())
+            .map_err(OciError::read(format!("{image} (authenticating to push)")))
+    }
+
+    /// Whether `image`'s repository has the blob `digest`.
+    pub async fn has_blob(&self, image: &Reference, digest: &str) -> Result<bool, OciError> {
+        self.client
+            .blob_exists(image, digest)
+            .await
+            .map_err(OciError::read(format!("{image} blob {digest}")))
+    }
+
+    /// Pushes a blob from a stream of chunks (bounded memory), as `digest` of `size` bytes.
+    pub async fn push_blob_stream<S>(
+        &self,
+        image: &Reference,
+        chunks: S,
+        digest: &str,
+        size: u64,
+    ) -> Result<(), OciError>
+    where
+        S: futures::Stream<Item = oci_client::errors::Result<bytes::Bytes>> + Send + 'static,
+    {
+        self.client
+            .push_blob_stream(image, chunks, digest, Some(size))
+            .await
+            .map(|_| ())
+            .map_err(OciError::read(format!("{image} blob {digest} (pushing)")))
+    }
+
+    /// Pushes the blob stored in `path`, read in pieces of 1 MiB (bounded memory).
+    pub async fn push_blob_file(
+        &self,
+        image: &Reference,
+        path: &std::path::Path,
+        digest: &str,
+        size: u64,
+    ) -> Result<(), OciError> {
+        use tokio::io::AsyncReadExt;
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| OciError::Invalid {
+                what: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+        let chunks = futures::stream::unfold(Some(file), |state| async move {
+            let mut file = state?;
+            let mut buf = vec![0u8; 1 << 20];
+            match file.read(&mut buf).await {
+                Ok(0) => None,
+                Ok(n) => {
+                    buf.truncate(n);
+                    Some((Ok(bytes::Bytes::from(buf)), Some(file)))
+                }
+                Err(e) => Some((Err(OciDistributionError::IoError(e)), None)),
+            }
+        });
+        self.push_blob_stream(image, chunks, digest, size).await
+    }
+
+    /// Pushes a manifest (or index) as stored, under `image`'s tag or digest.
+    pub async fn push_manifest(
+        &self,
+        image: &Reference,
+        bytes: Vec<u8>,
+        media_type: &str,
+    ) -> Result<(), OciError> {
+        let content_type = reqwest::header::HeaderValue::from_str(media_type).map_err(|e| {
+            OciError::Invalid {
+                what: image.to_string(),
+                message: format!("media type {media_type}: {e}"),
+            }
+        })?;
+        self.client
+            .push_manifest_raw(image, bytes, content_type)
+            .await
+            .map(|_| ())
+            .map_err(OciError::read(format!("{image} (pushing its manifest)")))
+    }
+
     /// `image`'s repository at `digest`.
     pub fn at(&self, image: &Reference, digest: &str) -> Reference {
         Reference::with_digest(

@@ -6,8 +6,13 @@
 //!   ([`create`]). Re-running it over the same DIR resumes: blobs in place are checked and kept.
 //! - `verify DIR --key mirror.pub [--entry-key PUB]...`: offline, everything [`thv_core::mirror::verify`] checks;
 //!   a line per entry; exit 1 naming each failure.
+//! - `push DIR --key mirror.pub [--entry-key PUB]... --oci-registry HOST[:PORT][/PREFIX] [--registry-api URL
+//!   --token T]`: verifies first (nothing is pushed from a bundle that fails), then copies the images into the
+//!   site's registry ([`push`]) and publishes the entries, unchanged, to the site's registry API (as `import
+//!   --to`); prints the `[images] mirrors` lines that point thv at the copies.
 
 mod create;
+mod push;
 
 use std::path::PathBuf;
 
@@ -16,7 +21,7 @@ use clap::{Args, Subcommand};
 use thv_core::api::ServerStatus;
 use thv_core::mirror::contents::{Contents, Selection};
 use thv_core::mirror::layout::Layout;
-use thv_core::mirror::verify::{EntrySignature, Trust, verify};
+use thv_core::mirror::verify::{EntrySignature, Report, Trust, verify};
 use thv_core::signature::{self, PublicKey};
 
 use crate::export::{entry_status, latest_per_name};
@@ -30,6 +35,28 @@ pub enum MirrorCommand {
     /// Verify a mirror bundle offline: its signature, every blob, every entry (and entry signatures with
     /// --entry-key).
     Verify(VerifyArgs),
+    /// Verify a mirror bundle, then copy its images into the site's OCI registry and its entries into the
+    /// site's registry API.
+    Push(PushArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    #[command(flatten)]
+    verify: VerifyArgs,
+    /// The site's OCI registry: HOST[:PORT][/PREFIX]; an image HOST/REPO lands at
+    /// HOST[:PORT][/PREFIX]/HOST'/REPO (HOST' = HOST with ':' made '-').
+    #[arg(long, value_name = "HOST[:PORT][/PREFIX]")]
+    oci_registry: String,
+    /// A registry reached over plain HTTP (HOST[:PORT]; repeatable).
+    #[arg(long, value_name = "HOST[:PORT]")]
+    insecure_registry: Vec<String>,
+    /// The site's thv-registry-api: its base URL; the entries are published there unchanged.
+    #[arg(long, value_name = "URL")]
+    registry_api: Option<String>,
+    /// The registry API token (publish permission for the entries' names).
+    #[arg(long, env = "THV_REGISTRY_TOKEN", hide_env_values = true, requires = "registry_api")]
+    token: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -79,6 +106,7 @@ pub async fn run(command: MirrorCommand) -> anyhow::Result<i32> {
     match command {
         MirrorCommand::Create(a) => run_create(a).await,
         MirrorCommand::Verify(a) => run_verify(a),
+        MirrorCommand::Push(a) => run_push(a).await,
     }
 }
 
@@ -138,7 +166,8 @@ fn read_public_key(path: &PathBuf) -> anyhow::Result<PublicKey> {
     signature::read_public_key(&pem).with_context(|| format!("{}: not a public key", path.display()))
 }
 
-fn run_verify(a: VerifyArgs) -> anyhow::Result<i32> {
+/// The bundle verified (a line per entry and a summary on stdout), or every failure reported on stderr.
+fn verified(a: &VerifyArgs) -> anyhow::Result<Option<(Layout, Report)>> {
     let key = read_public_key(&a.key)?;
     let entry_keys = a
         .entry_key
@@ -176,14 +205,71 @@ fn run_verify(a: VerifyArgs) -> anyhow::Result<i32> {
                 thv_core::api::format_timestamp(&c.created),
                 c.source
             );
-            Ok(0)
+            Ok(Some((layout, report)))
         }
         Err(errors) => {
             for e in &errors {
                 thv_core::errln!("Error: {e}");
             }
             thv_core::errln!("{}: {} failure(s); do not use this bundle", a.bundle.display(), errors.len());
-            Ok(1)
+            Ok(None)
         }
     }
+}
+
+fn run_verify(a: VerifyArgs) -> anyhow::Result<i32> {
+    Ok(if verified(&a)?.is_some() { 0 } else { 1 })
+}
+
+async fn run_push(a: PushArgs) -> anyhow::Result<i32> {
+    let Some((layout, report)) = verified(&a.verify)? else {
+        thv_core::errln!("nothing pushed");
+        return Ok(1);
+    };
+    let (s, mappings) =
+        push::push_images(&layout, &report.contents, &a.oci_registry, &a.insecure_registry).await?;
+    thv_core::errln!(
+        "pushed {} images to {}: {} manifests, {} blobs sent ({:.1} MB), {} already there",
+        s.images,
+        a.oci_registry,
+        s.manifests,
+        s.blobs_sent,
+        s.bytes_sent as f64 / 1e6,
+        s.blobs_present
+    );
+    if !mappings.is_empty() {
+        thv_core::outln!("# thv's configuration on the site (config.toml): where the images are now");
+        thv_core::outln!("[images.mirrors]");
+        for (from, to) in &mappings {
+            thv_core::outln!("{from:?} = {to:?}");
+        }
+    }
+    let Some(api) = &a.registry_api else {
+        return Ok(0);
+    };
+    // The entries, unchanged, as a server list, published as `import --to` does.
+    let file = std::env::temp_dir().join(format!("thv-mirror-entries-{}.json", std::process::id()));
+    let docs: Vec<&serde_json::Value> = report
+        .contents
+        .entries
+        .iter()
+        .filter_map(|e| report.documents.get(&e.digest))
+        .collect();
+    std::fs::write(&file, serde_json::to_vec(&docs)?)?;
+    let imported = crate::import::run(crate::import::ImportArgs {
+        sources: vec![file.display().to_string()],
+        into: None,
+        to: Some(api.clone()),
+        token: a.token.clone(),
+        updated_since: None,
+        names: Vec::new(),
+        exclude: Vec::new(),
+        latest_only: false,
+        upgrade_schema: false,
+        dry_run: false,
+        quiet: false,
+    })
+    .await;
+    let _ = std::fs::remove_file(&file);
+    imported
 }

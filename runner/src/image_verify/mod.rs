@@ -31,6 +31,7 @@
 
 mod keyless;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
@@ -80,6 +81,11 @@ pub struct ImagesConfig {
     /// public-good one, for provenances naming that instance).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trusted_root: Option<PathBuf>,
+    /// Where images are mirrored (an air-gapped site: `thv-registry mirror push` prints these): a registry, or
+    /// a `REGISTRY/PATH` prefix, mapped to the mirror's; `thv run` pulls and verifies the image there, by the
+    /// same digest, the registry entry unchanged.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub mirrors: BTreeMap<String, String>,
 }
 
 impl ImagesConfig {
@@ -96,10 +102,18 @@ pub async fn check(
     config: &ImagesConfig,
     provenance: Option<&Provenance>,
 ) -> anyhow::Result<()> {
-    let Some(image) = rc.image.clone() else {
+    let Some(mut image) = rc.image.clone() else {
         return Ok(());
     };
-    if mode == Mode::Disabled || rc.package.is_some() {
+    if rc.package.is_some() {
+        return Ok(());
+    }
+    if let Some(mirrored) = thv_core::oci::mirrored(&image, &config.mirrors) {
+        thv_core::errln!("{image}: from the mirror, {mirrored}");
+        image = mirrored;
+        rc.image = Some(image.clone());
+    }
+    if mode == Mode::Disabled {
         return Ok(());
     }
     if config.trusted_keys.is_empty() && provenance.is_none() {
