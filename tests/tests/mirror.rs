@@ -4,7 +4,8 @@
 //! it by digest, `mirror verify` checks it offline — and refuses it, naming the cause, after each way of
 //! tampering with it: a flipped byte in a layer, a blob cut short, an entry changed (and re-hashed into the
 //! index), the contents signed by another key, an image's signature manifest left out. A run that stopped
-//! half-way (blobs missing, a partial file left) is resumed by running `create` again.
+//! half-way (blobs missing, a partial file left) is resumed by running `create` again. Image signatures are
+//! verified offline with the image keys.
 
 use std::path::Path;
 use std::process::Command;
@@ -146,6 +147,17 @@ async fn a_mirror_bundle_is_written_read_by_skopeo_verified_and_tampering_is_ref
     assert!(err.contains("io.github.mirror/tagged@1.0.0: not signed"), "{err}");
     let report = ok(h, &["mirror", "verify", "bundle", "--key", "mirror.pub"]);
     assert!(report.contains("ok io.github.mirror/signed@1.0.0") && report.contains("verified bundle: 2 entries, 2 images"), "{report}");
+
+    // Image signatures, offline, with the image keys: the signed image verifies, the unsigned one is named.
+    let (code, _, err) = thv_registry(h, &["mirror", "verify", "bundle", "--key", "mirror.pub", "--image-key", "image.pub"]);
+    assert_eq!(code, 1);
+    assert!(err.contains(&format!("image {by_tag}: not signed")), "{err}");
+    ok(h, &["mirror", "create", "--from", "registry.json", "--name", "io.github.mirror/signed", "--key", "mirror.key",
+            "--insecure-registry", &reg, "-o", "signed-only"]);
+    let report = ok(h, &["mirror", "verify", "signed-only", "--key", "mirror.pub", "--image-key", "image.pub"]);
+    assert!(report.contains(&format!("ok image {pinned}: signed by image.pub")), "{report}");
+    let err = refused(h, &["mirror", "verify", "signed-only", "--key", "mirror.pub", "--image-key", "publisher.pub"]);
+    assert!(err.contains("no carried signature verifies with the image keys"), "{err}");
 
     // A run stopped half-way (a layer missing, a partial file left) is resumed: only the missing blob is fetched.
     let layer = largest_blob(&bundle);

@@ -7,7 +7,8 @@
 //!    from the signed list: a blob added or swapped after signing is found;
 //! 4. the entries artifact holds exactly the listed entries, each a server.json whose name and version are the
 //!    record's; with the publishers' keys given, each entry's embedded signature verifies with one of them;
-//! 5. each listed image (and its signature manifest and referrers) is in `index.json` under its name.
+//! 5. each listed image (and its signature manifest and referrers) is in `index.json` under its name; with image
+//!    keys given, each image's carried cosign signature verifies with one of them over the image's digest.
 //!
 //! Every failure is collected, so one run names them all.
 
@@ -27,6 +28,8 @@ pub struct Trust<'a> {
     pub key_name: &'a str,
     /// The publishers' keys the entries must be signed with (none: entry signatures are not checked).
     pub entry_keys: &'a [(String, PublicKey)],
+    /// The keys the images must be signed with (cosign; none: image signatures are not checked).
+    pub image_keys: &'a [(String, PublicKey)],
 }
 
 /// What an entry's signature came to.
@@ -36,6 +39,12 @@ pub enum EntrySignature {
     Verified(String),
     /// No entry keys were given.
     NotChecked,
+}
+
+#[derive(Debug, Clone)]
+pub struct ImageReport {
+    pub reference: String,
+    pub signature: EntrySignature,
 }
 
 #[derive(Debug, Clone)]
@@ -51,6 +60,7 @@ pub struct EntryReport {
 pub struct Report {
     pub contents: Contents,
     pub entries: Vec<EntryReport>,
+    pub images: Vec<ImageReport>,
     /// Each entry's document, by layer digest (verified).
     pub documents: BTreeMap<String, Value>,
 }
@@ -86,10 +96,12 @@ pub fn verify(layout: &Layout, trust: &Trust) -> Result<Report, Vec<MirrorError>
     }
     let (entries, documents) = check_entries(layout, named(ENTRIES_REF), &contents, trust, &mut errors);
     check_images(&descriptors, &contents, &mut errors);
+    let images = image_signatures(layout, &contents, trust, &mut errors);
     if errors.is_empty() {
         Ok(Report {
             contents,
             entries,
+            images,
             documents,
         })
     } else {
@@ -292,4 +304,62 @@ fn check_images(descriptors: &[Value], contents: &Contents, errors: &mut Vec<Mir
             }
         }
     }
+}
+
+/// Each image's carried cosign signature against the image keys.
+fn image_signatures(
+    layout: &Layout,
+    contents: &Contents,
+    trust: &Trust,
+    errors: &mut Vec<MirrorError>,
+) -> Vec<ImageReport> {
+    let mut reports = Vec::new();
+    for image in &contents.images {
+        let signature = if trust.image_keys.is_empty() {
+            EntrySignature::NotChecked
+        } else {
+            match image_signature(layout, &image.digest, image.signature.as_deref(), trust.image_keys) {
+                Ok(key) => EntrySignature::Verified(key),
+                Err(reason) => {
+                    errors.push(MirrorError::Invalid(format!("image {}: {reason}", image.reference)));
+                    continue;
+                }
+            }
+        };
+        reports.push(ImageReport {
+            reference: image.reference.clone(),
+            signature,
+        });
+    }
+    reports
+}
+
+/// The name of the image key a layer of the signature manifest verifies with, over `digest`.
+fn image_signature(
+    layout: &Layout,
+    digest: &str,
+    signature: Option<&str>,
+    keys: &[(String, PublicKey)],
+) -> Result<String, String> {
+    use crate::signature::cosign::{SIMPLE_SIGNING_MEDIA_TYPE, verify_key_layer};
+    let sig = signature.ok_or("not signed (no cosign signature manifest carried)")?;
+    let manifest = layout.read_json(sig).map_err(|e| e.to_string())?;
+    let mut last = "no simple signing layer".to_owned();
+    for layer in manifest["layers"].as_array().into_iter().flatten() {
+        if layer["mediaType"] != SIMPLE_SIGNING_MEDIA_TYPE {
+            continue;
+        }
+        let Some(payload_digest) = layer["digest"].as_str() else { continue };
+        let payload = layout.read_blob(payload_digest).map_err(|e| e.to_string())?;
+        let annotations: BTreeMap<String, String> =
+            serde_json::from_value(layer["annotations"].clone()).unwrap_or_default();
+        for (name, key) in keys {
+            match verify_key_layer(&payload, &annotations, key) {
+                Ok(signed) if signed == digest => return Ok(name.clone()),
+                Ok(signed) => last = format!("a signature over another image ({signed})"),
+                Err(e) => last = e.to_string(),
+            }
+        }
+    }
+    Err(format!("no carried signature verifies with the image keys ({last})"))
 }

@@ -44,6 +44,24 @@ pub fn signed_image_digest(payload: &[u8]) -> Result<String, SignatureError> {
         })
 }
 
+/// Verifies a cosign signature layer signed with a key: the signature annotation (base64) over the payload
+/// bytes with `key`; the image digest the payload signs.
+pub fn verify_key_layer(
+    payload: &[u8],
+    annotations: &BTreeMap<String, String>,
+    key: &super::PublicKey,
+) -> Result<String, SignatureError> {
+    let signature = annotations
+        .get(SIGNATURE_ANNOTATION)
+        .ok_or_else(|| SignatureError::Bundle(format!("no {SIGNATURE_ANNOTATION} annotation")))?;
+    let signature = B64
+        .decode(signature.trim())
+        .map_err(|e| SignatureError::Bundle(format!("{SIGNATURE_ANNOTATION}: {e}")))?;
+    key.verify(payload, &signature, key.default_hash())
+        .map_err(|_| SignatureError::BadSignature { key: key.hint() })?;
+    signed_image_digest(payload)
+}
+
 /// The bundle of a keyless signature layer (see the module documentation); `Ok(None)` for a layer without a
 /// certificate (signed with a key).
 pub fn keyless_layer_bundle(

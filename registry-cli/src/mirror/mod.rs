@@ -4,7 +4,7 @@
 //!   --key cosign.key [--insecure-registry HOST[:PORT]]... -o DIR`: the selected entries, every image they
 //!   reference by digest with its signature manifest and referrers, and the contents signed with the key
 //!   ([`create`]). Re-running it over the same DIR resumes: blobs in place are checked and kept.
-//! - `verify DIR --key mirror.pub [--entry-key PUB]...`: offline, everything [`thv_core::mirror::verify`] checks;
+//! - `verify DIR --key mirror.pub [--entry-key PUB]... [--image-key PUB]...`: offline, everything [`thv_core::mirror::verify`] checks;
 //!   a line per entry; exit 1 naming each failure.
 //! - `push DIR --key mirror.pub [--entry-key PUB]... --oci-registry HOST[:PORT][/PREFIX] [--registry-api URL
 //!   --token T]`: verifies first (nothing is pushed from a bundle that fails), then copies the images into the
@@ -100,6 +100,9 @@ pub struct VerifyArgs {
     /// A publisher's public key the entries must be signed with (repeatable: any of them).
     #[arg(long, value_name = "PUB")]
     entry_key: Vec<PathBuf>,
+    /// A public key the images must be signed with (cosign; repeatable: any of them).
+    #[arg(long, value_name = "PUB")]
+    image_key: Vec<PathBuf>,
 }
 
 pub async fn run(command: MirrorCommand) -> anyhow::Result<i32> {
@@ -169,17 +172,20 @@ fn read_public_key(path: &PathBuf) -> anyhow::Result<PublicKey> {
 /// The bundle verified (a line per entry and a summary on stdout), or every failure reported on stderr.
 fn verified(a: &VerifyArgs) -> anyhow::Result<Option<(Layout, Report)>> {
     let key = read_public_key(&a.key)?;
-    let entry_keys = a
-        .entry_key
-        .iter()
-        .map(|p| Ok((p.display().to_string(), read_public_key(p)?)))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let keys = |paths: &[PathBuf]| {
+        paths
+            .iter()
+            .map(|p| Ok((p.display().to_string(), read_public_key(p)?)))
+            .collect::<anyhow::Result<Vec<_>>>()
+    };
+    let (entry_keys, image_keys) = (keys(&a.entry_key)?, keys(&a.image_key)?);
     let layout = Layout::open(&a.bundle)?;
     let key_name = a.key.display().to_string();
     let trust = Trust {
         key: &key,
         key_name: &key_name,
         entry_keys: &entry_keys,
+        image_keys: &image_keys,
     };
     match verify(&layout, &trust) {
         Ok(report) => {
@@ -194,6 +200,11 @@ fn verified(a: &VerifyArgs) -> anyhow::Result<Option<(Layout, Report)>> {
                     e.version,
                     if e.images.is_empty() { "none".into() } else { e.images.join(", ") }
                 );
+            }
+            for i in &report.images {
+                if let EntrySignature::Verified(k) = &i.signature {
+                    thv_core::outln!("ok image {}: signed by {k}", i.reference);
+                }
             }
             let c = &report.contents;
             thv_core::outln!(
