@@ -159,6 +159,21 @@ async fn a_mirror_bundle_is_written_read_by_skopeo_verified_and_tampering_is_ref
     let err = refused(h, &["mirror", "verify", "signed-only", "--key", "mirror.pub", "--image-key", "publisher.pub"]);
     assert!(err.contains("no carried signature verifies with the image keys"), "{err}");
 
+    // The same as one tar file: skopeo reads it as an OCI archive, verify and push take it.
+    ok(h, &["mirror", "create", "--from", "registry.json", "--name", "io.github.mirror/signed", "--key", "mirror.key",
+            "--insecure-registry", &reg, "-o", "signed.tar"]);
+    assert!(!h.join("signed.tar.work").exists());
+    let inspected: Value =
+        serde_json::from_str(&skopeo(&["inspect", &format!("oci-archive:{}:{pinned}", h.join("signed.tar").display())])).unwrap();
+    assert_eq!(inspected["Digest"], digest.as_str());
+    let report = ok(h, &["mirror", "verify", "signed.tar", "--key", "mirror.pub", "--image-key", "image.pub"]);
+    assert!(report.contains("verified signed.tar: 1 entries, 1 images"), "{report}");
+    let mut cut = std::fs::read(h.join("signed.tar")).unwrap();
+    cut.truncate(cut.len() / 2);
+    std::fs::write(h.join("cut.tar"), cut).unwrap();
+    let (code, _, err) = thv_registry(h, &["mirror", "verify", "cut.tar", "--key", "mirror.pub"]);
+    assert_ne!(code, 0, "a bundle cut short is refused: {err}");
+
     // A run stopped half-way (a layer missing, a partial file left) is resumed: only the missing blob is fetched.
     let layer = largest_blob(&bundle);
     std::fs::remove_file(&layer).unwrap();

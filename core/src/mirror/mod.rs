@@ -20,6 +20,7 @@
 //! signature, every blob's size and SHA-256, that nothing the index reaches is missing from the signed list, and
 //! each entry against its record (and its signature, given the publishers' keys).
 
+pub mod archive;
 pub mod contents;
 pub mod layout;
 pub mod verify;
@@ -49,12 +50,8 @@ pub const ENTRY_VERSION_ANNOTATION: &str = "io.toolhive.mirror.server.version";
 /// What went wrong reading, writing or verifying a mirror bundle.
 #[derive(Debug, thiserror::Error)]
 pub enum MirrorError {
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("{path}: {error}")]
+    Io { path: String, error: std::io::Error },
     #[error("{path} is not a mirror bundle: {reason}")]
     NotABundle { path: String, reason: String },
     #[error("'{0}' is not a sha256 digest (sha256: and 64 lowercase hex digits)")]
@@ -67,9 +64,9 @@ pub enum MirrorError {
 
 impl MirrorError {
     pub fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Self + '_ {
-        move |source| Self::Io {
+        move |error| Self::Io {
             path: path.display().to_string(),
-            source,
+            error,
         }
     }
 }

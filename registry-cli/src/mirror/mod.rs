@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use thv_core::api::ServerStatus;
+use thv_core::mirror::archive;
 use thv_core::mirror::contents::{Contents, Selection};
 use thv_core::mirror::layout::Layout;
 use thv_core::mirror::verify::{EntrySignature, Report, Trust, verify};
@@ -85,14 +86,15 @@ pub struct CreateArgs {
     /// A registry reached over plain HTTP (HOST[:PORT]; repeatable).
     #[arg(long, value_name = "HOST[:PORT]")]
     insecure_registry: Vec<String>,
-    /// The bundle directory (created, or resumed when a run was stopped).
-    #[arg(short, long, value_name = "DIR")]
+    /// The bundle: a directory (created, or resumed when a run was stopped), or FILE.tar (one file; written
+    /// through FILE.tar.work, which a stopped run resumes).
+    #[arg(short, long, value_name = "DIR|FILE.tar")]
     out: PathBuf,
 }
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The bundle directory.
+    /// The bundle: a directory or FILE.tar.
     bundle: PathBuf,
     /// The mirror operator's public key (PEM).
     #[arg(long)]
@@ -144,11 +146,21 @@ async fn run_create(a: CreateArgs) -> anyhow::Result<i32> {
         latest_only: a.latest_only,
         platform: platform.describe(),
     };
-    let layout = Layout::create(&a.out)?;
+    let archive = archive::is_archive(&a.out);
+    let work = if archive {
+        PathBuf::from(format!("{}.work", a.out.display()))
+    } else {
+        a.out.clone()
+    };
+    let layout = Layout::create(&work)?;
     let mut builder =
         create::Builder::new(layout, a.insecure_registry.clone(), platform, Contents::new(a.from.clone(), selection));
     builder.add_entries(&entries).await?;
     let (_, s) = builder.finish(&key)?;
+    if archive {
+        archive::pack(&work, &a.out)?;
+        std::fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
+    }
     thv_core::errln!(
         "mirrored {} entries and {} images into {}: {} blobs, {:.1} MB ({} fetched, {} already in place, {} shared between images); contents signed with {}",
         s.entries,
@@ -169,8 +181,23 @@ fn read_public_key(path: &PathBuf) -> anyhow::Result<PublicKey> {
     signature::read_public_key(&pem).with_context(|| format!("{}: not a public key", path.display()))
 }
 
+/// A bundle to read: a directory as it is, an archive unpacked into a temporary directory beside it (removed
+/// when the returned guard is dropped).
+fn open_bundle(path: &std::path::Path) -> anyhow::Result<(Layout, Option<tempfile::TempDir>)> {
+    if !archive::is_archive(path) {
+        return Ok((Layout::open(path)?, None));
+    }
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let dir = tempfile::Builder::new()
+        .prefix(".thv-mirror-")
+        .tempdir_in(parent)
+        .with_context(|| format!("a temporary directory in {}", parent.display()))?;
+    archive::unpack(path, dir.path())?;
+    Ok((Layout::open(dir.path())?, Some(dir)))
+}
+
 /// The bundle verified (a line per entry and a summary on stdout), or every failure reported on stderr.
-fn verified(a: &VerifyArgs) -> anyhow::Result<Option<(Layout, Report)>> {
+fn verified(a: &VerifyArgs) -> anyhow::Result<Option<(Layout, Report, Option<tempfile::TempDir>)>> {
     let key = read_public_key(&a.key)?;
     let keys = |paths: &[PathBuf]| {
         paths
@@ -179,7 +206,7 @@ fn verified(a: &VerifyArgs) -> anyhow::Result<Option<(Layout, Report)>> {
             .collect::<anyhow::Result<Vec<_>>>()
     };
     let (entry_keys, image_keys) = (keys(&a.entry_key)?, keys(&a.image_key)?);
-    let layout = Layout::open(&a.bundle)?;
+    let (layout, unpacked) = open_bundle(&a.bundle)?;
     let key_name = a.key.display().to_string();
     let trust = Trust {
         key: &key,
@@ -216,7 +243,7 @@ fn verified(a: &VerifyArgs) -> anyhow::Result<Option<(Layout, Report)>> {
                 thv_core::api::format_timestamp(&c.created),
                 c.source
             );
-            Ok(Some((layout, report)))
+            Ok(Some((layout, report, unpacked)))
         }
         Err(errors) => {
             for e in &errors {
@@ -233,7 +260,7 @@ fn run_verify(a: VerifyArgs) -> anyhow::Result<i32> {
 }
 
 async fn run_push(a: PushArgs) -> anyhow::Result<i32> {
-    let Some((layout, report)) = verified(&a.verify)? else {
+    let Some((layout, report, _unpacked)) = verified(&a.verify)? else {
         thv_core::errln!("nothing pushed");
         return Ok(1);
     };
