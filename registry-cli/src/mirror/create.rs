@@ -46,6 +46,8 @@ pub struct Builder {
     index: Vec<Value>,
     pub contents: Contents,
     pub stats: Stats,
+    /// Bytes written, on a terminal.
+    bar: indicatif::ProgressBar,
 }
 
 /// Which manifests of a multi-platform index are taken.
@@ -108,6 +110,7 @@ impl Builder {
             index: Vec::new(),
             contents,
             stats: Stats::default(),
+            bar: progress_bar(),
         }
     }
 
@@ -157,6 +160,7 @@ impl Builder {
                 size: *size,
             })
             .collect();
+        self.bar.finish_and_clear();
         self.stats.blobs = self.blobs.len();
         self.stats.bytes = self.blobs.values().sum();
         let bundle = self.contents.sign(key)?;
@@ -218,6 +222,7 @@ impl Builder {
     /// One image by digest: its manifest (or index and the manifests of the platforms taken), their blobs, its
     /// cosign signature manifest and its referrers.
     async fn add_image(&mut self, reference: &str) -> anyhow::Result<()> {
+        self.bar.set_message(format!("mirroring {reference}"));
         let image: Reference = reference
             .parse()
             .map_err(|e| anyhow::anyhow!("not an image reference: {e}"))?;
@@ -324,6 +329,7 @@ impl Builder {
             self.stats.fetched += 1;
         }
         self.blobs.insert(d.digest.clone(), size);
+        self.bar.inc(size);
         Ok(())
     }
 }
@@ -340,4 +346,20 @@ pub fn oci_images(server: &Value) -> Vec<String> {
         }
     }
     out
+}
+
+/// A spinner with the bytes stored so far, when stderr is a terminal; hidden otherwise.
+fn progress_bar() -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{spinner} {msg}: {bytes} ({bytes_per_sec})")
+    {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
 }
