@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 use sigstore_protobuf_specs::dev::sigstore::rekor::v1::{InclusionPromise, TransparencyLogEntry};
 use thiserror::Error;
 
-use super::keys::PublicKey;
+use super::keys::{KeyAlgorithm, PublicKey};
 use super::trust::{TransparencyLog, TrustedRoot};
 
 /// Why a log entry was refused.
@@ -149,6 +149,19 @@ fn verify_promise(
         .map_err(|_| TlogError::SignedEntryTimestamp)
 }
 
+/// The C2SP signed-note key hint of an Ed25519 key signing as `name`: the first 4 bytes of
+/// `SHA-256(name ‖ 0x0A ‖ 0x01 ‖ key)`.
+fn note_key_hint(name: &str, key: &PublicKey) -> [u8; 4] {
+    let der = key.der();
+    let raw = &der[der.len().saturating_sub(32)..];
+    let mut h = Sha256::new();
+    h.update(name.as_bytes());
+    h.update([0x0a, 0x01]);
+    h.update(raw);
+    let id = h.finalize();
+    [id[0], id[1], id[2], id[3]]
+}
+
 /// RFC 6962 leaf hash.
 pub fn leaf_hash(data: &[u8]) -> [u8; 32] {
     let mut h = Sha256::new();
@@ -253,7 +266,7 @@ fn verify_checkpoint(
         let Some(rest) = line.strip_prefix("\u{2014} ") else {
             continue;
         };
-        let Some((_name, sig)) = rest.rsplit_once(' ') else {
+        let Some((name, sig)) = rest.rsplit_once(' ') else {
             continue;
         };
         let Ok(raw) = B64.decode(sig) else { continue };
@@ -263,6 +276,11 @@ fn verify_checkpoint(
                 .iter()
                 .any(|id| id.len() >= 4 && id[..4] == raw[..4])
         {
+            continue;
+        }
+        // C2SP signed-note: an Ed25519 key's hint is of the signer's name and key, so a line under another name
+        // than the one the log signs as is not the log's signature, whatever its hint and signature bytes.
+        if key.algorithm() == KeyAlgorithm::Ed25519 && note_key_hint(name, key) != raw[..4] {
             continue;
         }
         hinted = true;

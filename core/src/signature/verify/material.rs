@@ -5,11 +5,14 @@
 //! Media types: `application/vnd.dev.sigstore.bundle+json;version=0.1`, `…;version=0.2`, `…;version=0.3` and
 //! `application/vnd.dev.sigstore.bundle.v0.3+json` (two spellings of 0.3). A certificate is the `certificate` of a
 //! v0.3 bundle or the first of an `x509CertificateChain`; the chain's other certificates are not trusted (the
-//! trusted root supplies intermediates), as the bundle specification allows.
+//! trusted root supplies intermediates), as the bundle specification allows; a chain holding a root (a self-issued
+//! certificate) is refused, as the specification forbids it.
 
 use sigstore_protobuf_specs::dev::sigstore::bundle::v1::{Bundle, bundle, verification_material};
 use sigstore_protobuf_specs::dev::sigstore::common::v1::HashAlgorithm as ProtoHash;
 use sigstore_protobuf_specs::dev::sigstore::rekor::v1::TransparencyLogEntry;
+
+use x509_cert::der::Decode;
 
 use super::VerifyError;
 use crate::signature::keys::HashAlgorithm;
@@ -99,6 +102,18 @@ pub fn parts(b: &Bundle) -> Result<Parts<'_>, VerifyError> {
                 .certificates
                 .first()
                 .ok_or_else(|| bad("an empty certificate chain"))?;
+            // The bundle specification: the chain MUST NOT hold the root (the trusted root supplies it). A
+            // self-issued certificate (subject = issuer) is a root (sigstore-conformance
+            // `bundle-with-root-cert_fail`).
+            for cert in &chain.certificates {
+                let c = x509_cert::Certificate::from_der(&cert.raw_bytes)
+                    .map_err(|e| bad(&format!("a certificate of the chain: {e}")))?;
+                if c.tbs_certificate().subject() == c.tbs_certificate().issuer() {
+                    return Err(bad(
+                        "the certificate chain holds a root (self-issued) certificate",
+                    ));
+                }
+            }
             SigningMaterial::Certificate(&leaf.raw_bytes)
         }
         Some(verification_material::Content::PublicKey(k)) => {
