@@ -83,15 +83,16 @@ async fn images_run_when_a_keyless_signature_matches_the_entry_provenance() {
     };
     let tag = unique("keyless");
     let image = |name: &str| format!("{registry}/thv/keyless-{name}:{tag}");
-    let (good, other, unsigned, bare, attested, moved) = (
+    let (good, other, unsigned, bare, attested, moved, current) = (
         image("good"),
         image("other"),
         image("unsigned"),
         image("bare"),
         image("attested"),
         image("moved"),
+        image("current"),
     );
-    for i in [&good, &other, &unsigned, &bare, &attested, &moved] {
+    for i in [&good, &other, &unsigned, &bare, &attested, &moved, &current] {
         push_test_image(i, &[]);
     }
     let s = TestSigstore::new();
@@ -125,6 +126,22 @@ async fn images_run_when_a_keyless_signature_matches_the_entry_provenance() {
         &github_leaf(&s, "release.yml"),
     );
     repo.attach_bundle(&bundle).await;
+    // The same attestation as current clients make it: a Rekor v2 entry (no signed entry timestamp) and an
+    // RFC 3161 timestamp of the timestamp authority the trusted root lists.
+    let repo = Repository::of(&current).await;
+    let (_, current_digest) = repo.manifest().await;
+    let statement = thv_e2e::sigstore::in_toto_statement(
+        &repo.name(),
+        &current_digest,
+        "https://slsa.dev/provenance/v1",
+        &predicate,
+    );
+    let bundle = s.dsse_bundle_rekor2(
+        &statement,
+        &github_leaf(&s, "release.yml"),
+        thv_e2e::sigstore::SIGNED_AT,
+    );
+    repo.attach_bundle(&bundle).await;
 
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("trusted_root.json");
@@ -143,6 +160,7 @@ async fn images_run_when_a_keyless_signature_matches_the_entry_provenance() {
             "keyless-other": legacy_entry(&other, Some(provenance.clone())),
             "keyless-unsigned": legacy_entry(&unsigned, Some(provenance.clone())),
             "keyless-attested": legacy_entry(&attested, Some(with_attestation(&provenance, &predicate))),
+            "keyless-current": legacy_entry(&current, Some(with_attestation(&provenance, &predicate))),
             "keyless-misattested": legacy_entry(&attested, Some(with_attestation(&provenance, &serde_json::json!({"other": 1})))),
             "keyless-bare": legacy_entry(&bare, None),
             "keyless-moved": legacy_entry(&moved, Some(provenance.clone())),
@@ -211,6 +229,12 @@ async fn images_run_when_a_keyless_signature_matches_the_entry_provenance() {
     assert!(
         stderr.contains("signature verified (attestation 1 by"),
         "{stderr}"
+    );
+    let stderr = thv.ok_stderr(&["run", "keyless-current", "--name", &unique("current")]);
+    eprintln!("keyless-current: {stderr}");
+    assert!(
+        stderr.contains("signature verified (attestation 1 by"),
+        "a Rekor v2 + timestamp attestation: {stderr}"
     );
 
     for (entry, why) in [
