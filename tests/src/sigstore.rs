@@ -23,7 +23,7 @@ use rcgen::{
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use sigstore::crypto::{SigStoreSigner, SigningScheme};
-use thv_core::signature::tlog::leaf_hash;
+use thv_core::signature::tlog::{leaf_hash, node_hash};
 
 use rekor2::Rekor2;
 use tsa::TimestampAuthority;
@@ -76,22 +76,28 @@ pub fn sign_p256(key: &KeyPair, data: &[u8]) -> Vec<u8> {
 pub struct LogEntry {
     pub body: Vec<u8>,
     kind: String,
+    version: String,
     pub integrated_time: i64,
     log_id: Vec<u8>,
     set: Vec<u8>,
     root: [u8; 32],
     checkpoint: String,
+    index: u64,
+    size: u64,
+    hashes: Vec<[u8; 32]>,
 }
 
 impl LogEntry {
     /// The entry as a bundle's `tlogEntries[]` item (with its inclusion proof).
     pub fn bundle_entry(&self) -> Value {
-        json!({"logIndex": "0", "logId": {"keyId": B64.encode(&self.log_id)},
-               "kindVersion": {"kind": self.kind, "version": "0.0.1"},
+        let hashes: Vec<String> = self.hashes.iter().map(|h| B64.encode(h)).collect();
+        json!({"logIndex": self.index.to_string(), "logId": {"keyId": B64.encode(&self.log_id)},
+               "kindVersion": {"kind": self.kind, "version": self.version},
                "integratedTime": self.integrated_time.to_string(),
                "inclusionPromise": {"signedEntryTimestamp": B64.encode(&self.set)},
-               "inclusionProof": {"logIndex": "0", "rootHash": B64.encode(self.root), "treeSize": "1",
-                                  "hashes": [], "checkpoint": {"envelope": self.checkpoint}},
+               "inclusionProof": {"logIndex": self.index.to_string(), "rootHash": B64.encode(self.root),
+                                  "treeSize": self.size.to_string(), "hashes": hashes,
+                                  "checkpoint": {"envelope": self.checkpoint}},
                "canonicalizedBody": B64.encode(&self.body)})
     }
 
@@ -99,7 +105,7 @@ impl LogEntry {
     pub fn cosign_annotation(&self) -> String {
         json!({"SignedEntryTimestamp": B64.encode(&self.set),
                "Payload": {"body": B64.encode(&self.body), "integratedTime": self.integrated_time,
-                           "logIndex": 0, "logID": hex::encode(&self.log_id)}})
+                           "logIndex": self.index, "logID": hex::encode(&self.log_id)}})
         .to_string()
     }
 }
@@ -270,12 +276,29 @@ impl TestSigstore {
 
     /// Logs `body` (a Rekor entry: `{"apiVersion", "kind", "spec"}`) as the one entry of a log.
     pub fn log_entry(&self, body: &Value, integrated_time: i64) -> LogEntry {
+        self.log_entry_in(body, integrated_time, false)
+    }
+
+    /// Logs `body` as leaf 1 of a three-leaf tree (its inclusion proof has an audit path of two hashes).
+    pub fn log_entry_in_tree(&self, body: &Value, integrated_time: i64) -> LogEntry {
+        self.log_entry_in(body, integrated_time, true)
+    }
+
+    fn log_entry_in(&self, body: &Value, integrated_time: i64, tree: bool) -> LogEntry {
         let kind = body["kind"].as_str().unwrap().to_owned();
-        let body = serde_json::to_vec(body).unwrap();
+        let version = body["apiVersion"].as_str().unwrap_or("0.0.1").to_owned();
+        let body = serde_json_canonicalizer::to_vec(body).unwrap();
         let rekor_der = public_der(&self.rekor);
         let log_id = Sha256::digest(&rekor_der).to_vec();
-        let root = leaf_hash(&body);
-        let note = format!("rekor.test - 1\n1\n{}\n", B64.encode(root));
+        let (root, index, size, hashes) = if tree {
+            // RFC 6962: root = H(H(l0, l1), l2); leaf 1's audit path is [l0, l2].
+            let (l0, l2) = (leaf_hash(b"leaf 0"), leaf_hash(b"leaf 2"));
+            let root = node_hash(&node_hash(&l0, &leaf_hash(&body)), &l2);
+            (root, 1, 3, vec![l0, l2])
+        } else {
+            (leaf_hash(&body), 0, 1, Vec::new())
+        };
+        let note = format!("rekor.test - 1\n{size}\n{}\n", B64.encode(root));
         let hint = &Sha256::digest(&rekor_der)[..4];
         let note_sig = self.rekor.sign(note.as_bytes()).unwrap();
         let checkpoint = format!(
@@ -283,7 +306,7 @@ impl TestSigstore {
             B64.encode([hint, &note_sig[..]].concat())
         );
         let set_payload = json!({"body": B64.encode(&body), "integratedTime": integrated_time,
-                                  "logID": hex::encode(&log_id), "logIndex": 0});
+                                  "logID": hex::encode(&log_id), "logIndex": index});
         let set = self
             .rekor
             .sign(&serde_json_canonicalizer::to_vec(&set_payload).unwrap())
@@ -291,11 +314,15 @@ impl TestSigstore {
         LogEntry {
             body,
             kind,
+            version,
             integrated_time,
             log_id,
             set,
             root,
             checkpoint,
+            index,
+            size,
+            hashes,
         }
     }
 
@@ -329,18 +356,52 @@ impl TestSigstore {
         leaf: &Leaf,
     ) -> Value {
         let statement = in_toto_statement(repository, digest, predicate_type, predicate);
-        let (envelope, payload, signature) = dsse_envelope(&statement, leaf);
-        // Rekor hashes the envelope as the protobuf JSON form serializes it.
-        let parsed: sigstore_protobuf_specs::io::intoto::Envelope =
-            serde_json::from_value(envelope.clone()).unwrap();
-        let envelope_json = serde_json::to_vec(&parsed).unwrap();
+        self.dsse_bundle(&statement, leaf, SIGNED_AT)
+    }
+
+    /// A keyless DSSE bundle (v0.3) of an in-toto `statement` signed by `leaf`, logged in the Rekor v1 log at
+    /// `integrated_time` as a `dsse` 0.0.1 entry.
+    pub fn dsse_bundle(&self, statement: &Value, leaf: &Leaf, integrated_time: i64) -> Value {
+        let (envelope, payload, signature) = dsse_envelope(statement, leaf);
         let body = json!({"apiVersion": "0.0.1", "kind": "dsse", "spec": {
-            "envelopeHash": {"algorithm": "sha256", "value": hex::encode(Sha256::digest(&envelope_json))},
+            "envelopeHash": {"algorithm": "sha256", "value": hex::encode(Sha256::digest(envelope_json(&envelope)))},
             "payloadHash": {"algorithm": "sha256", "value": hex::encode(Sha256::digest(&payload))},
             "signatures": [{"signature": B64.encode(&signature),
                             "verifier": B64.encode(pem(&leaf.cert_der))}]}});
-        let entry = self.log_entry(&body, SIGNED_AT);
-        json!({"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+        self.envelope_bundle(envelope, &body, leaf, integrated_time)
+    }
+
+    /// The same logged as Rekor v1 makes an `intoto` 0.0.2 entry (`rekor-cli upload --type intoto:0.0.2`, older
+    /// cosign attestations): its canonical body keeps the envelope's payload type and signatures (each base64 of
+    /// the envelope's base64 text, with the signer's certificate as base64 PEM), the envelope's and the payload's
+    /// SHA-256, and drops the payload.
+    pub fn intoto_bundle(&self, statement: &Value, leaf: &Leaf, integrated_time: i64) -> Value {
+        let (envelope, payload, _) = dsse_envelope(statement, leaf);
+        let signatures: Vec<Value> = envelope["signatures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|sig| {
+                json!({"sig": B64.encode(sig["sig"].as_str().unwrap()),
+                              "publicKey": B64.encode(pem(&leaf.cert_der))})
+            })
+            .collect();
+        let body = json!({"apiVersion": "0.0.2", "kind": "intoto", "spec": {"content": {
+            "envelope": {"payloadType": envelope["payloadType"], "signatures": signatures},
+            "hash": {"algorithm": "sha256", "value": hex::encode(Sha256::digest(envelope_json(&envelope)))},
+            "payloadHash": {"algorithm": "sha256", "value": hex::encode(Sha256::digest(&payload))}}}});
+        self.envelope_bundle(envelope, &body, leaf, integrated_time)
+    }
+
+    fn envelope_bundle(
+        &self,
+        envelope: Value,
+        body: &Value,
+        leaf: &Leaf,
+        integrated_time: i64,
+    ) -> Value {
+        let entry = self.log_entry(body, integrated_time);
+        json!({"mediaType": BUNDLE_V03,
                "verificationMaterial": {"certificate": {"rawBytes": B64.encode(&leaf.cert_der)},
                                         "tlogEntries": [entry.bundle_entry()]},
                "dsseEnvelope": envelope})
@@ -439,6 +500,13 @@ pub fn in_toto_statement(
     json!({"_type": "https://in-toto.io/Statement/v1",
         "subject": [{"name": repository, "digest": {"sha256": digest.trim_start_matches("sha256:")}}],
         "predicateType": predicate_type, "predicate": predicate})
+}
+
+/// A DSSE envelope as Rekor hashes it: the protobuf JSON form's serialization.
+fn envelope_json(envelope: &Value) -> Vec<u8> {
+    let parsed: sigstore_protobuf_specs::io::intoto::Envelope =
+        serde_json::from_value(envelope.clone()).unwrap();
+    serde_json::to_vec(&parsed).unwrap()
 }
 
 /// A DSSE envelope of an in-toto `statement` signed by `leaf`: the envelope, its payload and signature.

@@ -25,6 +25,9 @@ const OID_ECDSA_SHA256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02
 /// The policy Sigstore's timestamp authority names (1.3.6.1.4.1.57264.2).
 const OID_POLICY: &[u8] = &[0x2b, 0x06, 0x01, 0x04, 0x01, 0x83, 0xbf, 0x30, 0x02];
 
+/// A certificate's validity: not before, not after (year, month, day; midnight UTC).
+pub type Validity = ((i32, u8, u8), (i32, u8, u8));
+
 /// A timestamp authority: its root, its signing certificate and key.
 pub struct TimestampAuthority {
     pub uri: String,
@@ -78,14 +81,23 @@ fn tbs_fields(cert_der: &[u8]) -> Vec<Vec<u8>> {
 impl TimestampAuthority {
     /// A new authority (`CN=name`): root and signing certificate valid 2025-01-01 .. 2030-01-01.
     pub fn new(name: &str) -> Self {
+        let years = ((2025, 1, 1), (2030, 1, 1));
+        Self::with_validity(name, years, years)
+    }
+
+    /// A new authority (`CN=name`) whose signing certificate is valid `leaf` and root `root` (not before, not
+    /// after): e.g. a chain expired by now, or a signing certificate not yet valid at a timestamp's time.
+    pub fn with_validity(name: &str, leaf: Validity, root: Validity) -> Self {
+        let day = |(y, m, d): (i32, u8, u8)| date_time_ymd(y, m, d);
+        let (leaf_validity, root_validity) =
+            ((day(leaf.0), day(leaf.1)), (day(root.0), day(root.1)));
         let root_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
         let mut root = CertificateParams::default();
         root.distinguished_name
             .push(DnType::CommonName, format!("{name} root"));
         root.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         root.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        root.not_before = date_time_ymd(2025, 1, 1);
-        root.not_after = date_time_ymd(2030, 1, 1);
+        (root.not_before, root.not_after) = root_validity;
         let root_der = root.self_signed(&root_key).unwrap().der().to_vec();
         let leaf_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
         let mut leaf = CertificateParams::default();
@@ -93,8 +105,7 @@ impl TimestampAuthority {
         leaf.serial_number = Some(SerialNumber::from(vec![0x31, 0x61]));
         leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::TimeStamping];
-        leaf.not_before = date_time_ymd(2025, 1, 1);
-        leaf.not_after = date_time_ymd(2030, 1, 1);
+        (leaf.not_before, leaf.not_after) = leaf_validity;
         let leaf_der = leaf
             .signed_by(&leaf_key, &Issuer::new(root, &root_key))
             .unwrap()
