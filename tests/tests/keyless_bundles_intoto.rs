@@ -84,10 +84,12 @@ fn with_entries_of(bundle: &Value, other: &Value) -> Value {
     b
 }
 
-/// `intoto-with-custom-trust-root`, `intoto-expired-certificate_fail`, `intoto-log-entry-mismatch_fail`: a DSSE
-/// bundle logged as Rekor v1 makes an `intoto` 0.0.2 entry (payload dropped, signatures base64 twice) verifies
-/// with the trusted root of its own Sigstore, not another's; logged after the certificate expired, or with the
-/// entry of another statement, it is refused.
+/// `intoto-with-custom-trust-root`, `intoto-expired-certificate_fail` (and
+/// `intoto-set-outside-signing-cert-validity_fail`), `intoto-tsa-timestamp-outside-cert-validity_fail`,
+/// `intoto-missing-inclusion-proof_fail`, `intoto-log-entry-mismatch_fail`: a DSSE bundle logged as Rekor v1
+/// makes an `intoto` 0.0.2 entry (payload dropped, signatures base64 twice) verifies with the trusted root of its
+/// own Sigstore, not another's; logged after the certificate expired, timestamped after it expired, without
+/// inclusion proof, or with the entry of another statement (or of another payload type), it is refused.
 #[test]
 fn rekor_v1_intoto_entries() {
     let s = TestSigstore::new();
@@ -121,6 +123,39 @@ fn rekor_v1_intoto_entries() {
 
     let expired = s.intoto_bundle(&signed, &leaf, SIGNED_AT + 3 * 86_400);
     let e = refusal(&root, &expired, DATA);
+    assert!(
+        matches!(&e, VerifyError::CertificateNotValid { time, .. } if time.starts_with("2026-06-04")),
+        "{e}"
+    );
+
+    // `intoto-missing-inclusion-proof_fail`: a v0.3 bundle's entry needs its inclusion proof.
+    let mut unproven = good.clone();
+    unproven["verificationMaterial"]["tlogEntries"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("inclusionProof");
+    let e = refusal(&root, &unproven, DATA);
+    assert!(
+        matches!(e, VerifyError::Tlog(TlogError::NoInclusionProof)),
+        "{e}"
+    );
+
+    // `intoto-tsa-timestamp-outside-cert-validity_fail`: a timestamp of the envelope signature within the
+    // certificate's validity verifies, one after it is refused (the entry's integrated time within it).
+    let sig = B64
+        .decode(
+            good["dsseEnvelope"]["signatures"][0]["sig"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+    let stamped = |time: i64| {
+        let mut b = good.clone();
+        b["verificationMaterial"]["timestampVerificationData"] = s.timestamps(&sig, time);
+        b
+    };
+    check(&root, &stamped(STAMPED_AT), DATA).unwrap();
+    let e = refusal(&root, &stamped(SIGNED_AT + 3 * 86_400), DATA);
     assert!(
         matches!(&e, VerifyError::CertificateNotValid { time, .. } if time.starts_with("2026-06-04")),
         "{e}"
