@@ -120,19 +120,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 })
                 .collect();
             let (token, _) = keys.mint(&subject, permissions, ttl)?;
-            println!("{token}");
+            thv_core::outln!("{token}");
             Ok(())
         }
         Some(Command::Keygen) => {
             let (_, hex) = thv_registry_api::auth::TokenKeys::generate()?;
-            println!("{hex}");
+            thv_core::outln!("{hex}");
             Ok(())
         }
         Some(Command::Openapi { format }) => {
             let spec = thv_registry_api::openapi::document();
             match format {
-                SpecFormat::Json => println!("{}", serde_json::to_string_pretty(&spec)?),
-                SpecFormat::Yaml => print!("{}", thv_registry_api::openapi::to_yaml(&spec)),
+                SpecFormat::Json => thv_core::outln!("{}", serde_json::to_string_pretty(&spec)?),
+                SpecFormat::Yaml => thv_core::out!("{}", thv_registry_api::openapi::to_yaml(&spec)),
             }
             Ok(())
         }
@@ -143,7 +143,7 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("thv-registry-api: {e:#}");
+            thv_core::errln!("thv-registry-api: {e:#}");
             ExitCode::FAILURE
         }
     }

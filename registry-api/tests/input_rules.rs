@@ -270,6 +270,12 @@ async fn control_characters_upstream_allows_are_kept(app: &TestApp) {
     let (status, body) = app.get("/v0.1/servers?search=%01%02%03").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["metadata"]["count"], 0, "{body}");
+    // A search longer than anything searchable is refused at once (it took seconds of CPU on SQLite).
+    let (status, body) = app.get(&format!("/v0.1/servers?search={}", "ver".repeat(10_000))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.to_string().contains("search parameter: at most 256 characters"), "{body}");
+    let (status, body) = app.get(&format!("/v0.1/servers?search={}", "é".repeat(256))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 async fn publish_errors_name_the_field_of_a_wrong_type(app: &TestApp) {

@@ -124,6 +124,15 @@ impl Cluster {
         self.run("pg_ctl", &["-D", &dir, "-m", "immediate", "-w", "stop"]);
     }
 
+    /// Runs SQL from another database (template1).
+    fn psql(&self, sql: &str) {
+        let port = self.port.to_string();
+        self.run(
+            "psql",
+            &["-h", "127.0.0.1", "-p", &port, "-U", "postgres", "-d", "template1", "-c", sql],
+        );
+    }
+
     fn run(&self, tool: &str, args: &[&str]) {
         let tool = self.bin.join(tool).display().to_string();
         let out = as_postgres(&tool, args);
@@ -282,6 +291,27 @@ async fn requests_fail_fast_while_postgres_is_down_and_the_outage_is_logged_once
         );
         app.publish_ok("com.example/outage", &format!("{}.0.0", outage + 1))
             .await;
+    }
+
+    // The server up but the database refusing logins (closed to connections): 503 as well, never a 500.
+    cluster.psql("ALTER DATABASE postgres ALLOW_CONNECTIONS false");
+    cluster.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'postgres'");
+    for _ in 0..2 {
+        n += 1;
+        let (status, body, _) = uncached(&app, n).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    }
+    assert_eq!(logs.count("the database is unreachable"), 3, "{}", logs.text());
+    cluster.psql("ALTER DATABASE postgres ALLOW_CONNECTIONS true");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        n += 1;
+        let (status, body, _) = uncached(&app, n).await;
+        if status == StatusCode::OK {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not back: {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     app.stop().await;
     drop(cluster);

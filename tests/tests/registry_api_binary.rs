@@ -178,3 +178,21 @@ fn openapi_subcommand_prints_the_document() {
     let spec: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(spec["info"]["version"], "1.0.0");
 }
+
+/// The subcommands that print (`openapi`, `keygen`) into a pipe whose reader is gone: quiet, status 141, no panic.
+#[test]
+fn printing_subcommands_end_quietly_on_a_closed_pipe() {
+    let home = tempfile::tempdir().unwrap();
+    for args in [&["openapi", "--format", "yaml"][..], &["openapi"][..], &["keygen"][..]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = command(home.path())
+            .args(args)
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {stderr}");
+    }
+}

@@ -34,7 +34,8 @@ pub async fn get_health(State(state): State<AppState>) -> (StatusCode, Json<Heal
     match state.registry.store().ping().await {
         Ok(()) => (StatusCode::OK, Json(Health { status: "ok" })),
         Err(e) => {
-            tracing::warn!(error = %e, "health check: database unavailable");
+            // The store logs the outage once (at its first failure); probes repeat every few seconds.
+            tracing::debug!(error = %e, "health check: database unavailable");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(Health {

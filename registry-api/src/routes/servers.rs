@@ -51,6 +51,9 @@ fn to_list(
     })
 }
 
+/// The longest `search` taken.
+pub const MAX_SEARCH: usize = 256;
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
@@ -157,6 +160,15 @@ impl ListParams {
             .search
             .filter(|s| !s.is_empty())
             .map(|s| s.to_lowercase());
+        // Longer than any name (200) or description: it could match nothing, and costs the database time.
+        if let Some(s) = &search
+            && s.chars().count() > MAX_SEARCH
+        {
+            return Err(AppError::bad_request(format!(
+                "Invalid search parameter: at most {MAX_SEARCH} characters ({} given)",
+                s.chars().count()
+            )));
+        }
         let cursor = self
             .cursor
             .filter(|c| !c.is_empty())

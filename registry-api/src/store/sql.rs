@@ -253,7 +253,23 @@ fn map_err(e: sqlx::Error) -> StoreError {
         sqlx::Error::Database(db) if db.is_unique_violation() => {
             StoreError::Conflict(db.message().to_string())
         }
+        sqlx::Error::Database(db) if refuses_connections(db.code().as_deref(), db.message()) => {
+            StoreError::Unavailable(e.to_string())
+        }
         _ => StoreError::Database(e.to_string()),
+    }
+}
+
+/// Whether a PostgreSQL error (SQLSTATE `code`) says the database cannot be reached or used now, rather than
+/// that a statement is wrong: a connection exception (class 08), a server shutting down or starting (57P01-03),
+/// too many connections (53300), the database gone (3D000), the login refused (28000, 28P01), the database not
+/// accepting connections (55000 with that message).
+fn refuses_connections(code: Option<&str>, message: &str) -> bool {
+    match code {
+        Some(c) if c.starts_with("08") => true,
+        Some("57P01" | "57P02" | "57P03" | "53300" | "3D000" | "28000" | "28P01") => true,
+        Some("55000") => message.contains("accepting connections"),
+        _ => false,
     }
 }
 
