@@ -27,6 +27,13 @@ pub fn write_stdout_bytes(bytes: &[u8]) {
     }
 }
 
+/// Writes formatted output to stdout and says whether it was written, without ending the process: for a
+/// command that must go on (and clean up) when its reader has gone.
+pub fn try_write_stdout(args: std::fmt::Arguments<'_>) -> bool {
+    let mut out = std::io::stdout().lock();
+    out.write_fmt(args).and_then(|()| out.flush()).is_ok()
+}
+
 /// Writes formatted text to stderr, ignoring a stderr that is gone.
 pub fn write_stderr(args: std::fmt::Arguments<'_>) {
     let _ = std::io::stderr().lock().write_fmt(args);

@@ -70,6 +70,9 @@ fn logs_prune_removes_the_logs_of_removed_workloads() {
         "{out}"
     );
     assert!(!logs.join("gone.log").exists());
+    // `prune` cannot name a workload: `thv logs prune` could never show its logs.
+    let err = thv.fails(&["run", thv_e2e::thv::TEST_SERVER_IMAGE, "--name", "prune"]);
+    assert!(err.contains("'prune' cannot name a workload"), "{err}");
 }
 
 #[test]
@@ -162,9 +165,21 @@ fn killed_proxies_running_workloads_and_proxy_stdio() {
     // `start --all` starts what should run and leaves what runs alone (same container, same proxy); what the
     // user stopped stays stopped.
     let (id, pid) = (inspect(&a)["Id"].clone(), proxy_pid(&thv, &a));
-    thv.ok(&["start", "--all"]);
+    let started_at = thv.status(&a)["started_at"].clone();
+    let out = thv.ok(&["start", "--all"]);
+    assert!(out.contains(&format!("{a} is running already: left alone")), "{out}");
+    assert_eq!(thv.status(&a)["started_at"], started_at, "not restarted, not said to be");
     assert_eq!(inspect(&a)["Id"], id);
     assert_eq!(inspect(&a)["State"]["Running"], true);
     assert_eq!(proxy_pid(&thv, &a), pid, "the running proxy was left alone");
     assert_eq!(thv.status(&b)["status"], "stopped");
+
+    // `thv logs --proxy` into a pipe closed after its first line: quiet (141), never "Broken pipe".
+    let log = thv.home().join(format!(".local/state/thv/logs/{a}.log"));
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::io::Write::write_all(&mut f, "a proxy log line\n".repeat(100_000).as_bytes()).unwrap();
+    let (first, status, stderr) = first_line_then_close(&thv, &["logs", "--proxy", &a]);
+    assert!(!first.is_empty());
+    assert_eq!(status.code(), Some(141), "{stderr}");
+    assert!(!stderr.contains("Broken pipe"), "{stderr}");
 }

@@ -245,13 +245,12 @@ fn prune_logs(dirs: &Dirs) -> anyhow::Result<i32> {
 
 /// Prints a file, and with `follow` keeps printing what is appended.
 async fn follow_file(path: &std::path::Path, follow: bool) -> anyhow::Result<i32> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncReadExt;
     let mut f = match tokio::fs::File::open(path).await {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !follow => return Ok(0),
         Err(e) => return Err(e).with_context(|| format!("cannot open {}", path.display())),
     };
-    let mut out = tokio::io::stdout();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = f.read(&mut buf).await?;
@@ -259,11 +258,11 @@ async fn follow_file(path: &std::path::Path, follow: bool) -> anyhow::Result<i32
             if !follow {
                 return Ok(0);
             }
-            out.flush().await?;
             tokio::time::sleep(std::time::Duration::from_millis(250)).await;
             continue;
         }
-        out.write_all(&buf[..n]).await?;
+        // Written and flushed whole; a closed pipe ends the command quietly (thv_core::output).
+        thv_core::output::write_stdout_bytes(&buf[..n]);
     }
 }
 
@@ -296,12 +295,13 @@ fn selected(
 async fn each<F, Fut>(names: Vec<String>, done: &str, mut op: F) -> anyhow::Result<i32>
 where
     F: FnMut(String) -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<()>>,
+    Fut: std::future::Future<Output = anyhow::Result<Option<&'static str>>>,
 {
     let mut failed = 0;
     for n in names {
         match op(n.clone()).await {
-            Ok(()) => outln!("{n} {done}"),
+            Ok(None) => outln!("{n} {done}"),
+            Ok(Some(instead)) => outln!("{n} {instead}"),
             Err(e) => {
                 thv_core::errln!("Error: {n}: {e:#}");
                 failed += 1;
@@ -317,7 +317,7 @@ pub async fn stop(dirs: Dirs, a: StopArgs) -> anyhow::Result<i32> {
     let names = selected(&manager, &s.names, s.all, s.group.as_deref())?;
     each(names, "stopped", |n| {
         let m = &manager;
-        async move { m.stop(&n).await }
+        async move { m.stop(&n).await.map(|()| None) }
     })
     .await
 }
@@ -338,10 +338,10 @@ pub async fn start(dirs: Dirs, a: StartArgs, restart: bool) -> anyhow::Result<i3
             if restart {
                 m.stop(&n).await?;
             }
-            m.start(&n).await?;
+            let started = m.start(&n).await?;
             let rc = m.store().load_runconfig(&n)?;
             outln!("{n}: {}", crate::workloads::proxy_url(&rc));
-            Ok(())
+            Ok((!started).then_some("is running already: left alone"))
         }
     })
     .await
@@ -355,7 +355,7 @@ pub async fn rm(dirs: Dirs, a: RmArgs) -> anyhow::Result<i32> {
         let m = &manager;
         async move {
             super::client_cmd::unregister_workload(m, &n);
-            m.remove(&n).await
+            m.remove(&n).await.map(|()| None)
         }
     })
     .await

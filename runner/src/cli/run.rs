@@ -267,7 +267,9 @@ pub async fn run(dirs: Dirs, a: RunArgs) -> anyhow::Result<i32> {
     let rc = manager.run(rc, &build).await?;
     let name = rc.name.clone();
     if a.foreground {
-        outln!("{name}: {}", proxy_url(&rc));
+        // The workload exists now: a closed stdout must not end this process before the proxy runs and stops
+        // it again on Ctrl-C (thv_core::output's outln! would exit at once).
+        let _ = thv_core::output::try_write_stdout(format_args!("{name}: {}\n", proxy_url(&rc)));
         return run_foreground(&name).await;
     }
     if let Err(e) = manager.start_proxy(&name).await {

@@ -229,7 +229,11 @@ impl Manager {
 
     /// Starts a stopped workload: its container (created again from the RunConfig when it is gone) and its
     /// proxy. A running workload is left as it is (its proxy is started if it died).
-    pub async fn start(&self, name: &str) -> anyhow::Result<()> {
+    /// Starts a workload; `false` when it was running already (then nothing is touched).
+    pub async fn start(&self, name: &str) -> anyhow::Result<bool> {
+        if self.status(name).await?.status == view::WorkloadState::Running {
+            return Ok(false);
+        }
         let rc = self.store.load_runconfig(name)?;
         if !rc.is_remote() {
             self.ensure_container(&rc).await?;
@@ -238,7 +242,8 @@ impl Manager {
             s.desired = Desired::Running;
             s.started_at = Some(Utc::now());
         })?;
-        self.start_proxy(name).await
+        self.start_proxy(name).await?;
+        Ok(true)
     }
 
     /// Makes the container of `rc` run: start it, or create it again when it does not exist.

@@ -82,8 +82,17 @@ fn lock_error(e: Errno, path: &std::path::Path) -> anyhow::Error {
     anyhow::anyhow!("cannot lock {}: {e}", path.display())
 }
 
+/// Names a command line reads as a command where it expects a workload (`thv logs prune`).
+pub const RESERVED_NAMES: &[&str] = &["prune"];
+
 /// Reserves `rc`'s name and what it will own (see the module documentation).
 pub fn reserve(store: &WorkloadStore, rc: &RunConfig) -> anyhow::Result<Reservation> {
+    if RESERVED_NAMES.contains(&rc.name.as_str()) {
+        bail!(
+            "'{}' cannot name a workload: `thv logs {0}` is a command of its own; choose another --name",
+            rc.name
+        );
+    }
     let dir = store.dirs().locks();
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     // One check at a time, so that two runs cannot both pass it.
