@@ -183,3 +183,42 @@ fn killed_proxies_running_workloads_and_proxy_stdio() {
     assert_eq!(status.code(), Some(141), "{stderr}");
     assert!(!stderr.contains("Broken pipe"), "{stderr}");
 }
+
+/// `thv run -f` whose stdout reader is gone (`thv run … -f | true`) keeps the workload under its control: it
+/// runs, and Ctrl-C stops it (it exited at its first line, leaving the container running without a proxy).
+#[test]
+fn a_foreground_run_outlives_its_closed_stdout() {
+    let Some(_py) = engine_image_and_python(TEST_SERVER_IMAGE, "scripts/build-test-images.sh") else {
+        return;
+    };
+    let thv = Thv::new();
+    let name = unique("fg");
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut child = thv
+        .command(&["run", TEST_SERVER_IMAGE, "--name", &name, "-f"])
+        .stdout(writer)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while thv.run(&["status", &name, "--format", "json"]).status.success().then(|| thv.status(&name)["status"].clone())
+        != Some(Value::from("running"))
+    {
+        assert!(child.try_wait().unwrap().is_none(), "thv run -f ended early");
+        assert!(Instant::now() < deadline, "never running");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    nix_kill(child.id(), "INT");
+    child.wait().unwrap();
+    assert_eq!(thv.status(&name)["status"], "stopped");
+    thv.ok(&["rm", &name]);
+}
+
+fn nix_kill(pid: u32, signal: &str) {
+    let out = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+}
