@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use thv_core::legacy::{LegacyRegistry, legacy_to_upstream, upstream_to_legacy};
-use thv_core::registry_file::{RegistryFile, UpstreamRegistry};
+use thv_core::registry_file::{RegistryDocument, RegistryFile, UpstreamRegistry};
 
 use crate::diff::{json_changes, short};
 use crate::write::{atomic_write, backup};
@@ -71,6 +71,22 @@ pub async fn run(a: ConvertArgs) -> anyhow::Result<i32> {
         _ => Format::Legacy,
     });
     let text = match to {
+        Format::Upstream if !matches!(parsed, RegistryFile::Legacy(_)) => {
+            // The documents as read, whatever schema version they declare (the typed model would write a
+            // 2025-07-09 document's snake_case names in camelCase under its old `$schema`); a list response's
+            // registry metadata goes into each document's `_meta`.
+            let read = RegistryDocument::read(&bytes).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+            if let Some(bad) = read.entries.iter().find_map(|e| e.error.as_ref()) {
+                anyhow::bail!("{name}: {bad}");
+            }
+            if read.kind == thv_core::registry_file::FileKind::Upstream {
+                read.to_pretty_json(None)?
+            } else {
+                let mut doc = RegistryDocument::new_upstream();
+                doc.entries = read.entries;
+                doc.to_pretty_json(None)?
+            }
+        }
         Format::Upstream => {
             let upstream = parsed.into_upstream().map_err(|e| {
                 anyhow::anyhow!("{name}: cannot convert to the upstream format: {e}")

@@ -30,7 +30,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use thv_core::api::{ServerStatus, format_timestamp};
 use thv_core::legacy::{ConvertError, upstream_to_legacy};
-use thv_core::registry_file::UpstreamRegistry;
+use thv_core::registry_file::{FileEntry, FileKind, RegistryDocument, UpstreamRegistry};
 use thv_core::server::{PUBLISHER_PROVIDED_META, ServerJson};
 use thv_core::toolhive::STACKLOK_NAMESPACE;
 use thv_core::version::compare_versions;
@@ -182,6 +182,9 @@ pub async fn run(a: ExportArgs) -> anyhow::Result<i32> {
 
     let mut malformed = 0;
     let mut by_key: BTreeMap<(String, String), ServerJson> = BTreeMap::new();
+    // The documents as read (whatever schema version they declare: the typed model would write a 2025-07-09
+    // document's snake_case names in camelCase under its old `$schema`), for the upstream and list formats.
+    let mut raw: BTreeMap<(String, String), FileEntry> = BTreeMap::new();
     let mut updated: Option<DateTime<Utc>> = None;
     for e in &kept {
         match ServerJson::deserialize(&e.value) {
@@ -189,6 +192,17 @@ pub async fn run(a: ExportArgs) -> anyhow::Result<i32> {
                 if let Some(o) = &e.official {
                     updated = updated.max(Some(o.updated_at));
                 }
+                raw.insert(
+                    (s.name.clone(), s.version.clone()),
+                    FileEntry {
+                        path: e.location.clone(),
+                        value: e.value.clone(),
+                        // As before: the exported documents without the registry's metadata.
+                        official: None,
+                        item_meta: serde_json::Map::new(),
+                        error: None,
+                    },
+                );
                 if by_key
                     .insert((s.name.clone(), s.version.clone()), s)
                     .is_some()
@@ -219,13 +233,15 @@ pub async fn run(a: ExportArgs) -> anyhow::Result<i32> {
     };
     let last_updated = format_timestamp(&updated.unwrap_or_else(Utc::now));
     let registry = UpstreamRegistry::new(servers, Some(last_updated));
+    let as_read = |kind: FileKind| -> anyhow::Result<String> {
+        let mut doc = RegistryDocument::new_upstream();
+        doc.kind = kind;
+        doc.entries = raw.values().cloned().collect();
+        Ok(doc.to_pretty_json(Some(&registry.meta.last_updated.clone().unwrap_or_default()))?)
+    };
     let text = match a.format {
-        ExportFormat::Upstream => registry.to_pretty_json()?,
-        ExportFormat::List => {
-            let mut t = serde_json::to_string_pretty(&registry.data.servers)?;
-            t.push('\n');
-            t
-        }
+        ExportFormat::Upstream => as_read(FileKind::Upstream)?,
+        ExportFormat::List => as_read(FileKind::ServerList)?,
         ExportFormat::Legacy => {
             let legacy = upstream_to_legacy(&registry).map_err(|e| {
                 let hint = if matches!(e, ConvertError::DuplicateKey { .. }) && !a.latest_only {

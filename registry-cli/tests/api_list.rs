@@ -355,3 +355,26 @@ fn import_to_an_api_upgrades_the_schema_only_when_asked_and_only_where_valid() {
     expected["$schema"] = json!(schema("2025-12-11"));
     assert_eq!(resp["server"], expected);
 }
+
+/// `convert --to upstream` and `export` keep each document as read: a 2025-07-09 entry keeps its snake_case
+/// names under its `$schema`, and the result validates (the typed model wrote camelCase under the old `$schema`).
+#[test]
+fn convert_and_export_keep_documents_of_older_schemas_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    write_json(dir.path(), "list.json", &list_response(entries()));
+    for args in [
+        &["convert", "list.json", "--to", "upstream", "-o", "out.json"][..],
+        &["export", "list.json", "--out", "out.json"][..],
+        &["export", "list.json", "--format", "list", "--out", "out.json"][..],
+    ] {
+        let run = cli(dir.path(), args);
+        assert_eq!(run.code, 0, "{args:?}: {run:?}");
+        let out: Value = serde_json::from_slice(&std::fs::read(dir.path().join("out.json")).unwrap()).unwrap();
+        let servers = out["data"]["servers"].as_array().or(out.as_array()).unwrap();
+        let snake = servers.iter().find(|s| s["name"] == "io.github.acme/snake").unwrap();
+        assert_eq!(snake["packages"][0]["registry_type"], "npm", "{args:?}: {snake}");
+        assert!(snake["packages"][0].get("registryType").is_none(), "{args:?}: {snake}");
+        let run = cli(dir.path(), &["validate", "out.json"]);
+        assert!(!run.stdout.contains("registry_type") && !run.stdout.contains("registryType"), "{args:?}: {run:?}");
+    }
+}
