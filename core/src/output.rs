@@ -6,17 +6,44 @@
 //! gone there is nobody left to tell. Use [`outln!`](crate::outln), [`out!`](crate::out) and
 //! [`errln!`](crate::errln) instead of `println!`, `print!` and `eprintln!`.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 /// The exit status of a process killed by SIGPIPE (128 + 13), which a closed stdout ends with.
 pub const CLOSED_PIPE_STATUS: i32 = 141;
 
-/// Writes formatted output to stdout (see the module's documentation).
+/// Writes formatted output to stdout (see the module's documentation). On a terminal, control characters
+/// (registry data may hold escape sequences) are shown escaped ([`escape_controls`]).
 pub fn write_stdout(args: std::fmt::Arguments<'_>) {
     let mut out = std::io::stdout().lock();
-    if let Err(e) = out.write_fmt(args).and_then(|()| out.flush()) {
+    let written = if out.is_terminal() {
+        out.write_all(escape_controls(&args.to_string()).as_bytes())
+    } else {
+        out.write_fmt(args)
+    };
+    if let Err(e) = written.and_then(|()| out.flush()) {
         exit_on_write_error(&e);
     }
+}
+
+/// Text with every control character but newline and tab written as `\u{…}`: C0, DEL and C1 — what a
+/// terminal would read as a command (a title change, a cleared screen) or a line break (`\r`, U+2028).
+pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    let control = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t') || matches!(c, '\u{2028}' | '\u{2029}')
+    };
+    if !text.chars().any(control) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| {
+            if control(c) {
+                format!("\\u{{{:x}}}", c as u32)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
 }
 
 /// Writes bytes to stdout (see the module's documentation).
@@ -34,9 +61,14 @@ pub fn try_write_stdout(args: std::fmt::Arguments<'_>) -> bool {
     out.write_fmt(args).and_then(|()| out.flush()).is_ok()
 }
 
-/// Writes formatted text to stderr, ignoring a stderr that is gone.
+/// Writes formatted text to stderr, ignoring a stderr that is gone; control characters escaped on a terminal.
 pub fn write_stderr(args: std::fmt::Arguments<'_>) {
-    let _ = std::io::stderr().lock().write_fmt(args);
+    let mut err = std::io::stderr().lock();
+    let _ = if err.is_terminal() {
+        err.write_all(escape_controls(&args.to_string()).as_bytes())
+    } else {
+        err.write_fmt(args)
+    };
 }
 
 /// Ends the process after stdout failed: 141 for a closed pipe, else 1 with the error on stderr.
@@ -76,4 +108,18 @@ macro_rules! errln {
     ($($arg:tt)*) => {
         $crate::output::write_stderr(format_args!("{}\n", format_args!($($arg)*)))
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_but_lines_and_tabs_kept() {
+        assert_eq!(escape_controls("plain\ttext\n"), "plain\ttext\n");
+        assert_eq!(
+            escape_controls("a\u{1b}]0;PWNED\u{7}\u{1b}[2J\r\u{85}\u{2028}z"),
+            "a\\u{1b}]0;PWNED\\u{7}\\u{1b}[2J\\u{d}\\u{85}\\u{2028}z"
+        );
+    }
 }

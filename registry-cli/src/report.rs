@@ -117,9 +117,10 @@ impl Finding {
     }
 }
 
-/// Writes `text` to stdout; a closed pipe (`| head`) ends the process quietly ([`thv_core::output`]).
+/// Writes `text` to stdout; a closed pipe (`| head`) ends the process quietly, control characters are escaped
+/// on a terminal ([`thv_core::output`]).
 pub fn print_stdout(text: &str) -> anyhow::Result<()> {
-    thv_core::output::write_stdout_bytes(text.as_bytes());
+    thv_core::out!("{text}");
     Ok(())
 }
 

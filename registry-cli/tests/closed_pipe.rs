@@ -56,3 +56,27 @@ fn commands_writing_to_a_closed_pipe_end_quietly() {
     let (code, _) = run_into_closed_pipe(dir.path(), &["canonicalize", "missing.json"], true);
     assert_eq!(code, 1, "canonicalize of a missing file with stdout and stderr closed");
 }
+
+/// On a terminal (a pseudo-terminal made by `script`), control characters from the data are shown escaped: an
+/// entry's `$schema` holding a title change and a screen clear does not reach the terminal as such.
+#[test]
+fn control_characters_reach_a_terminal_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    write_json(
+        dir.path(),
+        "esc.json",
+        &serde_json::json!([{"$schema": "https://example.com/x.json\u{1b}]0;PWNED\u{7}\u{1b}[2J",
+                              "name": "io.github.x/esc", "description": "d", "version": "1.0.0"}]),
+    );
+    let bin = env!("CARGO_BIN_EXE_thv-registry");
+    let out = std::process::Command::new("script")
+        .args(["-qec", &format!("{bin} validate esc.json"), "/dev/null"])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("script (util-linux) runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("PWNED"), "{text}");
+    assert!(!text.contains("\u{1b}]0;"), "a raw escape sequence reached the terminal: {text:?}");
+    assert!(text.contains("\\u{1b}]0;PWNED\\u{7}"), "{text:?}");
+}
