@@ -19,6 +19,7 @@ use serde_json::Value;
 use super::contents::Contents;
 use super::layout::Layout;
 use super::{ENTRIES_REF, MIRROR_REF, MirrorError, REF_NAME};
+use crate::oci::registry::MANIFEST_MEDIA_TYPES;
 use crate::signature::{self, PublicKey};
 
 /// The keys a bundle is verified with.
@@ -192,14 +193,9 @@ fn reach(
     }
 }
 
+/// Whether a descriptor's media type is a manifest or an index (one of [`MANIFEST_MEDIA_TYPES`]).
 pub fn is_manifest(media_type: &str) -> bool {
-    matches!(
-        media_type,
-        "application/vnd.oci.image.manifest.v1+json"
-            | "application/vnd.oci.image.index.v1+json"
-            | "application/vnd.docker.distribution.manifest.v2+json"
-            | "application/vnd.docker.distribution.manifest.list.v2+json"
-    )
+    MANIFEST_MEDIA_TYPES.contains(&media_type)
 }
 
 /// The entries artifact against the records; each entry's signature with the entry keys.
