@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{CONTENTS_MEDIA_TYPE, MirrorError};
+use crate::signature::keyless::ExpectedSigner;
 use crate::signature::{self, Bundle, PublicKey, SigStoreKeyPair};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -19,6 +20,9 @@ pub struct Contents {
     pub selection: Selection,
     pub entries: Vec<EntryRecord>,
     pub images: Vec<ImageRecord>,
+    /// The trust material carried for verifying the entries and images offline.
+    #[serde(default, skip_serializing_if = "TrustRecord::is_empty")]
+    pub trust: TrustRecord,
     /// Every blob of the layout but the contents and its signature, sorted by digest.
     pub blobs: Vec<BlobRecord>,
 }
@@ -63,6 +67,38 @@ pub struct ImageRecord {
     pub referrers: Vec<String>,
 }
 
+/// The trust material a bundle carries (the blobs of its trust artifact, [`super::TRUST_REF`]): what the
+/// disconnected side verifies entries and images with, signed with the rest of the contents.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrustRecord {
+    /// Sigstore `trusted_root.json` documents, one per instance, for keyless signatures.
+    #[serde(default)]
+    pub trusted_roots: Vec<TrustFile>,
+    /// Public keys (PEM) the entries may be signed with.
+    #[serde(default)]
+    pub entry_keys: Vec<TrustFile>,
+    /// Keyless signers (certificate identity and OIDC issuer) the entries may be signed by.
+    #[serde(default)]
+    pub entry_signers: Vec<ExpectedSigner>,
+    /// Public keys (PEM) the images may be signed with (cosign).
+    #[serde(default)]
+    pub image_keys: Vec<TrustFile>,
+}
+
+impl TrustRecord {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// One file of trust material: the name it was given (its file name) and its blob.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrustFile {
+    pub name: String,
+    pub digest: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct BlobRecord {
     pub digest: String,
@@ -78,6 +114,7 @@ impl Contents {
             selection,
             entries: Vec::new(),
             images: Vec::new(),
+            trust: TrustRecord::default(),
             blobs: Vec::new(),
         }
     }

@@ -23,6 +23,7 @@
 pub mod archive;
 pub mod contents;
 pub mod layout;
+pub mod trust;
 pub mod verify;
 
 /// The artifact type of the entries artifact.
@@ -35,6 +36,14 @@ pub const MIRROR_ARTIFACT_TYPE: &str = "application/vnd.toolhive.mirror.v1+json"
 pub const CONTENTS_MEDIA_TYPE: &str = "application/vnd.toolhive.mirror.contents.v1+json";
 /// The `ref.name` of the entries artifact.
 pub const ENTRIES_REF: &str = "toolhive-mirror-entries";
+/// The artifact type of the trust artifact (trusted roots and public keys).
+pub const TRUST_ARTIFACT_TYPE: &str = "application/vnd.toolhive.mirror.trust.v1+json";
+/// The `ref.name` of the trust artifact.
+pub const TRUST_REF: &str = "toolhive-mirror-trust";
+/// The media type of a carried Sigstore `trusted_root.json`.
+pub const TRUSTED_ROOT_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.trustedroot+json;version=0.1";
+/// The media type of a carried public key (PEM).
+pub const PUBLIC_KEY_MEDIA_TYPE: &str = "application/vnd.toolhive.mirror.public-key.v1+pem";
 /// The `ref.name` of the signed contents artifact.
 pub const MIRROR_REF: &str = "toolhive-mirror";
 /// OCI's empty config descriptor's media type (`{}`), for artifacts.
@@ -69,4 +78,18 @@ impl MirrorError {
             error,
         }
     }
+}
+
+/// The OCI images a server.json's packages name (`registryType: oci`), in order, once each.
+pub fn oci_images(server: &serde_json::Value) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for p in server["packages"].as_array().into_iter().flatten() {
+        if p["registryType"] == "oci"
+            && let Some(id) = p["identifier"].as_str()
+            && !out.iter().any(|o| o == id)
+        {
+            out.push(id.to_owned());
+        }
+    }
+    out
 }

@@ -6,9 +6,11 @@
 //! 3. nothing `index.json` reaches (manifests, their configs and layers, an index's carried manifests) is missing
 //!    from the signed list: a blob added or swapped after signing is found;
 //! 4. the entries artifact holds exactly the listed entries, each a server.json whose name and version are the
-//!    record's; with the publishers' keys given, each entry's embedded signature verifies with one of them;
-//! 5. each listed image (and its signature manifest and referrers) is in `index.json` under its name; with image
-//!    keys given, each image's carried cosign signature verifies with one of them over the image's digest.
+//!    record's; each entry's embedded signature verifies with the entry keys or signers the bundle carries or
+//!    the verifier gives (any of them; none: not checked) — see [`super::trust`];
+//! 5. each listed image (and its signature manifest and referrers) is in `index.json` under its name; each
+//!    image's carried signatures verify with the image keys (cosign, over its digest) or keyless against the
+//!    provenance its entry gives and a carried trusted root (neither: not checked).
 //!
 //! Every failure is collected, so one run names them all.
 
@@ -19,33 +21,25 @@ use serde_json::Value;
 use super::contents::Contents;
 use super::layout::Layout;
 use super::{ENTRIES_REF, MIRROR_REF, MirrorError, REF_NAME};
+use super::trust::{SignatureCheck, TrustMaterial, image_signatures, provenances};
 use crate::oci::registry::MANIFEST_MEDIA_TYPES;
-use crate::signature::{self, PublicKey};
+use crate::signature::PublicKey;
 
-/// The keys a bundle is verified with.
+/// The keys a bundle is verified with, given beside it.
 pub struct Trust<'a> {
     /// The mirror operator's key, and how to name it.
     pub key: &'a PublicKey,
     pub key_name: &'a str,
-    /// The publishers' keys the entries must be signed with (none: entry signatures are not checked).
+    /// More publishers' keys the entries may be signed with (besides those the bundle carries).
     pub entry_keys: &'a [(String, PublicKey)],
-    /// The keys the images must be signed with (cosign; none: image signatures are not checked).
+    /// More keys the images may be signed with (cosign; besides those the bundle carries).
     pub image_keys: &'a [(String, PublicKey)],
-}
-
-/// What an entry's signature came to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EntrySignature {
-    /// Verified with the named key.
-    Verified(String),
-    /// No entry keys were given.
-    NotChecked,
 }
 
 #[derive(Debug, Clone)]
 pub struct ImageReport {
     pub reference: String,
-    pub signature: EntrySignature,
+    pub signature: SignatureCheck,
 }
 
 #[derive(Debug, Clone)]
@@ -53,7 +47,7 @@ pub struct EntryReport {
     pub name: String,
     pub version: String,
     pub images: Vec<String>,
-    pub signature: EntrySignature,
+    pub signature: SignatureCheck,
 }
 
 /// A verified bundle: its contents and each entry's verdict.
@@ -67,7 +61,7 @@ pub struct Report {
 }
 
 /// Verifies the bundle; every failure found, or the report.
-pub fn verify(layout: &Layout, trust: &Trust) -> Result<Report, Vec<MirrorError>> {
+pub async fn verify(layout: &Layout, trust: &Trust<'_>) -> Result<Report, Vec<MirrorError>> {
     let index = layout.read_index().map_err(|e| vec![e])?;
     let descriptors = index["manifests"].as_array().cloned().unwrap_or_default();
     let named = |name: &str| {
@@ -95,9 +89,16 @@ pub fn verify(layout: &Layout, trust: &Trust) -> Result<Report, Vec<MirrorError>
     {
         reach(layout, d, &listed, &mut seen, &mut errors);
     }
-    let (entries, documents) = check_entries(layout, named(ENTRIES_REF), &contents, trust, &mut errors);
+    let material = match TrustMaterial::read(layout, &contents.trust, trust.entry_keys, trust.image_keys) {
+        Ok(m) => m,
+        Err(e) => {
+            errors.push(e);
+            return Err(errors);
+        }
+    };
+    let (entries, documents) = check_entries(layout, named(ENTRIES_REF), &contents, &material, &mut errors).await;
     check_images(&descriptors, &contents, &mut errors);
-    let images = image_signatures(layout, &contents, trust, &mut errors);
+    let images = check_image_signatures(layout, &contents, &documents, &material, &mut errors).await;
     if errors.is_empty() {
         Ok(Report {
             contents,
@@ -198,12 +199,12 @@ pub fn is_manifest(media_type: &str) -> bool {
     MANIFEST_MEDIA_TYPES.contains(&media_type)
 }
 
-/// The entries artifact against the records; each entry's signature with the entry keys.
-fn check_entries(
+/// The entries artifact against the records; each entry's signature with the entry keys and signers.
+async fn check_entries(
     layout: &Layout,
     descriptor: Option<Value>,
     contents: &Contents,
-    trust: &Trust,
+    trust: &TrustMaterial,
     errors: &mut Vec<MirrorError>,
 ) -> (Vec<EntryReport>, BTreeMap<String, Value>) {
     let mut reports = Vec::new();
@@ -245,15 +246,11 @@ fn check_entries(
             )));
             continue;
         }
-        let signature = if trust.entry_keys.is_empty() {
-            EntrySignature::NotChecked
-        } else {
-            match entry_signature(&doc, trust.entry_keys) {
-                Ok(key) => EntrySignature::Verified(key),
-                Err(reason) => {
-                    errors.push(MirrorError::Invalid(format!("{who}: {reason}")));
-                    continue;
-                }
+        let signature = match trust.verify_entry(&doc).await {
+            Ok(check) => check,
+            Err(reason) => {
+                errors.push(MirrorError::Invalid(format!("{who}: {reason}")));
+                continue;
             }
         };
         reports.push(EntryReport {
@@ -265,20 +262,6 @@ fn check_entries(
         documents.insert(record.digest.clone(), doc);
     }
     (reports, documents)
-}
-
-/// The name of the entry key the entry's embedded signature verifies with.
-fn entry_signature(doc: &Value, keys: &[(String, PublicKey)]) -> Result<String, String> {
-    let embedded = signature::embedded_bundle(doc).ok_or("not signed (no embedded signature)")?;
-    let bundle = signature::bundle_from_value(embedded).map_err(|e| format!("its signature: {e}"))?;
-    let mut last = String::new();
-    for (name, key) in keys {
-        match signature::verify_with_key(doc, &bundle, key, name) {
-            Ok(()) => return Ok(name.clone()),
-            Err(e) => last = e.to_string(),
-        }
-    }
-    Err(format!("its signature verifies with none of the entry keys ({last})"))
 }
 
 /// Each listed image, its signature manifest and referrers are named in `index.json`.
@@ -302,60 +285,27 @@ fn check_images(descriptors: &[Value], contents: &Contents, errors: &mut Vec<Mir
     }
 }
 
-/// Each image's carried cosign signature against the image keys.
-fn image_signatures(
+/// Each image's carried signatures against the image keys and its entries' provenances.
+async fn check_image_signatures(
     layout: &Layout,
     contents: &Contents,
-    trust: &Trust,
+    documents: &BTreeMap<String, Value>,
+    trust: &TrustMaterial,
     errors: &mut Vec<MirrorError>,
 ) -> Vec<ImageReport> {
     let mut reports = Vec::new();
     for image in &contents.images {
-        let signature = if trust.image_keys.is_empty() {
-            EntrySignature::NotChecked
-        } else {
-            match image_signature(layout, &image.digest, image.signature.as_deref(), trust.image_keys) {
-                Ok(key) => EntrySignature::Verified(key),
-                Err(reason) => {
-                    errors.push(MirrorError::Invalid(format!("image {}: {reason}", image.reference)));
-                    continue;
-                }
+        let signatures = image_signatures(layout, image);
+        let provenances = provenances(contents, documents, &image.reference);
+        match trust.verify_image(&signatures, &provenances).await {
+            Ok(signature) => reports.push(ImageReport {
+                reference: image.reference.clone(),
+                signature,
+            }),
+            Err(reason) => {
+                errors.push(MirrorError::Invalid(format!("image {}: {reason}", image.reference)))
             }
-        };
-        reports.push(ImageReport {
-            reference: image.reference.clone(),
-            signature,
-        });
+        }
     }
     reports
-}
-
-/// The name of the image key a layer of the signature manifest verifies with, over `digest`.
-fn image_signature(
-    layout: &Layout,
-    digest: &str,
-    signature: Option<&str>,
-    keys: &[(String, PublicKey)],
-) -> Result<String, String> {
-    use crate::signature::cosign::{SIMPLE_SIGNING_MEDIA_TYPE, verify_key_layer};
-    let sig = signature.ok_or("not signed (no cosign signature manifest carried)")?;
-    let manifest = layout.read_json(sig).map_err(|e| e.to_string())?;
-    let mut last = "no simple signing layer".to_owned();
-    for layer in manifest["layers"].as_array().into_iter().flatten() {
-        if layer["mediaType"] != SIMPLE_SIGNING_MEDIA_TYPE {
-            continue;
-        }
-        let Some(payload_digest) = layer["digest"].as_str() else { continue };
-        let payload = layout.read_blob(payload_digest).map_err(|e| e.to_string())?;
-        let annotations: BTreeMap<String, String> =
-            serde_json::from_value(layer["annotations"].clone()).unwrap_or_default();
-        for (name, key) in keys {
-            match verify_key_layer(&payload, &annotations, key) {
-                Ok(signed) if signed == digest => return Ok(name.clone()),
-                Ok(signed) => last = format!("a signature over another image ({signed})"),
-                Err(e) => last = e.to_string(),
-            }
-        }
-    }
-    Err(format!("no carried signature verifies with the image keys ({last})"))
 }

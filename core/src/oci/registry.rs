@@ -49,6 +49,7 @@ impl OciError {
 }
 
 /// One cosign signature layer: the simple signing payload and the annotations of its descriptor.
+#[derive(Debug, Clone)]
 pub struct CosignLayer {
     pub payload: Vec<u8>,
     pub annotations: BTreeMap<String, String>,

@@ -25,6 +25,7 @@
 
 pub mod cosign;
 pub mod identity;
+pub mod image;
 pub mod keyless;
 pub mod keys;
 pub mod policy;

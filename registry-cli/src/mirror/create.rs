@@ -9,14 +9,18 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
-use thv_core::mirror::contents::{BlobRecord, Contents, EntryRecord, ImageRecord};
+use thv_core::mirror::contents::{
+    BlobRecord, Contents, EntryRecord, ImageRecord, TrustFile, TrustRecord,
+};
 use thv_core::mirror::layout::Layout;
 use thv_core::mirror::verify::is_manifest;
 use thv_core::mirror::{
     EMPTY_MEDIA_TYPE, ENTRIES_ARTIFACT_TYPE, ENTRIES_REF, ENTRY_MEDIA_TYPE, ENTRY_NAME_ANNOTATION,
-    ENTRY_VERSION_ANNOTATION, MIRROR_ARTIFACT_TYPE, MIRROR_REF, OCI_MANIFEST, REF_NAME,
+    ENTRY_VERSION_ANNOTATION, MIRROR_ARTIFACT_TYPE, MIRROR_REF, OCI_MANIFEST, PUBLIC_KEY_MEDIA_TYPE,
+    REF_NAME, TRUST_ARTIFACT_TYPE, TRUST_REF, TRUSTED_ROOT_MEDIA_TYPE,
 };
 use thv_core::oci::{OciDescriptor, RawManifest, Reference, Registry};
+use thv_core::signature::keyless::ExpectedSigner;
 use thv_core::signature::{self, BUNDLE_MEDIA_TYPE, SigStoreKeyPair};
 
 use crate::input::Entry;
@@ -34,6 +38,18 @@ pub struct Stats {
     pub reused: usize,
     /// Blobs another image of this bundle already had.
     pub shared: usize,
+}
+
+/// A file's name and bytes.
+pub type NamedFile = (String, Vec<u8>);
+
+/// The trust material to carry, read.
+#[derive(Debug, Default)]
+pub struct TrustFiles {
+    pub trusted_roots: Vec<NamedFile>,
+    pub entry_keys: Vec<NamedFile>,
+    pub entry_signers: Vec<ExpectedSigner>,
+    pub image_keys: Vec<NamedFile>,
 }
 
 /// A bundle being written.
@@ -122,7 +138,7 @@ impl Builder {
             let (name, version) = e.identity();
             let bytes = serde_json::to_vec(&e.value)?;
             let (digest, size) = self.put(&bytes)?;
-            let images = oci_images(&e.value);
+            let images = thv_core::mirror::oci_images(&e.value);
             wanted.extend(images.iter().cloned());
             layers.push(json!({"mediaType": ENTRY_MEDIA_TYPE, "digest": digest, "size": size,
                 "annotations": {ENTRY_NAME_ANNOTATION: name, ENTRY_VERSION_ANNOTATION: version}}));
@@ -147,6 +163,41 @@ impl Builder {
         });
         let descriptor = self.artifact(ENTRIES_ARTIFACT_TYPE, layers, annotations)?;
         self.name(descriptor, ENTRIES_REF);
+        Ok(())
+    }
+
+    /// Carries the trust material: each file is stored as a layer of the trust artifact and recorded in the
+    /// contents (which the mirror operator signs).
+    pub fn add_trust(&mut self, trust: &TrustFiles) -> anyhow::Result<()> {
+        let mut layers = Vec::new();
+        let mut record = TrustRecord {
+            entry_signers: trust.entry_signers.clone(),
+            ..TrustRecord::default()
+        };
+        let groups: [(&[NamedFile], &str, &mut Vec<TrustFile>); 3] = [
+            (&trust.trusted_roots, TRUSTED_ROOT_MEDIA_TYPE, &mut record.trusted_roots),
+            (&trust.entry_keys, PUBLIC_KEY_MEDIA_TYPE, &mut record.entry_keys),
+            (&trust.image_keys, PUBLIC_KEY_MEDIA_TYPE, &mut record.image_keys),
+        ];
+        for (files, media_type, out) in groups {
+            for (name, bytes) in files {
+                let (digest, size) = self.put(bytes)?;
+                layers.push(json!({"mediaType": media_type, "digest": digest, "size": size,
+                    "annotations": {"org.opencontainers.image.title": name}}));
+                out.push(TrustFile {
+                    name: name.clone(),
+                    digest,
+                });
+            }
+        }
+        if record.is_empty() {
+            return Ok(());
+        }
+        let annotations = json!({"org.opencontainers.image.created":
+            thv_core::api::format_timestamp(&self.contents.created)});
+        let descriptor = self.artifact(TRUST_ARTIFACT_TYPE, layers, annotations)?;
+        self.name(descriptor, TRUST_REF);
+        self.contents.trust = record;
         Ok(())
     }
 
@@ -332,20 +383,6 @@ impl Builder {
         self.bar.inc(size);
         Ok(())
     }
-}
-
-/// The OCI images an entry's packages name (`registryType: oci`), in order, once each.
-pub fn oci_images(server: &Value) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for p in server["packages"].as_array().into_iter().flatten() {
-        if p["registryType"] == "oci"
-            && let Some(id) = p["identifier"].as_str()
-            && !out.iter().any(|o| o == id)
-        {
-            out.push(id.to_owned());
-        }
-    }
-    out
 }
 
 /// A spinner with the bytes stored so far, when stderr is a terminal; hidden otherwise.

@@ -22,7 +22,8 @@ use thv_core::api::ServerStatus;
 use thv_core::mirror::archive;
 use thv_core::mirror::contents::{Contents, Selection};
 use thv_core::mirror::layout::Layout;
-use thv_core::mirror::verify::{EntrySignature, Report, Trust, verify};
+use thv_core::mirror::trust::SignatureCheck;
+use thv_core::mirror::verify::{Report, Trust, verify};
 use thv_core::signature::{self, PublicKey};
 
 use crate::export::{entry_status, latest_per_name};
@@ -86,6 +87,24 @@ pub struct CreateArgs {
     /// A registry reached over plain HTTP (HOST[:PORT]; repeatable).
     #[arg(long, value_name = "HOST[:PORT]")]
     insecure_registry: Vec<String>,
+    /// A Sigstore trusted_root.json to carry, for keyless signatures (repeatable, one per Sigstore instance;
+    /// default when an entry names a provenance or --entry-identity is given: the bundled public-good one).
+    #[arg(long, value_name = "FILE")]
+    trusted_root: Vec<PathBuf>,
+    /// A publisher's public key to carry: the entries must be signed with one of the carried keys or signers
+    /// (repeatable).
+    #[arg(long, value_name = "PUB")]
+    entry_key: Vec<PathBuf>,
+    /// A keyless signer to carry: the certificate identity entries may be signed by (repeatable, each with an
+    /// --entry-issuer, in order).
+    #[arg(long, value_name = "IDENTITY")]
+    entry_identity: Vec<String>,
+    /// The OIDC issuer of the --entry-identity at the same position.
+    #[arg(long, value_name = "ISSUER")]
+    entry_issuer: Vec<String>,
+    /// A public key to carry that the images may be signed with (cosign; repeatable).
+    #[arg(long, value_name = "PUB")]
+    image_key: Vec<PathBuf>,
     /// The bundle: a directory (created, or resumed when a run was stopped), or FILE.tar (one file; written
     /// through FILE.tar.work, which a stopped run resumes).
     #[arg(short, long, value_name = "DIR|FILE.tar")]
@@ -99,10 +118,12 @@ pub struct VerifyArgs {
     /// The mirror operator's public key (PEM).
     #[arg(long)]
     key: PathBuf,
-    /// A publisher's public key the entries must be signed with (repeatable: any of them).
+    /// A publisher's public key the entries may be signed with, besides the keys and signers the bundle carries
+    /// (repeatable). With any entry key or signer, every entry must verify.
     #[arg(long, value_name = "PUB")]
     entry_key: Vec<PathBuf>,
-    /// A public key the images must be signed with (cosign; repeatable: any of them).
+    /// A public key the images may be signed with, besides those the bundle carries (cosign; repeatable). With
+    /// any image key, or a provenance in an image's entry, the image must verify.
     #[arg(long, value_name = "PUB")]
     image_key: Vec<PathBuf>,
 }
@@ -110,7 +131,7 @@ pub struct VerifyArgs {
 pub async fn run(command: MirrorCommand) -> anyhow::Result<i32> {
     match command {
         MirrorCommand::Create(a) => run_create(a).await,
-        MirrorCommand::Verify(a) => run_verify(a),
+        MirrorCommand::Verify(a) => run_verify(a).await,
         MirrorCommand::Push(a) => run_push(a).await,
     }
 }
@@ -152,11 +173,33 @@ async fn run_create(a: CreateArgs) -> anyhow::Result<i32> {
     } else {
         a.out.clone()
     };
+    let trust = trust_files(&a, &entries)?;
     let layout = Layout::create(&work)?;
     let mut builder =
         create::Builder::new(layout, a.insecure_registry.clone(), platform, Contents::new(a.from.clone(), selection));
     builder.add_entries(&entries).await?;
-    let (_, s) = builder.finish(&key)?;
+    builder.add_trust(&trust)?;
+    let (layout, s) = builder.finish(&key)?;
+    // What the other side will check, checked here: a bundle that would be refused there is reported now.
+    let public = signature::read_public_key(key.public_key_to_pem()?.as_bytes())?;
+    let key_name = a.key.display().to_string();
+    let check = Trust {
+        key: &public,
+        key_name: &key_name,
+        entry_keys: &[],
+        image_keys: &[],
+    };
+    if let Err(errors) = verify(&layout, &check).await {
+        for e in &errors {
+            thv_core::errln!("Error: {e}");
+        }
+        thv_core::errln!(
+            "{}: written, but it does not verify with the trust it carries ({} failure(s)); the site would refuse it",
+            work.display(),
+            errors.len()
+        );
+        return Ok(1);
+    }
     if archive {
         archive::pack(&work, &a.out)?;
         std::fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
@@ -174,6 +217,66 @@ async fn run_create(a: CreateArgs) -> anyhow::Result<i32> {
         a.key.display()
     );
     Ok(0)
+}
+
+/// The trust material to carry, each file read and checked; the bundled public-good trusted root when keyless
+/// signatures are expected and no root is given.
+fn trust_files(a: &CreateArgs, entries: &[crate::input::Entry]) -> anyhow::Result<create::TrustFiles> {
+    if a.entry_identity.len() != a.entry_issuer.len() {
+        anyhow::bail!(
+            "--entry-identity and --entry-issuer go in pairs: {} identities, {} issuers",
+            a.entry_identity.len(),
+            a.entry_issuer.len()
+        );
+    }
+    let name = |p: &PathBuf| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| p.display().to_string())
+    };
+    let keys = |paths: &[PathBuf]| {
+        paths
+            .iter()
+            .map(|p| {
+                read_public_key(p)?;
+                Ok((name(p), std::fs::read(p)?))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()
+    };
+    let mut files = create::TrustFiles {
+        entry_keys: keys(&a.entry_key)?,
+        image_keys: keys(&a.image_key)?,
+        entry_signers: a
+            .entry_identity
+            .iter()
+            .zip(&a.entry_issuer)
+            .map(|(identity, issuer)| thv_core::signature::keyless::ExpectedSigner {
+                identity: identity.clone(),
+                issuer: issuer.clone(),
+            })
+            .collect(),
+        ..Default::default()
+    };
+    for p in &a.trusted_root {
+        let bytes = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
+        thv_core::signature::keyless::KeylessTrust::from_json(&bytes)
+            .with_context(|| format!("{}: not a Sigstore trusted_root.json", p.display()))?;
+        files.trusted_roots.push((name(p), bytes));
+    }
+    let keyless = !files.entry_signers.is_empty()
+        || entries
+            .iter()
+            .any(|e| !thv_core::mirror::trust::image_provenances(&e.value).is_empty());
+    if keyless && files.trusted_roots.is_empty() {
+        thv_core::errln!(
+            "carrying the bundled Sigstore public-good trusted root (keyless signatures are expected; --trusted-root              names another instance's)"
+        );
+        files.trusted_roots.push((
+            "public-good-trusted_root.json".into(),
+            thv_core::signature::keyless::PUBLIC_GOOD_TRUSTED_ROOT.as_bytes().to_vec(),
+        ));
+    }
+    Ok(files)
 }
 
 fn read_public_key(path: &PathBuf) -> anyhow::Result<PublicKey> {
@@ -197,7 +300,7 @@ fn open_bundle(path: &std::path::Path) -> anyhow::Result<(Layout, Option<tempfil
 }
 
 /// The bundle verified (a line per entry and a summary on stdout), or every failure reported on stderr.
-fn verified(a: &VerifyArgs) -> anyhow::Result<Option<(Layout, Report, Option<tempfile::TempDir>)>> {
+async fn verified(a: &VerifyArgs) -> anyhow::Result<Option<(Layout, Report, Option<tempfile::TempDir>)>> {
     let key = read_public_key(&a.key)?;
     let keys = |paths: &[PathBuf]| {
         paths
@@ -214,24 +317,19 @@ fn verified(a: &VerifyArgs) -> anyhow::Result<Option<(Layout, Report, Option<tem
         entry_keys: &entry_keys,
         image_keys: &image_keys,
     };
-    match verify(&layout, &trust) {
+    match verify(&layout, &trust).await {
         Ok(report) => {
             for e in &report.entries {
-                let signed = match &e.signature {
-                    EntrySignature::Verified(k) => format!("signed by {k}"),
-                    EntrySignature::NotChecked => "signature not checked (no --entry-key)".into(),
-                };
                 thv_core::outln!(
-                    "ok {}@{}: {signed}; images: {}",
+                    "ok {}@{}: {}; images: {}",
                     e.name,
                     e.version,
+                    describe(&e.signature),
                     if e.images.is_empty() { "none".into() } else { e.images.join(", ") }
                 );
             }
             for i in &report.images {
-                if let EntrySignature::Verified(k) = &i.signature {
-                    thv_core::outln!("ok image {}: signed by {k}", i.reference);
-                }
+                thv_core::outln!("ok image {}: {}", i.reference, describe(&i.signature));
             }
             let c = &report.contents;
             thv_core::outln!(
@@ -255,12 +353,19 @@ fn verified(a: &VerifyArgs) -> anyhow::Result<Option<(Layout, Report, Option<tem
     }
 }
 
-fn run_verify(a: VerifyArgs) -> anyhow::Result<i32> {
-    Ok(if verified(&a)?.is_some() { 0 } else { 1 })
+fn describe(check: &SignatureCheck) -> String {
+    match check {
+        SignatureCheck::Verified(how) => format!("signed by {how}"),
+        SignatureCheck::NotChecked(why) => format!("signature not checked ({why})"),
+    }
+}
+
+async fn run_verify(a: VerifyArgs) -> anyhow::Result<i32> {
+    Ok(if verified(&a).await?.is_some() { 0 } else { 1 })
 }
 
 async fn run_push(a: PushArgs) -> anyhow::Result<i32> {
-    let Some((layout, report, _unpacked)) = verified(&a.verify)? else {
+    let Some((layout, report, _unpacked)) = verified(&a.verify).await? else {
         thv_core::errln!("nothing pushed");
         return Ok(1);
     };

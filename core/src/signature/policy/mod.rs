@@ -222,6 +222,36 @@ impl SignaturePolicy {
         .load()
     }
 
+    /// A policy from trust material already read (a mirror bundle carries it): named keys and keyless signers,
+    /// each trusted for every name, and the trusted root the signers are verified against.
+    pub fn from_trust(
+        mode: PolicyMode,
+        keys: Vec<(String, PublicKey)>,
+        trusted_root: Option<Arc<keyless::KeylessTrust>>,
+        signers: Vec<keyless::ExpectedSigner>,
+    ) -> Self {
+        Self {
+            mode,
+            keys: Arc::new(
+                keys.into_iter()
+                    .map(|(name, key)| Key {
+                        name,
+                        key,
+                        names: Names(None),
+                    })
+                    .collect(),
+            ),
+            trusted_root,
+            signers: signers
+                .into_iter()
+                .map(|expected| Signer {
+                    expected,
+                    names: Names(None),
+                })
+                .collect(),
+        }
+    }
+
     /// Checks an entry's signature: `bundle` when given, else the one in its `_meta`. The signer must be trusted
     /// for the entry's `name`.
     pub async fn evaluate(&self, server: &Value, bundle: Option<&Value>) -> Verdict {

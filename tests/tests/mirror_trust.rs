@@ -1,0 +1,196 @@
+//! The trust a mirror bundle carries: `mirror create --trusted-root --entry-key --image-key` packs the tests'
+//! private Sigstore's `trusted_root.json` and the publisher's and image signer's keys into the bundle (signed with
+//! the rest), and `mirror verify` with nothing but the mirror operator's key then checks every entry signature
+//! and every image signature offline: an image signed keyless by a workflow matching its entry's `provenance`, one
+//! carrying only an SLSA attestation as a referrer, one signed with a key. `create` itself refuses to hand over a
+//! bundle the site would refuse: an image signed by another workflow than its provenance names, an image whose
+//! signature is not there, an entry not signed by a carried key, keyless images without their Sigstore's root.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::{Value, json};
+use thv_e2e::binary;
+use thv_e2e::oci::{Repository, key_pair, push_key_signature, push_test_image, registry};
+use thv_e2e::sigstore::{
+    Leaf, OID_RUNNER_ENVIRONMENT, OID_SOURCE_REPOSITORY_REF, OID_SOURCE_REPOSITORY_URI, Subject,
+    TestSigstore,
+};
+use thv_e2e::thv::unique;
+
+const SOURCE_REPO: &str = "https://github.com/example/mcp-server";
+const SLSA: &str = "https://slsa.dev/provenance/v1";
+
+fn thv_registry(dir: &Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(binary("thv-registry"))
+        .current_dir(dir)
+        .env("COSIGN_PASSWORD", "")
+        .env("NO_COLOR", "1")
+        .args(args)
+        .output()
+        .expect("thv-registry runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let (code, out) = thv_registry(dir, args);
+    assert_eq!(code, 0, "thv-registry {args:?}\n{out}");
+    out
+}
+
+fn github_leaf(s: &TestSigstore, workflow: &str) -> Leaf {
+    s.leaf(
+        Subject::Uri(&format!("{SOURCE_REPO}/.github/workflows/{workflow}@refs/tags/v1.0.0")),
+        thv_core::signature::provenance::GITHUB_ACTIONS_ISSUER,
+        &[
+            (OID_SOURCE_REPOSITORY_URI, SOURCE_REPO),
+            (OID_SOURCE_REPOSITORY_REF, "refs/tags/v1.0.0"),
+            (OID_RUNNER_ENVIRONMENT, "github-hosted"),
+        ],
+    )
+}
+
+fn provenance(attestation: bool) -> Value {
+    let mut p = json!({
+        "sigstore_url": "tuf-repo-cdn.sigstore.dev", "repository_uri": SOURCE_REPO,
+        "repository_ref": "refs/tags/v1.0.0", "signer_identity": "/.github/workflows/release.yml",
+        "runner_environment": "github-hosted", "cert_issuer": "https://token.actions.githubusercontent.com",
+    });
+    if attestation {
+        p["attestation"] = json!({"predicate_type": SLSA, "predicate": predicate()});
+    }
+    p
+}
+
+fn predicate() -> Value {
+    json!({"buildDefinition": {"buildType": "https://actions.github.io/buildtypes/workflow/v1"}})
+}
+
+/// A server.json for `image`, its ToolHive extension naming `provenance` when given.
+fn entry(name: &str, image: &str, provenance: Option<Value>) -> Value {
+    let mut e = json!({"$schema": "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json",
+           "name": name, "description": "Mirrored with its trust", "version": "1.0.0",
+           "packages": [{"registryType": "oci", "identifier": image, "transport": {"type": "stdio"}}]});
+    if let Some(p) = provenance {
+        e["_meta"] = json!({"io.modelcontextprotocol.registry/publisher-provided": {"io.github.stacklok": {
+            image: {"status": "Active", "provenance": p}}}});
+    }
+    e
+}
+
+/// An image pushed under a fresh name; its reference by digest and its repository.
+async fn image(reg: &str, name: &str) -> (String, Repository) {
+    let tagged = format!("{reg}/{}:1", unique(name));
+    push_test_image(&tagged, &[]);
+    let repo = Repository::of(&tagged).await;
+    let (_, digest) = repo.manifest().await;
+    (format!("{}@{digest}", repo.name()), repo)
+}
+
+/// Writes `entries`, each signed with the publisher's key, as `file`.
+fn registry_file(h: &Path, file: &str, entries: &[Value]) {
+    let mut signed = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        let path = format!("{file}-{i}.json");
+        std::fs::write(h.join(&path), e.to_string()).unwrap();
+        ok(h, &["sign", &path, "--key", "publisher.key", "--embed"]);
+        signed.push(serde_json::from_slice::<Value>(&std::fs::read(h.join(&path)).unwrap()).unwrap());
+    }
+    std::fs::write(h.join(file), Value::Array(signed).to_string()).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bundle_carries_its_trust_and_its_keyless_images_verify_against_their_provenance() {
+    let Some(reg) = registry() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let h = dir.path();
+    let s = TestSigstore::new();
+    std::fs::write(h.join("sigstore-root.json"), s.trusted_root()).unwrap();
+
+    // Keyless by the workflow the provenance names; an attestation only; a key's signature; another workflow.
+    let (keyless, repo) = image(&reg, "mirror-keyless").await;
+    let digest = keyless.split_once('@').unwrap().1.to_owned();
+    let (payload, annotations) = s.cosign_layer(&repo.name(), &digest, &github_leaf(&s, "release.yml"));
+    repo.push_cosign_signature(&digest, &payload, &annotations).await;
+    let (attested, repo) = image(&reg, "mirror-attested").await;
+    let digest = attested.split_once('@').unwrap().1.to_owned();
+    repo.attach_bundle(&s.attestation_bundle(&repo.name(), &digest, SLSA, &predicate(), &github_leaf(&s, "release.yml")))
+        .await;
+    let (keyed, _) = image(&reg, "mirror-keyed").await;
+    push_key_signature(&keyed, key_pair(h, "image"), None).await;
+    let (nightly, repo) = image(&reg, "mirror-nightly").await;
+    let digest = nightly.split_once('@').unwrap().1.to_owned();
+    let (payload, annotations) = s.cosign_layer(&repo.name(), &digest, &github_leaf(&s, "nightly.yml"));
+    repo.push_cosign_signature(&digest, &payload, &annotations).await;
+    let (unsigned, _) = image(&reg, "mirror-unsigned").await;
+
+    ok(h, &["keygen", "--output-key-prefix", "publisher"]);
+    ok(h, &["keygen", "--output-key-prefix", "mirror"]);
+    registry_file(h, "good.json", &[
+        entry("io.github.trust/keyless", &keyless, Some(provenance(false))),
+        entry("io.github.trust/attested", &attested, Some(provenance(true))),
+        entry("io.github.trust/keyed", &keyed, None),
+    ]);
+    let carried = ["--trusted-root", "sigstore-root.json", "--entry-key", "publisher.pub", "--image-key", "image.pub"];
+    let create = |from: &str, out: &str, trust: &[&str]| {
+        let mut args = vec!["mirror", "create", "--from", from, "--key", "mirror.key", "--insecure-registry", &reg];
+        args.extend_from_slice(trust);
+        args.extend(["-o", out]);
+        thv_registry(h, &args)
+    };
+    let (code, out) = create("good.json", "bundle", &carried);
+    assert_eq!(code, 0, "{out}");
+
+    // Only the mirror operator's key on the other side: the carried trust does the rest.
+    let report = ok(h, &["mirror", "verify", "bundle", "--key", "mirror.pub"]);
+    for name in ["keyless", "attested", "keyed"] {
+        assert!(report.contains(&format!("ok io.github.trust/{name}@1.0.0: signed by publisher.pub")), "{report}");
+    }
+    let signer = format!("{SOURCE_REPO}/.github/workflows/release.yml@refs/tags/v1.0.0");
+    assert!(report.contains(&format!("ok image {keyless}: signed by cosign signature 1 by {signer}")), "{report}");
+    assert!(report.contains(&format!("ok image {attested}: signed by attestation 1 by {signer}")), "{report}");
+    assert!(report.contains("matching the entry's provenance (trusted root sigstore-root.json)"), "{report}");
+    assert!(report.contains(&format!("ok image {keyed}: signed by key image.pub")), "{report}");
+    let index: Value = serde_json::from_slice(&std::fs::read(h.join("bundle/index.json")).unwrap()).unwrap();
+    assert!(
+        index["manifests"].as_array().unwrap().iter().any(|d| d["annotations"]["org.opencontainers.image.ref.name"] == "toolhive-mirror-trust"),
+        "{index}"
+    );
+
+    // What the site would refuse is refused at create, naming the cause.
+    registry_file(h, "nightly.json", &[entry("io.github.trust/nightly", &nightly, Some(provenance(false)))]);
+    let (code, out) = create("nightly.json", "nightly", &carried);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(&format!("image {nightly}: no cosign signature made with a key at sha256-")), "{out}");
+    assert!(
+        out.contains("no signature matches the registry entry's provenance: cosign signature 1: the signer is not the expected one"),
+        "{out}"
+    );
+    assert!(out.contains("does not verify with the trust it carries"), "{out}");
+    registry_file(h, "unsigned.json", &[entry("io.github.trust/unsigned", &unsigned, None)]);
+    let (code, out) = create("unsigned.json", "unsigned", &carried);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(&format!("image {unsigned}: not signed: no cosign signature at sha256-")), "{out}");
+    // An entry whose signature the carried keys do not verify.
+    std::fs::write(h.join("plain.json"), json!([entry("io.github.trust/plain", &keyed, None)]).to_string()).unwrap();
+    let (code, out) = create("plain.json", "plain", &carried);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("entry io.github.trust/plain@1.0.0: the entry carries no signature"), "{out}");
+    // Keyless images without their Sigstore's trusted root: the bundled public-good one is carried, and refuses.
+    let (code, out) = create("good.json", "public-good", &["--entry-key", "publisher.pub", "--image-key", "image.pub"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("carrying the bundled Sigstore public-good trusted root"), "{out}");
+    assert!(out.contains(&format!("image {keyless}: no cosign signature made with a key")), "{out}");
+    assert!(out.contains("a log the trusted root does not know"), "{out}");
+    // Bad trust material is named before anything is fetched.
+    let (code, out) = create("good.json", "bad", &["--trusted-root", "publisher.pub"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("publisher.pub: not a Sigstore trusted_root.json"), "{out}");
+    assert!(!h.join("bad").exists(), "nothing written for bad trust material");
+    let (code, out) = create("good.json", "bad", &["--entry-identity", "someone@example.com"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("--entry-identity and --entry-issuer go in pairs"), "{out}");
+}
