@@ -163,11 +163,14 @@ async fn main() -> anyhow::Result<()> {
             false,
         ),
     ];
+    // No mirror bundle loaded: every image is read from its registry.
+    let no_store = tempfile::tempdir()?;
+    let loaded = thv::mirror::store::MirrorStore::new(no_store.path());
     for (variant, img, config, prov, passes) in variants {
         let mut times = Vec::with_capacity(args.iterations);
         for i in 0..args.warmup + args.iterations {
             let start = Instant::now();
-            let result = verify(img, config, prov).await;
+            let result = verify(img, config, prov, &loaded).await;
             let took = start.elapsed().as_micros();
             if result.is_ok() != passes {
                 anyhow::bail!("{variant}: unexpected result: {:?}", result.err());

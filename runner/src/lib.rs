@@ -12,6 +12,8 @@
 //!   the transparent reverse proxy for HTTP servers and remote URLs; [`stdio_client`] is the other way round
 //!   (`thv proxy stdio`).
 //! - [`clients`]: MCP client configuration files (VS Code, Cursor, Claude Code).
+//! - [`mirror`]: `thv mirror load` (an air-gapped bundle on one machine) and the store `thv run` verifies
+//!   loaded images from.
 //! - [`config`], [`secrets`]: the user's configuration and secret values; [`redact`] keeps those values out of
 //!   logs.
 
@@ -23,6 +25,7 @@ pub mod dirs;
 pub mod egress;
 pub mod image_verify;
 pub mod middleware;
+pub mod mirror;
 pub mod proxy;
 pub mod redact;
 pub mod registry;

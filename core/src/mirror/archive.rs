@@ -9,11 +9,41 @@
 use std::path::Path;
 
 use super::MirrorError;
-use super::layout::digest_hex;
+use super::layout::{Layout, digest_hex};
 
 /// Whether `path` names a bundle archive (`.tar`) rather than a directory.
 pub fn is_archive(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "tar")
+}
+
+/// A bundle opened for reading: a directory as it is, or an archive unpacked into a temporary directory beside
+/// it (removed when this is dropped).
+pub struct Opened {
+    pub layout: Layout,
+    _unpacked: Option<tempfile::TempDir>,
+}
+
+/// Opens the bundle at `path` (a directory, or `.tar`).
+pub fn open(path: &Path) -> Result<Opened, MirrorError> {
+    if !is_archive(path) {
+        return Ok(Opened {
+            layout: Layout::open(path)?,
+            _unpacked: None,
+        });
+    }
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let dir = tempfile::Builder::new()
+        .prefix(".thv-mirror-")
+        .tempdir_in(parent)
+        .map_err(MirrorError::io(parent))?;
+    unpack(path, dir.path())?;
+    Ok(Opened {
+        layout: Layout::open(dir.path())?,
+        _unpacked: Some(dir),
+    })
 }
 
 /// Packs the layout in `dir` into `archive`.
@@ -36,23 +66,108 @@ pub fn pack(dir: &Path, archive: &Path) -> Result<(), MirrorError> {
     hexes.sort();
     names.extend(hexes.into_iter().map(|h| format!("blobs/sha256/{h}")));
     for name in &names {
-        let path = dir.join(name);
-        let mut f = std::fs::File::open(&path).map_err(MirrorError::io(&path))?;
-        let len = f.metadata().map_err(MirrorError::io(&path))?.len();
-        let mut header = tar::Header::new_ustar();
-        header.set_size(len);
-        header.set_mode(0o644);
-        header.set_mtime(0);
-        header.set_entry_type(tar::EntryType::Regular);
-        tar.append_data(&mut header, name, &mut f)
-            .map_err(MirrorError::io(&path))?;
+        append_file(&mut tar, name, &dir.join(name))?;
     }
-    let writer = tar.into_inner().map_err(MirrorError::io(&partial))?;
+    finish(tar, &partial, archive)
+}
+
+/// Appends the file at `path` as `name` (deterministic header).
+fn append_file<W: std::io::Write>(
+    tar: &mut tar::Builder<W>,
+    name: &str,
+    path: &Path,
+) -> Result<(), MirrorError> {
+    let mut f = std::fs::File::open(path).map_err(MirrorError::io(path))?;
+    let len = f.metadata().map_err(MirrorError::io(path))?.len();
+    tar.append_data(&mut header(len), name, &mut f)
+        .map_err(MirrorError::io(path))
+}
+
+fn header(len: u64) -> tar::Header {
+    let mut header = tar::Header::new_ustar();
+    header.set_size(len);
+    header.set_mode(0o644);
+    header.set_mtime(0);
+    header.set_entry_type(tar::EntryType::Regular);
+    header
+}
+
+/// Ends the archive written to `partial` and renames it to `archive`.
+fn finish(
+    tar: tar::Builder<std::io::BufWriter<std::fs::File>>,
+    partial: &Path,
+    archive: &Path,
+) -> Result<(), MirrorError> {
+    let writer = tar.into_inner().map_err(MirrorError::io(partial))?;
     let file = writer
         .into_inner()
-        .map_err(|e| MirrorError::io(&partial)(e.into_error()))?;
-    file.sync_all().map_err(MirrorError::io(&partial))?;
-    std::fs::rename(&partial, archive).map_err(MirrorError::io(archive))
+        .map_err(|e| MirrorError::io(partial)(e.into_error()))?;
+    file.sync_all().map_err(MirrorError::io(partial))?;
+    std::fs::rename(partial, archive).map_err(MirrorError::io(archive))
+}
+
+/// Writes one image of the layout as an `oci-archive` (what `podman load` and the Docker Engine API's
+/// `/images/load` read): the image's manifest (or index, with the platform manifests the layout carries) named
+/// `name` in its `index.json`, and every blob it references.
+pub fn pack_image(
+    layout: &Layout,
+    digest: &str,
+    media_type: &str,
+    name: &str,
+    archive: &Path,
+) -> Result<(), MirrorError> {
+    let mut blobs = Vec::new();
+    closure(layout, digest, &mut blobs)?;
+    let partial = archive.with_file_name(format!(
+        ".partial-{}-{}",
+        archive.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ));
+    let file = std::fs::File::create(&partial).map_err(MirrorError::io(&partial))?;
+    let mut tar = tar::Builder::new(std::io::BufWriter::new(file));
+    let size = std::fs::metadata(layout.blob_path(digest)?)
+        .map_err(MirrorError::io(&layout.blob_path(digest)?))?
+        .len();
+    let index = serde_json::json!({"schemaVersion": 2, "mediaType": super::OCI_INDEX, "manifests": [
+        {"mediaType": media_type, "digest": digest, "size": size,
+         "annotations": {super::REF_NAME: name, "io.containerd.image.name": name}}]});
+    let layout_file = br#"{"imageLayoutVersion":"1.0.0"}"#;
+    let index = serde_json::to_vec(&index).map_err(|e| MirrorError::Invalid(e.to_string()))?;
+    for (entry, bytes) in [("oci-layout", &layout_file[..]), ("index.json", &index[..])] {
+        tar.append_data(&mut header(bytes.len() as u64), entry, bytes)
+            .map_err(MirrorError::io(&partial))?;
+    }
+    for d in &blobs {
+        append_file(&mut tar, &format!("blobs/sha256/{}", digest_hex(d)?), &layout.blob_path(d)?)?;
+    }
+    finish(tar, &partial, archive)
+}
+
+/// `digest` and every blob it references that the layout holds (an index's platform manifests that were not
+/// taken are absent), each once.
+fn closure(layout: &Layout, digest: &str, out: &mut Vec<String>) -> Result<(), MirrorError> {
+    if out.iter().any(|d| d == digest) {
+        return Ok(());
+    }
+    out.push(digest.to_owned());
+    let manifest = layout.read_json(digest)?;
+    for child in manifest["manifests"].as_array().into_iter().flatten() {
+        if let Some(d) = child["digest"].as_str()
+            && layout.blob_path(d)?.is_file()
+        {
+            closure(layout, d, out)?;
+        }
+    }
+    let config = manifest.get("config").into_iter();
+    for d in config.chain(manifest["layers"].as_array().into_iter().flatten()) {
+        let digest = d["digest"]
+            .as_str()
+            .ok_or_else(|| MirrorError::Invalid(format!("a descriptor without a digest: {d}")))?;
+        if !out.iter().any(|o| o == digest) {
+            out.push(digest.to_owned());
+        }
+    }
+    Ok(())
 }
 
 /// Unpacks `archive` into the directory `dir` (created; see the module documentation for what is taken).

@@ -43,6 +43,15 @@ pub enum SignatureCheck {
     NotChecked(String),
 }
 
+impl std::fmt::Display for SignatureCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Verified(how) => write!(f, "signed by {how}"),
+            Self::NotChecked(why) => write!(f, "signature not checked ({why})"),
+        }
+    }
+}
+
 impl TrustMaterial {
     /// The carried material of `record` (each blob's digest checked), then `extra_entry_keys` and
     /// `extra_image_keys` given beside the bundle.

@@ -15,9 +15,11 @@
 //! Every failure is collected, so one run names them all.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use super::archive::Opened;
 use super::contents::Contents;
 use super::layout::Layout;
 use super::{ENTRIES_REF, MIRROR_REF, MirrorError, REF_NAME};
@@ -58,6 +60,69 @@ pub struct Report {
     pub images: Vec<ImageReport>,
     /// Each entry's document, by layer digest (verified).
     pub documents: BTreeMap<String, Value>,
+}
+
+/// The key files a bundle is verified with (PEM public keys).
+pub struct KeyFiles<'a> {
+    /// The mirror operator's key.
+    pub key: &'a Path,
+    pub entry_keys: &'a [PathBuf],
+    pub image_keys: &'a [PathBuf],
+}
+
+/// Opens the bundle at `path` (a directory or `.tar`) and verifies it with the keys read from `keys`: the
+/// opened bundle and the outcome (the report, or every failure found). An unreadable key or bundle is the
+/// outer error.
+pub async fn verify_files(
+    path: &Path,
+    keys: &KeyFiles<'_>,
+) -> Result<(Opened, Result<Report, Vec<MirrorError>>), MirrorError> {
+    let read = |p: &Path| -> Result<(String, PublicKey), MirrorError> {
+        let key = crate::signature::read_public_key_file(p)
+            .map_err(|e| MirrorError::Invalid(e.to_string()))?;
+        Ok((p.display().to_string(), key))
+    };
+    let (key_name, key) = read(keys.key)?;
+    let entry_keys = keys.entry_keys.iter().map(|p| read(p)).collect::<Result<Vec<_>, _>>()?;
+    let image_keys = keys.image_keys.iter().map(|p| read(p)).collect::<Result<Vec<_>, _>>()?;
+    let opened = super::archive::open(path)?;
+    let trust = Trust {
+        key: &key,
+        key_name: &key_name,
+        entry_keys: &entry_keys,
+        image_keys: &image_keys,
+    };
+    let outcome = verify(&opened.layout, &trust).await;
+    Ok((opened, outcome))
+}
+
+impl Report {
+    /// The report for the user: a line per entry and per image, and a summary naming `bundle` and the key.
+    pub fn lines(&self, bundle: &str, key_name: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for e in &self.entries {
+            out.push(format!(
+                "ok {}@{}: {}; images: {}",
+                e.name,
+                e.version,
+                e.signature,
+                if e.images.is_empty() { "none".into() } else { e.images.join(", ") }
+            ));
+        }
+        for i in &self.images {
+            out.push(format!("ok image {}: {}", i.reference, i.signature));
+        }
+        let c = &self.contents;
+        out.push(format!(
+            "verified {bundle}: {} entries, {} images, {} blobs; created {} from {}; contents signed with {key_name}",
+            c.entries.len(),
+            c.images.len(),
+            c.blobs.len(),
+            crate::api::format_timestamp(&c.created),
+            c.source
+        ));
+        out
+    }
 }
 
 /// Verifies the bundle; every failure found, or the report.

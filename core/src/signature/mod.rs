@@ -146,6 +146,13 @@ pub fn read_public_key(pem: &[u8]) -> Result<PublicKey, SignatureError> {
     PublicKey::from_pem(pem).map_err(|e| SignatureError::Key(e.to_string()))
 }
 
+/// A public key from a PEM file; the error names the file.
+pub fn read_public_key_file(path: &std::path::Path) -> Result<PublicKey, SignatureError> {
+    let pem = std::fs::read(path)
+        .map_err(|e| SignatureError::Key(format!("cannot read {}: {e}", path.display())))?;
+    read_public_key(&pem).map_err(|e| SignatureError::Key(format!("{}: not a public key ({e})", path.display())))
+}
+
 /// The key hint of a public key: base64 of SHA-256 of its DER form (names the key, proves nothing).
 pub fn key_hint(public_key_der: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(Sha256::digest(public_key_der))

@@ -22,9 +22,8 @@ use thv_core::api::ServerStatus;
 use thv_core::mirror::archive;
 use thv_core::mirror::contents::{Contents, Selection};
 use thv_core::mirror::layout::Layout;
-use thv_core::mirror::trust::SignatureCheck;
-use thv_core::mirror::verify::{Report, Trust, verify};
-use thv_core::signature::{self, PublicKey};
+use thv_core::mirror::verify::{KeyFiles, Report, Trust, verify, verify_files};
+use thv_core::signature;
 
 use crate::export::{entry_status, latest_per_name};
 use crate::input::{self, ApiOptions};
@@ -238,7 +237,7 @@ fn trust_files(a: &CreateArgs, entries: &[crate::input::Entry]) -> anyhow::Resul
         paths
             .iter()
             .map(|p| {
-                read_public_key(p)?;
+                signature::read_public_key_file(p)?;
                 Ok((name(p), std::fs::read(p)?))
             })
             .collect::<anyhow::Result<Vec<_>>>()
@@ -279,71 +278,22 @@ fn trust_files(a: &CreateArgs, entries: &[crate::input::Entry]) -> anyhow::Resul
     Ok(files)
 }
 
-fn read_public_key(path: &PathBuf) -> anyhow::Result<PublicKey> {
-    let pem = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    signature::read_public_key(&pem).with_context(|| format!("{}: not a public key", path.display()))
-}
-
-/// A bundle to read: a directory as it is, an archive unpacked into a temporary directory beside it (removed
-/// when the returned guard is dropped).
-fn open_bundle(path: &std::path::Path) -> anyhow::Result<(Layout, Option<tempfile::TempDir>)> {
-    if !archive::is_archive(path) {
-        return Ok((Layout::open(path)?, None));
-    }
-    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    let dir = tempfile::Builder::new()
-        .prefix(".thv-mirror-")
-        .tempdir_in(parent)
-        .with_context(|| format!("a temporary directory in {}", parent.display()))?;
-    archive::unpack(path, dir.path())?;
-    Ok((Layout::open(dir.path())?, Some(dir)))
-}
 
 /// The bundle verified (a line per entry and a summary on stdout), or every failure reported on stderr.
-async fn verified(a: &VerifyArgs) -> anyhow::Result<Option<(Layout, Report, Option<tempfile::TempDir>)>> {
-    let key = read_public_key(&a.key)?;
-    let keys = |paths: &[PathBuf]| {
-        paths
-            .iter()
-            .map(|p| Ok((p.display().to_string(), read_public_key(p)?)))
-            .collect::<anyhow::Result<Vec<_>>>()
+async fn verified(a: &VerifyArgs) -> anyhow::Result<Option<(archive::Opened, Report)>> {
+    let keys = KeyFiles {
+        key: &a.key,
+        entry_keys: &a.entry_key,
+        image_keys: &a.image_key,
     };
-    let (entry_keys, image_keys) = (keys(&a.entry_key)?, keys(&a.image_key)?);
-    let (layout, unpacked) = open_bundle(&a.bundle)?;
-    let key_name = a.key.display().to_string();
-    let trust = Trust {
-        key: &key,
-        key_name: &key_name,
-        entry_keys: &entry_keys,
-        image_keys: &image_keys,
-    };
-    match verify(&layout, &trust).await {
-        Ok(report) => {
-            for e in &report.entries {
-                thv_core::outln!(
-                    "ok {}@{}: {}; images: {}",
-                    e.name,
-                    e.version,
-                    describe(&e.signature),
-                    if e.images.is_empty() { "none".into() } else { e.images.join(", ") }
-                );
+    match verify_files(&a.bundle, &keys).await? {
+        (opened, Ok(report)) => {
+            for line in report.lines(&a.bundle.display().to_string(), &a.key.display().to_string()) {
+                thv_core::outln!("{line}");
             }
-            for i in &report.images {
-                thv_core::outln!("ok image {}: {}", i.reference, describe(&i.signature));
-            }
-            let c = &report.contents;
-            thv_core::outln!(
-                "verified {}: {} entries, {} images, {} blobs; created {} from {}; contents signed with {key_name}",
-                a.bundle.display(),
-                c.entries.len(),
-                c.images.len(),
-                c.blobs.len(),
-                thv_core::api::format_timestamp(&c.created),
-                c.source
-            );
-            Ok(Some((layout, report, unpacked)))
+            Ok(Some((opened, report)))
         }
-        Err(errors) => {
+        (_, Err(errors)) => {
             for e in &errors {
                 thv_core::errln!("Error: {e}");
             }
@@ -353,24 +303,17 @@ async fn verified(a: &VerifyArgs) -> anyhow::Result<Option<(Layout, Report, Opti
     }
 }
 
-fn describe(check: &SignatureCheck) -> String {
-    match check {
-        SignatureCheck::Verified(how) => format!("signed by {how}"),
-        SignatureCheck::NotChecked(why) => format!("signature not checked ({why})"),
-    }
-}
-
 async fn run_verify(a: VerifyArgs) -> anyhow::Result<i32> {
     Ok(if verified(&a).await?.is_some() { 0 } else { 1 })
 }
 
 async fn run_push(a: PushArgs) -> anyhow::Result<i32> {
-    let Some((layout, report, _unpacked)) = verified(&a.verify).await? else {
+    let Some((opened, report)) = verified(&a.verify).await? else {
         thv_core::errln!("nothing pushed");
         return Ok(1);
     };
     let (s, mappings) =
-        push::push_images(&layout, &report.contents, &a.oci_registry, &a.insecure_registry).await?;
+        push::push_images(&opened.layout, &report.contents, &a.oci_registry, &a.insecure_registry).await?;
     thv_core::errln!(
         "pushed {} images to {}: {} manifests, {} blobs sent ({:.1} MB), {} already there",
         s.images,

@@ -21,6 +21,7 @@ mod client_cmd;
 mod config_cmd;
 mod lifecycle;
 mod middleware_args;
+mod mirror_cmd;
 mod proxy_cmd;
 mod registry_cmd;
 mod run;
@@ -70,6 +71,9 @@ pub enum Command {
     /// Show or change the configuration (registry, build images, CA certificate).
     #[command(subcommand)]
     Config(config_cmd::ConfigCommand),
+    /// Air-gapped mirror bundles: `thv mirror load BUNDLE --key mirror.pub`.
+    #[command(subcommand)]
+    Mirror(mirror_cmd::MirrorCommand),
     /// Browse the registry.
     #[command(subcommand)]
     Registry(registry_cmd::RegistryCommand),
@@ -110,6 +114,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Export(a) => lifecycle::export(dirs, a),
         Command::Build(a) => build_cmd::build(dirs, a).await,
         Command::Config(c) => config_cmd::config(dirs, c).await,
+        Command::Mirror(c) => mirror_cmd::mirror(dirs, c).await,
         Command::Registry(c) => registry_cmd::registry(dirs, c).await,
         Command::Search(a) => registry_cmd::search(dirs, a).await,
         Command::Secret(c) => secret_cmd::secret(dirs, c),

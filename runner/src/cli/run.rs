@@ -251,6 +251,7 @@ pub async fn run(dirs: Dirs, a: RunArgs) -> anyhow::Result<i32> {
         image_mode,
         &manager.config().images,
         provenance.as_ref(),
+        &crate::mirror::store::MirrorStore::new(&dirs.data),
     )
     .await?;
     print_permission_profile(&rc, a.from_config.is_some());

@@ -44,6 +44,8 @@ use thv_core::toolhive::Provenance;
 
 use thv_core::oci::Registry;
 
+use crate::mirror::store::MirrorStore;
+
 /// What `thv run` does with image signatures.
 #[derive(
     Debug,
@@ -101,6 +103,7 @@ pub async fn check(
     mode: Mode,
     config: &ImagesConfig,
     provenance: Option<&Provenance>,
+    loaded: &MirrorStore,
 ) -> anyhow::Result<()> {
     let Some(mut image) = rc.image.clone() else {
         return Ok(());
@@ -126,7 +129,7 @@ pub async fn check(
         }
         return Ok(());
     }
-    match verify(&image, config, provenance).await {
+    match verify(&image, config, provenance, loaded).await {
         Ok(Verified { how, pinned }) => {
             thv_core::errln!("{image}: signature verified ({how}); running {pinned}");
             rc.image = Some(pinned);
@@ -153,7 +156,11 @@ pub async fn verify(
     image: &str,
     config: &ImagesConfig,
     provenance: Option<&Provenance>,
+    loaded: &MirrorStore,
 ) -> anyhow::Result<Verified> {
+    if let Some(record) = loaded.find(image)? {
+        return verify_loaded(&record, config, provenance, loaded).await;
+    }
     let mut parsed = thv_core::image_ref::ImageRef::parse(image)
         .map_err(|e| anyhow::anyhow!("'{image}' is not an image reference: {e}"))?;
     let reference: oci_client::Reference = image
@@ -190,6 +197,48 @@ pub async fn verify(
     bail!("{}", failures.join("; and "))
 }
 
+/// An image `thv mirror load` put in the engine: its digest and signatures as the verified bundle carried them,
+/// checked with the same keys and provenance rules, no registry asked.
+async fn verify_loaded(
+    record: &thv_core::mirror::contents::ImageRecord,
+    config: &ImagesConfig,
+    provenance: Option<&Provenance>,
+    loaded: &MirrorStore,
+) -> anyhow::Result<Verified> {
+    let signatures = loaded.signatures(record)?;
+    let pinned = format!("{}@{}", record.repository, record.digest);
+    let mut failures = Vec::new();
+    if !config.trusted_keys.is_empty() {
+        let keys = config
+            .trusted_keys
+            .iter()
+            .map(|p| Ok((p.display().to_string(), thv_core::signature::read_public_key_file(p)?)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        match signatures.verify_keys(&keys) {
+            Ok(key) => {
+                return Ok(Verified {
+                    how: format!("key {key}, from the loaded mirror bundle"),
+                    pinned,
+                });
+            }
+            Err(e) => failures.push(e.to_string()),
+        }
+    }
+    if let Some(p) = provenance {
+        let trust = keyless_trust(p, config)?;
+        match signatures.verify_provenance(p, &trust).await {
+            Ok(signer) => {
+                return Ok(Verified {
+                    how: format!("{signer}, matching the registry entry's provenance, from the loaded mirror bundle"),
+                    pinned,
+                });
+            }
+            Err(e) => failures.push(e.to_string()),
+        }
+    }
+    bail!("{}", failures.join("; and "))
+}
+
 /// The Sigstore instance of the public-good trusted root.
 const PUBLIC_GOOD_TUF: &str = "tuf-repo-cdn.sigstore.dev";
 
@@ -202,12 +251,19 @@ async fn verify_provenance(
     provenance: &Provenance,
     config: &ImagesConfig,
 ) -> anyhow::Result<String> {
+    let trust = keyless_trust(provenance, config)?;
+    keyless::verify(registry, reference, digest, provenance, &trust).await
+}
+
+/// The trusted root keyless signatures are checked against: the configured one, else the bundled public-good
+/// one when the provenance names that instance (or none).
+fn keyless_trust(provenance: &Provenance, config: &ImagesConfig) -> anyhow::Result<KeylessTrust> {
     let instance = provenance
         .sigstore_url
         .as_deref()
         .filter(|u| !u.is_empty())
         .unwrap_or(PUBLIC_GOOD_TUF);
-    let trust = match &config.trusted_root {
+    Ok(match &config.trusted_root {
         Some(root) => KeylessTrust::from_file(root).map_err(|e| anyhow::anyhow!(e))?,
         None if instance
             .trim_start_matches("https://")
@@ -220,8 +276,7 @@ async fn verify_provenance(
             "its provenance names the Sigstore instance {instance}, whose trusted root is not configured \
              (`thv config set-image-verification MODE --trusted-root trusted_root.json`)"
         ),
-    };
-    keyless::verify(registry, reference, digest, provenance, &trust).await
+    })
 }
 
 /// The name of the trusted key one of the signatures of `pinned` (`repository@sha256:…`) verifies with.

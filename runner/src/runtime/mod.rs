@@ -247,6 +247,9 @@ pub enum RuntimeError {
     /// callback).
     #[error("building image '{tag}' failed: {message}")]
     BuildFailed { tag: String, message: String },
+    /// Loading an image archive failed (the engine's message).
+    #[error("cannot load the image archive {archive}: {message}")]
+    LoadFailed { archive: String, message: String },
     /// Pulling an image failed (the registry's or engine's message).
     #[error("cannot pull image '{image}': {message}")]
     PullFailed { image: String, message: String },
@@ -486,6 +489,11 @@ pub trait Runtime: Send + Sync {
         image: &str,
         progress: BuildProgress<'_>,
     ) -> Result<(), RuntimeError>;
+
+    /// Loads the images of an archive file into the engine's store (`POST /images/load`: an OCI image layout as
+    /// a tar — `oci-archive`, named by its `index.json` — or `docker save`'s format), streamed from the file.
+    /// Returns the names the engine reports loaded; a failure is [`RuntimeError::LoadFailed`].
+    async fn load_image(&self, archive: &std::path::Path) -> Result<Vec<String>, RuntimeError>;
 
     /// Creates a network (labelled as managed) unless one of that name exists. `internal`: no route out of it
     /// (network isolation: a workload there reaches only the containers on it).

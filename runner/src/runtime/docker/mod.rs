@@ -553,6 +553,35 @@ impl Runtime for DockerRuntime {
         Ok(())
     }
 
+    async fn load_image(&self, archive: &Path) -> Result<Vec<String>, RuntimeError> {
+        let failed = |message: String| RuntimeError::LoadFailed {
+            archive: archive.display().to_string(),
+            message,
+        };
+        let file = tokio::fs::File::open(archive).await?;
+        let body = bollard::body_try_stream(tokio_util::io::ReaderStream::new(file));
+        let options = bollard::query_parameters::ImportImageOptionsBuilder::default()
+            .quiet(true)
+            .build();
+        let mut stream = self.docker.import_image(options, body, None);
+        let mut loaded = Vec::new();
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(info) => {
+                    for line in [info.stream, info.status].into_iter().flatten() {
+                        for name in line.lines().filter_map(|l| l.trim().strip_prefix("Loaded image: ")) {
+                            loaded.push(name.trim().to_owned());
+                        }
+                    }
+                }
+                Err(BollardError::DockerResponseServerError { message, .. }) => return Err(failed(message)),
+                Err(BollardError::DockerStreamError { error }) => return Err(failed(error)),
+                Err(e) => return Err(map_err(e, &archive.display().to_string())),
+            }
+        }
+        Ok(loaded)
+    }
+
     async fn pull_image(
         &self,
         image: &str,
