@@ -21,6 +21,7 @@ pub fn is_archive(path: &Path) -> bool {
 pub struct Opened {
     pub layout: Layout,
     _unpacked: Option<tempfile::TempDir>,
+    _base: Option<Box<Opened>>,
 }
 
 /// Opens the bundle at `path` (a directory, or `.tar`).
@@ -29,6 +30,7 @@ pub fn open(path: &Path) -> Result<Opened, MirrorError> {
         return Ok(Opened {
             layout: Layout::open(path)?,
             _unpacked: None,
+            _base: None,
         });
     }
     let parent = path
@@ -43,7 +45,19 @@ pub fn open(path: &Path) -> Result<Opened, MirrorError> {
     Ok(Opened {
         layout: Layout::open(dir.path())?,
         _unpacked: Some(dir),
+        _base: None,
     })
+}
+
+/// Opens the bundle at `path`, reading the blobs it lacks from the bundle at `base` when given (a delta).
+pub fn open_with_base(path: &Path, base: Option<&Path>) -> Result<Opened, MirrorError> {
+    let mut opened = open(path)?;
+    if let Some(b) = base {
+        let base = open(b)?;
+        opened.layout = opened.layout.with_base(&base.layout);
+        opened._base = Some(Box::new(base));
+    }
+    Ok(opened)
 }
 
 /// Packs the layout in `dir` into `archive`.

@@ -20,6 +20,9 @@ pub struct Contents {
     pub selection: Selection,
     pub entries: Vec<EntryRecord>,
     pub images: Vec<ImageRecord>,
+    /// A delta bundle: the bundle it was made against, whose blobs it does not hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<Since>,
     /// The trust material carried for verifying the entries and images offline.
     #[serde(default, skip_serializing_if = "TrustRecord::is_empty")]
     pub trust: TrustRecord,
@@ -65,6 +68,16 @@ pub struct ImageRecord {
     /// Its OCI referrers (attestations, sigstore bundles).
     #[serde(default)]
     pub referrers: Vec<String>,
+}
+
+/// The bundle a delta was made against.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Since {
+    pub created: DateTime<Utc>,
+    pub source: String,
+    /// Its contents blob's digest.
+    pub contents: String,
 }
 
 /// The trust material a bundle carries (the blobs of its trust artifact, [`super::TRUST_REF`]): what the
@@ -114,6 +127,7 @@ impl Contents {
             selection,
             entries: Vec::new(),
             images: Vec::new(),
+            since: None,
             trust: TrustRecord::default(),
             blobs: Vec::new(),
         }

@@ -44,6 +44,8 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
 #[derive(Debug, Clone)]
 pub struct Layout {
     root: PathBuf,
+    /// Layouts whose blobs this one may lack (a delta bundle's base): read, never written.
+    bases: Vec<PathBuf>,
 }
 
 impl Layout {
@@ -53,6 +55,7 @@ impl Layout {
         std::fs::create_dir_all(&blobs).map_err(MirrorError::io(&blobs))?;
         let layout = Self {
             root: root.to_owned(),
+            bases: Vec::new(),
         };
         let marker = root.join("oci-layout");
         if !marker.exists() {
@@ -84,7 +87,20 @@ impl Layout {
         }
         Ok(Self {
             root: root.to_owned(),
+            bases: Vec::new(),
         })
+    }
+
+    /// Reads the blobs this layout lacks from `base` (a delta bundle over the bundle it was made against).
+    pub fn with_base(mut self, base: &Layout) -> Self {
+        self.bases.push(base.root.clone());
+        self.bases.extend(base.bases.iter().cloned());
+        self
+    }
+
+    /// Whether a blob is read from a base rather than from this layout.
+    pub fn in_base(&self, digest: &str) -> Result<bool, MirrorError> {
+        Ok(!self.own_path(digest)?.exists() && self.blob_path(digest)? != self.own_path(digest)?)
     }
 
     pub fn root(&self) -> &Path {
@@ -92,14 +108,30 @@ impl Layout {
     }
 
     /// Where the blob `digest` is stored.
+    /// Where the blob is read: this layout's file, else a base's that exists, else this layout's.
     pub fn blob_path(&self, digest: &str) -> Result<PathBuf, MirrorError> {
+        let own = self.own_path(digest)?;
+        if own.exists() {
+            return Ok(own);
+        }
+        let hex = digest_hex(digest)?;
+        Ok(self
+            .bases
+            .iter()
+            .map(|b| b.join("blobs/sha256").join(hex))
+            .find(|p| p.exists())
+            .unwrap_or(own))
+    }
+
+    /// Where the blob is written (in this layout, never a base).
+    fn own_path(&self, digest: &str) -> Result<PathBuf, MirrorError> {
         Ok(self.root.join("blobs/sha256").join(digest_hex(digest)?))
     }
 
     /// Whether the blob is in place with this size and digest. A file that is not (cut short, changed) is
     /// removed, so that it is written again.
     pub fn has_blob(&self, digest: &str, size: u64) -> Result<bool, MirrorError> {
-        let path = self.blob_path(digest)?;
+        let path = self.own_path(digest)?;
         match self.check_blob(digest, size) {
             Ok(()) => Ok(true),
             Err(_) if !path.exists() => Ok(false),
@@ -144,14 +176,14 @@ impl Layout {
         let digest = sha256_digest(bytes);
         let size = bytes.len() as u64;
         if !self.has_blob(&digest, size)? {
-            write_atomic(&self.blob_path(&digest)?, bytes)?;
+            write_atomic(&self.own_path(&digest)?, bytes)?;
         }
         Ok((digest, size))
     }
 
     /// A writer of the blob `digest` of `size` bytes; [`BlobWriter::finish`] puts it in place.
     pub async fn blob_writer(&self, digest: &str, size: u64) -> Result<BlobWriter, MirrorError> {
-        let target = self.blob_path(digest)?;
+        let target = self.own_path(digest)?;
         let partial = target.with_file_name(format!(
             "{PARTIAL_PREFIX}{}-{}",
             digest_hex(digest)?,

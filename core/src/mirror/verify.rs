@@ -66,6 +66,8 @@ pub struct Report {
 pub struct KeyFiles<'a> {
     /// The mirror operator's key.
     pub key: &'a Path,
+    /// The bundle a delta bundle was made against (its blobs are read from there).
+    pub base: Option<&'a Path>,
     pub entry_keys: &'a [PathBuf],
     pub image_keys: &'a [PathBuf],
 }
@@ -85,7 +87,7 @@ pub async fn verify_files(
     let (key_name, key) = read(keys.key)?;
     let entry_keys = keys.entry_keys.iter().map(|p| read(p)).collect::<Result<Vec<_>, _>>()?;
     let image_keys = keys.image_keys.iter().map(|p| read(p)).collect::<Result<Vec<_>, _>>()?;
-    let opened = super::archive::open(path)?;
+    let opened = super::archive::open_with_base(path, keys.base)?;
     let trust = Trust {
         key: &key,
         key_name: &key_name,
@@ -146,6 +148,13 @@ pub async fn verify(layout: &Layout, trust: &Trust<'_>) -> Result<Report, Vec<Mi
         if let Err(e) = layout.check_blob(&b.digest, b.size) {
             errors.push(e);
         }
+    }
+    if let Some(since) = contents.since.as_ref().filter(|_| !errors.is_empty()) {
+        errors.push(MirrorError::Invalid(format!(
+            "this is a delta bundle: it holds only what the bundle created {} from {} lacks; give that bundle with --base",
+            crate::api::format_timestamp(&since.created),
+            since.source
+        )));
     }
     let mut seen = BTreeSet::new();
     for d in descriptors

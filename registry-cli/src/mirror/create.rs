@@ -38,6 +38,8 @@ pub struct Stats {
     pub reused: usize,
     /// Blobs another image of this bundle already had.
     pub shared: usize,
+    /// Blobs the base bundle holds (`--since`: not written).
+    pub in_base: usize,
 }
 
 /// A file's name and bytes.
@@ -371,7 +373,9 @@ impl Builder {
         if is_manifest(&d.media_type) {
             bail!("{at}: a manifest as a layer ({})", d.digest);
         }
-        if self.layout.has_blob(&d.digest, size)? {
+        if self.layout.in_base(&d.digest)? && self.layout.has_blob(&d.digest, size)? {
+            self.stats.in_base += 1;
+        } else if self.layout.has_blob(&d.digest, size)? {
             self.stats.reused += 1;
         } else {
             let mut writer = self.layout.blob_writer(&d.digest, size).await?;

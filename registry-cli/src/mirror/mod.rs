@@ -20,7 +20,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use thv_core::api::ServerStatus;
 use thv_core::mirror::archive;
-use thv_core::mirror::contents::{Contents, Selection};
+use thv_core::mirror::contents::{Contents, Selection, Since};
 use thv_core::mirror::layout::Layout;
 use thv_core::mirror::verify::{KeyFiles, Report, Trust, verify, verify_files};
 use thv_core::signature;
@@ -104,6 +104,10 @@ pub struct CreateArgs {
     /// A public key to carry that the images may be signed with (cosign; repeatable).
     #[arg(long, value_name = "PUB")]
     image_key: Vec<PathBuf>,
+    /// Write a delta: only what this earlier bundle (a directory or FILE.tar, signed with the same key) lacks;
+    /// the site reads the rest from it (`verify`/`push`/`thv mirror load --base OLD`).
+    #[arg(long, value_name = "OLD")]
+    since: Option<PathBuf>,
     /// The bundle: a directory (created, or resumed when a run was stopped), or FILE.tar (one file; written
     /// through FILE.tar.work, which a stopped run resumes).
     #[arg(short, long, value_name = "DIR|FILE.tar")]
@@ -125,6 +129,9 @@ pub struct VerifyArgs {
     /// any image key, or a provenance in an image's entry, the image must verify.
     #[arg(long, value_name = "PUB")]
     image_key: Vec<PathBuf>,
+    /// The bundle a delta bundle (`create --since`) was made against: the blobs the delta lacks are read there.
+    #[arg(long, value_name = "OLD")]
+    base: Option<PathBuf>,
 }
 
 pub async fn run(command: MirrorCommand) -> anyhow::Result<i32> {
@@ -173,13 +180,6 @@ async fn run_create(a: CreateArgs) -> anyhow::Result<i32> {
         a.out.clone()
     };
     let trust = trust_files(&a, &entries)?;
-    let layout = Layout::create(&work)?;
-    let mut builder =
-        create::Builder::new(layout, a.insecure_registry.clone(), platform, Contents::new(a.from.clone(), selection));
-    builder.add_entries(&entries).await?;
-    builder.add_trust(&trust)?;
-    let (layout, s) = builder.finish(&key)?;
-    // What the other side will check, checked here: a bundle that would be refused there is reported now.
     let public = signature::read_public_key(key.public_key_to_pem()?.as_bytes())?;
     let key_name = a.key.display().to_string();
     let check = Trust {
@@ -188,6 +188,35 @@ async fn run_create(a: CreateArgs) -> anyhow::Result<i32> {
         entry_keys: &[],
         image_keys: &[],
     };
+    let mut contents = Contents::new(a.from.clone(), selection);
+    let mut layout = Layout::create(&work)?;
+    let base = match &a.since {
+        Some(old) => {
+            let opened = archive::open(old)?;
+            let report = verify(&opened.layout, &check).await.map_err(|errors| {
+                let reasons: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                anyhow::anyhow!(
+                    "--since {}: it does not verify with the key of {} (a delta is made against a bundle signed with the same key): {}",
+                    old.display(),
+                    a.key.display(),
+                    reasons.join("; ")
+                )
+            })?;
+            contents.since = Some(Since {
+                created: report.contents.created,
+                source: report.contents.source.clone(),
+                contents: thv_core::mirror::layout::sha256_digest(&report.contents.canonical_bytes()?),
+            });
+            layout = layout.with_base(&opened.layout);
+            Some(opened)
+        }
+        None => None,
+    };
+    let mut builder = create::Builder::new(layout, a.insecure_registry.clone(), platform, contents);
+    builder.add_entries(&entries).await?;
+    builder.add_trust(&trust)?;
+    let (layout, s) = builder.finish(&key)?;
+    // What the other side will check, checked here: a bundle that would be refused there is reported now.
     if let Err(errors) = verify(&layout, &check).await {
         for e in &errors {
             thv_core::errln!("Error: {e}");
@@ -199,9 +228,17 @@ async fn run_create(a: CreateArgs) -> anyhow::Result<i32> {
         );
         return Ok(1);
     }
+    drop(base);
     if archive {
         archive::pack(&work, &a.out)?;
         std::fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
+    }
+    if let Some(old) = &a.since {
+        thv_core::errln!(
+            "a delta over {}: {} blobs it holds were not written",
+            old.display(),
+            s.in_base
+        );
     }
     thv_core::errln!(
         "mirrored {} entries and {} images into {}: {} blobs, {:.1} MB ({} fetched, {} already in place, {} shared between images); contents signed with {}",
@@ -283,6 +320,7 @@ fn trust_files(a: &CreateArgs, entries: &[crate::input::Entry]) -> anyhow::Resul
 async fn verified(a: &VerifyArgs) -> anyhow::Result<Option<(archive::Opened, Report)>> {
     let keys = KeyFiles {
         key: &a.key,
+        base: a.base.as_deref(),
         entry_keys: &a.entry_key,
         image_keys: &a.image_key,
     };

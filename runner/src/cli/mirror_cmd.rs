@@ -31,6 +31,9 @@ pub struct LoadArgs {
     /// A public key the images may be signed with, besides what the bundle carries (repeatable).
     #[arg(long, value_name = "PUB")]
     pub image_key: Vec<PathBuf>,
+    /// The bundle a delta bundle (`thv-registry mirror create --since`) was made against.
+    #[arg(long, value_name = "OLD")]
+    pub base: Option<PathBuf>,
 }
 
 pub async fn mirror(dirs: Dirs, command: MirrorCommand) -> anyhow::Result<i32> {
@@ -42,6 +45,7 @@ pub async fn mirror(dirs: Dirs, command: MirrorCommand) -> anyhow::Result<i32> {
 async fn load(dirs: Dirs, a: LoadArgs) -> anyhow::Result<i32> {
     let keys = KeyFiles {
         key: &a.key,
+        base: a.base.as_deref(),
         entry_keys: &a.entry_key,
         image_keys: &a.image_key,
     };
