@@ -274,6 +274,29 @@ async fn a_delta_holds_only_what_the_old_bundle_lacks_and_verifies_with_it() {
         delta * 20 < full,
         "the delta is {delta} bytes, the full bundle {full}"
     );
+    // Pushed, the second image's shared layers are mounted from the first's repository, not sent again.
+    let site = format!("{reg}/{}", unique("site"));
+    let out = ok(
+        h,
+        &[
+            "mirror",
+            "push",
+            "full",
+            "--key",
+            "mirror.pub",
+            "--oci-registry",
+            &site,
+            "--insecure-registry",
+            &reg,
+        ],
+    );
+    let mounted: usize = out
+        .split(" mounted from another repository")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(mounted >= 1, "{out}");
 
     // Alone it is refused, naming what it lacks; with its base it verifies, every blob of the base checked.
     let (code, out) = thv_registry(h, &["mirror", "verify", "delta", "--key", "mirror.pub"]);

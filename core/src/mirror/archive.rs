@@ -152,7 +152,11 @@ pub fn pack_image(
             .map_err(MirrorError::io(&partial))?;
     }
     for d in &blobs {
-        append_file(&mut tar, &format!("blobs/sha256/{}", digest_hex(d)?), &layout.blob_path(d)?)?;
+        append_file(
+            &mut tar,
+            &format!("blobs/sha256/{}", digest_hex(d)?),
+            &layout.blob_path(d)?,
+        )?;
     }
     finish(tar, &partial, archive)
 }
@@ -207,7 +211,10 @@ pub fn unpack(archive: &Path, dir: &Path) -> Result<(), MirrorError> {
             continue;
         }
         if !kind.is_file() {
-            return Err(bad(&name, "not a regular file (links and devices are refused)"));
+            return Err(bad(
+                &name,
+                "not a regular file (links and devices are refused)",
+            ));
         }
         let target = match name.as_str() {
             "oci-layout" | "index.json" => dir.join(&name),
@@ -220,6 +227,83 @@ pub fn unpack(archive: &Path, dir: &Path) -> Result<(), MirrorError> {
         std::io::copy(&mut entry, &mut out).map_err(MirrorError::io(&target))?;
     }
     Ok(())
+}
+
+/// An image the container engine exported (`docker save`'s format, as `GET /images/{name}/get` writes it:
+/// `manifest.json` naming the config and the layer tars), taken into the layout as an OCI image: every file
+/// streamed into a blob, the layers as uncompressed OCI layers (their digests are the image's diff IDs). Returns
+/// the OCI manifest (not stored: the caller names it) carrying `annotations`.
+pub fn import_image_archive(
+    layout: &Layout,
+    archive: &Path,
+    annotations: serde_json::Value,
+) -> Result<Vec<u8>, MirrorError> {
+    let file = std::fs::File::open(archive).map_err(MirrorError::io(archive))?;
+    let bad = |reason: String| MirrorError::NotABundle {
+        path: archive.display().to_string(),
+        reason,
+    };
+    let mut tar = tar::Archive::new(std::io::BufReader::new(file));
+    let mut stored: std::collections::BTreeMap<String, (String, u64)> = Default::default();
+    let mut manifest: Option<serde_json::Value> = None;
+    for entry in tar.entries().map_err(MirrorError::io(archive))? {
+        let mut entry = entry.map_err(MirrorError::io(archive))?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let name = entry
+            .path()
+            .map_err(MirrorError::io(archive))?
+            .to_string_lossy()
+            .trim_start_matches("./")
+            .to_owned();
+        if name == "manifest.json" {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut bytes).map_err(MirrorError::io(archive))?;
+            manifest = Some(
+                serde_json::from_slice(&bytes).map_err(|e| bad(format!("manifest.json: {e}")))?,
+            );
+            continue;
+        }
+        // What else the engines write (the legacy per-layer `json`/`VERSION`, Docker 25's OCI index) is not
+        // needed: the config and layers are taken as manifest.json names them.
+        let base = name.rsplit('/').next().unwrap_or_default();
+        if matches!(
+            base,
+            "repositories" | "index.json" | "oci-layout" | "json" | "VERSION"
+        ) {
+            continue;
+        }
+        let stored_as = layout.put_reader(&mut entry)?;
+        stored.insert(name, stored_as);
+    }
+    let manifest = manifest.ok_or_else(|| bad("no manifest.json (not an image archive)".into()))?;
+    let [image] = manifest.as_array().map(Vec::as_slice).unwrap_or_default() else {
+        return Err(bad(format!(
+            "manifest.json lists {} images, not one",
+            manifest.as_array().map_or(0, Vec::len)
+        )));
+    };
+    let file_of = |path: &str| {
+        stored
+            .get(path.trim_start_matches("./"))
+            .cloned()
+            .ok_or_else(|| {
+                bad(format!(
+                    "manifest.json names {path}, which the archive does not hold"
+                ))
+            })
+    };
+    let (config, config_size) = file_of(image["Config"].as_str().unwrap_or_default())?;
+    let mut layers = Vec::new();
+    for l in image["Layers"].as_array().into_iter().flatten() {
+        let (digest, size) = file_of(l.as_str().unwrap_or_default())?;
+        layers.push(serde_json::json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest, "size": size}));
+    }
+    let manifest = serde_json::json!({"schemaVersion": 2, "mediaType": super::OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": config_size},
+        "layers": layers, "annotations": annotations});
+    serde_json::to_vec(&manifest).map_err(|e| MirrorError::Invalid(e.to_string()))
 }
 
 #[cfg(test)]
@@ -243,7 +327,11 @@ mod tests {
         assert!(out.join("oci-layout").is_file() && out.join("index.json").is_file());
 
         // A link, or a path outside the layout: refused, naming the entry.
-        for (name, link) in [("blobs/sha256/x", false), ("../escape", false), ("index.json", true)] {
+        for (name, link) in [
+            ("blobs/sha256/x", false),
+            ("../escape", false),
+            ("index.json", true),
+        ] {
             let evil = dir.path().join("evil.tar");
             let mut b = tar::Builder::new(std::fs::File::create(&evil).unwrap());
             let mut h = tar::Header::new_gnu();
@@ -261,8 +349,83 @@ mod tests {
             }
             b.finish().unwrap();
             drop(b);
-            let err = unpack(&evil, &dir.path().join("evil")).unwrap_err().to_string();
+            let err = unpack(&evil, &dir.path().join("evil"))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(name.trim_start_matches("./")), "{name}: {err}");
         }
+    }
+
+    /// What `docker save` / `GET /images/{name}/get` writes: manifest.json naming the config and layers.
+    #[test]
+    fn an_engine_export_becomes_an_oci_image_and_packs_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let export = dir.path().join("export.tar");
+        let mut b = tar::Builder::new(std::fs::File::create(&export).unwrap());
+        let files: [(&str, &[u8]); 5] = [
+            ("abc.json", br#"{"rootfs":{"type":"layers"}}"#),
+            ("l1/layer.tar", b"first layer"),
+            ("l1/json", b"{}"),
+            ("repositories", b"{}"),
+            (
+                "manifest.json",
+                br#"[{"Config":"abc.json","RepoTags":["x:1"],"Layers":["l1/layer.tar"]}]"#,
+            ),
+        ];
+        for (name, bytes) in files {
+            b.append_data(&mut header(bytes.len() as u64), name, bytes)
+                .unwrap();
+        }
+        b.finish().unwrap();
+        drop(b);
+        let layout = Layout::create(&dir.path().join("bundle")).unwrap();
+        let manifest =
+            import_image_archive(&layout, &export, serde_json::json!({"k": "v"})).unwrap();
+        let m: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+        let layer = super::super::layout::sha256_digest(b"first layer");
+        assert_eq!(m["layers"][0]["digest"], layer.as_str());
+        assert_eq!(
+            m["layers"][0]["mediaType"],
+            "application/vnd.oci.image.layer.v1.tar"
+        );
+        assert_eq!(
+            m["config"]["digest"],
+            super::super::layout::sha256_digest(br#"{"rootfs":{"type":"layers"}}"#).as_str()
+        );
+        assert_eq!(m["annotations"]["k"], "v");
+        assert_eq!(layout.read_blob(&layer).unwrap(), b"first layer");
+        // Only what manifest.json names is stored.
+        let stored = std::fs::read_dir(layout.root().join("blobs/sha256"))
+            .unwrap()
+            .count();
+        assert_eq!(stored, 2);
+        // And packed as one image for an engine to load.
+        let (digest, _) = layout.put_bytes(&manifest).unwrap();
+        let image = dir.path().join("image.tar");
+        pack_image(&layout, &digest, crate::mirror::OCI_MANIFEST, "x:1", &image).unwrap();
+        let out = dir.path().join("image");
+        unpack(&image, &out).unwrap();
+        let index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("index.json")).unwrap()).unwrap();
+        assert_eq!(index["manifests"][0]["digest"], digest.as_str());
+        assert_eq!(
+            index["manifests"][0]["annotations"][crate::mirror::REF_NAME],
+            "x:1"
+        );
+        assert_eq!(
+            std::fs::read_dir(out.join("blobs/sha256")).unwrap().count(),
+            3
+        );
+
+        // An export without manifest.json is named as such.
+        let bad = dir.path().join("bad.tar");
+        let mut b = tar::Builder::new(std::fs::File::create(&bad).unwrap());
+        b.append_data(&mut header(1), "x", &b"x"[..]).unwrap();
+        b.finish().unwrap();
+        drop(b);
+        let err = import_image_archive(&layout, &bad, serde_json::json!({}))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no manifest.json"), "{err}");
     }
 }

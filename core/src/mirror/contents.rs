@@ -68,6 +68,24 @@ pub struct ImageRecord {
     /// Its OCI referrers (attestations, sigstore bundles).
     #[serde(default)]
     pub referrers: Vec<String>,
+    /// A package entry's image, built by the mirror operator (no registry holds it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package: Option<PackageRecord>,
+}
+
+/// What a package image was built from, as its entry names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PackageRecord {
+    /// `npm` or `pypi`.
+    pub registry_type: String,
+    pub identifier: String,
+    pub version: String,
+    /// The package files' hashes as the index gives them (npm: the tarball's `dist.integrity`; PyPI: each
+    /// file's `sha256:<hex> <filename>`).
+    pub files: Vec<String>,
+    /// The base image it was built on.
+    pub base_image: String,
 }
 
 /// The bundle a delta was made against.

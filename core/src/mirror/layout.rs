@@ -19,6 +19,8 @@ use super::MirrorError;
 /// The largest JSON document (index, manifest, entry, contents) read into memory.
 pub const MAX_JSON: u64 = 64 * 1024 * 1024;
 const PARTIAL_PREFIX: &str = ".partial-";
+/// Tells apart the partial files of one process.
+static PARTIAL_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// The hex part of a `sha256:<64 lowercase hex>` digest.
 pub fn digest_hex(digest: &str) -> Result<&str, MirrorError> {
@@ -177,6 +179,39 @@ impl Layout {
         let size = bytes.len() as u64;
         if !self.has_blob(&digest, size)? {
             write_atomic(&self.own_path(&digest)?, bytes)?;
+        }
+        Ok((digest, size))
+    }
+
+    /// Stores what `reader` gives as a blob whose digest is found while writing (kept when already there); its
+    /// descriptor fields. Memory stays bounded whatever the size.
+    pub fn put_reader(&self, reader: &mut dyn std::io::Read) -> Result<(String, u64), MirrorError> {
+        use std::io::Write;
+        let partial = self.root.join("blobs/sha256").join(format!(
+            "{PARTIAL_PREFIX}stream-{}-{}",
+            std::process::id(),
+            PARTIAL_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let mut file = std::fs::File::create(&partial).map_err(MirrorError::io(&partial))?;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = reader.read(&mut buf).map_err(MirrorError::io(&partial))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            file.write_all(&buf[..n]).map_err(MirrorError::io(&partial))?;
+            size += n as u64;
+        }
+        file.sync_all().map_err(MirrorError::io(&partial))?;
+        let digest = format!("sha256:{}", hex::encode(hasher.finalize()));
+        if self.has_blob(&digest, size)? {
+            let _ = std::fs::remove_file(&partial);
+        } else {
+            let target = self.own_path(&digest)?;
+            std::fs::rename(&partial, &target).map_err(MirrorError::io(&target))?;
         }
         Ok((digest, size))
     }

@@ -369,6 +369,19 @@ async fn check_image_signatures(
 ) -> Vec<ImageReport> {
     let mut reports = Vec::new();
     for image in &contents.images {
+        if let Some(package) = &image.package {
+            match package_matches(contents, documents, image, package) {
+                Ok(check) => reports.push(ImageReport {
+                    reference: image.reference.clone(),
+                    signature: check,
+                }),
+                Err(reason) => errors.push(MirrorError::Invalid(format!(
+                    "image {}: {reason}",
+                    image.reference
+                ))),
+            }
+            continue;
+        }
         let signatures = image_signatures(layout, image);
         let provenances = provenances(contents, documents, &image.reference);
         match trust.verify_image(&signatures, &provenances).await {
@@ -382,4 +395,47 @@ async fn check_image_signatures(
         }
     }
     reports
+}
+
+/// A package image (built by the mirror operator, so its integrity is the bundle's signature): every entry
+/// that runs it names the same package and version.
+fn package_matches(
+    contents: &Contents,
+    documents: &BTreeMap<String, Value>,
+    image: &super::contents::ImageRecord,
+    package: &super::contents::PackageRecord,
+) -> Result<SignatureCheck, String> {
+    for e in contents.entries.iter().filter(|e| e.images.contains(&image.reference)) {
+        let Some(doc) = documents.get(&e.digest) else { continue };
+        let pkg = serde_json::from_value::<crate::server::ServerJson>(doc.clone())
+            .ok()
+            .and_then(|s| crate::runconfig::resolve::package_of(&s).ok().flatten());
+        let same = pkg.as_ref().is_some_and(|p| {
+            p.name == package.identifier
+                && p.version.as_deref() == Some(package.version.as_str())
+                && matches!(
+                    (p.scheme, package.registry_type.as_str()),
+                    (crate::runconfig::PackageScheme::Npx, "npm") | (crate::runconfig::PackageScheme::Uvx, "pypi")
+                )
+        });
+        if !same {
+            return Err(format!(
+                "built from {} {}@{}, but entry {}@{} runs {}",
+                package.registry_type,
+                package.identifier,
+                package.version,
+                e.name,
+                e.version,
+                pkg.map(|p| p.to_string()).unwrap_or_else(|| "no package".into())
+            ));
+        }
+    }
+    Ok(SignatureCheck::Verified(format!(
+        "the mirror operator (built from {} {}@{} on {}, file {}; covered by the bundle's signature)",
+        package.registry_type,
+        package.identifier,
+        package.version,
+        package.base_image,
+        package.files.join(", ")
+    )))
 }

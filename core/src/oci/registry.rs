@@ -237,6 +237,12 @@ impl Registry {
             .map_err(OciError::read(format!("{image} blob {digest}")))
     }
 
+    /// Mounts the blob `digest` into `image`'s repository from `from`'s repository of the same registry (a
+    /// cross-repository mount: nothing is uploaded); `false` when the registry would not mount it.
+    pub async fn mount_blob(&self, image: &Reference, from: &Reference, digest: &str) -> bool {
+        self.client.mount_blob(image, from, digest).await.is_ok()
+    }
+
     /// Pushes a blob from a stream of chunks (bounded memory), as `digest` of `size` bytes.
     pub async fn push_blob_stream<S>(
         &self,

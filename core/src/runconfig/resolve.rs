@@ -260,6 +260,28 @@ enum Source<'a> {
     Package(&'a Package, PackageScheme),
 }
 
+/// The npm or PyPI package an entry runs from (no OCI image and no remote: what `thv run` builds an image
+/// of); `None` for an image or a remote.
+pub fn package_of(server: &ServerJson) -> Result<Option<PackageSource>, ResolveError> {
+    match choose_source(server)? {
+        Source::Package(p, scheme) => package_source(&server.name, p, scheme).map(Some),
+        Source::Oci(_) | Source::Remote(_) => Ok(None),
+    }
+}
+
+fn package_source(server: &str, p: &Package, scheme: PackageScheme) -> Result<PackageSource, ResolveError> {
+    let pkg = PackageSource {
+        scheme,
+        name: p.identifier.clone(),
+        version: p.version.clone().filter(|v| !v.is_empty() && v != "latest"),
+    };
+    pkg.check().map_err(|e| ResolveError::Unsupported {
+        server: server.to_owned(),
+        reason: format!("its {} package: {e}", p.registry_type),
+    })?;
+    Ok(pkg)
+}
+
 fn choose_source<'a>(server: &'a ServerJson) -> Result<Source<'a>, ResolveError> {
     let packages = server.packages.as_deref().unwrap_or_default();
     let unsupported = |reason: String| ResolveError::Unsupported {
@@ -538,15 +560,7 @@ pub fn resolve_registry_entry(
     match &source {
         Source::Oci(p) => cfg.image = Some(p.identifier.clone()),
         Source::Package(p, scheme) => {
-            let pkg = PackageSource {
-                scheme: *scheme,
-                name: p.identifier.clone(),
-                version: p.version.clone().filter(|v| !v.is_empty() && v != "latest"),
-            };
-            pkg.check().map_err(|e| ResolveError::Unsupported {
-                server: sname.to_owned(),
-                reason: format!("its {} package: {e}", p.registry_type),
-            })?;
+            let pkg = package_source(sname, p, *scheme)?;
             cfg.package = Some(pkg);
         }
         Source::Remote(r) => {

@@ -23,7 +23,9 @@ use thv_core::oci::{OciDescriptor, RawManifest, Reference, Registry};
 use thv_core::signature::keyless::ExpectedSigner;
 use thv_core::signature::{self, BUNDLE_MEDIA_TYPE, SigStoreKeyPair};
 
+use super::packages::{PackageBuilder, entry_package, package_image};
 use crate::input::Entry;
+use thv_core::runconfig::PackageSource;
 
 /// What one run did, for its summary.
 #[derive(Debug, Default)]
@@ -40,6 +42,9 @@ pub struct Stats {
     pub shared: usize,
     /// Blobs the base bundle holds (`--since`: not written).
     pub in_base: usize,
+    /// Blobs this bundle holds itself (all but the base's), and their bytes.
+    pub written: usize,
+    pub written_bytes: u64,
 }
 
 /// A file's name and bytes.
@@ -132,16 +137,27 @@ impl Builder {
         }
     }
 
-    /// Adds the entries (their documents as read) and every image they reference.
-    pub async fn add_entries(&mut self, entries: &[Entry]) -> anyhow::Result<()> {
+    /// Adds the entries (their documents as read), every image they reference, and the images of their
+    /// packages built with `packages` (needed when an entry runs a package).
+    pub async fn add_entries(
+        &mut self,
+        entries: &[Entry],
+        packages: Option<&PackageBuilder>,
+    ) -> anyhow::Result<()> {
         let mut layers = Vec::new();
         let mut wanted = BTreeSet::new();
+        let mut to_build = BTreeMap::new();
         for e in entries {
             let (name, version) = e.identity();
             let bytes = serde_json::to_vec(&e.value)?;
             let (digest, size) = self.put(&bytes)?;
-            let images = thv_core::mirror::oci_images(&e.value);
+            let mut images = thv_core::mirror::oci_images(&e.value);
             wanted.extend(images.iter().cloned());
+            if let Some(pkg) = entry_package(&format!("{name}@{version}"), &e.value)? {
+                let image = package_image(&pkg);
+                images.push(image.clone());
+                to_build.insert(image, pkg);
+            }
             layers.push(json!({"mediaType": ENTRY_MEDIA_TYPE, "digest": digest, "size": size,
                 "annotations": {ENTRY_NAME_ANNOTATION: name, ENTRY_VERSION_ANNOTATION: version}}));
             self.contents.entries.push(EntryRecord {
@@ -157,11 +173,17 @@ impl Builder {
                 .await
                 .with_context(|| format!("image {image}"))?;
         }
+        if !to_build.is_empty() {
+            let builder = packages.context("package entries need a container engine to build their images")?;
+            for pkg in to_build.values() {
+                self.add_package(builder, pkg).await?;
+            }
+        }
         let annotations = json!({
             "org.opencontainers.image.created": thv_core::api::format_timestamp(&self.contents.created),
             "io.toolhive.mirror.source": self.contents.source,
             "io.toolhive.mirror.entries": entries.len().to_string(),
-            "io.toolhive.mirror.images": wanted.len().to_string(),
+            "io.toolhive.mirror.images": (wanted.len() + to_build.len()).to_string(),
         });
         let descriptor = self.artifact(ENTRIES_ARTIFACT_TYPE, layers, annotations)?;
         self.name(descriptor, ENTRIES_REF);
@@ -216,6 +238,12 @@ impl Builder {
         self.bar.finish_and_clear();
         self.stats.blobs = self.blobs.len();
         self.stats.bytes = self.blobs.values().sum();
+        for (digest, size) in &self.blobs {
+            if !self.layout.in_base(digest)? {
+                self.stats.written += 1;
+                self.stats.written_bytes += size;
+            }
+        }
         let bundle = self.contents.sign(key)?;
         let (c_digest, c_size) = self.layout.put_bytes(&self.contents.canonical_bytes()?)?;
         let (s_digest, s_size) = self
@@ -327,6 +355,43 @@ impl Builder {
             media_type,
             signature,
             referrers: referrer_digests,
+            package: None,
+        });
+        self.stats.images += 1;
+        Ok(())
+    }
+
+    /// A package's image, built (or found built) by the engine and taken from it.
+    async fn add_package(&mut self, builder: &PackageBuilder, pkg: &PackageSource) -> anyhow::Result<()> {
+        self.bar.set_message(format!("building {pkg}"));
+        let scratch = self.layout.root().join("blobs/sha256");
+        let built = builder.build(pkg, &scratch).await?;
+        let manifest = thv_core::mirror::archive::import_image_archive(&self.layout, &built.archive, built.annotations.clone());
+        let _ = std::fs::remove_file(&built.archive);
+        let manifest = manifest.with_context(|| format!("taking {} from the engine", built.image))?;
+        let parsed: Value = serde_json::from_slice(&manifest)?;
+        let config = parsed.get("config").into_iter();
+        for d in config.chain(parsed["layers"].as_array().into_iter().flatten()) {
+            let digest = d["digest"].as_str().context("a descriptor without a digest")?.to_owned();
+            let size = d["size"].as_u64().context("a descriptor without a size")?;
+            if self.blobs.insert(digest, size).is_some() {
+                self.stats.shared += 1;
+            } else {
+                self.stats.fetched += 1;
+            }
+            self.bar.inc(size);
+        }
+        let (digest, size) = self.put(&manifest)?;
+        self.name(json!({"mediaType": OCI_MANIFEST, "digest": digest, "size": size}), &built.image);
+        let (repository, _) = built.image.rsplit_once(':').unwrap_or((&built.image, ""));
+        self.contents.images.push(ImageRecord {
+            reference: built.image.clone(),
+            repository: repository.to_owned(),
+            digest,
+            media_type: OCI_MANIFEST.to_owned(),
+            signature: None,
+            referrers: Vec::new(),
+            package: Some(built.record),
         });
         self.stats.images += 1;
         Ok(())

@@ -12,6 +12,7 @@
 //!   --to`); prints the `[images] mirrors` lines that point thv at the copies.
 
 mod create;
+mod packages;
 mod push;
 
 use std::path::PathBuf;
@@ -104,6 +105,10 @@ pub struct CreateArgs {
     /// A public key to carry that the images may be signed with (cosign; repeatable).
     #[arg(long, value_name = "PUB")]
     image_key: Vec<PathBuf>,
+    /// A PEM file of CA certificates installed into the images built for package entries (as `thv build
+    /// --ca-cert`).
+    #[arg(long, value_name = "PEM")]
+    ca_cert: Option<PathBuf>,
     /// Write a delta: only what this earlier bundle (a directory or FILE.tar, signed with the same key) lacks;
     /// the site reads the rest from it (`verify`/`push`/`thv mirror load --base OLD`).
     #[arg(long, value_name = "OLD")]
@@ -212,8 +217,16 @@ async fn run_create(a: CreateArgs) -> anyhow::Result<i32> {
         }
         None => None,
     };
+    let packages = if entries
+        .iter()
+        .any(|e| packages::entry_package("", &e.value).map(|p| p.is_some()).unwrap_or(true))
+    {
+        Some(packages::PackageBuilder::connect(a.ca_cert.clone()).await?)
+    } else {
+        None
+    };
     let mut builder = create::Builder::new(layout, a.insecure_registry.clone(), platform, contents);
-    builder.add_entries(&entries).await?;
+    builder.add_entries(&entries, packages.as_ref()).await?;
     builder.add_trust(&trust)?;
     let (layout, s) = builder.finish(&key)?;
     // What the other side will check, checked here: a bundle that would be refused there is reported now.
@@ -235,9 +248,11 @@ async fn run_create(a: CreateArgs) -> anyhow::Result<i32> {
     }
     if let Some(old) = &a.since {
         thv_core::errln!(
-            "a delta over {}: {} blobs it holds were not written",
+            "a delta over {}: {} of the {} blobs listed written ({:.1} MB); the others are read from it",
             old.display(),
-            s.in_base
+            s.written,
+            s.blobs,
+            s.written_bytes as f64 / 1e6
         );
     }
     thv_core::errln!(
@@ -305,7 +320,7 @@ fn trust_files(a: &CreateArgs, entries: &[crate::input::Entry]) -> anyhow::Resul
             .any(|e| !thv_core::mirror::trust::image_provenances(&e.value).is_empty());
     if keyless && files.trusted_roots.is_empty() {
         thv_core::errln!(
-            "carrying the bundled Sigstore public-good trusted root (keyless signatures are expected; --trusted-root              names another instance's)"
+            "carrying the bundled Sigstore public-good trusted root (keyless signatures are expected; --trusted-root names another instance's)"
         );
         files.trusted_roots.push((
             "public-good-trusted_root.json".into(),
@@ -353,12 +368,13 @@ async fn run_push(a: PushArgs) -> anyhow::Result<i32> {
     let (s, mappings) =
         push::push_images(&opened.layout, &report.contents, &a.oci_registry, &a.insecure_registry).await?;
     thv_core::errln!(
-        "pushed {} images to {}: {} manifests, {} blobs sent ({:.1} MB), {} already there",
+        "pushed {} images to {}: {} manifests, {} blobs sent ({:.1} MB), {} mounted from another repository, {} already there",
         s.images,
         a.oci_registry,
         s.manifests,
         s.blobs_sent,
         s.bytes_sent as f64 / 1e6,
+        s.blobs_mounted,
         s.blobs_present
     );
     if !mappings.is_empty() {

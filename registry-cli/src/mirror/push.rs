@@ -6,7 +6,7 @@
 //! are never rewritten; thv is told where the mirror is (`[images] mirrors`), and `push` prints those lines.
 //! Blobs the target has already are not sent again; blobs are streamed from the bundle (bounded memory).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Context;
 use serde_json::{Value, json};
@@ -22,7 +22,11 @@ pub struct PushStats {
     pub manifests: usize,
     pub blobs_sent: usize,
     pub blobs_present: usize,
+    /// Blobs mounted from another repository of the site's registry that this push put there.
+    pub blobs_mounted: usize,
     pub bytes_sent: u64,
+    /// Where each blob is on the site's registry (for mounting it into the next repository that needs it).
+    placed: BTreeMap<String, Reference>,
 }
 
 /// Pushes every image of the verified `contents` to `dest` (`HOST[:PORT][/PREFIX]`); the `[images] mirrors`
@@ -72,6 +76,16 @@ async fn push_image(
     };
     registry.prepare_push(&at(&image.digest)?).await?;
     push_tree(layout, registry, &at(&image.digest)?, &image.digest, stats).await?;
+    // An entry naming its image by tag (a package image is named so too) finds the tag at the mirror.
+    if let Some(tag) = image
+        .reference
+        .strip_prefix(&image.repository)
+        .and_then(|rest| rest.strip_prefix(':'))
+    {
+        let bytes = layout.read_blob(&image.digest)?;
+        let media_type = manifest_type(&serde_json::from_slice(&bytes)?);
+        registry.push_manifest(&tagged(tag.to_owned())?, bytes, &media_type).await?;
+    }
     let hex_tag = image.digest.replace(':', "-");
     if let Some(sig) = &image.signature {
         push_tree(layout, registry, &tagged(format!("{hex_tag}.sig"))?, sig, stats).await?;
@@ -141,13 +155,19 @@ async fn push_tree(
         }
         if registry.has_blob(to, blob).await? {
             stats.blobs_present += 1;
-            continue;
+        } else if let Some(from) = stats.placed.get(blob)
+            && from.repository() != to.repository()
+            && registry.mount_blob(to, from, blob).await
+        {
+            stats.blobs_mounted += 1;
+        } else {
+            registry
+                .push_blob_file(to, &layout.blob_path(blob)?, blob, size)
+                .await?;
+            stats.blobs_sent += 1;
+            stats.bytes_sent += size;
         }
-        registry
-            .push_blob_file(to, &layout.blob_path(blob)?, blob, size)
-            .await?;
-        stats.blobs_sent += 1;
-        stats.bytes_sent += size;
+        stats.placed.entry(blob.to_owned()).or_insert_with(|| to.clone());
     }
     registry
         .push_manifest(to, bytes, &manifest_type(&manifest))

@@ -37,7 +37,7 @@ use crate::runtime::{ImageBuildOptions, Runtime, RuntimeError};
 pub use context::{BuildContext, MAX_CONTEXT_BYTES, resolve_local_dir};
 pub use tag::{IMAGE_PREFIX, LOCAL_TAG, UNPINNED_TAG, image_tag, is_local_path};
 pub use templates::APP_UID;
-pub use version::{PackageIndexes, VersionError, latest_version};
+pub use version::{PackageIndexes, VersionError, latest_version, package_files};
 
 /// How many lines of build output a failed build's error shows.
 pub const LOG_TAIL_LINES: usize = 40;

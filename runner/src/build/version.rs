@@ -68,9 +68,65 @@ pub async fn latest_version(
     let Some(url) = indexes.latest_url(pkg) else {
         return Ok(None);
     };
+    let body = fetch_json(pkg, &url, ca_cert).await?;
     let fail = |reason: String| VersionError {
         package: pkg.to_string(),
         url: url.clone(),
+        reason,
+    };
+    let version =
+        version_in(pkg.scheme, &body).ok_or_else(|| fail("the answer has no version".into()))?;
+    let pinned = PackageSource {
+        version: Some(version.to_owned()),
+        ..pkg.clone()
+    };
+    pinned
+        .check()
+        .map_err(|e| fail(format!("the index's version is unusable: {e}")))?;
+    Ok(pinned.version)
+}
+
+/// The hashes the index gives for the files of a pinned uvx or npx package (none for go): npm's tarball
+/// `dist.integrity` (`{npm}/{name}/{version}`), PyPI's `sha256:<hex> <filename>` of each file of the release
+/// (`{pypi}/{name}/{version}/json`). What a mirror bundle records beside the image built from it.
+pub async fn package_files(
+    pkg: &PackageSource,
+    indexes: &PackageIndexes,
+    ca_cert: Option<&Path>,
+) -> Result<Vec<String>, VersionError> {
+    let Some(version) = pkg.version.as_deref() else {
+        return Ok(Vec::new());
+    };
+    let url = match pkg.scheme {
+        PackageScheme::Uvx => format!("{}/{}/{version}/json", indexes.pypi.trim_end_matches('/'), pkg.name),
+        PackageScheme::Npx => format!("{}/{}/{version}", indexes.npm.trim_end_matches('/'), pkg.name),
+        PackageScheme::Go => return Ok(Vec::new()),
+    };
+    let body = fetch_json(pkg, &url, ca_cert).await?;
+    let files: Vec<String> = match pkg.scheme {
+        PackageScheme::Npx => body["dist"]["integrity"].as_str().map(str::to_owned).into_iter().collect(),
+        _ => body["urls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| Some(format!("sha256:{} {}", f["digests"]["sha256"].as_str()?, f["filename"].as_str()?)))
+            .collect(),
+    };
+    if files.is_empty() {
+        return Err(VersionError {
+            package: pkg.to_string(),
+            url,
+            reason: "the answer names no file hash".into(),
+        });
+    }
+    Ok(files)
+}
+
+/// GETs `url` as JSON, trusting the system's roots plus the certificates of `ca_cert` when given.
+async fn fetch_json(pkg: &PackageSource, url: &str, ca_cert: Option<&Path>) -> Result<Value, VersionError> {
+    let fail = |reason: String| VersionError {
+        package: pkg.to_string(),
+        url: url.to_owned(),
         reason,
     };
     let mut client = reqwest::Client::builder()
@@ -85,7 +141,7 @@ pub async fn latest_version(
     }
     let client = client.build().map_err(|e| fail(e.to_string()))?;
     let resp = client
-        .get(&url)
+        .get(url)
         .header("Accept", "application/json")
         .send()
         .await
@@ -97,20 +153,9 @@ pub async fn latest_version(
     if !status.is_success() {
         return Err(fail(format!("the index answered {status}")));
     }
-    let body: Value = resp
-        .json()
+    resp.json()
         .await
-        .map_err(|e| fail(format!("the answer is not JSON: {e}")))?;
-    let version =
-        version_in(pkg.scheme, &body).ok_or_else(|| fail("the answer has no version".into()))?;
-    let pinned = PackageSource {
-        version: Some(version.to_owned()),
-        ..pkg.clone()
-    };
-    pinned
-        .check()
-        .map_err(|e| fail(format!("the index's version is unusable: {e}")))?;
-    Ok(pinned.version)
+        .map_err(|e| fail(format!("the answer is not JSON: {e}")))
 }
 
 /// `info.version` (PyPI) or `version` (npm).

@@ -495,6 +495,10 @@ pub trait Runtime: Send + Sync {
     /// Returns the names the engine reports loaded; a failure is [`RuntimeError::LoadFailed`].
     async fn load_image(&self, archive: &std::path::Path) -> Result<Vec<String>, RuntimeError>;
 
+    /// Writes an image of the engine's store to the file `to` as the engine exports it (`GET
+    /// /images/{name}/get`: `docker save`'s format, `manifest.json` naming the config and layers), streamed.
+    async fn export_image(&self, image: &str, to: &std::path::Path) -> Result<(), RuntimeError>;
+
     /// Creates a network (labelled as managed) unless one of that name exists. `internal`: no route out of it
     /// (network isolation: a workload there reaches only the containers on it).
     async fn create_network(&self, name: &str, internal: bool) -> Result<(), RuntimeError>;

@@ -582,6 +582,23 @@ impl Runtime for DockerRuntime {
         Ok(loaded)
     }
 
+    async fn export_image(&self, image: &str, to: &Path) -> Result<(), RuntimeError> {
+        use tokio::io::AsyncWriteExt;
+        let mut file = tokio::fs::File::create(to).await?;
+        let mut stream = self.docker.export_image(image);
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(bytes) => file.write_all(&bytes).await?,
+                Err(BollardError::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => return Err(RuntimeError::ImageNotFound(image.to_owned())),
+                Err(e) => return Err(map_err(e, image)),
+            }
+        }
+        file.sync_all().await?;
+        Ok(())
+    }
+
     async fn pull_image(
         &self,
         image: &str,
