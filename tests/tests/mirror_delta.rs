@@ -7,35 +7,11 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 use thv_e2e::binary;
+use thv_e2e::mirror::{oci_entry, ok, thv_registry};
 use thv_e2e::oci::{Repository, push_test_image, registry};
 use thv_e2e::thv::{podman, unique};
-
-fn thv_registry(dir: &Path, args: &[&str]) -> (i32, String) {
-    let out = Command::new(binary("thv-registry"))
-        .current_dir(dir)
-        .env("COSIGN_PASSWORD", "")
-        .args(args)
-        .output()
-        .expect("thv-registry runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let (code, out) = thv_registry(dir, args);
-    assert_eq!(code, 0, "thv-registry {args:?}\n{out}");
-    out
-}
-
-fn entry(name: &str, image: &str) -> Value {
-    json!({"$schema": "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json",
-           "name": name, "description": "Mirrored", "version": "1.0.0",
-           "packages": [{"registryType": "oci", "identifier": image, "transport": {"type": "stdio"}}]})
-}
 
 /// Builds the test server plus `files` (name, bytes; one layer each) as `image`, pushes it and removes it from
 /// the engine; its reference by digest.
@@ -110,7 +86,7 @@ async fn a_create_killed_while_streaming_is_completed_by_running_it_again() {
     let image = build_and_push(h, &format!("{reg}/{}:1", unique("mirror-kill")), &files).await;
     std::fs::write(
         h.join("r.json"),
-        json!([entry("io.github.delta/killed", &image)]).to_string(),
+        json!([oci_entry("io.github.delta/killed", &image)]).to_string(),
     )
     .unwrap();
     ok(h, &["keygen", "--output-key-prefix", "mirror"]);
@@ -197,7 +173,7 @@ async fn a_delta_holds_only_what_the_old_bundle_lacks_and_verifies_with_it() {
     ok(h, &["keygen", "--output-key-prefix", "other"]);
     std::fs::write(
         h.join("old.json"),
-        json!([entry("io.github.delta/a", &first)]).to_string(),
+        json!([oci_entry("io.github.delta/a", &first)]).to_string(),
     )
     .unwrap();
     ok(
@@ -226,8 +202,8 @@ async fn a_delta_holds_only_what_the_old_bundle_lacks_and_verifies_with_it() {
     std::fs::write(
         h.join("new.json"),
         json!([
-            entry("io.github.delta/a", &first),
-            entry("io.github.delta/b", &second)
+            oci_entry("io.github.delta/a", &first),
+            oci_entry("io.github.delta/b", &second)
         ])
         .to_string(),
     )

@@ -5,11 +5,10 @@
 //! image, `thv mirror load` puts it back under thv's name and `thv run NAME` runs it without building anything
 //! (no npm on the other side), a real MCP client calling it through the proxy.
 
-use std::path::Path;
 use std::process::Command;
 
 use serde_json::{Value, json};
-use thv_e2e::binary;
+use thv_e2e::mirror::{ok, thv_registry};
 use thv_e2e::thv::{Thv, call, engine_image_and_python, podman, unique};
 
 const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
@@ -17,25 +16,6 @@ const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 const VERSION: &str = "2026.8.18";
 const PACKAGE: &str = "@modelcontextprotocol/server-everything";
 const IMAGE: &str = "localhost/thv-npx-modelcontextprotocol-server-everything:2026.8.18";
-
-fn thv_registry(dir: &Path, args: &[&str]) -> (i32, String) {
-    let out = Command::new(binary("thv-registry"))
-        .current_dir(dir)
-        .env("COSIGN_PASSWORD", "")
-        .args(args)
-        .output()
-        .expect("thv-registry runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let (code, out) = thv_registry(dir, args);
-    assert_eq!(code, 0, "thv-registry {args:?}\n{out}");
-    out
-}
 
 fn npm_entry(name: &str, version: Option<&str>) -> Value {
     let mut package = json!({"registryType": "npm", "identifier": PACKAGE, "transport": {"type": "stdio"},

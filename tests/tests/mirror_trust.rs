@@ -7,10 +7,9 @@
 //! signature is not there, an entry not signed by a carried key, keyless images without their Sigstore's root.
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::{Value, json};
-use thv_e2e::binary;
+use thv_e2e::mirror::{oci_entry, ok, thv_registry};
 use thv_e2e::oci::{Repository, key_pair, push_key_signature, push_test_image, registry};
 use thv_e2e::sigstore::{
     Leaf, OID_RUNNER_ENVIRONMENT, OID_SOURCE_REPOSITORY_REF, OID_SOURCE_REPOSITORY_URI, Subject,
@@ -20,26 +19,6 @@ use thv_e2e::thv::unique;
 
 const SOURCE_REPO: &str = "https://github.com/example/mcp-server";
 const SLSA: &str = "https://slsa.dev/provenance/v1";
-
-fn thv_registry(dir: &Path, args: &[&str]) -> (i32, String) {
-    let out = Command::new(binary("thv-registry"))
-        .current_dir(dir)
-        .env("COSIGN_PASSWORD", "")
-        .env("NO_COLOR", "1")
-        .args(args)
-        .output()
-        .expect("thv-registry runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let (code, out) = thv_registry(dir, args);
-    assert_eq!(code, 0, "thv-registry {args:?}\n{out}");
-    out
-}
 
 fn github_leaf(s: &TestSigstore, workflow: &str) -> Leaf {
     s.leaf(
@@ -73,9 +52,7 @@ fn predicate() -> Value {
 
 /// A server.json for `image`, its ToolHive extension naming `provenance` when given.
 fn entry(name: &str, image: &str, provenance: Option<Value>) -> Value {
-    let mut e = json!({"$schema": "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json",
-           "name": name, "description": "Mirrored with its trust", "version": "1.0.0",
-           "packages": [{"registryType": "oci", "identifier": image, "transport": {"type": "stdio"}}]});
+    let mut e = oci_entry(name, image);
     if let Some(p) = provenance {
         e["_meta"] = json!({"io.modelcontextprotocol.registry/publisher-provided": {"io.github.stacklok": {
             image: {"status": "Active", "provenance": p}}}});

@@ -62,13 +62,7 @@ pub fn open_with_base(path: &Path, base: Option<&Path>) -> Result<Opened, Mirror
 
 /// Packs the layout in `dir` into `archive`.
 pub fn pack(dir: &Path, archive: &Path) -> Result<(), MirrorError> {
-    let partial = archive.with_file_name(format!(
-        ".partial-{}-{}",
-        archive.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
-    let file = std::fs::File::create(&partial).map_err(MirrorError::io(&partial))?;
-    let mut tar = tar::Builder::new(std::io::BufWriter::new(file));
+    let (partial, mut tar) = start(archive)?;
     let mut names = vec!["oci-layout".to_owned(), "index.json".to_owned()];
     let blobs = dir.join("blobs/sha256");
     let mut hexes: Vec<String> = std::fs::read_dir(&blobs)
@@ -83,6 +77,25 @@ pub fn pack(dir: &Path, archive: &Path) -> Result<(), MirrorError> {
         append_file(&mut tar, name, &dir.join(name))?;
     }
     finish(tar, &partial, archive)
+}
+
+/// An archive being written to a partial file beside `archive` ([`finish`] renames it into place).
+fn start(
+    archive: &Path,
+) -> Result<
+    (
+        std::path::PathBuf,
+        tar::Builder<std::io::BufWriter<std::fs::File>>,
+    ),
+    MirrorError,
+> {
+    let partial = archive.with_file_name(format!(
+        ".partial-{}-{}",
+        archive.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ));
+    let file = std::fs::File::create(&partial).map_err(MirrorError::io(&partial))?;
+    Ok((partial, tar::Builder::new(std::io::BufWriter::new(file))))
 }
 
 /// Appends the file at `path` as `name` (deterministic header).
@@ -132,13 +145,7 @@ pub fn pack_image(
 ) -> Result<(), MirrorError> {
     let mut blobs = Vec::new();
     closure(layout, digest, &mut blobs)?;
-    let partial = archive.with_file_name(format!(
-        ".partial-{}-{}",
-        archive.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
-    let file = std::fs::File::create(&partial).map_err(MirrorError::io(&partial))?;
-    let mut tar = tar::Builder::new(std::io::BufWriter::new(file));
+    let (partial, mut tar) = start(archive)?;
     let size = std::fs::metadata(layout.blob_path(digest)?)
         .map_err(MirrorError::io(&layout.blob_path(digest)?))?
         .len();

@@ -133,7 +133,7 @@ impl Builder {
             index: Vec::new(),
             contents,
             stats: Stats::default(),
-            bar: progress_bar(),
+            bar: super::progress_bar(),
         }
     }
 
@@ -452,20 +452,4 @@ impl Builder {
         self.bar.inc(size);
         Ok(())
     }
-}
-
-/// A spinner with the bytes stored so far, when stderr is a terminal; hidden otherwise.
-fn progress_bar() -> indicatif::ProgressBar {
-    use std::io::IsTerminal;
-    if !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new_spinner();
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("{spinner} {msg}: {bytes} ({bytes_per_sec})")
-    {
-        bar.set_style(style);
-    }
-    bar.enable_steady_tick(std::time::Duration::from_millis(200));
-    bar
 }

@@ -413,3 +413,20 @@ async fn run_push(a: PushArgs) -> anyhow::Result<i32> {
     let _ = std::fs::remove_file(&file);
     imported
 }
+
+/// A spinner with the bytes moved so far (create: stored; push: sent), when stderr is a terminal; hidden
+/// otherwise.
+fn progress_bar() -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{spinner} {msg}: {bytes} ({bytes_per_sec})")
+    {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}

@@ -27,6 +27,8 @@ pub struct PushStats {
     pub bytes_sent: u64,
     /// Where each blob is on the site's registry (for mounting it into the next repository that needs it).
     placed: BTreeMap<String, Reference>,
+    /// Bytes sent, on a terminal.
+    bar: Option<indicatif::ProgressBar>,
 }
 
 /// Pushes every image of the verified `contents` to `dest` (`HOST[:PORT][/PREFIX]`); the `[images] mirrors`
@@ -40,9 +42,15 @@ pub async fn push_images(
     let dest = dest.trim_end_matches('/');
     let dest_host = dest.split('/').next().unwrap_or(dest);
     let registry = Registry::new(dest_host, insecure);
-    let mut stats = PushStats::default();
+    let mut stats = PushStats {
+        bar: Some(super::progress_bar()),
+        ..PushStats::default()
+    };
     let mut mappings = BTreeSet::new();
     for image in &contents.images {
+        if let Some(bar) = &stats.bar {
+            bar.set_message(format!("pushing {}", image.reference));
+        }
         let (host, path) = image
             .repository
             .split_once('/')
@@ -53,6 +61,9 @@ pub async fn push_images(
             .await
             .with_context(|| format!("image {} to {target}", image.reference))?;
         stats.images += 1;
+    }
+    if let Some(bar) = stats.bar.take() {
+        bar.finish_and_clear();
     }
     Ok((stats, mappings.into_iter().collect()))
 }
@@ -166,6 +177,9 @@ async fn push_tree(
                 .await?;
             stats.blobs_sent += 1;
             stats.bytes_sent += size;
+            if let Some(bar) = &stats.bar {
+                bar.inc(size);
+            }
         }
         stats.placed.entry(blob.to_owned()).or_insert_with(|| to.clone());
     }

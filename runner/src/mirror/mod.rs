@@ -45,6 +45,7 @@ pub async fn load(
         ..Loaded::default()
     };
     let store = MirrorStore::new(&dirs.data);
+    let _alone = store.lock()?;
     let scratch = store.scratch()?;
     for image in &report.contents.images {
         let pinned = format!("{}@{}", image.repository, image.digest);

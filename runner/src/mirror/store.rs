@@ -11,9 +11,11 @@
 //! Every file is written atomically; what is read back is what a verified bundle held.
 
 use std::collections::BTreeMap;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use nix::fcntl::{Flock, FlockArg};
 use serde_json::Value;
 use thv_core::mirror::contents::{ImageRecord, TrustFile};
 use thv_core::mirror::layout::{Layout, write_atomic};
@@ -39,6 +41,22 @@ impl MirrorStore {
         Self {
             root: data_dir.join("mirror"),
         }
+    }
+
+    /// The store for this load alone (waits for another `thv mirror load` to finish): two loads at once would
+    /// each merge into the lists and lose the other's additions.
+    pub fn lock(&self) -> anyhow::Result<Flock<File>> {
+        std::fs::create_dir_all(&self.root)
+            .with_context(|| format!("cannot create {}", self.root.display()))?;
+        let path = self.root.join(".lock");
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        Flock::lock(file, FlockArg::LockExclusive)
+            .map_err(|(_, e)| anyhow::anyhow!("cannot lock {}: {e}", path.display()))
     }
 
     /// A directory of this process for the image archives being loaded (`.load-<pid>`; that of a load no

@@ -3,7 +3,7 @@
 //! Only calls both engines implement are used: `/_ping`, `/version`, `/images/{name}/json`,
 //! `/containers/create` (with `HostConfig.Mounts`, `PortBindings`, `NetworkMode`, `CapDrop`, `SecurityOpt`),
 //! `start`, `stop`, `DELETE /containers/{id}`, `/containers/{id}/json`, `/containers/json` with a label filter,
-//! `logs`, `attach` (HTTP upgrade), and `/build` (the classic builder: a tar context in the body, the output
+//! `logs`, `attach` (HTTP upgrade), `/images/load` and `/images/{name}/get` ([`images`]), and `/build` (the classic builder: a tar context in the body, the output
 //! streamed back as JSON messages; no BuildKit session). The API version is negotiated down to the engine's
 //! (Podman 4 speaks 1.41).
 //!
@@ -48,6 +48,7 @@ use super::{
 };
 
 mod endpoint;
+mod images;
 mod spec;
 mod streams;
 
@@ -554,49 +555,11 @@ impl Runtime for DockerRuntime {
     }
 
     async fn load_image(&self, archive: &Path) -> Result<Vec<String>, RuntimeError> {
-        let failed = |message: String| RuntimeError::LoadFailed {
-            archive: archive.display().to_string(),
-            message,
-        };
-        let file = tokio::fs::File::open(archive).await?;
-        let body = bollard::body_try_stream(tokio_util::io::ReaderStream::new(file));
-        let options = bollard::query_parameters::ImportImageOptionsBuilder::default()
-            .quiet(true)
-            .build();
-        let mut stream = self.docker.import_image(options, body, None);
-        let mut loaded = Vec::new();
-        while let Some(item) = stream.next().await {
-            match item {
-                Ok(info) => {
-                    for line in [info.stream, info.status].into_iter().flatten() {
-                        for name in line.lines().filter_map(|l| l.trim().strip_prefix("Loaded image: ")) {
-                            loaded.push(name.trim().to_owned());
-                        }
-                    }
-                }
-                Err(BollardError::DockerResponseServerError { message, .. }) => return Err(failed(message)),
-                Err(BollardError::DockerStreamError { error }) => return Err(failed(error)),
-                Err(e) => return Err(map_err(e, &archive.display().to_string())),
-            }
-        }
-        Ok(loaded)
+        images::load(&self.docker, archive).await
     }
 
     async fn export_image(&self, image: &str, to: &Path) -> Result<(), RuntimeError> {
-        use tokio::io::AsyncWriteExt;
-        let mut file = tokio::fs::File::create(to).await?;
-        let mut stream = self.docker.export_image(image);
-        while let Some(chunk) = stream.next().await {
-            match chunk {
-                Ok(bytes) => file.write_all(&bytes).await?,
-                Err(BollardError::DockerResponseServerError {
-                    status_code: 404, ..
-                }) => return Err(RuntimeError::ImageNotFound(image.to_owned())),
-                Err(e) => return Err(map_err(e, image)),
-            }
-        }
-        file.sync_all().await?;
-        Ok(())
+        images::export(&self.docker, image, to).await
     }
 
     async fn pull_image(

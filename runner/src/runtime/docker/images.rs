@@ -1,0 +1,64 @@
+//! Moving whole images in and out of the engine: `POST /images/load` (an OCI layout tar or `docker save`'s
+//! format, streamed from a file) and `GET /images/{name}/get` (`docker save`'s format, streamed to a file).
+
+use std::path::Path;
+
+use bollard::Docker;
+use bollard::errors::Error as BollardError;
+use futures::StreamExt;
+
+use super::map_err;
+use crate::runtime::RuntimeError;
+
+/// Loads the images of the archive file; the names the engine reports loaded.
+pub(super) async fn load(docker: &Docker, archive: &Path) -> Result<Vec<String>, RuntimeError> {
+    let failed = |message: String| RuntimeError::LoadFailed {
+        archive: archive.display().to_string(),
+        message,
+    };
+    let file = tokio::fs::File::open(archive).await?;
+    let body = bollard::body_try_stream(tokio_util::io::ReaderStream::new(file));
+    let options = bollard::query_parameters::ImportImageOptionsBuilder::default()
+        .quiet(true)
+        .build();
+    let mut stream = docker.import_image(options, body, None);
+    let mut loaded = Vec::new();
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(info) => {
+                for line in [info.stream, info.status].into_iter().flatten() {
+                    for name in line
+                        .lines()
+                        .filter_map(|l| l.trim().strip_prefix("Loaded image: "))
+                    {
+                        loaded.push(name.trim().to_owned());
+                    }
+                }
+            }
+            Err(BollardError::DockerResponseServerError { message, .. }) => {
+                return Err(failed(message));
+            }
+            Err(BollardError::DockerStreamError { error }) => return Err(failed(error)),
+            Err(e) => return Err(map_err(e, &archive.display().to_string())),
+        }
+    }
+    Ok(loaded)
+}
+
+/// Writes the image to the file `to`.
+pub(super) async fn export(docker: &Docker, image: &str, to: &Path) -> Result<(), RuntimeError> {
+    use tokio::io::AsyncWriteExt;
+    let mut file = tokio::fs::File::create(to).await?;
+    let mut stream = docker.export_image(image);
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(bytes) => file.write_all(&bytes).await?,
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => return Err(RuntimeError::ImageNotFound(image.to_owned())),
+            Err(e) => return Err(map_err(e, image)),
+        }
+    }
+    file.sync_all().await?;
+    Ok(())
+}
