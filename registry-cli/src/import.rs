@@ -239,7 +239,7 @@ impl Reporter {
 }
 
 /// The first error of a validation, with how many more there are (`None` when the document is valid).
-fn invalid_reason(value: &Value, policy: SchemaPolicy) -> Option<(String, String)> {
+pub(crate) fn invalid_reason(value: &Value, policy: SchemaPolicy) -> Option<(String, String)> {
     let result = validate_value(value, policy);
     let errors: Vec<_> = result.errors().collect();
     let first = errors.first()?;

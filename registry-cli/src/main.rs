@@ -64,7 +64,7 @@ enum Command {
     VerifyBlob(verify_blob::VerifyBlobArgs),
     /// Print a server.json's canonical form (the bytes a signature covers).
     Canonicalize(sign::CanonicalizeArgs),
-    /// The air-gapped mirror: a signed OCI bundle of entries and their images (create, verify).
+    /// The air-gapped mirror: a signed OCI bundle of entries and their images (create, verify, push; `thv mirror load` on one machine).
     Mirror {
         #[command(subcommand)]
         command: mirror::MirrorCommand,

@@ -39,7 +39,10 @@ fn ok(dir: &Path, args: &[&str]) -> String {
 /// `mirror verify` fails; its stderr.
 fn refused(dir: &Path, args: &[&str]) -> String {
     let (code, stdout, stderr) = thv_registry(dir, args);
-    assert_eq!(code, 1, "thv-registry {args:?} should refuse\n{stdout}\n{stderr}");
+    assert_eq!(
+        code, 1,
+        "thv-registry {args:?} should refuse\n{stdout}\n{stderr}"
+    );
     stderr
 }
 
@@ -67,7 +70,9 @@ fn index(bundle: &Path) -> Value {
 }
 
 fn blob(bundle: &Path, digest: &str) -> std::path::PathBuf {
-    bundle.join("blobs/sha256").join(digest.trim_start_matches("sha256:"))
+    bundle
+        .join("blobs/sha256")
+        .join(digest.trim_start_matches("sha256:"))
 }
 
 /// The largest blob of the bundle (a layer of the test image).
@@ -80,7 +85,12 @@ fn largest_blob(bundle: &Path) -> std::path::PathBuf {
 }
 
 fn copy_dir(from: &Path, to: &Path) {
-    let out = Command::new("cp").arg("-a").arg(from).arg(to).output().unwrap();
+    let out = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .output()
+        .unwrap();
     assert!(out.status.success());
 }
 
@@ -106,7 +116,11 @@ async fn a_mirror_bundle_is_written_read_by_skopeo_verified_and_tampering_is_ref
     ok(h, &["keygen", "--output-key-prefix", "publisher"]);
     ok(h, &["keygen", "--output-key-prefix", "mirror"]);
     ok(h, &["keygen", "--output-key-prefix", "other"]);
-    std::fs::write(h.join("a.json"), entry("io.github.mirror/signed", &pinned).to_string()).unwrap();
+    std::fs::write(
+        h.join("a.json"),
+        entry("io.github.mirror/signed", &pinned).to_string(),
+    )
+    .unwrap();
     ok(h, &["sign", "a.json", "--key", "publisher.key", "--embed"]);
     let a: Value = serde_json::from_slice(&std::fs::read(h.join("a.json")).unwrap()).unwrap();
     let registry_file = json!({"$schema": "https://static.modelcontextprotocol.io/schemas/2025-12-11/registry.schema.json",
@@ -114,11 +128,22 @@ async fn a_mirror_bundle_is_written_read_by_skopeo_verified_and_tampering_is_ref
     std::fs::write(h.join("registry.json"), registry_file.to_string()).unwrap();
 
     let create = [
-        "mirror", "create", "--from", "registry.json", "--key", "mirror.key", "--insecure-registry", &reg,
-        "-o", "bundle",
+        "mirror",
+        "create",
+        "--from",
+        "registry.json",
+        "--key",
+        "mirror.key",
+        "--insecure-registry",
+        &reg,
+        "-o",
+        "bundle",
     ];
     let summary = ok(h, &create);
-    assert!(summary.contains("mirrored 2 entries and 2 images"), "{summary}");
+    assert!(
+        summary.contains("mirrored 2 entries and 2 images"),
+        "{summary}"
+    );
     let bundle = h.join("bundle");
 
     // The layout: every image under its name, its signature manifest and referrer beside it.
@@ -126,48 +151,178 @@ async fn a_mirror_bundle_is_written_read_by_skopeo_verified_and_tampering_is_ref
         .as_array()
         .unwrap()
         .iter()
-        .map(|d| d["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap().to_owned())
+        .map(|d| {
+            d["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     assert!(names.contains(&pinned), "{names:?}");
-    assert!(names.contains(&format!("{}:{}.sig", repo.name(), digest.replace(':', "-"))), "{names:?}");
-    assert!(names.iter().any(|n| n.starts_with(&format!("{}@sha256:", repo.name())) && *n != pinned), "a referrer: {names:?}");
-    assert!(names.contains(&"toolhive-mirror".to_owned()) && names.contains(&"toolhive-mirror-entries".to_owned()));
+    assert!(
+        names.contains(&format!("{}:{}.sig", repo.name(), digest.replace(':', "-"))),
+        "{names:?}"
+    );
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with(&format!("{}@sha256:", repo.name())) && *n != pinned),
+        "a referrer: {names:?}"
+    );
+    assert!(
+        names.contains(&"toolhive-mirror".to_owned())
+            && names.contains(&"toolhive-mirror-entries".to_owned())
+    );
 
     // skopeo reads it and copies an image out of it by digest.
-    let inspected: Value = serde_json::from_str(&skopeo(&["inspect", &format!("oci:{}:{pinned}", bundle.display())])).unwrap();
+    let inspected: Value = serde_json::from_str(&skopeo(&[
+        "inspect",
+        &format!("oci:{}:{pinned}", bundle.display()),
+    ]))
+    .unwrap();
     assert_eq!(inspected["Digest"], digest.as_str());
     let copied = h.join("copied");
-    skopeo(&["copy", &format!("oci:{}:{pinned}", bundle.display()), &format!("dir:{}", copied.display())]);
+    skopeo(&[
+        "copy",
+        &format!("oci:{}:{pinned}", bundle.display()),
+        &format!("dir:{}", copied.display()),
+    ]);
     assert!(copied.join("manifest.json").is_file());
 
     // Verified offline, entry signatures with the publisher's key.
-    let verify = ["mirror", "verify", "bundle", "--key", "mirror.pub", "--entry-key", "publisher.pub"];
+    let verify = [
+        "mirror",
+        "verify",
+        "bundle",
+        "--key",
+        "mirror.pub",
+        "--entry-key",
+        "publisher.pub",
+    ];
     let (code, out, err) = thv_registry(h, &verify);
     assert_eq!(code, 1, "the tagged entry is unsigned: {out}{err}");
-    assert!(err.contains("io.github.mirror/tagged@1.0.0: the entry carries no signature"), "{err}");
+    assert!(
+        err.contains("io.github.mirror/tagged@1.0.0: the entry carries no signature"),
+        "{err}"
+    );
     let report = ok(h, &["mirror", "verify", "bundle", "--key", "mirror.pub"]);
-    assert!(report.contains("ok io.github.mirror/signed@1.0.0") && report.contains("verified bundle: 2 entries, 2 images"), "{report}");
+    assert!(
+        report.contains("ok io.github.mirror/signed@1.0.0")
+            && report.contains("verified bundle: 2 entries, 2 images"),
+        "{report}"
+    );
 
     // Image signatures, offline, with the image keys: the signed image verifies, the unsigned one is named.
-    let (code, _, err) = thv_registry(h, &["mirror", "verify", "bundle", "--key", "mirror.pub", "--image-key", "image.pub"]);
+    let (code, _, err) = thv_registry(
+        h,
+        &[
+            "mirror",
+            "verify",
+            "bundle",
+            "--key",
+            "mirror.pub",
+            "--image-key",
+            "image.pub",
+        ],
+    );
     assert_eq!(code, 1);
-    assert!(err.contains(&format!("image {by_tag}: not signed: no cosign signature at sha256-")), "{err}");
-    ok(h, &["mirror", "create", "--from", "registry.json", "--name", "io.github.mirror/signed", "--key", "mirror.key",
-            "--insecure-registry", &reg, "-o", "signed-only"]);
-    let report = ok(h, &["mirror", "verify", "signed-only", "--key", "mirror.pub", "--image-key", "image.pub"]);
-    assert!(report.contains(&format!("ok image {pinned}: signed by key image.pub")), "{report}");
-    let err = refused(h, &["mirror", "verify", "signed-only", "--key", "mirror.pub", "--image-key", "publisher.pub"]);
-    assert!(err.contains("no signature verifies with the trusted keys (publisher.pub: "), "{err}");
+    assert!(
+        err.contains(&format!(
+            "image {by_tag}: not signed: no cosign signature at sha256-"
+        )),
+        "{err}"
+    );
+    ok(
+        h,
+        &[
+            "mirror",
+            "create",
+            "--from",
+            "registry.json",
+            "--name",
+            "io.github.mirror/signed",
+            "--key",
+            "mirror.key",
+            "--insecure-registry",
+            &reg,
+            "-o",
+            "signed-only",
+        ],
+    );
+    let report = ok(
+        h,
+        &[
+            "mirror",
+            "verify",
+            "signed-only",
+            "--key",
+            "mirror.pub",
+            "--image-key",
+            "image.pub",
+        ],
+    );
+    assert!(
+        report.contains(&format!("ok image {pinned}: signed by key image.pub")),
+        "{report}"
+    );
+    let err = refused(
+        h,
+        &[
+            "mirror",
+            "verify",
+            "signed-only",
+            "--key",
+            "mirror.pub",
+            "--image-key",
+            "publisher.pub",
+        ],
+    );
+    assert!(
+        err.contains("no signature verifies with the trusted keys (publisher.pub: "),
+        "{err}"
+    );
 
     // The same as one tar file: skopeo reads it as an OCI archive, verify and push take it.
-    ok(h, &["mirror", "create", "--from", "registry.json", "--name", "io.github.mirror/signed", "--key", "mirror.key",
-            "--insecure-registry", &reg, "-o", "signed.tar"]);
+    ok(
+        h,
+        &[
+            "mirror",
+            "create",
+            "--from",
+            "registry.json",
+            "--name",
+            "io.github.mirror/signed",
+            "--key",
+            "mirror.key",
+            "--insecure-registry",
+            &reg,
+            "-o",
+            "signed.tar",
+        ],
+    );
     assert!(!h.join("signed.tar.work").exists());
-    let inspected: Value =
-        serde_json::from_str(&skopeo(&["inspect", &format!("oci-archive:{}:{pinned}", h.join("signed.tar").display())])).unwrap();
+    let inspected: Value = serde_json::from_str(&skopeo(&[
+        "inspect",
+        &format!("oci-archive:{}:{pinned}", h.join("signed.tar").display()),
+    ]))
+    .unwrap();
     assert_eq!(inspected["Digest"], digest.as_str());
-    let report = ok(h, &["mirror", "verify", "signed.tar", "--key", "mirror.pub", "--image-key", "image.pub"]);
-    assert!(report.contains("verified signed.tar: 1 entries, 1 images"), "{report}");
+    let report = ok(
+        h,
+        &[
+            "mirror",
+            "verify",
+            "signed.tar",
+            "--key",
+            "mirror.pub",
+            "--image-key",
+            "image.pub",
+        ],
+    );
+    assert!(
+        report.contains("verified signed.tar: 1 entries, 1 images"),
+        "{report}"
+    );
     let mut cut = std::fs::read(h.join("signed.tar")).unwrap();
     cut.truncate(cut.len() / 2);
     std::fs::write(h.join("cut.tar"), cut).unwrap();
@@ -198,29 +353,281 @@ async fn a_mirror_bundle_is_written_read_by_skopeo_verified_and_tampering_is_ref
         bytes[mid] ^= 1;
         std::fs::write(&p, bytes).unwrap();
     });
-    assert!(err.contains(&format!("blob sha256:{layer_name}: the content's digest is")), "{err}");
+    assert!(
+        err.contains(&format!(
+            "blob sha256:{layer_name}: the content's digest is"
+        )),
+        "{err}"
+    );
     let err = tamper("truncated", &|b| {
         let p = b.join("blobs/sha256").join(&layer_name);
         let len = std::fs::metadata(&p).unwrap().len();
-        std::fs::OpenOptions::new().write(true).open(&p).unwrap().set_len(len / 2).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_len(len / 2)
+            .unwrap();
     });
-    assert!(err.contains(&format!("blob sha256:{layer_name}:")) && err.contains("the record says"), "{err}");
+    assert!(
+        err.contains(&format!("blob sha256:{layer_name}:")) && err.contains("the record says"),
+        "{err}"
+    );
     let err = tamper("changed-entry", &|b| change_entry(b));
     assert!(err.contains("not in the signed contents"), "{err}");
     let err = tamper("no-signature", &|b| {
         let mut idx = index(b);
         idx["manifests"].as_array_mut().unwrap().retain(|d| {
-            !d["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap().ends_with(".sig")
+            !d["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .unwrap()
+                .ends_with(".sig")
         });
         std::fs::write(b.join("index.json"), idx.to_string()).unwrap();
     });
-    assert!(err.contains(&format!("image {pinned}:")) && err.contains("is not in index.json"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "index.json does not name '{}:sha256-",
+            repo.name()
+        )),
+        "{err}"
+    );
+    // index.json naming images otherwise than the signed contents: a tool reading by name would get another
+    // image than the one signed.
+    let rename = |b: &Path, change: &dyn Fn(&mut Vec<Value>)| {
+        let mut idx = index(b);
+        change(idx["manifests"].as_array_mut().unwrap());
+        std::fs::write(b.join("index.json"), idx.to_string()).unwrap();
+    };
+    let name_of = |d: &Value| {
+        d["annotations"]["org.opencontainers.image.ref.name"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let err = tamper("swapped-names", &|b| {
+        rename(b, &|ds| {
+            // The signed image and its referrer (another digest) trade names.
+            let i = (0..ds.len()).find(|&i| name_of(&ds[i]) == pinned).unwrap();
+            let j = (0..ds.len())
+                .find(|&j| {
+                    name_of(&ds[j]).starts_with(&format!("{}@sha256:", repo.name())) && j != i
+                })
+                .unwrap();
+            let (a, b) = (name_of(&ds[i]), name_of(&ds[j]));
+            ds[i]["annotations"]["org.opencontainers.image.ref.name"] = json!(b);
+            ds[j]["annotations"]["org.opencontainers.image.ref.name"] = json!(a);
+        })
+    });
+    assert!(
+        err.contains("index.json: '") && err.contains(", the signed contents sha256:"),
+        "{err}"
+    );
+    let err = tamper("extra-name", &|b| {
+        rename(b, &|ds| {
+            let mut extra = ds.iter().find(|d| name_of(d) == pinned).unwrap().clone();
+            extra["annotations"]["org.opencontainers.image.ref.name"] =
+                json!("docker.io/library/busybox:latest");
+            ds.push(extra);
+        })
+    });
+    assert!(
+        err.contains("'docker.io/library/busybox:latest'")
+            && err.contains("is not an image, signature or referrer"),
+        "{err}"
+    );
+    // Nothing unlisted travels: an extra file among the blobs is refused.
+    let err = tamper("extra-blob", &|b| {
+        std::fs::write(b.join("blobs/sha256").join("ab".repeat(32)), b"smuggled").unwrap()
+    });
+    assert!(
+        err.contains(&format!(
+            "blobs/sha256/{}: not in the signed contents",
+            "ab".repeat(32)
+        )),
+        "{err}"
+    );
+    // A FIFO in place of a blob is named, not waited on forever.
+    let err = tamper("fifo", &|b| {
+        let p = b.join("blobs/sha256").join(&layer_name);
+        std::fs::remove_file(&p).unwrap();
+        assert!(Command::new("mkfifo").arg(&p).status().unwrap().success());
+    });
+    assert!(
+        err.contains(&format!(
+            "blob sha256:{layer_name}: missing (not a regular file"
+        )),
+        "{err}"
+    );
+
+    // What the site would refuse is refused before anything is fetched: an invalid entry, one listed twice, an
+    // image of another platform; a directory of the user's is not written into.
+    std::fs::write(
+        h.join("bad.json"),
+        json!([entry("bad name!", &pinned)]).to_string(),
+    )
+    .unwrap();
+    let (code, _, err) = thv_registry(
+        h,
+        &[
+            "mirror",
+            "create",
+            "--from",
+            "bad.json",
+            "--key",
+            "mirror.key",
+            "-o",
+            "bad",
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("not a valid server.json") && err.contains("name"),
+        "{err}"
+    );
+    std::fs::write(
+        h.join("twice.json"),
+        json!([
+            entry("io.github.mirror/twice", &pinned),
+            entry("io.github.mirror/twice", &pinned)
+        ])
+        .to_string(),
+    )
+    .unwrap();
+    let (code, _, err) = thv_registry(
+        h,
+        &[
+            "mirror",
+            "create",
+            "--from",
+            "twice.json",
+            "--key",
+            "mirror.key",
+            "-o",
+            "twice",
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("io.github.mirror/twice@1.0.0 is selected twice"),
+        "{err}"
+    );
+    let (code, _, err) = thv_registry(
+        h,
+        &[
+            "mirror",
+            "create",
+            "--from",
+            "registry.json",
+            "--key",
+            "mirror.key",
+            "--insecure-registry",
+            &reg,
+            "--platform",
+            "linux/s390x",
+            "-o",
+            "s390x",
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("image only; the bundle is for linux/s390x (--platform)"),
+        "{err}"
+    );
+    std::fs::create_dir_all(h.join("mine")).unwrap();
+    std::fs::write(h.join("mine/notes.txt"), b"mine").unwrap();
+    let (code, _, err) = thv_registry(
+        h,
+        &[
+            "mirror",
+            "create",
+            "--from",
+            "registry.json",
+            "--key",
+            "mirror.key",
+            "--insecure-registry",
+            &reg,
+            "-o",
+            "mine",
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("the directory holds files and no oci-layout"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_dir(h.join("mine")).unwrap().count(),
+        1,
+        "nothing written into it"
+    );
+    // A push destination that is not a registry is refused before the bundle is read.
+    let (code, _, err) = thv_registry(
+        h,
+        &[
+            "mirror",
+            "push",
+            "bundle",
+            "--key",
+            "mirror.pub",
+            "--oci-registry",
+            "http://x/y",
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("--oci-registry \"http://x/y\": expected HOST[:PORT][/PREFIX]"),
+        "{err}"
+    );
+    // Re-running create over a bundle for another selection leaves only what the new one lists.
+    copy_dir(&bundle, &h.join("reselected"));
+    ok(
+        h,
+        &[
+            "mirror",
+            "create",
+            "--from",
+            "registry.json",
+            "--name",
+            "io.github.mirror/signed",
+            "--key",
+            "mirror.key",
+            "--insecure-registry",
+            &reg,
+            "-o",
+            "reselected",
+        ],
+    );
+    ok(
+        h,
+        &["mirror", "verify", "reselected", "--key", "mirror.pub"],
+    );
     // Re-signed by another key: the whole bundle is refused.
     let other = h.join("other-bundle");
     copy_dir(&bundle, &other);
-    ok(h, &["mirror", "create", "--from", "registry.json", "--key", "other.key", "--insecure-registry", &reg, "-o", "other-bundle"]);
-    let err = refused(h, &["mirror", "verify", "other-bundle", "--key", "mirror.pub"]);
-    assert!(err.contains("the contents' signature does not verify"), "{err}");
+    ok(
+        h,
+        &[
+            "mirror",
+            "create",
+            "--from",
+            "registry.json",
+            "--key",
+            "other.key",
+            "--insecure-registry",
+            &reg,
+            "-o",
+            "other-bundle",
+        ],
+    );
+    let err = refused(
+        h,
+        &["mirror", "verify", "other-bundle", "--key", "mirror.pub"],
+    );
+    assert!(
+        err.contains("the contents' signature does not verify"),
+        "{err}"
+    );
 }
 
 /// Changes the signed entry's description, stores it as a new blob and points the entries artifact (and
@@ -236,12 +643,17 @@ fn change_entry(b: &Path) {
         .as_array_mut()
         .unwrap()
         .iter_mut()
-        .find(|d| d["annotations"]["org.opencontainers.image.ref.name"] == "toolhive-mirror-entries")
+        .find(|d| {
+            d["annotations"]["org.opencontainers.image.ref.name"] == "toolhive-mirror-entries"
+        })
         .unwrap();
     let digest = entries["digest"].as_str().unwrap().to_owned();
-    let mut manifest: Value = serde_json::from_slice(&std::fs::read(blob(b, &digest)).unwrap()).unwrap();
+    let mut manifest: Value =
+        serde_json::from_slice(&std::fs::read(blob(b, &digest)).unwrap()).unwrap();
     let layer = &mut manifest["layers"][0];
-    let mut doc: Value = serde_json::from_slice(&std::fs::read(blob(b, layer["digest"].as_str().unwrap())).unwrap()).unwrap();
+    let mut doc: Value =
+        serde_json::from_slice(&std::fs::read(blob(b, layer["digest"].as_str().unwrap())).unwrap())
+            .unwrap();
     doc["description"] = json!("Changed after signing");
     let (d, size) = put(&serde_json::to_vec(&doc).unwrap());
     layer["digest"] = json!(d);
@@ -262,7 +674,9 @@ async fn a_pushed_bundle_runs_on_the_site_without_the_origin() {
     let (Some(origin), Some((site, creds))) = (registry(), thv_e2e::oci::auth_registry()) else {
         return;
     };
-    let Some(py) = thv_e2e::thv::python() else { return };
+    let Some(py) = thv_e2e::thv::python() else {
+        return;
+    };
     let origin_log = Path::new("/tmp/thv-oci-registry.log");
     let dir = tempfile::tempdir().unwrap();
     let h = dir.path();
@@ -279,7 +693,21 @@ async fn a_pushed_bundle_runs_on_the_site_without_the_origin() {
     ok(h, &["sign", "e.json", "--key", "publisher.key", "--embed"]);
     let e: Value = serde_json::from_slice(&std::fs::read(h.join("e.json")).unwrap()).unwrap();
     std::fs::write(h.join("registry.json"), json!([e]).to_string()).unwrap();
-    ok(h, &["mirror", "create", "--from", "registry.json", "--key", "mirror.key", "--insecure-registry", &origin, "-o", "bundle"]);
+    ok(
+        h,
+        &[
+            "mirror",
+            "create",
+            "--from",
+            "registry.json",
+            "--key",
+            "mirror.key",
+            "--insecure-registry",
+            &origin,
+            "-o",
+            "bundle",
+        ],
+    );
     let origin_log_after_create = std::fs::metadata(origin_log).map(|m| m.len()).unwrap_or(0);
 
     // The site: credentials for its registry where container tools keep them, a fresh registry API.
@@ -304,25 +732,59 @@ async fn a_pushed_bundle_runs_on_the_site_without_the_origin() {
         Command::new(binary("thv-registry"))
             .current_dir(h)
             .env("REGISTRY_AUTH_FILE", &auth_file)
-            .args(["mirror", "push", bundle, "--key", "mirror.pub", "--entry-key", "publisher.pub",
-                   "--oci-registry", &site_prefix, "--insecure-registry", &site,
-                   "--registry-api", &api.base, "--token", &token])
+            .args([
+                "mirror",
+                "push",
+                bundle,
+                "--key",
+                "mirror.pub",
+                "--entry-key",
+                "publisher.pub",
+                "--oci-registry",
+                &site_prefix,
+                "--insecure-registry",
+                &site,
+                "--registry-api",
+                &api.base,
+                "--token",
+                &token,
+            ])
             .output()
             .unwrap()
     };
     let out = push("tampered");
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nothing pushed"));
-    let listed: Value = reqwest::get(format!("{}/v0.1/servers", api.base)).await.unwrap().json().await.unwrap();
+    let listed: Value = reqwest::get(format!("{}/v0.1/servers", api.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(listed["servers"].as_array().unwrap().len(), 0, "{listed}");
 
     let out = push("bundle");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    let mapping = format!("{origin:?} = \"{site_prefix}/{}\"", origin.replace(':', "-"));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mapping = format!(
+        "{origin:?} = \"{site_prefix}/{}\"",
+        origin.replace(':', "-")
+    );
     assert!(stdout.contains(&mapping), "{stdout}");
-    let listed: Value = reqwest::get(format!("{}/v0.1/servers", api.base)).await.unwrap().json().await.unwrap();
-    assert_eq!(listed["servers"][0]["server"], e, "the entry is published unchanged");
+    let listed: Value = reqwest::get(format!("{}/v0.1/servers", api.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed["servers"][0]["server"], e,
+        "the entry is published unchanged"
+    );
 
     // thv on the site: the site's API, the mirror mapping, signatures enforced for entries and images.
     let config = format!(
@@ -337,18 +799,34 @@ async fn a_pushed_bundle_runs_on_the_site_without_the_origin() {
     std::fs::write(config_dir.join("thv/config.toml"), config).unwrap();
     let workload = unique("mirrored");
     let err = thv.ok_stderr(&["run", &name, "--name", &workload]);
-    assert!(err.contains(&format!("from the mirror, {site_prefix}/")), "{err}");
+    assert!(
+        err.contains(&format!("from the mirror, {site_prefix}/")),
+        "{err}"
+    );
     assert!(err.contains("signature verified"), "{err}");
     let url = thv.url(&workload);
     assert_eq!(
-        thv_e2e::thv::call_tool(&py, &url, "streamable-http", "echo", &json!({"text": "offline"})),
+        thv_e2e::thv::call_tool(
+            &py,
+            &url,
+            "streamable-http",
+            "echo",
+            &json!({"text": "offline"})
+        ),
         "offline"
     );
     thv.ok(&["rm", &workload]);
     let origin_requests = std::fs::read(origin_log)
-        .map(|log| String::from_utf8_lossy(&log[origin_log_after_create as usize..]).matches(&repo_name).count())
+        .map(|log| {
+            String::from_utf8_lossy(&log[origin_log_after_create as usize..])
+                .matches(&repo_name)
+                .count()
+        })
         .unwrap_or(0);
-    assert_eq!(origin_requests, 0, "the origin registry was asked for {repo_name} after create");
+    assert_eq!(
+        origin_requests, 0,
+        "the origin registry was asked for {repo_name} after create"
+    );
 }
 
 fn base64_encode(s: &str) -> String {

@@ -133,6 +133,13 @@ async fn a_create_killed_while_streaming_is_completed_by_running_it_again() {
         );
         std::thread::sleep(Duration::from_millis(2));
     }
+    // One writer at a time.
+    let (code, out) = thv_registry(h, &args);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("another `mirror create` is writing it"),
+        "{out}"
+    );
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(
@@ -173,7 +180,7 @@ async fn a_delta_holds_only_what_the_old_bundle_lacks_and_verifies_with_it() {
     ok(h, &["keygen", "--output-key-prefix", "other"]);
     std::fs::write(
         h.join("old.json"),
-        json!([oci_entry("io.github.delta/a", &first)]).to_string(),
+        json!([oci_entry("io.github.delta/first", &first)]).to_string(),
     )
     .unwrap();
     ok(
@@ -202,8 +209,8 @@ async fn a_delta_holds_only_what_the_old_bundle_lacks_and_verifies_with_it() {
     std::fs::write(
         h.join("new.json"),
         json!([
-            oci_entry("io.github.delta/a", &first),
-            oci_entry("io.github.delta/b", &second)
+            oci_entry("io.github.delta/first", &first),
+            oci_entry("io.github.delta/second", &second)
         ])
         .to_string(),
     )
@@ -310,6 +317,21 @@ async fn a_delta_holds_only_what_the_old_bundle_lacks_and_verifies_with_it() {
         String::from_utf8_lossy(&skopeo.stderr)
     );
 
+    // A bundle file on read-only media (a DVD, a write-protected stick) is read all the same.
+    let ro = Command::new("unshare")
+        .args(["-m", "sh", "-c", &format!(
+            "mount --bind -o ro {d} {d} && {bin} mirror verify {d}/old.tar --key {d}/mirror.pub",
+            d = h.display(),
+            bin = binary("thv-registry").display()
+        )])
+        .output()
+        .unwrap();
+    assert!(
+        ro.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&ro.stdout),
+        String::from_utf8_lossy(&ro.stderr)
+    );
     // A base changed after the delta was made: the delta's signed list catches it.
     let base_dir = h.join("old-dir");
     std::fs::create_dir_all(&base_dir).unwrap();
@@ -345,7 +367,7 @@ async fn a_delta_holds_only_what_the_old_bundle_lacks_and_verifies_with_it() {
     let (code, out) = create("old.tar", "foreign", "other.key");
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains("--since old.tar: it does not verify with the key of other.key"),
+        out.contains("--since old.tar: it does not verify as a complete bundle signed with the key of other.key"),
         "{out}"
     );
 }

@@ -484,5 +484,91 @@ async fn thv_mirror_load_runs_a_bundle_offline_on_one_machine() {
         origin_requests, 0,
         "the origin registry was asked for {repo_name} after create"
     );
+
+    // An entry naming its image by tag, in a bundle carrying no trust: it still runs by the digest its bundle
+    // recorded, though the tag in the engine names another image now. And a bundle replacing a loaded entry with
+    // other content says so.
+    let by_tag = format!("{name}bytag");
+    std::fs::write(
+        h.join("tag.json"),
+        json!([oci_entry(&by_tag, &tagged)]).to_string(),
+    )
+    .unwrap();
+    ok(
+        h,
+        &[
+            "mirror",
+            "create",
+            "--from",
+            "tag.json",
+            "--key",
+            "mirror.key",
+            "--insecure-registry",
+            &reg,
+            "-o",
+            "tag",
+        ],
+    );
+    let mut changed = oci_entry(&by_tag, &tagged);
+    changed["description"] = json!("changed since");
+    std::fs::write(h.join("tag2.json"), json!([changed]).to_string()).unwrap();
+    ok(
+        h,
+        &[
+            "mirror",
+            "create",
+            "--from",
+            "tag2.json",
+            "--key",
+            "mirror.key",
+            "--insecure-registry",
+            &reg,
+            "-o",
+            "tag2",
+        ],
+    );
+    let other = thv_e2e::thv::Thv::new();
+    other.ok(&[
+        "mirror",
+        "load",
+        h.join("tag").to_str().unwrap(),
+        "--key",
+        mirror_pub.to_str().unwrap(),
+    ]);
+    let moved = thv_e2e::thv::podman(&["tag", "localhost/thv-test-busybox:latest", &tagged])
+        .output()
+        .unwrap();
+    assert!(
+        moved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&moved.stderr)
+    );
+    let workload = unique("loaded-tag");
+    other.ok(&["run", &by_tag, "--name", &workload]);
+    assert_eq!(
+        thv_e2e::thv::call_tool(
+            &py,
+            &other.url(&workload),
+            "streamable-http",
+            "echo",
+            &json!({"text": "pinned"})
+        ),
+        "pinned"
+    );
+    other.ok(&["rm", &workload]);
+    let out = other.ok(&[
+        "mirror",
+        "load",
+        h.join("tag2").to_str().unwrap(),
+        "--key",
+        mirror_pub.to_str().unwrap(),
+    ]);
+    assert!(
+        out.contains(&format!(
+            "replaced {by_tag}@1.0.0: loaded earlier with other content"
+        )),
+        "{out}"
+    );
+    let _ = thv_e2e::thv::podman(&["rmi", &tagged]).output();
     let _ = thv_e2e::thv::podman(&["rmi", "-f", &image]).output();
 }

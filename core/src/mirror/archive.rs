@@ -37,13 +37,22 @@ pub fn open(path: &Path) -> Result<Opened, MirrorError> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
+    // Beside the archive (same file system, room for it), else in the temporary directory (read-only media).
     let dir = tempfile::Builder::new()
         .prefix(".thv-mirror-")
         .tempdir_in(parent)
+        .or_else(|_| tempfile::Builder::new().prefix("thv-mirror-").tempdir())
         .map_err(MirrorError::io(parent))?;
     unpack(path, dir.path())?;
+    let layout = Layout::open(dir.path()).map_err(|e| match e {
+        MirrorError::NotABundle { reason, .. } => MirrorError::NotABundle {
+            path: path.display().to_string(),
+            reason,
+        },
+        other => other,
+    })?;
     Ok(Opened {
-        layout: Layout::open(dir.path())?,
+        layout,
         _unpacked: Some(dir),
         _base: None,
     })

@@ -19,6 +19,8 @@ use super::MirrorError;
 /// The largest JSON document (index, manifest, entry, contents) read into memory.
 pub const MAX_JSON: u64 = 64 * 1024 * 1024;
 const PARTIAL_PREFIX: &str = ".partial-";
+/// The lock a bundle being written holds (at the layout's root; not packed).
+pub const LOCK_FILE: &str = ".thv-mirror.lock";
 /// Tells apart the partial files of one process.
 static PARTIAL_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
@@ -70,6 +72,75 @@ impl Layout {
             }
         }
         Ok(layout)
+    }
+
+    /// Creates the layout at `root` for writing a bundle: as [`Layout::create`], but a directory that holds
+    /// files and is not a layout is refused (nothing of the user's is mixed into a bundle), and the layout is
+    /// locked for this process (a second writer is refused, naming it). The lock goes with the returned file.
+    pub fn create_for_writing(root: &Path) -> Result<(Self, std::fs::File), MirrorError> {
+        let not_ours = root.is_dir()
+            && !root.join("oci-layout").exists()
+            && std::fs::read_dir(root).map_err(MirrorError::io(root))?.next().is_some();
+        if not_ours {
+            return Err(MirrorError::NotABundle {
+                path: root.display().to_string(),
+                reason: "the directory holds files and no oci-layout: choose an empty or new output".into(),
+            });
+        }
+        std::fs::create_dir_all(root).map_err(MirrorError::io(root))?;
+        let lock_path = root.join(LOCK_FILE);
+        let lock = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(MirrorError::io(&lock_path))?;
+        if lock.try_lock().is_err() {
+            return Err(MirrorError::Invalid(format!(
+                "{}: another `mirror create` is writing it",
+                root.display()
+            )));
+        }
+        Ok((Self::create(root)?, lock))
+    }
+
+    /// Removes this layout's blobs (and anything else under `blobs/`) that `keep` does not name: what an
+    /// earlier run over the same output wrote for another selection does not travel unlisted.
+    pub fn retain_blobs(&self, keep: &std::collections::BTreeSet<String>) -> Result<usize, MirrorError> {
+        let mut removed = 0;
+        for path in self.unlisted(keep)? {
+            let gone = if path.is_dir() && !path.is_symlink() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            gone.map_err(MirrorError::io(&path))?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    /// What this layout holds under `blobs/` besides the blobs `listed` names (other algorithms' directories,
+    /// stray files).
+    pub fn unlisted(&self, listed: &std::collections::BTreeSet<String>) -> Result<Vec<PathBuf>, MirrorError> {
+        let blobs = self.root.join("blobs");
+        let mut out = Vec::new();
+        for item in std::fs::read_dir(&blobs).map_err(MirrorError::io(&blobs))? {
+            let item = item.map_err(MirrorError::io(&blobs))?;
+            if item.file_name() != "sha256" {
+                out.push(item.path());
+            }
+        }
+        let sha = blobs.join("sha256");
+        for item in std::fs::read_dir(&sha).map_err(MirrorError::io(&sha))? {
+            let item = item.map_err(MirrorError::io(&sha))?;
+            let digest = format!("sha256:{}", item.file_name().to_string_lossy());
+            if !listed.contains(&digest) {
+                out.push(item.path());
+            }
+        }
+        out.sort();
+        Ok(out)
     }
 
     /// Opens an existing layout (its `oci-layout` must say version 1.0.0).
@@ -152,6 +223,7 @@ impl Layout {
             digest: digest.to_owned(),
             reason,
         };
+        regular_file(&path).map_err(|e| blob_err(format!("missing ({e})")))?;
         let mut file = std::fs::File::open(&path).map_err(|e| blob_err(format!("missing ({e})")))?;
         let len = file.metadata().map_err(MirrorError::io(&path))?.len();
         if len != size {
@@ -285,9 +357,20 @@ impl Layout {
     }
 }
 
+/// A regular file, not a link, FIFO or device (opening a FIFO would wait forever).
+fn regular_file(path: &Path) -> std::io::Result<()> {
+    let meta = std::fs::symlink_metadata(path)?;
+    if meta.is_file() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other("not a regular file (links, FIFOs and devices are refused)"))
+    }
+}
+
 /// Reads a file of at most [`MAX_JSON`] bytes.
 fn read_bounded(path: &Path) -> Result<Vec<u8>, MirrorError> {
     use std::io::Read;
+    regular_file(path).map_err(MirrorError::io(path))?;
     let file = std::fs::File::open(path).map_err(MirrorError::io(path))?;
     let mut bytes = Vec::new();
     file.take(MAX_JSON + 1)

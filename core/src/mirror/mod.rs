@@ -22,6 +22,7 @@
 
 pub mod archive;
 pub mod contents;
+pub mod index;
 pub mod layout;
 pub mod trust;
 pub mod verify;

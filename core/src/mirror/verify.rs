@@ -8,7 +8,8 @@
 //! 4. the entries artifact holds exactly the listed entries, each a server.json whose name and version are the
 //!    record's; each entry's embedded signature verifies with the entry keys or signers the bundle carries or
 //!    the verifier gives (any of them; none: not checked) — see [`super::trust`];
-//! 5. each listed image (and its signature manifest and referrers) is in `index.json` under its name; each
+//! 5. `index.json` names exactly the images, signature manifests and referrers the contents list, each by the
+//!    digest the contents give it ([`super::index`]), and the trust artifact holds the carried files; each
 //!    image's carried signatures verify with the image keys (cosign, over its digest) or keyless against the
 //!    provenance its entry gives and a carried trusted root (neither: not checked).
 //!
@@ -22,7 +23,7 @@ use serde_json::Value;
 use super::archive::Opened;
 use super::contents::Contents;
 use super::layout::Layout;
-use super::{ENTRIES_REF, MIRROR_REF, MirrorError, REF_NAME};
+use super::{ENTRIES_REF, MIRROR_REF, MirrorError, REF_NAME, TRUST_REF};
 use super::trust::{SignatureCheck, TrustMaterial, image_signatures, provenances};
 use crate::oci::registry::MANIFEST_MEDIA_TYPES;
 use crate::signature::PublicKey;
@@ -79,14 +80,14 @@ pub async fn verify_files(
     path: &Path,
     keys: &KeyFiles<'_>,
 ) -> Result<(Opened, Result<Report, Vec<MirrorError>>), MirrorError> {
-    let read = |p: &Path| -> Result<(String, PublicKey), MirrorError> {
+    let read = |p: &Path, flag: &str| -> Result<(String, PublicKey), MirrorError> {
         let key = crate::signature::read_public_key_file(p)
-            .map_err(|e| MirrorError::Invalid(e.to_string()))?;
+            .map_err(|e| MirrorError::Invalid(format!("{flag}: {e}")))?;
         Ok((p.display().to_string(), key))
     };
-    let (key_name, key) = read(keys.key)?;
-    let entry_keys = keys.entry_keys.iter().map(|p| read(p)).collect::<Result<Vec<_>, _>>()?;
-    let image_keys = keys.image_keys.iter().map(|p| read(p)).collect::<Result<Vec<_>, _>>()?;
+    let (key_name, key) = read(keys.key, "--key")?;
+    let entry_keys = keys.entry_keys.iter().map(|p| read(p, "--entry-key")).collect::<Result<Vec<_>, _>>()?;
+    let image_keys = keys.image_keys.iter().map(|p| read(p, "--image-key")).collect::<Result<Vec<_>, _>>()?;
     let opened = super::archive::open_with_base(path, keys.base)?;
     let trust = Trust {
         key: &key,
@@ -137,7 +138,7 @@ pub async fn verify(layout: &Layout, trust: &Trust<'_>) -> Result<Report, Vec<Mi
             .find(|d| d["annotations"][REF_NAME] == name)
             .cloned()
     };
-    let contents = read_contents(layout, named(MIRROR_REF), trust).map_err(|e| vec![e])?;
+    let (contents, own) = read_contents(layout, named(MIRROR_REF), trust).map_err(|e| vec![e])?;
     let mut errors = Vec::new();
     let listed: BTreeMap<&str, u64> = contents
         .blobs
@@ -148,6 +149,17 @@ pub async fn verify(layout: &Layout, trust: &Trust<'_>) -> Result<Report, Vec<Mi
         if let Err(e) = layout.check_blob(&b.digest, b.size) {
             errors.push(e);
         }
+    }
+    // Nothing unlisted travels with the bundle.
+    let allowed: BTreeSet<String> = contents.blobs.iter().map(|b| b.digest.clone()).chain(own).collect();
+    match layout.unlisted(&allowed) {
+        Ok(extra) => errors.extend(extra.into_iter().map(|p| {
+            MirrorError::Invalid(format!(
+                "{}: not in the signed contents (a bundle holds only what is listed)",
+                p.strip_prefix(layout.root()).unwrap_or(&p).display()
+            ))
+        })),
+        Err(e) => errors.push(e),
     }
     if let Some(since) = contents.since.as_ref().filter(|_| !errors.is_empty()) {
         errors.push(MirrorError::Invalid(format!(
@@ -171,7 +183,8 @@ pub async fn verify(layout: &Layout, trust: &Trust<'_>) -> Result<Report, Vec<Mi
         }
     };
     let (entries, documents) = check_entries(layout, named(ENTRIES_REF), &contents, &material, &mut errors).await;
-    check_images(&descriptors, &contents, &mut errors);
+    super::index::check(layout, &descriptors, &contents, &mut errors);
+    super::index::check_trust_artifact(layout, named(TRUST_REF).as_ref(), &contents, &mut errors);
     let images = check_image_signatures(layout, &contents, &documents, &material, &mut errors).await;
     if errors.is_empty() {
         Ok(Report {
@@ -190,7 +203,7 @@ fn read_contents(
     layout: &Layout,
     descriptor: Option<Value>,
     trust: &Trust,
-) -> Result<Contents, MirrorError> {
+) -> Result<(Contents, Vec<String>), MirrorError> {
     let d = descriptor.ok_or_else(|| {
         MirrorError::Invalid(format!(
             "index.json lists no {MIRROR_REF} artifact (the signed contents): not a mirror bundle"
@@ -206,7 +219,12 @@ fn read_contents(
     };
     let bytes = layout.read_blob(digest_of(contents)?)?;
     let bundle = layout.read_json(digest_of(signature)?)?;
-    Contents::read_signed(&bytes, &bundle, trust.key, trust.key_name)
+    let own = [Some(&d), Some(contents), Some(signature), manifest.get("config")]
+        .into_iter()
+        .flatten()
+        .filter_map(|x| x["digest"].as_str().map(str::to_owned))
+        .collect();
+    Ok((Contents::read_signed(&bytes, &bundle, trust.key, trust.key_name)?, own))
 }
 
 fn digest_of(descriptor: &Value) -> Result<&str, MirrorError> {
@@ -336,27 +354,6 @@ async fn check_entries(
         documents.insert(record.digest.clone(), doc);
     }
     (reports, documents)
-}
-
-/// Each listed image, its signature manifest and referrers are named in `index.json`.
-fn check_images(descriptors: &[Value], contents: &Contents, errors: &mut Vec<MirrorError>) {
-    let by_digest: BTreeSet<&str> = descriptors
-        .iter()
-        .filter_map(|d| d["digest"].as_str())
-        .collect();
-    for image in &contents.images {
-        let wanted = std::iter::once(&image.digest)
-            .chain(image.signature.iter())
-            .chain(image.referrers.iter());
-        for digest in wanted {
-            if !by_digest.contains(digest.as_str()) {
-                errors.push(MirrorError::Invalid(format!(
-                    "image {}: {digest} is not in index.json",
-                    image.reference
-                )));
-            }
-        }
-    }
 }
 
 /// Each image's carried signatures against the image keys and its entries' provenances.

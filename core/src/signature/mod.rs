@@ -150,7 +150,13 @@ pub fn read_public_key(pem: &[u8]) -> Result<PublicKey, SignatureError> {
 pub fn read_public_key_file(path: &std::path::Path) -> Result<PublicKey, SignatureError> {
     let pem = std::fs::read(path)
         .map_err(|e| SignatureError::Key(format!("cannot read {}: {e}", path.display())))?;
-    read_public_key(&pem).map_err(|e| SignatureError::Key(format!("{}: not a public key ({e})", path.display())))
+    read_public_key(&pem).map_err(|e| {
+        let why = match e {
+            SignatureError::Key(m) => m,
+            other => other.to_string(),
+        };
+        SignatureError::Key(format!("{} is not a PEM public key ({why})", path.display()))
+    })
 }
 
 /// The key hint of a public key: base64 of SHA-256 of its DER form (names the key, proves nothing).

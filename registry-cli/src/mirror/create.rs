@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use thv_core::mirror::contents::{
     BlobRecord, Contents, EntryRecord, ImageRecord, TrustFile, TrustRecord,
 };
+use thv_core::mirror::index;
 use thv_core::mirror::layout::Layout;
 use thv_core::mirror::verify::is_manifest;
 use thv_core::mirror::{
@@ -158,8 +159,14 @@ impl Builder {
                 images.push(image.clone());
                 to_build.insert(image, pkg);
             }
+            // A file name for tools that pull artifacts into files (`oras pull`): the name with `/` made `_`.
+            let title: String = format!("{name}@{version}.json")
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() || "._-@".contains(c) { c } else { '_' })
+                .collect();
             layers.push(json!({"mediaType": ENTRY_MEDIA_TYPE, "digest": digest, "size": size,
-                "annotations": {ENTRY_NAME_ANNOTATION: name, ENTRY_VERSION_ANNOTATION: version}}));
+                "annotations": {ENTRY_NAME_ANNOTATION: name, ENTRY_VERSION_ANNOTATION: version,
+                                "org.opencontainers.image.title": title}}));
             self.contents.entries.push(EntryRecord {
                 name,
                 version,
@@ -256,8 +263,13 @@ impl Builder {
         let annotations = json!({"org.opencontainers.image.created":
             thv_core::api::format_timestamp(&self.contents.created)});
         let descriptor = self.artifact(MIRROR_ARTIFACT_TYPE, layers, annotations)?;
+        let mut keep: BTreeSet<String> = self.blobs.keys().cloned().collect();
+        keep.extend([c_digest, s_digest]);
+        keep.extend(descriptor["digest"].as_str().map(str::to_owned));
         self.name(descriptor, MIRROR_REF);
         self.layout.write_index(&self.index)?;
+        // What an earlier run over this output wrote for another selection goes.
+        self.layout.retain_blobs(&keep)?;
         Ok((self.layout, self.stats))
     }
 
@@ -321,21 +333,18 @@ impl Builder {
         let digest = raw.digest.clone();
         let media_type = raw.media_type.clone();
         let descriptor = self.store_manifest(&image, raw).await?;
-        self.name(descriptor, &format!("{repository}@{digest}"));
+        self.check_platform(&descriptor)?;
         let registry = self.registry(&image);
         let sig_ref = registry.signature_tag(&image, &digest);
-        let sig = registry.raw_manifest(&sig_ref).await?;
-        let signature = match sig {
+        let sig = match registry.raw_manifest(&sig_ref).await? {
             Some(sig) => {
                 let sig_digest = sig.digest.clone();
-                let descriptor = self.store_manifest(&sig_ref, sig).await?;
-                self.name(descriptor, &format!("{repository}:{}", sig_ref.tag().unwrap_or_default()));
-                Some(sig_digest)
+                Some((sig_digest, self.store_manifest(&sig_ref, sig).await?))
             }
             None => None,
         };
         let referrers = self.registry(&image).referrers(&image, &digest).await?;
-        let mut referrer_digests = Vec::new();
+        let mut carried = Vec::new();
         for r in &referrers.manifests {
             let at = self.registry(&image).at(&image, &r.digest);
             let Some(raw) = self.registry(&image).raw_manifest(&at).await? else {
@@ -345,19 +354,44 @@ impl Builder {
             if let Some(t) = &r.artifact_type {
                 descriptor["artifactType"] = json!(t);
             }
-            self.name(descriptor, &format!("{repository}@{}", r.digest));
-            referrer_digests.push(r.digest.clone());
+            carried.push((r.digest.clone(), descriptor));
         }
-        self.contents.images.push(ImageRecord {
+        let record = ImageRecord {
             reference: reference.to_owned(),
             repository,
             digest,
             media_type,
-            signature,
-            referrers: referrer_digests,
+            signature: sig.as_ref().map(|(d, _)| d.clone()),
+            referrers: carried.iter().map(|(d, _)| d.clone()).collect(),
             package: None,
-        });
+        };
+        self.name(descriptor, &index::image_name(&record));
+        if let Some((_, d)) = sig {
+            self.name(d, &index::signature_name(&record));
+        }
+        for (r, d) in carried {
+            self.name(d, &index::referrer_name(&record, &r));
+        }
+        self.contents.images.push(record);
         self.stats.images += 1;
+        Ok(())
+    }
+
+    /// A single-platform image must be of the platform asked for (an index: see [`Builder::store_manifest`]).
+    fn check_platform(&self, descriptor: &Value) -> anyhow::Result<()> {
+        let Platform::One { os, architecture } = &self.platform else {
+            return Ok(());
+        };
+        let Some(digest) = descriptor["digest"].as_str() else { return Ok(()) };
+        let manifest = self.layout.read_json(digest)?;
+        let Some(config) = manifest["config"]["digest"].as_str() else { return Ok(()) };
+        let config = self.layout.read_json(config)?;
+        let (Some(has_os), Some(has_arch)) = (config["os"].as_str(), config["architecture"].as_str()) else {
+            return Ok(());
+        };
+        if has_os != os || has_arch != architecture {
+            bail!("it is a {has_os}/{has_arch} image only; the bundle is for {os}/{architecture} (--platform)");
+        }
         Ok(())
     }
 
@@ -382,17 +416,18 @@ impl Builder {
             self.bar.inc(size);
         }
         let (digest, size) = self.put(&manifest)?;
-        self.name(json!({"mediaType": OCI_MANIFEST, "digest": digest, "size": size}), &built.image);
         let (repository, _) = built.image.rsplit_once(':').unwrap_or((&built.image, ""));
-        self.contents.images.push(ImageRecord {
+        let record = ImageRecord {
             reference: built.image.clone(),
             repository: repository.to_owned(),
-            digest,
+            digest: digest.clone(),
             media_type: OCI_MANIFEST.to_owned(),
             signature: None,
             referrers: Vec::new(),
             package: Some(built.record),
-        });
+        };
+        self.name(json!({"mediaType": OCI_MANIFEST, "digest": digest, "size": size}), &index::image_name(&record));
+        self.contents.images.push(record);
         self.stats.images += 1;
         Ok(())
     }
@@ -402,7 +437,20 @@ impl Builder {
     async fn store_manifest(&mut self, at: &Reference, raw: RawManifest) -> anyhow::Result<Value> {
         let manifest: Value = serde_json::from_slice(&raw.bytes)
             .with_context(|| format!("{at}: the manifest is not JSON"))?;
-        for child in manifest["manifests"].as_array().cloned().unwrap_or_default() {
+        let children = manifest["manifests"].as_array().cloned().unwrap_or_default();
+        let is_image_index = children.iter().any(|c| c["platform"].is_object());
+        if is_image_index && !children.iter().any(|c| self.platform.takes(c)) {
+            let has: Vec<String> = children
+                .iter()
+                .filter_map(|c| Some(format!("{}/{}", c["platform"]["os"].as_str()?, c["platform"]["architecture"].as_str()?)))
+                .collect();
+            bail!(
+                "{at} has no {} image (it has {}): choose --platform",
+                self.platform.describe(),
+                has.join(", ")
+            );
+        }
+        for child in children {
             if !self.platform.takes(&child) {
                 continue;
             }

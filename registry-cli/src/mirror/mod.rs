@@ -1,15 +1,19 @@
-//! `thv-registry mirror create|verify`: the air-gapped mirror bundle ([`thv_core::mirror`]).
+//! `thv-registry mirror create|verify|push`: the air-gapped mirror bundle ([`thv_core::mirror`]).
 //!
 //! - `create --from SOURCE [--name GLOB]... [--exclude GLOB]... [--latest-only] [--platform OS/ARCH|all]
-//!   --key cosign.key [--insecure-registry HOST[:PORT]]... -o DIR`: the selected entries, every image they
-//!   reference by digest with its signature manifest and referrers, and the contents signed with the key
-//!   ([`create`]). Re-running it over the same DIR resumes: blobs in place are checked and kept.
-//! - `verify DIR --key mirror.pub [--entry-key PUB]... [--image-key PUB]...`: offline, everything [`thv_core::mirror::verify`] checks;
-//!   a line per entry; exit 1 naming each failure.
-//! - `push DIR --key mirror.pub [--entry-key PUB]... --oci-registry HOST[:PORT][/PREFIX] [--registry-api URL
-//!   --token T]`: verifies first (nothing is pushed from a bundle that fails), then copies the images into the
-//!   site's registry ([`push`]) and publishes the entries, unchanged, to the site's registry API (as `import
-//!   --to`); prints the `[images] mirrors` lines that point thv at the copies.
+//!   --key cosign.key [--insecure-registry HOST[:PORT]]... [--trusted-root F]... [--entry-key PUB]...
+//!   [--entry-identity ID --entry-issuer URL]... [--image-key PUB]... [--ca-cert PEM] [--since OLD] -o DIR|FILE.tar`:
+//!   the selected entries (validated), every image they reference by digest with its signature manifest and
+//!   referrers, package entries' images built ([`packages`]), the trust to carry, and the contents signed with
+//!   the key ([`create`]); then the bundle is verified as the site will. Re-running it over the same output
+//!   resumes: blobs in place are checked and kept, and what is not listed any more is removed. One writer at a
+//!   time. `--since OLD` writes a delta.
+//! - `verify DIR|FILE.tar --key mirror.pub [--entry-key PUB]... [--image-key PUB]... [--base OLD]`: offline,
+//!   everything [`thv_core::mirror::verify`] checks; a line per entry and image; exit 1 naming each failure.
+//! - `push DIR|FILE.tar --key mirror.pub [...] --oci-registry HOST[:PORT][/PREFIX] [--registry-api URL --token
+//!   T]`: verifies first (nothing is pushed from a bundle that fails), then copies the images into the site's
+//!   registry ([`push`]) and publishes the entries, unchanged, to the site's registry API (as `import --to`);
+//!   prints the `[images] mirrors` lines that point thv at the copies.
 
 mod create;
 mod packages;
@@ -172,6 +176,19 @@ async fn run_create(a: CreateArgs) -> anyhow::Result<i32> {
     if entries.is_empty() {
         anyhow::bail!("no entry of {} passed the filters: nothing to mirror", a.from);
     }
+    // What the site would refuse to import or run is refused here, before anything is fetched.
+    let mut seen = std::collections::BTreeMap::new();
+    for e in &entries {
+        if let Some((_, reason)) =
+            crate::import::invalid_reason(&e.value, thv_core::validate::SchemaPolicy::Validate)
+        {
+            anyhow::bail!("{}: not a valid server.json: {reason}", e.location);
+        }
+        if let Some(first) = seen.insert(e.identity(), e.location.clone()) {
+            let (name, version) = e.identity();
+            anyhow::bail!("{name}@{version} is selected twice: {first} and {}", e.location);
+        }
+    }
     let selection = Selection {
         names: a.names.clone(),
         exclude: a.exclude.clone(),
@@ -194,14 +211,14 @@ async fn run_create(a: CreateArgs) -> anyhow::Result<i32> {
         image_keys: &[],
     };
     let mut contents = Contents::new(a.from.clone(), selection);
-    let mut layout = Layout::create(&work)?;
+    // The bundle a delta is made against, checked before anything is written.
     let base = match &a.since {
         Some(old) => {
             let opened = archive::open(old)?;
             let report = verify(&opened.layout, &check).await.map_err(|errors| {
                 let reasons: Vec<String> = errors.iter().map(ToString::to_string).collect();
                 anyhow::anyhow!(
-                    "--since {}: it does not verify with the key of {} (a delta is made against a bundle signed with the same key): {}",
+                    "--since {}: it does not verify as a complete bundle signed with the key of {}: {}",
                     old.display(),
                     a.key.display(),
                     reasons.join("; ")
@@ -212,11 +229,14 @@ async fn run_create(a: CreateArgs) -> anyhow::Result<i32> {
                 source: report.contents.source.clone(),
                 contents: thv_core::mirror::layout::sha256_digest(&report.contents.canonical_bytes()?),
             });
-            layout = layout.with_base(&opened.layout);
             Some(opened)
         }
         None => None,
     };
+    let (mut layout, lock) = Layout::create_for_writing(&work)?;
+    if let Some(opened) = &base {
+        layout = layout.with_base(&opened.layout);
+    }
     let packages = if entries
         .iter()
         .any(|e| packages::entry_package("", &e.value).map(|p| p.is_some()).unwrap_or(true))
@@ -242,6 +262,8 @@ async fn run_create(a: CreateArgs) -> anyhow::Result<i32> {
         return Ok(1);
     }
     drop(base);
+    drop(lock);
+    let _ = std::fs::remove_file(work.join(thv_core::mirror::layout::LOCK_FILE));
     if archive {
         archive::pack(&work, &a.out)?;
         std::fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
@@ -360,7 +382,27 @@ async fn run_verify(a: VerifyArgs) -> anyhow::Result<i32> {
     Ok(if verified(&a).await?.is_some() { 0 } else { 1 })
 }
 
+/// `--oci-registry HOST[:PORT][/PREFIX]`: a registry host (a dot, a port or `localhost`), no scheme, a
+/// lowercase repository prefix.
+fn check_destination(dest: &str) -> anyhow::Result<()> {
+    let dest = dest.trim_end_matches('/');
+    let host = dest.split('/').next().unwrap_or_default();
+    let host_ok = host.contains(['.', ':']) || host == "localhost";
+    let parses = format!("{dest}/probe:1")
+        .parse::<thv_core::oci::Reference>()
+        .is_ok_and(|r| r.registry() == host);
+    if dest.contains("://") || !host_ok || !parses || dest.chars().any(|c| c.is_ascii_uppercase()) {
+        anyhow::bail!(
+            "--oci-registry {dest:?}: expected HOST[:PORT][/PREFIX] (a registry such as mirror.site/airgap or \
+             127.0.0.1:5000, no scheme, lowercase)"
+        );
+    }
+    Ok(())
+}
+
 async fn run_push(a: PushArgs) -> anyhow::Result<i32> {
+    // The destination is checked before the (long) verification.
+    check_destination(&a.oci_registry)?;
     let Some((opened, report)) = verified(&a.verify).await? else {
         thv_core::errln!("nothing pushed");
         return Ok(1);

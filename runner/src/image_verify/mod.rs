@@ -111,7 +111,11 @@ pub async fn check(
     if rc.package.is_some() {
         return Ok(());
     }
-    if let Some(mirrored) = thv_core::oci::mirrored(&image, &config.mirrors) {
+    // An image `thv mirror load` put in the engine runs by the digest its bundle recorded, whatever the mode:
+    // its tag in the engine could name something else since.
+    if let Some(record) = loaded.find(&image)? {
+        rc.image = Some(format!("{}@{}", record.repository, record.digest));
+    } else if let Some(mirrored) = thv_core::oci::mirrored(&image, &config.mirrors) {
         thv_core::errln!("{image}: from the mirror, {mirrored}");
         image = mirrored;
         rc.image = Some(image.clone());

@@ -75,8 +75,9 @@ pub async fn load(
         done.loaded.push(pinned);
     }
     let _ = std::fs::remove_dir_all(&scratch);
-    let installed = store.add(layout, report)?;
-    done.changes = configure(dirs, &store, report, &installed)?;
+    let (installed, replaced) = store.add(layout, report)?;
+    done.changes = replaced;
+    done.changes.extend(configure(dirs, &store, report, &installed)?);
     Ok(done)
 }
 
@@ -141,7 +142,10 @@ fn configure(
             );
         }
         if s.mode != PolicyMode::Enforce {
-            changes.push(format!("[signatures] mode = \"enforce\" (was {})", s.mode));
+            changes.push(format!(
+                "[signatures] mode = \"enforce\" (was {}): an entry loaded earlier without a trusted signature is refused now",
+                s.mode
+            ));
             s.mode = PolicyMode::Enforce;
         }
     }
@@ -166,7 +170,10 @@ fn configure(
             );
         }
         if images.verification != Some(Mode::Enabled) {
-            changes.push("[images] verification = \"enabled\"".to_owned());
+            changes.push(format!(
+                "[images] verification = \"enabled\" (was {}): an image loaded earlier that does not verify is refused now",
+                format!("{:?}", images.verification.unwrap_or_default()).to_lowercase()
+            ));
             images.verification = Some(Mode::Enabled);
         }
     }

@@ -112,8 +112,9 @@ impl MirrorStore {
         Ok(image_signatures(&layout, image))
     }
 
-    /// Adds a verified bundle: its images' signatures and records, its entries, its trust files.
-    pub fn add(&self, bundle: &Layout, report: &Report) -> anyhow::Result<InstalledTrust> {
+    /// Adds a verified bundle: its images' signatures and records, its entries, its trust files. Returns the
+    /// trust files installed and a line for each loaded entry the bundle replaced with other content.
+    pub fn add(&self, bundle: &Layout, report: &Report) -> anyhow::Result<(InstalledTrust, Vec<String>)> {
         let layout = Layout::create(&self.root)?;
         let mut names = Vec::new();
         for image in &report.contents.images {
@@ -149,12 +150,13 @@ impl MirrorStore {
             images.push(image.clone());
         }
         write_atomic(&self.images_file(), &serde_json::to_vec_pretty(&images)?)?;
-        self.add_entries(report)?;
-        self.add_trust(bundle, report)
+        let replaced = self.add_entries(report)?;
+        Ok((self.add_trust(bundle, report)?, replaced))
     }
 
-    /// The entries into `registry.json`, each replacing a loaded one of the same name and version.
-    fn add_entries(&self, report: &Report) -> anyhow::Result<()> {
+    /// The entries into `registry.json`, each replacing a loaded one of the same name and version; a line for
+    /// each replaced one whose content differs.
+    fn add_entries(&self, report: &Report) -> anyhow::Result<Vec<String>> {
         let path = self.registry_file();
         let mut entries: Vec<Value> = match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| {
@@ -169,16 +171,29 @@ impl MirrorStore {
                 added.insert((e.name.clone(), e.version.clone()), doc.clone());
             }
         }
+        let mut replaced = Vec::new();
         entries.retain(|doc| {
             let key = (
                 doc["name"].as_str().unwrap_or_default().to_owned(),
                 doc["version"].as_str().unwrap_or_default().to_owned(),
             );
-            !added.contains_key(&key)
+            match added.get(&key) {
+                Some(new) if new != doc => {
+                    replaced.push(format!(
+                        "replaced {}@{}: loaded earlier with other content (bundle created {})",
+                        key.0,
+                        key.1,
+                        thv_core::api::format_timestamp(&report.contents.created)
+                    ));
+                    false
+                }
+                Some(_) => false,
+                None => true,
+            }
         });
         entries.extend(added.into_values());
         write_atomic(&path, &serde_json::to_vec(&entries)?)?;
-        Ok(())
+        Ok(replaced)
     }
 
     fn add_trust(&self, bundle: &Layout, report: &Report) -> anyhow::Result<InstalledTrust> {
