@@ -77,6 +77,8 @@ impl Registry {
         Self {
             client: Client::new(ClientConfig {
                 protocol: ClientProtocol::HttpsExcept(insecure_registries.to_vec()),
+                // A blob goes up in one streamed PUT (its size is known), not a PATCH per chunk.
+                use_monolithic_push: true,
                 ..Default::default()
             }),
             auth,
