@@ -163,4 +163,64 @@ async fn a_package_entry_is_built_into_the_bundle_and_runs_offline_after_load() 
         "{v}"
     );
     thv.ok(&["rm", &workload]);
+
+    // A site with a registry: the bundle pushed there, thv on the site pulls the package image from it (the
+    // mapping push printed) instead of building it.
+    let Some(reg) = thv_e2e::oci::registry() else {
+        return;
+    };
+    let site = format!("{reg}/{}", unique("site"));
+    let pushed = ok(
+        h,
+        &[
+            "mirror",
+            "push",
+            "bundle",
+            "--key",
+            "mirror.pub",
+            "--oci-registry",
+            &site,
+            "--insecure-registry",
+            &reg,
+        ],
+    );
+    let mapping = format!("\"localhost\" = \"{site}/localhost\"");
+    assert!(pushed.contains(&mapping), "{pushed}");
+    let removed = podman(&["rmi", IMAGE]).output().unwrap();
+    assert!(
+        removed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&removed.stderr)
+    );
+    let on_site = Thv::new();
+    let registry_file = h.join("site-registry.json");
+    std::fs::write(
+        &registry_file,
+        json!([npm_entry(name, Some(VERSION))]).to_string(),
+    )
+    .unwrap();
+    let config = format!(
+        "[registry]\nurl = {:?}\n\n[images]\ninsecure_registries = [{reg:?}]\n\n[images.mirrors]\n{mapping}\n",
+        registry_file.display().to_string()
+    );
+    std::fs::create_dir_all(on_site.home().join(".config/thv")).unwrap();
+    std::fs::write(on_site.home().join(".config/thv/config.toml"), config).unwrap();
+    let workload = unique("site-npx");
+    let err = on_site.ok_stderr(&["run", name, "--name", &workload]);
+    assert!(
+        err.contains(&format!("{IMAGE}: from the mirror, {site}/{IMAGE}")),
+        "{err}"
+    );
+    let v = call(
+        &py,
+        &on_site.url(&workload),
+        "streamable-http",
+        "echo",
+        &json!({"message": "site"}),
+    );
+    assert!(
+        v["calls"][0]["text"].as_str().unwrap().contains("site"),
+        "{v}"
+    );
+    on_site.ok(&["rm", &workload]);
 }

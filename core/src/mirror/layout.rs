@@ -171,6 +171,11 @@ impl Layout {
         self
     }
 
+    /// Whether blobs this layout lacks are read from a base.
+    pub fn has_base(&self) -> bool {
+        !self.bases.is_empty()
+    }
+
     /// Whether a blob is read from a base rather than from this layout.
     pub fn in_base(&self, digest: &str) -> Result<bool, MirrorError> {
         Ok(!self.own_path(digest)?.exists() && self.blob_path(digest)? != self.own_path(digest)?)

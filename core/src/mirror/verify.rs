@@ -161,7 +161,7 @@ pub async fn verify(layout: &Layout, trust: &Trust<'_>) -> Result<Report, Vec<Mi
         })),
         Err(e) => errors.push(e),
     }
-    if let Some(since) = contents.since.as_ref().filter(|_| !errors.is_empty()) {
+    if let Some(since) = contents.since.as_ref().filter(|_| !errors.is_empty() && !layout.has_base()) {
         errors.push(MirrorError::Invalid(format!(
             "this is a delta bundle: it holds only what the bundle created {} from {} lacks; give that bundle with --base",
             crate::api::format_timestamp(&since.created),

@@ -134,6 +134,9 @@ pub struct BuildOptions {
     /// The directory local packages (`go://./dir`) are resolved from and must stay inside; `None`: the
     /// current directory.
     pub local_root: Option<PathBuf>,
+    /// Where images are mirrored (`[images] mirrors`): a package image a mirror holds (an air-gapped site that
+    /// `thv-registry mirror push` filled, `localhost` mapped to it) is pulled from there instead of built.
+    pub mirrors: BTreeMap<String, String>,
 }
 
 impl Default for BuildOptions {
@@ -147,6 +150,7 @@ impl Default for BuildOptions {
             indexes: PackageIndexes::default(),
             build_env: BTreeMap::new(),
             local_root: None,
+            mirrors: BTreeMap::new(),
         }
     }
 }
@@ -273,6 +277,17 @@ fn read_ca_cert(path: &Path) -> Result<Vec<u8>, BuildError> {
     Ok(pem)
 }
 
+/// Pulls a package image from the mirror and names it as thv names it.
+async fn from_mirror(
+    runtime: &dyn Runtime,
+    mirrored: &str,
+    image: &str,
+) -> Result<(), RuntimeError> {
+    let mut progress = |line: &str| tracing::debug!(image = %mirrored, "{line}");
+    runtime.pull_image(mirrored, &mut progress).await?;
+    runtime.tag_image(mirrored, image).await
+}
+
 /// Builds the image of a package, or finds it already built (see the module documentation for the steps).
 pub async fn build_package_image(
     runtime: &dyn Runtime,
@@ -289,6 +304,22 @@ pub async fn build_package_image(
             package: pinned,
             built: false,
         });
+    }
+    if !local
+        && !opts.no_cache
+        && let Some(mirrored) = thv_core::oci::mirrored(&image, &opts.mirrors)
+    {
+        match from_mirror(runtime, &mirrored, &image).await {
+            Ok(()) => {
+                thv_core::errln!("{image}: from the mirror, {mirrored}");
+                return Ok(BuiltImage {
+                    image,
+                    package: pinned,
+                    built: false,
+                });
+            }
+            Err(e) => tracing::warn!(%image, %mirrored, "not at the mirror, building it: {e}"),
+        }
     }
     let context = build_context(&pinned, opts)?;
     if !opts.pull {

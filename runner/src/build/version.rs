@@ -98,18 +98,36 @@ pub async fn package_files(
         return Ok(Vec::new());
     };
     let url = match pkg.scheme {
-        PackageScheme::Uvx => format!("{}/{}/{version}/json", indexes.pypi.trim_end_matches('/'), pkg.name),
-        PackageScheme::Npx => format!("{}/{}/{version}", indexes.npm.trim_end_matches('/'), pkg.name),
+        PackageScheme::Uvx => format!(
+            "{}/{}/{version}/json",
+            indexes.pypi.trim_end_matches('/'),
+            pkg.name
+        ),
+        PackageScheme::Npx => format!(
+            "{}/{}/{version}",
+            indexes.npm.trim_end_matches('/'),
+            pkg.name
+        ),
         PackageScheme::Go => return Ok(Vec::new()),
     };
     let body = fetch_json(pkg, &url, ca_cert).await?;
     let files: Vec<String> = match pkg.scheme {
-        PackageScheme::Npx => body["dist"]["integrity"].as_str().map(str::to_owned).into_iter().collect(),
+        PackageScheme::Npx => body["dist"]["integrity"]
+            .as_str()
+            .map(str::to_owned)
+            .into_iter()
+            .collect(),
         _ => body["urls"]
             .as_array()
             .into_iter()
             .flatten()
-            .filter_map(|f| Some(format!("sha256:{} {}", f["digests"]["sha256"].as_str()?, f["filename"].as_str()?)))
+            .filter_map(|f| {
+                Some(format!(
+                    "sha256:{} {}",
+                    f["digests"]["sha256"].as_str()?,
+                    f["filename"].as_str()?
+                ))
+            })
             .collect(),
     };
     if files.is_empty() {
@@ -123,7 +141,11 @@ pub async fn package_files(
 }
 
 /// GETs `url` as JSON, trusting the system's roots plus the certificates of `ca_cert` when given.
-async fn fetch_json(pkg: &PackageSource, url: &str, ca_cert: Option<&Path>) -> Result<Value, VersionError> {
+async fn fetch_json(
+    pkg: &PackageSource,
+    url: &str,
+    ca_cert: Option<&Path>,
+) -> Result<Value, VersionError> {
     let fail = |reason: String| VersionError {
         package: pkg.to_string(),
         url: url.to_owned(),

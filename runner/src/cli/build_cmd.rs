@@ -44,6 +44,7 @@ pub fn build_options(cfg: &UserConfig, ca_cert: Option<PathBuf>) -> anyhow::Resu
     Ok(BuildOptions {
         base_images,
         ca_cert: ca_cert.or_else(|| cfg.build.ca_cert.clone()),
+        mirrors: cfg.images.mirrors.clone(),
         ..BuildOptions::default()
     })
 }

@@ -495,6 +495,9 @@ pub trait Runtime: Send + Sync {
     /// Returns the names the engine reports loaded; a failure is [`RuntimeError::LoadFailed`].
     async fn load_image(&self, archive: &std::path::Path) -> Result<Vec<String>, RuntimeError>;
 
+    /// Gives the image `source` the name `target` (`REPOSITORY:TAG`) too (`POST /images/{name}/tag`).
+    async fn tag_image(&self, source: &str, target: &str) -> Result<(), RuntimeError>;
+
     /// Writes an image of the engine's store to the file `to` as the engine exports it (`GET
     /// /images/{name}/get`: `docker save`'s format, `manifest.json` naming the config and layers), streamed.
     async fn export_image(&self, image: &str, to: &std::path::Path) -> Result<(), RuntimeError>;

@@ -62,3 +62,19 @@ pub(super) async fn export(docker: &Docker, image: &str, to: &Path) -> Result<()
     file.sync_all().await?;
     Ok(())
 }
+
+/// Names `source` `target` too.
+pub(super) async fn tag(docker: &Docker, source: &str, target: &str) -> Result<(), RuntimeError> {
+    let (repo, tag) = match target.rsplit_once(':') {
+        Some((r, t)) if !t.contains('/') => (r, t),
+        _ => (target, "latest"),
+    };
+    let options = bollard::query_parameters::TagImageOptionsBuilder::new()
+        .repo(repo)
+        .tag(tag)
+        .build();
+    docker
+        .tag_image(source, Some(options))
+        .await
+        .map_err(|e| map_err(e, source))
+}

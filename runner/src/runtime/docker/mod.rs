@@ -562,6 +562,10 @@ impl Runtime for DockerRuntime {
         images::export(&self.docker, image, to).await
     }
 
+    async fn tag_image(&self, source: &str, target: &str) -> Result<(), RuntimeError> {
+        images::tag(&self.docker, source, target).await
+    }
+
     async fn pull_image(
         &self,
         image: &str,
