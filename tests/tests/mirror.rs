@@ -47,13 +47,26 @@ fn refused(dir: &Path, args: &[&str]) -> String {
 }
 
 fn skopeo(args: &[&str]) -> String {
-    let out = Command::new("skopeo")
+    tool("skopeo", "apt-get install skopeo", args)
+}
+
+fn oras(args: &[&str]) -> String {
+    tool(
+        "oras",
+        "go install oras.land/oras/cmd/oras@v1.3.6 (.ci/run does)",
+        args,
+    )
+}
+
+/// A peer tool, which must be installed; its stdout.
+fn tool(name: &str, install: &str, args: &[&str]) -> String {
+    let out = Command::new(name)
         .args(args)
         .output()
-        .expect("skopeo is installed (apt-get install skopeo)");
+        .unwrap_or_else(|e| panic!("{name} is installed ({install}): {e}"));
     assert!(
         out.status.success(),
-        "skopeo {args:?}: {}",
+        "{name} {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -188,6 +201,45 @@ async fn a_mirror_bundle_is_written_read_by_skopeo_verified_and_tampering_is_ref
         &format!("dir:{}", copied.display()),
     ]);
     assert!(copied.join("manifest.json").is_file());
+    // oras reads it too: the image's manifest by digest, every name, and the entries artifact pulled as files.
+    let layout_at = |digest: &str| format!("{}@{digest}", bundle.display());
+    let manifest: Value = serde_json::from_str(&oras(&[
+        "manifest",
+        "fetch",
+        "--oci-layout",
+        &layout_at(&digest),
+    ]))
+    .unwrap();
+    assert!(manifest["layers"].is_array(), "{manifest}");
+    let names = oras(&["repo", "tags", "--oci-layout", bundle.to_str().unwrap()]);
+    assert!(
+        names.contains("toolhive-mirror-entries") && names.contains(&pinned),
+        "{names}"
+    );
+    let entries_digest = index(&bundle)["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| {
+            d["annotations"]["org.opencontainers.image.ref.name"] == "toolhive-mirror-entries"
+        })
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let pulled = h.join("pulled");
+    oras(&[
+        "pull",
+        "--oci-layout",
+        &layout_at(&entries_digest),
+        "-o",
+        pulled.to_str().unwrap(),
+    ]);
+    let signed_entry: Value = serde_json::from_slice(
+        &std::fs::read(pulled.join("io.github.mirror_signed@1.0.0.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(signed_entry, a, "the entry as signed");
 
     // Verified offline, entry signatures with the publisher's key.
     let verify = [

@@ -189,6 +189,7 @@ impl Builder {
         let annotations = json!({
             "org.opencontainers.image.created": thv_core::api::format_timestamp(&self.contents.created),
             "io.toolhive.mirror.source": self.contents.source,
+            "io.toolhive.mirror.selection": serde_json::to_string(&self.contents.selection)?,
             "io.toolhive.mirror.entries": entries.len().to_string(),
             "io.toolhive.mirror.images": (wanted.len() + to_build.len()).to_string(),
         });
