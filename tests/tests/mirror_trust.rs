@@ -9,78 +9,13 @@
 use std::path::Path;
 
 use serde_json::{Value, json};
-use thv_e2e::mirror::{oci_entry, ok, thv_registry};
-use thv_e2e::oci::{Repository, key_pair, push_key_signature, push_test_image, registry};
-use thv_e2e::sigstore::{
-    Leaf, OID_RUNNER_ENVIRONMENT, OID_SOURCE_REPOSITORY_REF, OID_SOURCE_REPOSITORY_URI, Subject,
-    TestSigstore,
+use thv_e2e::mirror::{
+    SLSA, SOURCE_REPO, entry, github_leaf, image, oci_entry, ok, predicate, provenance, registry_file,
+    thv_registry,
 };
+use thv_e2e::oci::{Repository, key_pair, push_key_signature, registry};
+use thv_e2e::sigstore::TestSigstore;
 use thv_e2e::thv::unique;
-
-const SOURCE_REPO: &str = "https://github.com/example/mcp-server";
-const SLSA: &str = "https://slsa.dev/provenance/v1";
-
-fn github_leaf(s: &TestSigstore, workflow: &str) -> Leaf {
-    s.leaf(
-        Subject::Uri(&format!(
-            "{SOURCE_REPO}/.github/workflows/{workflow}@refs/tags/v1.0.0"
-        )),
-        thv_core::signature::provenance::GITHUB_ACTIONS_ISSUER,
-        &[
-            (OID_SOURCE_REPOSITORY_URI, SOURCE_REPO),
-            (OID_SOURCE_REPOSITORY_REF, "refs/tags/v1.0.0"),
-            (OID_RUNNER_ENVIRONMENT, "github-hosted"),
-        ],
-    )
-}
-
-fn provenance(attestation: bool) -> Value {
-    let mut p = json!({
-        "sigstore_url": "tuf-repo-cdn.sigstore.dev", "repository_uri": SOURCE_REPO,
-        "repository_ref": "refs/tags/v1.0.0", "signer_identity": "/.github/workflows/release.yml",
-        "runner_environment": "github-hosted", "cert_issuer": "https://token.actions.githubusercontent.com",
-    });
-    if attestation {
-        p["attestation"] = json!({"predicate_type": SLSA, "predicate": predicate()});
-    }
-    p
-}
-
-fn predicate() -> Value {
-    json!({"buildDefinition": {"buildType": "https://actions.github.io/buildtypes/workflow/v1"}})
-}
-
-/// A server.json for `image`, its ToolHive extension naming `provenance` when given.
-fn entry(name: &str, image: &str, provenance: Option<Value>) -> Value {
-    let mut e = oci_entry(name, image);
-    if let Some(p) = provenance {
-        e["_meta"] = json!({"io.modelcontextprotocol.registry/publisher-provided": {"io.github.stacklok": {
-            image: {"status": "Active", "provenance": p}}}});
-    }
-    e
-}
-
-/// An image pushed under a fresh name; its reference by digest and its repository.
-async fn image(reg: &str, name: &str) -> (String, Repository) {
-    let tagged = format!("{reg}/{}:1", unique(name));
-    push_test_image(&tagged, &[]);
-    let repo = Repository::of(&tagged).await;
-    let (_, digest) = repo.manifest().await;
-    (format!("{}@{digest}", repo.name()), repo)
-}
-
-/// Writes `entries`, each signed with the publisher's key, as `file`.
-fn registry_file(h: &Path, file: &str, entries: &[Value]) {
-    let mut signed = Vec::new();
-    for (i, e) in entries.iter().enumerate() {
-        let path = format!("{file}-{i}.json");
-        std::fs::write(h.join(&path), e.to_string()).unwrap();
-        ok(h, &["sign", &path, "--key", "publisher.key", "--embed"]);
-        signed
-            .push(serde_json::from_slice::<Value>(&std::fs::read(h.join(&path)).unwrap()).unwrap());
-    }
-    std::fs::write(h.join(file), Value::Array(signed).to_string()).unwrap();
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bundle_carries_its_trust_and_its_keyless_images_verify_against_their_provenance() {

@@ -60,6 +60,10 @@ pub struct PushArgs {
     /// The site's thv-registry-api: its base URL; the entries are published there unchanged.
     #[arg(long, value_name = "URL")]
     registry_api: Option<String>,
+    /// Write the trust material the bundle carries (trusted roots, keys) into this directory, and print thv's
+    /// configuration using it.
+    #[arg(long, value_name = "DIR")]
+    trust_out: Option<PathBuf>,
     /// The registry API token (publish permission for the entries' names).
     #[arg(long, env = "THV_REGISTRY_TOKEN", hide_env_values = true, requires = "registry_api")]
     token: Option<String>,
@@ -382,6 +386,94 @@ async fn run_verify(a: VerifyArgs) -> anyhow::Result<i32> {
     Ok(if verified(&a).await?.is_some() { 0 } else { 1 })
 }
 
+/// The carried trust files written into `dir` (each by its name; a name given twice gets its digest's first
+/// hex digits in front): (trusted roots, entry keys, image keys).
+type TrustPaths = (Vec<PathBuf>, Vec<PathBuf>, Vec<PathBuf>);
+
+fn write_trust(layout: &Layout, contents: &Contents, dir: &std::path::Path) -> anyhow::Result<TrustPaths> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut used = std::collections::BTreeSet::new();
+    let mut write = |files: &[thv_core::mirror::contents::TrustFile]| -> anyhow::Result<Vec<PathBuf>> {
+        files
+            .iter()
+            .map(|f| {
+                let safe: String = f
+                    .name
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' })
+                    .collect();
+                let name = if used.insert(safe.clone()) {
+                    safe
+                } else {
+                    format!("{}-{safe}", &thv_core::mirror::layout::digest_hex(&f.digest)?[..12])
+                };
+                let path = dir.join(name);
+                crate::write::atomic_write(&path, &layout.read_blob(&f.digest)?)?;
+                Ok(std::path::absolute(&path).unwrap_or(path))
+            })
+            .collect()
+    };
+    let t = &contents.trust;
+    Ok((write(&t.trusted_roots)?, write(&t.entry_keys)?, write(&t.image_keys)?))
+}
+
+/// thv's configuration on the site: the image mirrors, and with the trust written out, the policies using it.
+fn site_config(
+    mappings: &[(String, String)],
+    trust: Option<&TrustPaths>,
+    contents: &Contents,
+) -> anyhow::Result<String> {
+    use toml::{Table, Value};
+    let paths = |p: &[PathBuf]| Value::Array(p.iter().map(|p| Value::String(p.display().to_string())).collect());
+    let mut config = Table::new();
+    let mut images = Table::new();
+    if let Some((roots, entry_keys, image_keys)) = trust {
+        let mut signatures = Table::new();
+        if !entry_keys.is_empty() || !contents.trust.entry_signers.is_empty() {
+            signatures.insert("mode".into(), "enforce".into());
+            if !entry_keys.is_empty() {
+                signatures.insert("trusted_keys".into(), paths(entry_keys));
+            }
+            if let (false, Some(root)) = (contents.trust.entry_signers.is_empty(), roots.first()) {
+                signatures.insert("trusted_root".into(), root.display().to_string().into());
+                let signers = contents
+                    .trust
+                    .entry_signers
+                    .iter()
+                    .map(|s| {
+                        let mut t = Table::new();
+                        t.insert("identity".into(), s.identity.clone().into());
+                        t.insert("issuer".into(), s.issuer.clone().into());
+                        Value::Table(t)
+                    })
+                    .collect();
+                signatures.insert("signers".into(), Value::Array(signers));
+            }
+            config.insert("signatures".into(), Value::Table(signatures));
+        }
+        if !image_keys.is_empty() || !roots.is_empty() {
+            images.insert("verification".into(), "enabled".into());
+            if !image_keys.is_empty() {
+                images.insert("trusted_keys".into(), paths(image_keys));
+            }
+            if let Some(root) = roots.first() {
+                images.insert("trusted_root".into(), root.display().to_string().into());
+            }
+        }
+    }
+    if !mappings.is_empty() {
+        let mirrors: Table = mappings.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+        images.insert("mirrors".into(), Value::Table(mirrors));
+    }
+    if !images.is_empty() {
+        config.insert("images".into(), Value::Table(images));
+    }
+    if config.is_empty() {
+        return Ok(String::new());
+    }
+    Ok(toml::to_string(&config)?)
+}
+
 /// `--oci-registry HOST[:PORT][/PREFIX]`: a registry host (a dot, a port or `localhost`), no scheme, a
 /// lowercase repository prefix.
 fn check_destination(dest: &str) -> anyhow::Result<()> {
@@ -419,17 +511,28 @@ async fn run_push(a: PushArgs) -> anyhow::Result<i32> {
         s.blobs_mounted,
         s.blobs_present
     );
-    if !mappings.is_empty() {
-        thv_core::outln!("# thv's configuration on the site (config.toml): where the images are now");
-        thv_core::outln!("[images.mirrors]");
-        for (from, to) in &mappings {
-            thv_core::outln!("{from:?} = {to:?}");
-        }
-    }
-    let Some(api) = &a.registry_api else {
-        return Ok(0);
+    let trust = match &a.trust_out {
+        Some(dir) => Some(write_trust(&opened.layout, &report.contents, dir)?),
+        None => None,
     };
-    // The entries, unchanged, as a server list, published as `import --to` does.
+    let config = site_config(&mappings, trust.as_ref(), &report.contents)?;
+    let imported = match &a.registry_api {
+        Some(api) => publish_entries(&report, api, a.token.clone()).await?,
+        None => 0,
+    };
+    // Last, so that it can be cut from the output as it is.
+    if !config.is_empty() {
+        thv_core::outln!(
+            "# thv's configuration on the site (config.toml): where the images are now{}",
+            if trust.is_some() { ", and the trust the bundle carried" } else { "" }
+        );
+        thv_core::out!("{config}");
+    }
+    Ok(imported)
+}
+
+/// The entries, unchanged, published to the site's registry API as `import --to` does; its exit code.
+async fn publish_entries(report: &Report, api: &str, token: Option<String>) -> anyhow::Result<i32> {
     let file = std::env::temp_dir().join(format!("thv-mirror-entries-{}.json", std::process::id()));
     let docs: Vec<&serde_json::Value> = report
         .contents
@@ -441,8 +544,8 @@ async fn run_push(a: PushArgs) -> anyhow::Result<i32> {
     let imported = crate::import::run(crate::import::ImportArgs {
         sources: vec![file.display().to_string()],
         into: None,
-        to: Some(api.clone()),
-        token: a.token.clone(),
+        to: Some(api.to_owned()),
+        token,
         updated_since: None,
         names: Vec::new(),
         exclude: Vec::new(),

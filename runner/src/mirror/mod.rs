@@ -50,6 +50,12 @@ pub async fn load(
     for image in &report.contents.images {
         let pinned = format!("{}@{}", image.repository, image.digest);
         if rt.image_exists(&pinned).await? {
+            // The engine has the content; the name the entry (or thv, for a package) uses must be its.
+            if !image.reference.contains('@') {
+                rt.tag_image(&pinned, &image.reference)
+                    .await
+                    .with_context(|| format!("naming {pinned} {}", image.reference))?;
+            }
             done.present.push(pinned);
             continue;
         }
