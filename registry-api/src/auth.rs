@@ -147,6 +147,18 @@ impl TokenKeys {
         permissions: Vec<Permission>,
         ttl: Duration,
     ) -> Result<(String, i64), jsonwebtoken::errors::Error> {
+        self.mint_for("token", subject, permissions, ttl)
+    }
+
+    /// A token saying how it was obtained (`auth_method`: `token` when minted by the operator, else the
+    /// exchange: `none`, `http`, `dns`, `oidc`, …) and for whom (`auth_method_sub`).
+    pub fn mint_for(
+        &self,
+        method: &str,
+        subject: &str,
+        permissions: Vec<Permission>,
+        ttl: Duration,
+    ) -> Result<(String, i64), jsonwebtoken::errors::Error> {
         let now = Utc::now().timestamp();
         let exp = now + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2);
         let claims = Claims {
@@ -154,7 +166,7 @@ impl TokenKeys {
             iat: now,
             nbf: now,
             exp,
-            auth_method: "token".into(),
+            auth_method: method.into(),
             auth_method_sub: subject.into(),
             permissions,
         };

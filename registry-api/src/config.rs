@@ -139,6 +139,10 @@ pub struct ConfigArgs {
         value_delimiter = ','
     )]
     pub privileged_entries: Vec<String>,
+    /// Answer `POST /v0/auth/none` with a token for `io.modelcontextprotocol.anonymous/*` (development; upstream's
+    /// ENABLE_ANONYMOUS_AUTH).
+    #[arg(long, env = "THV_REGISTRY_ENABLE_ANONYMOUS_AUTH")]
+    pub enable_anonymous_auth: bool,
 }
 
 /// The configuration file's shape.
@@ -165,6 +169,8 @@ struct FileConfig {
     #[serde(default)]
     registries: Vec<RegistryConfig>,
     default_registry: Option<String>,
+    /// The token exchanges (`POST /v0/auth/*`).
+    auth: Option<crate::exchange::ExchangeConfig>,
 }
 
 /// Where the signing key comes from.
@@ -199,6 +205,8 @@ pub struct Config {
     pub signatures: SignaturePolicy,
     /// Name patterns whose entries any publisher may make ask for privileges.
     pub privileged_entries: Vec<String>,
+    /// The token exchanges (`auth:`; `--enable-anonymous-auth` turns on `none`).
+    pub exchanges: crate::exchange::ExchangeConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -315,7 +323,10 @@ impl Config {
         } else {
             args.privileged_entries.clone()
         };
+        let mut exchanges = file.auth.clone().unwrap_or_default();
+        exchanges.anonymous |= args.enable_anonymous_auth;
         let config = Self {
+            exchanges,
             signatures,
             privileged_entries,
             listen: args

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod error;
+pub mod exchange;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
@@ -58,6 +59,9 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         sync,
         registry,
         keys: config.token_keys()?,
+        exchanges: Arc::new(
+            exchange::Exchanges::new(config.exchanges.clone()).map_err(|e| anyhow::anyhow!(e))?,
+        ),
         admin_token: config.admin_token.as_deref().map(Arc::from),
         metrics: Arc::default(),
         cache: Arc::new(cache::ReadCache::new(

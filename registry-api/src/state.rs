@@ -20,6 +20,8 @@ pub struct AppState {
     pub registries: Arc<Registries>,
     /// The sync of configured sources (`None` when none are configured).
     pub sync: Option<Arc<SyncService>>,
+    /// The token exchanges (`/auth/*`).
+    pub exchanges: Arc<crate::exchange::Exchanges>,
 }
 
 impl AppState {

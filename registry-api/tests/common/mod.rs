@@ -195,6 +195,7 @@ impl TestApp {
             sync_cache_dir: Some(dir.path().join("sources")),
             signatures: opts.signatures,
             privileged_entries: opts.privileged_entries,
+            exchanges: Default::default(),
         };
         Some(Self::serve(config, dir, pg_cleanup).await)
     }
