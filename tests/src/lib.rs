@@ -20,6 +20,7 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+pub mod dns;
 pub mod mirror;
 pub mod netns;
 pub mod oci;

@@ -45,7 +45,7 @@ fn run(bin: &str, home: &Path, args: &[&str]) -> (bool, String) {
 fn server_json(name: &str) -> Value {
     json!({"$schema": "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json",
            "name": name, "description": "Published by the official publisher", "version": "1.0.0",
-           "remotes": [{"type": "streamable-http", "url": "https://mcp.example.com/mcp"}]})
+           "remotes": [{"type": "streamable-http", "url": format!("https://mcp.example.com/{}", name.replace('/', "-"))}]})
 }
 
 #[test]
@@ -292,4 +292,75 @@ fn the_official_publisher_proves_a_domain_over_https_and_publishes() {
     );
     let _ = server.kill();
     let _ = server.wait();
+}
+
+#[test]
+fn the_official_publisher_proves_a_domain_over_dns_and_publishes_subdomains_too() {
+    use base64::Engine;
+    use ed25519_dalek::SigningKey;
+    let Some(bin) = publisher() else { return };
+    let dns = thv_e2e::dns::TxtServer::start();
+    let domain = "thv-dns.example";
+    let seed = [9u8; 32];
+    let record = |seed: [u8; 32]| {
+        format!(
+            "v=MCPv1; k=ed25519; p={}",
+            base64::engine::general_purpose::STANDARD
+                .encode(SigningKey::from_bytes(&seed).verifying_key().to_bytes())
+        )
+    };
+    dns.set(domain, &["other=1", &record(seed)]);
+    let api_home = tempfile::tempdir().unwrap();
+    let config = api_home.path().join("registry.yaml");
+    std::fs::write(
+        &config,
+        format!("auth:\n  dns_nameserver: \"{}\"\n", dns.addr),
+    )
+    .unwrap();
+    let api = thv_e2e::registry_api::start_with(
+        api_home.path(),
+        &["--no-seed", "--config", config.to_str().unwrap()],
+    );
+    let home = tempfile::tempdir().unwrap();
+    let login = |seed: [u8; 32]| {
+        run(
+            bin,
+            home.path(),
+            &[
+                "login",
+                "dns",
+                "--domain",
+                domain,
+                "--private-key",
+                &hex::encode(seed),
+                "--registry",
+                &api.base,
+            ],
+        )
+    };
+    let (ok, out) = login(seed);
+    assert!(ok, "{out}");
+    // The namespace and its subdomains'.
+    for name in ["example.thv-dns/server", "example.thv-dns.tools/server"] {
+        std::fs::write(
+            home.path().join("server.json"),
+            server_json(name).to_string(),
+        )
+        .unwrap();
+        let (ok, out) = run(bin, home.path(), &["publish", "server.json"]);
+        assert!(ok, "{name}: {out}");
+    }
+    // A key the domain does not publish, and a domain without the record: refused, the reason printed.
+    let (ok, out) = login([1u8; 32]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(
+            "the signature verifies with none of the 1 public key(s) the domain publishes"
+        ),
+        "{out}"
+    );
+    dns.set(domain, &["other=1"]);
+    let (ok, out) = login(seed);
+    assert!(!ok, "{out}");
+    assert!(out.contains("no proof record"), "{out}");
 }

@@ -10,6 +10,10 @@
 //!   between); `auth.http_resolve` pins a domain to an address and `auth.http_ca_cert` adds trusted CAs (tests,
 //!   split-horizon sites).
 //!
+//! - `dns`: a TXT record at the domain holds the proof record; grants `<reversed domain>/*` and
+//!   `<reversed domain>.*` (its subdomains), as upstream. Asked of the system's resolvers, or of
+//!   `auth.dns_nameserver`.
+//!
 //! A disabled exchange answers 404 naming the setting; a refused proof 401 naming the reason.
 
 pub mod proof;
@@ -54,6 +58,12 @@ pub struct ExchangeConfig {
     /// Fetch proof files from private, loopback and link-local addresses too (off: refused, as upstream).
     #[serde(default)]
     pub http_allow_private: bool,
+    /// `POST /auth/dns`: on by default.
+    #[serde(default = "enabled")]
+    pub dns: bool,
+    /// The DNS server (`address:port`) TXT records are asked of (default: the system's resolvers).
+    #[serde(default)]
+    pub dns_nameserver: Option<SocketAddr>,
 }
 
 fn enabled() -> bool {
@@ -68,6 +78,8 @@ impl Default for ExchangeConfig {
             http_ca_cert: None,
             http_resolve: BTreeMap::new(),
             http_allow_private: false,
+            dns: true,
+            dns_nameserver: None,
         }
     }
 }
@@ -178,7 +190,81 @@ pub async fn auth_http(
     token(&state, "http", &domain, both(&namespace))
 }
 
+/// A token for the namespace of a domain that proves its key with a DNS TXT record.
+#[utoipa::path(post, path = "/auth/dns", tag = "auth", request_body = DomainProof, responses(
+    (status = 200, description = "A registry token for <reversed domain>/* and <reversed domain>.*", body = TokenResponse),
+    (status = 401, description = "The proof was refused (the reason is given)"),
+    (status = 404, description = "DNS proofs are not enabled (auth.dns)")))]
+pub async fn auth_dns(
+    State(state): State<AppState>,
+    Json(body): Json<DomainProof>,
+) -> Result<Json<TokenResponse>, AppError> {
+    let exchanges = &state.exchanges;
+    if !exchanges.config.dns {
+        return Err(AppError::NotFound(
+            "DNS domain proofs are not enabled on this registry (auth.dns)".into(),
+        ));
+    }
+    let refused = |e: proof::ProofError| AppError::Unauthorized(e.to_string());
+    let domain = body.domain.to_ascii_lowercase();
+    proof::check_domain(&domain).map_err(refused)?;
+    proof::check_timestamp(&body.timestamp, chrono::Utc::now()).map_err(refused)?;
+    let records = exchanges.txt_records(&domain).await?;
+    let keys = proof::parse_records(records.iter().map(String::as_str));
+    proof::verify_signature(&keys, &body.timestamp, &body.signed_timestamp, &domain)
+        .map_err(refused)?;
+    let reversed = proof::reverse_domain(&domain);
+    let mut permissions = both(&format!("{reversed}/*"));
+    permissions.extend(both(&format!("{reversed}.*")));
+    token(&state, "dns", &domain, permissions)
+}
+
 impl Exchanges {
+    /// The domain's TXT records (each record's strings joined, as DNS splits long records).
+    async fn txt_records(&self, domain: &str) -> Result<Vec<String>, AppError> {
+        use hickory_resolver::Resolver;
+        use hickory_resolver::config::{NameServerConfig, ResolverConfig};
+        use hickory_resolver::net::runtime::TokioRuntimeProvider;
+        use hickory_resolver::proto::rr::RData;
+        let fail = |why: String| {
+            AppError::Unauthorized(format!("cannot read the TXT records of {domain}: {why}"))
+        };
+        let resolver = match self.config.dns_nameserver {
+            Some(addr) => {
+                let mut server = NameServerConfig::udp_and_tcp(addr.ip());
+                for c in &mut server.connections {
+                    c.port = addr.port();
+                }
+                Resolver::builder_with_config(
+                    ResolverConfig::from_name_servers(vec![server]),
+                    TokioRuntimeProvider::default(),
+                )
+                .build()
+            }
+            None => Resolver::builder_tokio()
+                .map_err(|e| fail(e.to_string()))?
+                .build(),
+        }
+        .map_err(|e| fail(e.to_string()))?;
+        let lookup = resolver
+            .txt_lookup(format!("{domain}."))
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        Ok(lookup
+            .answers()
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::TXT(txt) => Some(
+                    txt.txt_data
+                        .iter()
+                        .map(|part| String::from_utf8_lossy(part).into_owned())
+                        .collect::<String>(),
+                ),
+                _ => None,
+            })
+            .collect())
+    }
+
     /// `https://DOMAIN/.well-known/mcp-registry-auth`, from an address that is allowed (see the module
     /// documentation); failures are 401s naming them.
     async fn fetch_proof(&self, domain: &str) -> Result<String, AppError> {

@@ -42,6 +42,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(meta::get_version))
         .routes(routes!(crate::exchange::auth_none))
         .routes(routes!(crate::exchange::auth_http))
+        .routes(routes!(crate::exchange::auth_dns))
 }
 
 /// The read routes of a named registry (`/registry/{registry}/v0.1/...`): publishing goes to `/v0.1`.
