@@ -10,7 +10,10 @@
 #   localhost/thv-base-node:bookworm    + Node.js and npm: by default the host's node binary and npm
 #                                       (THV_BASE_NODE_FROM=host), or Debian's nodejs + npm
 #                                       (THV_BASE_NODE_FROM=debian: Node 18)
-#   localhost/thv-base-go:bookworm      + golang-go git (Go 1.19)
+#   localhost/thv-base-go:bookworm      + Go and git: by default the host's Go toolchain (THV_BASE_GO_FROM=host,
+#                                       when `go` on PATH is 1.21 or later; rebuilt when the host's Go changes),
+#                                       or Debian's golang-go (THV_BASE_GO_FROM=debian: Go 1.19, too old for
+#                                       modules whose go.mod asks for a newer Go)
 #
 # Why the host's node by default: Debian bookworm ships Node 18, end-of-life, and the npm packages MCP servers
 # are published as increasingly expect Node >= 20; this project's machines have Node 20 (a self-contained
@@ -25,6 +28,7 @@
 #   THV_BASE_DEBIAN_IMAGE, THV_BASE_PYTHON_IMAGE, THV_BASE_NODE_IMAGE, THV_BASE_GO_IMAGE   the tags
 #   THV_BASE_SUITE (bookworm), THV_BASE_MIRROR (http://deb.debian.org/debian)
 #   THV_BASE_NODE_FROM (host | debian; default host when `node` is on PATH and reports v20 or later)
+#   THV_BASE_GO_FROM (host | debian; default host when `go` is on PATH and reports go1.21 or later)
 # Needs podman and root (debootstrap is installed with apt-get when missing).
 set -euo pipefail
 
@@ -68,6 +72,22 @@ fi
 case "$THV_BASE_NODE_FROM" in
 host | debian) ;;
 *) die "THV_BASE_NODE_FROM='$THV_BASE_NODE_FROM': expected host or debian" ;;
+esac
+
+host_go_version() {
+  local v
+  v=$(go env GOVERSION 2>/dev/null) || return 1
+  v=${v#go}
+  local major=${v%%.*} rest=${v#*.}
+  [ "$major" = 1 ] && [ "${rest%%.*}" -ge 21 ] 2>/dev/null || return 1
+  echo "go$v"
+}
+if [ -z "${THV_BASE_GO_FROM:-}" ]; then
+  if host_go_version >/dev/null; then THV_BASE_GO_FROM=host; else THV_BASE_GO_FROM=debian; fi
+fi
+case "$THV_BASE_GO_FROM" in
+host | debian) ;;
+*) die "THV_BASE_GO_FROM='$THV_BASE_GO_FROM': expected host or debian" ;;
 esac
 
 work=$(mktemp -d)
@@ -167,11 +187,37 @@ EOF
 build_go() {
   local ctx="$work/go"
   mkdir -p "$ctx"
-  podman_build "$GO_IMAGE" "$ctx" <<EOF
+  if [ "$THV_BASE_GO_FROM" = debian ]; then
+    podman_build "$GO_IMAGE" "$ctx" <<EOF
 FROM $DEBIAN_IMAGE
 $(apt_install golang-go git)
 CMD ["go", "version"]
 EOF
+    return
+  fi
+  local goroot
+  goroot=$(go env GOROOT)
+  log "go: $goroot ($(host_go_version))"
+  # The toolchain, without what building does not read.
+  mkdir -p "$ctx/go"
+  tar -C "$goroot" --exclude=./test --exclude=./doc --exclude=./api -c . | tar -C "$ctx/go" -x
+  podman_build "$GO_IMAGE" "$ctx" <<EOF
+FROM $DEBIAN_IMAGE
+$(apt_install git)
+COPY go /usr/local/go
+ENV PATH=/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+RUN go version
+CMD ["go", "version"]
+EOF
+}
+
+# Whether the Go image holds another Go than the host's (then it is built again).
+go_image_stale() {
+  [ "$THV_BASE_GO_FROM" = host ] || return 1
+  podman image exists "$GO_IMAGE" || return 1
+  local inside
+  inside=$(podman run --rm --network none "$GO_IMAGE" go env GOVERSION 2>/dev/null) || return 0
+  [ "$inside" != "$(host_go_version)" ]
 }
 
 build_node() {
@@ -219,6 +265,10 @@ for which in python node go; do
   node) tag=$NODE_IMAGE ;;
   go) tag=$GO_IMAGE ;;
   esac
+  if [ "$which" = go ] && go_image_stale; then
+    log "$GO_IMAGE holds another Go than the host's $(host_go_version): building it again"
+    podman rmi -f "$GO_IMAGE" >/dev/null
+  fi
   if wanted "$tag"; then
     podman image exists "$DEBIAN_IMAGE" || die "$DEBIAN_IMAGE is missing"
     "build_$which"

@@ -1,6 +1,7 @@
-//! `thv run uvx://…` and `npx://…` with real packages from PyPI and npm: the image is built through the engine
-//! on the local base images (`scripts/build-base-images.sh`), with this machine's CA bundle (`--ca-cert`, as a
-//! corporate proxy needs), then called through the proxy with the official Python MCP client.
+//! `thv run uvx://…`, `npx://…` and `go://…` with real packages from PyPI, npm and the Go module proxy: the
+//! image is built through the engine on the local base images (`scripts/build-base-images.sh`), with this
+//! machine's CA bundle (`--ca-cert`, as a corporate proxy needs), then called through the proxy with the official
+//! Python MCP client.
 
 use serde_json::{Value, json};
 use thv_e2e::thv::{Thv, call, call_tool, engine_image_and_python, unique};
@@ -113,4 +114,33 @@ fn npx_package_runs_by_its_scheme_over_both_proxy_modes() {
         v["calls"][0]["text"].as_str().unwrap().contains("sse"),
         "{v}"
     );
+}
+
+/// A real Go MCP server module (the official Go SDK's `hello` example) from the Go module proxy: built by `go
+/// install` in the local Go base image (the host's Go toolchain, as modules now ask for a recent Go), reaching the
+/// proxy with this machine's CA bundle, run through the engine and called through the proxy.
+#[test]
+fn go_module_runs_by_its_scheme() {
+    let Some(py) = prerequisites("localhost/thv-base-go:bookworm") else {
+        return;
+    };
+    let thv = Thv::new();
+    let name = unique("go");
+    thv.ok(&[
+        "run",
+        "go://github.com/modelcontextprotocol/go-sdk/examples/server/hello@v1.8.0",
+        "--name",
+        &name,
+        "--ca-cert",
+        CA_BUNDLE,
+    ]);
+    let text = call_tool(
+        &py,
+        &thv.url(&name),
+        "streamable-http",
+        "greet",
+        &json!({"name": "thv"}),
+    );
+    assert_eq!(text, "Hi thv");
+    thv.ok(&["rm", &name]);
 }
