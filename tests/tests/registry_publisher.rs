@@ -350,6 +350,32 @@ fn the_official_publisher_proves_a_domain_over_dns_and_publishes_subdomains_too(
         let (ok, out) = run(bin, home.path(), &["publish", "server.json"]);
         assert!(ok, "{name}: {out}");
     }
+    // An ECDSA P-384 key (a compressed point in the record, R||S over SHA-384), as the publisher signs with it.
+    let p384_key = p384::ecdsa::SigningKey::from_slice(&[5u8; 48]).unwrap();
+    let point = p384_key.verifying_key().to_sec1_point(true);
+    let p384_record = format!(
+        "v=MCPv1; k=ecdsap384; p={}",
+        base64::engine::general_purpose::STANDARD.encode(point.as_bytes())
+    );
+    dns.set(domain, &[&record(seed), &p384_record]);
+    let (ok, out) = run(
+        bin,
+        home.path(),
+        &[
+            "login",
+            "dns",
+            "--algorithm",
+            "ecdsap384",
+            "--domain",
+            domain,
+            "--private-key",
+            &hex::encode([5u8; 48]),
+            "--registry",
+            &api.base,
+        ],
+    );
+    assert!(ok, "{out}");
+    dns.set(domain, &[&record(seed)]);
     // A key the domain does not publish, and a domain without the record: refused, the reason printed.
     let (ok, out) = login([1u8; 32]);
     assert!(!ok, "{out}");

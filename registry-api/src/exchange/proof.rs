@@ -35,7 +35,7 @@ pub enum ProofError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProofKey {
     Ed25519([u8; 32]),
-    /// Listed (`k=ecdsap384`) but not verified here yet.
+    /// A compressed SEC1 point (49 bytes); the signature is `R||S` (96 bytes) over SHA-384 of the timestamp.
     EcdsaP384(Vec<u8>),
 }
 
@@ -114,15 +114,30 @@ pub fn verify_signature(
     let signature =
         hex::decode(signed_hex.trim()).map_err(|e| ProofError::SignatureEncoding(e.to_string()))?;
     for key in keys {
-        if let ProofKey::Ed25519(bytes) = key
-            && let Ok(public) = VerifyingKey::from_bytes(bytes)
-            && let Ok(sig) = Signature::from_slice(&signature)
-            && public.verify(timestamp.as_bytes(), &sig).is_ok()
-        {
+        let verified = match key {
+            ProofKey::Ed25519(bytes) => VerifyingKey::from_bytes(bytes).is_ok_and(|public| {
+                Signature::from_slice(&signature)
+                    .is_ok_and(|sig| public.verify(timestamp.as_bytes(), &sig).is_ok())
+            }),
+            ProofKey::EcdsaP384(point) => verify_p384(point, timestamp.as_bytes(), &signature),
+        };
+        if verified {
             return Ok(());
         }
     }
     Err(ProofError::BadSignature(keys.len()))
+}
+
+/// ECDSA P-384 over SHA-384, the signature `R||S`.
+fn verify_p384(point: &[u8], message: &[u8], signature: &[u8]) -> bool {
+    use p384::ecdsa::signature::Verifier as _;
+    let (Ok(public), Ok(sig)) = (
+        p384::ecdsa::VerifyingKey::from_sec1_bytes(point),
+        p384::ecdsa::Signature::from_slice(signature),
+    ) else {
+        return false;
+    };
+    public.verify(message, &sig).is_ok()
 }
 
 /// `example.com` → `com.example`.
@@ -170,6 +185,32 @@ mod tests {
         ));
         // The signature is over the timestamp as sent.
         assert!(verify_signature(&keys, &format!("{ts} "), &signed, "example.com").is_err());
+    }
+
+    #[test]
+    fn an_ecdsa_p384_proof_verifies() {
+        use p384::ecdsa::signature::Signer as _;
+        let key = p384::ecdsa::SigningKey::from_slice(&[5u8; 48]).unwrap();
+        let point = key.verifying_key().to_sec1_point(true);
+        let record = format!(
+            "v=MCPv1; k=ecdsap384; p={}",
+            base64::engine::general_purpose::STANDARD.encode(point.as_bytes())
+        );
+        let keys = parse_records([record.as_str()]);
+        assert!(
+            matches!(keys.as_slice(), [ProofKey::EcdsaP384(_)]),
+            "{keys:?}"
+        );
+        let ts = "2026-01-02T03:04:05Z";
+        let sig: p384::ecdsa::Signature = key.sign(ts.as_bytes());
+        assert_eq!(
+            verify_signature(&keys, ts, &hex::encode(sig.to_bytes()), "example.com"),
+            Ok(())
+        );
+        let other: p384::ecdsa::Signature = key.sign(b"another timestamp");
+        assert!(
+            verify_signature(&keys, ts, &hex::encode(other.to_bytes()), "example.com").is_err()
+        );
     }
 
     #[test]
