@@ -42,6 +42,31 @@ fn run(bin: &str, home: &Path, args: &[&str]) -> (bool, String) {
     )
 }
 
+/// `publisher ARGS` answering its questions with `input`.
+fn run_answering(bin: &str, home: &Path, args: &[&str], input: &str) -> (bool, String) {
+    use std::io::Write;
+    let mut child = Command::new(bin)
+        .current_dir(home)
+        .env("HOME", home)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("publisher runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
 fn server_json(name: &str) -> Value {
     json!({"$schema": "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json",
            "name": name, "description": "Published by the official publisher", "version": "1.0.0",
@@ -87,6 +112,41 @@ fn anonymous_publish(bin: &str, backend: &[&str]) {
         .expect("curl runs");
     let got: Value = serde_json::from_slice(&got.stdout).unwrap_or(Value::Null);
     assert_eq!(got["server"]["name"], name, "{got}");
+    // Its status commands: one version deprecated with a message, then every version active again.
+    let (ok, out) = run(
+        bin,
+        h,
+        &[
+            "status",
+            "--status",
+            "deprecated",
+            "--message",
+            "use 2.0.0",
+            name,
+            "1.0.0",
+        ],
+    );
+    assert!(ok, "{out}");
+    let official = |url: &str| {
+        let got = Command::new("curl")
+            .args(["-s", url])
+            .output()
+            .expect("curl runs");
+        let v: Value = serde_json::from_slice(&got.stdout).unwrap_or(Value::Null);
+        v["_meta"]["io.modelcontextprotocol.registry/official"].clone()
+    };
+    let meta = official(&url);
+    assert_eq!(meta["status"], "deprecated", "{meta}");
+    // It lists the versions it will change and asks: answered yes.
+    let (ok, out) = run_answering(
+        bin,
+        h,
+        &["status", "--status", "active", "--all-versions", name],
+        "y\n",
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("1.0.0: deprecated → active"), "{out}");
+    assert_eq!(official(&url)["status"], "active");
     // Outside the anonymous namespace: refused, and the publisher says why.
     std::fs::write(
         h.join("other.json"),
