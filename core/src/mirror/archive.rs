@@ -107,6 +107,19 @@ fn start(
     Ok((partial, tar::Builder::new(std::io::BufWriter::new(file))))
 }
 
+/// A tar entry's path, without a leading `./`.
+fn entry_name<R: std::io::Read>(
+    entry: &tar::Entry<'_, R>,
+    archive: &Path,
+) -> Result<String, MirrorError> {
+    Ok(entry
+        .path()
+        .map_err(MirrorError::io(archive))?
+        .to_string_lossy()
+        .trim_start_matches("./")
+        .to_owned())
+}
+
 /// Appends the file at `path` as `name` (deterministic header).
 fn append_file<W: std::io::Write>(
     tar: &mut tar::Builder<W>,
@@ -216,12 +229,7 @@ pub fn unpack(archive: &Path, dir: &Path) -> Result<(), MirrorError> {
     let mut tar = tar::Archive::new(std::io::BufReader::new(file));
     for entry in tar.entries().map_err(MirrorError::io(archive))? {
         let mut entry = entry.map_err(MirrorError::io(archive))?;
-        let name = entry
-            .path()
-            .map_err(MirrorError::io(archive))?
-            .to_string_lossy()
-            .trim_start_matches("./")
-            .to_owned();
+        let name = entry_name(&entry, archive)?;
         let kind = entry.header().entry_type();
         if kind.is_dir() && matches!(name.trim_end_matches('/'), "blobs" | "blobs/sha256") {
             continue;
@@ -267,12 +275,7 @@ pub fn import_image_archive(
         if !entry.header().entry_type().is_file() {
             continue;
         }
-        let name = entry
-            .path()
-            .map_err(MirrorError::io(archive))?
-            .to_string_lossy()
-            .trim_start_matches("./")
-            .to_owned();
+        let name = entry_name(&entry, archive)?;
         if name == "manifest.json" {
             let mut bytes = Vec::new();
             std::io::Read::read_to_end(&mut entry, &mut bytes).map_err(MirrorError::io(archive))?;

@@ -124,6 +124,33 @@ pub struct DomainProof {
     pub signed_timestamp: String,
 }
 
+impl DomainProof {
+    /// The domain (lowercase), checked with the timestamp before anything is fetched for it.
+    fn checked_domain(&self) -> Result<String, AppError> {
+        let domain = self.domain.to_ascii_lowercase();
+        proof::check_domain(&domain).map_err(refused)?;
+        proof::check_timestamp(&self.timestamp, chrono::Utc::now()).map_err(refused)?;
+        Ok(domain)
+    }
+
+    /// The signature against the proof records the domain publishes (`records`: TXT records or the proof file's
+    /// lines).
+    fn verify<'a>(
+        &self,
+        domain: &str,
+        records: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), AppError> {
+        let keys = proof::parse_records(records);
+        proof::verify_signature(&keys, &self.timestamp, &self.signed_timestamp, domain)
+            .map_err(refused)
+    }
+}
+
+/// A refused proof: a 401 naming the reason.
+fn refused(e: proof::ProofError) -> AppError {
+    AppError::Unauthorized(e.to_string())
+}
+
 fn token(
     state: &AppState,
     method: &str,
@@ -178,14 +205,9 @@ pub async fn auth_http(
             "HTTP domain proofs are not enabled on this registry (auth.http)".into(),
         ));
     }
-    let refused = |e: proof::ProofError| AppError::Unauthorized(e.to_string());
-    let domain = body.domain.to_ascii_lowercase();
-    proof::check_domain(&domain).map_err(refused)?;
-    proof::check_timestamp(&body.timestamp, chrono::Utc::now()).map_err(refused)?;
+    let domain = body.checked_domain()?;
     let file = exchanges.fetch_proof(&domain).await?;
-    let keys = proof::parse_records(file.lines());
-    proof::verify_signature(&keys, &body.timestamp, &body.signed_timestamp, &domain)
-        .map_err(refused)?;
+    body.verify(&domain, file.lines())?;
     let namespace = format!("{}/*", proof::reverse_domain(&domain));
     token(&state, "http", &domain, both(&namespace))
 }
@@ -205,14 +227,9 @@ pub async fn auth_dns(
             "DNS domain proofs are not enabled on this registry (auth.dns)".into(),
         ));
     }
-    let refused = |e: proof::ProofError| AppError::Unauthorized(e.to_string());
-    let domain = body.domain.to_ascii_lowercase();
-    proof::check_domain(&domain).map_err(refused)?;
-    proof::check_timestamp(&body.timestamp, chrono::Utc::now()).map_err(refused)?;
+    let domain = body.checked_domain()?;
     let records = exchanges.txt_records(&domain).await?;
-    let keys = proof::parse_records(records.iter().map(String::as_str));
-    proof::verify_signature(&keys, &body.timestamp, &body.signed_timestamp, &domain)
-        .map_err(refused)?;
+    body.verify(&domain, records.iter().map(String::as_str))?;
     let reversed = proof::reverse_domain(&domain);
     let mut permissions = both(&format!("{reversed}/*"));
     permissions.extend(both(&format!("{reversed}.*")));
@@ -271,8 +288,9 @@ impl Exchanges {
         let fail = |why: String| {
             AppError::Unauthorized(format!("cannot read https://{domain}{PROOF_PATH}: {why}"))
         };
-        let address = match self.config.http_resolve.get(domain) {
-            Some(a) => *a,
+        let pinned = self.config.http_resolve.get(domain).copied();
+        let address = match pinned {
+            Some(a) => a,
             None => tokio::net::lookup_host((domain, 443))
                 .await
                 .map_err(|e| fail(format!("the domain does not resolve ({e})")))?
@@ -294,7 +312,7 @@ impl Exchanges {
             client = client.tls_certs_merge(self.ca.clone());
         }
         let client = client.build().map_err(|e| fail(e.to_string()))?;
-        let url = match self.config.http_resolve.get(domain) {
+        let url = match pinned {
             Some(a) => format!("https://{domain}:{}{PROOF_PATH}", a.port()),
             None => format!("https://{domain}{PROOF_PATH}"),
         };
