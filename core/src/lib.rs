@@ -10,6 +10,7 @@
 //! - [`filter`]: name globs and publisher tags that select servers (sync sources, curation commands).
 //! - [`client`]: the typed HTTP client of the registry API (used by the curation CLI, the runner and sync).
 //! - [`runconfig`]: the RunConfig, the versioned contract between resolving a server and running it.
+//! - [`oidc`]: JWTs from an OpenID Connect issuer, checked against its published keys (proxy auth, token exchanges).
 //! - [`output`]: a command's output on stdout/stderr without a panic on a closed pipe (`outln!`, `errln!`).
 
 pub mod api;
@@ -21,6 +22,7 @@ pub mod legacy;
 pub mod mirror;
 pub mod net;
 pub mod oci;
+pub mod oidc;
 pub mod output;
 pub mod registry_file;
 pub mod runconfig;

@@ -21,9 +21,11 @@ pub fn binary(name: &str) -> PathBuf {
 }
 
 pub mod dns;
+pub mod idp;
 pub mod mirror;
 pub mod netns;
 pub mod oci;
+pub mod publisher;
 pub mod registry_api;
 pub mod sigstore;
 pub mod thv;

@@ -44,8 +44,21 @@ pub fn start(home: &Path) -> RegistryApi {
 
 /// Like [`start`], with more arguments (`--no-seed`, …).
 pub fn start_with(home: &Path, extra: &[&str]) -> RegistryApi {
+    start_on(home, "127.0.0.1:0", extra)
+}
+
+/// A free port of 127.0.0.1 (for a server whose configuration must name its own URL before it starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Like [`start_with`], listening on `listen`.
+pub fn start_on(home: &Path, listen: &str, extra: &[&str]) -> RegistryApi {
     let mut child = command(home)
-        .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+        .args(["--listen", listen, "--log-format", "json"])
         .args(extra)
         .stderr(Stdio::piped())
         .stdout(Stdio::null())

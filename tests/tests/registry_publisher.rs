@@ -13,65 +13,9 @@
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use serde_json::{Value, json};
-use thv_e2e::thv::skip;
+use serde_json::Value;
 
-fn publisher() -> Option<&'static str> {
-    let found = Command::new("publisher").arg("--help").output().is_ok();
-    if found {
-        Some("publisher")
-    } else {
-        skip(
-            "the official publisher CLI is not installed: go install \
-             github.com/modelcontextprotocol/registry/cmd/publisher@v1.8.9 (.ci/run does)",
-        )
-    }
-}
-
-/// `publisher ARGS` with its own home (where it keeps its token): exit status and output.
-fn run(bin: &str, home: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new(bin)
-        .current_dir(home)
-        .env("HOME", home)
-        .args(args)
-        .output()
-        .expect("publisher runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
-}
-
-/// `publisher ARGS` answering its questions with `input`.
-fn run_answering(bin: &str, home: &Path, args: &[&str], input: &str) -> (bool, String) {
-    use std::io::Write;
-    let mut child = Command::new(bin)
-        .current_dir(home)
-        .env("HOME", home)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("publisher runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
-}
-
-fn server_json(name: &str) -> Value {
-    json!({"$schema": "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json",
-           "name": name, "description": "Published by the official publisher", "version": "1.0.0",
-           "remotes": [{"type": "streamable-http", "url": format!("https://mcp.example.com/{}", name.replace('/', "-"))}]})
-}
+use thv_e2e::publisher::{publisher, run, run_answering, server_json};
 
 #[test]
 fn the_official_publisher_logs_in_anonymously_and_publishes_on_sqlite() {

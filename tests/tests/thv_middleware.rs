@@ -6,95 +6,21 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::response::IntoResponse;
 use base64::Engine;
 use serde_json::{Value, json};
+use thv_e2e::idp::{SigningKey, TestIdp, now};
 use thv_e2e::thv::{TEST_SERVER_IMAGE, Thv, engine_image_and_python, repo_root, unique};
 
-/// A local OIDC issuer: discovery and a JWKS the test can change.
-struct Issuer {
-    url: String,
-    jwks: Arc<Mutex<Vec<Value>>>,
-}
-
-/// An Ed25519 signing key with its key id.
-struct Key {
-    kid: String,
-    seed: [u8; 32],
-}
-
-impl Key {
-    fn new(kid: &str, fill: u8) -> Self {
-        Self {
-            kid: kid.into(),
-            seed: [fill; 32],
-        }
+/// An ID token from the local issuer for the proxy (`aud` thv-e2e), for `sub`, with `extra` claims.
+fn token_for(issuer: &TestIdp, key: &SigningKey, sub: &str, extra: Value) -> String {
+    let mut claims = json!({"sub": sub, "name": format!("{sub} example")});
+    for (k, v) in extra.as_object().unwrap() {
+        claims[k] = v.clone();
     }
-
-    fn jwk(&self) -> Value {
-        let public = ed25519_dalek::SigningKey::from_bytes(&self.seed)
-            .verifying_key()
-            .to_bytes();
-        json!({"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": self.kid,
-               "x": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(public)})
-    }
-
-    fn sign(&self, claims: &Value) -> String {
-        let mut der = hex::decode("302e020100300506032b657004220420").unwrap();
-        der.extend_from_slice(&self.seed);
-        let key = jsonwebtoken::EncodingKey::from_ed_der(&der);
-        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
-        header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, claims, &key).unwrap()
-    }
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-impl Issuer {
-    async fn start(keys: &[&Key]) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let jwks = Arc::new(Mutex::new(keys.iter().map(|k| k.jwk()).collect::<Vec<_>>()));
-        let (discovery_url, served) = (url.clone(), jwks.clone());
-        let app = axum::Router::new()
-            .route(
-                "/.well-known/openid-configuration",
-                axum::routing::get(move || {
-                    let u = discovery_url.clone();
-                    async move {
-                        axum::Json(json!({"issuer": u, "jwks_uri": format!("{u}/jwks"),
-                            "authorization_endpoint": format!("{u}/authorize"), "token_endpoint": format!("{u}/token"),
-                            "id_token_signing_alg_values_supported": ["EdDSA"]}))
-                    }
-                }),
-            )
-            .route(
-                "/jwks",
-                axum::routing::get(move || {
-                    let keys = served.lock().unwrap().clone();
-                    async move { axum::Json(json!({"keys": keys})) }
-                }),
-            );
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self { url, jwks }
-    }
-
-    fn token(&self, key: &Key, sub: &str, extra: Value) -> String {
-        let mut claims = json!({"iss": self.url, "sub": sub, "aud": "thv-e2e", "iat": now(), "exp": now() + 600,
-                                "name": format!("{sub} example")});
-        for (k, v) in extra.as_object().unwrap() {
-            claims[k] = v.clone();
-        }
-        key.sign(&claims)
-    }
+    issuer.id_token(key, "thv-e2e", claims)
 }
 
 /// What a collector received: (content type, body) of each export.
@@ -187,8 +113,12 @@ async fn auth_authorization_audit_tool_filter_and_metrics() {
     else {
         return;
     };
-    let (k1, k2, unpublished) = (Key::new("k1", 7), Key::new("k2", 9), Key::new("k9", 11));
-    let issuer = Issuer::start(&[&k1]).await;
+    let (k1, k2, unpublished) = (
+        SigningKey::ed25519("k1", 7),
+        SigningKey::ed25519("k2", 9),
+        SigningKey::ed25519("k9", 11),
+    );
+    let issuer = TestIdp::start(&[&k1]);
     let thv = Thv::new();
     let dir = tempfile::tempdir().unwrap();
     let authz = write(
@@ -242,8 +172,8 @@ async fn auth_authorization_audit_tool_filter_and_metrics() {
     ]);
     assert!(out.contains("is running"), "{out}");
     let url = thv.url(&name);
-    let alice = issuer.token(&k1, "alice", json!({"roles": ["admin"]}));
-    let bob = issuer.token(&k1, "bob", json!({"roles": ["dev"]}));
+    let alice = token_for(&issuer, &k1, "alice", json!({"roles": ["admin"]}));
+    let bob = token_for(&issuer, &k1, "bob", json!({"roles": ["dev"]}));
 
     // Alice sees the filtered, renamed tools her policies allow, and calls them.
     let v = client(
@@ -316,7 +246,7 @@ async fn auth_authorization_audit_tool_filter_and_metrics() {
     let wrong_iss = k1.sign(
         &json!({"iss": "http://evil.example", "sub": "x", "aud": "thv-e2e", "exp": now() + 600}),
     );
-    let unknown_kid = issuer.token(&unpublished, "x", json!({}));
+    let unknown_kid = token_for(&issuer, &unpublished, "x", json!({}));
     for (token, reason) in [
         ("not-a-token", "malformed token"),
         (expired.as_str(), "token expired"),
@@ -333,11 +263,11 @@ async fn auth_authorization_audit_tool_filter_and_metrics() {
     }
     // Key rotation: a token signed with a key the issuer publishes later is accepted once the proxy refetches.
     // (The proxy refetches at most every 10 s: asked until it has, not slept on.)
-    issuer.jwks.lock().unwrap().push(k2.jwk());
+    issuer.publish(&k2);
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         let (status, _, body) =
-            initialize(&url, Some(&issuer.token(&k2, "carol", json!({})))).await;
+            initialize(&url, Some(&token_for(&issuer, &k2, "carol", json!({})))).await;
         if status == 200 {
             break;
         }
@@ -410,11 +340,11 @@ async fn auth_authorization_audit_tool_filter_and_metrics() {
             .as_str()
             .expect("metrics_url in the status"),
     )
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
     for expected in [
         "toolhive_mcp_requests_total{",
         "method=\"tools/call\"",
@@ -636,8 +566,8 @@ async fn sse_and_transparent_proxies_apply_the_chain() {
 /// proxy (a remote MCP server URL here) never sees it, while its other headers pass.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_callers_token_never_reaches_the_server() {
-    let key = Key::new("k1", 7);
-    let issuer = Issuer::start(&[&key]).await;
+    let key = SigningKey::ed25519("k1", 7);
+    let issuer = TestIdp::start(&[&key]);
     // A remote MCP server that answers `initialize` and records the headers it got.
     let seen: Arc<Mutex<Vec<axum::http::HeaderMap>>> = Arc::default();
     let record = seen.clone();
@@ -670,7 +600,7 @@ async fn the_callers_token_never_reaches_the_server() {
         "--oidc-insecure-allow-http",
     ]);
     let url = thv.url(&name);
-    let token = issuer.token(&key, "alice", json!({}));
+    let token = token_for(&issuer, &key, "alice", json!({}));
     let resp = reqwest::Client::new()
         .post(&url)
         .bearer_auth(&token)
@@ -709,8 +639,8 @@ async fn opaque_tokens_are_introspected() {
     else {
         return;
     };
-    let key = Key::new("k-intro", 9);
-    let issuer = Issuer::start(&[&key]).await;
+    let key = SigningKey::ed25519("k-intro", 9);
+    let issuer = TestIdp::start(&[&key]);
     // The introspection endpoint: client `thv-proxy` with secret `s3cret-client`; one active token.
     let seen_auth: Arc<Mutex<Vec<String>>> = Arc::default();
     let record = seen_auth.clone();
@@ -786,7 +716,7 @@ async fn opaque_tokens_are_introspected() {
         "the proxy authenticates to the endpoint"
     );
     // A JWT still goes through the JWKS, not the endpoint.
-    let jwt = issuer.token(&key, "dave", json!({}));
+    let jwt = token_for(&issuer, &key, "dave", json!({}));
     let before = seen_auth.lock().unwrap().len();
     let (status, _, _) = initialize(&url, Some(&jwt)).await;
     assert_eq!(status, 200);

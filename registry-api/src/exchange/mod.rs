@@ -14,8 +14,11 @@
 //!   `<reversed domain>.*` (its subdomains), as upstream. Asked of the system's resolvers, or of
 //!   `auth.dns_nameserver`.
 //!
+//! - `oidc`, `github-oidc`, `github-at`: an identity provider's token ([`identity`]).
+//!
 //! A disabled exchange answers 404 naming the setting; a refused proof 401 naming the reason.
 
+pub mod identity;
 pub mod proof;
 
 use std::collections::BTreeMap;
@@ -64,6 +67,15 @@ pub struct ExchangeConfig {
     /// The DNS server (`address:port`) TXT records are asked of (default: the system's resolvers).
     #[serde(default)]
     pub dns_nameserver: Option<SocketAddr>,
+    /// `POST /auth/oidc`: the company's identity provider and what its tokens' claims earn (off unless set).
+    #[serde(default)]
+    pub oidc: Option<identity::OidcExchangeConfig>,
+    /// `POST /auth/github-oidc`: GitHub Actions ID tokens (off unless set).
+    #[serde(default)]
+    pub github_oidc: Option<identity::GithubOidcConfig>,
+    /// `POST /auth/github-at`: GitHub access tokens, checked with this GitHub API (off unless set).
+    #[serde(default)]
+    pub github: Option<identity::GithubConfig>,
 }
 
 fn enabled() -> bool {
@@ -80,16 +92,20 @@ impl Default for ExchangeConfig {
             http_allow_private: false,
             dns: true,
             dns_nameserver: None,
+            oidc: None,
+            github_oidc: None,
+            github: None,
         }
     }
 }
 
 /// The exchanges, ready to answer.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Exchanges {
     config: ExchangeConfig,
     /// Extra CA certificates for proof fetches, read once.
     ca: Vec<reqwest::Certificate>,
+    identity: identity::IdentityExchanges,
 }
 
 impl Exchanges {
@@ -103,7 +119,16 @@ impl Exchanges {
             }
             None => Vec::new(),
         };
-        Ok(Self { config, ca })
+        let identity = identity::IdentityExchanges::new(
+            config.oidc.as_ref(),
+            config.github_oidc.as_ref(),
+            config.github.as_ref(),
+        )?;
+        Ok(Self {
+            config,
+            ca,
+            identity,
+        })
     }
 }
 

@@ -43,6 +43,9 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(crate::exchange::auth_none))
         .routes(routes!(crate::exchange::auth_http))
         .routes(routes!(crate::exchange::auth_dns))
+        .routes(routes!(crate::exchange::identity::auth_oidc))
+        .routes(routes!(crate::exchange::identity::auth_github_oidc))
+        .routes(routes!(crate::exchange::identity::auth_github_at))
 }
 
 /// The read routes of a named registry (`/registry/{registry}/v0.1/...`): publishing goes to `/v0.1`.

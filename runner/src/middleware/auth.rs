@@ -12,26 +12,18 @@
 //! they come.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{DecodingKey, Validation, decode, decode_header};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use tokio::sync::RwLock;
+pub use thv_core::oidc::{JWKS_REFRESH_MIN, JWKS_TTL, LEEWAY, TokenError};
+use thv_core::oidc::{JwtVerifier, VerifierConfig};
 
 use super::{Identity, RequestContext};
 
-/// Clock skew tolerated on `exp` and `nbf`.
-pub const LEEWAY: u64 = 60;
-/// The least time between two JWKS fetches caused by unknown key ids.
-pub const JWKS_REFRESH_MIN: Duration = Duration::from_secs(10);
-/// How long fetched keys are used before they are fetched again.
-pub const JWKS_TTL: Duration = Duration::from_secs(3600);
 /// The RFC 9728 metadata path.
 pub const PROTECTED_RESOURCE_PATH: &str = "/.well-known/oauth-protected-resource";
 
@@ -94,31 +86,28 @@ pub enum AuthConfigError {
 }
 
 impl OidcConfig {
-    /// Checks the URLs (https unless `insecure_allow_http`).
+    /// Checks the URLs (https unless `insecure_allow_http`; the resource URL may be http).
     pub fn check(&self) -> Result<(), AuthConfigError> {
-        let mut urls = vec![("issuer", Some(&self.issuer))];
-        urls.push(("jwks_url", self.jwks_url.as_ref()));
-        urls.push(("introspection_url", self.introspection_url.as_ref()));
-        urls.push(("resource_url", self.resource_url.as_ref()));
-        for (field, url) in urls {
+        let urls = [
+            ("issuer", Some(&self.issuer), self.insecure_allow_http),
+            ("jwks_url", self.jwks_url.as_ref(), self.insecure_allow_http),
+            (
+                "introspection_url",
+                self.introspection_url.as_ref(),
+                self.insecure_allow_http,
+            ),
+            ("resource_url", self.resource_url.as_ref(), true),
+        ];
+        for (field, url, allow_http) in urls {
             let Some(url) = url else { continue };
-            let parsed = url::Url::parse(url).map_err(|e| {
-                AuthConfigError::Invalid(format!("oidc_config.{field}: '{url}' is not a URL: {e}"))
+            thv_core::oidc::check_url(field, url, allow_http).map_err(|e| {
+                let hint = if matches!(e, thv_core::oidc::VerifierConfigError::NotHttps { .. }) {
+                    " (--oidc-insecure-allow-http for a local identity provider)"
+                } else {
+                    ""
+                };
+                AuthConfigError::Invalid(format!("oidc_config.{e}{hint}"))
             })?;
-            match parsed.scheme() {
-                "https" => {}
-                "http" if self.insecure_allow_http || field == "resource_url" => {}
-                "http" => {
-                    return Err(AuthConfigError::Invalid(format!(
-                        "oidc_config.{field}: '{url}' is not https (set insecure_allow_http / --oidc-insecure-allow-http for a local identity provider)"
-                    )));
-                }
-                other => {
-                    return Err(AuthConfigError::Invalid(format!(
-                        "oidc_config.{field}: scheme '{other}' is not http(s)"
-                    )));
-                }
-            }
         }
         if self.introspection_url.is_some() && self.client_id.is_none() {
             return Err(AuthConfigError::Invalid(
@@ -136,30 +125,10 @@ pub struct Auth {
 
 struct Oidc {
     config: OidcConfig,
+    /// For token introspection.
     http: reqwest::Client,
-    keys: RwLock<Keys>,
+    jwt: JwtVerifier,
     client_secret: Option<String>,
-    /// Tokens validated recently (JWTs only), with their claims and expiry: a client sends the same token with
-    /// every request, and checking its signature each time would cost more than the rest of the proxy.
-    validated: std::sync::Mutex<ValidatedTokens>,
-}
-
-/// Token → (claims, `exp`).
-type ValidatedTokens = std::collections::HashMap<String, (Arc<Map<String, Value>>, u64)>;
-
-/// Most tokens remembered as validated (the memory is cleared when it is full).
-const VALIDATED_CAPACITY: usize = 4096;
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-#[derive(Default)]
-struct Keys {
-    set: Option<JwkSet>,
-    fetched: Option<Instant>,
 }
 
 impl Auth {
@@ -197,17 +166,22 @@ impl Auth {
             ),
             None => None,
         };
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| AuthConfigError::Invalid(format!("HTTP client: {e}")))?;
+        let http = thv_core::oidc::idp_client(None)
+            .map_err(|e| AuthConfigError::Invalid(e.to_string()))?;
+        let jwt = JwtVerifier::new(VerifierConfig {
+            issuer: config.issuer.clone(),
+            audience: config.audience.clone(),
+            jwks_url: config.jwks_url.clone(),
+            insecure_allow_http: config.insecure_allow_http,
+            ..VerifierConfig::default()
+        })
+        .map_err(|e| AuthConfigError::Invalid(format!("oidc_config.{e}")))?;
         Ok(Self {
             oidc: Some(Oidc {
                 config,
                 http,
-                keys: RwLock::default(),
+                jwt,
                 client_secret,
-                validated: std::sync::Mutex::default(),
             }),
         })
     }
@@ -217,137 +191,12 @@ impl Auth {
     }
 }
 
-/// Why a token is refused (the `error_description` of the 401).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct TokenError(pub String);
-
 impl Oidc {
     async fn validate(&self, token: &str) -> Result<Arc<Map<String, Value>>, TokenError> {
         if self.config.introspection_url.is_some() && !looks_like_jwt(token) {
             return self.introspect(token).await.map(Arc::new);
         }
-        if let Some((claims, exp)) = self
-            .validated
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(token)
-            && unix_now() <= exp + LEEWAY
-        {
-            return Ok(claims.clone());
-        }
-        let header =
-            decode_header(token).map_err(|e| TokenError(format!("malformed token: {e}")))?;
-        let key = self.key(header.kid.as_deref()).await?;
-        let mut validation = Validation::new(header.alg);
-        validation.leeway = LEEWAY;
-        validation.set_issuer(&[
-            self.config.issuer.trim_end_matches('/'),
-            &self.config.issuer,
-        ]);
-        match &self.config.audience {
-            Some(aud) => validation.set_audience(&[aud]),
-            None => validation.validate_aud = false,
-        }
-        validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp", "iss"]);
-        let data = decode::<Map<String, Value>>(token, &key, &validation).map_err(|e| {
-            use jsonwebtoken::errors::ErrorKind;
-            TokenError(match e.kind() {
-                ErrorKind::ExpiredSignature => "token expired".into(),
-                ErrorKind::ImmatureSignature => "token not valid yet".into(),
-                ErrorKind::InvalidAudience => "wrong audience".into(),
-                ErrorKind::InvalidIssuer => "wrong issuer".into(),
-                ErrorKind::InvalidSignature => "bad signature".into(),
-                other => format!("invalid token: {other:?}"),
-            })
-        })?;
-        let claims = Arc::new(data.claims);
-        if let Some(exp) = claims.get("exp").and_then(Value::as_u64) {
-            let mut validated = self.validated.lock().unwrap_or_else(|e| e.into_inner());
-            if validated.len() >= VALIDATED_CAPACITY {
-                validated.clear();
-            }
-            validated.insert(token.to_string(), (claims.clone(), exp));
-        }
-        Ok(claims)
-    }
-
-    /// The key `kid` names (or the only key), fetching the key set when it is missing, stale, or lacks `kid`.
-    async fn key(&self, kid: Option<&str>) -> Result<DecodingKey, TokenError> {
-        let find = |set: &JwkSet| -> Option<DecodingKey> {
-            let jwk = match kid {
-                Some(k) => set.find(k)?,
-                None if set.keys.len() == 1 => &set.keys[0],
-                None => return None,
-            };
-            DecodingKey::from_jwk(jwk).ok()
-        };
-        {
-            let keys = self.keys.read().await;
-            if let (Some(set), Some(at)) = (&keys.set, keys.fetched)
-                && at.elapsed() < JWKS_TTL
-                && let Some(k) = find(set)
-            {
-                return Ok(k);
-            }
-        }
-        let mut keys = self.keys.write().await;
-        // A stale set (older than the TTL) is always older than the refresh minimum too.
-        let may_refresh = keys
-            .fetched
-            .is_none_or(|at| at.elapsed() >= JWKS_REFRESH_MIN);
-        if may_refresh {
-            match self.fetch_keys().await {
-                Ok(set) => {
-                    keys.set = Some(set);
-                    keys.fetched = Some(Instant::now());
-                }
-                Err(e) if keys.set.is_none() => return Err(e),
-                Err(e) => {
-                    tracing::warn!(error = %e, "JWKS refresh failed; using the keys fetched before")
-                }
-            }
-        }
-        keys.set
-            .as_ref()
-            .and_then(find)
-            .ok_or_else(|| TokenError(format!("unknown signing key {}", kid.unwrap_or("(no kid)"))))
-    }
-
-    async fn fetch_keys(&self) -> Result<JwkSet, TokenError> {
-        let jwks_url = match &self.config.jwks_url {
-            Some(u) => u.clone(),
-            None => {
-                let discovery = format!(
-                    "{}/.well-known/openid-configuration",
-                    self.config.issuer.trim_end_matches('/')
-                );
-                let doc: Value = self.get_json(&discovery).await?;
-                doc.get("jwks_uri")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| TokenError(format!("{discovery}: no jwks_uri")))?
-                    .to_string()
-            }
-        };
-        let set: Value = self.get_json(&jwks_url).await?;
-        serde_json::from_value(set)
-            .map_err(|e| TokenError(format!("{jwks_url}: not a JWK set: {e}")))
-    }
-
-    async fn get_json(&self, url: &str) -> Result<Value, TokenError> {
-        let resp = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| TokenError(format!("identity provider unreachable ({url}): {e}")))?;
-        if !resp.status().is_success() {
-            return Err(TokenError(format!("{url}: HTTP {}", resp.status())));
-        }
-        resp.json()
-            .await
-            .map_err(|e| TokenError(format!("{url}: not JSON: {e}")))
+        self.jwt.verify(token).await
     }
 
     /// RFC 7662: `active` tokens are accepted, with the response's claims.
