@@ -96,11 +96,22 @@ pub struct BuildConfig {
     /// Base image per package scheme (`uvx`, `npx`, `go`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub images: BTreeMap<String, String>,
+    /// The builder stage's environment (`thv config set-build-env NAME VALUE`): module proxies and package
+    /// mirrors (`GOPROXY`, `NPM_CONFIG_REGISTRY`, `PIP_INDEX_URL`, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Names whose values come from `thv`'s environment when it builds (`thv config set-build-env NAME
+    /// --from-env`): credentials that should not be written into this file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env_from_shell: Vec<String>,
 }
 
 impl BuildConfig {
     fn is_empty(&self) -> bool {
-        self.ca_cert.is_none() && self.images.is_empty()
+        self.ca_cert.is_none()
+            && self.images.is_empty()
+            && self.env.is_empty()
+            && self.env_from_shell.is_empty()
     }
 }
 

@@ -144,3 +144,68 @@ fn go_module_runs_by_its_scheme() {
     assert_eq!(text, "Hi thv");
     thv.ok(&["rm", &name]);
 }
+
+/// Users behind their own module proxy: Go's variables in thv's environment reach `go install` in the build
+/// (GOPROXY=off makes it refuse to look the module up, and says so), and `thv config set-build-env` sets them for
+/// every build, GOFLAGS kept after the build's own -trimpath, URL passwords never printed.
+#[test]
+fn go_builds_take_the_users_module_proxy_settings() {
+    if prerequisites("localhost/thv-base-go:bookworm").is_none() {
+        return;
+    }
+    let thv = Thv::new();
+    // A version no other test builds, so no image exists and the build must ask the proxy.
+    let module = "go://github.com/modelcontextprotocol/go-sdk/examples/server/hello@v1.7.0";
+    let out = thv
+        .command(&["build", module, "--ca-cert", CA_BUNDLE])
+        .env("GOPROXY", "off")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("GOPROXY=off"), "{err}");
+
+    thv.ok(&["config", "set-build-env", "GOFLAGS", "-mod=mod"]);
+    thv.ok(&[
+        "config",
+        "set-build-env",
+        "GOPROXY",
+        "https://bob:s3cret@goproxy.corp.example,direct",
+    ]);
+    let shown = thv.ok(&["config", "get-build-env"]);
+    assert!(
+        shown.contains("GOPROXY=https://bob:***@goproxy.corp.example,direct (configured)"),
+        "{shown}"
+    );
+    assert!(!shown.contains("s3cret"), "{shown}");
+    let dockerfile = thv.ok(&["build", module, "--dry-run"]);
+    assert!(
+        dockerfile.contains(r#"GOFLAGS="-trimpath -mod=mod""#),
+        "{dockerfile}"
+    );
+    assert!(
+        dockerfile.contains(r#"ENV GOPROXY="https://bob:***@goproxy.corp.example,direct""#),
+        "{dockerfile}"
+    );
+    assert!(!dockerfile.contains("s3cret"), "{dockerfile}");
+    let refused = thv.fails(&["config", "set-build-env", "PATH", "/x"]);
+    assert!(refused.contains("set by the build"), "{refused}");
+    thv.ok(&["config", "unset-build-env", "GOPROXY"]);
+    // --from-env: the name is kept, the value read at build time.
+    thv.ok(&["config", "set-build-env", "GOPRIVATE", "--from-env"]);
+    let out = thv
+        .command(&["config", "get-build-env", "GOPRIVATE"])
+        .env("GOPRIVATE", "corp.example/*")
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.contains("GOPRIVATE=corp.example/* (from thv's environment (--from-env))"),
+        "{shown}"
+    );
+    let config = thv.ok(&["config", "show"]);
+    assert!(!config.contains("corp.example/*"), "{config}");
+    thv.ok(&["config", "unset-build-env", "--all"]);
+    let shown = thv.ok(&["config", "get-build-env"]);
+    assert!(shown.contains("no variables"), "{shown}");
+}

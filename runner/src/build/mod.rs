@@ -22,6 +22,7 @@
 //! `UV_NATIVE_TLS` set.
 
 mod context;
+pub mod env;
 mod tag;
 mod templates;
 mod version;

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde_json::Value;
-use thv_core::runconfig::{PackageScheme, PackageSource, env_name_error};
+use thv_core::runconfig::{PackageScheme, PackageSource};
 
 use super::tag::is_local_path;
 use super::{BaseImages, BuildError};
@@ -62,7 +62,12 @@ pub fn render(pkg: &PackageSource, input: &TemplateInput<'_>) -> Result<String, 
     match pkg.scheme {
         PackageScheme::Uvx => uvx(pkg, &mut builder, &mut runtime),
         PackageScheme::Npx => npx(pkg, &mut builder, &mut runtime),
-        PackageScheme::Go => go(pkg, &mut builder, &mut runtime),
+        PackageScheme::Go => go(
+            pkg,
+            input.build_env.get("GOFLAGS").map(String::as_str),
+            &mut builder,
+            &mut runtime,
+        ),
     }
     let _ = writeln!(runtime, "USER {APP_UID}:{APP_UID}\nWORKDIR /home/app");
     Ok(format!("# Built by thv for {pkg}.\n{builder}\n{runtime}"))
@@ -118,10 +123,15 @@ fn npx(pkg: &PackageSource, builder: &mut String, runtime: &mut String) {
     );
 }
 
-fn go(pkg: &PackageSource, builder: &mut String, runtime: &mut String) {
+/// `user_goflags`: the build environment's `GOFLAGS`, kept after the template's own `-trimpath`.
+fn go(pkg: &PackageSource, user_goflags: Option<&str>, builder: &mut String, runtime: &mut String) {
+    let goflags = match user_goflags.map(str::trim).filter(|f| !f.is_empty()) {
+        Some(flags) => quote(&format!("-trimpath {flags}")),
+        None => "-trimpath".to_owned(),
+    };
     let _ = writeln!(
         builder,
-        "ENV CGO_ENABLED=0 GOOS=linux GOFLAGS=-trimpath GOPATH=/go GOCACHE=/tmp/go-build GOBIN=/out"
+        "ENV CGO_ENABLED=0 GOOS=linux GOFLAGS={goflags} GOPATH=/go GOCACHE=/tmp/go-build GOBIN=/out"
     );
     if is_local_path(pkg) {
         let build = "mkdir -p /app && { [ -f go.mod ] || go mod init thv.local/mcp-server; } \
@@ -186,7 +196,7 @@ fn user_lines() -> String {
 fn build_env_lines(env: &BTreeMap<String, String>) -> Result<String, BuildError> {
     let mut out = String::new();
     for (name, value) in env {
-        if let Some(reason) = env_name_error(name) {
+        if let Some(reason) = super::env::build_env_name_error(name) {
             return Err(BuildError::BuildEnv {
                 name: name.clone(),
                 reason,
@@ -198,16 +208,23 @@ fn build_env_lines(env: &BTreeMap<String, String>) -> Result<String, BuildError>
                 reason: "the value contains a control character (newline, tab, …)".into(),
             });
         }
-        let mut quoted = String::with_capacity(value.len() + 2);
-        for c in value.chars() {
-            if matches!(c, '\\' | '"' | '$') {
-                quoted.push('\\');
-            }
-            quoted.push(c);
-        }
-        let _ = writeln!(out, "ENV {name}=\"{quoted}\"");
+        let _ = writeln!(out, "ENV {name}={}", quote(value));
     }
     Ok(out)
+}
+
+/// A Dockerfile `ENV` value in double quotes (`\\`, `"` and `$` escaped).
+fn quote(value: &str) -> String {
+    let mut quoted = String::with_capacity(value.len() + 2);
+    quoted.push('"');
+    for c in value.chars() {
+        if matches!(c, '\\' | '"' | '$') {
+            quoted.push('\\');
+        }
+        quoted.push(c);
+    }
+    quoted.push('"');
+    quoted
 }
 
 /// An exec-form JSON array.
@@ -294,6 +311,25 @@ mod tests {
         let d = render_for("go://./cmd/srv", false, &[]).unwrap();
         assert!(d.contains("COPY src /src") && d.contains("go build -o /app/mcp-server ."));
         assert!(!d.contains("go install"));
+    }
+
+    #[test]
+    fn go_builds_keep_the_users_goflags_after_trimpath() {
+        let d = render_for(
+            "go://github.com/x/srv@v1.2.0",
+            false,
+            &[("GOFLAGS", "-mod=mod"), ("GOPROXY", "https://goproxy.corp")],
+        )
+        .unwrap();
+        assert!(
+            d.contains(r#"GOFLAGS="-trimpath -mod=mod" GOPATH=/go"#),
+            "{d}"
+        );
+        assert!(d.contains(r#"ENV GOPROXY="https://goproxy.corp""#), "{d}");
+        let d = render_for("go://github.com/x/srv@v1.2.0", false, &[]).unwrap();
+        assert!(d.contains("GOFLAGS=-trimpath GOPATH=/go"), "{d}");
+        let e = render_for("go://github.com/x/srv@v1.2.0", false, &[("GOBIN", "/x")]).unwrap_err();
+        assert!(e.to_string().contains("set by the build"), "{e}");
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub struct BuildArgs {
 }
 
 /// The build options: defaults, then `THV_BASE_*_IMAGE` variables, then `config.toml`'s `[build]`, then
-/// `--ca-cert`.
+/// `--ca-cert`; the builder's environment from [`crate::build::env::resolve`].
 pub fn build_options(cfg: &UserConfig, ca_cert: Option<PathBuf>) -> anyhow::Result<BuildOptions> {
     let mut base_images = BaseImages::from_env();
     for (scheme, image) in &cfg.build.images {
@@ -41,10 +41,16 @@ pub fn build_options(cfg: &UserConfig, ca_cert: Option<PathBuf>) -> anyhow::Resu
             PackageScheme::Go => base_images.go = image.clone(),
         }
     }
+    let build_env = crate::build::env::resolve(
+        |name| std::env::var(name).ok(),
+        &cfg.build.env_from_shell,
+        &cfg.build.env,
+    );
     Ok(BuildOptions {
         base_images,
         ca_cert: ca_cert.or_else(|| cfg.build.ca_cert.clone()),
         mirrors: cfg.images.mirrors.clone(),
+        build_env,
         ..BuildOptions::default()
     })
 }
@@ -71,7 +77,15 @@ pub async fn build(dirs: Dirs, a: BuildArgs) -> anyhow::Result<i32> {
     opts.no_cache = a.no_cache;
     if a.dry_run {
         let pinned = pin_version(&pkg, &opts).await?;
-        out!("{}", dockerfile(&pinned, &opts)?);
+        // Build environment values may hold credentials (a proxy URL's password): shown as ***.
+        let text = dockerfile(&pinned, &opts)?;
+        for line in text.lines() {
+            if line.starts_with("ENV ") {
+                outln!("{}", crate::build::env::redact(line));
+            } else {
+                outln!("{line}");
+            }
+        }
         return Ok(0);
     }
     let rt = manager.runtime().await?;

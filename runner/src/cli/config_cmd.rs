@@ -31,6 +31,30 @@ pub enum ConfigCommand {
     UnsetBuildImage {
         scheme: String,
     },
+    /// Set a variable of the package builds' environment (builder stage only), e.g. GOPROXY, GOFLAGS,
+    /// NPM_CONFIG_REGISTRY, PIP_INDEX_URL: NAME VALUE, or NAME --from-env to read it from thv's environment at
+    /// each build (credentials stay out of the configuration file).
+    SetBuildEnv {
+        name: String,
+        /// The value (it may start with `-`: GOFLAGS=-mod=mod).
+        #[arg(allow_hyphen_values = true)]
+        value: Option<String>,
+        /// Read the value from thv's environment when building.
+        #[arg(long, conflicts_with = "value")]
+        from_env: bool,
+    },
+    /// Show the package builds' environment (every variable, or NAME), with where each value comes from; URL
+    /// passwords are shown as ***.
+    GetBuildEnv {
+        name: Option<String>,
+    },
+    /// Remove NAME from the package builds' environment, or --all of it.
+    UnsetBuildEnv {
+        #[arg(required_unless_present = "all")]
+        name: Option<String>,
+        #[arg(long, conflicts_with = "name")]
+        all: bool,
+    },
     /// A PEM file of CA certificates installed into package images.
     SetCaCert {
         path: std::path::PathBuf,
@@ -289,6 +313,33 @@ pub async fn config(dirs: Dirs, c: ConfigCommand) -> anyhow::Result<i32> {
             })?;
             outln!("{scheme} packages build on the default base image");
         }
+        ConfigCommand::SetBuildEnv {
+            name,
+            value,
+            from_env,
+        } => set_build_env(&dirs, &name, value, from_env)?,
+        ConfigCommand::GetBuildEnv { name } => get_build_env(&dirs, name.as_deref())?,
+        ConfigCommand::UnsetBuildEnv { name, all } => {
+            edit(&dirs, |cfg| {
+                if all {
+                    cfg.build.env.clear();
+                    cfg.build.env_from_shell.clear();
+                    return Ok(());
+                }
+                let name = name.as_deref().unwrap_or_default();
+                let literal = cfg.build.env.remove(name).is_some();
+                let before = cfg.build.env_from_shell.len();
+                cfg.build.env_from_shell.retain(|n| n != name);
+                if !literal && before == cfg.build.env_from_shell.len() {
+                    bail!("{name} is not configured for package builds");
+                }
+                Ok(())
+            })?;
+            outln!(
+                "{} removed from the package builds' environment",
+                name.as_deref().unwrap_or("everything")
+            );
+        }
         ConfigCommand::SetCaCert { path } => {
             let abs = std::fs::canonicalize(&path)
                 .with_context(|| format!("{} does not exist", path.display()))?;
@@ -323,4 +374,82 @@ pub async fn config(dirs: Dirs, c: ConfigCommand) -> anyhow::Result<i32> {
         }
     }
     Ok(0)
+}
+
+fn set_build_env(
+    dirs: &Dirs,
+    name: &str,
+    value: Option<String>,
+    from_env: bool,
+) -> anyhow::Result<()> {
+    if let Some(reason) = crate::build::env::build_env_name_error(name) {
+        bail!("set-build-env: {reason}");
+    }
+    match value {
+        Some(value) => {
+            if value.chars().any(char::is_control) {
+                bail!(
+                    "set-build-env {name}: the value contains a control character (newline, tab, ...)"
+                );
+            }
+            edit(dirs, |cfg| {
+                cfg.build.env_from_shell.retain(|n| n != name);
+                cfg.build.env.insert(name.to_owned(), value);
+                Ok(())
+            })?;
+            outln!("{name} is set for package builds");
+        }
+        None if from_env => {
+            edit(dirs, |cfg| {
+                cfg.build.env.remove(name);
+                if !cfg.build.env_from_shell.iter().any(|n| n == name) {
+                    cfg.build.env_from_shell.push(name.to_owned());
+                }
+                Ok(())
+            })?;
+            outln!("{name} comes from thv's environment when packages are built");
+        }
+        None => bail!("set-build-env {name}: give a VALUE, or --from-env"),
+    }
+    Ok(())
+}
+
+fn get_build_env(dirs: &Dirs, only: Option<&str>) -> anyhow::Result<()> {
+    use crate::build::env::{PASSED_THROUGH, redact};
+    let cfg = UserConfig::load(&dirs.config_file())?;
+    let effective = super::build_cmd::build_options(&cfg, None)?.build_env;
+    let mut names: Vec<&String> = effective.keys().collect();
+    names.extend(
+        cfg.build
+            .env_from_shell
+            .iter()
+            .filter(|n| !effective.contains_key(*n)),
+    );
+    let mut shown = 0;
+    for name in names
+        .into_iter()
+        .filter(|n| only.is_none_or(|o| o == n.as_str()))
+    {
+        let origin = if cfg.build.env.contains_key(name) {
+            "configured"
+        } else if cfg.build.env_from_shell.contains(name) {
+            "from thv's environment (--from-env)"
+        } else if PASSED_THROUGH.contains(&name.as_str()) {
+            "passed through from thv's environment"
+        } else {
+            "configured"
+        };
+        match effective.get(name) {
+            Some(v) => outln!("{name}={} ({origin})", redact(v)),
+            None => outln!("{name} is unset ({origin}: thv's environment does not set it)"),
+        }
+        shown += 1;
+    }
+    if shown == 0 {
+        match only {
+            Some(name) => bail!("{name} is not set for package builds"),
+            None => outln!("no variables are set for package builds"),
+        }
+    }
+    Ok(())
 }
