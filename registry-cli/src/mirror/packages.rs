@@ -61,7 +61,8 @@ pub struct BuiltPackage {
 
 impl PackageBuilder {
     /// The engine (`DOCKER_HOST`, else the usual sockets) and thv's build options: base images from
-    /// `THV_BASE_*_IMAGE` or the defaults, `ca_cert` installed into the images.
+    /// `THV_BASE_*_IMAGE` or the defaults, `ca_cert` installed into the images, and the package tools' variables
+    /// of this environment (`NPM_CONFIG_REGISTRY`, `PIP_INDEX_URL`, ...) in the builder stage, as `thv` does.
     pub async fn connect(ca_cert: Option<PathBuf>) -> anyhow::Result<Self> {
         let runtime = DockerRuntime::connect()
             .await
@@ -71,6 +72,11 @@ impl PackageBuilder {
             opts: BuildOptions {
                 base_images: BaseImages::from_env(),
                 ca_cert,
+                build_env: thv::build::env::resolve(
+                    |name| std::env::var(name).ok(),
+                    &[],
+                    &Default::default(),
+                ),
                 ..BuildOptions::default()
             },
         })
