@@ -144,6 +144,9 @@ pub struct JwtVerifier {
     config: VerifierConfig,
     http: reqwest::Client,
     keys: RwLock<Keys>,
+    /// Held while the key set is fetched: only callers that need new keys wait for a fetch, never those whose
+    /// key is cached.
+    refresh: tokio::sync::Mutex<()>,
     /// Tokens found valid recently, with their claims and expiry: a client sends the same token with every
     /// request, and checking its signature each time would cost more than the rest of the request.
     validated: Mutex<HashMap<String, (Claims, u64)>>,
@@ -177,6 +180,7 @@ impl JwtVerifier {
             config,
             http,
             keys: RwLock::default(),
+            refresh: tokio::sync::Mutex::default(),
             validated: Mutex::default(),
         })
     }
@@ -198,17 +202,21 @@ impl JwtVerifier {
         }
         let header =
             decode_header(token).map_err(|e| TokenError(format!("malformed token: {e}")))?;
+        refuse_critical_extensions(token)?;
         if !self.config.algorithms.is_empty() && !self.config.algorithms.contains(&header.alg) {
             return Err(TokenError(format!(
                 "signature algorithm {:?} is not accepted (only {:?})",
                 header.alg, self.config.algorithms
             )));
         }
-        let key = self.key(header.kid.as_deref()).await?;
+        let key = self.key(header.kid.as_deref(), header.alg).await?;
         let mut validation = Validation::new(header.alg);
         validation.leeway = LEEWAY;
-        let issuer = self.config.issuer.trim_end_matches('/');
-        validation.set_issuer(&[issuer, &format!("{issuer}/")]);
+        // The issuer as configured (and without its trailing slash, when it has one).
+        validation.set_issuer(&[
+            self.config.issuer.as_str(),
+            self.config.issuer.trim_end_matches('/'),
+        ]);
         match &self.config.audience {
             Some(aud) => validation.set_audience(&[aud]),
             None => validation.validate_aud = false,
@@ -253,46 +261,64 @@ impl JwtVerifier {
         Ok(claims)
     }
 
-    /// The key `kid` names (or the only key), fetching the key set when it is missing, stale, or lacks `kid`.
-    async fn key(&self, kid: Option<&str>) -> Result<DecodingKey, TokenError> {
-        let find = |set: &JwkSet| -> Option<DecodingKey> {
+    /// The key `kid` names (or the only key), fetching the key set when it is missing, stale, or lacks `kid`. A key
+    /// whose JWK names an algorithm is only used for that algorithm.
+    async fn key(&self, kid: Option<&str>, alg: Algorithm) -> Result<DecodingKey, TokenError> {
+        let find = |set: &JwkSet| -> Option<Result<DecodingKey, TokenError>> {
             let jwk = match kid {
                 Some(k) => set.find(k)?,
                 None if set.keys.len() == 1 => &set.keys[0],
                 None => return None,
             };
-            DecodingKey::from_jwk(jwk).ok()
-        };
-        {
-            let keys = self.keys.read().await;
-            if let (Some(set), Some(at)) = (&keys.set, keys.fetched)
-                && at.elapsed() < JWKS_TTL
-                && let Some(k) = find(set)
+            if let Some(key_alg) = jwk.common.key_algorithm
+                && key_alg.to_string() != format!("{alg:?}")
             {
-                return Ok(k);
+                return Some(Err(TokenError(format!(
+                    "the token is signed with {alg:?}, but its key {} is for {key_alg}",
+                    kid.unwrap_or("(no kid)")
+                ))));
             }
+            DecodingKey::from_jwk(jwk).ok().map(Ok)
+        };
+        let cached = |keys: &Keys, fresh_only: bool| -> Option<Result<DecodingKey, TokenError>> {
+            let (set, at) = (keys.set.as_ref()?, keys.fetched?);
+            if fresh_only && at.elapsed() >= JWKS_TTL {
+                return None;
+            }
+            find(set)
+        };
+        if let Some(found) = cached(&*self.keys.read().await, true) {
+            return found;
         }
-        let mut keys = self.keys.write().await;
+        // Only callers needing new keys wait here, one fetch at a time; the key set is not locked meanwhile.
+        let _fetching = self.refresh.lock().await;
+        let last_fetch = {
+            let keys = self.keys.read().await;
+            if let Some(found) = cached(&keys, true) {
+                return found;
+            }
+            keys.fetched
+        };
         // A stale set (older than the TTL) is always older than the refresh minimum too.
-        let may_refresh = keys
-            .fetched
-            .is_none_or(|at| at.elapsed() >= JWKS_REFRESH_MIN);
-        if may_refresh {
+        if last_fetch.is_none_or(|at| at.elapsed() >= JWKS_REFRESH_MIN) {
             match self.fetch_keys().await {
                 Ok(set) => {
+                    let mut keys = self.keys.write().await;
                     keys.set = Some(set);
                     keys.fetched = Some(Instant::now());
                 }
-                Err(e) if keys.set.is_none() => return Err(e),
+                Err(e) if self.keys.read().await.set.is_none() => return Err(e),
                 Err(e) => {
                     tracing::warn!(error = %e, "JWKS refresh failed; using the keys fetched before")
                 }
             }
         }
-        keys.set
-            .as_ref()
-            .and_then(find)
-            .ok_or_else(|| TokenError(format!("unknown signing key {}", kid.unwrap_or("(no kid)"))))
+        cached(&*self.keys.read().await, false).unwrap_or_else(|| {
+            Err(TokenError(format!(
+                "unknown signing key {}",
+                kid.unwrap_or("(no kid)")
+            )))
+        })
     }
 
     async fn fetch_keys(&self) -> Result<JwkSet, TokenError> {
@@ -345,6 +371,23 @@ impl JwtVerifier {
             body.extend_from_slice(&chunk);
         }
         serde_json::from_slice(&body).map_err(|e| TokenError(format!("{url}: not JSON: {e}")))
+    }
+}
+
+/// RFC 7515 §4.1.11: a token naming extensions it requires (`crit`) is refused, as none are understood here.
+fn refuse_critical_extensions(token: &str) -> Result<(), TokenError> {
+    use base64::Engine;
+    let header = token.split('.').next().unwrap_or_default();
+    let header: Map<String, Value> = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header.trim_end_matches('='))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| TokenError("malformed token header".into()))?;
+    match header.get("crit") {
+        None => Ok(()),
+        Some(crit) => Err(TokenError(format!(
+            "the token requires header extensions this registry does not understand (crit: {crit})"
+        ))),
     }
 }
 

@@ -82,6 +82,23 @@ impl SigningKey {
         }
     }
 
+    /// `claims` under `header` (any JSON: extensions, another `alg`), signed with this key by `alg`.
+    pub fn sign_with_header(
+        &self,
+        alg: jsonwebtoken::Algorithm,
+        header: &Value,
+        claims: &Value,
+    ) -> String {
+        let message = format!(
+            "{}.{}",
+            b64url(header.to_string().as_bytes()),
+            b64url(claims.to_string().as_bytes())
+        );
+        let signature =
+            jsonwebtoken::crypto::sign(message.as_bytes(), &self.encoding, alg).expect("signed");
+        format!("{message}.{signature}")
+    }
+
     /// `claims` signed with this key (its `kid` in the header).
     pub fn sign(&self, claims: &Value) -> String {
         let mut header = jsonwebtoken::Header::new(self.alg);
@@ -115,6 +132,8 @@ pub struct GithubUser {
 struct Idp {
     url: String,
     jwks: Vec<Value>,
+    /// How long the key set takes to answer.
+    jwks_delay: std::time::Duration,
     actions: Option<(SigningKey, String, Value)>,
     github: HashMap<String, GithubUser>,
     /// Requests served, by path (to show what a service asked for).
@@ -160,6 +179,11 @@ impl TestIdp {
             });
         });
         Self { url, state }
+    }
+
+    /// The key set answers after `delay` from now on (a slow or struggling IdP).
+    pub fn slow_jwks(&self, delay: std::time::Duration) {
+        self.state.lock().unwrap().jwks_delay = delay;
     }
 
     /// Publishes one more key (a rotation).
@@ -219,7 +243,11 @@ async fn discovery(State(state): State<Shared>) -> Response {
 
 async fn jwks(State(state): State<Shared>) -> Response {
     log(&state, "/jwks");
-    let keys = state.lock().unwrap().jwks.clone();
+    let (keys, delay) = {
+        let s = state.lock().unwrap();
+        (s.jwks.clone(), s.jwks_delay)
+    };
+    tokio::time::sleep(delay).await;
     axum::Json(json!({ "keys": keys })).into_response()
 }
 

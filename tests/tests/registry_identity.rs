@@ -179,6 +179,52 @@ fn company_id_tokens_earn_what_the_claim_rules_grant() {
     );
     assert!((400..500).contains(&status), "{status} {answer}");
 
+    // A token signed by another algorithm than its key's JWK names, and one requiring header extensions
+    // (crit), are refused.
+    let (status, answer) = exchange(&key.sign_with_header(
+        jsonwebtoken::Algorithm::EdDSA,
+        &json!({"alg": "EdDSA", "kid": "k1", "crit": ["exp-ext"], "exp-ext": true}),
+        &json!({"iss": idp.url, "aud": "thv-registry", "sub": "x", "exp": now() + 300,
+                "hd": "example.com", "groups": "platform"}),
+    ));
+    assert_eq!(status, 401, "{answer}");
+    assert!(answer.to_string().contains("crit"), "{answer}");
+    let rsa = SigningKey::rsa("r1");
+    idp.publish(&rsa);
+    std::thread::sleep(thv_core::oidc::JWKS_REFRESH_MIN + std::time::Duration::from_secs(1));
+    let good_claims = json!({"iss": idp.url, "aud": "thv-registry", "sub": "x", "exp": now() + 300,
+                             "hd": "example.com", "groups": "platform"});
+    let (status, answer) = exchange(&rsa.sign_with_header(
+        jsonwebtoken::Algorithm::PS256,
+        &json!({"alg": "PS256", "kid": "r1"}),
+        &good_claims,
+    ));
+    assert_eq!(status, 401, "{answer}");
+    assert!(answer.to_string().contains("is for RS256"), "{answer}");
+    let (status, answer) = exchange(&rsa.sign(&good_claims));
+    assert_eq!(status, 200, "{answer}");
+
+    // A slow IdP delays only the callers that need new keys: a token whose key is cached is answered at once
+    // while a token naming an unknown key waits for the key set.
+    idp.slow_jwks(std::time::Duration::from_secs(6));
+    std::thread::sleep(thv_core::oidc::JWKS_REFRESH_MIN + std::time::Duration::from_secs(1));
+    let waiting = {
+        let url = format!("{}/v0/auth/oidc", api.base);
+        let token = idp.id_token(&unpublished, "thv-registry", good.clone());
+        std::thread::spawn(move || post(&url, &json!({"oidc_token": token}), None))
+    };
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let started = std::time::Instant::now();
+    let (status, answer) = exchange(&idp.id_token(&key, "thv-registry", good.clone()));
+    assert_eq!(status, 200, "{answer}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "a cached key waited for the key set: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(waiting.join().unwrap().0, 401);
+    idp.slow_jwks(std::time::Duration::ZERO);
+
     // The IdP rotates its key: once the refresh interval has passed, the new key's tokens are accepted (the key
     // set is fetched again because the token names a key it lacks).
     std::thread::sleep(thv_core::oidc::JWKS_REFRESH_MIN + std::time::Duration::from_secs(1));

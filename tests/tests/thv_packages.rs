@@ -188,8 +188,10 @@ fn go_builds_take_the_users_module_proxy_settings() {
         "{dockerfile}"
     );
     assert!(!dockerfile.contains("s3cret"), "{dockerfile}");
-    let refused = thv.fails(&["config", "set-build-env", "PATH", "/x"]);
-    assert!(refused.contains("set by the build"), "{refused}");
+    for reserved in ["PATH", "CGO_ENABLED"] {
+        let refused = thv.fails(&["config", "set-build-env", reserved, "/x"]);
+        assert!(refused.contains("set by the build"), "{refused}");
+    }
     thv.ok(&["config", "unset-build-env", "GOPROXY"]);
     // --from-env: the name is kept, the value read at build time.
     thv.ok(&["config", "set-build-env", "GOPRIVATE", "--from-env"]);
@@ -200,7 +202,7 @@ fn go_builds_take_the_users_module_proxy_settings() {
         .unwrap();
     let shown = String::from_utf8_lossy(&out.stdout);
     assert!(
-        shown.contains("GOPRIVATE=corp.example/* (from thv's environment (--from-env))"),
+        shown.contains("GOPRIVATE=*** (from thv's environment (--from-env))"),
         "{shown}"
     );
     let config = thv.ok(&["config", "show"]);
@@ -208,4 +210,52 @@ fn go_builds_take_the_users_module_proxy_settings() {
     thv.ok(&["config", "unset-build-env", "--all"]);
     let shown = thv.ok(&["config", "get-build-env"]);
     assert!(shown.contains("no variables"), "{shown}");
+}
+
+/// A build environment holding a credential: the engine's build output never shows it, and the builder stage's
+/// intermediate images, which hold it, are removed after the build, failed or not.
+#[test]
+fn build_environment_credentials_leave_no_trace() {
+    if prerequisites("localhost/thv-base-python:bookworm").is_none() {
+        return;
+    }
+    let thv = Thv::new();
+    let secret = "TRIALSECRETPW";
+    thv.ok(&[
+        "config",
+        "set-build-env",
+        "PIP_INDEX_URL",
+        &format!("http://trialuser:{secret}@127.0.0.1:9/simple"),
+    ]);
+    thv.ok(&[
+        "config",
+        "set-build-env",
+        "UV_INDEX_URL",
+        &format!("http://trialuser:{secret}@127.0.0.1:9/simple"),
+    ]);
+    let out = thv
+        .command(&["build", "uvx://thv-no-such-package-xyz@1.0.0"])
+        .env("THV_LOG", "thv=debug")
+        .output()
+        .unwrap();
+    let all =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{all}");
+    assert!(all.contains("STEP") || all.contains("failed"), "{all}");
+    assert!(!all.contains(secret), "{all}");
+    let left = thv_e2e::thv::podman(&[
+        "images",
+        "-q",
+        "--filter",
+        "label=dev.toolhive.build-stage=builder",
+        "--filter",
+        "dangling=true",
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        left.stdout.is_empty(),
+        "builder-stage images left: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
 }

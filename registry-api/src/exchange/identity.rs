@@ -180,6 +180,11 @@ impl IdentityExchanges {
 }
 
 fn check_rules(c: &OidcExchangeConfig) -> Result<(), String> {
+    if c.audience.trim().is_empty() {
+        return Err(
+            "auth.oidc.audience: must not be empty (the registry's client id at the IdP)".into(),
+        );
+    }
     if c.rules.is_empty() {
         return Err(
             "auth.oidc.rules: at least one rule is needed (what may a token publish?)".into(),
@@ -192,21 +197,52 @@ fn check_rules(c: &OidcExchangeConfig) -> Result<(), String> {
             ));
         }
         for pattern in rule.publish.iter().chain(&rule.edit) {
-            if pattern.trim().is_empty() || pattern.trim() != pattern {
+            if !is_name_pattern(pattern) {
                 return Err(format!(
-                    "auth.oidc.rules[{i}]: '{pattern}' is not a name pattern (`*`, `prefix*` or a name)"
+                    "auth.oidc.rules[{i}]: '{pattern}' is not a name pattern (`*`, a prefix ending in one `*`, or a name)"
                 ));
             }
         }
-        for (claim, value) in rule.claims.iter().chain(&c.required_claims) {
-            if value.is_null() || value.is_object() {
+        if rule.claims.is_empty() {
+            tracing::warn!(
+                rule = i,
+                "auth.oidc.rules[{i}] has no claims: it grants its patterns to every valid ID token of the IdP"
+            );
+        }
+    }
+    for (claim, value) in c
+        .rules
+        .iter()
+        .flat_map(|r| &r.claims)
+        .chain(&c.required_claims)
+    {
+        let scalars: Vec<&Value> = match value {
+            Value::Array(items) if items.is_empty() => {
                 return Err(format!(
-                    "auth.oidc: claim '{claim}': the value must be a string, number, boolean or a list of them"
+                    "auth.oidc: claim '{claim}': an empty list of values can never match"
                 ));
             }
+            Value::Array(items) => items.iter().collect(),
+            other => vec![other],
+        };
+        if scalars
+            .iter()
+            .any(|v| v.is_null() || v.is_object() || v.is_array())
+        {
+            return Err(format!(
+                "auth.oidc: claim '{claim}': the value must be a string, number, boolean or a list of them"
+            ));
         }
     }
     Ok(())
+}
+
+/// `*`, a prefix ending in one `*`, or a name without `*` (the patterns tokens carry).
+fn is_name_pattern(pattern: &str) -> bool {
+    let body = pattern.strip_suffix('*').unwrap_or(pattern);
+    !pattern.is_empty()
+        && !body.contains('*')
+        && !pattern.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 /// An ID token to exchange.
@@ -240,7 +276,7 @@ fn permissions_for(
     };
     for (claim, value) in &config.required_claims {
         if !claims.get(claim).is_some_and(|a| claim_matches(a, value)) {
-            return Err(AppError::Unauthorized(format!(
+            return Err(refused_because(format!(
                 "the token's '{claim}' claim is not {value} (auth.oidc.required_claims)"
             )));
         }
@@ -259,21 +295,31 @@ fn permissions_for(
             .iter()
             .map(|r| serde_json::to_string(&r.claims).unwrap_or_default())
             .collect();
-        return Err(AppError::Forbidden(format!(
+        let why = format!(
             "the token's claims match no rule of this registry (auth.oidc.rules asks for one of: {})",
             asked.join(", ")
-        )));
+        );
+        tracing::info!(reason = %why, "token exchange refused");
+        return Err(AppError::Forbidden(why));
     }
     Ok(permissions)
 }
 
 /// Upstream's rule for GitHub logins and organisations.
 fn is_github_name(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    !name.is_empty()
+        && !name.starts_with('-')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 fn refused(e: thv_core::oidc::TokenError) -> AppError {
-    AppError::Unauthorized(format!("the token was refused: {e}"))
+    refused_because(format!("the token was refused: {e}"))
+}
+
+/// A 401 naming why, logged (without the token) for the audit trail.
+fn refused_because(why: String) -> AppError {
+    tracing::info!(reason = %why, "token exchange refused");
+    AppError::Unauthorized(why)
 }
 
 /// A token for what the company's identity provider says about the caller.
@@ -316,15 +362,15 @@ pub async fn auth_github_oidc(
         ));
     };
     let claims = verifier.verify(&body.oidc_token).await.map_err(refused)?;
-    let owner = claims
-        .get("repository_owner")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if !is_github_name(owner) {
-        return Err(AppError::Unauthorized(format!(
-            "the token's repository_owner '{owner}' is not a GitHub name"
-        )));
-    }
+    let owner = match claims.get("repository_owner") {
+        Some(Value::String(owner)) if is_github_name(owner) => owner,
+        other => {
+            return Err(refused_because(format!(
+                "the token's repository_owner {} is not a GitHub name",
+                other.map(Value::to_string).unwrap_or_default()
+            )));
+        }
+    };
     let subject = claims
         .get("sub")
         .and_then(Value::as_str)
@@ -347,6 +393,11 @@ pub async fn auth_github_at(
             "GitHub access tokens are not accepted by this registry (auth.github.api_url)".into(),
         ));
     };
+    if body.github_token.trim().is_empty() || body.github_token.chars().any(char::is_control) {
+        return Err(refused_because(
+            "github_token is empty or holds control characters".into(),
+        ));
+    }
     let github = GithubApi {
         client,
         api,
@@ -357,9 +408,9 @@ pub async fn auth_github_at(
         .await?
         .ok_or_else(|| AppError::Unauthorized("GitHub refused the token: 403 on /user".into()))?;
     if !is_github_name(&user.login) {
-        return Err(AppError::Unauthorized(format!(
+        return Err(refused_because(format!(
             "GitHub login '{}' is not a GitHub name",
-            user.login
+            user.login.escape_debug()
         )));
     }
     let mut namespaces = vec![format!("io.github.{}/*", user.login)];
@@ -571,5 +622,32 @@ mod tests {
         assert!(!is_github_name("a/b"));
         assert!(!is_github_name("a.b"));
         assert!(!is_github_name("a*"));
+        assert!(!is_github_name("-acme"));
+    }
+
+    #[test]
+    fn patterns_and_claim_values_are_checked_at_start() {
+        for bad in ["a/*b", "**", "", "a *"] {
+            assert!(!is_name_pattern(bad), "{bad}");
+        }
+        for good in ["*", "com.example/*", "com.example/x", "com.example.*"] {
+            assert!(is_name_pattern(good), "{good}");
+        }
+        let empty_list = config(
+            json!([{"claims": {"groups": []}, "publish": ["x/*"]}]),
+            json!({}),
+        );
+        let e = IdentityExchanges::new(Some(&empty_list), None, None).unwrap_err();
+        assert!(e.contains("never match"), "{e}");
+        let nested = config(
+            json!([{"claims": {"groups": ["x", {"y": 1}]}, "publish": ["x/*"]}]),
+            json!({}),
+        );
+        let e = IdentityExchanges::new(Some(&nested), None, None).unwrap_err();
+        assert!(e.contains("claim 'groups'"), "{e}");
+        let mut no_audience = config(json!([{"publish": ["x/*"]}]), json!({}));
+        no_audience.audience = " ".into();
+        let e = IdentityExchanges::new(Some(&no_audience), None, None).unwrap_err();
+        assert!(e.contains("auth.oidc.audience"), "{e}");
     }
 }

@@ -173,6 +173,7 @@ impl DomainProof {
 
 /// A refused proof: a 401 naming the reason.
 fn refused(e: proof::ProofError) -> AppError {
+    tracing::info!(reason = %e, "token exchange refused");
     AppError::Unauthorized(e.to_string())
 }
 
@@ -182,10 +183,15 @@ fn token(
     subject: &str,
     permissions: Vec<Permission>,
 ) -> Result<Json<TokenResponse>, AppError> {
+    let granted: Vec<String> = permissions
+        .iter()
+        .map(|p| format!("{:?}:{}", p.action, p.resource))
+        .collect();
     let (registry_token, expires_at) = state
         .keys
         .mint_for(method, subject, permissions, TOKEN_TTL)
         .map_err(|e| AppError::Internal(format!("minting a token: {e}")))?;
+    tracing::info!(method, subject, granted = ?granted, "registry token issued");
     Ok(Json(TokenResponse {
         registry_token,
         expires_at,

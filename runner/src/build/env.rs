@@ -31,7 +31,15 @@ pub const PASSED_THROUGH: &[&str] = &[
 ];
 
 /// Names the build must set itself: a build environment naming them is refused.
-const RESERVED: &[&str] = &["PATH", "HOME", "GOBIN", "GOPATH", "GOCACHE", "GOOS"];
+const RESERVED: &[&str] = &[
+    "PATH",
+    "HOME",
+    "GOBIN",
+    "GOPATH",
+    "GOCACHE",
+    "GOOS",
+    "CGO_ENABLED",
+];
 
 /// Why `name` cannot be a build environment variable, if it cannot.
 pub fn build_env_name_error(name: &str) -> Option<String> {
@@ -70,13 +78,52 @@ pub fn resolve(
     env
 }
 
-/// `value` with the password of any URL in it replaced by `***` (for printing a build environment).
+/// `text` with every build environment value (of 4 characters or more) replaced by `***`: the engine's build
+/// output echoes the Dockerfile's `ENV` steps.
+pub fn mask_values(text: &str, env: &BTreeMap<String, String>) -> String {
+    let mut out = text.to_owned();
+    for value in env.values().filter(|v| v.chars().count() >= 4) {
+        if out.contains(value.as_str()) {
+            out = out.replace(value.as_str(), "***");
+        }
+    }
+    out
+}
+
+/// Whether a variable's name says it holds a credential (its value is never shown).
+pub fn is_secret_name(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    [
+        "TOKEN",
+        "SECRET",
+        "PASSWORD",
+        "PASSWD",
+        "KEY",
+        "AUTH",
+        "CREDENTIAL",
+    ]
+    .iter()
+    .any(|w| upper.contains(w))
+}
+
+/// How a build environment value is shown: `***` for a value from thv's environment (`--from-env`, meant for
+/// credentials) or a secret-looking name, else [`redact`]ed.
+pub fn display(name: &str, value: &str, from_shell: bool) -> String {
+    if from_shell || is_secret_name(name) {
+        "***".to_owned()
+    } else {
+        redact(value)
+    }
+}
+
+/// `value` with credentials in it replaced by `***`: the password of any URL (`scheme://user:pass@host`, or
+/// `user:pass@host` without a scheme) and the value of `token=`, `_authToken=`, `password=` and `key=` settings.
 pub fn redact(value: &str) -> String {
-    value
+    let urls: String = value
         .split_inclusive([',', '|', ' '])
         .map(|part| {
             let Some(scheme_end) = part.find("://") else {
-                return part.to_owned();
+                return redact_userinfo(part);
             };
             let rest = &part[scheme_end + 3..];
             let host_start = rest.find('/').unwrap_or(rest.len());
@@ -94,7 +141,43 @@ pub fn redact(value: &str) -> String {
                 None => part.to_owned(),
             }
         })
-        .collect()
+        .collect();
+    redact_settings(&urls)
+}
+
+/// `user:pass@host…` (no scheme) → `user:***@host…`.
+fn redact_userinfo(part: &str) -> String {
+    match part.split_once('@') {
+        Some((userinfo, rest)) if userinfo.contains(':') && !userinfo.contains('/') => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{user}:***@{rest}")
+        }
+        _ => part.to_owned(),
+    }
+}
+
+/// `…token=SECRET&…` → `…token=***&…` (also `_authToken=`, `password=`, `key=`; any case).
+fn redact_settings(value: &str) -> String {
+    let lower = value.to_ascii_lowercase();
+    let mut out = String::with_capacity(value.len());
+    let mut i = 0;
+    while i < value.len() {
+        let found = ["token=", "password=", "key="]
+            .iter()
+            .filter_map(|k| lower[i..].find(k).map(|at| i + at + k.len()))
+            .min();
+        let Some(start) = found else {
+            out.push_str(&value[i..]);
+            break;
+        };
+        let end = value[start..]
+            .find(['&', ',', '|', ' ', ';'])
+            .map_or(value.len(), |e| start + e);
+        out.push_str(&value[i..start]);
+        out.push_str("***");
+        i = end;
+    }
+    out
 }
 
 #[cfg(test)]
@@ -151,6 +234,26 @@ mod tests {
             "https://***@a.example|https://b.example"
         );
         assert_eq!(redact("-mod=mod -trimpath"), "-mod=mod -trimpath");
+        assert_eq!(
+            redact("https://idx.example/simple?token=QS1&x=1"),
+            "https://idx.example/simple?token=***&x=1"
+        );
+        assert_eq!(
+            redact("//registry.npmjs.org/:_authToken=NPMTOK6"),
+            "//registry.npmjs.org/:_authToken=***"
+        );
+        assert_eq!(redact("u:PASS5@host.corp:8080"), "u:***@host.corp:8080");
+        assert_eq!(display("NPM_TOKEN", "abc", false), "***");
+        assert_eq!(display("GOPRIVATE", "corp.example/*", true), "***");
+        assert_eq!(
+            display("GOPRIVATE", "corp.example/*", false),
+            "corp.example/*"
+        );
+        let env: BTreeMap<String, String> = [("A".to_owned(), "s3cr3t".to_owned())].into();
+        assert_eq!(
+            mask_values("STEP 2/7: ENV A=\"s3cr3t\"", &env),
+            "STEP 2/7: ENV A=\"***\""
+        );
         assert_eq!(redact("https://x.example/a@b"), "https://x.example/a@b");
     }
 }

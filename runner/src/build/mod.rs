@@ -345,7 +345,10 @@ pub async fn build_package_image(
     tracing::info!(%image, package = %pinned, "building the package image");
     let started = std::time::Instant::now();
     let mut tail = VecDeque::with_capacity(LOG_TAIL_LINES);
+    // The engine echoes the Dockerfile's steps, build environment values included: never shown or logged.
+    let mask = |text: &str| env::mask_values(text, &opts.build_env);
     let mut progress = |line: &str| {
+        let line = &mask(line);
         if line.starts_with("STEP ") || line.starts_with("Step ") {
             tracing::info!(image = %image, "{line}");
         } else {
@@ -356,9 +359,22 @@ pub async fn build_package_image(
         }
         tail.push_back(line.to_owned());
     };
-    match runtime.build_image(context, &build, &mut progress).await {
+    let built = runtime.build_image(context, &build, &mut progress).await;
+    if !opts.build_env.is_empty() {
+        // The builder stage's intermediate images hold the build environment (credentials of a package
+        // mirror, say): removed, whether the build worked or not.
+        match runtime
+            .prune_labelled_images(templates::BUILD_STAGE_LABEL)
+            .await
+        {
+            Ok(n) => tracing::debug!(removed = n, "builder-stage images removed"),
+            Err(e) => tracing::warn!(error = %e, "cannot remove the builder-stage images"),
+        }
+    }
+    match built {
         Ok(()) => {}
         Err(RuntimeError::BuildFailed { tag, message }) => {
+            let message = mask(&message);
             let log_tail: Vec<String> = tail.into();
             let hint = tls_hint(&message, &log_tail, opts.ca_cert.is_some());
             return Err(BuildError::Failed {

@@ -46,6 +46,9 @@ pub struct TemplateInput<'a> {
     pub build_env: &'a BTreeMap<String, String>,
 }
 
+/// The label of the builder stage's images (`KEY=VALUE`).
+pub const BUILD_STAGE_LABEL: &str = "dev.toolhive.build-stage=builder";
+
 /// The Dockerfile that builds `pkg` (its version as given: pin it first).
 pub fn render(pkg: &PackageSource, input: &TemplateInput<'_>) -> Result<String, BuildError> {
     let env = build_env_lines(input.build_env)?;
@@ -57,7 +60,12 @@ pub fn render(pkg: &PackageSource, input: &TemplateInput<'_>) -> Result<String, 
     } else {
         String::new()
     };
-    let _ = writeln!(builder, "FROM {builder_image} AS builder\n{ca}{env}");
+    // The label marks the builder stage's intermediate images, which hold the build environment, so they can be
+    // removed after the build (`super::build_package_image`).
+    let _ = writeln!(
+        builder,
+        "FROM {builder_image} AS builder\nLABEL {BUILD_STAGE_LABEL}\n{ca}{env}"
+    );
     let _ = writeln!(runtime, "FROM {runtime_image}\n{ca}{}", user_lines());
     match pkg.scheme {
         PackageScheme::Uvx => uvx(pkg, &mut builder, &mut runtime),

@@ -77,13 +77,28 @@ pub async fn build(dirs: Dirs, a: BuildArgs) -> anyhow::Result<i32> {
     opts.no_cache = a.no_cache;
     if a.dry_run {
         let pinned = pin_version(&pkg, &opts).await?;
-        // Build environment values may hold credentials (a proxy URL's password): shown as ***.
+        // Build environment values may hold credentials: shown as build_env::display does.
         let text = dockerfile(&pinned, &opts)?;
+        let from_shell = &manager.config().build.env_from_shell;
         for line in text.lines() {
-            if line.starts_with("ENV ") {
-                outln!("{}", crate::build::env::redact(line));
-            } else {
-                outln!("{line}");
+            let configured = opts.build_env.keys().find(|name| {
+                line.strip_prefix("ENV ")
+                    .and_then(|rest| rest.strip_prefix(name.as_str()))
+                    .is_some_and(|rest| rest.starts_with('='))
+            });
+            match configured {
+                Some(name) => {
+                    let shown = crate::build::env::display(
+                        name,
+                        &opts.build_env[name],
+                        from_shell.contains(name),
+                    );
+                    outln!("ENV {name}=\"{shown}\"");
+                }
+                None if line.starts_with("ENV ") => {
+                    outln!("{}", crate::build::env::redact(line))
+                }
+                None => outln!("{line}"),
             }
         }
         return Ok(0);

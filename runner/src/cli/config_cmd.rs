@@ -415,7 +415,7 @@ fn set_build_env(
 }
 
 fn get_build_env(dirs: &Dirs, only: Option<&str>) -> anyhow::Result<()> {
-    use crate::build::env::{PASSED_THROUGH, redact};
+    use crate::build::env::{PASSED_THROUGH, build_env_name_error, display};
     let cfg = UserConfig::load(&dirs.config_file())?;
     let effective = super::build_cmd::build_options(&cfg, None)?.build_env;
     let mut names: Vec<&String> = effective.keys().collect();
@@ -430,18 +430,33 @@ fn get_build_env(dirs: &Dirs, only: Option<&str>) -> anyhow::Result<()> {
         .into_iter()
         .filter(|n| only.is_none_or(|o| o == n.as_str()))
     {
+        let from_shell = cfg.build.env_from_shell.contains(name);
         let origin = if cfg.build.env.contains_key(name) {
             "configured"
-        } else if cfg.build.env_from_shell.contains(name) {
+        } else if from_shell {
             "from thv's environment (--from-env)"
         } else if PASSED_THROUGH.contains(&name.as_str()) {
             "passed through from thv's environment"
         } else {
             "configured"
         };
-        match effective.get(name) {
-            Some(v) => outln!("{name}={} ({origin})", redact(v)),
-            None => outln!("{name} is unset ({origin}: thv's environment does not set it)"),
+        // A hand-edited file may hold what set-build-env refuses: flagged, never printed raw.
+        let problem = build_env_name_error(name).or_else(|| {
+            effective
+                .get(name)
+                .filter(|v| v.chars().any(char::is_control))
+                .map(|_| "the value contains a control character".to_owned())
+        });
+        if let Some(problem) = problem {
+            outln!(
+                "{}: invalid, builds refuse it ({problem})",
+                name.escape_debug()
+            );
+        } else {
+            match effective.get(name) {
+                Some(v) => outln!("{name}={} ({origin})", display(name, v, from_shell)),
+                None => outln!("{name} is unset ({origin}: thv's environment does not set it)"),
+            }
         }
         shown += 1;
     }

@@ -498,6 +498,10 @@ pub trait Runtime: Send + Sync {
     /// Gives the image `source` the name `target` (`REPOSITORY:TAG`) too (`POST /images/{name}/tag`).
     async fn tag_image(&self, source: &str, target: &str) -> Result<(), RuntimeError>;
 
+    /// Removes the untagged images labelled `label` (`KEY=VALUE`): a build's intermediate images
+    /// (`POST /images/prune`); how many were removed.
+    async fn prune_labelled_images(&self, label: &str) -> Result<u64, RuntimeError>;
+
     /// Writes an image of the engine's store to the file `to` as the engine exports it (`GET
     /// /images/{name}/get`: `docker save`'s format, `manifest.json` naming the config and layers), streamed.
     async fn export_image(&self, image: &str, to: &std::path::Path) -> Result<(), RuntimeError>;

@@ -78,3 +78,17 @@ pub(super) async fn tag(docker: &Docker, source: &str, target: &str) -> Result<(
         .await
         .map_err(|e| map_err(e, source))
 }
+
+/// Removes the untagged images carrying `label` (a build's intermediate images); how many went.
+pub(super) async fn prune_labelled(docker: &Docker, label: &str) -> Result<u64, RuntimeError> {
+    let filters =
+        std::collections::HashMap::from([("label", vec![label]), ("dangling", vec!["true"])]);
+    let options = bollard::query_parameters::PruneImagesOptionsBuilder::default()
+        .filters(&filters)
+        .build();
+    let pruned = docker
+        .prune_images(Some(options))
+        .await
+        .map_err(|e| map_err(e, label))?;
+    Ok(pruned.images_deleted.map_or(0, |d| d.len() as u64))
+}

@@ -566,6 +566,10 @@ impl Runtime for DockerRuntime {
         images::tag(&self.docker, source, target).await
     }
 
+    async fn prune_labelled_images(&self, label: &str) -> Result<u64, RuntimeError> {
+        images::prune_labelled(&self.docker, label).await
+    }
+
     async fn pull_image(
         &self,
         image: &str,
