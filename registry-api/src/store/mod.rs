@@ -97,7 +97,8 @@ pub struct VersionRow {
     pub published_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub is_latest: bool,
-    /// Lower-cased name and description, matched by `search`.
+    /// Lower-cased name and description, matched by `search`. Empty in rows the [`Store`]'s reads return
+    /// (`list`, `versions`, `get`: the API never shows it); written and read whole inside write transactions.
     pub search_text: String,
 }
 

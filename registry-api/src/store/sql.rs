@@ -36,25 +36,39 @@ macro_rules! cols {
     };
 }
 
+/// The columns the API's reads need: everything but `search_text` (read back as `''`: only writes use it), so
+/// the driver copies no more than the answer needs.
+macro_rules! read_cols {
+    () => {
+        "server_name, version, value, status, status_message, status_changed_at, published_at, updated_at, is_latest, '' AS search_text"
+    };
+}
+
 const SELECT_VERSIONS: &str = concat!(
     "SELECT ",
     cols!(),
     " FROM server_versions WHERE source = $1 AND server_name = $2 ORDER BY published_at DESC, version DESC"
 );
+/// [`SELECT_VERSIONS`] for the API's reads.
+const READ_VERSIONS: &str = concat!(
+    "SELECT ",
+    read_cols!(),
+    " FROM server_versions WHERE source = $1 AND server_name = $2 ORDER BY published_at DESC, version DESC"
+);
 const SELECT_VERSIONS_LIVE: &str = concat!(
     "SELECT ",
-    cols!(),
+    read_cols!(),
     " FROM server_versions WHERE source = $1 AND server_name = $2 AND status <> 'deleted' \
      ORDER BY published_at DESC, version DESC"
 );
 const SELECT_ONE: &str = concat!(
     "SELECT ",
-    cols!(),
+    read_cols!(),
     " FROM server_versions WHERE source = $1 AND server_name = $2 AND version = $3"
 );
 const SELECT_LATEST: &str = concat!(
     "SELECT ",
-    cols!(),
+    read_cols!(),
     " FROM server_versions WHERE source = $1 AND server_name = $2 AND is_latest"
 );
 /// The sources holding a server name (for registries of several sources).
@@ -365,7 +379,7 @@ where
     String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
     i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
 {
-    let mut b = QueryBuilder::<DB>::new(concat!("SELECT ", cols!(), " FROM "));
+    let mut b = QueryBuilder::<DB>::new(concat!("SELECT ", read_cols!(), " FROM "));
     match (&q.search, plan) {
         (Some(term), SearchPlan::TrigramIndex) => {
             // CROSS JOIN makes SQLite drive the join from the index lookup.
@@ -741,7 +755,7 @@ macro_rules! sql_store {
                     return Ok(Vec::new());
                 };
                 let sql = if include_deleted {
-                    SELECT_VERSIONS
+                    READ_VERSIONS
                 } else {
                     SELECT_VERSIONS_LIVE
                 };
