@@ -283,7 +283,10 @@ async fn list_orders_filters_and_pages(s: Arc<dyn Store>) {
         ["a.x/one@10.0.0", "a.x/one@2.0.0"],
         "newest publish first"
     );
-    assert_eq!(versions[0], rows[2], "a row reads back exactly as written");
+    // Reads leave search_text empty (the API never shows it; writes read it in their transactions).
+    let mut written = rows[2].clone();
+    written.search_text.clear();
+    assert_eq!(versions[0], written, "a row reads back exactly as written");
 }
 
 async fn latest_flag_and_get(s: Arc<dyn Store>) {
