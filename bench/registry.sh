@@ -16,7 +16,7 @@
 #   BENCH_WARMUP=2s          wrk warm-up duration (not reported)
 #   BENCH_CONNECTIONS=64     wrk connections       BENCH_THREADS=2   wrk threads
 #   BENCH_NAMES=20000        synthetic names       BENCH_VERSIONS=5  versions per name
-#   BENCH_MAX_CONNECTIONS=16 the server's database pool size (its default)
+#   BENCH_MAX_CONNECTIONS=N  the server's database pool size (default: the server's own default)
 #   BENCH_PORT=18080         registry port          BENCH_NGINX_PORT=18081  nginx port (127.0.0.1 only)
 #   BENCH_BIN=path           use this thv-registry-api binary instead of building one
 #   CARGO_TARGET_DIR         where the release build goes (default: <repo>/target-bench)
@@ -41,7 +41,7 @@ conns=${BENCH_CONNECTIONS:-64}
 threads=${BENCH_THREADS:-2}
 names=${BENCH_NAMES:-20000}
 per_name=${BENCH_VERSIONS:-5}
-pool=${BENCH_MAX_CONNECTIONS:-16}
+pool=${BENCH_MAX_CONNECTIONS:-}
 port=${BENCH_PORT:-18080}
 nginx_port=${BENCH_NGINX_PORT:-18081}
 skip_pg=${BENCH_SKIP_PG:-0}
@@ -274,7 +274,7 @@ start_server() {
     -u THV_REGISTRY_READ_CACHE_BYTES -u THV_REGISTRY_READ_CACHE_TTL_SECONDS -u THV_REGISTRY_SEED_FROM \
     XDG_DATA_HOME="$work/xdg" \
     "$bin" --listen "127.0.0.1:$port" --database-url "$db_url" "$@" \
-    --max-connections "$pool" --log-format json 2>"$slog" >/dev/null &
+    ${pool:+--max-connections "$pool"} --log-format json 2>"$slog" >/dev/null &
   server_pid=$!
   local started=${EPOCHREALTIME/./}
   # Wait for the port without starting a process per try (the server binds once the import is done).
@@ -406,7 +406,7 @@ EOF
   done
 }
 
-record "meta commit=$commit code_commit=$code_commit bin_given=${BENCH_BIN:+1} dirty_files=\"$dirty\" date=$(date -u +%Y-%m-%dT%H:%M:%SZ) duration=$duration warmup=$warmup conns=$conns threads=$threads pool=$pool"
+record "meta commit=$commit code_commit=$code_commit bin_given=${BENCH_BIN:+1} dirty_files=\"$dirty\" date=$(date -u +%Y-%m-%dT%H:%M:%SZ) duration=$duration warmup=$warmup conns=$conns threads=$threads pool=${pool:-default}"
 record "machine cpus=$(nproc) mem_mb=$(free -m | awk '/^Mem:/ {print $2}') kernel=$(uname -r) cpu_model=\"$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo | tr -s ' ')\""
 record "tools wrk=\"$(wrk --version 2>&1 | head -1 | awk '{print $2}')\" nginx=\"$("$nginx_bin" -v 2>&1 | sed 's/.*nginx\///')\" rustc=\"$(rustc --version 2>/dev/null | awk '{print $2}')\""
 record "data versions=$VERSIONS names=$NAMES bytes=$(stat -c %s "$data") common_word=$COMMON_WORD common_count=$COMMON_COUNT rare_word=$RARE_WORD rare_count=$RARE_COUNT deep_cursor=$DEEP_CURSOR detail=$DETAIL_NAME detail_version=$DETAIL_VERSION"

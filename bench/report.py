@@ -121,8 +121,10 @@ def main():
     w("")
     w(f"Load: wrk {tools.get('wrk', '?')}, `-c{meta.get('conns')} -t{meta.get('threads')} -d{meta.get('duration')} "
       f"--latency --timeout 10s` (closed loop, keep-alive), each run after a {meta.get('warmup')} warm-up of the "
-      f"same URL. Server: release build (rustc {tools.get('rustc', '?')}), `--max-connections {meta.get('pool')}` "
-      "(the default pool), on 127.0.0.1. Each backend is measured twice on the populated database: in the default "
+      f"same URL. Server: release build (rustc {tools.get('rustc', '?')}), "
+      + ("its default database pool (SQLite: 2 × cores, 2–8 connections; PostgreSQL: 16)"
+         if meta.get('pool') in (None, 'default') else f"`--max-connections {meta.get('pool')}`")
+      + ", on 127.0.0.1. Each backend is measured twice on the populated database: in the default "
       "configuration, whose read cache answers repeated GETs (`X-Registry-Cache: HIT`) — a fixed URL hammered "
       "for 10 s is nearly all hits — and with the read cache off, where every request reaches the database. "
       f"nginx {tools.get('nginx', '?')} ({machine.get('cpus', '?')} workers) serves the registry's own first page "

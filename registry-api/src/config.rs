@@ -12,7 +12,7 @@
 //! | `jwt_private_key`     | `THV_REGISTRY_JWT_PRIVATE_KEY`    | a key generated once into the data dir    |
 //! | `admin_token`         | `THV_REGISTRY_ADMIN_TOKEN`        | none (no admin token)                     |
 //! | `max_body_bytes`      | `THV_REGISTRY_MAX_BODY_BYTES`     | 1 MiB                                     |
-//! | `max_connections`     | `THV_REGISTRY_MAX_CONNECTIONS`    | 16                                        |
+//! | `max_connections`     | `THV_REGISTRY_MAX_CONNECTIONS`    | SQLite: 2 × cores (2–8); PostgreSQL: 16   |
 //! | `database_acquire_timeout` | `THV_REGISTRY_DATABASE_ACQUIRE_TIMEOUT` | `2s` (PostgreSQL: longest wait for a connection, then 503; `500ms`, `1m`, ...) |
 //! | `log_format`          | `THV_REGISTRY_LOG_FORMAT`         | `text` (or `json`)                        |
 //! | `read_cache_bytes`    | `THV_REGISTRY_READ_CACHE_BYTES`   | 32 MiB of cached GET responses (0: off)   |
@@ -333,7 +333,7 @@ impl Config {
                 .listen
                 .or(file.listen)
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
-            database_url,
+            database_url: database_url.clone(),
             seed_from: args.seed_from.clone().or(file.seed_from),
             seed: !(args.no_seed || file.no_seed.unwrap_or(false)),
             key,
@@ -342,7 +342,10 @@ impl Config {
                 .max_body_bytes
                 .or(file.max_body_bytes)
                 .unwrap_or(1024 * 1024),
-            max_connections: args.max_connections.or(file.max_connections).unwrap_or(16),
+            max_connections: args
+                .max_connections
+                .or(file.max_connections)
+                .unwrap_or_else(|| default_pool_size(&database_url)),
             database_acquire_timeout,
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             read_cache_bytes: args
@@ -475,6 +478,18 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 #[cfg(not(unix))]
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     std::fs::write(path, contents)
+}
+
+/// The database pool's size when none is configured. PostgreSQL: 16. SQLite: twice the cores (2 to 8). Each
+/// SQLite connection is a thread with its own page cache; more of them than cores only adds task switches and
+/// memory (measured: 16, 4 and 2 connections on 2 cores gave 8.9 k, 9.3 k and 8.1 k req/s for a page).
+fn default_pool_size(database_url: &str) -> u32 {
+    if database_url.starts_with("sqlite:") {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get() as u32);
+        (cores * 2).clamp(2, 8)
+    } else {
+        16
+    }
 }
 
 #[cfg(test)]
