@@ -92,6 +92,9 @@ pub async fn serve_workload(dirs: Dirs, name: &str, foreground: bool) -> anyhow:
                 _ = signals.recv() => break,
                 _ = tokio::time::sleep(WATCH) => {
                     keeper.check(&manager, rt.as_ref(), &rc.name, &cname).await;
+                    if keeper.gone {
+                        break;
+                    }
                 }
             }
         }
@@ -250,6 +253,9 @@ async fn serve_stdio(
             _ = signals.recv() => return Ok(()),
             r = wait_running(&mut keeper, manager, rt.as_ref(), &rc.name, &cname) => r?,
         }
+        if keeper.gone {
+            return Ok(());
+        }
         let attachment = match rt.attach_stdio(&cname).await {
             Ok(a) => a,
             Err(e) => {
@@ -309,6 +315,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// this proxy before the container, so they never race it.
 #[derive(Debug, Default)]
 struct Keeper {
+    /// The container is gone and so is the workload's record: it was removed (by `thv rm` of a run that was
+    /// interrupted before it recorded this proxy, say), and this proxy must end rather than wait forever.
+    gone: bool,
     reported: bool,
     backoff: Option<Duration>,
     next_try: Option<tokio::time::Instant>,
@@ -366,6 +375,10 @@ impl Keeper {
                     Err(e) => tracing::warn!(container = %cname, "cannot start the container: {e}"),
                 }
             }
+            Err(RuntimeError::NotFound(_)) if !manager.store().exists(name) => {
+                tracing::info!(container = %cname, "the workload was removed: the proxy exits");
+                self.gone = true;
+            }
             Err(RuntimeError::NotFound(_)) => {
                 if !self.reported {
                     tracing::warn!(container = %cname, "the container does not exist; waiting (`thv start` creates it again)");
@@ -383,8 +396,8 @@ impl Keeper {
     }
 }
 
-/// Waits until the container runs, starting it again when it stopped on its own ([`Keeper`]); the engine may
-/// be away for a while: it is asked again every [`POLL`].
+/// Waits until the container runs, starting it again when it stopped on its own ([`Keeper`]), or until the
+/// workload is gone (`keeper.gone`); the engine may be away for a while: it is asked again every [`POLL`].
 async fn wait_running(
     keeper: &mut Keeper,
     manager: &Manager,
@@ -392,7 +405,7 @@ async fn wait_running(
     name: &str,
     cname: &str,
 ) -> anyhow::Result<()> {
-    while !keeper.check(manager, rt, name, cname).await {
+    while !keeper.check(manager, rt, name, cname).await && !keeper.gone {
         tokio::time::sleep(POLL).await;
     }
     Ok(())

@@ -621,6 +621,21 @@ fn names_never_collide() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!exists("container", &cut) && !exists("container", &format!("{cut}-egress")));
+    // The interrupted run's proxy (never recorded) sees its workload gone and ends instead of waiting forever.
+    let serving = || {
+        std::process::Command::new("pgrep")
+            .args(["-f", &format!("proxy-serve {cut}$")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while serving() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the proxy of the removed workload {cut} still runs"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
     assert!(!exists("network", &format!("toolhive-{cut}-internal")));
     thv.ok(&["run", TEST_SERVER_IMAGE, "--name", &cut]);
 
