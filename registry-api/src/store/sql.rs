@@ -30,17 +30,24 @@ const CHANGES_CHANNEL: &str = "thv_registry_changes";
 /// Rows per multi-row INSERT in [`Store::insert_batch`] (10 parameters each, below both drivers' limits).
 const BATCH_ROWS: usize = 1000;
 
-macro_rules! cols {
+/// The columns of a version the API shows (every column but `search_text`).
+macro_rules! shown_cols {
     () => {
-        "server_name, version, value, status, status_message, status_changed_at, published_at, updated_at, is_latest, search_text"
+        "server_name, version, value, status, status_message, status_changed_at, published_at, updated_at, is_latest"
     };
 }
 
-/// The columns the API's reads need: everything but `search_text` (read back as `''`: only writes use it), so
-/// the driver copies no more than the answer needs.
+macro_rules! cols {
+    () => {
+        concat!(shown_cols!(), ", search_text")
+    };
+}
+
+/// The columns the API's reads need: `search_text` is read back as `''` (only writes use it), so the driver
+/// copies no more than the answer needs.
 macro_rules! read_cols {
     () => {
-        "server_name, version, value, status, status_message, status_changed_at, published_at, updated_at, is_latest, '' AS search_text"
+        concat!(shown_cols!(), ", '' AS search_text")
     };
 }
 

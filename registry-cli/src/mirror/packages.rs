@@ -72,11 +72,7 @@ impl PackageBuilder {
             opts: BuildOptions {
                 base_images: BaseImages::from_env(),
                 ca_cert,
-                build_env: thv::build::env::resolve(
-                    |name| std::env::var(name).ok(),
-                    &[],
-                    &Default::default(),
-                ),
+                build_env: thv::build::env::from_process(&[], &Default::default()),
                 ..BuildOptions::default()
             },
         })

@@ -78,6 +78,14 @@ pub fn resolve(
     env
 }
 
+/// [`resolve`] from this process's environment.
+pub fn from_process(
+    from_shell: &[String],
+    literal: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    resolve(|name| std::env::var(name).ok(), from_shell, literal)
+}
+
 /// `text` with every build environment value (of 4 characters or more) replaced by `***`: the engine's build
 /// output echoes the Dockerfile's `ENV` steps.
 pub fn mask_values(text: &str, env: &BTreeMap<String, String>) -> String {

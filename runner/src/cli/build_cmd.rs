@@ -41,11 +41,7 @@ pub fn build_options(cfg: &UserConfig, ca_cert: Option<PathBuf>) -> anyhow::Resu
             PackageScheme::Go => base_images.go = image.clone(),
         }
     }
-    let build_env = crate::build::env::resolve(
-        |name| std::env::var(name).ok(),
-        &cfg.build.env_from_shell,
-        &cfg.build.env,
-    );
+    let build_env = crate::build::env::from_process(&cfg.build.env_from_shell, &cfg.build.env);
     Ok(BuildOptions {
         base_images,
         ca_cert: ca_cert.or_else(|| cfg.build.ca_cert.clone()),

@@ -417,7 +417,7 @@ fn set_build_env(
 fn get_build_env(dirs: &Dirs, only: Option<&str>) -> anyhow::Result<()> {
     use crate::build::env::{PASSED_THROUGH, build_env_name_error, display};
     let cfg = UserConfig::load(&dirs.config_file())?;
-    let effective = super::build_cmd::build_options(&cfg, None)?.build_env;
+    let effective = crate::build::env::from_process(&cfg.build.env_from_shell, &cfg.build.env);
     let mut names: Vec<&String> = effective.keys().collect();
     names.extend(
         cfg.build
