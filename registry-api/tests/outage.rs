@@ -129,7 +129,18 @@ impl Cluster {
         let port = self.port.to_string();
         self.run(
             "psql",
-            &["-h", "127.0.0.1", "-p", &port, "-U", "postgres", "-d", "template1", "-c", sql],
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                "postgres",
+                "-d",
+                "template1",
+                "-c",
+                sql,
+            ],
         );
     }
 
@@ -242,9 +253,10 @@ async fn requests_fail_fast_while_postgres_is_down_and_the_outage_is_logged_once
                 body["error"],
                 "Registry storage is unavailable, retry later"
             );
+            // A pooled connection the stop broke fails at once; a new one is tried until the acquire timeout.
             assert!(
-                took >= TIMEOUT.mul_f64(0.8) && took < TIMEOUT + Duration::from_secs(2),
-                "answered after {took:?}, not about the acquire timeout ({TIMEOUT:?})"
+                took < TIMEOUT + Duration::from_secs(2),
+                "answered after {took:?}, not within the acquire timeout ({TIMEOUT:?})"
             );
             alarms_after_first.get_or_insert_with(|| logs.alarms());
         }
@@ -295,13 +307,19 @@ async fn requests_fail_fast_while_postgres_is_down_and_the_outage_is_logged_once
 
     // The server up but the database refusing logins (closed to connections): 503 as well, never a 500.
     cluster.psql("ALTER DATABASE postgres ALLOW_CONNECTIONS false");
-    cluster.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'postgres'");
+    cluster
+        .psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'postgres'");
     for _ in 0..2 {
         n += 1;
         let (status, body, _) = uncached(&app, n).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     }
-    assert_eq!(logs.count("the database is unreachable"), 3, "{}", logs.text());
+    assert_eq!(
+        logs.count("the database is unreachable"),
+        3,
+        "{}",
+        logs.text()
+    );
     cluster.psql("ALTER DATABASE postgres ALLOW_CONNECTIONS true");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

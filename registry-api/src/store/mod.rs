@@ -3,8 +3,10 @@
 //! The store knows rows, not rules: what may be published, and which version is latest, is decided by the
 //! service (`crate::service`) inside a serialized write transaction that the store provides ([`Store::write`]).
 
+mod list_sql;
 mod monitor;
 mod sql;
+mod sqlite_read;
 
 use std::fmt;
 use std::sync::Arc;

@@ -17,10 +17,15 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{FromRow, Pool, Postgres, QueryBuilder, Sqlite};
 use thv_core::api::ServerStatus;
 
+use super::list_sql::{
+    PROBE_MATCHES, SEARCH_PROBE, SearchPlan, SqlText, build_list, choose_plan, fts_phrase,
+    probed_term,
+};
+use super::sqlite_read::Readers;
 use super::{
-    ChangeCallback, Cursor, ListQuery, MANAGED_SOURCE, Monitored, PoolSettings, RowBatches, Scope,
+    ChangeCallback, ListQuery, MANAGED_SOURCE, Monitored, PoolSettings, RowBatches, Scope,
     SourceRecord, SourceStatus, Store, StoreError, SyncAttempt, SyncFn, SyncOutcome, SyncTx,
-    Timestamps, VersionFilter, VersionRow, WriteFn, WriteTx,
+    Timestamps, VersionRow, WriteFn, WriteTx,
 };
 use crate::error::AppError;
 
@@ -50,6 +55,8 @@ macro_rules! read_cols {
         concat!(shown_cols!(), ", '' AS search_text")
     };
 }
+
+const READ_COLS: &str = read_cols!();
 
 const SELECT_VERSIONS: &str = concat!(
     "SELECT ",
@@ -196,18 +203,19 @@ impl TryFrom<RawSource> for SourceRecord {
     }
 }
 
+/// A `server_versions` row as read (the `read_cols!` columns).
 #[derive(FromRow)]
-struct RawRow {
-    server_name: String,
-    version: String,
-    value: String,
-    status: String,
-    status_message: Option<String>,
-    status_changed_at: i64,
-    published_at: i64,
-    updated_at: i64,
-    is_latest: bool,
-    search_text: String,
+pub(super) struct RawRow {
+    pub server_name: String,
+    pub version: String,
+    pub value: String,
+    pub status: String,
+    pub status_message: Option<String>,
+    pub status_changed_at: i64,
+    pub published_at: i64,
+    pub updated_at: i64,
+    pub is_latest: bool,
+    pub search_text: String,
 }
 
 impl TryFrom<RawRow> for VersionRow {
@@ -304,20 +312,6 @@ fn storable(message: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// Escapes `\`, `%` and `_` so that a search term matches literally inside `LIKE ... ESCAPE '\'`.
-fn like_pattern(term: &str) -> String {
-    let mut p = String::with_capacity(term.len() + 2);
-    p.push('%');
-    for c in term.chars() {
-        if matches!(c, '\\' | '%' | '_') {
-            p.push('\\');
-        }
-        p.push(c);
-    }
-    p.push('%');
-    p
-}
-
 /// 63-bit FNV-1a of a server name: the PostgreSQL advisory-lock key that serializes writes to that name.
 fn lock_key(name: &str) -> i64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -326,136 +320,6 @@ fn lock_key(name: &str) -> i64 {
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     (h & (i64::MAX as u64)) as i64
-}
-
-/// How a list query finds the rows matching a search term.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SearchPlan {
-    /// `search_text LIKE '%term%'` while walking the rows in page order: fast when matches are common (the page
-    /// fills early) and on PostgreSQL, whose trigram index serves it.
-    Like,
-    /// SQLite: look the term up in the FTS5 trigram index first, then fetch and order those rows: fast when
-    /// matches are few.
-    TrigramIndex,
-}
-
-/// How many trigram-index matches SQLite reads to choose a search plan (see `SqliteStore::search_plan`).
-const PROBE_MATCHES: i64 = 64;
-
-/// A phrase query for the trigram index: the term, quoted, matches as a literal substring.
-fn fts_phrase(term: &str) -> String {
-    format!("\"{}\"", term.replace('"', "\"\""))
-}
-
-/// Restricts a statement over `server_versions` to a scope: its one source, or its sources in precedence order,
-/// each row shown only when no earlier source holds its server name.
-fn push_scope<'a, DB: sqlx::Database>(b: &mut QueryBuilder<DB>, scope: &'a Scope)
-where
-    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-{
-    let sources = scope.sources();
-    if let [only] = sources {
-        b.push(" AND source = ").push_bind(only.clone());
-        return;
-    }
-    b.push(" AND (");
-    for (i, source) in sources.iter().enumerate() {
-        if i > 0 {
-            b.push(" OR ");
-        }
-        b.push("(source = ").push_bind(source.clone());
-        if i > 0 {
-            b.push(
-                " AND NOT EXISTS (SELECT 1 FROM server_versions h \
-                 WHERE h.server_name = server_versions.server_name AND h.source IN (",
-            );
-            let mut higher = b.separated(", ");
-            for s in &sources[..i] {
-                higher.push_bind(s.clone());
-            }
-            b.push("))");
-        }
-        b.push(")");
-    }
-    b.push(")");
-}
-
-/// Builds the list statement from the query's filters (keyset pagination, no OFFSET). `instr`: the walk of a
-/// search compares with `instr(search_text, term)` (a plain substring search: both sides are lower-cased
-/// already) instead of `LIKE '%term%'`, whose pattern matcher costs several times more per row; PostgreSQL keeps
-/// LIKE, which its trigram index serves.
-fn build_list<'a, DB: sqlx::Database>(
-    q: &'a ListQuery,
-    plan: SearchPlan,
-    instr: bool,
-) -> QueryBuilder<DB>
-where
-    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-{
-    let mut b = QueryBuilder::<DB>::new(concat!("SELECT ", read_cols!(), " FROM "));
-    match (&q.search, plan) {
-        (Some(term), SearchPlan::TrigramIndex) => {
-            // CROSS JOIN makes SQLite drive the join from the index lookup.
-            b.push("(SELECT rowid AS rid FROM server_search WHERE server_search MATCH ")
-                .push_bind(fts_phrase(term))
-                .push(") AS m CROSS JOIN server_versions ON server_versions.id = m.rid WHERE 1=1");
-        }
-        _ => {
-            b.push("server_versions WHERE 1=1");
-        }
-    }
-    push_scope(&mut b, &q.scope);
-    if !q.include_deleted {
-        b.push(" AND status <> 'deleted'");
-    }
-    if let Some(since) = &q.updated_since {
-        b.push(" AND updated_at > ").push_bind(micros(since));
-    }
-    match &q.version {
-        VersionFilter::All => {}
-        VersionFilter::Latest => {
-            b.push(" AND is_latest");
-        }
-        VersionFilter::Exact(v) => {
-            b.push(" AND version = ").push_bind(v.clone());
-        }
-    }
-    match (&q.search, plan) {
-        (Some(term), SearchPlan::Like) if instr => {
-            b.push(" AND instr(search_text, ")
-                .push_bind(term.clone())
-                .push(") > 0");
-        }
-        (Some(term), SearchPlan::Like) => {
-            b.push(" AND search_text LIKE ")
-                .push_bind(like_pattern(term))
-                .push(" ESCAPE '\\'");
-        }
-        _ => {}
-    }
-    match &q.cursor {
-        Some(Cursor {
-            server_name,
-            version: Some(v),
-        }) => {
-            b.push(" AND (server_name, version) > (")
-                .push_bind(server_name.clone())
-                .push(", ")
-                .push_bind(v.clone())
-                .push(")");
-        }
-        Some(Cursor {
-            server_name,
-            version: None,
-        }) => {
-            b.push(" AND server_name > ").push_bind(server_name.clone());
-        }
-        None => {}
-    }
-    b.push(" ORDER BY server_name, version LIMIT ")
-        .push_bind(i64::from(q.limit));
-    b
 }
 
 /// A multi-row `INSERT INTO server_versions` of `rows`, all in `source`, written by sync `generation`.
@@ -486,16 +350,25 @@ macro_rules! insert_rows {
 }
 
 macro_rules! sql_store {
-    ($store:ident, $tx:ident, $synctx:ident, $db:ty, $backend:literal) => {
+    ($store:ident, $tx:ident, $synctx:ident, $db:ty, $backend:literal, { $($field:ident: $fty:ty),* }) => {
         #[doc = concat!("The ", $backend, " backend.")]
         #[derive(Clone)]
         pub struct $store {
             pool: Pool<$db>,
+            $($field: $fty,)*
         }
 
         impl $store {
             pub fn pool(&self) -> &Pool<$db> {
                 &self.pool
+            }
+
+            /// The rows of a statement of the `read_cols!` columns, through sqlx.
+            async fn sqlx_rows(&self, text: &SqlText) -> Result<Vec<RawRow>, StoreError> {
+                text.bind_to(sqlx::query_as::<_, RawRow>(sqlx::AssertSqlSafe(text.sql.clone())))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)
             }
         }
 
@@ -757,14 +630,7 @@ macro_rules! sql_store {
             }
 
             async fn list(&self, query: &ListQuery) -> Result<Vec<VersionRow>, StoreError> {
-                let plan = self.search_plan(query).await?;
-                let mut b = build_list::<$db>(query, plan, Self::SUBSTRING_BY_INSTR);
-                let raw = b
-                    .build_query_as::<RawRow>()
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(map_err)?;
-                rows(raw)
+                rows(self.list_rows(query).await?)
             }
 
             async fn versions(
@@ -781,13 +647,7 @@ macro_rules! sql_store {
                 } else {
                     SELECT_VERSIONS_LIVE
                 };
-                let raw = sqlx::query_as::<_, RawRow>(sql)
-                    .bind(source)
-                    .bind(server_name)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(map_err)?;
-                rows(raw)
+                rows(self.read_rows(&SqlText::of(sql, [source, server_name.to_string()])).await?)
             }
 
             async fn get(
@@ -799,24 +659,11 @@ macro_rules! sql_store {
                 let Some(source) = self.source_for(scope, server_name).await? else {
                     return Ok(None);
                 };
-                let raw = match version {
-                    Some(v) => {
-                        sqlx::query_as::<_, RawRow>(SELECT_ONE)
-                            .bind(source)
-                            .bind(server_name)
-                            .bind(v)
-                            .fetch_optional(&self.pool)
-                            .await
-                    }
-                    None => {
-                        sqlx::query_as::<_, RawRow>(SELECT_LATEST)
-                            .bind(source)
-                            .bind(server_name)
-                            .fetch_optional(&self.pool)
-                            .await
-                    }
-                }
-                .map_err(map_err)?;
+                let text = match version {
+                    Some(v) => SqlText::of(SELECT_ONE, [source, server_name.to_string(), v.to_string()]),
+                    None => SqlText::of(SELECT_LATEST, [source, server_name.to_string()]),
+                };
+                let raw = self.read_rows(&text).await?.into_iter().next();
                 raw.map(VersionRow::try_from).transpose()
             }
 
@@ -986,13 +833,16 @@ macro_rules! sql_store {
     };
 }
 
-sql_store!(SqliteStore, SqliteTx, SqliteSyncTx, Sqlite, "sqlite");
+sql_store!(SqliteStore, SqliteTx, SqliteSyncTx, Sqlite, "sqlite", {
+    readers: Option<Arc<Readers>>
+});
 sql_store!(
     PostgresStore,
     PostgresTx,
     PostgresSyncTx,
     Postgres,
-    "postgres"
+    "postgres",
+    {}
 );
 
 impl SqliteStore {
@@ -1005,8 +855,12 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
+        // No ping before each checkout: a SQLite connection is a file handle in this process, which nothing can
+        // break between two queries, and the ping is a round trip to the connection's worker thread, as costly
+        // as the query it precedes.
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(map_err)?;
@@ -1014,49 +868,56 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Database(format!("migration failed: {e}")))?;
-        Ok(Self { pool })
+        // The main database's file: empty for an in-memory database, which sqlx keeps reading.
+        let file: String =
+            sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+                .fetch_one(&pool)
+                .await
+                .map_err(map_err)?;
+        let readers = match file.is_empty() {
+            true => None,
+            false => Some(Arc::new(Readers::open(
+                std::path::Path::new(&file),
+                max_connections as usize,
+            )?)),
+        };
+        Ok(Self { pool, readers })
     }
 
-    /// Picks the faster plan from a cheap look at the trigram index: the first [`PROBE_MATCHES`] matches, in row
-    /// order. Fewer than that: the index has them all. Otherwise how far into the table the last of them lies
-    /// estimates how many rows match in all (`PROBE_MATCHES × rows / that row`): walking pages costs about
-    /// `limit × rows / matches` row checks and fetching from the index about `matches`, so the index wins while
-    /// the estimate is below `√(limit × rows)`.
+    /// A statement of the `read_cols!` columns: on this thread for a database file (see `sqlite_read.rs`).
+    async fn read_rows(&self, text: &SqlText) -> Result<Vec<RawRow>, StoreError> {
+        match &self.readers {
+            Some(readers) => readers.rows(text),
+            None => self.sqlx_rows(text).await,
+        }
+    }
+
+    /// A list page: its search plan, then the page.
+    async fn list_rows(&self, query: &ListQuery) -> Result<Vec<RawRow>, StoreError> {
+        if let Some(readers) = &self.readers {
+            return readers.list(query, READ_COLS);
+        }
+        let plan = self.search_plan(query).await?;
+        self.sqlx_rows(&build_list(query, plan, true, READ_COLS))
+            .await
+    }
+
+    /// The search plan of an in-memory database's list (see [`choose_plan`]).
     async fn search_plan(&self, query: &ListQuery) -> Result<SearchPlan, StoreError> {
-        let Some(term) = query.search.as_deref().filter(|t| t.chars().count() >= 3) else {
+        let Some(term) = probed_term(query) else {
             return Ok(SearchPlan::Like);
         };
-        let (found, last, rows): (i64, Option<i64>, Option<i64>) = sqlx::query_as(
-            "SELECT COUNT(*), MAX(rid), (SELECT MAX(id) FROM server_versions) \
-             FROM (SELECT rowid AS rid FROM server_search WHERE server_search MATCH $1 LIMIT $2)",
-        )
-        .bind(fts_phrase(term))
-        .bind(PROBE_MATCHES)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(map_err)?;
-        if found < PROBE_MATCHES {
-            return Ok(SearchPlan::TrigramIndex);
-        }
-        let (last, rows) = (
-            last.unwrap_or(1).max(1) as f64,
-            rows.unwrap_or(1).max(1) as f64,
-        );
-        let estimated_matches = PROBE_MATCHES as f64 * rows / last;
-        Ok(
-            if estimated_matches < (f64::from(query.limit) * rows).sqrt() {
-                SearchPlan::TrigramIndex
-            } else {
-                SearchPlan::Like
-            },
-        )
+        let probe = sqlx::query_as(SEARCH_PROBE)
+            .bind(fts_phrase(term))
+            .bind(PROBE_MATCHES)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(choose_plan(query.limit, probe))
     }
 
     /// Writes of a sync wait for the database's one write lock, and hold it: fetch before writing.
     const WRITES_BLOCK_OTHERS: bool = true;
-
-    /// A search's walk compares with `instr` (see [`build_list`]).
-    const SUBSTRING_BY_INSTR: bool = true;
 
     /// One process owns a SQLite database (and runs one sync at a time, see `crate::sync`): the source's record
     /// is read without a lock, and the write transaction begins with the sync's first write.
@@ -1109,6 +970,22 @@ impl SqliteStore {
     }
 }
 
+/// How long a PostgreSQL connection may sit in the pool before it is checked with a ping when taken out; a busy
+/// pool's connections are handed on without one (pgxpool's rule): a round trip per query saved, and a server
+/// restart still noticed before a query fails on a dead connection.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
+async fn ping_when_idle(
+    conn: &mut sqlx::PgConnection,
+    meta: sqlx::pool::PoolConnectionMetadata,
+) -> Result<bool, sqlx::Error> {
+    use sqlx::Connection;
+    if meta.idle_for >= PING_AFTER_IDLE {
+        conn.ping().await?;
+    }
+    Ok(true)
+}
+
 impl PostgresStore {
     /// Connects to and migrates a PostgreSQL database, e.g. `postgres://user:pw@127.0.0.1/registry`. A request
     /// waits `pool.acquire_timeout` at most for a connection; then it fails as [`StoreError::Unavailable`].
@@ -1118,6 +995,8 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(pool.max_connections.max(1))
             .acquire_timeout(pool.acquire_timeout)
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| Box::pin(ping_when_idle(conn, meta)))
             .connect_with(options)
             .await
             .map_err(map_err)?;
@@ -1130,9 +1009,6 @@ impl PostgresStore {
 
     /// Writes of a sync block no reader and no other source's sync: stream from the source into the transaction.
     const WRITES_BLOCK_OTHERS: bool = false;
-
-    /// A search keeps `LIKE`, which the trigram index serves (see [`build_list`]).
-    const SUBSTRING_BY_INSTR: bool = false;
 
     /// A transaction holding the source's row lock (`FOR UPDATE SKIP LOCKED`) until the sync commits or rolls
     /// back; `None` when another replica holds it.
@@ -1164,8 +1040,14 @@ impl PostgresStore {
     async fn after_sync(_pool: &Pool<Postgres>) {}
 
     /// PostgreSQL's planner picks between the trigram index and a walk in page order itself.
-    async fn search_plan(&self, _query: &ListQuery) -> Result<SearchPlan, StoreError> {
-        Ok(SearchPlan::Like)
+    async fn read_rows(&self, text: &SqlText) -> Result<Vec<RawRow>, StoreError> {
+        self.sqlx_rows(text).await
+    }
+
+    /// A list page: a search is `LIKE`, served by the trigram index.
+    async fn list_rows(&self, query: &ListQuery) -> Result<Vec<RawRow>, StoreError> {
+        self.sqlx_rows(&build_list(query, SearchPlan::Like, false, READ_COLS))
+            .await
     }
 
     /// `NOTIFY` the other replicas; delivered when (and only if) the transaction commits.
@@ -1261,11 +1143,6 @@ pub async fn connect(url: &str, pool: &PoolSettings) -> Result<Arc<dyn Store>, S
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn like_pattern_escapes_wildcards() {
-        assert_eq!(like_pattern("a%b_c\\d"), "%a\\%b\\_c\\\\d%");
-    }
 
     #[test]
     fn lock_key_is_stable_and_non_negative() {
