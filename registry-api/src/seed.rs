@@ -126,7 +126,6 @@ impl Registry {
         let now = Utc::now().trunc_subsecs(6);
         let mut report = SeedReport::default();
         let mut kept: Vec<Candidate> = Vec::new();
-        let mut seen = HashSet::new();
         for i in 0..docs.len() {
             let e = docs.entry(i);
             let (name, version) = (label(&e.value, "name"), label(&e.value, "version"));
@@ -136,17 +135,6 @@ impl Registry {
             }
             if let Err(Rejection { rule, reason }) = apply::check(&e.value, e.official.as_ref()) {
                 report.skip(&rule, &name, &version, &reason);
-                continue;
-            }
-            if !seen.insert((name.clone(), version.clone())) {
-                report.skip(
-                    DUPLICATE_VERSION,
-                    &name,
-                    &version,
-                    &format!(
-                        "the file holds {name}@{version} more than once; the first copy is kept"
-                    ),
-                );
                 continue;
             }
             kept.push(Candidate {
@@ -160,7 +148,30 @@ impl Registry {
                 version,
             });
         }
-        drop(seen);
+        // A version the file holds more than once: the first copy is kept. Found by sorting, not with a set of
+        // every (name, version), which at 100 k entries held 10 MB more at the import's peak.
+        kept.sort_by(|a, b| {
+            (a.name.as_str(), a.version.as_str(), a.index).cmp(&(
+                b.name.as_str(),
+                b.version.as_str(),
+                b.index,
+            ))
+        });
+        kept.dedup_by(|copy, first| {
+            let same = copy.name == first.name && copy.version == first.version;
+            if same {
+                let (name, version) = (&copy.name, &copy.version);
+                report.skip(
+                    DUPLICATE_VERSION,
+                    name,
+                    version,
+                    &format!(
+                        "the file holds {name}@{version} more than once; the first copy is kept"
+                    ),
+                );
+            }
+            same
+        });
         let mut latest = HashSet::new();
         kept.sort_by(|a, b| a.name.cmp(&b.name).then(a.index.cmp(&b.index)));
         for group in kept.chunk_by(|a, b| a.name == b.name) {

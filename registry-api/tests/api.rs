@@ -36,17 +36,36 @@ for_each_backend!(
 async fn seeding_skips_bad_entries_and_sets_latest(app: &TestApp) {
     let mut invalid = server_json("com.example/seeded", "3.0.0");
     invalid["description"] = json!("");
+    let mut copy = server_json("com.example/seeded", "1.0.0");
+    copy["description"] = json!("the second copy");
     let docs = json!([
+        server_json("com.example/other-seeded", "snapshot"),
         server_json("com.example/seeded", "1.0.0"),
         invalid,
-        server_json("com.example/seeded", "1.0.0"),
+        copy.clone(),
         server_json("com.example/seeded", "2.0.0"),
         42,
-        server_json("com.example/other-seeded", "snapshot"),
+        copy,
     ]);
     let bytes = serde_json::to_vec(&docs).unwrap();
     let docs = thv_core::registry_file::ServerDocuments::read(&bytes).unwrap();
-    assert_eq!(app.state().registry.seed(&docs).await.unwrap(), 3);
+    let report = app.state().registry.seed_report(&docs).await.unwrap();
+    assert_eq!(report.inserted, 3);
+    assert_eq!(report.skipped, 4, "{}", report.examples_line());
+    assert!(
+        report.reasons_line().contains("2 × duplicate-version"),
+        "{}",
+        report.reasons_line()
+    );
+    // Of the copies of a version, the first in the file is kept.
+    let (status, first) = app
+        .get("/v0.1/servers/com.example%2Fseeded/versions/1.0.0")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(
+        first["server"]["description"],
+        server_json("com.example/seeded", "1.0.0")["description"]
+    );
     assert_eq!(latest_version(app, "com.example/seeded").await, "2.0.0");
     assert_eq!(
         latest_version(app, "com.example/other-seeded").await,
