@@ -28,8 +28,10 @@ use super::list_sql::{
 use super::sql::RawRow;
 use crate::store::ListQuery;
 
-/// How long a read waits for a lock (a checkpoint, a WAL recovery) before failing, as the sqlx connections do.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a read waits for a lock before it is answered 503. In WAL mode a reader waits only in rare moments (a
+/// recovery after a crash, a checkpoint that truncates the log); it waits on the request's thread, so not the
+/// writers' 30 s.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Prepared statements kept per connection: the fixed reads plus the list shapes (one per combination of filters).
 const STATEMENT_CACHE: usize = 64;
