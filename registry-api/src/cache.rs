@@ -77,12 +77,18 @@ impl ReadCache {
         if generation < entries.generation {
             return;
         }
+        let mut dropped = None;
         if generation > entries.generation || entries.bytes + body.len() > self.max_bytes {
-            // New data, or the budget is spent: start over (entries are cheap to recompute).
-            *entries = Entries {
-                generation,
-                ..Entries::default()
-            };
+            // New data, or the budget is spent: start over (entries are cheap to recompute). The old entries —
+            // tens of thousands when the budget is spent on small answers — are freed after the lock is released,
+            // so that no reader waits for that.
+            dropped = Some(std::mem::replace(
+                &mut *entries,
+                Entries {
+                    generation,
+                    ..Entries::default()
+                },
+            ));
         }
         entries.bytes += body.len() + key.len();
         if let Some(old) = entries.map.insert(
@@ -94,6 +100,8 @@ impl ReadCache {
         ) {
             entries.bytes -= old.body.len() + key.len();
         }
+        drop(entries);
+        drop(dropped);
     }
 }
 
