@@ -22,6 +22,7 @@ for_each_backend!(
     pagination_follows_upstream_cursor_rules,
     list_parameters_are_checked,
     search_is_case_insensitive_and_literal,
+    search_answers_the_same_whichever_plan_serves_it,
     updated_since_and_include_deleted,
     version_filter,
     encoded_names_and_versions,
@@ -72,6 +73,54 @@ async fn seeding_skips_bad_entries_and_sets_latest(app: &TestApp) {
         "snapshot"
     );
     assert_eq!(count_latest(app, "com.example/seeded").await, 1);
+}
+
+/// A search's answer does not depend on which plan serves it (SQLite: the trigram index for a large page, the walk
+/// in page order for a small one) nor on the backend: the term matches as the literal lower-cased substring, with no
+/// further Unicode folding (`ſ` is not `s`). Before, SQLite's index folded `ſtrong` into `strong`: 71 entries for
+/// `limit=100`, 70 when paged by 30, 70 on PostgreSQL.
+async fn search_answers_the_same_whichever_plan_serves_it(app: &TestApp) {
+    let mut docs: Vec<Value> = (0..70)
+        .map(|i| {
+            let mut d = server_json(&format!("com.example/strong-{i:02}"), "1.0.0");
+            d["description"] = json!(format!("strong server {i}"));
+            d
+        })
+        .collect();
+    let mut long_s = server_json("com.example/long-s", "1.0.0");
+    long_s["description"] = json!("ſtrong server, 5 µs");
+    docs.push(long_s);
+    let bytes = serde_json::to_vec(&docs).unwrap();
+    let docs = thv_core::registry_file::ServerDocuments::read(&bytes).unwrap();
+    assert_eq!(app.state().registry.seed(&docs).await.unwrap(), 71);
+
+    let names = |limit: u32, term: &'static str| async move {
+        let mut names = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = format!("/v0.1/servers?limit={limit}&search={}", enc(term));
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={}", enc(c)));
+            }
+            let (status, body) = app.get(&path).await;
+            assert_eq!(status, StatusCode::OK, "{path}: {body}");
+            for s in body["servers"].as_array().unwrap() {
+                names.push(s["server"]["name"].as_str().unwrap().to_string());
+            }
+            match body["metadata"]["nextCursor"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => return names,
+            }
+        }
+    };
+    let whole = names(100, "strong").await;
+    assert_eq!(whole.len(), 70, "{whole:?}");
+    assert!(!whole.contains(&"com.example/long-s".to_string()));
+    assert_eq!(names(30, "strong").await, whole);
+    assert_eq!(names(7, "strong").await, whole);
+    assert_eq!(names(100, "ſtrong").await, ["com.example/long-s"]);
+    assert_eq!(names(100, "5 µs").await, ["com.example/long-s"]);
+    assert!(names(100, "5 μs").await.is_empty(), "micro sign is not mu");
 }
 
 async fn reads_are_cached_until_the_data_changes(app: &TestApp) {

@@ -882,3 +882,39 @@ async fn upgrade_from_the_first_schema_on_postgres() {
     ))
     .await;
 }
+
+/// A SQLite file opened read-only (`mode=ro`) is read, and not changed: its write-ahead log is not folded into it
+/// (the API's read connections open it through sqlx, which honours the mode); a write is answered as unavailable
+/// (503), not as a failed statement (500).
+#[tokio::test]
+async fn a_read_only_sqlite_file_is_read_and_left_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ro.db");
+    let url = format!("sqlite://{}", path.display());
+    let s = SqliteStore::open(&url, 2).await.unwrap();
+    s.insert_batch(&[row("io.ro/a", "1.0.0", 1)]).await.unwrap();
+    // Keep the WAL as a crash would leave it: copy the files while the store is open.
+    let copy = dir.path().join("copy.db");
+    std::fs::copy(&path, &copy).unwrap();
+    std::fs::copy(dir.path().join("ro.db-wal"), dir.path().join("copy.db-wal")).unwrap();
+    drop(s);
+    let before = std::fs::read(&copy).unwrap();
+
+    let ro = SqliteStore::open(&format!("sqlite://{}?mode=ro", copy.display()), 2)
+        .await
+        .unwrap();
+    let page = ro.list(&query()).await.unwrap();
+    assert_eq!(page.len(), 1);
+    let refused = ro.register_source("another", "file").await.unwrap_err();
+    assert!(
+        matches!(refused, thv_registry_api::store::StoreError::Unavailable(_)),
+        "{refused:?}"
+    );
+    ro.pool().close().await;
+    drop(ro);
+    assert_eq!(
+        std::fs::read(&copy).unwrap(),
+        before,
+        "the read-only file changed"
+    );
+}

@@ -223,7 +223,10 @@ fn check_version(out: &mut Vec<ValidationIssue>, at: &str, version: &str) {
     } else if version.len() > MAX_VERSION_LEN {
         (
             rules::VERSION_TOO_LONG,
-            format!("{message} (got {} characters)", version.len()),
+            format!(
+                "{message} (got {} bytes: upstream counts bytes)",
+                version.len()
+            ),
         )
     } else if version == "latest" {
         (rules::RESERVED_VERSION_STRING, message)

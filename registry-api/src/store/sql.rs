@@ -285,6 +285,13 @@ fn map_err(e: sqlx::Error) -> StoreError {
         sqlx::Error::Database(db) if refuses_connections(db.code().as_deref(), db.message()) => {
             StoreError::Unavailable(e.to_string())
         }
+        sqlx::Error::Database(db)
+            if db
+                .try_downcast_ref::<sqlx::sqlite::SqliteError>()
+                .is_some_and(sqlite_cannot_serve) =>
+        {
+            StoreError::Unavailable(e.to_string())
+        }
         _ => StoreError::Database(e.to_string()),
     }
 }
@@ -300,6 +307,19 @@ fn refuses_connections(code: Option<&str>, message: &str) -> bool {
         Some("55000") => message.contains("accepting connections"),
         _ => false,
     }
+}
+
+/// Whether a SQLite error says the database file cannot be used now, rather than that a statement is wrong: busy or
+/// locked past the timeout, read-only (a read-only file or mount: writes answer 503, reads go on), an I/O error, the
+/// disk full, the file not openable.
+fn sqlite_cannot_serve(e: &sqlx::sqlite::SqliteError) -> bool {
+    use sqlx::error::DatabaseError;
+    let primary = e
+        .code()
+        .and_then(|c| c.parse::<i32>().ok())
+        .map(|c| c & 0xff);
+    // SQLITE_BUSY 5, LOCKED 6, READONLY 8, IOERR 10, FULL 13, CANTOPEN 14.
+    matches!(primary, Some(5 | 6 | 8 | 10 | 13 | 14))
 }
 
 /// A message (an upstream's error body, a tool's output) as text every backend stores: NUL, which PostgreSQL
@@ -845,6 +865,24 @@ sql_store!(
     {}
 );
 
+/// Whether a SQLite URL opens its database read-only: `mode=ro`, or `immutable` set.
+fn opens_read_only(url: &str) -> bool {
+    let Some((_, query)) = url.split_once('?') else {
+        return false;
+    };
+    query.split('&').any(|param| {
+        let (key, value) = param.split_once('=').unwrap_or((param, ""));
+        match key.to_ascii_lowercase().as_str() {
+            "mode" => value.eq_ignore_ascii_case("ro"),
+            "immutable" => matches!(
+                value.to_ascii_lowercase().as_str(),
+                "" | "1" | "true" | "yes" | "on"
+            ),
+            _ => false,
+        }
+    })
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) and migrates a SQLite database, e.g. `sqlite:///var/lib/thv/registry.db`.
     pub async fn open(url: &str, max_connections: u32) -> Result<Self, StoreError> {
@@ -874,7 +912,8 @@ impl SqliteStore {
                 .fetch_one(&pool)
                 .await
                 .map_err(map_err)?;
-        let readers = match file.is_empty() {
+        // A file opened read-only keeps sqlx's connections, which honour the URL's mode (see `sqlite_read.rs`).
+        let readers = match file.is_empty() || opens_read_only(url) {
             true => None,
             false => Some(Arc::new(Readers::open(
                 std::path::Path::new(&file),
@@ -887,7 +926,7 @@ impl SqliteStore {
     /// A statement of the `read_cols!` columns: on this thread for a database file (see `sqlite_read.rs`).
     async fn read_rows(&self, text: &SqlText) -> Result<Vec<RawRow>, StoreError> {
         match &self.readers {
-            Some(readers) => readers.rows(text),
+            Some(readers) => readers.rows(text.clone()).await,
             None => self.sqlx_rows(text).await,
         }
     }
@@ -895,7 +934,7 @@ impl SqliteStore {
     /// A list page: its search plan, then the page.
     async fn list_rows(&self, query: &ListQuery) -> Result<Vec<RawRow>, StoreError> {
         if let Some(readers) = &self.readers {
-            return readers.list(query, READ_COLS);
+            return readers.list(query.clone(), READ_COLS).await;
         }
         let plan = self.search_plan(query).await?;
         self.sqlx_rows(&build_list(query, plan, true, READ_COLS))
@@ -1143,6 +1182,16 @@ pub async fn connect(url: &str, pool: &PoolSettings) -> Result<Arc<dyn Store>, S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_only_urls_are_recognised() {
+        assert!(opens_read_only("sqlite:///d/x.db?mode=ro"));
+        assert!(opens_read_only("sqlite:///d/x.db?cache=shared&MODE=RO"));
+        assert!(opens_read_only("sqlite:///d/x.db?immutable=true"));
+        assert!(!opens_read_only("sqlite:///d/x.db?mode=rwc"));
+        assert!(!opens_read_only("sqlite:///d/x.db?immutable=false"));
+        assert!(!opens_read_only("sqlite:///d/x.db"));
+    }
 
     #[test]
     fn lock_key_is_stable_and_non_negative() {

@@ -9,13 +9,20 @@
 //! migrations, every write and transaction, the sync, and in-memory databases (`sqlite::memory:`), whose shared
 //! cache is only safe through sqlx's unlock-notify handling.
 //!
-//! A connection is taken from an idle list, used and put back: at most one per thread reading at that moment
-//! (the runtime's workers), at most `keep` kept. Each opens read-write but `query_only`, so that it shares the
-//! database's WAL index like the writers' connections whatever the file's state.
+//! A read runs on the request's thread for [`INLINE_BUDGET`] at most: SQLite's progress handler interrupts one
+//! that takes longer (a two-letter search, which no trigram index serves; a far `updated_since`; a registry of
+//! several sources, sorted whole), and it runs again on tokio's blocking threads, at most `keep` at once, so that
+//! slow reads never hold the runtime's few workers and with them every other request.
+//!
+//! A connection is taken from an idle list, used and put back; at most `keep` are kept. Each opens read-write but
+//! `query_only`, so that it shares the database's WAL index like the writers' connections whatever the file's
+//! state. A database opened read-only (`mode=ro`, `immutable`) is read through sqlx, which honours those.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
 
 use rusqlite::types::{ToSqlOutput, Value};
 use rusqlite::{Connection, OpenFlags, ToSql};
@@ -33,6 +40,14 @@ use crate::store::ListQuery;
 /// writers' 30 s.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long a read may run on the request's thread before it is interrupted and run again on a blocking thread.
+/// Lookups and list pages take well under this (0.05–0.5 ms at 100 k versions); what takes longer would stall
+/// every request queued on the same worker.
+const INLINE_BUDGET: Duration = Duration::from_millis(1);
+
+/// SQLite virtual-machine steps between two looks at the clock.
+const CLOCK_EVERY_STEPS: i32 = 1000;
+
 /// Prepared statements kept per connection: the fixed reads plus the list shapes (one per combination of filters).
 const STATEMENT_CACHE: usize = 64;
 
@@ -41,15 +56,19 @@ pub(super) struct Readers {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
     keep: usize,
+    /// Reads moved to blocking threads, at most `keep` at once.
+    blocking: Arc<Semaphore>,
 }
 
 impl Readers {
     /// Opens one connection at once, so that a database that cannot be read fails at start.
     pub fn open(path: &Path, keep: usize) -> Result<Self, StoreError> {
+        let keep = keep.max(1);
         let readers = Self {
             path: path.to_path_buf(),
             idle: Mutex::new(Vec::new()),
-            keep: keep.max(1),
+            keep,
+            blocking: Arc::new(Semaphore::new(keep)),
         };
         let first = readers.connect()?;
         readers.put_back(first);
@@ -81,27 +100,74 @@ impl Readers {
         }
     }
 
-    /// Runs `f` on an idle connection (a new one when none is idle).
-    fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+    /// Runs `f` on an idle connection (a new one when none is idle); with a `budget`, `None` when the budget ran
+    /// out and SQLite interrupted it.
+    fn read<T>(
+        &self,
+        budget: Option<Duration>,
+        f: &impl Fn(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<Option<T>, StoreError> {
         let taken = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let conn = match taken {
             Some(conn) => conn,
             None => self.connect()?,
         };
+        if let Some(budget) = budget {
+            let started = Instant::now();
+            conn.progress_handler(CLOCK_EVERY_STEPS, Some(move || started.elapsed() > budget))
+                .map_err(map_err)?;
+        }
         let out = f(&conn);
+        if budget.is_some() {
+            conn.progress_handler(0, None::<fn() -> bool>)
+                .map_err(map_err)?;
+        }
         self.put_back(conn);
-        out.map_err(map_err)
+        match out {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if budget.is_some() && e.code == rusqlite::ErrorCode::OperationInterrupted =>
+            {
+                Ok(None)
+            }
+            out => out.map(Some).map_err(map_err),
+        }
+    }
+
+    /// Runs `f` on this thread within [`INLINE_BUDGET`], else again on a blocking thread.
+    async fn run<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl Fn(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        if let Some(done) = self.read(Some(INLINE_BUDGET), &f)? {
+            return Ok(done);
+        }
+        let permit = Arc::clone(&self.blocking)
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Unavailable("the store is closing".into()))?;
+        let readers = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            readers.read(None, &f)
+        })
+        .await
+        .map_err(|e| StoreError::Database(format!("a read failed: {e}")))??
+        .ok_or_else(|| StoreError::Database("a read without a budget was interrupted".into()))
     }
 
     /// The rows of a statement of the `read_cols!` columns.
-    pub fn rows(&self, text: &SqlText) -> Result<Vec<RawRow>, StoreError> {
-        self.read(|conn| query_rows(conn, text))
+    pub async fn rows(self: &Arc<Self>, text: SqlText) -> Result<Vec<RawRow>, StoreError> {
+        self.run(move |conn| query_rows(conn, &text)).await
     }
 
     /// A list page: the search plan (a look at the trigram index) and the page, on one connection.
-    pub fn list(&self, query: &ListQuery, read_cols: &str) -> Result<Vec<RawRow>, StoreError> {
-        self.read(|conn| {
-            let plan = match probed_term(query) {
+    pub async fn list(
+        self: &Arc<Self>,
+        query: ListQuery,
+        read_cols: &'static str,
+    ) -> Result<Vec<RawRow>, StoreError> {
+        self.run(move |conn| {
+            let plan = match probed_term(&query) {
                 Some(term) => {
                     let probe = conn
                         .prepare_cached(SEARCH_PROBE)?
@@ -112,8 +178,9 @@ impl Readers {
                 }
                 None => SearchPlan::Like,
             };
-            query_rows(conn, &build_list(query, plan, true, read_cols))
+            query_rows(conn, &build_list(&query, plan, true, read_cols))
         })
+        .await
     }
 }
 
@@ -160,5 +227,68 @@ fn map_err(e: rusqlite::Error) -> StoreError {
             StoreError::Unavailable(e.to_string())
         }
         _ => StoreError::Database(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::thread::{self, ThreadId};
+
+    use super::*;
+
+    fn readers() -> (tempfile::TempDir, Arc<Readers>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER);")
+            .unwrap();
+        let readers = Arc::new(Readers::open(&path, 2).unwrap());
+        (dir, readers)
+    }
+
+    /// Where each attempt of a read ran, and its answer.
+    async fn attempts(readers: &Arc<Readers>, sql: &'static str) -> (Vec<ThreadId>, i64) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let record = Arc::clone(&seen);
+        let answer = readers
+            .run(move |conn| {
+                record.lock().unwrap().push(thread::current().id());
+                conn.query_row(sql, [], |r| r.get(0))
+            })
+            .await
+            .unwrap();
+        let seen = seen.lock().unwrap().clone();
+        (seen, answer)
+    }
+
+    /// A read over the budget is interrupted on the request's thread and answered whole from another one: a slow
+    /// read never holds the runtime's worker (the test's runtime has one thread).
+    #[tokio::test]
+    async fn a_slow_read_leaves_the_request_thread_and_still_answers_whole() {
+        let (_dir, readers) = readers();
+        let here = thread::current().id();
+
+        let (threads, answer) = attempts(&readers, "SELECT 7").await;
+        assert_eq!(
+            (threads, answer),
+            (vec![here], 7),
+            "a quick read stays here"
+        );
+
+        let (threads, answer) = attempts(
+            &readers,
+            "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 3000000) \
+             SELECT COUNT(*) FROM c",
+        )
+        .await;
+        assert_eq!(answer, 3_000_000);
+        assert_eq!(threads.len(), 2, "interrupted once, then run again");
+        assert_eq!(threads[0], here);
+        assert_ne!(threads[1], here, "the second run is on a blocking thread");
+
+        // The connection that was interrupted is whole again: quick reads stay here.
+        let (threads, _) = attempts(&readers, "SELECT COUNT(*) FROM t").await;
+        assert_eq!(threads, vec![here]);
     }
 }
