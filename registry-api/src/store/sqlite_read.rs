@@ -18,6 +18,7 @@
 //! `query_only`, so that it shares the database's WAL index like the writers' connections whatever the file's
 //! state. A database opened read-only (`mode=ro`, `immutable`) is read through sqlx, which honours those.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -48,6 +49,36 @@ const INLINE_BUDGET: Duration = Duration::from_millis(1);
 /// SQLite virtual-machine steps between two looks at the clock.
 const CLOCK_EVERY_STEPS: i32 = 1000;
 
+/// How long a search term's plan is remembered, which saves the look at the trigram index (a fifth to a quarter of
+/// a search's time). A plan only decides how fast a search is, never what it answers (both plans return the same
+/// rows), so a plan chosen before the data changed costs speed at most, for this long.
+const PLAN_MEMORY: Duration = Duration::from_secs(30);
+
+/// Plans remembered at most; the memory starts over when full.
+const PLANS_KEPT: usize = 4096;
+
+/// Recently chosen search plans, by page size and term.
+#[derive(Default)]
+struct Plans(Mutex<HashMap<(u32, String), (SearchPlan, Instant)>>);
+
+impl Plans {
+    fn get(&self, limit: u32, term: &str) -> Option<SearchPlan> {
+        let plans = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        plans
+            .get(&(limit, term.to_string()))
+            .filter(|(_, at)| at.elapsed() < PLAN_MEMORY)
+            .map(|(plan, _)| *plan)
+    }
+
+    fn put(&self, limit: u32, term: String, plan: SearchPlan) {
+        let mut plans = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if plans.len() >= PLANS_KEPT {
+            plans.clear();
+        }
+        plans.insert((limit, term), (plan, Instant::now()));
+    }
+}
+
 /// Prepared statements kept per connection: the fixed reads plus the list shapes (one per combination of filters).
 const STATEMENT_CACHE: usize = 64;
 
@@ -58,6 +89,7 @@ pub(super) struct Readers {
     keep: usize,
     /// Reads moved to blocking threads, at most `keep` at once.
     blocking: Arc<Semaphore>,
+    plans: Plans,
 }
 
 impl Readers {
@@ -69,6 +101,7 @@ impl Readers {
             idle: Mutex::new(Vec::new()),
             keep,
             blocking: Arc::new(Semaphore::new(keep)),
+            plans: Plans::default(),
         };
         let first = readers.connect()?;
         readers.put_back(first);
@@ -160,27 +193,41 @@ impl Readers {
         self.run(move |conn| query_rows(conn, &text)).await
     }
 
-    /// A list page: the search plan (a look at the trigram index) and the page, on one connection.
+    /// A list page: the search plan (remembered, or a look at the trigram index) and the page, on one connection.
     pub async fn list(
         self: &Arc<Self>,
         query: ListQuery,
         read_cols: &'static str,
     ) -> Result<Vec<RawRow>, StoreError> {
-        self.run(move |conn| {
-            let plan = match probed_term(&query) {
-                Some(term) => {
-                    let probe = conn
-                        .prepare_cached(SEARCH_PROBE)?
-                        .query_row((fts_phrase(term), PROBE_MATCHES), |r| {
-                            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                        })?;
-                    choose_plan(query.limit, probe)
-                }
-                None => SearchPlan::Like,
-            };
-            query_rows(conn, &build_list(&query, plan, true, read_cols))
-        })
-        .await
+        let probed = probed_term(&query).map(str::to_string);
+        let remembered = probed
+            .as_deref()
+            .and_then(|term| self.plans.get(query.limit, term));
+        let limit = query.limit;
+        let (plan, rows) = self
+            .run(move |conn| {
+                let plan = match (remembered, probed_term(&query)) {
+                    (Some(plan), _) => plan,
+                    (None, Some(term)) => {
+                        let probe = conn
+                            .prepare_cached(SEARCH_PROBE)?
+                            .query_row((fts_phrase(term), PROBE_MATCHES), |r| {
+                                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                            })?;
+                        choose_plan(query.limit, probe)
+                    }
+                    (None, None) => SearchPlan::Like,
+                };
+                Ok((
+                    plan,
+                    query_rows(conn, &build_list(&query, plan, true, read_cols))?,
+                ))
+            })
+            .await?;
+        if let (Some(term), None) = (probed, remembered) {
+            self.plans.put(limit, term, plan);
+        }
+        Ok(rows)
     }
 }
 
@@ -260,6 +307,20 @@ mod tests {
             .unwrap();
         let seen = seen.lock().unwrap().clone();
         (seen, answer)
+    }
+
+    #[test]
+    fn plans_are_remembered_by_page_size_and_term_and_forgotten_when_too_many() {
+        let plans = Plans::default();
+        plans.put(30, "data".into(), SearchPlan::Like);
+        assert_eq!(plans.get(30, "data"), Some(SearchPlan::Like));
+        assert_eq!(plans.get(100, "data"), None);
+        assert_eq!(plans.get(30, "date"), None);
+        for i in 0..PLANS_KEPT {
+            plans.put(30, format!("t{i}"), SearchPlan::TrigramIndex);
+        }
+        assert_eq!(plans.get(30, "data"), None, "started over when full");
+        assert_eq!(plans.0.lock().unwrap().len(), 1);
     }
 
     /// A read over the budget is interrupted on the request's thread and answered whole from another one: a slow
