@@ -311,15 +311,18 @@ fn refuses_connections(code: Option<&str>, message: &str) -> bool {
 
 /// Whether a SQLite error says the database file cannot be used now, rather than that a statement is wrong: busy or
 /// locked past the timeout, read-only (a read-only file or mount: writes answer 503, reads go on), an I/O error, the
-/// disk full, the file not openable.
+/// disk full, the file not openable or not a database.
 fn sqlite_cannot_serve(e: &sqlx::sqlite::SqliteError) -> bool {
     use sqlx::error::DatabaseError;
-    let primary = e
-        .code()
+    e.code()
         .and_then(|c| c.parse::<i32>().ok())
-        .map(|c| c & 0xff);
-    // SQLITE_BUSY 5, LOCKED 6, READONLY 8, IOERR 10, FULL 13, CANTOPEN 14.
-    matches!(primary, Some(5 | 6 | 8 | 10 | 13 | 14))
+        .is_some_and(sqlite_code_cannot_serve)
+}
+
+/// [`sqlite_cannot_serve`] by SQLite's (extended) result code, for both SQLite drivers.
+pub(super) fn sqlite_code_cannot_serve(code: i32) -> bool {
+    // SQLITE_BUSY 5, LOCKED 6, READONLY 8, IOERR 10, FULL 13, CANTOPEN 14, NOTADB 26.
+    matches!(code & 0xff, 5 | 6 | 8 | 10 | 13 | 14 | 26)
 }
 
 /// A message (an upstream's error body, a tool's output) as text every backend stores: NUL, which PostgreSQL
@@ -667,7 +670,7 @@ macro_rules! sql_store {
                 } else {
                     SELECT_VERSIONS_LIVE
                 };
-                rows(self.read_rows(&SqlText::of(sql, [source, server_name.to_string()])).await?)
+                rows(self.read_rows(SqlText::of(sql, [source, server_name.to_string()])).await?)
             }
 
             async fn get(
@@ -683,7 +686,7 @@ macro_rules! sql_store {
                     Some(v) => SqlText::of(SELECT_ONE, [source, server_name.to_string(), v.to_string()]),
                     None => SqlText::of(SELECT_LATEST, [source, server_name.to_string()]),
                 };
-                let raw = self.read_rows(&text).await?.into_iter().next();
+                let raw = self.read_rows(text).await?.into_iter().next();
                 raw.map(VersionRow::try_from).transpose()
             }
 
@@ -924,10 +927,10 @@ impl SqliteStore {
     }
 
     /// A statement of the `read_cols!` columns: on this thread for a database file (see `sqlite_read.rs`).
-    async fn read_rows(&self, text: &SqlText) -> Result<Vec<RawRow>, StoreError> {
+    async fn read_rows(&self, text: SqlText) -> Result<Vec<RawRow>, StoreError> {
         match &self.readers {
-            Some(readers) => readers.rows(text.clone()).await,
-            None => self.sqlx_rows(text).await,
+            Some(readers) => readers.rows(text).await,
+            None => self.sqlx_rows(&text).await,
         }
     }
 
@@ -1079,8 +1082,8 @@ impl PostgresStore {
     async fn after_sync(_pool: &Pool<Postgres>) {}
 
     /// PostgreSQL's planner picks between the trigram index and a walk in page order itself.
-    async fn read_rows(&self, text: &SqlText) -> Result<Vec<RawRow>, StoreError> {
-        self.sqlx_rows(text).await
+    async fn read_rows(&self, text: SqlText) -> Result<Vec<RawRow>, StoreError> {
+        self.sqlx_rows(&text).await
     }
 
     /// A list page: a search is `LIKE`, served by the trigram index.

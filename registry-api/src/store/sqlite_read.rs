@@ -33,7 +33,7 @@ use super::list_sql::{
     PROBE_MATCHES, SEARCH_PROBE, SearchPlan, SqlArg, SqlText, build_list, choose_plan, fts_phrase,
     probed_term,
 };
-use super::sql::RawRow;
+use super::sql::{RawRow, sqlite_code_cannot_serve};
 use crate::store::ListQuery;
 
 /// How long a read waits for a lock before it is answered 503. In WAL mode a reader waits only in rare moments (a
@@ -263,14 +263,8 @@ fn query_rows(conn: &Connection, text: &SqlText) -> rusqlite::Result<Vec<RawRow>
 /// A database that cannot be opened, is locked past the busy timeout or fails to read is unavailable (503);
 /// anything else is an error of the statement (500, logged).
 fn map_err(e: rusqlite::Error) -> StoreError {
-    use rusqlite::ErrorCode::*;
     match &e {
-        rusqlite::Error::SqliteFailure(f, _)
-            if matches!(
-                f.code,
-                CannotOpen | DatabaseBusy | DatabaseLocked | SystemIoFailure | NotADatabase
-            ) =>
-        {
+        rusqlite::Error::SqliteFailure(f, _) if sqlite_code_cannot_serve(f.extended_code) => {
             StoreError::Unavailable(e.to_string())
         }
         _ => StoreError::Database(e.to_string()),
