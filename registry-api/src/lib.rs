@@ -21,7 +21,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use thv_core::registry_file;
+use thv_core::registry_file::EntryFile;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
@@ -75,20 +75,15 @@ async fn seed_if_empty(registry: &Registry, config: &Config) -> anyhow::Result<(
     if registry.store().count().await? > 0 {
         return Ok(());
     }
-    let (source, bytes) = match &config.seed_from {
-        Some(path) => (
-            path.display().to_string(),
-            std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
-        ),
+    let (source, file) = match &config.seed_from {
+        Some(path) => (path.display().to_string(), EntryFile::Path(path.clone())),
         None => (
             "the bundled registry".to_string(),
-            BUNDLED_REGISTRY.as_bytes().to_vec(),
+            EntryFile::Bytes(BUNDLED_REGISTRY.as_bytes().into()),
         ),
     };
-    let docs = registry_file::ServerDocuments::read(&bytes)
-        .map_err(|e| anyhow::anyhow!("seed file {source}: {e}"))?;
     let report = registry
-        .seed_report(&docs)
+        .seed_report(file)
         .await
         .map_err(|e| anyhow::anyhow!("seeding from {source}: {e}"))?;
     // One line: how many were seeded, how many skipped and why (each skipped entry at debug level).

@@ -13,12 +13,12 @@
 //! `unreadable-entry`, `duplicate-version`) in a [`SeedReport`]: the caller logs it in one line; each skipped entry
 //! is logged at debug level.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::Deserialize;
 use thv_core::api::{OfficialMeta, ServerStatus};
-use thv_core::registry_file::ServerDocuments;
+use thv_core::registry_file::{EntryFile, EntryFileError, FileEntry, Flow};
 use thv_core::server::ServerJson;
 use thv_core::version::{VersionCandidate, pick_latest};
 
@@ -86,8 +86,8 @@ impl SeedReport {
 /// A kept entry as a candidate for `isLatest`.
 struct Candidate {
     index: usize,
-    name: String,
-    version: String,
+    name: Box<str>,
+    version: Box<str>,
     published_at: DateTime<Utc>,
     deleted: bool,
 }
@@ -113,30 +113,114 @@ fn label(value: &serde_json::Value, field: &str) -> String {
         .to_owned()
 }
 
+/// Why a seed stored nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    /// The file cannot be read, or is not a registry file.
+    #[error("{0}")]
+    File(#[from] EntryFileError),
+    /// The file changed between the two readings of a seed.
+    #[error("the file changed while it was being read; nothing was seeded")]
+    Changed,
+    #[error(transparent)]
+    Store(#[from] AppError),
+}
+
+/// The first reading's outcome: which entries to store, and which of them is its server's latest.
+struct Plan {
+    keep: Vec<bool>,
+    latest: Vec<bool>,
+    entries: usize,
+    report: SeedReport,
+}
+
+/// What identifies a file's content between the two readings (size and modification time).
+fn fingerprint(file: &EntryFile) -> Option<(u64, Option<std::time::SystemTime>)> {
+    match file {
+        EntryFile::Path(p) => std::fs::metadata(p)
+            .ok()
+            .map(|m| (m.len(), m.modified().ok())),
+        EntryFile::Bytes(_) => None,
+    }
+}
+
 impl Registry {
     /// Loads a registry file into an empty store (see the module documentation); returns the versions stored.
-    pub async fn seed(&self, docs: &ServerDocuments<'_>) -> AppResult<u64> {
-        Ok(self.seed_report(docs).await?.inserted)
+    pub async fn seed(&self, file: EntryFile) -> Result<u64, SeedError> {
+        Ok(self.seed_report(file).await?.inserted)
     }
 
     /// Loads a registry file into an empty store, in one transaction, and reports what it kept and skipped.
-    /// Documents are read twice — once to check them and settle each server's latest version, once to build the
-    /// rows batch by batch while earlier batches are written — so memory stays proportional to a batch.
-    pub async fn seed_report(&self, docs: &ServerDocuments<'_>) -> AppResult<SeedReport> {
+    ///
+    /// The file is read twice, streamed (see [`EntryFile`]): once to check each entry and settle each server's
+    /// latest version, once to build the rows batch by batch while earlier batches are written. Memory holds one
+    /// batch and each kept entry's name and version, never the file: a registry of 1 M versions seeds in the
+    /// memory of a few MB plus its names. A file that changes between the readings stores nothing.
+    pub async fn seed_report(&self, file: EntryFile) -> Result<SeedReport, SeedError> {
         let now = Utc::now().trunc_subsecs(6);
-        let mut report = SeedReport::default();
-        let mut kept: Vec<Candidate> = Vec::new();
-        for i in 0..docs.len() {
-            let e = docs.entry(i);
-            let (name, version) = (label(&e.value, "name"), label(&e.value, "version"));
-            if let Some(error) = &e.error {
-                report.skip(UNREADABLE_ENTRY, &name, &version, error);
-                continue;
+        let before = fingerprint(&file);
+        let first = file.clone();
+        let plan = tokio::task::spawn_blocking(move || plan_seed(&first, now))
+            .await
+            .map_err(|e| AppError::Internal(format!("seed: the first reading failed: {e}")))??;
+        let (tx, mut rx) = tokio::sync::mpsc::channel(2);
+        let (keep, latest, expected) = (plan.keep, plan.latest, plan.entries);
+        let builder = tokio::task::spawn_blocking(move || {
+            let mut rows = RowBuilder {
+                keep: &keep,
+                latest: &latest,
+                now,
+                tx: &tx,
+                batch: Vec::with_capacity(BATCH),
+                failed: None,
+                closed: false,
+            };
+            let reading = file.for_each_entry(&mut |i, entry| rows.add(i, entry));
+            let ended = match (reading, rows.failed.take()) {
+                // The store stopped reading: its own error is the seed's.
+                _ if rows.closed => return Ok(()),
+                (_, Some(failed)) => Err(SeedError::Store(failed)),
+                (Err(e), None) => Err(SeedError::File(e)),
+                (Ok(r), None) if r.entries != expected || fingerprint(&file) != before => {
+                    Err(SeedError::Changed)
+                }
+                (Ok(_), None) => {
+                    rows.flush();
+                    Ok(())
+                }
+            };
+            if let Err(e) = &ended {
+                // Rolls the transaction back (the store stops at an `Err` batch).
+                let _ = tx.blocking_send(Err(AppError::Internal(e.to_string())));
             }
-            if let Err(Rejection { rule, reason }) = apply::check(&e.value, e.official.as_ref()) {
-                report.skip(&rule, &name, &version, &reason);
-                continue;
-            }
+            ended
+        });
+        let inserted = self.store().insert_batches(&mut rx).await;
+        drop(rx);
+        let built = builder
+            .await
+            .map_err(|e| AppError::Internal(format!("seed: the second reading failed: {e}")))?;
+        // The reading's own error names the file better than the rolled-back insert's.
+        built?;
+        let mut report = plan.report;
+        report.inserted = inserted?;
+        self.note_change();
+        Ok(report)
+    }
+}
+
+/// The first reading: checks every entry, drops later copies of a version, and settles each server's latest.
+fn plan_seed(file: &EntryFile, now: DateTime<Utc>) -> Result<Plan, SeedError> {
+    let mut report = SeedReport::default();
+    let mut kept: Vec<Candidate> = Vec::new();
+    let reading = file.for_each_entry(&mut |i, e| {
+        let (name, version) = (label(&e.value, "name"), label(&e.value, "version"));
+        if let Some(error) = &e.error {
+            report.skip(UNREADABLE_ENTRY, &name, &version, error);
+        } else if let Err(Rejection { rule, reason }) = apply::check(&e.value, e.official.as_ref())
+        {
+            report.skip(&rule, &name, &version, &reason);
+        } else {
             kept.push(Candidate {
                 index: i,
                 published_at: e.official.as_ref().map_or(now, |o| o.published_at),
@@ -144,68 +228,106 @@ impl Registry {
                     .official
                     .as_ref()
                     .is_some_and(|o| o.status == ServerStatus::Deleted),
-                name,
-                version,
+                name: name.into_boxed_str(),
+                version: version.into_boxed_str(),
             });
         }
-        // A version the file holds more than once: the first copy is kept. Found by sorting, not with a set of
-        // every (name, version), which at 100 k entries held 10 MB more at the import's peak.
-        kept.sort_by(|a, b| {
-            (a.name.as_str(), a.version.as_str(), a.index).cmp(&(
-                b.name.as_str(),
-                b.version.as_str(),
-                b.index,
-            ))
-        });
-        kept.dedup_by(|copy, first| {
-            let same = copy.name == first.name && copy.version == first.version;
-            if same {
-                let (name, version) = (&copy.name, &copy.version);
-                report.skip(
-                    DUPLICATE_VERSION,
-                    name,
-                    version,
-                    &format!(
-                        "the file holds {name}@{version} more than once; the first copy is kept"
-                    ),
-                );
+        Flow::Continue
+    })?;
+    // A version the file holds more than once: the first copy is kept. Found by sorting, not with a set of
+    // every (name, version), which at 100 k entries held 10 MB more at the import's peak.
+    kept.sort_by(|a, b| (&a.name, &a.version, a.index).cmp(&(&b.name, &b.version, b.index)));
+    kept.dedup_by(|copy, first| {
+        let same = copy.name == first.name && copy.version == first.version;
+        if same {
+            let (name, version) = (&copy.name, &copy.version);
+            report.skip(
+                DUPLICATE_VERSION,
+                name,
+                version,
+                &format!("the file holds {name}@{version} more than once; the first copy is kept"),
+            );
+        }
+        same
+    });
+    let (mut keep, mut latest) = (vec![false; reading.entries], vec![false; reading.entries]);
+    // Sorted by name and file order already: the dedup kept the first copy of each version.
+    kept.sort_by(|a, b| a.name.cmp(&b.name).then(a.index.cmp(&b.index)));
+    for group in kept.chunk_by(|a, b| a.name == b.name) {
+        for c in group {
+            keep[c.index] = true;
+        }
+        if let Some(w) = pick_latest(group) {
+            latest[group[w].index] = true;
+        }
+    }
+    Ok(Plan {
+        keep,
+        latest,
+        entries: reading.entries,
+        report,
+    })
+}
+
+/// The second reading: builds the rows of the kept entries and sends them in batches.
+struct RowBuilder<'a> {
+    keep: &'a [bool],
+    latest: &'a [bool],
+    now: DateTime<Utc>,
+    tx: &'a tokio::sync::mpsc::Sender<AppResult<Vec<VersionRow>>>,
+    batch: Vec<VersionRow>,
+    /// A kept entry whose row could not be built (the file changed between the readings).
+    failed: Option<AppError>,
+    /// The store stopped taking batches.
+    closed: bool,
+}
+
+impl RowBuilder<'_> {
+    fn add(&mut self, i: usize, entry: FileEntry) -> Flow {
+        if !self.keep.get(i).copied().unwrap_or(false) {
+            return Flow::Continue;
+        }
+        match seed_row(entry, self.now) {
+            Ok(mut row) => {
+                row.is_latest = self.latest[i];
+                self.batch.push(row);
             }
-            same
-        });
-        let mut latest = HashSet::new();
-        kept.sort_by(|a, b| a.name.cmp(&b.name).then(a.index.cmp(&b.index)));
-        for group in kept.chunk_by(|a, b| a.name == b.name) {
-            if let Some(w) = pick_latest(group) {
-                latest.insert(group[w].index);
+            Err(e) => {
+                self.failed = Some(e);
+                return Flow::Stop;
             }
         }
-        let mut order: Vec<usize> = kept.into_iter().map(|c| c.index).collect();
-        order.sort_unstable();
-        let mut batches = order.chunks(BATCH).map(|chunk| {
-            chunk
-                .iter()
-                .map(|&i| {
-                    let mut row = seed_row(docs, i, now)?;
-                    row.is_latest = latest.contains(&i);
-                    Ok(row)
-                })
-                .collect::<AppResult<Vec<VersionRow>>>()
-        });
-        report.inserted = self.store().insert_batches(&mut batches).await?;
-        self.note_change();
-        Ok(report)
+        if self.batch.len() >= BATCH {
+            self.flush();
+        }
+        if self.closed {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        }
+    }
+
+    /// Sends the batch in the making.
+    fn flush(&mut self) {
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        if !batch.is_empty() && self.tx.blocking_send(Ok(batch)).is_err() {
+            self.closed = true;
+        }
     }
 }
 
-/// The row of a document the first pass kept.
-fn seed_row(docs: &ServerDocuments<'_>, i: usize, now: DateTime<Utc>) -> AppResult<VersionRow> {
-    let e = docs.entry(i);
-    let reread =
-        |why: String| AppError::Internal(format!("re-reading seed entry {}: {why}", e.path));
-    let server = ServerJson::deserialize(&e.value).map_err(|err| reread(err.to_string()))?;
-    let official: Option<&OfficialMeta> = e.official.as_ref();
-    let mut row =
-        apply::make_row(&server, e.value.clone(), official, now).map_err(|r| reread(r.reason))?;
+/// The row of an entry the first reading kept.
+fn seed_row(entry: FileEntry, now: DateTime<Utc>) -> AppResult<VersionRow> {
+    let FileEntry {
+        path,
+        value,
+        official,
+        ..
+    } = entry;
+    let reread = |why: String| AppError::Internal(format!("re-reading seed entry {path}: {why}"));
+    let server = ServerJson::deserialize(&value).map_err(|err| reread(err.to_string()))?;
+    let official: Option<&OfficialMeta> = official.as_ref();
+    let mut row = apply::make_row(&server, value, official, now).map_err(|r| reread(r.reason))?;
     if official.is_none() {
         // Without registry metadata a seeded entry is published now and active (a file source's sync takes a
         // ToolHive `Deprecated` status as the registry's; seeding never did).

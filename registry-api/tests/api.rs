@@ -32,6 +32,7 @@ for_each_backend!(
     version_cap_is_enforced,
     reads_are_cached_until_the_data_changes,
     seeding_skips_bad_entries_and_sets_latest,
+    seeding_streams_a_file_and_stores_nothing_of_a_broken_one,
 );
 
 async fn seeding_skips_bad_entries_and_sets_latest(app: &TestApp) {
@@ -49,8 +50,8 @@ async fn seeding_skips_bad_entries_and_sets_latest(app: &TestApp) {
         copy,
     ]);
     let bytes = serde_json::to_vec(&docs).unwrap();
-    let docs = thv_core::registry_file::ServerDocuments::read(&bytes).unwrap();
-    let report = app.state().registry.seed_report(&docs).await.unwrap();
+    let docs = thv_core::registry_file::EntryFile::Bytes(bytes.into());
+    let report = app.state().registry.seed_report(docs).await.unwrap();
     assert_eq!(report.inserted, 3);
     assert_eq!(report.skipped, 4, "{}", report.examples_line());
     assert!(
@@ -75,6 +76,33 @@ async fn seeding_skips_bad_entries_and_sets_latest(app: &TestApp) {
     assert_eq!(count_latest(app, "com.example/seeded").await, 1);
 }
 
+/// A seed file is streamed from disk in two readings: a syntax error at its very end (after several batches'
+/// worth of valid entries) fails the first reading, so nothing is stored; the whole file then seeds in batches
+/// whatever its format.
+async fn seeding_streams_a_file_and_stores_nothing_of_a_broken_one(app: &TestApp) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("registry.json");
+    let docs: Vec<Value> = (0..2_500)
+        .map(|i| server_json(&format!("com.example/streamed-{i:04}"), "1.0.0"))
+        .collect();
+    let upstream =
+        json!({"$schema": "x", "version": "1.0.0", "meta": {}, "data": {"servers": docs}});
+    let mut broken = serde_json::to_vec(&upstream).unwrap();
+    broken.truncate(broken.len() - 2);
+    std::fs::write(&path, &broken).unwrap();
+    let file = thv_core::registry_file::EntryFile::Path(path.clone());
+    let err = app.state().registry.seed(file.clone()).await.unwrap_err();
+    assert!(err.to_string().contains("truncated"), "{err}");
+    assert_eq!(app.state().registry.store().count().await.unwrap(), 0);
+
+    std::fs::write(&path, serde_json::to_vec(&upstream).unwrap()).unwrap();
+    assert_eq!(app.state().registry.seed(file).await.unwrap(), 2_500);
+    let (status, body) = app
+        .get("/v0.1/servers/com.example%2Fstreamed-2499/versions/latest")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
 /// A search's answer does not depend on which plan serves it (SQLite: the trigram index for a large page, the walk
 /// in page order for a small one) nor on the backend: the term matches as the literal lower-cased substring, with no
 /// further Unicode folding (`ſ` is not `s`). Before, SQLite's index folded `ſtrong` into `strong`: 71 entries for
@@ -91,8 +119,8 @@ async fn search_answers_the_same_whichever_plan_serves_it(app: &TestApp) {
     long_s["description"] = json!("ſtrong server, 5 µs");
     docs.push(long_s);
     let bytes = serde_json::to_vec(&docs).unwrap();
-    let docs = thv_core::registry_file::ServerDocuments::read(&bytes).unwrap();
-    assert_eq!(app.state().registry.seed(&docs).await.unwrap(), 71);
+    let docs = thv_core::registry_file::EntryFile::Bytes(bytes.into());
+    assert_eq!(app.state().registry.seed(docs).await.unwrap(), 71);
 
     let names = |limit: u32, term: &'static str| async move {
         let mut names = Vec::new();
@@ -233,8 +261,8 @@ async fn version_cap_is_enforced(app: &TestApp) {
         .map(|i| server_json(name, &format!("0.{}.{}", i / 100, i % 100)))
         .collect();
     let bytes = serde_json::to_vec(&docs).unwrap();
-    let docs = thv_core::registry_file::ServerDocuments::read(&bytes).unwrap();
-    assert_eq!(app.state().registry.seed(&docs).await.unwrap(), 10_000);
+    let docs = thv_core::registry_file::EntryFile::Bytes(bytes.into());
+    assert_eq!(app.state().registry.seed(docs).await.unwrap(), 10_000);
     let (status, body) = app.publish(&server_json(name, "1.0.0")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(

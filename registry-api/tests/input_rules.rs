@@ -271,10 +271,18 @@ async fn control_characters_upstream_allows_are_kept(app: &TestApp) {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["metadata"]["count"], 0, "{body}");
     // A search longer than anything searchable is refused at once (it took seconds of CPU on SQLite).
-    let (status, body) = app.get(&format!("/v0.1/servers?search={}", "ver".repeat(10_000))).await;
+    let (status, body) = app
+        .get(&format!("/v0.1/servers?search={}", "ver".repeat(10_000)))
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert!(body.to_string().contains("search parameter: at most 256 characters"), "{body}");
-    let (status, body) = app.get(&format!("/v0.1/servers?search={}", "é".repeat(256))).await;
+    assert!(
+        body.to_string()
+            .contains("search parameter: at most 256 characters"),
+        "{body}"
+    );
+    let (status, body) = app
+        .get(&format!("/v0.1/servers?search={}", "é".repeat(256)))
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
@@ -409,8 +417,8 @@ async fn seeding_skips_documents_with_nul(app: &TestApp) {
         legacy_document("com.example/seeded-legacy"),
     ]);
     let bytes = serde_json::to_vec(&docs).unwrap();
-    let docs = thv_core::registry_file::ServerDocuments::read(&bytes).unwrap();
-    let seeded = app.state().registry.seed(&docs).await;
+    let docs = thv_core::registry_file::EntryFile::Bytes(bytes.into());
+    let seeded = app.state().registry.seed(docs).await;
     assert_eq!(seeded.unwrap(), 1, "only the valid entry is seeded");
     let (status, _) = app
         .get("/v0.1/servers/com.example%2Fseeded-ok/versions")

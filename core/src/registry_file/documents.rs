@@ -205,7 +205,7 @@ impl<'a> ServerDocuments<'a> {
     }
 }
 
-fn unreadable(path: String, e: &serde_json::Error) -> FileEntry {
+pub(super) fn unreadable(path: String, e: &serde_json::Error) -> FileEntry {
     FileEntry {
         error: Some(format!("{path}: {e}")),
         ..FileEntry::from_document(path, Value::Null)

@@ -17,14 +17,17 @@
 //!
 //! [`parse`] detects the format and reports problems by location: a JSON syntax error (or a truncated file) by
 //! line and column, a bad entry by its path (`data.servers[3] (io.github.x/y): missing field `version``).
-//! [`ServerDocuments`] reads the documents one at a time, raw (seeding and syncing); [`RegistryDocument`] reads
-//! them whole, raw, and writes the file back in its own format (the curation commands).
+//! [`ServerDocuments`] reads the documents one at a time, raw (syncing); [`EntryFile`] streams them from a file
+//! without holding it (seeding); [`RegistryDocument`] reads them whole, raw, and writes the file back in its own
+//! format (the curation commands).
 
 pub mod api_list;
 mod documents;
+mod stream;
 
 pub use api_list::{API_LIST, ApiListFile, ApiListItem, FileEntry};
 pub use documents::{FileKind, RegistryDocument, ServerDocuments};
+pub use stream::{EntryFile, EntryFileError, Flow, Reading};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

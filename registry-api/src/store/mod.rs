@@ -244,14 +244,17 @@ pub trait Store: Send + Sync + 'static {
     async fn count(&self) -> Result<u64, StoreError>;
     /// Runs `body` in one transaction serialized against every other write to `server_name`.
     async fn write(&self, server_name: &str, body: WriteFn) -> Result<Vec<VersionRow>, AppError>;
-    /// Inserts every batch in one transaction (seeding and imports; the rows' rules were applied by the caller).
-    /// Batches are produced while earlier ones are written, so a large import never holds all its rows. An `Err`
-    /// batch rolls the whole transaction back.
-    async fn insert_batches(&self, batches: &mut RowBatches<'_>) -> Result<u64, AppError>;
+    /// Inserts every batch in one transaction (seeding and imports; the rows' rules were applied by the caller),
+    /// committed when the sending side is dropped. Batches are produced (on another thread) while earlier ones are
+    /// written, so a large import never holds all its rows. An `Err` batch rolls the whole transaction back.
+    async fn insert_batches(&self, batches: &mut RowBatches) -> Result<u64, AppError>;
     /// [`Store::insert_batches`] with one batch.
     async fn insert_batch(&self, rows: &[VersionRow]) -> Result<u64, AppError> {
-        self.insert_batches(&mut std::iter::once(Ok(rows.to_vec())))
-            .await
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+        // Cannot fail: the receiver is alive and the channel empty.
+        let _ = tx.try_send(Ok(rows.to_vec()));
+        drop(tx);
+        self.insert_batches(&mut rx).await
     }
     /// Records a configured sync source (or updates its kind); its state starts as `pending`.
     async fn register_source(&self, name: &str, kind: &str) -> Result<(), StoreError>;
@@ -270,7 +273,7 @@ pub trait Store: Send + Sync + 'static {
 }
 
 /// See [`Store::insert_batches`].
-pub type RowBatches<'a> = dyn Iterator<Item = Result<Vec<VersionRow>, AppError>> + Send + 'a;
+pub type RowBatches = tokio::sync::mpsc::Receiver<Result<Vec<VersionRow>, AppError>>;
 
 /// See [`Store::watch_changes`].
 pub type ChangeCallback = std::sync::Arc<dyn Fn() + Send + Sync>;

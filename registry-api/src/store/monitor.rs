@@ -153,7 +153,7 @@ impl Store for Monitored {
     async fn write(&self, server_name: &str, body: WriteFn) -> Result<Vec<VersionRow>, AppError> {
         self.seen_app(self.inner.write(server_name, body).await)
     }
-    async fn insert_batches(&self, batches: &mut RowBatches<'_>) -> Result<u64, AppError> {
+    async fn insert_batches(&self, batches: &mut RowBatches) -> Result<u64, AppError> {
         self.seen_app(self.inner.insert_batches(batches).await)
     }
     async fn register_source(&self, name: &str, kind: &str) -> Result<(), StoreError> {

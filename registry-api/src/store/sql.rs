@@ -807,10 +807,10 @@ macro_rules! sql_store {
                 Ok(written)
             }
 
-            async fn insert_batches(&self, batches: &mut RowBatches<'_>) -> Result<u64, AppError> {
+            async fn insert_batches(&self, batches: &mut RowBatches) -> Result<u64, AppError> {
                 let mut tx = self.pool.begin().await.map_err(map_err)?;
                 let mut inserted = 0u64;
-                for batch in batches {
+                while let Some(batch) = batches.recv().await {
                     let batch = batch?;
                     inserted += batch.len() as u64;
                     for chunk in batch.chunks(BATCH_ROWS) {
