@@ -1086,7 +1086,7 @@ impl PostgresStore {
         self.sqlx_rows(&text).await
     }
 
-    /// A list page: a search is `LIKE`, served by the trigram index.
+    /// A list page: a search is `LIKE`, served by the trigram index (planned for its term, see [`build_list`]).
     async fn list_rows(&self, query: &ListQuery) -> Result<Vec<RawRow>, StoreError> {
         self.sqlx_rows(&build_list(query, SearchPlan::Like, false, READ_COLS))
             .await
