@@ -918,3 +918,116 @@ async fn a_read_only_sqlite_file_is_read_and_left_unchanged() {
         "the read-only file changed"
     );
 }
+
+/// A SQLite file cut short under a running registry (a full disk, a bad copy) makes its reads fail as unavailable
+/// (503), never as a failed statement (500): the fault is the storage's, not the request's.
+#[tokio::test]
+async fn a_truncated_sqlite_file_is_unavailable_not_a_failed_statement() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cut.db");
+    let url = format!("sqlite://{}", path.display());
+    let s = SqliteStore::open(&url, 2).await.unwrap();
+    let rows: Vec<VersionRow> = (0..3_000)
+        .map(|i| row(&format!("io.cut/server-{i:04}"), "1.0.0", i))
+        .collect();
+    s.insert_batch(&rows).await.unwrap();
+    s.pool().close().await;
+    drop(s);
+    let s = SqliteStore::open(&url, 2).await.unwrap();
+    let len = std::fs::metadata(&path).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(len / 3)
+        .unwrap();
+    let mut q = query();
+    q.limit = 100;
+    for name in [
+        "io.cut/server-2999",
+        "io.cut/server-1500",
+        "io.cut/server-0001",
+    ] {
+        if let Err(e) = s.get(&Scope::managed(), name, Some("1.0.0")).await {
+            assert!(
+                matches!(e, thv_registry_api::store::StoreError::Unavailable(_)),
+                "{name}: {e:?}"
+            );
+        }
+    }
+    let mut failed = 0;
+    loop {
+        match s.list(&q).await {
+            Ok(page) if page.len() < 100 => break,
+            Ok(page) => {
+                let last = page.last().unwrap();
+                q.cursor = Some(Cursor {
+                    server_name: last.server_name.clone(),
+                    version: Some(last.version.clone()),
+                });
+            }
+            Err(e) => {
+                assert!(
+                    matches!(e, thv_registry_api::store::StoreError::Unavailable(_)),
+                    "{e:?}"
+                );
+                failed += 1;
+                break;
+            }
+        }
+    }
+    assert_eq!(
+        failed, 1,
+        "a walk over the cut file reaches the missing pages"
+    );
+}
+
+/// PostgreSQL closing every connection of the pool (a restart, a failover, `pg_terminate_backend`) costs no read:
+/// each connection found dead is dropped and the read runs again on another, so the requests in flight and the
+/// ones after are answered instead of failing once per pooled connection (503).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reads_survive_postgres_closing_every_pooled_connection() {
+    let Some((admin, db)) = common::new_postgres_database("terminated").await else {
+        return;
+    };
+    let s = Arc::new(
+        PostgresStore::open(&common::database_url(&admin, &db), &PoolSettings::new(4))
+            .await
+            .unwrap(),
+    );
+    s.insert_batch(&[row("io.t/a", "1.0.0", 1)]).await.unwrap();
+    let reads = |n: usize| {
+        let s = s.clone();
+        async move {
+            let all = (0..n).map(|_| {
+                let s = s.clone();
+                async move {
+                    let page = s.list(&query()).await.map(|p| p.len());
+                    let one = s
+                        .get(&Scope::managed(), "io.t/a", Some("1.0.0"))
+                        .await
+                        .map(|r| r.is_some());
+                    (page, one)
+                }
+            });
+            futures::future::join_all(all).await
+        }
+    };
+    // Every pooled connection open and idle.
+    reads(16).await;
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+        .await
+        .unwrap();
+    let killed: Vec<(bool,)> = sqlx::query_as(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(&db)
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert!(killed.len() >= 2, "{killed:?}");
+    for (page, one) in reads(16).await {
+        assert_eq!(page.unwrap(), 1);
+        assert!(one.unwrap());
+    }
+}

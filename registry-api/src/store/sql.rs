@@ -296,6 +296,19 @@ fn map_err(e: sqlx::Error) -> StoreError {
     }
 }
 
+/// Whether an error says that the connection a statement ran on was closed under it — by the server (a restart,
+/// a failover, `pg_terminate_backend`: SQLSTATE 57P01/57P02, class 08) or on the way (an I/O error) — so that
+/// the statement never ran to its end and another connection may well serve it.
+fn connection_lost(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c == "57P01" || c == "57P02"),
+        _ => false,
+    }
+}
+
 /// Whether a PostgreSQL error (SQLSTATE `code`) says the database cannot be reached or used now, rather than
 /// that a statement is wrong: a connection exception (class 08), a server shutting down or starting (57P01-03),
 /// too many connections (53300), the database gone (3D000), the login refused (28000, 28P01), the database not
@@ -321,8 +334,9 @@ fn sqlite_cannot_serve(e: &sqlx::sqlite::SqliteError) -> bool {
 
 /// [`sqlite_cannot_serve`] by SQLite's (extended) result code, for both SQLite drivers.
 pub(super) fn sqlite_code_cannot_serve(code: i32) -> bool {
-    // SQLITE_BUSY 5, LOCKED 6, READONLY 8, IOERR 10, FULL 13, CANTOPEN 14, NOTADB 26.
-    matches!(code & 0xff, 5 | 6 | 8 | 10 | 13 | 14 | 26)
+    // SQLITE_BUSY 5, LOCKED 6, READONLY 8, IOERR 10, CORRUPT 11 (a file cut short or overwritten under the
+    // registry), FULL 13, CANTOPEN 14, NOTADB 26.
+    matches!(code & 0xff, 5 | 6 | 8 | 10 | 11 | 13 | 14 | 26)
 }
 
 /// A message (an upstream's error body, a tool's output) as text every backend stores: NUL, which PostgreSQL
@@ -387,11 +401,22 @@ macro_rules! sql_store {
             }
 
             /// The rows of a statement of the `read_cols!` columns, through sqlx.
+            /// A read that finds its pooled connection closed by the server (see [`connection_lost`]) runs again
+            /// on another: a read is safe to repeat, and the pool drops each dead connection it hands out.
             async fn sqlx_rows(&self, text: &SqlText) -> Result<Vec<RawRow>, StoreError> {
-                text.bind_to(sqlx::query_as::<_, RawRow>(sqlx::AssertSqlSafe(text.sql.clone())))
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(map_err)
+                let mut lost = 0;
+                loop {
+                    let rows = text
+                        .bind_to(sqlx::query_as::<_, RawRow>(sqlx::AssertSqlSafe(text.sql.clone())))
+                        .fetch_all(&self.pool)
+                        .await;
+                    match rows {
+                        Err(e) if connection_lost(&e) && lost <= self.pool.options().get_max_connections() => {
+                            lost += 1;
+                        }
+                        rows => return rows.map_err(map_err),
+                    }
+                }
             }
         }
 

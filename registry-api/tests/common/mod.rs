@@ -61,14 +61,14 @@ fn postgres_admin_url() -> Option<String> {
 /// when PostgreSQL is not configured (outside CI).
 pub async fn new_postgres_database(tag: &str) -> Option<(String, String)> {
     let admin = postgres_admin_url()?;
-    let db = format!(
-        "thv_{tag}_{}_{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::SeqCst)
-    );
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let db = format!("thv_{tag}_{}_{n}", std::process::id());
     let mut conn = sqlx::PgConnection::connect(&admin)
         .await
         .expect("connect to TEST_DATABASE_URL");
+    if n == 0 {
+        drop_databases_of_ended_runs(&mut conn).await;
+    }
     for sql in [
         format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
         format!("CREATE DATABASE {db}"),
@@ -79,6 +79,27 @@ pub async fn new_postgres_database(tag: &str) -> Option<(String, String)> {
             .expect("create a test database");
     }
     Some((admin, db))
+}
+
+/// Drops the test databases (`thv_<tag>_<pid>_<n>`) of test processes that have ended, so that a developer's
+/// PostgreSQL does not collect hundreds of them; those of running processes are left alone.
+async fn drop_databases_of_ended_runs(conn: &mut sqlx::PgConnection) {
+    let names: Vec<(String,)> = sqlx::query_as(
+        "SELECT datname FROM pg_database WHERE datname ~ '^thv_[a-z0-9_]+_[0-9]+_[0-9]+$'",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap_or_default();
+    for (name,) in names {
+        let pid = name.rsplit('_').nth(1).unwrap_or("");
+        if std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let drop = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+            .execute(&mut *conn)
+            .await;
+    }
 }
 
 /// The URL of database `db` on the server `admin` points at.
