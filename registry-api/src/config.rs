@@ -211,10 +211,11 @@ pub struct Config {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
+    // A cause in the message is not also the `source()`: the binary prints the chain, which showed it twice.
+    #[error("cannot read config file {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("invalid config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
@@ -222,10 +223,10 @@ pub enum ConfigError {
     NoDataDir,
     #[error("{0}")]
     Key(#[from] KeyError),
-    #[error("signing key file {path}: {source}")]
+    #[error("signing key file {path}: {error}")]
     KeyFile {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("invalid settings:\n  - {}", .0.join("\n  - "))]
     Invalid(Vec<String>),
@@ -257,9 +258,9 @@ impl Config {
     pub fn load(args: &ConfigArgs) -> Result<Self, ConfigError> {
         let file = match &args.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
                     path: path.clone(),
-                    source,
+                    error,
                 })?;
                 parse_file(path, &text)?
             }
@@ -444,9 +445,9 @@ impl Config {
 }
 
 fn load_or_create_key(path: &Path) -> Result<TokenKeys, ConfigError> {
-    let err = |source| ConfigError::KeyFile {
+    let err = |error| ConfigError::KeyFile {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     match std::fs::read_to_string(path) {
         Ok(hex) => Ok(TokenKeys::from_seed_hex(&hex)?),
@@ -494,6 +495,19 @@ fn default_pool_size(database_url: &str) -> u32 {
 
 #[cfg(test)]
 mod tests {
+
+    /// The binary prints an error with its chain (`{:#}`): a cause in the message was printed twice.
+    #[test]
+    fn a_key_file_error_names_its_cause_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let Err(err) = load_or_create_key(dir.path()) else {
+            panic!("a directory is no key");
+        };
+        let shown = format!("{:#}", anyhow::Error::from(err));
+        assert_eq!(shown.matches("os error").count(), 1, "{shown}");
+        assert!(shown.contains(&dir.path().display().to_string()), "{shown}");
+    }
+
     use super::*;
 
     #[test]

@@ -1031,3 +1031,18 @@ async fn reads_survive_postgres_closing_every_pooled_connection() {
         assert!(one.unwrap());
     }
 }
+
+/// A SQLite file that cannot be opened is named in the error, with what to check.
+#[tokio::test]
+async fn a_sqlite_file_that_cannot_be_opened_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_dir = dir.path().join("plain-file");
+    std::fs::write(&not_a_dir, "x").unwrap();
+    let path = not_a_dir.join("registry.db");
+    let Err(err) = SqliteStore::open(&format!("sqlite://{}", path.display()), 2).await else {
+        panic!("a file under a plain file cannot be opened");
+    };
+    let err = err.to_string();
+    assert!(err.contains(&path.display().to_string()), "{err}");
+    assert!(err.contains("does its directory exist"), "{err}");
+}

@@ -31,11 +31,11 @@ pub const MANIFEST_MEDIA_TYPES: &[&str] = &[
 /// A registry read that failed.
 #[derive(Debug, thiserror::Error)]
 pub enum OciError {
-    #[error("cannot read {what} from its registry: {source}")]
+    // The cause is in the message, so it is not also the `source()` (an error chain would print it twice).
+    #[error("cannot read {what} from its registry: {error}")]
     Read {
         what: String,
-        #[source]
-        source: OciDistributionError,
+        error: OciDistributionError,
     },
     #[error("{what}: {message}")]
     Invalid { what: String, message: String },
@@ -44,7 +44,7 @@ pub enum OciError {
 impl OciError {
     fn read(what: impl std::fmt::Display) -> impl FnOnce(OciDistributionError) -> Self {
         let what = what.to_string();
-        move |source| Self::Read { what, source }
+        move |error| Self::Read { what, error }
     }
 }
 
@@ -112,7 +112,8 @@ impl Registry {
             .and_then(|v| manifest_media_type(&v))
             .ok_or_else(|| OciError::Invalid {
                 what: image.to_string(),
-                message: "not a manifest or index (JSON with mediaType, layers or manifests)".into(),
+                message: "not a manifest or index (JSON with mediaType, layers or manifests)"
+                    .into(),
             })?;
         Ok(Some(RawManifest {
             bytes: bytes.to_vec(),
@@ -134,7 +135,10 @@ impl Registry {
         self.client
             .pull_blob(image, descriptor, out)
             .await
-            .map_err(OciError::read(format!("{image} blob {}", descriptor.digest)))
+            .map_err(OciError::read(format!(
+                "{image} blob {}",
+                descriptor.digest
+            )))
     }
 
     /// cosign's signature layers of `digest` in `image`'s repository; an absent signature tag is none.
@@ -178,7 +182,11 @@ impl Registry {
     }
 
     /// The referrers of `digest` in `image`'s repository (the referrers API, or its tag schema).
-    pub async fn referrers(&self, image: &Reference, digest: &str) -> Result<OciImageIndex, OciError> {
+    pub async fn referrers(
+        &self,
+        image: &Reference,
+        digest: &str,
+    ) -> Result<OciImageIndex, OciError> {
         let subject = self.at(image, digest);
         self.client
             .store_auth_if_needed(subject.resolve_registry(), &self.auth)
@@ -300,12 +308,11 @@ impl Registry {
         bytes: Vec<u8>,
         media_type: &str,
     ) -> Result<(), OciError> {
-        let content_type = reqwest::header::HeaderValue::from_str(media_type).map_err(|e| {
-            OciError::Invalid {
+        let content_type =
+            reqwest::header::HeaderValue::from_str(media_type).map_err(|e| OciError::Invalid {
                 what: image.to_string(),
                 message: format!("media type {media_type}: {e}"),
-            }
-        })?;
+            })?;
         self.client
             .push_manifest_raw(image, bytes, content_type)
             .await

@@ -51,8 +51,9 @@ pub struct Reading {
 /// Why reading the entries failed.
 #[derive(Debug, thiserror::Error)]
 pub enum EntryFileError {
-    #[error("reading {what}: {source}")]
-    Io { what: String, source: io::Error },
+    // The cause is in the message, so it is not also the `source()` (an error chain would print it twice).
+    #[error("reading {what}: {error}")]
+    Io { what: String, error: io::Error },
     #[error(transparent)]
     File(#[from] RegistryFileError),
 }
@@ -75,10 +76,10 @@ impl EntryFile {
         }
     }
 
-    fn io_error(&self, source: io::Error) -> EntryFileError {
+    fn io_error(&self, error: io::Error) -> EntryFileError {
         EntryFileError::Io {
             what: self.describe(),
-            source,
+            error,
         }
     }
 

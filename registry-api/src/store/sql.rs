@@ -921,6 +921,22 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
+        let file = options.get_filename().display().to_string();
+        // A file that cannot be opened is named, with what to check (the error alone names neither).
+        let naming = |e: sqlx::Error| {
+            let cannot_open =
+                matches!(&e, sqlx::Error::Database(db) if db.code().as_deref() == Some("14"));
+            let hint = if cannot_open {
+                " (does its directory exist, and may this user create and write files in it?)"
+            } else {
+                ""
+            };
+            match map_err(e) {
+                StoreError::Unavailable(m) => StoreError::Unavailable(format!("{file}: {m}{hint}")),
+                StoreError::Database(m) => StoreError::Database(format!("{file}: {m}")),
+                other => other,
+            }
+        };
         // No ping before each checkout: a SQLite connection is a file handle in this process, which nothing can
         // break between two queries, and the ping is a round trip to the connection's worker thread, as costly
         // as the query it precedes.
@@ -929,7 +945,7 @@ impl SqliteStore {
             .test_before_acquire(false)
             .connect_with(options)
             .await
-            .map_err(map_err)?;
+            .map_err(naming)?;
         sqlx::migrate!("../migrations/sqlite")
             .run(&pool)
             .await

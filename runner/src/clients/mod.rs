@@ -177,8 +177,9 @@ pub enum Change {
 /// Why a client's configuration could not be read or changed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("{}: {source}", .path.display())]
-    Io { path: PathBuf, source: io::Error },
+    // The cause is in the message, so it is not also the `source()` (an error chain would print it twice).
+    #[error("{}: {error}", .path.display())]
+    Io { path: PathBuf, error: io::Error },
     #[error("{}: line {line}, column {column}: {message} (the file was left unchanged)", .path.display())]
     Malformed {
         path: PathBuf,
@@ -349,9 +350,9 @@ fn check_url(url: &str) -> Result<(), ClientError> {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ClientError + '_ {
-    move |source| ClientError::Io {
+    move |error| ClientError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     }
 }
 

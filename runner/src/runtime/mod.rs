@@ -184,12 +184,12 @@ pub enum SpecError {
     NoImage,
     #[error("the workload has no container name")]
     NoContainerName,
-    #[error("invalid `{field}`: {source}")]
+    // The cause is in the message, so it is not also the `source()` (an error chain would print it twice).
+    #[error("invalid `{field}`: {error}")]
     Mount {
         /// `permission_profile.read[i]`, `permission_profile.write[i]`, `volumes[i]` or `mounts[i]`.
         field: String,
-        #[source]
-        source: MountError,
+        error: MountError,
     },
     #[error(
         "invalid `{field}`: the resource scheme '{scheme}' is not supported (only volume://NAME:/path)"
@@ -711,9 +711,9 @@ impl WorkloadSpec {
                 }
             };
             let reparsed =
-                parse_mount(&declaration, m.read_only).map_err(|source| SpecError::Mount {
+                parse_mount(&declaration, m.read_only).map_err(|error| SpecError::Mount {
                     field: field.clone(),
-                    source,
+                    error,
                 })?;
             if reparsed != *m {
                 return Err(invalid(
@@ -760,9 +760,9 @@ pub fn mounts_of(rc: &RunConfig) -> Result<Vec<Mount>, SpecError> {
     let none_profile = PermissionProfile::none();
     let mut mounts = profile_mounts(rc.permission_profile.as_ref().unwrap_or(&none_profile))?;
     for (i, v) in rc.volumes.iter().enumerate() {
-        let m = parse_volume(v).map_err(|source| SpecError::Mount {
+        let m = parse_volume(v).map_err(|error| SpecError::Mount {
             field: format!("volumes[{i}]"),
-            source,
+            error,
         })?;
         host_path_exists(&m, || format!("volumes[{i}]"))?;
         mounts.push(m);
@@ -791,9 +791,9 @@ fn profile_mounts(profile: &PermissionProfile) -> Result<Vec<Mount>, SpecError> 
     ] {
         for (i, e) in entries.iter().enumerate() {
             let field = format!("permission_profile.{list}[{i}]");
-            let m = parse_mount(e, read_only).map_err(|source| SpecError::Mount {
+            let m = parse_mount(e, read_only).map_err(|error| SpecError::Mount {
                 field: field.clone(),
-                source,
+                error,
             })?;
             if let MountSource::Resource { scheme, .. } = &m.source
                 && scheme != "volume"
