@@ -33,6 +33,10 @@ pub const BUNDLED_REGISTRY: &str = thv_core::registry_file::BUNDLED_REGISTRY_JSO
 
 /// Opens the store, seeds it if empty, and builds the shared state.
 pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
+    // Settings that can fail are read before anything is written: a bad key file must not leave a seeded database.
+    let keys = config.token_keys()?;
+    let exchanges =
+        exchange::Exchanges::new(config.exchanges.clone()).map_err(|e| anyhow::anyhow!(e))?;
     config
         .prepare_database_dir()
         .context("creating the database directory")?;
@@ -58,10 +62,8 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         registries: Arc::new(config.registries.clone()),
         sync,
         registry,
-        keys: config.token_keys()?,
-        exchanges: Arc::new(
-            exchange::Exchanges::new(config.exchanges.clone()).map_err(|e| anyhow::anyhow!(e))?,
-        ),
+        keys,
+        exchanges: Arc::new(exchanges),
         admin_token: config.admin_token.as_deref().map(Arc::from),
         metrics: Arc::default(),
         cache: Arc::new(cache::ReadCache::new(

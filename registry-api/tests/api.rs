@@ -1395,3 +1395,24 @@ async fn cors_and_meta_endpoints(app: &TestApp) {
     assert!(metrics.contains("route=\"/v0.1/servers\""), "{metrics}");
     let _ = SCHEMA_URL;
 }
+
+/// Settings that cannot be used (here: the signing key file is a directory) stop the server before it writes
+/// anything: the database was seeded first, then the key failed.
+#[tokio::test]
+async fn a_bad_signing_key_stops_start_up_before_the_database_is_seeded() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("registry.db");
+    let mut config = common::base_config(format!("sqlite://{}", db.display()), dir.path());
+    config.seed = true;
+    let key_dir = dir.path().join("key-is-a-directory");
+    std::fs::create_dir(&key_dir).unwrap();
+    config.key = thv_registry_api::config::KeySource::File(key_dir);
+    let Err(err) = thv_registry_api::start(&config).await else {
+        panic!("a directory is no signing key");
+    };
+    assert!(format!("{err:#}").contains("signing key file"), "{err:#}");
+    assert!(
+        !db.exists(),
+        "the database was created before the key failed"
+    );
+}

@@ -81,6 +81,30 @@ pub async fn new_postgres_database(tag: &str) -> Option<(String, String)> {
     Some((admin, db))
 }
 
+/// A test server's settings on `database_url`, its files (signing key, sync cache) under `dir`; not seeded.
+pub fn base_config(database_url: String, dir: &std::path::Path) -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database_url,
+        seed_from: None,
+        seed: false,
+        key: KeySource::File(dir.join("jwt.key")),
+        admin_token: Some(ADMIN_TOKEN.into()),
+        max_body_bytes: 1024 * 1024,
+        max_connections: 16,
+        database_acquire_timeout: Duration::from_secs(2),
+        log_format: LogFormat::Text,
+        read_cache_bytes: 8 * 1024 * 1024,
+        read_cache_ttl: Duration::from_secs(60),
+        sources: Vec::new(),
+        registries: Default::default(),
+        sync_cache_dir: Some(dir.join("sources")),
+        signatures: Default::default(),
+        privileged_entries: Vec::new(),
+        exchanges: Default::default(),
+    }
+}
+
 /// Drops the test databases (`thv_<tag>_<pid>_<n>`) of test processes that have ended, so that a developer's
 /// PostgreSQL does not collect hundreds of them; those of running processes are left alone.
 async fn drop_databases_of_ended_runs(conn: &mut sqlx::PgConnection) {
@@ -199,24 +223,14 @@ impl TestApp {
         };
         let (sources, registries) = sync_config(opts.sync_config.as_deref());
         let config = Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            database_url,
-            seed_from: None,
             seed: opts.seed,
-            key: KeySource::File(dir.path().join("jwt.key")),
-            admin_token: Some(ADMIN_TOKEN.into()),
             max_body_bytes: opts.max_body_bytes,
-            max_connections: 16,
             database_acquire_timeout: opts.database_acquire_timeout,
-            log_format: LogFormat::Text,
-            read_cache_bytes: 8 * 1024 * 1024,
-            read_cache_ttl: Duration::from_secs(60),
             sources,
             registries,
-            sync_cache_dir: Some(dir.path().join("sources")),
             signatures: opts.signatures,
             privileged_entries: opts.privileged_entries,
-            exchanges: Default::default(),
+            ..base_config(database_url, dir.path())
         };
         Some(Self::serve(config, dir, pg_cleanup).await)
     }
