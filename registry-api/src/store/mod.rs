@@ -272,6 +272,26 @@ pub trait Store: Send + Sync + 'static {
     fn watch_changes(&self, on_change: ChangeCallback);
 }
 
+/// The database a URL names, by its scheme: `sqlite:...`, or `postgres://...` / `postgresql://...`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Sqlite,
+    Postgres,
+}
+
+impl DatabaseKind {
+    /// `None` for any other scheme.
+    pub fn of(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Self::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
 /// See [`Store::insert_batches`].
 pub type RowBatches = tokio::sync::mpsc::Receiver<Result<Vec<VersionRow>, AppError>>;
 

@@ -23,8 +23,8 @@ use super::list_sql::{
 };
 use super::sqlite_read::Readers;
 use super::{
-    ChangeCallback, ListQuery, MANAGED_SOURCE, Monitored, PoolSettings, RowBatches, Scope,
-    SourceRecord, SourceStatus, Store, StoreError, SyncAttempt, SyncFn, SyncOutcome, SyncTx,
+    ChangeCallback, DatabaseKind, ListQuery, MANAGED_SOURCE, Monitored, PoolSettings, RowBatches,
+    Scope, SourceRecord, SourceStatus, Store, StoreError, SyncAttempt, SyncFn, SyncOutcome, SyncTx,
     Timestamps, VersionRow, WriteFn, WriteTx,
 };
 use crate::error::AppError;
@@ -1210,15 +1210,15 @@ impl PostgresStore {
 
 /// Opens the store a database URL names: `sqlite:...` or `postgres://...` / `postgresql://...`, [`Monitored`].
 pub async fn connect(url: &str, pool: &PoolSettings) -> Result<Arc<dyn Store>, StoreError> {
-    let store: Arc<dyn Store> = if url.starts_with("sqlite:") {
-        Arc::new(SqliteStore::open(url, pool.max_connections).await?)
-    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Arc::new(PostgresStore::open(url, pool).await?)
-    } else {
-        return Err(StoreError::Unavailable(format!(
-            "unsupported database URL '{}': expected sqlite:PATH or postgres://...",
-            url.split('@').next_back().unwrap_or_default()
-        )));
+    let store: Arc<dyn Store> = match DatabaseKind::of(url) {
+        Some(DatabaseKind::Sqlite) => Arc::new(SqliteStore::open(url, pool.max_connections).await?),
+        Some(DatabaseKind::Postgres) => Arc::new(PostgresStore::open(url, pool).await?),
+        None => {
+            return Err(StoreError::Unavailable(format!(
+                "unsupported database URL '{}': expected sqlite:PATH or postgres://...",
+                url.split('@').next_back().unwrap_or_default()
+            )));
+        }
     };
     Ok(Arc::new(Monitored::new(store)))
 }
