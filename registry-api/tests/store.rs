@@ -1046,3 +1046,82 @@ async fn a_sqlite_file_that_cannot_be_opened_is_named() {
     assert!(err.contains(&path.display().to_string()), "{err}");
     assert!(err.contains("does its directory exist"), "{err}");
 }
+
+/// A replica's change listener that loses its connection, and cannot reconnect at once, tells the cache after it
+/// listens again, not only when the connection failed: a write committed by another replica in between was never
+/// announced to it, and its cache served the old answer until the TTL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_listener_that_reconnects_reports_after_it_listens_again() {
+    let Some((admin, db)) = common::new_postgres_database("listener").await else {
+        return;
+    };
+    let s = PostgresStore::open(&common::database_url(&admin, &db), &PoolSettings::new(2))
+        .await
+        .unwrap();
+    // Microseconds since the epoch, as PostgreSQL's clock (the same machine's) gives them.
+    let calls = Arc::new(std::sync::Mutex::new(Vec::<i64>::new()));
+    let seen = calls.clone();
+    s.watch_changes(Arc::new(move || {
+        seen.lock().unwrap().push(Utc::now().timestamp_micros())
+    }));
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+        .await
+        .unwrap();
+    let mut first = None;
+    for _ in 0..100 {
+        first = listening_backend(&mut conn, &db).await;
+        if first.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (old_pid, _) = first.expect("the listener listens");
+    // An outage: every connection closed, and new ones refused for a while (sqlx's own reconnect fails).
+    for sql in [
+        format!("ALTER DATABASE {db} WITH ALLOW_CONNECTIONS false"),
+        format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}' AND pid <> pg_backend_pid()"
+        ),
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "ALTER DATABASE {db} WITH ALLOW_CONNECTIONS true"
+    )))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let mut again = None;
+    for _ in 0..200 {
+        again = listening_backend(&mut conn, &db)
+            .await
+            .filter(|(pid, _)| *pid != old_pid);
+        if again.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (_, started) = again.expect("the listener listens again");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let calls = calls.lock().unwrap();
+    assert!(
+        calls.iter().any(|t| *t >= started),
+        "no change reported after the new LISTEN at {started}: {calls:?}"
+    );
+}
+
+/// The backend listening for changes on database `db`: its pid and when its LISTEN ended (µs since the epoch).
+async fn listening_backend(conn: &mut sqlx::PgConnection, db: &str) -> Option<(i32, i64)> {
+    sqlx::query_as(
+        "SELECT pid, (extract(epoch FROM state_change) * 1000000)::bigint FROM pg_stat_activity \
+         WHERE datname = $1 AND query LIKE 'LISTEN%'",
+    )
+    .bind(db)
+    .fetch_optional(conn)
+    .await
+    .unwrap()
+}

@@ -1158,10 +1158,18 @@ impl PostgresStore {
                             tracing::warn!(error = %e, "LISTEN {CHANGES_CHANNEL} failed");
                         } else {
                             pause = Duration::from_millis(100);
+                            if warned {
+                                tracing::info!("change listener is listening again");
+                            }
+                            // Writes committed while nothing listened (before this connection's LISTEN, or while
+                            // the database could not be reached) were announced to nobody here: called only now,
+                            // not when the connection failed, lest a write in between go unseen until the TTL.
+                            on_change();
                             loop {
                                 match listener.try_recv().await {
                                     Ok(Some(_)) => on_change(),
-                                    // The connection was lost and re-established: changes may have been missed.
+                                    // The connection was lost and sqlx listens again on a new one before it says
+                                    // so: changes may have been missed meanwhile.
                                     Ok(None) => on_change(),
                                     Err(e) => {
                                         tracing::warn!(error = %e, "change listener lost its connection");
