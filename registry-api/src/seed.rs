@@ -131,17 +131,9 @@ struct Plan {
     keep: Vec<bool>,
     latest: Vec<bool>,
     entries: usize,
+    /// The first reading's [`thv_core::registry_file::Reading::digest`].
+    digest: u64,
     report: SeedReport,
-}
-
-/// What identifies a file's content between the two readings (size and modification time).
-fn fingerprint(file: &EntryFile) -> Option<(u64, Option<std::time::SystemTime>)> {
-    match file {
-        EntryFile::Path(p) => std::fs::metadata(p)
-            .ok()
-            .map(|m| (m.len(), m.modified().ok())),
-        EntryFile::Bytes(_) => None,
-    }
 }
 
 impl Registry {
@@ -155,16 +147,16 @@ impl Registry {
     /// The file is read twice, streamed (see [`EntryFile`]): once to check each entry and settle each server's
     /// latest version, once to build the rows batch by batch while earlier batches are written. Memory holds one
     /// batch and each kept entry's name and version, never the file: a registry of 1 M versions seeds in the
-    /// memory of a few MB plus its names. A file that changes between the readings stores nothing.
+    /// memory of a few MB plus its names. A file that changes between the readings (its bytes, whatever its size and
+    /// modification time say) stores nothing.
     pub async fn seed_report(&self, file: EntryFile) -> Result<SeedReport, SeedError> {
         let now = Utc::now().trunc_subsecs(6);
-        let before = fingerprint(&file);
         let first = file.clone();
         let plan = tokio::task::spawn_blocking(move || plan_seed(&first, now))
             .await
             .map_err(|e| AppError::Internal(format!("seed: the first reading failed: {e}")))??;
         let (tx, mut rx) = tokio::sync::mpsc::channel(2);
-        let (keep, latest, expected) = (plan.keep, plan.latest, plan.entries);
+        let (keep, latest, expected) = (plan.keep, plan.latest, (plan.entries, plan.digest));
         let builder = tokio::task::spawn_blocking(move || {
             let mut rows = RowBuilder {
                 keep: &keep,
@@ -181,9 +173,7 @@ impl Registry {
                 _ if rows.closed => return Ok(()),
                 (_, Some(failed)) => Err(SeedError::Store(failed)),
                 (Err(e), None) => Err(SeedError::File(e)),
-                (Ok(r), None) if r.entries != expected || fingerprint(&file) != before => {
-                    Err(SeedError::Changed)
-                }
+                (Ok(r), None) if (r.entries, r.digest) != expected => Err(SeedError::Changed),
                 (Ok(_), None) => {
                     rows.flush();
                     Ok(())
@@ -265,6 +255,7 @@ fn plan_seed(file: &EntryFile, now: DateTime<Utc>) -> Result<Plan, SeedError> {
         keep,
         latest,
         entries: reading.entries,
+        digest: reading.digest,
         report,
     })
 }

@@ -268,7 +268,7 @@ pub(crate) fn syntax_error(e: serde_json::Error) -> RegistryFileError {
     }
 }
 
-fn describe_object(obj: &Map<String, Value>) -> String {
+pub(crate) fn describe_object(obj: &Map<String, Value>) -> String {
     if obj.is_empty() {
         return "an empty object".to_owned();
     }

@@ -14,13 +14,14 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::Value;
 use serde_json::value::RawValue;
+use serde_json::{Map, Value};
 
 use super::api_list::FileEntry;
 use super::documents::{FileKind, ServerDocuments, unreadable};
-use super::{RegistryFileError, UPSTREAM, invalid, syntax_error};
+use super::{RegistryFileError, UPSTREAM, describe_object, invalid, syntax_error};
 
 /// Whether the reading goes on after an entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +47,36 @@ pub struct Reading {
     pub entries: usize,
     /// Whether the file was read whole instead of streamed (see the module documentation).
     pub whole: bool,
+    /// A hash of every byte read: two readings of an unchanged file have the same (a change that keeps the file's
+    /// size and modification time included).
+    pub digest: u64,
+}
+
+/// A reader that hashes what passes through it.
+struct Hashing<R> {
+    inner: R,
+    hasher: std::hash::DefaultHasher,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        std::hash::Hasher::write(&mut self.hasher, &buf[..n]);
+        Ok(n)
+    }
+}
+
+impl<R> Hashing<R> {
+    fn new(inner: R) -> Self {
+        Self {
+            inner,
+            hasher: std::hash::DefaultHasher::new(),
+        }
+    }
+
+    fn digest(&self) -> u64 {
+        std::hash::Hasher::finish(&self.hasher)
+    }
 }
 
 /// Why reading the entries failed.
@@ -90,9 +121,12 @@ impl EntryFile {
         &self,
         on_entry: &mut dyn FnMut(usize, FileEntry) -> Flow,
     ) -> Result<Reading, EntryFileError> {
-        let reader = BufReader::with_capacity(64 * 1024, self.open()?);
-        match stream_entries(reader, on_entry) {
-            Ok(Some(reading)) => Ok(reading),
+        let mut reader = BufReader::with_capacity(64 * 1024, Hashing::new(self.open()?));
+        match stream_entries(&mut reader, on_entry) {
+            Ok(Some(reading)) => Ok(Reading {
+                digest: reader.get_ref().digest(),
+                ..reading
+            }),
             Ok(None) => self.read_whole(on_entry),
             Err(Failure::Io(e)) => Err(self.io_error(e)),
             Err(Failure::File(e)) => Err(e.into()),
@@ -104,7 +138,8 @@ impl EntryFile {
         on_entry: &mut dyn FnMut(usize, FileEntry) -> Flow,
     ) -> Result<Reading, EntryFileError> {
         let mut bytes = Vec::new();
-        self.open()?
+        let mut reader = Hashing::new(self.open()?);
+        reader
             .read_to_end(&mut bytes)
             .map_err(|e| self.io_error(e))?;
         let docs = ServerDocuments::read(&bytes)?;
@@ -119,6 +154,7 @@ impl EntryFile {
             kind: docs.kind(),
             entries,
             whole: true,
+            digest: reader.digest(),
         })
     }
 }
@@ -157,6 +193,10 @@ fn stream_entries<R: BufRead>(
             };
             let kind = match outcome {
                 Outcome::Whole => return Ok(None),
+                Outcome::Unknown(found) => {
+                    de.end().map_err(|e| Failure::File(syntax_error(e)))?;
+                    return Err(Failure::File(RegistryFileError::UnknownFormat { found }));
+                }
                 Outcome::Streamed(kind) => kind,
             };
             if !state.stopped {
@@ -166,10 +206,29 @@ fn stream_entries<R: BufRead>(
                 kind,
                 entries: state.entries,
                 whole: false,
+                digest: 0,
             }))
         }
-        // Neither an array nor an object: the whole reading names what it is.
-        Some(_) => Ok(None),
+        // Neither an array nor an object: named after a check of its syntax, without holding it (a large file of
+        // anything else, a disk image say, was read whole to say so).
+        Some(first) => {
+            let found = match first {
+                b'"' => "a string",
+                b't' | b'f' => "a boolean",
+                b'n' => "null",
+                _ => "a number",
+            };
+            let mut de = serde_json::Deserializer::from_reader(reader);
+            IgnoredAny::deserialize(&mut de)
+                .and_then(|_| de.end())
+                .map_err(|e| match e.is_io() {
+                    true => Failure::Io(e.into()),
+                    false => Failure::File(syntax_error(e)),
+                })?;
+            Err(Failure::File(RegistryFileError::UnknownFormat {
+                found: found.to_owned(),
+            }))
+        }
     }
 }
 
@@ -219,6 +278,8 @@ impl State<'_> {
 enum Outcome {
     Streamed(FileKind),
     Whole,
+    /// An object of no registry format: what it is, for the message.
+    Unknown(String),
 }
 
 /// The error that ends a reading its callback stopped (never shown).
@@ -251,6 +312,8 @@ impl<'de> Visitor<'de> for TopSeed<'_, '_> {
         // keeps the last of a key and `data` wins over `servers`, as the whole reading does.
         let (mut data, mut servers): (Option<bool>, Option<bool>) = (None, None);
         let (mut from_data, mut from_servers) = (0, 0);
+        // The other keys, and a `name` string, to say what an object of no registry format is.
+        let mut others: Map<String, Value> = Map::new();
         while let Some(key) = map.next_key::<String>()? {
             let before = self.0.entries;
             match key.as_str() {
@@ -282,14 +345,22 @@ impl<'de> Visitor<'de> for TopSeed<'_, '_> {
                     })?);
                     from_servers = self.0.entries - before;
                 }
+                "name" => {
+                    let name = map.next_value::<Value>()?;
+                    others.insert(key, name);
+                }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
+                    others.insert(key, Value::Null);
                 }
             }
         }
         Ok(match (data, servers) {
             (Some(true), _) => Outcome::Streamed(FileKind::Upstream),
             (None, Some(true)) => Outcome::Streamed(FileKind::ApiList),
+            (None, None) if !others.contains_key("remote_servers") => {
+                Outcome::Unknown(describe_object(&others))
+            }
             _ => Outcome::Whole,
         })
     }
@@ -517,7 +588,24 @@ mod tests {
         for (file, says) in [
             ("", "registry file is empty"),
             ("  \n", "registry file is empty"),
-            ("42", "unrecognised registry file"),
+            ("42", "unrecognised registry file: found a number"),
+            ("\"x\" ", "unrecognised registry file: found a string"),
+            ("nul", "truncated"),
+            (
+                "\u{0}\u{0}\u{0}",
+                "not valid JSON: expected value at line 1, column 1",
+            ),
+            ("\u{feff}\u{feff}[]", "not valid JSON"),
+            (
+                r#"{"items": [1, 2, {"a": 3}]}"#,
+                "unrecognised registry file: found an object with keys `items`",
+            ),
+            (
+                r#"{"name": "io.x/a", "version": "1"}"#,
+                "a single server.json document ('io.x/a')",
+            ),
+            ("{}", "found an empty object"),
+            (r#"{"items": []} x"#, "trailing characters"),
             (r#"{"data": []}"#, "data: expected an object"),
             (r#"{"data": {"servers": {}}}"#, "legacy format"),
             (r#"{"data": {}}"#, "data.servers: missing"),
@@ -540,6 +628,26 @@ mod tests {
             let err = entries(file.as_bytes()).unwrap_err().to_string();
             assert!(err.contains(says), "{file:?}: {err}");
         }
+    }
+
+    /// A seed compares its two readings' digests: a change that keeps the file's size (and, copied back, its
+    /// modification time) was stored unseen when the file's size and time were compared.
+    #[test]
+    fn a_change_that_keeps_the_size_changes_the_digest() {
+        let digest = |file: &str| {
+            EntryFile::Bytes(file.as_bytes().into())
+                .for_each_entry(&mut |_, _| Flow::Continue)
+                .unwrap()
+                .digest
+        };
+        let a = format!("[{DOC_A}]");
+        let b = a.replace("io.x/a", "io.x a");
+        assert_eq!(a.len(), b.len());
+        assert_eq!(digest(&a), digest(&a));
+        assert_ne!(digest(&a), digest(&b));
+        let legacy = r#"{"servers": {}, "remote_servers": {}}"#;
+        assert_eq!(digest(legacy), digest(legacy), "read whole");
+        assert_ne!(digest(legacy), digest(&legacy.replacen(": {}", ":{} ", 1)));
     }
 
     #[test]
