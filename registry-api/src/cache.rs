@@ -39,6 +39,7 @@ pub struct ReadCache {
     generation: AtomicU64,
     /// `None` when disabled.
     entries: Option<moka::sync::Cache<String, Entry>>,
+    max_bytes: usize,
 }
 
 impl ReadCache {
@@ -48,7 +49,7 @@ impl ReadCache {
             moka::sync::Cache::builder()
                 .max_capacity(max_bytes as u64)
                 .weigher(|key: &String, e: &Entry| {
-                    u32::try_from(key.len() + e.body.len() + ENTRY_OVERHEAD).unwrap_or(u32::MAX)
+                    u32::try_from(weight(key, &e.body)).unwrap_or(u32::MAX)
                 })
                 .time_to_live(ttl)
                 .build()
@@ -56,6 +57,7 @@ impl ReadCache {
         Self {
             generation: AtomicU64::new(0),
             entries,
+            max_bytes,
         }
     }
 
@@ -73,7 +75,8 @@ impl ReadCache {
         let Some(entries) = &self.entries else {
             return;
         };
-        if body.len() > MAX_ENTRY_BYTES {
+        // Larger than the budget: never kept (the cache would hold it until its next clean-up).
+        if body.len() > MAX_ENTRY_BYTES || weight(&key, &body) > self.max_bytes {
             return;
         }
         let newest = self.generation.fetch_max(generation, Ordering::AcqRel);
@@ -86,6 +89,11 @@ impl ReadCache {
         }
         entries.insert(key, Entry { body, generation });
     }
+}
+
+/// What an entry costs against the budget.
+fn weight(key: &str, body: &[u8]) -> usize {
+    key.len() + body.len() + ENTRY_OVERHEAD
 }
 
 fn cacheable(req: &Request) -> bool {
@@ -177,5 +185,11 @@ mod tests {
         std::thread::sleep(Duration::from_millis(5));
         assert!(expired.get("a", 0).is_none());
         assert!(!ReadCache::new(0, Duration::from_secs(1)).enabled());
+        let tiny = ReadCache::new(100, Duration::from_secs(60));
+        tiny.put("a".into(), 0, Bytes::from_static(b"x"));
+        assert!(
+            tiny.get("a", 0).is_none(),
+            "an answer over the budget is not kept"
+        );
     }
 }
