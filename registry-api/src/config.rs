@@ -424,6 +424,7 @@ impl Config {
     }
 
     /// Creates the SQLite database's directory if the URL names a file path.
+    /// Creates the directory of a SQLite database file; an error names it.
     pub fn prepare_database_dir(&self) -> std::io::Result<()> {
         if let Some(path) = self
             .database_url
@@ -434,7 +435,9 @@ impl Config {
             if let Some(dir) = Path::new(path).parent()
                 && !dir.as_os_str().is_empty()
             {
-                std::fs::create_dir_all(dir)?;
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("{}: {e}", dir.display()))
+                })?;
             }
         }
         Ok(())

@@ -1125,3 +1125,13 @@ async fn listening_backend(conn: &mut sqlx::PgConnection, db: &str) -> Option<(i
     .await
     .unwrap()
 }
+
+/// What is in the way is named: a directory where the database file should be.
+#[tokio::test]
+async fn a_directory_in_place_of_the_sqlite_file_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let Err(err) = SqliteStore::open(&format!("sqlite://{}", dir.path().display()), 2).await else {
+        panic!("a directory is no database file");
+    };
+    assert!(err.to_string().contains("(it is a directory)"), "{err}");
+}

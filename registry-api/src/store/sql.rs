@@ -5,6 +5,7 @@
 //! What differs is only how a write is serialized per server name: SQLite takes the database write lock up front
 //! (`BEGIN IMMEDIATE`), PostgreSQL takes a transaction-scoped advisory lock on a hash of the name.
 
+use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -337,6 +338,15 @@ pub(super) fn sqlite_code_cannot_serve(code: i32) -> bool {
     // SQLITE_BUSY 5, LOCKED 6, READONLY 8, IOERR 10, CORRUPT 11 (a file cut short or overwritten under the
     // registry), FULL 13, CANTOPEN 14, NOTADB 26.
     matches!(code & 0xff, 5 | 6 | 8 | 10 | 11 | 13 | 14 | 26)
+}
+
+/// What to check when SQLite cannot open `file`, from what is there.
+fn open_hint(file: &Path) -> &'static str {
+    match std::fs::metadata(file) {
+        Ok(m) if m.is_dir() => " (it is a directory)",
+        Ok(_) => " (the file exists: may this user read and write it?)",
+        Err(_) => " (does its directory exist, and may this user create and write files in it?)",
+    }
 }
 
 /// A message (an upstream's error body, a tool's output) as text every backend stores: NUL, which PostgreSQL
@@ -927,7 +937,7 @@ impl SqliteStore {
             let cannot_open =
                 matches!(&e, sqlx::Error::Database(db) if db.code().as_deref() == Some("14"));
             let hint = if cannot_open {
-                " (does its directory exist, and may this user create and write files in it?)"
+                open_hint(Path::new(&file))
             } else {
                 ""
             };
