@@ -84,10 +84,15 @@ async fn seed_if_empty(registry: &Registry, config: &Config) -> anyhow::Result<(
             EntryFile::Bytes(BUNDLED_REGISTRY.as_bytes().into()),
         ),
     };
-    let report = registry
-        .seed_report(file)
-        .await
-        .map_err(|e| anyhow::anyhow!("seeding from {source}: {e}"))?;
+    let report = match registry.seed_report(file).await {
+        Ok(report) => report,
+        // Replicas starting together on an empty PostgreSQL database: one seeds, the others' inserts conflict.
+        Err(e) if registry.store().count().await.unwrap_or(0) > 0 => {
+            tracing::info!(error = %e, "another replica seeded the database meanwhile");
+            return Ok(());
+        }
+        Err(e) => return Err(anyhow::anyhow!("seeding from {source}: {e}")),
+    };
     // One line: how many were seeded, how many skipped and why (each skipped entry at debug level).
     if report.skipped == 0 {
         tracing::info!(versions = report.inserted, skipped = 0, source = %source, "seeded an empty database");

@@ -1416,3 +1416,51 @@ async fn a_bad_signing_key_stops_start_up_before_the_database_is_seeded() {
         "the database was created before the key failed"
     );
 }
+
+/// A database directory that cannot be created is named (the error said only "File exists (os error 17)").
+#[tokio::test]
+async fn a_database_directory_that_cannot_be_created_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("plain-file");
+    std::fs::write(&plain, "x").unwrap();
+    let db = plain.join("sub").join("registry.db");
+    let config = common::base_config(format!("sqlite://{}", db.display()), dir.path());
+    let Err(err) = thv_registry_api::start(&config).await else {
+        panic!("a directory under a plain file cannot be created");
+    };
+    let shown = format!("{err:#}");
+    assert!(
+        shown.contains(&plain.join("sub").display().to_string()),
+        "{shown}"
+    );
+}
+
+/// Replicas started together on one empty PostgreSQL database all start: one seeds it, and the others, whose
+/// seed then conflicts, serve what it seeded (one exited with "Conflicting concurrent change").
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_starting_together_on_an_empty_database_all_start() {
+    let Some((admin, db)) = common::new_postgres_database("seedrace").await else {
+        return;
+    };
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let starts = dirs.iter().map(|dir| {
+        let mut config = common::base_config(common::database_url(&admin, &db), dir.path());
+        config.seed = true;
+        async move { thv_registry_api::start(&config).await }
+    });
+    let servers = futures::future::join_all(starts).await;
+    let mut running = Vec::new();
+    for server in servers {
+        running.push(server.expect("every replica starts"));
+    }
+    let body: Value = reqwest::get(format!("http://{}/v0.1/servers?limit=1", running[0].addr))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["metadata"]["count"], 1, "{body}");
+    for server in running {
+        server.shutdown().await.unwrap();
+    }
+}
