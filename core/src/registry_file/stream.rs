@@ -19,7 +19,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::api_list::FileEntry;
+use super::api_list::{API_LIST, FileEntry};
 use super::documents::{FileKind, ServerDocuments, unreadable};
 use super::{RegistryFileError, UPSTREAM, describe_object, invalid, syntax_error};
 
@@ -268,9 +268,9 @@ struct State<'f> {
 }
 
 impl State<'_> {
-    /// Ends the reading with `error` (see the module documentation).
-    fn refuse<E: de::Error>(&mut self, path: &str, message: &str) -> E {
-        self.refused = Some(invalid(UPSTREAM, path, message));
+    /// Ends the reading with an error about the file of `format` (see the module documentation).
+    fn refuse<E: de::Error>(&mut self, format: &'static str, path: &str, message: &str) -> E {
+        self.refused = Some(invalid(format, path, message));
         E::custom(message)
     }
 }
@@ -319,18 +319,23 @@ impl<'de> Visitor<'de> for TopSeed<'_, '_> {
             match key.as_str() {
                 "data" if from_servers > 0 => {
                     return Err(self.0.refuse(
+                        UPSTREAM,
                         "data",
                         "the file has both `data` (an upstream registry's servers) and a top-level `servers` \
                          array (a registry API list response's): it can only be one",
                     ));
                 }
                 "data" if from_data > 0 => {
-                    return Err(self.0.refuse("data", "the key `data` appears twice"));
-                }
-                "servers" if from_servers > 0 => {
                     return Err(self
                         .0
-                        .refuse(&key, &format!("the key `{key}` appears twice")));
+                        .refuse(UPSTREAM, "data", "the key `data` appears twice"));
+                }
+                "servers" if from_servers > 0 => {
+                    return Err(self.0.refuse(
+                        API_LIST,
+                        "servers",
+                        "the key `servers` appears twice",
+                    ));
                 }
                 "data" => {
                     data = Some(map.next_value_seed(DataSeed(&mut *self.0))?);
@@ -411,9 +416,11 @@ impl<'de> Visitor<'de> for DataSeed<'_, '_> {
         let (mut streamed, mut handed_out) = (None, 0);
         while let Some(key) = map.next_key::<String>()? {
             if key == "servers" && handed_out > 0 {
-                return Err(self
-                    .0
-                    .refuse("data.servers", "the key `servers` appears twice"));
+                return Err(self.0.refuse(
+                    UPSTREAM,
+                    "data.servers",
+                    "the key `servers` appears twice",
+                ));
             } else if key == "servers" {
                 let before = self.0.entries;
                 streamed = Some(map.next_value_seed(ArraySeed {

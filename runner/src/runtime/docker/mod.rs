@@ -247,14 +247,22 @@ fn emit_lines(partial: &mut String, chunk: &str, progress: &mut (dyn FnMut(&str)
     }
 }
 
-/// Podman quirk: Podman 4 reports a container that has just exited as `stopped` (a state Docker does not
-/// have, which bollard's state enum refuses) until its cleanup runs, typically for well under 100 ms. Inspect
-/// and list retry while that lasts.
+/// Podman quirks: Podman 4 reports a container that has just exited as `stopped` (a state Docker does not
+/// have, which bollard's state enum refuses) until its cleanup runs, typically for well under 100 ms; and an
+/// inspect that races the container's exit fails with 500 `read /proc/PID/cgroup: no such process` (seen in CI).
+/// Inspect and list retry while that lasts.
 const TRANSIENT_STATE_RETRIES: u32 = 50;
 const TRANSIENT_STATE_DELAY: Duration = Duration::from_millis(100);
 
 fn is_transient_state_error(e: &BollardError) -> bool {
-    matches!(e, BollardError::JsonDataError { message, .. } if message.contains("unknown variant"))
+    match e {
+        BollardError::JsonDataError { message, .. } => message.contains("unknown variant"),
+        BollardError::DockerResponseServerError {
+            status_code: 500,
+            message,
+        } => message.contains("/cgroup: no such process"),
+        _ => false,
+    }
 }
 
 async fn retry_transient_state<T, F, Fut>(mut call: F) -> Result<T, BollardError>
@@ -666,6 +674,22 @@ type RawLogStream = Pin<Box<dyn Stream<Item = Result<LogOutput, BollardError>> +
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// CI failed once on an inspect that raced a container's exit (Podman: 500 `read /proc/N/cgroup: no such
+    /// process`): such an answer is retried, other server errors are not.
+    #[test]
+    fn an_inspect_racing_an_exit_is_retried() {
+        let race = BollardError::DockerResponseServerError {
+            status_code: 500,
+            message: "read /proc/30414/cgroup: no such process".into(),
+        };
+        assert!(is_transient_state_error(&race));
+        let other = BollardError::DockerResponseServerError {
+            status_code: 500,
+            message: "no such container".into(),
+        };
+        assert!(!is_transient_state_error(&other));
+    }
 
     #[test]
     fn detection_order() {
