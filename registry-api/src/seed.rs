@@ -241,7 +241,7 @@ fn plan_seed(file: &EntryFile, now: DateTime<Utc>) -> Result<Plan, SeedError> {
         same
     });
     let (mut keep, mut latest) = (vec![false; reading.entries], vec![false; reading.entries]);
-    // Sorted by name and file order already: the dedup kept the first copy of each version.
+    // Each server's versions in file order, the order `pick_latest` settles ties by.
     kept.sort_by(|a, b| a.name.cmp(&b.name).then(a.index.cmp(&b.index)));
     for group in kept.chunk_by(|a, b| a.name == b.name) {
         for c in group {

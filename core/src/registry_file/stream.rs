@@ -164,6 +164,17 @@ enum Failure {
     File(RegistryFileError),
 }
 
+impl From<serde_json::Error> for Failure {
+    /// A failure to read the file, or its syntax error (by line and column).
+    fn from(e: serde_json::Error) -> Self {
+        if e.is_io() {
+            Self::Io(e.into())
+        } else {
+            Self::File(syntax_error(e))
+        }
+    }
+}
+
 /// Streams the entries of `reader`; `None` when the file must be read whole instead (nothing was handed out
 /// then).
 fn stream_entries<R: BufRead>(
@@ -188,19 +199,18 @@ fn stream_entries<R: BufRead>(
                     ));
                 }
                 Err(_) if state.stopped => Outcome::Streamed(FileKind::ServerList),
-                Err(e) if e.is_io() => return Err(Failure::Io(e.into())),
-                Err(e) => return Err(Failure::File(syntax_error(e))),
+                Err(e) => return Err(e.into()),
             };
             let kind = match outcome {
                 Outcome::Whole => return Ok(None),
                 Outcome::Unknown(found) => {
-                    de.end().map_err(|e| Failure::File(syntax_error(e)))?;
+                    de.end()?;
                     return Err(Failure::File(RegistryFileError::UnknownFormat { found }));
                 }
                 Outcome::Streamed(kind) => kind,
             };
             if !state.stopped {
-                de.end().map_err(|e| Failure::File(syntax_error(e)))?;
+                de.end()?;
             }
             Ok(Some(Reading {
                 kind,
@@ -219,12 +229,7 @@ fn stream_entries<R: BufRead>(
                 _ => "a number",
             };
             let mut de = serde_json::Deserializer::from_reader(reader);
-            IgnoredAny::deserialize(&mut de)
-                .and_then(|_| de.end())
-                .map_err(|e| match e.is_io() {
-                    true => Failure::Io(e.into()),
-                    false => Failure::File(syntax_error(e)),
-                })?;
+            IgnoredAny::deserialize(&mut de).and_then(|_| de.end())?;
             Err(Failure::File(RegistryFileError::UnknownFormat {
                 found: found.to_owned(),
             }))
@@ -232,7 +237,9 @@ fn stream_entries<R: BufRead>(
     }
 }
 
-/// The first byte that is not whitespace, after skipping a UTF-8 byte-order mark; nothing is consumed but those.
+/// The first byte that is not whitespace, after a UTF-8 byte-order mark. Only the mark is consumed (and
+/// whitespace filling whole buffers, beyond 64 KB), so that the parser counts lines and columns as the whole
+/// reading does.
 fn first_byte(reader: &mut impl BufRead) -> io::Result<Option<u8>> {
     let mut at_start = true;
     loop {
@@ -246,12 +253,8 @@ fn first_byte(reader: &mut impl BufRead) -> io::Result<Option<u8>> {
             continue;
         }
         at_start = false;
-        match buf.iter().position(|b| !b.is_ascii_whitespace()) {
-            Some(i) => {
-                let byte = buf[i];
-                reader.consume(i);
-                return Ok(Some(byte));
-            }
+        match buf.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(&byte) => return Ok(Some(byte)),
             None => {
                 let n = buf.len();
                 reader.consume(n);
@@ -655,6 +658,31 @@ mod tests {
         let legacy = r#"{"servers": {}, "remote_servers": {}}"#;
         assert_eq!(digest(legacy), digest(legacy), "read whole");
         assert_ne!(digest(legacy), digest(&legacy.replacen(": {}", ":{} ", 1)));
+    }
+
+    /// A syntax error is placed where the whole reading places it: leading blank lines count (they were
+    /// consumed before the parser started, which then said line 1).
+    #[test]
+    fn a_syntax_error_is_placed_as_the_whole_reading_places_it() {
+        for file in [
+            "\n\n  [{}, x",
+            "\u{feff}\n{\"data\": {\"servers\": [\n{}, ]}}",
+            "\n\n42 x",
+            "\n\n[] x",
+        ] {
+            let streamed = entries(file.as_bytes()).unwrap_err().to_string();
+            let whole = ServerDocuments::read(file.as_bytes())
+                .err()
+                .unwrap()
+                .to_string();
+            let place = |m: &str| m.rsplit_once(" at ").map(|(_, at)| at.to_owned());
+            assert_eq!(
+                place(&streamed),
+                place(&whole),
+                "{file:?}: {streamed} / {whole}"
+            );
+            assert!(streamed.contains(" at line 3, "), "{streamed}");
+        }
     }
 
     #[test]
