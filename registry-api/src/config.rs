@@ -14,6 +14,7 @@
 //! | `max_body_bytes`      | `THV_REGISTRY_MAX_BODY_BYTES`     | 1 MiB                                     |
 //! | `max_connections`     | `THV_REGISTRY_MAX_CONNECTIONS`    | SQLite: 2 × cores (2–8); PostgreSQL: 16   |
 //! | `database_acquire_timeout` | `THV_REGISTRY_DATABASE_ACQUIRE_TIMEOUT` | `2s` (PostgreSQL: longest wait for a connection, then 503; `500ms`, `1m`, ...) |
+//! | `database_read_timeout` | `THV_REGISTRY_DATABASE_READ_TIMEOUT` | `10s` (PostgreSQL: longest read on a connection, then 503 and the connection is closed) |
 //! | `log_format`          | `THV_REGISTRY_LOG_FORMAT`         | `text` (or `json`)                        |
 //! | `read_cache_bytes`    | `THV_REGISTRY_READ_CACHE_BYTES`   | 32 MiB of cached GET responses (0: off)   |
 //! | `read_cache_ttl_seconds` | `THV_REGISTRY_READ_CACHE_TTL_SECONDS` | 60 (staleness bound if a change notification is lost) |
@@ -97,6 +98,10 @@ pub struct ConfigArgs {
     /// so that requests fail fast while the database is down.
     #[arg(long, env = "THV_REGISTRY_DATABASE_ACQUIRE_TIMEOUT", value_parser = humantime::parse_duration)]
     pub database_acquire_timeout: Option<Duration>,
+    /// PostgreSQL: longest time a read may take on its connection (`10s`); then it is answered 503 and the
+    /// connection is closed, so that a server that stopped answering cannot hold requests forever.
+    #[arg(long, env = "THV_REGISTRY_DATABASE_READ_TIMEOUT", value_parser = humantime::parse_duration)]
+    pub database_read_timeout: Option<Duration>,
     /// Log format.
     #[arg(long, env = "THV_REGISTRY_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -158,6 +163,7 @@ struct FileConfig {
     max_body_bytes: Option<usize>,
     max_connections: Option<u32>,
     database_acquire_timeout: Option<String>,
+    database_read_timeout: Option<String>,
     log_format: Option<LogFormat>,
     read_cache_bytes: Option<usize>,
     read_cache_ttl_seconds: Option<u64>,
@@ -171,6 +177,27 @@ struct FileConfig {
     default_registry: Option<String>,
     /// The token exchanges (`POST /v0/auth/*`).
     auth: Option<crate::exchange::ExchangeConfig>,
+}
+
+/// A duration setting: the flag (parsed by clap), else the file's text, else `default`. A file value that is no
+/// duration is reported under `key`.
+fn duration_setting(
+    key: &str,
+    flag: Option<Duration>,
+    file: Option<&str>,
+    default: Duration,
+    errors: &mut Vec<String>,
+) -> Duration {
+    match (flag, file) {
+        (Some(d), _) => d,
+        (None, Some(text)) => humantime::parse_duration(text).unwrap_or_else(|e| {
+            errors.push(format!(
+                "{key}: '{text}' is not a duration (e.g. 2s, 500ms): {e}"
+            ));
+            default
+        }),
+        (None, None) => default,
+    }
 }
 
 /// Where the signing key comes from.
@@ -194,6 +221,8 @@ pub struct Config {
     pub max_connections: u32,
     /// See [`crate::store::PoolSettings::acquire_timeout`].
     pub database_acquire_timeout: Duration,
+    /// See [`crate::store::PoolSettings::read_timeout`].
+    pub database_read_timeout: Duration,
     pub log_format: LogFormat,
     pub read_cache_bytes: usize,
     pub read_cache_ttl: std::time::Duration,
@@ -306,19 +335,20 @@ impl Config {
             errors.push(format!("signature_policy: {e}"));
             SignaturePolicy::default()
         });
-        let database_acquire_timeout = match (
+        let database_acquire_timeout = duration_setting(
+            "database_acquire_timeout",
             args.database_acquire_timeout,
             file.database_acquire_timeout.as_deref(),
-        ) {
-            (Some(d), _) => d,
-            (None, Some(text)) => humantime::parse_duration(text).unwrap_or_else(|e| {
-                errors.push(format!(
-                    "database_acquire_timeout: '{text}' is not a duration (e.g. 2s, 500ms): {e}"
-                ));
-                PoolSettings::DEFAULT_ACQUIRE_TIMEOUT
-            }),
-            (None, None) => PoolSettings::DEFAULT_ACQUIRE_TIMEOUT,
-        };
+            PoolSettings::DEFAULT_ACQUIRE_TIMEOUT,
+            &mut errors,
+        );
+        let database_read_timeout = duration_setting(
+            "database_read_timeout",
+            args.database_read_timeout,
+            file.database_read_timeout.as_deref(),
+            PoolSettings::DEFAULT_READ_TIMEOUT,
+            &mut errors,
+        );
         let privileged_entries = if args.privileged_entries.is_empty() {
             file.privileged_entries.unwrap_or_default()
         } else {
@@ -348,6 +378,7 @@ impl Config {
                 .or(file.max_connections)
                 .unwrap_or_else(|| default_pool_size(&database_url)),
             database_acquire_timeout,
+            database_read_timeout,
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             read_cache_bytes: args
                 .read_cache_bytes
@@ -385,6 +416,9 @@ impl Config {
         if self.database_acquire_timeout.is_zero() {
             errors.push("database_acquire_timeout: must be longer than 0 (e.g. 2s)".into());
         }
+        if self.database_read_timeout.is_zero() {
+            errors.push("database_read_timeout: must be longer than 0 (e.g. 10s)".into());
+        }
         if let Some(t) = &self.admin_token
             && t.len() < 16
         {
@@ -412,6 +446,7 @@ impl Config {
         PoolSettings {
             max_connections: self.max_connections,
             acquire_timeout: self.database_acquire_timeout,
+            read_timeout: self.database_read_timeout,
         }
     }
 
@@ -562,22 +597,33 @@ mod tests {
             Duration::from_secs(5),
             "the flag beats the file"
         );
-        for bad in ["soon", "0s"] {
-            std::fs::write(
-                &file,
-                format!(
-                    "database_url = \"sqlite::memory:\"\ndatabase_acquire_timeout = \"{bad}\"\n"
-                ),
-            )
-            .unwrap();
-            let err = Config::load(&ConfigArgs {
-                config: Some(file.clone()),
-                ..Default::default()
-            })
-            .unwrap_err()
-            .to_string();
-            assert!(err.contains("database_acquire_timeout"), "{bad}: {err}");
+        for key in ["database_acquire_timeout", "database_read_timeout"] {
+            for bad in ["soon", "0s"] {
+                std::fs::write(
+                    &file,
+                    format!("database_url = \"sqlite::memory:\"\n{key} = \"{bad}\"\n"),
+                )
+                .unwrap();
+                let err = Config::load(&ConfigArgs {
+                    config: Some(file.clone()),
+                    ..Default::default()
+                })
+                .unwrap_err()
+                .to_string();
+                assert!(err.contains(key), "{bad}: {err}");
+            }
         }
+        std::fs::write(
+            &file,
+            "database_url = \"sqlite::memory:\"\ndatabase_read_timeout = \"3s\"\n",
+        )
+        .unwrap();
+        let c = Config::load(&ConfigArgs {
+            config: Some(file.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(c.pool().read_timeout, Duration::from_secs(3));
 
         std::fs::write(&file, "lisen = 1\n").unwrap();
         let err = Config::load(&ConfigArgs {

@@ -20,6 +20,9 @@ use reqwest::StatusCode;
 /// The acquire timeout the test configures.
 const TIMEOUT: Duration = Duration::from_millis(1500);
 
+/// The tests of this file, one at a time: the first one counts the log lines of the whole process.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Everything the registry logs, as text.
 #[derive(Clone, Default)]
 struct Logs(Arc<Mutex<Vec<u8>>>);
@@ -124,6 +127,26 @@ impl Cluster {
         self.run("pg_ctl", &["-D", &dir, "-m", "immediate", "-w", "stop"]);
     }
 
+    /// Sends `signal` (`STOP`, `CONT`) to the server and every one of its processes: a stopped server keeps its
+    /// connections open (the kernel still accepts and acknowledges) but answers nothing, as a hung host would.
+    fn signal(&self, signal: &str) {
+        let pid = std::fs::read_to_string(self.dir.join("postmaster.pid")).unwrap();
+        let pid = pid.lines().next().unwrap().trim().to_string();
+        let children = Command::new("pgrep").args(["-P", &pid]).output().unwrap();
+        let mut pids = vec![pid];
+        pids.extend(
+            String::from_utf8_lossy(&children.stdout)
+                .split_whitespace()
+                .map(str::to_string),
+        );
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .args(&pids)
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal} {pids:?}");
+    }
+
     /// Runs SQL from another database (template1).
     fn psql(&self, sql: &str) {
         let port = self.port.to_string();
@@ -216,6 +239,7 @@ async fn uncached(app: &TestApp, n: usize) -> (StatusCode, serde_json::Value, Du
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn requests_fail_fast_while_postgres_is_down_and_the_outage_is_logged_once() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let Some(cluster) = Cluster::create() else {
         return;
     };
@@ -332,5 +356,81 @@ async fn requests_fail_fast_while_postgres_is_down_and_the_outage_is_logged_once
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     app.stop().await;
+    drop(cluster);
+}
+
+/// A PostgreSQL server that stops answering (a hung host, a network that drops packets) without closing its
+/// connections: reads in flight and new ones are answered 503 within the read (or acquire) timeout instead of
+/// waiting forever, and the connections they waited on are closed, so that the API serves again as soon as the
+/// server answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reads_fail_within_the_read_timeout_while_postgres_hangs() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let Some(cluster) = Cluster::create() else {
+        return;
+    };
+    let app = TestApp::start_with(
+        Backend::Postgres,
+        Options {
+            database_url: Some(cluster.url()),
+            database_acquire_timeout: TIMEOUT,
+            database_read_timeout: TIMEOUT,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("started");
+    app.publish_ok("com.example/hang", "1.0.0").await;
+    let app = Arc::new(app);
+    let reads = |from: usize| {
+        let app = app.clone();
+        async move {
+            let all = (from..from + 6).map(|n| {
+                let app = app.clone();
+                async move {
+                    tokio::time::timeout(Duration::from_secs(15), uncached(&app, n))
+                        .await
+                        .unwrap_or_else(|_| panic!("read {n} still waits after 15 s"))
+                }
+            });
+            futures::future::join_all(all).await
+        }
+    };
+    for (status, body, _) in reads(0).await {
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    cluster.signal("STOP");
+    for round in 1..=2 {
+        for (status, body, took) in reads(round * 100).await {
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+            assert!(
+                took < TIMEOUT + Duration::from_secs(2),
+                "answered after {took:?}, not within the read timeout ({TIMEOUT:?})"
+            );
+        }
+    }
+    cluster.signal("CONT");
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut n = 1000;
+    loop {
+        n += 10;
+        let answers = reads(n).await;
+        if answers
+            .iter()
+            .all(|(status, _, _)| *status == StatusCode::OK)
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not back after the server answers again: {:?}",
+            answers.iter().map(|a| a.0).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    app.publish_ok("com.example/hang", "2.0.0").await;
+    Arc::into_inner(app).expect("one owner").stop().await;
     drop(cluster);
 }

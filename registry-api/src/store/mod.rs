@@ -30,16 +30,23 @@ pub struct PoolSettings {
     /// PostgreSQL: how long a request waits for a connection — a free one, or a new one while the server does
     /// not answer — before it fails (503). SQLite's connections are local files: it keeps sqlx's default.
     pub acquire_timeout: Duration,
+    /// PostgreSQL: the longest a read may take once it has a connection; then it fails (503) and the connection is
+    /// closed, so that a server that stopped answering (or a network that drops its packets) cannot hold requests
+    /// and connections forever. SQLite reads a local file: no limit.
+    pub read_timeout: Duration,
 }
 
 impl PoolSettings {
     /// The default acquire timeout: a request fails fast while the database is down.
     pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+    /// The default read timeout: far above any read the API makes (milliseconds), far below a client's patience.
+    pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
     pub fn new(max_connections: u32) -> Self {
         Self {
             max_connections,
             acquire_timeout: Self::DEFAULT_ACQUIRE_TIMEOUT,
+            read_timeout: Self::DEFAULT_READ_TIMEOUT,
         }
     }
 }

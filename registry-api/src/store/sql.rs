@@ -302,11 +302,43 @@ fn map_err(e: sqlx::Error) -> StoreError {
 /// the statement never ran to its end and another connection may well serve it.
 fn connection_lost(e: &sqlx::Error) -> bool {
     match e {
-        sqlx::Error::Io(_) => true,
+        sqlx::Error::Io(io) => io.kind() != std::io::ErrorKind::TimedOut,
         sqlx::Error::Database(db) => db
             .code()
             .is_some_and(|c| c.starts_with("08") || c == "57P01" || c == "57P02"),
         _ => false,
+    }
+}
+
+/// Runs a read on a connection of `pool`, for `limit` at most. A connection whose read outlives the limit is
+/// closed, not handed back to the pool: a server that stopped answering, or a network that drops its packets,
+/// may never answer it again (and sqlx would wait for that answer before reusing it). The read then fails as a
+/// timed-out I/O error (`std::io::ErrorKind::TimedOut`): unavailable (503), and not run again on another
+/// connection ([`connection_lost`]), which would only wait as long again.
+async fn read_within<DB, T, F>(
+    pool: &Pool<DB>,
+    limit: Option<Duration>,
+    read: F,
+) -> Result<T, sqlx::Error>
+where
+    DB: sqlx::Database,
+    F: for<'c> FnOnce(
+        &'c mut DB::Connection,
+    ) -> futures::future::BoxFuture<'c, Result<T, sqlx::Error>>,
+{
+    let mut conn = pool.acquire().await?;
+    let Some(limit) = limit else {
+        return read(&mut conn).await;
+    };
+    match tokio::time::timeout(limit, read(&mut conn)).await {
+        Ok(done) => done,
+        Err(_) => {
+            drop(conn.detach());
+            Err(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("the database did not answer a read within {limit:?}"),
+            )))
+        }
     }
 }
 
@@ -402,6 +434,8 @@ macro_rules! sql_store {
         #[derive(Clone)]
         pub struct $store {
             pool: Pool<$db>,
+            /// The longest a read may take (see [`read_within`]); `None`: no limit.
+            read_timeout: Option<Duration>,
             $($field: $fty,)*
         }
 
@@ -416,10 +450,13 @@ macro_rules! sql_store {
             async fn sqlx_rows(&self, text: &SqlText) -> Result<Vec<RawRow>, StoreError> {
                 let mut lost = 0;
                 loop {
-                    let rows = text
-                        .bind_to(sqlx::query_as::<_, RawRow>(sqlx::AssertSqlSafe(text.sql.clone())))
-                        .fetch_all(&self.pool)
-                        .await;
+                    let rows = read_within(&self.pool, self.read_timeout, |conn| {
+                        Box::pin(
+                            text.bind_to(sqlx::query_as::<_, RawRow>(sqlx::AssertSqlSafe(text.sql.clone())))
+                                .fetch_all(conn),
+                        )
+                    })
+                    .await;
                     match rows {
                         Err(e) if connection_lost(&e) && lost <= self.pool.options().get_max_connections() => {
                             lost += 1;
@@ -881,10 +918,11 @@ macro_rules! sql_store {
             }
 
             async fn ping(&self) -> Result<(), StoreError> {
-                sqlx::query("SELECT 1")
-                    .execute(&self.pool)
-                    .await
-                    .map_err(map_err)?;
+                read_within(&self.pool, self.read_timeout, |conn| {
+                    Box::pin(sqlx::query("SELECT 1").execute(conn))
+                })
+                .await
+                .map_err(map_err)?;
                 Ok(())
             }
         }
@@ -974,7 +1012,11 @@ impl SqliteStore {
                 max_connections as usize,
             )?)),
         };
-        Ok(Self { pool, readers })
+        Ok(Self {
+            pool,
+            read_timeout: None,
+            readers,
+        })
     }
 
     /// A statement of the `read_cols!` columns: on this thread for a database file (see `sqlite_read.rs`).
@@ -1082,12 +1124,12 @@ async fn ping_when_idle(
 impl PostgresStore {
     /// Connects to and migrates a PostgreSQL database, e.g. `postgres://user:pw@127.0.0.1/registry`. A request
     /// waits `pool.acquire_timeout` at most for a connection; then it fails as [`StoreError::Unavailable`].
-    pub async fn open(url: &str, pool: &PoolSettings) -> Result<Self, StoreError> {
+    pub async fn open(url: &str, settings: &PoolSettings) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::Unavailable(format!("invalid PostgreSQL URL: {e}")))?;
         let pool = PgPoolOptions::new()
-            .max_connections(pool.max_connections.max(1))
-            .acquire_timeout(pool.acquire_timeout)
+            .max_connections(settings.max_connections.max(1))
+            .acquire_timeout(settings.acquire_timeout)
             .test_before_acquire(false)
             .before_acquire(|conn, meta| Box::pin(ping_when_idle(conn, meta)))
             .connect_with(options)
@@ -1097,7 +1139,10 @@ impl PostgresStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Database(format!("migration failed: {e}")))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            read_timeout: Some(settings.read_timeout),
+        })
     }
 
     /// Writes of a sync block no reader and no other source's sync: stream from the source into the transaction.

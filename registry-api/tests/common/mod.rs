@@ -93,6 +93,7 @@ pub fn base_config(database_url: String, dir: &std::path::Path) -> Config {
         max_body_bytes: 1024 * 1024,
         max_connections: 16,
         database_acquire_timeout: Duration::from_secs(2),
+        database_read_timeout: thv_registry_api::store::PoolSettings::DEFAULT_READ_TIMEOUT,
         log_format: LogFormat::Text,
         read_cache_bytes: 8 * 1024 * 1024,
         read_cache_ttl: Duration::from_secs(60),
@@ -185,6 +186,7 @@ pub struct Options {
     /// A database of the test's own instead of a fresh one of the backend's (not dropped at the end).
     pub database_url: Option<String>,
     pub database_acquire_timeout: Duration,
+    pub database_read_timeout: Duration,
 }
 
 impl Default for Options {
@@ -198,6 +200,7 @@ impl Default for Options {
             database_url: None,
             database_acquire_timeout:
                 thv_registry_api::store::PoolSettings::DEFAULT_ACQUIRE_TIMEOUT,
+            database_read_timeout: thv_registry_api::store::PoolSettings::DEFAULT_READ_TIMEOUT,
         }
     }
 }
@@ -226,6 +229,7 @@ impl TestApp {
             seed: opts.seed,
             max_body_bytes: opts.max_body_bytes,
             database_acquire_timeout: opts.database_acquire_timeout,
+            database_read_timeout: opts.database_read_timeout,
             sources,
             registries,
             signatures: opts.signatures,
