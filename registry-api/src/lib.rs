@@ -62,7 +62,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         registries: Arc::new(config.registries.clone()),
         sync,
         registry,
-        keys,
+        keys: Arc::new(keys),
         exchanges: Arc::new(exchanges),
         admin_token: config.admin_token.as_deref().map(Arc::from),
         metrics: Arc::default(),

@@ -37,7 +37,8 @@ pub struct Page {
 pub struct Registry {
     store: Arc<dyn Store>,
     /// Checked on publish and edit.
-    signatures: thv_core::signature::SignaturePolicy,
+    /// Behind an `Arc`: the registry is cloned with the API's state, for every request.
+    signatures: Arc<thv_core::signature::SignaturePolicy>,
     /// Name patterns whose entries any publisher may make ask for privileges (see [`Registry::check_privileges`]).
     privileged_entries: Arc<[String]>,
     /// Data generation: bumped after every committed write (here, or — on PostgreSQL — by another replica), so
@@ -62,7 +63,7 @@ impl Registry {
 
     /// With a signature policy for publish and edit.
     pub fn with_signatures(mut self, policy: thv_core::signature::SignaturePolicy) -> Self {
-        self.signatures = policy;
+        self.signatures = Arc::new(policy);
         self
     }
 

@@ -12,7 +12,8 @@ use crate::sync::config::Registries;
 #[derive(Clone)]
 pub struct AppState {
     pub registry: Registry,
-    pub keys: TokenKeys,
+    /// Behind an `Arc`, as every field: axum clones the state for each extractor of each request.
+    pub keys: Arc<TokenKeys>,
     pub admin_token: Option<Arc<str>>,
     pub metrics: Arc<Metrics>,
     pub cache: Arc<ReadCache>,

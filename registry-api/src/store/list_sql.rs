@@ -121,6 +121,23 @@ pub(super) fn choose_plan(
     }
 }
 
+/// How the walk of a search ([`SearchPlan::Like`]) tests a row's `search_text` for the term. Both are lower-cased
+/// already, so each is a plain substring test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Substring {
+    /// `search_text LIKE '%term%'`: PostgreSQL, whose trigram index serves it.
+    Like,
+    /// SQLite's `instr(search_text, term)`: several times cheaper per row than LIKE's pattern matcher.
+    Instr,
+    /// [`CONTAINS_FN`], registered on SQLite's read connections: a vectorized substring search (memmem), about
+    /// 10 ns per row where `instr`, which compares at every byte, takes ≈ 0.5 µs on a 90-byte `search_text`.
+    Contains,
+}
+
+/// The SQL function behind [`Substring::Contains`]: `thv_contains(haystack, needle)` is 1 when `needle` occurs in
+/// `haystack` (as `instr(haystack, needle) > 0`), 0 when not, NULL when either is NULL.
+pub(super) const CONTAINS_FN: &str = "thv_contains";
+
 /// Escapes `\`, `%` and `_` so that a search term matches literally inside `LIKE ... ESCAPE '\'`.
 pub(super) fn like_pattern(term: &str) -> String {
     let mut p = String::with_capacity(term.len() + 2);
@@ -173,10 +190,13 @@ fn push_scope(b: &mut SqlText, scope: &Scope) {
 }
 
 /// Builds the list statement from the query's filters (keyset pagination, no OFFSET); `read_cols` is the column
-/// list. `instr`: the walk of a search compares with `instr(search_text, term)` (a plain substring search: both
-/// sides are lower-cased already) instead of `LIKE '%term%'`, whose pattern matcher costs several times more per
-/// row; PostgreSQL keeps LIKE, which its trigram index serves.
-pub(super) fn build_list(q: &ListQuery, plan: SearchPlan, instr: bool, read_cols: &str) -> SqlText {
+/// list; `substring`: how the walk of a search tests each row.
+pub(super) fn build_list(
+    q: &ListQuery,
+    plan: SearchPlan,
+    substring: Substring,
+    read_cols: &str,
+) -> SqlText {
     let mut b = SqlText::new("SELECT ");
     b.push(read_cols).push(" FROM ");
     match (&q.search, plan) {
@@ -207,18 +227,26 @@ pub(super) fn build_list(q: &ListQuery, plan: SearchPlan, instr: bool, read_cols
             b.push(" AND version = ").bind_text(v);
         }
     }
-    match (&q.search, plan) {
-        (Some(term), SearchPlan::Like) if instr => {
-            b.push(" AND instr(search_text, ")
-                .bind_text(term)
-                .push(") > 0");
+    if let (Some(term), SearchPlan::Like) = (&q.search, plan) {
+        match substring {
+            Substring::Like => {
+                b.push(" AND search_text LIKE ")
+                    .bind(SqlArg::Text(like_pattern(term)))
+                    .push(" ESCAPE '\\'");
+            }
+            Substring::Instr => {
+                b.push(" AND instr(search_text, ")
+                    .bind_text(term)
+                    .push(") > 0");
+            }
+            Substring::Contains => {
+                b.push(" AND ")
+                    .push(CONTAINS_FN)
+                    .push("(search_text, ")
+                    .bind_text(term)
+                    .push(")");
+            }
         }
-        (Some(term), SearchPlan::Like) => {
-            b.push(" AND search_text LIKE ")
-                .bind(SqlArg::Text(like_pattern(term)))
-                .push(" ESCAPE '\\'");
-        }
-        _ => {}
     }
     match &q.cursor {
         Some(Cursor {
@@ -278,7 +306,7 @@ mod tests {
             version: VersionFilter::Latest,
             include_deleted: false,
         };
-        let s = build_list(&q, SearchPlan::Like, true, "*");
+        let s = build_list(&q, SearchPlan::Like, Substring::Instr, "*");
         assert_eq!(s.args.len(), 7, "{}", s.sql);
         for n in 1..=7 {
             assert_eq!(s.sql.matches(&format!("${n}")).count(), 1, "{}", s.sql);
@@ -290,7 +318,7 @@ mod tests {
         let list = build_list(
             &ListQuery { search: None, ..q },
             SearchPlan::Like,
-            true,
+            Substring::Instr,
             "*",
         );
         assert_eq!(list.args.len(), 5, "{}", list.sql);

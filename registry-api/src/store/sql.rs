@@ -19,8 +19,8 @@ use sqlx::{FromRow, Pool, Postgres, QueryBuilder, Sqlite};
 use thv_core::api::ServerStatus;
 
 use super::list_sql::{
-    PROBE_MATCHES, SEARCH_PROBE, SearchPlan, SqlText, build_list, choose_plan, fts_phrase,
-    probed_term,
+    PROBE_MATCHES, SEARCH_PROBE, SearchPlan, SqlText, Substring, build_list, choose_plan,
+    fts_phrase, probed_term,
 };
 use super::sqlite_read::Readers;
 use super::{
@@ -1033,7 +1033,7 @@ impl SqliteStore {
             return readers.list(query.clone(), READ_COLS).await;
         }
         let plan = self.search_plan(query).await?;
-        self.sqlx_rows(&build_list(query, plan, true, READ_COLS))
+        self.sqlx_rows(&build_list(query, plan, Substring::Instr, READ_COLS))
             .await
     }
 
@@ -1184,8 +1184,13 @@ impl PostgresStore {
 
     /// A list page: a search is `LIKE`, served by the trigram index (planned for its term, see [`build_list`]).
     async fn list_rows(&self, query: &ListQuery) -> Result<Vec<RawRow>, StoreError> {
-        self.sqlx_rows(&build_list(query, SearchPlan::Like, false, READ_COLS))
-            .await
+        self.sqlx_rows(&build_list(
+            query,
+            SearchPlan::Like,
+            Substring::Like,
+            READ_COLS,
+        ))
+        .await
     }
 
     /// `NOTIFY` the other replicas; delivered when (and only if) the transaction commits.

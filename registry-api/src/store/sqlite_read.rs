@@ -30,8 +30,8 @@ use rusqlite::{Connection, OpenFlags, ToSql};
 
 use super::StoreError;
 use super::list_sql::{
-    PROBE_MATCHES, SEARCH_PROBE, SearchPlan, SqlArg, SqlText, build_list, choose_plan, fts_phrase,
-    probed_term,
+    CONTAINS_FN, PROBE_MATCHES, SEARCH_PROBE, SearchPlan, SqlArg, SqlText, Substring, build_list,
+    choose_plan, fts_phrase, probed_term,
 };
 use super::sql::{RawRow, sqlite_code_cannot_serve};
 use crate::store::ListQuery;
@@ -123,6 +123,7 @@ impl Readers {
         conn.pragma_update(None, "query_only", true)
             .map_err(map_err)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        register_contains(&conn).map_err(map_err)?;
         Ok(conn)
     }
 
@@ -220,7 +221,10 @@ impl Readers {
                 };
                 Ok((
                     plan,
-                    query_rows(conn, &build_list(&query, plan, true, read_cols))?,
+                    query_rows(
+                        conn,
+                        &build_list(&query, plan, Substring::Contains, read_cols),
+                    )?,
                 ))
             })
             .await?;
@@ -229,6 +233,41 @@ impl Readers {
         }
         Ok(rows)
     }
+}
+
+/// Registers [`CONTAINS_FN`] on a connection: whether the second argument occurs in the first, byte for byte (for
+/// valid UTF-8 the same answer as `instr(a, b) > 0`). The needle's searcher is built once per statement (SQLite
+/// keeps it as the constant argument's auxiliary data) and finds a match with SIMD (memchr's memmem).
+fn register_contains(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    use rusqlite::types::ValueRef;
+    fn bytes(v: ValueRef<'_>) -> Option<&[u8]> {
+        match v {
+            ValueRef::Text(b) | ValueRef::Blob(b) => Some(b),
+            _ => None,
+        }
+    }
+    conn.create_scalar_function(
+        CONTAINS_FN,
+        2,
+        FunctionFlags::SQLITE_UTF8
+            | FunctionFlags::SQLITE_DETERMINISTIC
+            | FunctionFlags::SQLITE_INNOCUOUS,
+        |ctx| {
+            let Some(haystack) = bytes(ctx.get_raw(0)) else {
+                return Ok(None);
+            };
+            if bytes(ctx.get_raw(1)).is_none() {
+                return Ok(None);
+            }
+            let finder = ctx.get_or_create_aux(1, |needle| {
+                Ok::<_, rusqlite::Error>(
+                    memchr::memmem::Finder::new(bytes(needle).unwrap_or_default()).into_owned(),
+                )
+            })?;
+            Ok(Some(finder.find(haystack).is_some()))
+        },
+    )
 }
 
 impl ToSql for SqlArg {
@@ -345,5 +384,63 @@ mod tests {
         // The connection that was interrupted is whole again: quick reads stay here.
         let (threads, _) = attempts(&readers, "SELECT COUNT(*) FROM t").await;
         assert_eq!(threads, vec![here]);
+    }
+
+    /// The walk's substring test answers as `instr(a, b) > 0`, also when one cached statement runs with one term
+    /// after another (the searcher SQLite keeps for a term must not serve the next one).
+    #[test]
+    fn contains_answers_as_instr_for_each_term_in_turn() {
+        let (_dir, readers) = readers();
+        let conn = readers.connect().unwrap();
+        let texts = [
+            "com.example/db\npostgres database tools",
+            "io.github.x/ſtraße\nüber 100% _fast_",
+            "",
+            "a\u{0}b",
+        ];
+        let terms = [
+            "database",
+            "data",
+            "db",
+            "straße",
+            "ſtr",
+            "100%",
+            "_fast",
+            "%",
+            "_",
+            "",
+            "\u{0}",
+            "e/d",
+            "zz",
+            "über 100% _fast_ and more",
+        ];
+        for term in terms {
+            for text in texts {
+                let (ours, instr): (Option<bool>, bool) = conn
+                    .prepare_cached(&format!("SELECT {CONTAINS_FN}(?1, ?2), instr(?1, ?2) > 0"))
+                    .unwrap()
+                    .query_row((text, term), |r| Ok((r.get(0)?, r.get(1)?)))
+                    .unwrap();
+                assert_eq!(ours, Some(instr), "{term:?} in {text:?}");
+            }
+        }
+        let null: Option<bool> = conn
+            .query_row(&format!("SELECT {CONTAINS_FN}(NULL, 'a')"), [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(null, None);
+        // Over the rows of one statement, as the walk uses it.
+        let found: i64 = conn
+            .query_row(
+                &format!(
+                    "SELECT COUNT(*) FROM (SELECT 'xdbx' AS s UNION ALL SELECT 'nope' UNION ALL SELECT 'db') \
+                     WHERE {CONTAINS_FN}(s, ?1)"
+                ),
+                ["db"],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(found, 2);
     }
 }
