@@ -429,11 +429,6 @@ impl Config {
         {
             errors.push(e.to_string());
         }
-        if let Some(p) = &self.seed_from
-            && !p.is_file()
-        {
-            errors.push(format!("seed_from: {} is not a readable file", p.display()));
-        }
         if errors.is_empty() {
             Ok(())
         } else {

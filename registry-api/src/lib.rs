@@ -73,8 +73,16 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
     })
 }
 
+/// Seeds an empty database. `seed_from` is read only then: a seeded database starts without it (a ConfigMap taken
+/// away, a file moved), with a warning when it is missing; an empty one fails to start, naming the file.
 async fn seed_if_empty(registry: &Registry, config: &Config) -> anyhow::Result<()> {
     if registry.store().count().await? > 0 {
+        if let Some(path) = config.seed_from.as_deref().filter(|p| !p.is_file()) {
+            tracing::warn!(
+                seed_from = %path.display(),
+                "seed_from is not a readable file; not needed, as the database is seeded already"
+            );
+        }
         return Ok(());
     }
     let (source, file) = match &config.seed_from {

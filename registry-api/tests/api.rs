@@ -1417,6 +1417,54 @@ async fn a_bad_signing_key_stops_start_up_before_the_database_is_seeded() {
     );
 }
 
+/// `seed_from` matters only to an empty database: a seeded one starts without the file (it refused to: "seed_from:
+/// … is not a readable file"), an empty one fails to start and names it.
+#[tokio::test]
+async fn a_missing_seed_file_stops_only_an_empty_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = dir.path().join("seed.json");
+    std::fs::write(
+        &seed,
+        serde_json::to_vec(&[server_json("com.example/seeded", "1.0.0")]).unwrap(),
+    )
+    .unwrap();
+    let load = |db: &str| {
+        let mut config =
+            thv_registry_api::config::Config::load(&thv_registry_api::config::ConfigArgs {
+                database_url: Some(format!("sqlite://{}", dir.path().join(db).display())),
+                seed_from: Some(seed.clone()),
+                listen: Some("127.0.0.1:0".parse().unwrap()),
+                ..Default::default()
+            })
+            .expect("a missing seed file is no configuration error");
+        config.key = thv_registry_api::config::KeySource::File(dir.path().join("jwt.key"));
+        config
+    };
+    let seeded = load("seeded.db");
+    thv_registry_api::start(&seeded)
+        .await
+        .unwrap()
+        .shutdown()
+        .await
+        .unwrap();
+    std::fs::remove_file(&seed).unwrap();
+    let again = load("seeded.db");
+    let server = thv_registry_api::start(&again)
+        .await
+        .expect("a seeded database starts without its seed file");
+    assert_eq!(
+        server.state.registry.store().count().await.unwrap(),
+        1,
+        "what was seeded is served"
+    );
+    server.shutdown().await.unwrap();
+    let Err(err) = thv_registry_api::start(&load("empty.db")).await else {
+        panic!("an empty database cannot be seeded from a missing file");
+    };
+    let shown = format!("{err:#}");
+    assert!(shown.contains(&seed.display().to_string()), "{shown}");
+}
+
 /// A database directory that cannot be created is named (the error said only "File exists (os error 17)").
 #[tokio::test]
 async fn a_database_directory_that_cannot_be_created_is_named() {
