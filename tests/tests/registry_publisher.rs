@@ -209,20 +209,23 @@ fn the_official_publisher_proves_a_domain_over_https_and_publishes() {
         &["--no-seed", "--config", config.to_str().unwrap()],
     );
     let home = tempfile::tempdir().unwrap();
-    let (ok, out) = run(
-        bin,
-        home.path(),
-        &[
-            "login",
-            "http",
-            "--domain",
-            domain,
-            "--private-key",
-            &hex::encode(seed),
-            "--registry",
-            &api.base,
-        ],
-    );
+    let login = |registry: &str| {
+        run(
+            bin,
+            home.path(),
+            &[
+                "login",
+                "http",
+                "--domain",
+                domain,
+                "--private-key",
+                &hex::encode(seed),
+                "--registry",
+                registry,
+            ],
+        )
+    };
+    let (ok, out) = login(&api.base);
     assert!(ok, "{out}");
     let name = "example.thv-publisher/server";
     std::fs::write(
@@ -238,20 +241,7 @@ fn the_official_publisher_proves_a_domain_over_https_and_publishes() {
         .verifying_key()
         .to_bytes();
     std::fs::write(site.join(".well-known/mcp-registry-auth"), record(&other)).unwrap();
-    let (ok, out) = run(
-        bin,
-        home.path(),
-        &[
-            "login",
-            "http",
-            "--domain",
-            domain,
-            "--private-key",
-            &hex::encode(seed),
-            "--registry",
-            &api.base,
-        ],
-    );
+    let (ok, out) = login(&api.base);
     assert!(!ok, "{out}");
     assert!(
         out.contains(
@@ -275,20 +265,7 @@ fn the_official_publisher_proves_a_domain_over_https_and_publishes() {
         strict_home.path(),
         &["--no-seed", "--config", strict_config.to_str().unwrap()],
     );
-    let (ok, out) = run(
-        bin,
-        home.path(),
-        &[
-            "login",
-            "http",
-            "--domain",
-            domain,
-            "--private-key",
-            &hex::encode(seed),
-            "--registry",
-            &strict.base,
-        ],
-    );
+    let (ok, out) = login(&strict.base);
     assert!(!ok, "{out}");
     assert!(
         out.contains("127.0.0.1 is a private, loopback or link-local address (refused)"),
