@@ -114,7 +114,9 @@ async fn check_signature(server: &ServerJson, policy: &SignaturePolicy) -> anyho
             Ok(())
         }
         Ok(Verdict::Failed(e)) => {
-            thv_core::errln!("warning: {what}: signature not verified: {e} (signature policy: warn)");
+            thv_core::errln!(
+                "warning: {what}: signature not verified: {e} (signature policy: warn)"
+            );
             Ok(())
         }
         Err(e) => bail!(

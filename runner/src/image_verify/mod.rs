@@ -216,7 +216,12 @@ async fn verify_loaded(
         let keys = config
             .trusted_keys
             .iter()
-            .map(|p| Ok((p.display().to_string(), thv_core::signature::read_public_key_file(p)?)))
+            .map(|p| {
+                Ok((
+                    p.display().to_string(),
+                    thv_core::signature::read_public_key_file(p)?,
+                ))
+            })
             .collect::<anyhow::Result<Vec<_>>>()?;
         match signatures.verify_keys(&keys) {
             Ok(key) => {
@@ -233,7 +238,9 @@ async fn verify_loaded(
         match signatures.verify_provenance(p, &trust).await {
             Ok(signer) => {
                 return Ok(Verified {
-                    how: format!("{signer}, matching the registry entry's provenance, from the loaded mirror bundle"),
+                    how: format!(
+                        "{signer}, matching the registry entry's provenance, from the loaded mirror bundle"
+                    ),
                     pinned,
                 });
             }

@@ -83,7 +83,8 @@ pub async fn load(
     let _ = std::fs::remove_dir_all(&scratch);
     let (installed, replaced) = store.add(layout, report)?;
     done.changes = replaced;
-    done.changes.extend(configure(dirs, &store, report, &installed)?);
+    done.changes
+        .extend(configure(dirs, &store, report, &installed)?);
     Ok(done)
 }
 

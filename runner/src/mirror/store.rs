@@ -114,7 +114,11 @@ impl MirrorStore {
 
     /// Adds a verified bundle: its images' signatures and records, its entries, its trust files. Returns the
     /// trust files installed and a line for each loaded entry the bundle replaced with other content.
-    pub fn add(&self, bundle: &Layout, report: &Report) -> anyhow::Result<(InstalledTrust, Vec<String>)> {
+    pub fn add(
+        &self,
+        bundle: &Layout,
+        report: &Report,
+    ) -> anyhow::Result<(InstalledTrust, Vec<String>)> {
         let layout = Layout::create(&self.root)?;
         let mut names = Vec::new();
         for image in &report.contents.images {

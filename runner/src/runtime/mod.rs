@@ -17,7 +17,6 @@ pub use spec::{SpecError, WorkloadSpec, mounts_of, network_mode_for, outbound_fu
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::pin::Pin;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -27,7 +26,6 @@ use thv_core::runconfig::{
     Mount, MountError, MountSource, RunConfig, TransportType, labels, parse_mount, parse_volume,
 };
 use thv_core::toolhive::PermissionProfile;
-use tokio::io::{AsyncRead, AsyncWrite};
 
 /// The label every managed container carries, with the value [`MANAGED_LABEL_VALUE`].
 pub const MANAGED_LABEL: &str = labels::TOOLHIVE;
@@ -264,20 +262,8 @@ impl WorkloadInfo {
     }
 }
 
-/// A stdio server's stdin and stdout, attached ([`Runtime::attach_stdio`]). Its stderr goes to the log
-/// (`tracing`, debug level); [`Runtime::logs`] has it too.
-pub struct StdioAttachment {
-    /// Write newline-delimited JSON-RPC here. Dropping it detaches; the container's stdin stays open.
-    pub stdin: Pin<Box<dyn AsyncWrite + Send>>,
-    /// The container's stdout. End of stream: the container exited or the engine closed the attachment.
-    pub stdout: Pin<Box<dyn AsyncRead + Send>>,
-}
-
-impl fmt::Debug for StdioAttachment {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("StdioAttachment")
-    }
-}
+/// A stdio server's stdin and stdout, attached ([`Runtime::attach_stdio`]); the proxy's type.
+pub use thv_proxy::StdioAttachment;
 
 /// Which output stream a log line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

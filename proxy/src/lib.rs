@@ -1,3 +1,9 @@
+//! `thv-proxy`: the MCP proxy as a library — the transports (the stdio bridge behind streamable HTTP or SSE, the
+//! transparent reverse proxy for HTTP servers), the JSON-RPC/MCP message model they share, and the middleware chain
+//! ([`middleware`]: parsing, telemetry, audit, auth, tool filter, authorization). It runs no container: a front end
+//! (`thv`'s proxy, a proxy runner in Kubernetes, a virtual MCP server) gives it a server's stdio
+//! ([`StdioAttachment`]) or address.
+//!
 //! The stdio proxy: one stdio MCP server served to many HTTP clients.
 //!
 //! - [`StdioBridge`] (in [`bridge`]) multiplexes the clients' sessions onto the server's stdin and stdout:
@@ -32,6 +38,9 @@
 //! proxy.shutdown().await;
 //! # Ok(()) }
 //! ```
+
+pub mod middleware;
+pub mod redact;
 
 pub mod access;
 pub mod bridge;
@@ -337,4 +346,19 @@ pub async fn serve_transparent(target: Url, config: ProxyConfig) -> std::io::Res
         shutdown: Some(tx),
         task,
     })
+}
+
+/// A stdio server's stdin and stdout, attached (by a container engine, or a child process's pipes). Its stderr
+/// is the front end's to log.
+pub struct StdioAttachment {
+    /// Write newline-delimited JSON-RPC here. Dropping it detaches; the container's stdin stays open.
+    pub stdin: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+    /// The container's stdout. End of stream: the container exited or the engine closed the attachment.
+    pub stdout: std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>>,
+}
+
+impl fmt::Debug for StdioAttachment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StdioAttachment")
+    }
 }

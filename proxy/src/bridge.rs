@@ -94,7 +94,7 @@ use tokio::sync::{OnceCell, mpsc, oneshot};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
-use crate::runtime::StdioAttachment;
+use crate::StdioAttachment;
 
 use jsonrpc::valid_id;
 pub use jsonrpc::{
@@ -246,7 +246,7 @@ impl StdioBridge {
         Self { inner }
     }
 
-    /// Starts the bridge over a container's attached stdin and stdout ([`crate::runtime::Runtime::attach_stdio`]).
+    /// Starts the bridge over a container's attached stdin and stdout (a container engine's attach: `thv`'s `Runtime::attach_stdio`).
     pub fn from_attachment(attachment: StdioAttachment, config: BridgeConfig) -> Self {
         Self::new(attachment.stdin, attachment.stdout, config)
     }

@@ -67,7 +67,7 @@ impl LocalAccess {
 }
 
 /// `host:port` → `host`, `[v6]:port` → `[v6]`.
-pub(crate) fn strip_port(authority: &str) -> &str {
+pub fn strip_port(authority: &str) -> &str {
     if authority.starts_with('[') {
         return authority.find(']').map_or(authority, |i| &authority[..=i]);
     }
@@ -78,7 +78,7 @@ pub(crate) fn strip_port(authority: &str) -> &str {
 }
 
 /// Lower-case, without a trailing dot or IPv6 brackets.
-pub(crate) fn normalize_host(host: &str) -> String {
+pub fn normalize_host(host: &str) -> String {
     host.trim_start_matches('[')
         .trim_end_matches(']')
         .trim_end_matches('.')
