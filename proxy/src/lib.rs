@@ -50,7 +50,6 @@ pub mod transparent;
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::str::FromStr;
 use std::time::Duration;
 
 use axum::Router;
@@ -74,56 +73,8 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// How long the transparent proxy waits to connect to its upstream, by default.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Which HTTP transport the proxy speaks to its clients.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ProxyMode {
-    /// MCP streamable HTTP at `/mcp`.
-    #[default]
-    StreamableHttp,
-    /// The legacy HTTP+SSE transport: `/sse` and `/messages`.
-    Sse,
-}
-
-impl ProxyMode {
-    /// `streamable-http` or `sse` (the `--proxy-mode` values).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::StreamableHttp => "streamable-http",
-            Self::Sse => "sse",
-        }
-    }
-
-    /// The path clients connect to: `/mcp` or `/sse`.
-    pub fn client_path(self) -> &'static str {
-        match self {
-            Self::StreamableHttp => "/mcp",
-            Self::Sse => "/sse",
-        }
-    }
-}
-
-impl fmt::Display for ProxyMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// An unknown [`ProxyMode`] name.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown proxy mode '{0}' (expected streamable-http or sse)")]
-pub struct UnknownProxyMode(pub String);
-
-impl FromStr for ProxyMode {
-    type Err = UnknownProxyMode;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "streamable-http" => Ok(Self::StreamableHttp),
-            "sse" => Ok(Self::Sse),
-            other => Err(UnknownProxyMode(other.to_owned())),
-        }
-    }
-}
+/// Which HTTP transport the proxy speaks to its clients: the RunConfig's `proxy_mode`.
+pub use thv_core::runconfig::{ProxyMode, UnknownProxyMode};
 
 /// Settings of the HTTP side (the bridge's own settings are a [`BridgeConfig`]).
 #[derive(Debug, Clone)]

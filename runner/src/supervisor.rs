@@ -15,7 +15,7 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use thv_core::runconfig::{ProxyMode as RcProxyMode, RunConfig, TransportType};
+use thv_core::runconfig::{RunConfig, TransportType};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::dirs::Dirs;
@@ -189,7 +189,7 @@ fn proxy_config(rc: &RunConfig) -> anyhow::Result<ProxyConfig> {
 /// The transport the proxy speaks to its clients.
 pub fn client_mode(rc: &RunConfig) -> ProxyMode {
     match (rc.transport, rc.effective_proxy_mode()) {
-        (TransportType::Sse, _) | (_, Some(RcProxyMode::Sse)) => ProxyMode::Sse,
+        (TransportType::Sse, _) | (_, Some(ProxyMode::Sse)) => ProxyMode::Sse,
         _ => ProxyMode::StreamableHttp,
     }
 }

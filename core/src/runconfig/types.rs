@@ -65,13 +65,27 @@ pub enum ProxyMode {
 }
 
 impl ProxyMode {
+    /// `streamable-http` or `sse` (the `--proxy-mode` values).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::StreamableHttp => "streamable-http",
             Self::Sse => "sse",
         }
     }
+
+    /// The path clients connect to: `/mcp` or `/sse`.
+    pub fn client_path(self) -> &'static str {
+        match self {
+            Self::StreamableHttp => "/mcp",
+            Self::Sse => "/sse",
+        }
+    }
 }
+
+/// An unknown [`ProxyMode`] name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown proxy mode '{0}': expected streamable-http or sse")]
+pub struct UnknownProxyMode(pub String);
 
 impl fmt::Display for ProxyMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -80,14 +94,12 @@ impl fmt::Display for ProxyMode {
 }
 
 impl FromStr for ProxyMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownProxyMode;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "streamable-http" => Ok(Self::StreamableHttp),
             "sse" => Ok(Self::Sse),
-            _ => Err(format!(
-                "unknown proxy mode '{s}': expected streamable-http or sse"
-            )),
+            other => Err(UnknownProxyMode(other.to_owned())),
         }
     }
 }
