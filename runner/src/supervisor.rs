@@ -91,7 +91,7 @@ pub async fn serve_workload(dirs: Dirs, name: &str, foreground: bool) -> anyhow:
             tokio::select! {
                 _ = signals.recv() => break,
                 _ = tokio::time::sleep(WATCH) => {
-                    keeper.check(&manager, rt.as_ref(), &rc.name, &cname).await;
+                    keeper.check(&manager, rt.as_ref(), &rc, &cname).await;
                     if keeper.gone {
                         break;
                     }
@@ -251,7 +251,7 @@ async fn serve_stdio(
     loop {
         tokio::select! {
             _ = signals.recv() => return Ok(()),
-            r = wait_running(&mut keeper, manager, rt.as_ref(), &rc.name, &cname) => r?,
+            r = wait_running(&mut keeper, manager, rt.as_ref(), rc, &cname) => r?,
         }
         if keeper.gone {
             return Ok(());
@@ -324,12 +324,13 @@ struct Keeper {
 }
 
 impl Keeper {
-    /// One look: true when the container runs.
+    /// One look: true when the container runs. `rc` is the workload's, as loaded when the proxy started (it does
+    /// not change while the workload exists); its status (the desired state, the published port) is read anew.
     async fn check(
         &mut self,
         manager: &Manager,
         rt: &dyn Runtime,
-        name: &str,
+        rc: &RunConfig,
         cname: &str,
     ) -> bool {
         match rt.inspect(cname).await {
@@ -344,10 +345,14 @@ impl Keeper {
                 return true;
             }
             Ok(info) => {
-                let desired = manager.store().load_status(name).map(|s| s.desired);
-                if !matches!(desired, Ok(Desired::Running)) {
+                let Some(status) = manager
+                    .store()
+                    .load_status(&rc.name)
+                    .ok()
+                    .filter(|s| matches!(s.desired, Desired::Running))
+                else {
                     return false;
-                }
+                };
                 let now = tokio::time::Instant::now();
                 if self.next_try.is_some_and(|t| now < t) {
                     return false;
@@ -358,15 +363,13 @@ impl Keeper {
                 self.backoff = Some(delay);
                 self.next_try = Some(now + delay);
                 tracing::warn!(container = %cname, state = %info.state, "the container stopped on its own: starting it again");
-                let host_port = manager
-                    .store()
-                    .load_status(name)
-                    .ok()
-                    .and_then(|s| s.container_host_port);
-                if let Ok(rc) = manager.store().load_runconfig(name)
-                    && crate::workloads::isolation::is_isolated(&rc)
-                    && let Err(e) =
-                        crate::workloads::isolation::ensure_running(rt, &rc, host_port).await
+                if crate::workloads::isolation::is_isolated(rc)
+                    && let Err(e) = crate::workloads::isolation::ensure_running(
+                        rt,
+                        rc,
+                        status.container_host_port,
+                    )
+                    .await
                 {
                     tracing::warn!(container = %cname, "cannot start the egress sidecar: {e:#}");
                 }
@@ -375,7 +378,7 @@ impl Keeper {
                     Err(e) => tracing::warn!(container = %cname, "cannot start the container: {e}"),
                 }
             }
-            Err(RuntimeError::NotFound(_)) if !manager.store().exists(name) => {
+            Err(RuntimeError::NotFound(_)) if !manager.store().exists(&rc.name) => {
                 tracing::info!(container = %cname, "the workload was removed: the proxy exits");
                 self.gone = true;
             }
@@ -402,10 +405,10 @@ async fn wait_running(
     keeper: &mut Keeper,
     manager: &Manager,
     rt: &dyn Runtime,
-    name: &str,
+    rc: &RunConfig,
     cname: &str,
 ) -> anyhow::Result<()> {
-    while !keeper.check(manager, rt, name, cname).await && !keeper.gone {
+    while !keeper.check(manager, rt, rc, cname).await && !keeper.gone {
         tokio::time::sleep(POLL).await;
     }
     Ok(())
