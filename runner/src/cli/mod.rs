@@ -27,7 +27,6 @@ mod registry_cmd;
 mod run;
 mod runtime_cmd;
 mod secret_cmd;
-pub mod source;
 
 use clap::{Parser, Subcommand};
 

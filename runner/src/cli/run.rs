@@ -227,7 +227,8 @@ pub async fn run(dirs: Dirs, a: RunArgs) -> anyhow::Result<i32> {
                 .signatures
                 .load()
                 .map_err(|e| anyhow::anyhow!("the [signatures] configuration: {e}"))?;
-            let resolution = super::source::resolve(server, &registry, &opts, &signatures).await?;
+            let resolution =
+                crate::workloads::source::resolve(server, &registry, &opts, &signatures).await?;
             for w in &resolution.warnings {
                 thv_core::errln!("warning: {w}");
             }

@@ -9,6 +9,7 @@
 pub mod isolation;
 pub mod proxy_process;
 pub mod reserve;
+pub mod source;
 pub mod view;
 
 use std::sync::Arc;
