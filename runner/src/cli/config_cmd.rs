@@ -174,73 +174,25 @@ pub async fn config(dirs: Dirs, c: ConfigCommand) -> anyhow::Result<i32> {
             trusted_root,
             certificate_identity,
             certificate_oidc_issuer,
-        } => {
-            let trusted_root = trusted_root.map(trusted_root_file).transpose()?;
-            let signers: Vec<_> = certificate_identity
-                .zip(certificate_oidc_issuer)
-                .map(|(identity, issuer)| thv_core::signature::TrustedSigner {
-                    identity,
-                    issuer,
-                    names: None,
-                })
-                .into_iter()
-                .collect();
-            let keys = trusted_keys
-                .into_iter()
-                .map(|k| {
-                    Ok(thv_core::signature::TrustedKey {
-                        path: public_key_file(&k.path)?,
-                        names: k.names,
-                    })
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            let mut setting = crate::config::SignaturesConfig {
-                mode: policy,
-                trusted_keys: keys,
-                trusted_root,
-                signers,
-            };
-            edit(&dirs, |cfg| {
-                if setting.trusted_keys.is_empty() {
-                    setting.trusted_keys = cfg.signatures.trusted_keys.clone();
-                }
-                if setting.trusted_root.is_none() {
-                    setting.trusted_root = cfg.signatures.trusted_root.clone();
-                }
-                if setting.signers.is_empty() {
-                    setting.signers = cfg.signatures.signers.clone();
-                }
-                setting
-                    .load()
-                    .map_err(|e| anyhow::anyhow!("the [signatures] configuration: {e}"))?;
-                cfg.signatures = setting.clone();
-                Ok(())
-            })?;
-            outln!("signature policy: {policy}");
-        }
+        } => set_signature_policy(
+            &dirs,
+            policy,
+            trusted_keys,
+            trusted_root,
+            certificate_identity.zip(certificate_oidc_issuer),
+        )?,
         ConfigCommand::SetImageVerification {
             mode,
             trusted_keys,
             insecure_registries,
             trusted_root,
-        } => {
-            let root = trusted_root.map(trusted_root_file).transpose()?;
-            let keys = public_key_files(&trusted_keys)?;
-            edit(&dirs, |cfg| {
-                cfg.images.verification = Some(mode);
-                if !keys.is_empty() {
-                    cfg.images.trusted_keys = keys.clone();
-                }
-                if !insecure_registries.is_empty() {
-                    cfg.images.insecure_registries = insecure_registries.clone();
-                }
-                if root.is_some() {
-                    cfg.images.trusted_root = root.clone();
-                }
-                Ok(())
-            })?;
-            outln!("image verification: {mode:?}");
-        }
+        } => set_image_verification(
+            &dirs,
+            mode,
+            &trusted_keys,
+            insecure_registries,
+            trusted_root,
+        )?,
         ConfigCommand::GetSignaturePolicy => {
             let cfg = UserConfig::load(&dirs.config_file())?;
             outln!("{}", cfg.signatures.mode);
@@ -319,44 +271,8 @@ pub async fn config(dirs: Dirs, c: ConfigCommand) -> anyhow::Result<i32> {
             from_env,
         } => set_build_env(&dirs, &name, value, from_env)?,
         ConfigCommand::GetBuildEnv { name } => get_build_env(&dirs, name.as_deref())?,
-        ConfigCommand::UnsetBuildEnv { name, all } => {
-            edit(&dirs, |cfg| {
-                if all {
-                    cfg.build.env.clear();
-                    cfg.build.env_from_shell.clear();
-                    return Ok(());
-                }
-                let name = name.as_deref().unwrap_or_default();
-                let literal = cfg.build.env.remove(name).is_some();
-                let before = cfg.build.env_from_shell.len();
-                cfg.build.env_from_shell.retain(|n| n != name);
-                if !literal && before == cfg.build.env_from_shell.len() {
-                    bail!("{name} is not configured for package builds");
-                }
-                Ok(())
-            })?;
-            outln!(
-                "{} removed from the package builds' environment",
-                name.as_deref().unwrap_or("everything")
-            );
-        }
-        ConfigCommand::SetCaCert { path } => {
-            let abs = std::fs::canonicalize(&path)
-                .with_context(|| format!("{} does not exist", path.display()))?;
-            let pem = std::fs::read_to_string(&abs)
-                .with_context(|| format!("cannot read {}", abs.display()))?;
-            if !pem.contains("-----BEGIN CERTIFICATE-----") {
-                bail!("{} holds no PEM certificate", abs.display());
-            }
-            edit(&dirs, |cfg| {
-                cfg.build.ca_cert = Some(abs.clone());
-                Ok(())
-            })?;
-            outln!(
-                "package images get the CA certificates of {}",
-                abs.display()
-            );
-        }
+        ConfigCommand::UnsetBuildEnv { name, all } => unset_build_env(&dirs, name.as_deref(), all)?,
+        ConfigCommand::SetCaCert { path } => set_ca_cert(&dirs, &path)?,
         ConfigCommand::GetCaCert => {
             let cfg = UserConfig::load(&dirs.config_file())?;
             match cfg.build.ca_cert {
@@ -374,6 +290,130 @@ pub async fn config(dirs: Dirs, c: ConfigCommand) -> anyhow::Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// `thv config unset-build-env NAME` (or `--all`).
+fn unset_build_env(dirs: &Dirs, name: Option<&str>, all: bool) -> anyhow::Result<()> {
+    edit(dirs, |cfg| {
+        if all {
+            cfg.build.env.clear();
+            cfg.build.env_from_shell.clear();
+            return Ok(());
+        }
+        let name = name.unwrap_or_default();
+        let literal = cfg.build.env.remove(name).is_some();
+        let before = cfg.build.env_from_shell.len();
+        cfg.build.env_from_shell.retain(|n| n != name);
+        if !literal && before == cfg.build.env_from_shell.len() {
+            bail!("{name} is not configured for package builds");
+        }
+        Ok(())
+    })?;
+    outln!(
+        "{} removed from the package builds' environment",
+        name.unwrap_or("everything")
+    );
+    Ok(())
+}
+
+/// `thv config set-ca-cert PATH`: a PEM file, kept by its absolute path.
+fn set_ca_cert(dirs: &Dirs, path: &std::path::Path) -> anyhow::Result<()> {
+    let abs = std::fs::canonicalize(path)
+        .with_context(|| format!("{} does not exist", path.display()))?;
+    let pem =
+        std::fs::read_to_string(&abs).with_context(|| format!("cannot read {}", abs.display()))?;
+    if !pem.contains("-----BEGIN CERTIFICATE-----") {
+        bail!("{} holds no PEM certificate", abs.display());
+    }
+    edit(dirs, |cfg| {
+        cfg.build.ca_cert = Some(abs.clone());
+        Ok(())
+    })?;
+    outln!(
+        "package images get the CA certificates of {}",
+        abs.display()
+    );
+    Ok(())
+}
+
+/// `thv config set-signature-policy`: the policy, and the keys, root and keyless signer given (each kept from the
+/// configuration when not given); checked by loading it before it is saved.
+fn set_signature_policy(
+    dirs: &Dirs,
+    policy: thv_core::signature::PolicyMode,
+    trusted_keys: Vec<thv_core::signature::TrustedKey>,
+    trusted_root: Option<std::path::PathBuf>,
+    signer: Option<(String, String)>,
+) -> anyhow::Result<()> {
+    let trusted_root = trusted_root.map(trusted_root_file).transpose()?;
+    let signers: Vec<_> = signer
+        .map(|(identity, issuer)| thv_core::signature::TrustedSigner {
+            identity,
+            issuer,
+            names: None,
+        })
+        .into_iter()
+        .collect();
+    let keys = trusted_keys
+        .into_iter()
+        .map(|k| {
+            Ok(thv_core::signature::TrustedKey {
+                path: public_key_file(&k.path)?,
+                names: k.names,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut setting = crate::config::SignaturesConfig {
+        mode: policy,
+        trusted_keys: keys,
+        trusted_root,
+        signers,
+    };
+    edit(dirs, |cfg| {
+        if setting.trusted_keys.is_empty() {
+            setting.trusted_keys = cfg.signatures.trusted_keys.clone();
+        }
+        if setting.trusted_root.is_none() {
+            setting.trusted_root = cfg.signatures.trusted_root.clone();
+        }
+        if setting.signers.is_empty() {
+            setting.signers = cfg.signatures.signers.clone();
+        }
+        setting
+            .load()
+            .map_err(|e| anyhow::anyhow!("the [signatures] configuration: {e}"))?;
+        cfg.signatures = setting.clone();
+        Ok(())
+    })?;
+    outln!("signature policy: {policy}");
+    Ok(())
+}
+
+/// `thv config set-image-verification`: the mode, and the keys, insecure registries and root given.
+fn set_image_verification(
+    dirs: &Dirs,
+    mode: crate::image_verify::Mode,
+    trusted_keys: &[std::path::PathBuf],
+    insecure_registries: Vec<String>,
+    trusted_root: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
+    let root = trusted_root.map(trusted_root_file).transpose()?;
+    let keys = public_key_files(trusted_keys)?;
+    edit(dirs, |cfg| {
+        cfg.images.verification = Some(mode);
+        if !keys.is_empty() {
+            cfg.images.trusted_keys = keys.clone();
+        }
+        if !insecure_registries.is_empty() {
+            cfg.images.insecure_registries = insecure_registries.clone();
+        }
+        if root.is_some() {
+            cfg.images.trusted_root = root.clone();
+        }
+        Ok(())
+    })?;
+    outln!("image verification: {mode:?}");
+    Ok(())
 }
 
 fn set_build_env(
