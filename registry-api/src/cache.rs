@@ -45,8 +45,10 @@ pub struct ReadCache {
 }
 
 impl ReadCache {
-    /// A cache of at most `max_bytes` (0 disables it), each answer kept at most `ttl`.
+    /// A cache of at most `max_bytes` (0 disables it), each answer kept at most `ttl` (a year at the most: the
+    /// configuration refuses more, and moka panics beyond 1,000 years).
     pub fn new(max_bytes: usize, ttl: Duration) -> Self {
+        let ttl = ttl.min(Duration::from_secs(365 * 24 * 3600));
         let entries = (max_bytes > 0 && !ttl.is_zero()).then(|| {
             moka::sync::Cache::builder()
                 .max_capacity(max_bytes as u64)

@@ -179,6 +179,10 @@ struct FileConfig {
     auth: Option<crate::exchange::ExchangeConfig>,
 }
 
+/// The longest `read_cache_ttl_seconds`: a year (the cache refuses more than 1,000 years; a cached answer is
+/// dropped at every write anyway).
+const MAX_READ_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
+
 /// A duration setting: the flag (parsed by clap), else the file's text, else `default`. A file value that is no
 /// duration is reported under `key`.
 fn duration_setting(
@@ -416,6 +420,13 @@ impl Config {
         if self.database_acquire_timeout.is_zero() {
             errors.push("database_acquire_timeout: must be longer than 0 (e.g. 2s)".into());
         }
+        if self.read_cache_ttl > MAX_READ_CACHE_TTL {
+            errors.push(format!(
+                "read_cache_ttl_seconds: {} is too long (at most {}, a year)",
+                self.read_cache_ttl.as_secs(),
+                MAX_READ_CACHE_TTL.as_secs()
+            ));
+        }
         if self.database_read_timeout.is_zero() {
             errors.push("database_read_timeout: must be longer than 0 (e.g. 10s)".into());
         }
@@ -608,6 +619,18 @@ mod tests {
                 assert!(err.contains(key), "{bad}: {err}");
             }
         }
+        std::fs::write(
+            &file,
+            "database_url = \"sqlite::memory:\"\nread_cache_ttl_seconds = 31536000001\n",
+        )
+        .unwrap();
+        let err = Config::load(&ConfigArgs {
+            config: Some(file.clone()),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("read_cache_ttl_seconds"), "{err}");
         std::fs::write(
             &file,
             "database_url = \"sqlite::memory:\"\ndatabase_read_timeout = \"3s\"\n",

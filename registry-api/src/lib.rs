@@ -77,15 +77,28 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
 /// away, a file moved), with a warning when it is missing; an empty one fails to start, naming the file.
 async fn seed_if_empty(registry: &Registry, config: &Config) -> anyhow::Result<()> {
     if registry.store().count().await? > 0 {
-        if let Some(path) = config.seed_from.as_deref().filter(|p| !p.is_file()) {
+        // A FIFO is not opened: that would wait for a writer.
+        if let Some(path) = config
+            .seed_from
+            .as_deref()
+            .filter(|p| !(p.is_file() && std::fs::File::open(p).is_ok()))
+        {
             tracing::warn!(
                 seed_from = %path.display(),
-                "seed_from is not a readable file; not needed, as the database is seeded already"
+                "seed_from is not a readable regular file; not needed, as the database is seeded already"
             );
         }
         return Ok(());
     }
     let (source, file) = match &config.seed_from {
+        // Read twice (checked whole, then inserted): a pipe or a FIFO would hang or read as empty the second time.
+        Some(path) if path.exists() && !path.is_file() => {
+            anyhow::bail!(
+                "seeding from {}: not a regular file (the seed file is read twice: once to check it, once to \
+                 insert it; a pipe, a FIFO or a directory cannot be)",
+                path.display()
+            )
+        }
         Some(path) => (path.display().to_string(), EntryFile::Path(path.clone())),
         None => (
             "the bundled registry".to_string(),

@@ -1463,6 +1463,31 @@ async fn a_missing_seed_file_stops_only_an_empty_database() {
     };
     let shown = format!("{err:#}");
     assert!(shown.contains(&seed.display().to_string()), "{shown}");
+    // A FIFO (or a pipe) cannot be read twice: refused at once instead of waiting for a second writer (it hung).
+    let fifo = std::process::Command::new("mkfifo")
+        .arg(&seed)
+        .status()
+        .unwrap();
+    assert!(fifo.success());
+    let started = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        thv_registry_api::start(&load("fifo.db")),
+    )
+    .await
+    .expect("start-up does not wait on a FIFO");
+    let Err(err) = started else {
+        panic!("a FIFO is no seed file");
+    };
+    assert!(format!("{err:#}").contains("not a regular file"), "{err:#}");
+    // A seeded database starts beside it, without opening it.
+    let server = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        thv_registry_api::start(&again),
+    )
+    .await
+    .expect("start-up does not open the FIFO")
+    .unwrap();
+    server.shutdown().await.unwrap();
 }
 
 /// A database directory that cannot be created is named (the error said only "File exists (os error 17)").

@@ -284,6 +284,11 @@ async fn control_characters_upstream_allows_are_kept(app: &TestApp) {
         .get(&format!("/v0.1/servers?search={}", "é".repeat(256)))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    // Counted as given, not as lower-cased: 200 × `İ` (which lower-cases to two characters each) is 200.
+    let (status, body) = app
+        .get(&format!("/v0.1/servers?search={}", "%C4%B0".repeat(200)))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 async fn publish_errors_name_the_field_of_a_wrong_type(app: &TestApp) {

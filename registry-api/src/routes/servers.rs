@@ -197,11 +197,9 @@ impl ListParams {
             Some("latest") => VersionFilter::Latest,
             Some(v) => VersionFilter::Exact(v.to_string()),
         };
-        let search = self
-            .search
-            .filter(|s| !s.is_empty())
-            .map(|s| s.to_lowercase());
-        // Longer than any name (200) or description: it could match nothing, and costs the database time.
+        let search = self.search.filter(|s| !s.is_empty());
+        // Longer than any name (200) or description: it could match nothing, and costs the database time. Counted
+        // as given: lower-casing may lengthen it (`İ` becomes two characters).
         if let Some(s) = &search
             && s.chars().count() > MAX_SEARCH
         {
@@ -210,6 +208,7 @@ impl ListParams {
                 s.chars().count()
             )));
         }
+        let search = search.map(|s| s.to_lowercase());
         let cursor = self
             .cursor
             .filter(|c| !c.is_empty())
