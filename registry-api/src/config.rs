@@ -15,6 +15,7 @@
 //! | `max_connections`     | `THV_REGISTRY_MAX_CONNECTIONS`    | SQLite: 2 × cores (2–8); PostgreSQL: 16   |
 //! | `database_acquire_timeout` | `THV_REGISTRY_DATABASE_ACQUIRE_TIMEOUT` | `2s` (PostgreSQL: longest wait for a connection, then 503; `500ms`, `1m`, ...) |
 //! | `database_read_timeout` | `THV_REGISTRY_DATABASE_READ_TIMEOUT` | `10s` (PostgreSQL: longest read on a connection, then 503 and the connection is closed) |
+//! | `database_write_timeout` | `THV_REGISTRY_DATABASE_WRITE_TIMEOUT` | `30s` (PostgreSQL: longest write, its lock wait included, then 503 and the connection is closed) |
 //! | `log_format`          | `THV_REGISTRY_LOG_FORMAT`         | `text` (or `json`)                        |
 //! | `read_cache_bytes`    | `THV_REGISTRY_READ_CACHE_BYTES`   | 32 MiB of cached GET responses (0: off)   |
 //! | `read_cache_ttl_seconds` | `THV_REGISTRY_READ_CACHE_TTL_SECONDS` | 60 (staleness bound if a change notification is lost) |
@@ -102,6 +103,10 @@ pub struct ConfigArgs {
     /// connection is closed, so that a server that stopped answering cannot hold requests forever.
     #[arg(long, env = "THV_REGISTRY_DATABASE_READ_TIMEOUT", value_parser = humantime::parse_duration)]
     pub database_read_timeout: Option<Duration>,
+    /// PostgreSQL: longest time a write may take, from taking its connection to its commit (`30s`); then it is
+    /// answered 503 (whether it was committed is not known) and the connection is closed.
+    #[arg(long, env = "THV_REGISTRY_DATABASE_WRITE_TIMEOUT", value_parser = humantime::parse_duration)]
+    pub database_write_timeout: Option<Duration>,
     /// Log format.
     #[arg(long, env = "THV_REGISTRY_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -164,6 +169,7 @@ struct FileConfig {
     max_connections: Option<u32>,
     database_acquire_timeout: Option<String>,
     database_read_timeout: Option<String>,
+    database_write_timeout: Option<String>,
     log_format: Option<LogFormat>,
     read_cache_bytes: Option<usize>,
     read_cache_ttl_seconds: Option<u64>,
@@ -227,6 +233,8 @@ pub struct Config {
     pub database_acquire_timeout: Duration,
     /// See [`crate::store::PoolSettings::read_timeout`].
     pub database_read_timeout: Duration,
+    /// See [`crate::store::PoolSettings::write_timeout`].
+    pub database_write_timeout: Duration,
     pub log_format: LogFormat,
     pub read_cache_bytes: usize,
     pub read_cache_ttl: std::time::Duration,
@@ -353,6 +361,13 @@ impl Config {
             PoolSettings::DEFAULT_READ_TIMEOUT,
             &mut errors,
         );
+        let database_write_timeout = duration_setting(
+            "database_write_timeout",
+            args.database_write_timeout,
+            file.database_write_timeout.as_deref(),
+            PoolSettings::DEFAULT_WRITE_TIMEOUT,
+            &mut errors,
+        );
         let privileged_entries = if args.privileged_entries.is_empty() {
             file.privileged_entries.unwrap_or_default()
         } else {
@@ -383,6 +398,7 @@ impl Config {
                 .unwrap_or_else(|| default_pool_size(&database_url)),
             database_acquire_timeout,
             database_read_timeout,
+            database_write_timeout,
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             read_cache_bytes: args
                 .read_cache_bytes
@@ -430,6 +446,9 @@ impl Config {
         if self.database_read_timeout.is_zero() {
             errors.push("database_read_timeout: must be longer than 0 (e.g. 10s)".into());
         }
+        if self.database_write_timeout.is_zero() {
+            errors.push("database_write_timeout: must be longer than 0 (e.g. 30s)".into());
+        }
         if let Some(t) = &self.admin_token
             && t.len() < 16
         {
@@ -453,6 +472,7 @@ impl Config {
             max_connections: self.max_connections,
             acquire_timeout: self.database_acquire_timeout,
             read_timeout: self.database_read_timeout,
+            write_timeout: self.database_write_timeout,
         }
     }
 
@@ -603,7 +623,11 @@ mod tests {
             Duration::from_secs(5),
             "the flag beats the file"
         );
-        for key in ["database_acquire_timeout", "database_read_timeout"] {
+        for key in [
+            "database_acquire_timeout",
+            "database_read_timeout",
+            "database_write_timeout",
+        ] {
             for bad in ["soon", "0s"] {
                 std::fs::write(
                     &file,

@@ -360,9 +360,9 @@ async fn requests_fail_fast_while_postgres_is_down_and_the_outage_is_logged_once
 }
 
 /// A PostgreSQL server that stops answering (a hung host, a network that drops packets) without closing its
-/// connections: reads in flight and new ones are answered 503 within the read (or acquire) timeout instead of
-/// waiting forever, and the connections they waited on are closed, so that the API serves again as soon as the
-/// server answers again.
+/// connections: reads and writes in flight and new ones are answered 503 within the read or write (or acquire)
+/// timeout instead of waiting forever, and the connections they waited on are closed, so that the API serves again
+/// as soon as the server answers again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn reads_fail_within_the_read_timeout_while_postgres_hangs() {
     let _alone = ONE_AT_A_TIME.lock().await;
@@ -375,6 +375,7 @@ async fn reads_fail_within_the_read_timeout_while_postgres_hangs() {
             database_url: Some(cluster.url()),
             database_acquire_timeout: TIMEOUT,
             database_read_timeout: TIMEOUT,
+            database_write_timeout: TIMEOUT,
             ..Default::default()
         },
     )
@@ -401,6 +402,28 @@ async fn reads_fail_within_the_read_timeout_while_postgres_hangs() {
     }
 
     cluster.signal("STOP");
+    // Writes at once, on the connections the reads above left in the pool (idle under a second: not pinged when
+    // taken), likewise (they waited as long as the server did, holding those connections).
+    let writes = (0..4).map(|i| {
+        let app = app.clone();
+        async move {
+            let started = Instant::now();
+            let (status, body) = tokio::time::timeout(
+                Duration::from_secs(15),
+                app.publish(&server_json("com.example/hang", &format!("1.{i}.1"))),
+            )
+            .await
+            .unwrap_or_else(|_| panic!("publish {i} still waits after 15 s"));
+            (status, body, started.elapsed())
+        }
+    });
+    for (status, body, took) in futures::future::join_all(writes).await {
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert!(
+            took < TIMEOUT + Duration::from_secs(2),
+            "answered after {took:?}, not within the write timeout ({TIMEOUT:?})"
+        );
+    }
     for round in 1..=2 {
         for (status, body, took) in reads(round * 100).await {
             assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");

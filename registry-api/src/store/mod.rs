@@ -34,6 +34,10 @@ pub struct PoolSettings {
     /// closed, so that a server that stopped answering (or a network that drops its packets) cannot hold requests
     /// and connections forever. SQLite reads a local file: no limit.
     pub read_timeout: Duration,
+    /// PostgreSQL: the longest a write may take, from taking its connection to its commit (its wait for the
+    /// server name's lock included); then it fails (503, saying that whether it was committed is not known) and
+    /// its connection is closed.
+    pub write_timeout: Duration,
 }
 
 impl PoolSettings {
@@ -41,12 +45,15 @@ impl PoolSettings {
     pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
     /// The default read timeout: far above any read the API makes (milliseconds), far below a client's patience.
     pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(10);
+    /// The default write timeout: writes of one name queue behind each other, so it is longer than a read's.
+    pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
     pub fn new(max_connections: u32) -> Self {
         Self {
             max_connections,
             acquire_timeout: Self::DEFAULT_ACQUIRE_TIMEOUT,
             read_timeout: Self::DEFAULT_READ_TIMEOUT,
+            write_timeout: Self::DEFAULT_WRITE_TIMEOUT,
         }
     }
 }

@@ -94,6 +94,7 @@ pub fn base_config(database_url: String, dir: &std::path::Path) -> Config {
         max_connections: 16,
         database_acquire_timeout: Duration::from_secs(2),
         database_read_timeout: thv_registry_api::store::PoolSettings::DEFAULT_READ_TIMEOUT,
+        database_write_timeout: thv_registry_api::store::PoolSettings::DEFAULT_WRITE_TIMEOUT,
         log_format: LogFormat::Text,
         read_cache_bytes: 8 * 1024 * 1024,
         read_cache_ttl: Duration::from_secs(60),
@@ -187,6 +188,7 @@ pub struct Options {
     pub database_url: Option<String>,
     pub database_acquire_timeout: Duration,
     pub database_read_timeout: Duration,
+    pub database_write_timeout: Duration,
 }
 
 impl Default for Options {
@@ -201,6 +203,7 @@ impl Default for Options {
             database_acquire_timeout:
                 thv_registry_api::store::PoolSettings::DEFAULT_ACQUIRE_TIMEOUT,
             database_read_timeout: thv_registry_api::store::PoolSettings::DEFAULT_READ_TIMEOUT,
+            database_write_timeout: thv_registry_api::store::PoolSettings::DEFAULT_WRITE_TIMEOUT,
         }
     }
 }
@@ -230,6 +233,7 @@ impl TestApp {
             max_body_bytes: opts.max_body_bytes,
             database_acquire_timeout: opts.database_acquire_timeout,
             database_read_timeout: opts.database_read_timeout,
+            database_write_timeout: opts.database_write_timeout,
             sources,
             registries,
             signatures: opts.signatures,

@@ -58,6 +58,7 @@ impl PostgresStore {
         Ok(Self {
             pool,
             read_timeout: Some(settings.read_timeout),
+            write_timeout: Some(settings.write_timeout),
         })
     }
 
@@ -110,7 +111,7 @@ impl PostgresStore {
     }
 
     /// `NOTIFY` the other replicas; delivered when (and only if) the transaction commits.
-    async fn announce(tx: &mut sqlx::Transaction<'static, Postgres>) -> Result<(), StoreError> {
+    async fn announce(tx: &mut sqlx::Transaction<'_, Postgres>) -> Result<(), StoreError> {
         sqlx::query("SELECT pg_notify($1, '')")
             .bind(CHANGES_CHANNEL)
             .execute(&mut **tx)
@@ -177,11 +178,13 @@ impl PostgresStore {
 
     /// A transaction holding `pg_advisory_xact_lock(fnv1a63(name))`: writes to one server name queue up across
     /// every replica sharing the database; other names proceed in parallel.
-    async fn begin_serialized(
-        &self,
+    async fn begin_serialized<'c>(
+        conn: &'c mut sqlx::pool::PoolConnection<Postgres>,
         server_name: &str,
-    ) -> Result<sqlx::Transaction<'static, Postgres>, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
+    ) -> Result<sqlx::Transaction<'c, Postgres>, StoreError> {
+        let mut tx = sqlx::Connection::begin(&mut **conn)
+            .await
+            .map_err(map_err)?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(lock_key(server_name))
             .execute(&mut *tx)

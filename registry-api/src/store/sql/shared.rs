@@ -10,6 +10,8 @@ macro_rules! sql_store {
             pool: Pool<$db>,
             /// The longest a read may take (see [`read_within`]); `None`: no limit.
             read_timeout: Option<Duration>,
+            /// The longest a write may take, its wait for the name's lock included (see `write`); `None`: no limit.
+            write_timeout: Option<Duration>,
             $($field: $fty,)*
         }
 
@@ -41,11 +43,11 @@ macro_rules! sql_store {
             }
         }
 
-        struct $tx {
-            tx: sqlx::Transaction<'static, $db>,
+        struct $tx<'c> {
+            tx: sqlx::Transaction<'c, $db>,
         }
 
-        impl $tx {
+        impl $tx<'_> {
             async fn write_urls(
                 &mut self,
                 row: &VersionRow,
@@ -183,7 +185,7 @@ macro_rules! sql_store {
         impl $store {
             /// Moves a server's latest flag inside a transaction: cleared, then set on `version`.
             async fn move_latest(
-                tx: &mut sqlx::Transaction<'static, $db>,
+                tx: &mut sqlx::Transaction<'_, $db>,
                 source: &str,
                 server_name: &str,
                 version: Option<&str>,
@@ -225,7 +227,7 @@ macro_rules! sql_store {
         }
 
         #[async_trait]
-        impl WriteTx for $tx {
+        impl WriteTx for $tx<'_> {
             async fn versions(&mut self, server_name: &str) -> Result<Vec<VersionRow>, StoreError> {
                 let raw = sqlx::query_as::<_, RawRow>(SELECT_VERSIONS)
                     .bind(MANAGED_SOURCE)
@@ -446,11 +448,32 @@ macro_rules! sql_store {
                 server_name: &str,
                 body: WriteFn,
             ) -> Result<Vec<VersionRow>, AppError> {
-                let tx = self.begin_serialized(server_name).await?;
-                let mut w = $tx { tx };
-                let written = body(&mut w).await?;
-                w.tx.commit().await.map_err(map_err)?;
-                Ok(written)
+                // On a connection of its own, so that a write that outlives its limit (a server that stopped
+                // answering, a network that drops packets) closes that connection instead of handing it back:
+                // sqlx would wait on it for good before reusing it. Whether such a write was committed is not
+                // known; the caller is told so.
+                let mut conn = self.pool.acquire().await.map_err(map_err)?;
+                let writing = async {
+                    let tx = Self::begin_serialized(&mut conn, server_name).await?;
+                    let mut w = $tx { tx };
+                    let written = body(&mut w).await?;
+                    w.tx.commit().await.map_err(map_err)?;
+                    Ok::<_, AppError>(written)
+                };
+                let Some(limit) = self.write_timeout else {
+                    return writing.await;
+                };
+                match tokio::time::timeout(limit, writing).await {
+                    Ok(done) => done,
+                    Err(_) => {
+                        drop(conn.detach());
+                        Err(StoreError::Unavailable(format!(
+                            "the database did not complete a write within {limit:?}; it may or may not have \
+                             been committed"
+                        ))
+                        .into())
+                    }
+                }
             }
 
             async fn insert_batches(&self, batches: &mut RowBatches) -> Result<u64, AppError> {

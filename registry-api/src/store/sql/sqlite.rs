@@ -89,6 +89,7 @@ impl SqliteStore {
         Ok(Self {
             pool,
             read_timeout: None,
+            write_timeout: None,
             readers,
         })
     }
@@ -160,7 +161,7 @@ impl SqliteStore {
     }
 
     /// One process owns a SQLite database: nothing to announce or to watch.
-    async fn announce(_tx: &mut sqlx::Transaction<'static, Sqlite>) -> Result<(), StoreError> {
+    async fn announce(_tx: &mut sqlx::Transaction<'_, Sqlite>) -> Result<(), StoreError> {
         Ok(())
     }
 
@@ -168,12 +169,11 @@ impl SqliteStore {
 
     /// `BEGIN IMMEDIATE`: take the database write lock before reading, so concurrent writers queue (busy timeout)
     /// instead of failing when they upgrade a read lock.
-    async fn begin_serialized(
-        &self,
+    async fn begin_serialized<'c>(
+        conn: &'c mut sqlx::pool::PoolConnection<Sqlite>,
         _server_name: &str,
-    ) -> Result<sqlx::Transaction<'static, Sqlite>, StoreError> {
-        self.pool
-            .begin_with("BEGIN IMMEDIATE")
+    ) -> Result<sqlx::Transaction<'c, Sqlite>, StoreError> {
+        sqlx::Connection::begin_with(&mut **conn, "BEGIN IMMEDIATE")
             .await
             .map_err(map_err)
     }
