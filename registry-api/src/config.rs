@@ -623,49 +623,35 @@ mod tests {
             Duration::from_secs(5),
             "the flag beats the file"
         );
+        // The file's settings after a SQLite URL, loaded.
+        let load = |settings: &str| {
+            std::fs::write(
+                &file,
+                format!("database_url = \"sqlite::memory:\"\n{settings}\n"),
+            )
+            .unwrap();
+            Config::load(&ConfigArgs {
+                config: Some(file.clone()),
+                ..Default::default()
+            })
+        };
         for key in [
             "database_acquire_timeout",
             "database_read_timeout",
             "database_write_timeout",
         ] {
             for bad in ["soon", "0s"] {
-                std::fs::write(
-                    &file,
-                    format!("database_url = \"sqlite::memory:\"\n{key} = \"{bad}\"\n"),
-                )
-                .unwrap();
-                let err = Config::load(&ConfigArgs {
-                    config: Some(file.clone()),
-                    ..Default::default()
-                })
-                .unwrap_err()
-                .to_string();
+                let err = load(&format!("{key} = \"{bad}\"")).unwrap_err().to_string();
                 assert!(err.contains(key), "{bad}: {err}");
             }
         }
-        std::fs::write(
-            &file,
-            "database_url = \"sqlite::memory:\"\nread_cache_ttl_seconds = 31536000001\n",
-        )
-        .unwrap();
-        let err = Config::load(&ConfigArgs {
-            config: Some(file.clone()),
-            ..Default::default()
-        })
-        .unwrap_err()
-        .to_string();
+        let err = load("read_cache_ttl_seconds = 31536000001")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("read_cache_ttl_seconds"), "{err}");
-        std::fs::write(
-            &file,
-            "database_url = \"sqlite::memory:\"\ndatabase_read_timeout = \"3s\"\n",
-        )
-        .unwrap();
-        let c = Config::load(&ConfigArgs {
-            config: Some(file.clone()),
-            ..Default::default()
-        })
-        .unwrap();
+        let c = load("database_read_timeout = \"3s\"\ndatabase_write_timeout = \"4s\"").unwrap();
         assert_eq!(c.pool().read_timeout, Duration::from_secs(3));
+        assert_eq!(c.pool().write_timeout, Duration::from_secs(4));
 
         std::fs::write(&file, "lisen = 1\n").unwrap();
         let err = Config::load(&ConfigArgs {
