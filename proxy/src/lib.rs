@@ -30,8 +30,8 @@
 //! the target's is in [`transparent`]'s documentation).
 //!
 //! ```no_run
-//! # async fn f(attachment: thv::runtime::StdioAttachment) -> std::io::Result<()> {
-//! use thv::proxy::{BridgeConfig, ProxyConfig, StdioBridge, serve};
+//! # async fn f(attachment: thv_proxy::StdioAttachment) -> std::io::Result<()> {
+//! use thv_proxy::{BridgeConfig, ProxyConfig, StdioBridge, serve};
 //! let bridge = StdioBridge::from_attachment(attachment, BridgeConfig::default());
 //! let proxy = serve(bridge, ProxyConfig::default()).await?;
 //! println!("{}", proxy.url());
