@@ -29,5 +29,6 @@ pub mod runconfig;
 pub mod server;
 pub mod signature;
 pub mod toolhive;
+pub mod upstream_registry;
 pub mod validate;
 pub mod version;

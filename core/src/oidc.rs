@@ -348,7 +348,7 @@ impl JwtVerifier {
         let unreachable = |e: &reqwest::Error| {
             TokenError(format!(
                 "identity provider unreachable ({url}): {}",
-                crate::client::error_chain(e)
+                crate::output::error_chain(e)
             ))
         };
         let mut resp = self

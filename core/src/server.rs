@@ -20,6 +20,8 @@ pub const CURRENT_SCHEMA_VERSION: &str = "2025-12-11";
 pub const PUBLISHER_PROVIDED_META: &str = "io.modelcontextprotocol.registry/publisher-provided";
 /// `_meta` key of the registry's own metadata on a `ServerResponse`.
 pub const OFFICIAL_META: &str = "io.modelcontextprotocol.registry/official";
+/// The `_meta` key of an entry's signature bundle ([`crate::signature`]).
+pub const SIGNATURE_META: &str = "io.github.stacklok.toolhive/signature";
 
 /// One version of one MCP server (`ServerDetail` in the schema).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,7 +62,7 @@ impl ServerJson {
     }
 
     /// Keeps only `_meta["io.modelcontextprotocol.registry/publisher-provided"]`, as the official registry does on
-    /// publish, and the entry's signature bundle ([`crate::signature::SIGNATURE_META`]); any other `_meta` key is
+    /// publish, and the entry's signature bundle ([`SIGNATURE_META`]); any other `_meta` key is
     /// dropped. An empty `_meta` is removed.
     pub fn retain_publisher_meta(&mut self) {
         if let Some(meta) = self.meta.as_mut() {
@@ -83,7 +85,7 @@ impl ServerJson {
 /// Whether a `_meta` key is one a registry keeps from a publisher: the publisher-provided metadata and the
 /// entry's signature bundle.
 pub fn is_publisher_meta_key(key: &str) -> bool {
-    key == PUBLISHER_PROVIDED_META || key == crate::signature::SIGNATURE_META
+    key == PUBLISHER_PROVIDED_META || key == SIGNATURE_META
 }
 
 /// [`ServerJson::retain_publisher_meta`] on a raw document, which is otherwise left exactly as it is: every other

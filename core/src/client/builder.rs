@@ -7,7 +7,6 @@ use std::time::Duration;
 use reqwest::header::HeaderValue;
 use url::Url;
 
-use super::error::error_chain;
 #[cfg(doc)]
 use super::{API_PREFIX_V0, Pager};
 use super::{
@@ -15,6 +14,7 @@ use super::{
     DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_SERVERS, DEFAULT_TIMEOUT, DEFAULT_USER_AGENT, REDACTED,
     RegistryClient,
 };
+use crate::output::error_chain;
 
 /// Where an extra CA certificate comes from.
 #[derive(Clone)]

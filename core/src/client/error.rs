@@ -71,20 +71,6 @@ impl ClientError {
     }
 }
 
-/// The error and its sources, `: `-joined, each said once.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut parts: Vec<String> = vec![e.to_string()];
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    parts.join(": ")
-}
-
 /// The message of an error body: `{"error": "..."}`, huma's problem+json (`detail`, else `title`, with the
 /// `errors[].location: message` list appended), or `{"message": "..."}`. `None` when the body is none of these.
 pub fn parse_error_body(body: &[u8]) -> Option<String> {

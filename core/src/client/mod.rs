@@ -72,7 +72,7 @@ use crate::server::ServerJson;
 use crate::validate::ValidationResult;
 
 pub use builder::RegistryClientBuilder;
-pub use error::{ClientError, error_chain, parse_error_body};
+pub use error::{ClientError, parse_error_body};
 pub use list::{ListOptions, Pager};
 pub use openapi::{OPENAPI_REQUIRED_DESCRIPTION, OPENAPI_REQUIRED_VERSION, OpenApiInfo};
 

@@ -7,8 +7,9 @@ use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use super::error::{error_chain, error_message};
+use super::error::error_message;
 use super::{ClientError, REDACTED, RegistryClient};
+use crate::output::error_chain;
 
 /// Whether a request needs the bearer token.
 #[derive(Clone, Copy, PartialEq, Eq)]

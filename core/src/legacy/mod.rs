@@ -52,10 +52,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use thiserror::Error;
 
-use crate::registry_file::{
-    LEGACY_REGISTRY_SCHEMA_URL, UPSTREAM_REGISTRY_SCHEMA_URL, UpstreamData, UpstreamMeta,
-    UpstreamRegistry,
-};
 use crate::server::{
     Argument, CURRENT_SCHEMA_URL, Input, KeyValueInput, Package, Repository, ServerJson, Transport,
 };
@@ -63,7 +59,13 @@ use crate::toolhive::{
     self, EnvVar, Metadata, OAuthConfig, PermissionProfile, Provenance, STACKLOK_NAMESPACE,
     ServerExtensions, to_object,
 };
+use crate::upstream_registry::{
+    UPSTREAM_REGISTRY_SCHEMA_URL, UpstreamData, UpstreamMeta, UpstreamRegistry,
+};
 use crate::version::version_error;
+
+/// `$schema` of a legacy ToolHive registry file.
+pub const LEGACY_REGISTRY_SCHEMA_URL: &str = "https://raw.githubusercontent.com/stacklok/toolhive/main/pkg/registry/data/toolhive-legacy-registry.schema.json";
 
 /// The version given to a converted server whose image tag is not a specific version (`latest`, no tag, a
 /// digest only). ToolHive's converter uses it for every server.

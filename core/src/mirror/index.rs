@@ -30,7 +30,11 @@ pub fn image_name(image: &ImageRecord) -> String {
 
 /// The name of an image's cosign signature manifest (its `.sig` tag in the repository).
 pub fn signature_name(image: &ImageRecord) -> String {
-    format!("{}:{}.sig", image.repository, image.digest.replace(':', "-"))
+    format!(
+        "{}:{}.sig",
+        image.repository,
+        image.digest.replace(':', "-")
+    )
 }
 
 /// The name of one of an image's referrers.
@@ -54,7 +58,12 @@ fn expected(contents: &Contents) -> BTreeMap<String, String> {
 }
 
 /// `index.json`'s descriptors against the contents (see the module documentation).
-pub fn check(layout: &Layout, descriptors: &[Value], contents: &Contents, errors: &mut Vec<MirrorError>) {
+pub fn check(
+    layout: &Layout,
+    descriptors: &[Value],
+    contents: &Contents,
+    errors: &mut Vec<MirrorError>,
+) {
     let expected = expected(contents);
     let mut seen = BTreeSet::new();
     let mut own = BTreeMap::<&str, usize>::new();
@@ -79,9 +88,14 @@ pub fn check(layout: &Layout, descriptors: &[Value], contents: &Contents, errors
             ))),
             Some(_) => {
                 let declared = d["mediaType"].as_str().unwrap_or_default();
-                let actual = layout.read_json(digest).ok().and_then(|m| manifest_media_type(&m));
+                let actual = layout
+                    .read_json(digest)
+                    .ok()
+                    .and_then(|m| manifest_media_type(&m));
                 if let Some(actual) = actual.filter(|a| a != declared) {
-                    errors.push(invalid(format!("'{name}' says {declared}, the manifest is {actual}")));
+                    errors.push(invalid(format!(
+                        "'{name}' says {declared}, the manifest is {actual}"
+                    )));
                 }
             }
         }
@@ -117,7 +131,9 @@ pub fn check_trust_artifact(
         .chain(&t.image_keys)
         .map(|f| f.digest.as_str())
         .collect();
-    let manifest = d["digest"].as_str().and_then(|digest| layout.read_json(digest).ok());
+    let manifest = d["digest"]
+        .as_str()
+        .and_then(|digest| layout.read_json(digest).ok());
     let have: BTreeSet<String> = manifest
         .iter()
         .flat_map(|m| m["layers"].as_array().cloned().unwrap_or_default())

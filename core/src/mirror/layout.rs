@@ -67,7 +67,11 @@ impl Layout {
         }
         for item in std::fs::read_dir(&blobs).map_err(MirrorError::io(&blobs))? {
             let item = item.map_err(MirrorError::io(&blobs))?;
-            if item.file_name().to_string_lossy().starts_with(PARTIAL_PREFIX) {
+            if item
+                .file_name()
+                .to_string_lossy()
+                .starts_with(PARTIAL_PREFIX)
+            {
                 let _ = std::fs::remove_file(item.path());
             }
         }
@@ -80,11 +84,16 @@ impl Layout {
     pub fn create_for_writing(root: &Path) -> Result<(Self, std::fs::File), MirrorError> {
         let not_ours = root.is_dir()
             && !root.join("oci-layout").exists()
-            && std::fs::read_dir(root).map_err(MirrorError::io(root))?.next().is_some();
+            && std::fs::read_dir(root)
+                .map_err(MirrorError::io(root))?
+                .next()
+                .is_some();
         if not_ours {
             return Err(MirrorError::NotABundle {
                 path: root.display().to_string(),
-                reason: "the directory holds files and no oci-layout: choose an empty or new output".into(),
+                reason:
+                    "the directory holds files and no oci-layout: choose an empty or new output"
+                        .into(),
             });
         }
         std::fs::create_dir_all(root).map_err(MirrorError::io(root))?;
@@ -106,7 +115,10 @@ impl Layout {
 
     /// Removes this layout's blobs (and anything else under `blobs/`) that `keep` does not name: what an
     /// earlier run over the same output wrote for another selection does not travel unlisted.
-    pub fn retain_blobs(&self, keep: &std::collections::BTreeSet<String>) -> Result<usize, MirrorError> {
+    pub fn retain_blobs(
+        &self,
+        keep: &std::collections::BTreeSet<String>,
+    ) -> Result<usize, MirrorError> {
         let mut removed = 0;
         for path in self.unlisted(keep)? {
             let gone = if path.is_dir() && !path.is_symlink() {
@@ -122,7 +134,10 @@ impl Layout {
 
     /// What this layout holds under `blobs/` besides the blobs `listed` names (other algorithms' directories,
     /// stray files).
-    pub fn unlisted(&self, listed: &std::collections::BTreeSet<String>) -> Result<Vec<PathBuf>, MirrorError> {
+    pub fn unlisted(
+        &self,
+        listed: &std::collections::BTreeSet<String>,
+    ) -> Result<Vec<PathBuf>, MirrorError> {
         let blobs = self.root.join("blobs");
         let mut out = Vec::new();
         for item in std::fs::read_dir(&blobs).map_err(MirrorError::io(&blobs))? {
@@ -151,7 +166,8 @@ impl Layout {
         };
         let marker = root.join("oci-layout");
         let text = std::fs::read(&marker).map_err(|e| not(format!("oci-layout: {e}")))?;
-        let v: Value = serde_json::from_slice(&text).map_err(|e| not(format!("oci-layout: {e}")))?;
+        let v: Value =
+            serde_json::from_slice(&text).map_err(|e| not(format!("oci-layout: {e}")))?;
         if v["imageLayoutVersion"] != "1.0.0" {
             return Err(not(format!(
                 "oci-layout: imageLayoutVersion {} (1.0.0 is read)",
@@ -229,7 +245,8 @@ impl Layout {
             reason,
         };
         regular_file(&path).map_err(|e| blob_err(format!("missing ({e})")))?;
-        let mut file = std::fs::File::open(&path).map_err(|e| blob_err(format!("missing ({e})")))?;
+        let mut file =
+            std::fs::File::open(&path).map_err(|e| blob_err(format!("missing ({e})")))?;
         let len = file.metadata().map_err(MirrorError::io(&path))?.len();
         if len != size {
             return Err(blob_err(format!("{len} bytes, the record says {size}")));
@@ -279,7 +296,8 @@ impl Layout {
                 break;
             }
             hasher.update(&buf[..n]);
-            file.write_all(&buf[..n]).map_err(MirrorError::io(&partial))?;
+            file.write_all(&buf[..n])
+                .map_err(MirrorError::io(&partial))?;
             size += n as u64;
         }
         file.sync_all().map_err(MirrorError::io(&partial))?;
@@ -356,7 +374,8 @@ impl Layout {
 
     /// Writes `index.json` listing `manifests` (atomically).
     pub fn write_index(&self, manifests: &[Value]) -> Result<(), MirrorError> {
-        let index = json!({"schemaVersion": 2, "mediaType": super::OCI_INDEX, "manifests": manifests});
+        let index =
+            json!({"schemaVersion": 2, "mediaType": super::OCI_INDEX, "manifests": manifests});
         let bytes = serde_json::to_vec_pretty(&index).expect("JSON");
         write_atomic(&self.root.join("index.json"), &bytes)
     }
@@ -368,7 +387,9 @@ fn regular_file(path: &Path) -> std::io::Result<()> {
     if meta.is_file() {
         Ok(())
     } else {
-        Err(std::io::Error::other("not a regular file (links, FIFOs and devices are refused)"))
+        Err(std::io::Error::other(
+            "not a regular file (links, FIFOs and devices are refused)",
+        ))
     }
 }
 
@@ -426,7 +447,10 @@ impl BlobWriter {
             .map_err(MirrorError::io(&self.partial))?;
         let found = format!("sha256:{}", hex::encode(self.hasher.clone().finalize()));
         let wrong = if self.written != self.size {
-            Some(format!("{} bytes received, {} expected", self.written, self.size))
+            Some(format!(
+                "{} bytes received, {} expected",
+                self.written, self.size
+            ))
         } else if found != self.digest {
             Some(format!("the received content's digest is {found}"))
         } else {
@@ -509,12 +533,18 @@ mod tests {
         let data = b"layer bytes";
         let digest = sha256_digest(data);
         // Cut short: refused, nothing left.
-        let mut w = layout.blob_writer(&digest, data.len() as u64).await.unwrap();
+        let mut w = layout
+            .blob_writer(&digest, data.len() as u64)
+            .await
+            .unwrap();
         w.write_all(&data[..4]).await.unwrap();
         assert!(w.finish().await.is_err());
         assert!(!layout.has_blob(&digest, data.len() as u64).unwrap());
         // Whole: in place; a changed byte later is found and the file removed.
-        let mut w = layout.blob_writer(&digest, data.len() as u64).await.unwrap();
+        let mut w = layout
+            .blob_writer(&digest, data.len() as u64)
+            .await
+            .unwrap();
         w.write_all(data).await.unwrap();
         w.finish().await.unwrap();
         assert!(layout.has_blob(&digest, data.len() as u64).unwrap());

@@ -42,7 +42,8 @@ pub const TRUST_ARTIFACT_TYPE: &str = "application/vnd.toolhive.mirror.trust.v1+
 /// The `ref.name` of the trust artifact.
 pub const TRUST_REF: &str = "toolhive-mirror-trust";
 /// The media type of a carried Sigstore `trusted_root.json`.
-pub const TRUSTED_ROOT_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.trustedroot+json;version=0.1";
+pub const TRUSTED_ROOT_MEDIA_TYPE: &str =
+    "application/vnd.dev.sigstore.trustedroot+json;version=0.1";
 /// The media type of a carried public key (PEM).
 pub const PUBLIC_KEY_MEDIA_TYPE: &str = "application/vnd.toolhive.mirror.public-key.v1+pem";
 /// The `ref.name` of the signed contents artifact.

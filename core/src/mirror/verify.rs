@@ -23,8 +23,8 @@ use serde_json::Value;
 use super::archive::Opened;
 use super::contents::Contents;
 use super::layout::Layout;
-use super::{ENTRIES_REF, MIRROR_REF, MirrorError, REF_NAME, TRUST_REF};
 use super::trust::{SignatureCheck, TrustMaterial, image_signatures, provenances};
+use super::{ENTRIES_REF, MIRROR_REF, MirrorError, REF_NAME, TRUST_REF};
 use crate::oci::registry::MANIFEST_MEDIA_TYPES;
 use crate::signature::PublicKey;
 
@@ -86,8 +86,16 @@ pub async fn verify_files(
         Ok((p.display().to_string(), key))
     };
     let (key_name, key) = read(keys.key, "--key")?;
-    let entry_keys = keys.entry_keys.iter().map(|p| read(p, "--entry-key")).collect::<Result<Vec<_>, _>>()?;
-    let image_keys = keys.image_keys.iter().map(|p| read(p, "--image-key")).collect::<Result<Vec<_>, _>>()?;
+    let entry_keys = keys
+        .entry_keys
+        .iter()
+        .map(|p| read(p, "--entry-key"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let image_keys = keys
+        .image_keys
+        .iter()
+        .map(|p| read(p, "--image-key"))
+        .collect::<Result<Vec<_>, _>>()?;
     let opened = super::archive::open_with_base(path, keys.base)?;
     let trust = Trust {
         key: &key,
@@ -109,7 +117,11 @@ impl Report {
                 e.name,
                 e.version,
                 e.signature,
-                if e.images.is_empty() { "none".into() } else { e.images.join(", ") }
+                if e.images.is_empty() {
+                    "none".into()
+                } else {
+                    e.images.join(", ")
+                }
             ));
         }
         for i in &self.images {
@@ -151,7 +163,12 @@ pub async fn verify(layout: &Layout, trust: &Trust<'_>) -> Result<Report, Vec<Mi
         }
     }
     // Nothing unlisted travels with the bundle.
-    let allowed: BTreeSet<String> = contents.blobs.iter().map(|b| b.digest.clone()).chain(own).collect();
+    let allowed: BTreeSet<String> = contents
+        .blobs
+        .iter()
+        .map(|b| b.digest.clone())
+        .chain(own)
+        .collect();
     match layout.unlisted(&allowed) {
         Ok(extra) => errors.extend(extra.into_iter().map(|p| {
             MirrorError::Invalid(format!(
@@ -161,7 +178,11 @@ pub async fn verify(layout: &Layout, trust: &Trust<'_>) -> Result<Report, Vec<Mi
         })),
         Err(e) => errors.push(e),
     }
-    if let Some(since) = contents.since.as_ref().filter(|_| !errors.is_empty() && !layout.has_base()) {
+    if let Some(since) = contents
+        .since
+        .as_ref()
+        .filter(|_| !errors.is_empty() && !layout.has_base())
+    {
         errors.push(MirrorError::Invalid(format!(
             "this is a delta bundle: it holds only what the bundle created {} from {} lacks; give that bundle with --base",
             crate::api::format_timestamp(&since.created),
@@ -175,17 +196,26 @@ pub async fn verify(layout: &Layout, trust: &Trust<'_>) -> Result<Report, Vec<Mi
     {
         reach(layout, d, &listed, &mut seen, &mut errors);
     }
-    let material = match TrustMaterial::read(layout, &contents.trust, trust.entry_keys, trust.image_keys) {
-        Ok(m) => m,
-        Err(e) => {
-            errors.push(e);
-            return Err(errors);
-        }
-    };
-    let (entries, documents) = check_entries(layout, named(ENTRIES_REF), &contents, &material, &mut errors).await;
+    let material =
+        match TrustMaterial::read(layout, &contents.trust, trust.entry_keys, trust.image_keys) {
+            Ok(m) => m,
+            Err(e) => {
+                errors.push(e);
+                return Err(errors);
+            }
+        };
+    let (entries, documents) = check_entries(
+        layout,
+        named(ENTRIES_REF),
+        &contents,
+        &material,
+        &mut errors,
+    )
+    .await;
     super::index::check(layout, &descriptors, &contents, &mut errors);
     super::index::check_trust_artifact(layout, named(TRUST_REF).as_ref(), &contents, &mut errors);
-    let images = check_image_signatures(layout, &contents, &documents, &material, &mut errors).await;
+    let images =
+        check_image_signatures(layout, &contents, &documents, &material, &mut errors).await;
     if errors.is_empty() {
         Ok(Report {
             contents,
@@ -219,12 +249,20 @@ fn read_contents(
     };
     let bytes = layout.read_blob(digest_of(contents)?)?;
     let bundle = layout.read_json(digest_of(signature)?)?;
-    let own = [Some(&d), Some(contents), Some(signature), manifest.get("config")]
-        .into_iter()
-        .flatten()
-        .filter_map(|x| x["digest"].as_str().map(str::to_owned))
-        .collect();
-    Ok((Contents::read_signed(&bytes, &bundle, trust.key, trust.key_name)?, own))
+    let own = [
+        Some(&d),
+        Some(contents),
+        Some(signature),
+        manifest.get("config"),
+    ]
+    .into_iter()
+    .flatten()
+    .filter_map(|x| x["digest"].as_str().map(str::to_owned))
+    .collect();
+    Ok((
+        Contents::read_signed(&bytes, &bundle, trust.key, trust.key_name)?,
+        own,
+    ))
 }
 
 fn digest_of(descriptor: &Value) -> Result<&str, MirrorError> {
@@ -242,7 +280,9 @@ fn reach(
     errors: &mut Vec<MirrorError>,
 ) {
     let Some(digest) = d["digest"].as_str() else {
-        errors.push(MirrorError::Invalid(format!("a descriptor without a digest: {d}")));
+        errors.push(MirrorError::Invalid(format!(
+            "a descriptor without a digest: {d}"
+        )));
         return;
     };
     if !seen.insert(digest.to_owned()) {
@@ -258,7 +298,10 @@ fn reach(
     if d["size"].as_u64() != Some(size) {
         errors.push(MirrorError::Blob {
             digest: digest.to_owned(),
-            reason: format!("a descriptor says {} bytes, the signed contents {size}", d["size"]),
+            reason: format!(
+                "a descriptor says {} bytes, the signed contents {size}",
+                d["size"]
+            ),
         });
     }
     let media_type = d["mediaType"].as_str().unwrap_or_default();
@@ -280,7 +323,10 @@ fn reach(
     }
     // An index carries the manifests of the platforms taken; the others are not in the bundle.
     for child in manifest["manifests"].as_array().into_iter().flatten() {
-        if child["digest"].as_str().is_some_and(|c| listed.contains_key(c)) {
+        if child["digest"]
+            .as_str()
+            .is_some_and(|c| listed.contains_key(c))
+        {
             reach(layout, child, listed, seen, errors);
         }
     }
@@ -302,11 +348,15 @@ async fn check_entries(
     let mut reports = Vec::new();
     let mut documents = BTreeMap::new();
     let Some(d) = descriptor else {
-        errors.push(MirrorError::Invalid(format!("index.json lists no {ENTRIES_REF} artifact")));
+        errors.push(MirrorError::Invalid(format!(
+            "index.json lists no {ENTRIES_REF} artifact"
+        )));
         return (reports, documents);
     };
     let Ok(manifest) = digest_of(&d).and_then(|digest| layout.read_json(digest)) else {
-        errors.push(MirrorError::Invalid("the entries artifact cannot be read".into()));
+        errors.push(MirrorError::Invalid(
+            "the entries artifact cannot be read".into(),
+        ));
         return (reports, documents);
     };
     let layers: BTreeSet<&str> = manifest["layers"]
@@ -324,11 +374,15 @@ async fn check_entries(
     for record in &contents.entries {
         let who = format!("entry {}@{}", record.name, record.version);
         if !layers.contains(record.digest.as_str()) {
-            errors.push(MirrorError::Invalid(format!("{who}: not in the entries artifact")));
+            errors.push(MirrorError::Invalid(format!(
+                "{who}: not in the entries artifact"
+            )));
             continue;
         }
         let Ok(doc) = layout.read_json(&record.digest) else {
-            errors.push(MirrorError::Invalid(format!("{who}: its document cannot be read")));
+            errors.push(MirrorError::Invalid(format!(
+                "{who}: its document cannot be read"
+            )));
             continue;
         };
         if doc["name"] != record.name.as_str() || doc["version"] != record.version.as_str() {
@@ -386,9 +440,10 @@ async fn check_image_signatures(
                 reference: image.reference.clone(),
                 signature,
             }),
-            Err(reason) => {
-                errors.push(MirrorError::Invalid(format!("image {}: {reason}", image.reference)))
-            }
+            Err(reason) => errors.push(MirrorError::Invalid(format!(
+                "image {}: {reason}",
+                image.reference
+            ))),
         }
     }
     reports
@@ -402,8 +457,14 @@ fn package_matches(
     image: &super::contents::ImageRecord,
     package: &super::contents::PackageRecord,
 ) -> Result<SignatureCheck, String> {
-    for e in contents.entries.iter().filter(|e| e.images.contains(&image.reference)) {
-        let Some(doc) = documents.get(&e.digest) else { continue };
+    for e in contents
+        .entries
+        .iter()
+        .filter(|e| e.images.contains(&image.reference))
+    {
+        let Some(doc) = documents.get(&e.digest) else {
+            continue;
+        };
         let pkg = serde_json::from_value::<crate::server::ServerJson>(doc.clone())
             .ok()
             .and_then(|s| crate::runconfig::resolve::package_of(&s).ok().flatten());
@@ -412,7 +473,8 @@ fn package_matches(
                 && p.version.as_deref() == Some(package.version.as_str())
                 && matches!(
                     (p.scheme, package.registry_type.as_str()),
-                    (crate::runconfig::PackageScheme::Npx, "npm") | (crate::runconfig::PackageScheme::Uvx, "pypi")
+                    (crate::runconfig::PackageScheme::Npx, "npm")
+                        | (crate::runconfig::PackageScheme::Uvx, "pypi")
                 )
         });
         if !same {
@@ -423,7 +485,8 @@ fn package_matches(
                 package.version,
                 e.name,
                 e.version,
-                pkg.map(|p| p.to_string()).unwrap_or_else(|| "no package".into())
+                pkg.map(|p| p.to_string())
+                    .unwrap_or_else(|| "no package".into())
             ));
         }
     }

@@ -62,7 +62,10 @@ mod tests {
             mirrored(&format!("ghcr.io/org/img@{d}"), &m).unwrap(),
             format!("mirror.site/ghcr.io/org/img@{d}")
         );
-        assert_eq!(mirrored("ghcr.io/special/img:1", &m).unwrap(), "other.site/x/img:1");
+        assert_eq!(
+            mirrored("ghcr.io/special/img:1", &m).unwrap(),
+            "other.site/x/img:1"
+        );
         assert_eq!(
             mirrored("127.0.0.1:5000/t/mcp:1", &m).unwrap(),
             "127.0.0.1:5001/site/127.0.0.1-5000/t/mcp:1"

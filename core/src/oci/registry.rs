@@ -13,13 +13,13 @@ use oci_client::manifest::{OciDescriptor, OciImageIndex};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
-use crate::signature::cosign::SIMPLE_SIGNING_MEDIA_TYPE;
-
 /// The largest signature or attestation blob read (as ToolHive: 10 MB).
 pub const MAX_BLOB: i64 = 10 * 1024 * 1024;
 /// The artifact and layer media type prefix of sigstore bundles.
 pub const BUNDLE_MEDIA_TYPE_PREFIX: &str = "application/vnd.dev.sigstore.bundle";
 
+/// The media type of a cosign signature layer ([`crate::signature::cosign`]).
+pub const SIMPLE_SIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 /// Every manifest and index media type a raw manifest read accepts.
 pub const MANIFEST_MEDIA_TYPES: &[&str] = &[
     "application/vnd.oci.image.manifest.v1+json",

@@ -29,96 +29,25 @@ pub use api_list::{API_LIST, ApiListFile, ApiListItem, FileEntry};
 pub use documents::{FileKind, RegistryDocument, ServerDocuments};
 pub use stream::{EntryFile, EntryFileError, Flow, Reading};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 use thiserror::Error;
 
+pub use crate::legacy::LEGACY_REGISTRY_SCHEMA_URL;
 use crate::legacy::{
     self, ConvertError, ImageMetadata, LegacyRegistry, RemoteServerMetadata, json_kind,
 };
 use crate::server::ServerJson;
+pub use crate::upstream_registry::{
+    REGISTRY_FORMAT_VERSION, UPSTREAM_REGISTRY_SCHEMA_URL, UpstreamData, UpstreamMeta,
+    UpstreamRegistry,
+};
 
 /// The curated registry bundled with this project (`data/registry.json`, upstream format): what the registry
 /// API seeds an empty store with, and what `thv` resolves names against when no registry is configured.
 pub const BUNDLED_REGISTRY_JSON: &str = include_str!("../../../data/registry.json");
 
-/// `$schema` of an upstream registry file (toolhive-core's `upstream-registry.schema.json`).
-pub const UPSTREAM_REGISTRY_SCHEMA_URL: &str = "https://raw.githubusercontent.com/stacklok/toolhive-core/main/registry/types/data/upstream-registry.schema.json";
-/// `$schema` of a legacy ToolHive registry file.
-pub const LEGACY_REGISTRY_SCHEMA_URL: &str = "https://raw.githubusercontent.com/stacklok/toolhive/main/pkg/registry/data/toolhive-legacy-registry.schema.json";
-/// The registry file format version ToolHive writes.
-pub const REGISTRY_FORMAT_VERSION: &str = "1.0.0";
-
 const EXPECTED: &str = "expected an upstream registry {data: {servers}}, a legacy registry {servers: {NAME: ...}}, a registry API list response {servers: [{server, _meta}]}, or an array of server.json";
-
-/// An upstream registry file. Unknown fields are kept at every level.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct UpstreamRegistry {
-    #[serde(rename = "$schema", default, skip_serializing_if = "Option::is_none")]
-    pub schema: Option<String>,
-    /// Format version (`1.0.0`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<String>,
-    #[serde(default)]
-    pub meta: UpstreamMeta,
-    pub data: UpstreamData,
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
-}
-
-/// `meta` of an upstream registry file.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct UpstreamMeta {
-    /// RFC 3339 timestamp of the last update.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_updated: Option<String>,
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
-}
-
-/// `data` of an upstream registry file.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct UpstreamData {
-    #[serde(default)]
-    pub servers: Vec<ServerJson>,
-    /// `[{name, description, servers: [server.json]}]`, kept as raw JSON.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub groups: Option<Value>,
-    /// ToolHive skills, kept as raw JSON.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub skills: Option<Value>,
-    /// ToolHive plugins, kept as raw JSON.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub plugins: Option<Value>,
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
-}
-
-impl UpstreamRegistry {
-    /// A registry of `servers` with ToolHive's `$schema` and format version.
-    pub fn new(servers: Vec<ServerJson>, last_updated: Option<String>) -> Self {
-        Self {
-            schema: Some(UPSTREAM_REGISTRY_SCHEMA_URL.to_owned()),
-            version: Some(REGISTRY_FORMAT_VERSION.to_owned()),
-            meta: UpstreamMeta {
-                last_updated,
-                extra: Map::new(),
-            },
-            data: UpstreamData {
-                servers,
-                ..UpstreamData::default()
-            },
-            extra: Map::new(),
-        }
-    }
-
-    /// The file as it is written to disk: pretty-printed JSON (two-space indent) and a trailing newline.
-    pub fn to_pretty_json(&self) -> Result<String, serde_json::Error> {
-        let mut text = serde_json::to_string_pretty(self)?;
-        text.push('\n');
-        Ok(text)
-    }
-}
 
 /// A parsed registry file, in whichever format it came.
 #[allow(clippy::large_enum_variant)] // parsed once per file; boxing would only cost the callers' matches

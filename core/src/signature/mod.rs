@@ -55,8 +55,7 @@ use thiserror::Error;
 use crate::server::OFFICIAL_META;
 use crate::server::PUBLISHER_PROVIDED_META;
 
-/// The `_meta` key of an entry's signature bundle.
-pub const SIGNATURE_META: &str = "io.github.stacklok.toolhive/signature";
+pub use crate::server::SIGNATURE_META;
 /// The media type of the bundles written here.
 pub const BUNDLE_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 
@@ -155,7 +154,10 @@ pub fn read_public_key_file(path: &std::path::Path) -> Result<PublicKey, Signatu
             SignatureError::Key(m) => m,
             other => other.to_string(),
         };
-        SignatureError::Key(format!("{} is not a PEM public key ({why})", path.display()))
+        SignatureError::Key(format!(
+            "{} is not a PEM public key ({why})",
+            path.display()
+        ))
     })
 }
 

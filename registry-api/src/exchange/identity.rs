@@ -484,7 +484,7 @@ impl GithubApi<'_> {
             .header("User-Agent", "thv-registry-api")
             .send()
             .await
-            .map_err(|e| fail(thv_core::client::error_chain(&e)))?;
+            .map_err(|e| fail(thv_core::output::error_chain(&e)))?;
         let status = resp.status();
         if status == reqwest::StatusCode::FORBIDDEN && path != "/user" {
             let headers = resp.headers();
@@ -509,7 +509,7 @@ impl GithubApi<'_> {
         while let Some(chunk) = resp
             .chunk()
             .await
-            .map_err(|e| fail(thv_core::client::error_chain(&e)))?
+            .map_err(|e| fail(thv_core::output::error_chain(&e)))?
         {
             if body.len() + chunk.len() > MAX_GITHUB_ANSWER_BYTES {
                 return Err(fail(format!("larger than {MAX_GITHUB_ANSWER_BYTES} bytes")));

@@ -352,7 +352,7 @@ impl Exchanges {
             .header("Accept", "text/plain")
             .send()
             .await
-            .map_err(|e| fail(thv_core::client::error_chain(&e)))?;
+            .map_err(|e| fail(thv_core::output::error_chain(&e)))?;
         if !resp.status().is_success() {
             return Err(fail(format!("it answered {}", resp.status())));
         }

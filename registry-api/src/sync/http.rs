@@ -22,8 +22,9 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::ACCEPT;
 use reqwest::redirect::{Attempt, Policy};
 use reqwest::{Client, Url};
-use thv_core::client::{error_chain, parse_error_body};
+use thv_core::client::parse_error_body;
 use thv_core::net::{AddressClass, classify};
+use thv_core::output::error_chain;
 
 use super::error::SyncError;
 

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 use std::time::Duration;
-use thv_core::client::error_chain;
+use thv_core::output::error_chain;
 
 use serde_json::Value;
 use thv_core::runconfig::{PackageScheme, PackageSource};
