@@ -120,10 +120,16 @@ async fn main() -> anyhow::Result<()> {
     if let Some(out) = &args.bench_oidc_token {
         let (issuer, token) = bench_issuer().await?;
         std::fs::write(out, &token)?;
-        configs.push(thv_core::runconfig::MiddlewareConfig {
-            middleware_type: "auth".into(),
-            parameters: serde_json::json!({"oidc_config": {"issuer": issuer, "audience": "bench", "insecure_allow_http": true}}),
-        });
+        let oidc = thv::middleware::auth::OidcConfig {
+            issuer,
+            audience: Some("bench".into()),
+            insecure_allow_http: true,
+            ..Default::default()
+        };
+        let auth = thv::middleware::auth::AuthParams {
+            oidc_config: Some(oidc),
+        };
+        configs.push(thv::middleware::MiddlewareSpec::Auth(auth).to_config());
     }
     let settings = thv::middleware::ChainSettings {
         workload: "bench".into(),
@@ -131,9 +137,13 @@ async fn main() -> anyhow::Result<()> {
         sse_clients: args.mode == ProxyMode::Sse,
         body_limit: thv::proxy::DEFAULT_BODY_LIMIT,
     };
-    let mut middleware =
-        thv::middleware::Chain::build(&configs, &args.tools, &Default::default(), &settings)
-            .map_err(|e| anyhow::anyhow!(e))?;
+    let mut middleware = thv::middleware::Chain::from_run_config(
+        &configs,
+        &args.tools,
+        &Default::default(),
+        &settings,
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
     middleware.start().await?;
     let config = ProxyConfig {
         addr: SocketAddr::new(args.host, args.port),

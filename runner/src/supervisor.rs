@@ -205,7 +205,7 @@ pub fn middleware_chain(
         sse_clients: mode == ProxyMode::Sse,
         body_limit: crate::proxy::DEFAULT_BODY_LIMIT,
     };
-    crate::middleware::Chain::build(
+    crate::middleware::Chain::from_run_config(
         &rc.middleware_configs,
         &rc.tools_filter,
         &rc.tools_override,

@@ -69,6 +69,13 @@ impl Default for AuditConfig {
     }
 }
 
+/// The `audit` middleware's parameters: `{"config": {...}}` (absent: the defaults).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AuditParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<AuditConfig>,
+}
+
 /// The event types, as ToolHive names them.
 pub const EVENT_TYPES: &[&str] = &[
     "mcp_initialize",
@@ -87,28 +94,47 @@ pub const EVENT_TYPES: &[&str] = &[
     "http_request",
 ];
 
+/// An audit configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("{field}: '{value}' is not an event type ({types})", types = EVENT_TYPES.join(", "))]
+    UnknownEventType { field: &'static str, value: String },
+    #[error("audit config {}: {reason}", path.display())]
+    File { path: PathBuf, reason: String },
+    #[error("audit log {}: {source}", path.display())]
+    Log {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start the audit writer: {0}")]
+    Writer(#[source] std::io::Error),
+}
+
 impl AuditConfig {
-    pub fn read(path: &std::path::Path) -> Result<Self, String> {
-        let text = thv_core::files::read_config_text(path)
-            .map_err(|e| format!("audit config {}: {e}", path.display()))?;
-        let config: Self = serde_json::from_str(&text)
-            .map_err(|e| format!("audit config {}: {e}", path.display()))?;
-        config
-            .check()
-            .map_err(|e| format!("audit config {}: {e}", path.display()))?;
+    /// Reads and checks an audit configuration file (JSON).
+    pub fn read(path: &std::path::Path) -> Result<Self, AuditError> {
+        let in_file = |reason: String| AuditError::File {
+            path: path.to_owned(),
+            reason,
+        };
+        let text = thv_core::files::read_config_text(path).map_err(|e| in_file(e.to_string()))?;
+        let config: Self = serde_json::from_str(&text).map_err(|e| in_file(e.to_string()))?;
+        config.check().map_err(|e| in_file(e.to_string()))?;
         Ok(config)
     }
 
-    pub fn check(&self) -> Result<(), String> {
+    /// Every event type named is one of [`EVENT_TYPES`].
+    pub fn check(&self) -> Result<(), AuditError> {
         for (field, list) in [
             ("event_types", &self.event_types),
             ("exclude_event_types", &self.exclude_event_types),
         ] {
             if let Some(bad) = list.iter().find(|t| !EVENT_TYPES.contains(&t.as_str())) {
-                return Err(format!(
-                    "{field}: '{bad}' is not an event type ({})",
-                    EVENT_TYPES.join(", ")
-                ));
+                return Err(AuditError::UnknownEventType {
+                    field,
+                    value: bad.clone(),
+                });
             }
         }
         Ok(())
@@ -126,25 +152,29 @@ pub struct Audit {
 
 impl Audit {
     /// From the middleware parameters `{"config": {...}}`; opens (creating, mode 0600) the log file.
-    pub fn from_params(params: &Value, workload: &str, transport: &str) -> Result<Self, String> {
-        let config: AuditConfig = match params.get("config") {
-            Some(c) => serde_json::from_value(c.clone()).map_err(|e| format!("audit: {e}"))?,
-            None => AuditConfig::default(),
+    pub fn from_params(
+        params: &AuditParams,
+        workload: &str,
+        transport: &str,
+    ) -> Result<Self, AuditError> {
+        let config = params.config.clone().unwrap_or_default();
+        config.check()?;
+        let log = |path: &std::path::Path| {
+            let path = path.to_owned();
+            move |source| AuditError::Log { path, source }
         };
-        config.check().map_err(|e| format!("audit: {e}"))?;
         let out: Box<dyn Write + Send> = match &config.log_file {
             Some(path) => {
                 use std::os::unix::fs::OpenOptionsExt;
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir)
-                        .map_err(|e| format!("audit log {}: {e}", dir.display()))?;
+                    std::fs::create_dir_all(dir).map_err(log(dir))?;
                 }
                 let file = std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
                     .mode(0o600)
                     .open(path)
-                    .map_err(|e| format!("audit log {}: {e}", path.display()))?;
+                    .map_err(log(path))?;
                 Box::new(file)
             }
             None => Box::new(std::io::stdout()),
@@ -153,7 +183,7 @@ impl Audit {
         std::thread::Builder::new()
             .name("thv-audit".into())
             .spawn(move || write_events(out, rx))
-            .map_err(|e| format!("audit: cannot start its writer: {e}"))?;
+            .map_err(AuditError::Writer)?;
         Ok(Self {
             component: config
                 .component

@@ -71,11 +71,12 @@ pub struct OidcConfig {
     pub insecure_allow_http: bool,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+/// The `auth` middleware's parameters: `{"oidc_config": {...}}`, or `{}` for anonymous.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AuthParams {
-    #[serde(default)]
-    oidc_config: Option<OidcConfig>,
+pub struct AuthParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc_config: Option<OidcConfig>,
 }
 
 /// A configuration problem, reported when the proxy starts.
@@ -133,16 +134,10 @@ struct Oidc {
 
 impl Auth {
     /// From the middleware parameters (`Value::Null` or `{}`: anonymous).
-    pub fn from_params(params: &Value) -> Result<Self, AuthConfigError> {
-        let params: AuthParams = if params.is_null() {
-            AuthParams::default()
-        } else {
-            serde_json::from_value(params.clone())
-                .map_err(|e| AuthConfigError::Invalid(format!("parameters: {e}")))?
-        };
-        match params.oidc_config {
+    pub fn from_params(params: &AuthParams) -> Result<Self, AuthConfigError> {
+        match &params.oidc_config {
             None => Ok(Self::anonymous()),
-            Some(config) => Self::oidc(config),
+            Some(config) => Self::oidc(config.clone()),
         }
     }
 

@@ -17,7 +17,7 @@
 //! `{"version": "1.0", "type": "cedarv1", "cedar": {"policies": ["permit(...);", ...], "entities_json": "[...]"}}`.
 //! Policies and entities are parsed when the proxy starts: an invalid file stops it with the parse error.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
@@ -30,13 +30,23 @@ use cedar_policy::{
     Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid,
     PolicySet, RestrictedExpression,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::mcp::{
     FORBIDDEN, Feature, McpMessage, MessageMap, map_response, may_carry_lists, refuse, result_list,
 };
 use super::{Identity, RequestContext};
+
+/// The `authorization` middleware's parameters: the configuration inline (`config_data`) or a file's path
+/// (`config_path`, read when the proxy starts).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AuthzParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_data: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_path: Option<PathBuf>,
+}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -56,22 +66,62 @@ pub struct CedarConfig {
     pub entities_json: Option<Value>,
 }
 
+/// An authorization configuration that cannot be used, or a request Cedar cannot evaluate.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthzError {
+    #[error("parameters need config_data or config_path")]
+    NoConfiguration,
+    #[error("invalid configuration: {0}")]
+    Format(String),
+    #[error("{field}: '{value}' is not supported ({supported})")]
+    Unsupported {
+        field: &'static str,
+        value: String,
+        supported: &'static str,
+    },
+    #[error("cedar.policies: at least one policy is needed (everything else is denied)")]
+    NoPolicies,
+    /// A policy or entity Cedar refused; `field` names it (`cedar.policies[2]`).
+    #[error("{field}: {reason}")]
+    Cedar { field: String, reason: String },
+    #[error("authorization config {}: {source}", path.display())]
+    File {
+        path: PathBuf,
+        #[source]
+        source: Box<AuthzError>,
+    },
+    /// A request that cannot be put to Cedar (it is denied).
+    #[error("the request cannot be evaluated: {0}")]
+    Evaluation(String),
+}
+
+impl AuthzError {
+    fn cedar(field: impl Into<String>, reason: impl std::fmt::Display) -> Self {
+        Self::Cedar {
+            field: field.into(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
 /// Reads an authorization configuration file (JSON, or YAML by extension) and checks it.
-pub fn read_config(path: &Path) -> Result<Value, String> {
+pub fn read_config(path: &Path) -> Result<Value, AuthzError> {
+    let in_file = |e: AuthzError| AuthzError::File {
+        path: path.to_owned(),
+        source: Box::new(e),
+    };
     let text = thv_core::files::read_config_text(path)
-        .map_err(|e| format!("authorization config {}: {e}", path.display()))?;
+        .map_err(|e| in_file(AuthzError::Format(e.to_string())))?;
     let yaml = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"));
-    let value: Value = if yaml {
-        serde_yaml_ng::from_str(&text)
-            .map_err(|e| format!("authorization config {}: {e}", path.display()))?
+    let value: Result<Value, String> = if yaml {
+        serde_yaml_ng::from_str(&text).map_err(|e| e.to_string())
     } else {
-        serde_json::from_str(&text)
-            .map_err(|e| format!("authorization config {}: {e}", path.display()))?
+        serde_json::from_str(&text).map_err(|e| e.to_string())
     };
-    Authz::from_config_value(&value, false)
-        .map_err(|e| format!("authorization config {}: {e}", path.display()))?;
+    let value = value.map_err(|e| in_file(AuthzError::Format(e)))?;
+    Authz::from_config_value(&value, false).map_err(in_file)?;
     Ok(value)
 }
 
@@ -114,60 +164,64 @@ impl Types {
 
 impl Authz {
     /// From the middleware parameters: `{"config_data": {...}}` or `{"config_path": "..."}`.
-    pub fn from_params(params: &Value, sse_transport: bool) -> Result<Self, String> {
-        if let Some(data) = params.get("config_data") {
+    pub fn from_params(params: &AuthzParams, sse_transport: bool) -> Result<Self, AuthzError> {
+        if let Some(data) = &params.config_data {
             return Self::from_config_value(data, sse_transport);
         }
-        if let Some(path) = params.get("config_path").and_then(Value::as_str) {
-            let value = read_config(Path::new(path))?;
+        if let Some(path) = &params.config_path {
+            let value = read_config(path)?;
             return Self::from_config_value(&value, sse_transport);
         }
-        Err("authorization: parameters need config_data or config_path".into())
+        Err(AuthzError::NoConfiguration)
     }
 
-    fn from_config_value(value: &Value, sse_transport: bool) -> Result<Self, String> {
-        let config: AuthzConfig = serde_json::from_value(value.clone())
-            .map_err(|e| format!("invalid configuration: {e}"))?;
+    fn from_config_value(value: &Value, sse_transport: bool) -> Result<Self, AuthzError> {
+        let config =
+            AuthzConfig::deserialize(value).map_err(|e| AuthzError::Format(e.to_string()))?;
         if config.version != "1.0" {
-            return Err(format!(
-                "version: '{}' is not supported (1.0)",
-                config.version
-            ));
+            return Err(AuthzError::Unsupported {
+                field: "version",
+                value: config.version,
+                supported: "1.0",
+            });
         }
         if config.kind != "cedarv1" {
-            return Err(format!(
-                "type: '{}' is not supported (cedarv1)",
-                config.kind
-            ));
+            return Err(AuthzError::Unsupported {
+                field: "type",
+                value: config.kind,
+                supported: "cedarv1",
+            });
         }
         if config.cedar.policies.is_empty() {
-            return Err(
-                "cedar.policies: at least one policy is needed (everything else is denied)".into(),
-            );
+            return Err(AuthzError::NoPolicies);
         }
         let mut text = String::new();
         for (i, p) in config.cedar.policies.iter().enumerate() {
             if let Err(e) = p.parse::<PolicySet>() {
-                return Err(format!("cedar.policies[{i}]: {e}"));
+                return Err(AuthzError::cedar(format!("cedar.policies[{i}]"), e));
             }
             text.push_str(p);
             text.push('\n');
         }
-        let policies: PolicySet = text.parse().map_err(|e| format!("cedar.policies: {e}"))?;
+        let policies: PolicySet = text
+            .parse()
+            .map_err(|e| AuthzError::cedar("cedar.policies", e))?;
+        const ENTITIES: &str = "cedar.entities_json";
         let entities = match config.cedar.entities_json {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::String(s)) if s.trim().is_empty() => Vec::new(),
             Some(Value::String(s)) => serde_json::from_str::<Vec<Value>>(&s)
-                .map_err(|e| format!("cedar.entities_json: not a JSON array: {e}"))?,
+                .map_err(|e| AuthzError::cedar(ENTITIES, format_args!("not a JSON array: {e}")))?,
             Some(Value::Array(a)) => a,
             Some(other) => {
-                return Err(format!(
-                    "cedar.entities_json: expected an array, found {other}"
+                return Err(AuthzError::cedar(
+                    ENTITIES,
+                    format_args!("expected an array, found {other}"),
                 ));
             }
         };
         let entities: Vec<Entity> = Entities::from_json_value(Value::Array(entities), None)
-            .map_err(|e| format!("cedar.entities_json: {e}"))?
+            .map_err(|e| AuthzError::cedar(ENTITIES, e))?
             .iter()
             .cloned()
             .collect();
@@ -181,7 +235,7 @@ impl Authz {
     }
 
     /// Whether `identity` may do what `message` asks (messages without a target pass).
-    pub fn allows(&self, identity: &Identity, message: &McpMessage) -> Result<bool, String> {
+    pub fn allows(&self, identity: &Identity, message: &McpMessage) -> Result<bool, AuthzError> {
         let Some((feature, name)) = message.target() else {
             return Ok(true);
         };
@@ -194,7 +248,8 @@ impl Authz {
         feature: Feature,
         name: &str,
         arguments: Option<&Map<String, Value>>,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, AuthzError> {
+        let evaluation = |e: &dyn std::fmt::Display| AuthzError::Evaluation(e.to_string());
         let t = &self.types;
         let (action, kind) = match feature {
             Feature::Tool => (&t.call_tool, &t.tool),
@@ -216,21 +271,21 @@ impl Authz {
         let resource = EntityUid::from_type_name_and_id(kind.clone(), EntityId::new(name));
         let mut entities = self.entities.clone();
         entities.push(
-            Entity::new(principal.clone(), claims, HashSet::new()).map_err(|e| e.to_string())?,
+            Entity::new(principal.clone(), claims, HashSet::new()).map_err(|e| evaluation(&e))?,
         );
         entities.push(
             Entity::new(resource.clone(), args.clone(), HashSet::new())
-                .map_err(|e| e.to_string())?,
+                .map_err(|e| evaluation(&e))?,
         );
-        let entities = Entities::from_entities(entities, None).map_err(|e| e.to_string())?;
+        let entities = Entities::from_entities(entities, None).map_err(|e| evaluation(&e))?;
         let request = cedar_policy::Request::new(
             principal,
             action.clone(),
             resource,
-            Context::from_pairs(args).map_err(|e| e.to_string())?,
+            Context::from_pairs(args).map_err(|e| evaluation(&e))?,
             None,
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| evaluation(&e))?;
         let answer = self
             .authorizer
             .is_authorized(&request, &self.policies, &entities);
@@ -379,7 +434,12 @@ mod tests {
 
     #[test]
     fn bad_configurations_are_refused_with_the_reason() {
-        let bad = |v: Value| Authz::from_config_value(&v, false).err().unwrap();
+        let bad = |v: Value| {
+            Authz::from_config_value(&v, false)
+                .err()
+                .unwrap()
+                .to_string()
+        };
         assert!(bad(json!({"version":"1.0","type":"cedarv1","cedar":{"policies":["permit(principal, action"]}})).starts_with("cedar.policies[0]:"));
         assert!(bad(json!({"version":"2.0","type":"cedarv1","cedar":{"policies":["permit(principal,action,resource);"]}})).starts_with("version:"));
         assert!(bad(json!({"version":"1.0","type":"opa","cedar":{"policies":["permit(principal,action,resource);"]}})).starts_with("type:"));

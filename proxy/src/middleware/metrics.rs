@@ -106,6 +106,22 @@ struct ToolLabels {
     outcome: String,
 }
 
+/// The `telemetry` middleware's parameters: the metrics address, and OTLP traces when `otlp_endpoint` is set.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct TelemetryParams {
+    /// Where the metrics are served (default `127.0.0.1:0`: a free port).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub otlp_endpoint: Option<String>,
+    /// The share of requests traced, 0 to 1 (default 0.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampling_rate: Option<f64>,
+    /// The traces' service name (default `thv-<workload>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_name: Option<String>,
+}
+
 /// The metrics and their registry.
 pub struct Metrics {
     /// OTLP traces, when an endpoint is configured.

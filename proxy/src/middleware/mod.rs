@@ -21,6 +21,7 @@ pub mod auth;
 pub mod authz;
 pub mod mcp;
 pub mod metrics;
+pub mod spec;
 pub mod tools;
 pub mod tracing_otlp;
 
@@ -37,16 +38,7 @@ use serde_json::{Map, Value};
 use thv_core::runconfig::{MiddlewareConfig, ToolOverride};
 
 use self::mcp::McpRequest;
-
-/// The middleware types this proxy knows.
-pub const TYPES: &[&str] = &[
-    "auth",
-    "authorization",
-    "audit",
-    "tool-filter",
-    "telemetry",
-    "mcp-parser",
-];
+pub use self::spec::{MiddlewareError, MiddlewareSpec, TYPES};
 
 /// Who is calling.
 #[derive(Debug, Clone, PartialEq)]
@@ -178,14 +170,26 @@ impl std::fmt::Debug for Chain {
 }
 
 impl Chain {
-    /// Builds the chain from a RunConfig's middleware settings, checking every one of them: an invalid
-    /// configuration is an error here, before the proxy serves anything.
-    pub fn build(
+    /// Builds the chain from a RunConfig's middleware entries ([`MiddlewareSpec::parse_all`]) and its
+    /// `tools_filter` and `tools_override`: an invalid configuration is an error here, before the proxy serves
+    /// anything.
+    pub fn from_run_config(
         configs: &[MiddlewareConfig],
         tools_filter: &[String],
         tools_override: &std::collections::BTreeMap<String, ToolOverride>,
         settings: &ChainSettings,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, MiddlewareError> {
+        let specs = MiddlewareSpec::parse_all(configs)?;
+        Self::build(&specs, tools_filter, tools_override, settings)
+    }
+
+    /// Builds the chain, checking every setting (files named in them are read now, the audit log opened).
+    pub fn build(
+        specs: &[MiddlewareSpec],
+        tools_filter: &[String],
+        tools_override: &std::collections::BTreeMap<String, ToolOverride>,
+        settings: &ChainSettings,
+    ) -> Result<Self, MiddlewareError> {
         let mut chain = Self {
             body_limit: settings.body_limit,
             ..Self::default()
@@ -194,60 +198,14 @@ impl Chain {
             tools: tools_filter.to_vec(),
             overrides: tools_override.clone(),
         };
-        for (i, m) in configs.iter().enumerate() {
-            let field = format!("middleware_configs[{i}] ({})", m.middleware_type);
-            let err = |e: String| format!("{field}: {e}");
-            match m.middleware_type.as_str() {
-                "auth" => {
-                    chain.auth = Some(Arc::new(
-                        auth::Auth::from_params(&m.parameters).map_err(|e| err(e.to_string()))?,
-                    ));
-                }
-                "authorization" => {
-                    chain.authz = Some(Arc::new(
-                        authz::Authz::from_params(&m.parameters, settings.sse_clients)
-                            .map_err(err)?,
-                    ));
-                }
-                "audit" => {
-                    chain.audit = Some(Arc::new(
-                        audit::Audit::from_params(
-                            &m.parameters,
-                            &settings.workload,
-                            &settings.transport,
-                        )
-                        .map_err(err)?,
-                    ));
-                }
-                "tool-filter" => {
-                    let p: tools::ToolFilterParams = serde_json::from_value(m.parameters.clone())
-                        .map_err(|e| err(e.to_string()))?;
-                    tool_params.tools.extend(p.tools);
-                    tool_params.overrides.extend(p.overrides);
-                }
-                "telemetry" => {
-                    let addr = m
-                        .parameters
-                        .get("metrics_address")
-                        .and_then(Value::as_str)
-                        .unwrap_or("127.0.0.1:0");
-                    let addr: SocketAddr = addr
-                        .parse()
-                        .map_err(|e| err(format!("metrics_address '{addr}': {e}")))?;
-                    let mut metrics = metrics::Metrics::new(&settings.workload);
-                    metrics.traces =
-                        tracing_otlp::Traces::from_params(&m.parameters, &settings.workload)
-                            .map_err(err)?;
-                    chain.telemetry = Some((Arc::new(metrics), addr));
-                }
-                "mcp-parser" => {}
-                other => {
-                    return Err(format!(
-                        "{field}: '{other}' is not a middleware this proxy has ({})",
-                        TYPES.join(", ")
-                    ));
-                }
-            }
+        for (index, spec) in specs.iter().enumerate() {
+            chain
+                .add(spec, settings, &mut tool_params)
+                .map_err(|e| MiddlewareError::Entry {
+                    index,
+                    kind: spec.type_name().to_owned(),
+                    source: Box::new(e),
+                })?;
         }
         if !tool_params.tools.is_empty() || !tool_params.overrides.is_empty() {
             chain.tools = Some(Arc::new(tools::ToolFilter::new(
@@ -256,6 +214,46 @@ impl Chain {
             )?));
         }
         Ok(chain)
+    }
+
+    /// One middleware into the chain (a tool filter's settings are joined into `tools`).
+    fn add(
+        &mut self,
+        spec: &MiddlewareSpec,
+        settings: &ChainSettings,
+        tools: &mut tools::ToolFilterParams,
+    ) -> Result<(), MiddlewareError> {
+        match spec {
+            MiddlewareSpec::Auth(p) => self.auth = Some(Arc::new(auth::Auth::from_params(p)?)),
+            MiddlewareSpec::Authorization(p) => {
+                let authz = authz::Authz::from_params(p, settings.sse_clients)?;
+                self.authz = Some(Arc::new(authz));
+            }
+            MiddlewareSpec::Audit(p) => {
+                let audit = audit::Audit::from_params(p, &settings.workload, &settings.transport)?;
+                self.audit = Some(Arc::new(audit));
+            }
+            MiddlewareSpec::ToolFilter(p) => {
+                tools.tools.extend(p.tools.iter().cloned());
+                tools
+                    .overrides
+                    .extend(p.overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+            MiddlewareSpec::Telemetry(p) => {
+                let addr = p.metrics_address.as_deref().unwrap_or("127.0.0.1:0");
+                let addr: SocketAddr =
+                    addr.parse()
+                        .map_err(|source| MiddlewareError::MetricsAddress {
+                            address: addr.to_owned(),
+                            source,
+                        })?;
+                let mut metrics = metrics::Metrics::new(&settings.workload);
+                metrics.traces = tracing_otlp::Traces::from_params(p, &settings.workload)?;
+                self.telemetry = Some((Arc::new(metrics), addr));
+            }
+            MiddlewareSpec::McpParser => {}
+        }
+        Ok(())
     }
 
     pub fn is_empty(&self) -> bool {

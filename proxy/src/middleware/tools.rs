@@ -21,13 +21,27 @@ use thv_core::runconfig::ToolOverride;
 use super::RequestContext;
 use super::mcp::{INVALID_PARAMS, MessageMap, map_response, may_carry_lists, refuse, result_list};
 
-#[derive(Debug, Clone, Default, Deserialize)]
+/// The `tool-filter` middleware's parameters (joined with the RunConfig's `tools_filter` and `tools_override`).
+#[derive(Debug, Clone, Default, serde::Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ToolFilterParams {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub overrides: BTreeMap<String, ToolOverride>,
+}
+
+/// Tool overrides that cannot be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolFilterError {
+    #[error("tool-filter: overrides.{tool}.name is empty")]
+    EmptyName { tool: String },
+    #[error("tool-filter: overrides.{tool}.name '{name}' is also the new name of '{previous}'")]
+    NameTaken {
+        tool: String,
+        name: String,
+        previous: String,
+    },
 }
 
 /// The layer's state.
@@ -43,19 +57,21 @@ pub struct ToolFilter {
 }
 
 impl ToolFilter {
-    pub fn new(params: ToolFilterParams, sse_transport: bool) -> Result<Self, String> {
+    pub fn new(params: ToolFilterParams, sse_transport: bool) -> Result<Self, ToolFilterError> {
         let mut to_server = HashMap::new();
         for (server_name, o) in &params.overrides {
             if let Some(client_name) = &o.name {
                 if client_name.is_empty() {
-                    return Err(format!(
-                        "tool-filter: overrides.{server_name}.name is empty"
-                    ));
+                    return Err(ToolFilterError::EmptyName {
+                        tool: server_name.clone(),
+                    });
                 }
                 if let Some(previous) = to_server.insert(client_name.clone(), server_name.clone()) {
-                    return Err(format!(
-                        "tool-filter: overrides.{server_name}.name '{client_name}' is also the new name of '{previous}'"
-                    ));
+                    return Err(ToolFilterError::NameTaken {
+                        tool: server_name.clone(),
+                        name: client_name.clone(),
+                        previous,
+                    });
                 }
             }
         }

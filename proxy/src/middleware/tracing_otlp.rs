@@ -9,16 +9,27 @@
 
 use std::time::{Duration, SystemTime};
 
+use super::metrics::TelemetryParams;
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{Span, SpanKind, Status, Tracer, TracerProvider};
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider,
 };
-use serde_json::Value;
 
 /// How often batched spans are sent.
 const EXPORT_DELAY: Duration = Duration::from_secs(2);
+
+/// Trace settings that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TracesError {
+    #[error("otlp_endpoint '{endpoint}': {reason}")]
+    Endpoint { endpoint: String, reason: String },
+    #[error("sampling_rate {0}: must be between 0 and 1")]
+    SamplingRate(f64),
+    #[error("OTLP exporter: {0}")]
+    Exporter(String),
+}
 
 /// The tracer of one proxy.
 pub struct Traces {
@@ -44,39 +55,40 @@ pub struct RequestSpan<'a> {
 
 impl Traces {
     /// From the `telemetry` parameters; `None` without an `otlp_endpoint`.
-    pub fn from_params(params: &Value, workload: &str) -> Result<Option<Self>, String> {
-        let Some(endpoint) = params.get("otlp_endpoint").and_then(Value::as_str) else {
+    pub fn from_params(
+        params: &TelemetryParams,
+        workload: &str,
+    ) -> Result<Option<Self>, TracesError> {
+        let Some(endpoint) = params.otlp_endpoint.as_deref() else {
             return Ok(None);
         };
-        let url =
-            url::Url::parse(endpoint).map_err(|e| format!("otlp_endpoint '{endpoint}': {e}"))?;
+        let bad_endpoint = |reason: String| TracesError::Endpoint {
+            endpoint: endpoint.to_owned(),
+            reason,
+        };
+        let url = url::Url::parse(endpoint).map_err(|e| bad_endpoint(e.to_string()))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!(
-                "otlp_endpoint '{endpoint}': must be an http(s) URL"
-            ));
+            return Err(bad_endpoint("must be an http(s) URL".into()));
         }
         let endpoint = if url.path().trim_end_matches('/').is_empty() {
             format!("{}/v1/traces", endpoint.trim_end_matches('/'))
         } else {
             endpoint.to_string()
         };
-        let rate = params
-            .get("sampling_rate")
-            .and_then(Value::as_f64)
-            .unwrap_or(0.1);
+        let rate = params.sampling_rate.unwrap_or(0.1);
         if !(0.0..=1.0).contains(&rate) {
-            return Err(format!("sampling_rate {rate}: must be between 0 and 1"));
+            return Err(TracesError::SamplingRate(rate));
         }
         let service = params
-            .get("service_name")
-            .and_then(Value::as_str)
-            .map_or_else(|| format!("thv-{workload}"), str::to_string);
+            .service_name
+            .clone()
+            .unwrap_or_else(|| format!("thv-{workload}"));
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
             .with_endpoint(endpoint)
             .with_timeout(Duration::from_secs(10))
             .build()
-            .map_err(|e| format!("OTLP exporter: {e}"))?;
+            .map_err(|e| TracesError::Exporter(e.to_string()))?;
         let processor = BatchSpanProcessor::builder(exporter)
             .with_batch_config(
                 BatchConfigBuilder::default()
@@ -136,14 +148,18 @@ mod tests {
 
     #[test]
     fn bad_settings_are_refused() {
-        let bad = |p: Value| Traces::from_params(&p, "w").unwrap_err();
-        assert!(bad(serde_json::json!({"otlp_endpoint": "ftp://x"})).contains("http(s)"));
+        let bad = |endpoint: &str, rate: Option<f64>| {
+            let p = TelemetryParams {
+                otlp_endpoint: Some(endpoint.into()),
+                sampling_rate: rate,
+                ..TelemetryParams::default()
+            };
+            Traces::from_params(&p, "w").unwrap_err().to_string()
+        };
+        assert!(bad("ftp://x", None).contains("http(s)"));
+        assert!(bad("http://x", Some(2.0)).contains("between 0 and 1"));
         assert!(
-            bad(serde_json::json!({"otlp_endpoint": "http://x", "sampling_rate": 2.0}))
-                .contains("between 0 and 1")
-        );
-        assert!(
-            Traces::from_params(&serde_json::json!({}), "w")
+            Traces::from_params(&TelemetryParams::default(), "w")
                 .unwrap()
                 .is_none()
         );

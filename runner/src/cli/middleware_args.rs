@@ -5,11 +5,13 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use serde_json::{Value, json};
-use thv_core::runconfig::{MiddlewareConfig, RunConfig, ToolOverride};
+use thv_core::runconfig::{RunConfig, ToolOverride};
 
-use crate::middleware::audit::AuditConfig;
-use crate::middleware::auth::OidcConfig;
+use crate::middleware::MiddlewareSpec;
+use crate::middleware::audit::{AuditConfig, AuditParams};
+use crate::middleware::auth::{AuthParams, OidcConfig};
+use crate::middleware::authz::AuthzParams;
+use crate::middleware::metrics::TelemetryParams;
 
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct MiddlewareArgs {
@@ -72,13 +74,6 @@ pub struct MiddlewareArgs {
     pub otel_service_name: Option<String>,
 }
 
-fn entry(kind: &str, parameters: Value) -> MiddlewareConfig {
-    MiddlewareConfig {
-        middleware_type: kind.to_string(),
-        parameters,
-    }
-}
-
 impl MiddlewareArgs {
     /// Adds what the flags ask for to `rc` (replacing entries of the same type).
     pub fn apply(&self, rc: &mut RunConfig) -> anyhow::Result<()> {
@@ -99,12 +94,17 @@ impl MiddlewareArgs {
                 insecure_allow_http: self.oidc_insecure_allow_http,
             };
             oidc.check().map_err(|e| anyhow::anyhow!("--oidc-*: {e}"))?;
-            add.push(entry("auth", json!({"oidc_config": oidc})));
+            add.push(MiddlewareSpec::Auth(AuthParams {
+                oidc_config: Some(oidc),
+            }));
         }
         if let Some(path) = &self.authz_config {
             let data = crate::middleware::authz::read_config(path)
                 .map_err(|e| anyhow::anyhow!("--authz-config: {e}"))?;
-            add.push(entry("authorization", json!({"config_data": data})));
+            add.push(MiddlewareSpec::Authorization(AuthzParams {
+                config_data: Some(data),
+                config_path: None,
+            }));
         }
         if let Some(path) = &self.audit_config {
             let mut config =
@@ -112,23 +112,22 @@ impl MiddlewareArgs {
             if let Some(file) = &config.log_file {
                 config.log_file = Some(std::path::absolute(file).unwrap_or_else(|_| file.clone()));
             }
-            add.push(entry("audit", json!({"config": config})));
+            add.push(MiddlewareSpec::Audit(AuditParams {
+                config: Some(config),
+            }));
         } else if self.enable_audit {
-            add.push(entry("audit", json!({"config": AuditConfig::default()})));
+            add.push(MiddlewareSpec::Audit(AuditParams {
+                config: Some(AuditConfig::default()),
+            }));
         }
         if self.metrics_port.is_some() || self.otel_endpoint.is_some() {
             let port = self.metrics_port.unwrap_or(0);
-            let mut p = json!({"metrics_address": format!("127.0.0.1:{port}")});
-            if let Some(e) = &self.otel_endpoint {
-                p["otlp_endpoint"] = json!(e);
-            }
-            if let Some(r) = self.otel_sampling_rate {
-                p["sampling_rate"] = json!(r);
-            }
-            if let Some(n) = &self.otel_service_name {
-                p["service_name"] = json!(n);
-            }
-            add.push(entry("telemetry", p));
+            add.push(MiddlewareSpec::Telemetry(TelemetryParams {
+                metrics_address: Some(format!("127.0.0.1:{port}")),
+                otlp_endpoint: self.otel_endpoint.clone(),
+                sampling_rate: self.otel_sampling_rate,
+                service_name: self.otel_service_name.clone(),
+            }));
         }
         if let Some(path) = &self.tools_override {
             let text = thv_core::files::read_config_text(path)
@@ -145,8 +144,8 @@ impl MiddlewareArgs {
         }
         for m in add {
             rc.middleware_configs
-                .retain(|c| c.middleware_type != m.middleware_type);
-            rc.middleware_configs.push(m);
+                .retain(|c| c.middleware_type != m.type_name());
+            rc.middleware_configs.push(m.to_config());
         }
         Ok(())
     }
