@@ -43,6 +43,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
+use crate::build::{BaseImages, BuildOptions};
 use crate::dirs::write_atomic;
 
 /// `config.toml`.
@@ -152,6 +153,32 @@ impl UserConfig {
         let text = toml::to_string_pretty(self).context("cannot serialize the configuration")?;
         write_atomic(path, text.as_bytes(), 0o600)
             .with_context(|| format!("cannot write {}", path.display()))
+    }
+
+    /// The build options: defaults, then `THV_BASE_*_IMAGE` variables, then `[build]`, then `ca_cert`
+    /// (`--ca-cert`); the builder's environment from [`crate::build::env::resolve`].
+    pub fn build_options(&self, ca_cert: Option<PathBuf>) -> anyhow::Result<BuildOptions> {
+        use thv_core::runconfig::PackageScheme;
+        let mut base_images = BaseImages::from_env();
+        for (scheme, image) in &self.build.images {
+            match scheme
+                .parse::<PackageScheme>()
+                .map_err(|e| anyhow::anyhow!(e))?
+            {
+                PackageScheme::Uvx => base_images.uvx = image.clone(),
+                PackageScheme::Npx => base_images.npx = image.clone(),
+                PackageScheme::Go => base_images.go = image.clone(),
+            }
+        }
+        let build_env =
+            crate::build::env::from_process(&self.build.env_from_shell, &self.build.env);
+        Ok(BuildOptions {
+            base_images,
+            ca_cert: ca_cert.or_else(|| self.build.ca_cert.clone()),
+            mirrors: self.images.mirrors.clone(),
+            build_env,
+            ..BuildOptions::default()
+        })
     }
 }
 

@@ -5,10 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use thv_core::runconfig::{PackageScheme, PackageSource};
+use thv_core::runconfig::PackageSource;
 
-use crate::build::{BaseImages, BuildOptions, build_package_image, dockerfile, pin_version};
-use crate::config::UserConfig;
+use crate::build::{BuildOptions, build_package_image, dockerfile, pin_version};
 use crate::dirs::Dirs;
 use crate::workloads::Manager;
 
@@ -25,30 +24,6 @@ pub struct BuildArgs {
     /// Build again without the engine's cache, even when the image exists.
     #[arg(long)]
     pub no_cache: bool,
-}
-
-/// The build options: defaults, then `THV_BASE_*_IMAGE` variables, then `config.toml`'s `[build]`, then
-/// `--ca-cert`; the builder's environment from [`crate::build::env::resolve`].
-pub fn build_options(cfg: &UserConfig, ca_cert: Option<PathBuf>) -> anyhow::Result<BuildOptions> {
-    let mut base_images = BaseImages::from_env();
-    for (scheme, image) in &cfg.build.images {
-        match scheme
-            .parse::<PackageScheme>()
-            .map_err(|e| anyhow::anyhow!(e))?
-        {
-            PackageScheme::Uvx => base_images.uvx = image.clone(),
-            PackageScheme::Npx => base_images.npx = image.clone(),
-            PackageScheme::Go => base_images.go = image.clone(),
-        }
-    }
-    let build_env = crate::build::env::from_process(&cfg.build.env_from_shell, &cfg.build.env);
-    Ok(BuildOptions {
-        base_images,
-        ca_cert: ca_cert.or_else(|| cfg.build.ca_cert.clone()),
-        mirrors: cfg.images.mirrors.clone(),
-        build_env,
-        ..BuildOptions::default()
-    })
 }
 
 /// The base image per scheme, for `thv config get-build-images`.
@@ -69,7 +44,7 @@ pub async fn build(dirs: Dirs, a: BuildArgs) -> anyhow::Result<i32> {
         );
     };
     let manager = Manager::new(dirs)?;
-    let mut opts = build_options(manager.config(), a.ca_cert)?;
+    let mut opts = manager.config().build_options(a.ca_cert)?;
     opts.no_cache = a.no_cache;
     if a.dry_run {
         let pinned = pin_version(&pkg, &opts).await?;

@@ -246,7 +246,7 @@ pub async fn config(dirs: Dirs, c: ConfigCommand) -> anyhow::Result<i32> {
         }
         ConfigCommand::GetBuildImages => {
             let cfg = UserConfig::load(&dirs.config_file())?;
-            let opts = super::build_cmd::build_options(&cfg, None)?;
+            let opts = cfg.build_options(None)?;
             for (scheme, image) in super::build_cmd::base_images(&opts) {
                 let origin = if cfg.build.images.contains_key(scheme) {
                     "configured"

@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::Args;
 use thv_core::runconfig::{
-    ProxyMode, ResolveOptions, RunConfig, SecretRef, TransportType, parse_env_assignment,
+    ProxyMode, ResolveOptions, SecretRef, TransportType, parse_env_assignment,
 };
 
 use crate::dirs::Dirs;
-use crate::registry::RegistrySource;
+use crate::workloads::launch::{LaunchSource, RunConfigOverrides, permission_profile_report};
 use crate::workloads::{Manager, proxy_url};
 
 #[derive(Debug, Args)]
@@ -168,151 +168,79 @@ fn parse_grants(grants: &[String]) -> anyhow::Result<Vec<thv_core::runconfig::Gr
         .collect()
 }
 
-/// Reads a RunConfig file for `--from-config`; `--name`, `--proxy-port` and `--host` may override it.
-fn from_config(path: &std::path::Path, a: &RunArgs) -> anyhow::Result<RunConfig> {
-    let bytes = thv_core::files::read_regular(path, thv_core::files::MAX_CONFIG_BYTES)
-        .with_context(|| format!("--from-config: cannot read {}", path.display()))?;
-    let mut rc = RunConfig::read_json(&bytes)
-        .with_context(|| format!("--from-config {}", path.display()))?;
-    // A RunConfig file may come from anyone (an export shared with you): its profile is a request too.
-    if let Some(profile) = &rc.permission_profile {
-        let grants = parse_grants(&a.grants)?;
-        let requested = profile
-            .privileges()
-            .with_context(|| format!("--from-config {}", path.display()))?;
-        let mut warnings = Vec::new();
-        thv_core::runconfig::check_grants(
-            &format!("the RunConfig {}", path.display()),
-            &requested,
-            &grants,
-            &mut warnings,
-        )?;
-        for w in &warnings {
-            thv_core::errln!("warning: {w}");
+/// What `thv run` launches: the server argument with its flags, or `--from-config` with its overrides.
+fn launch_source(a: &RunArgs) -> anyhow::Result<LaunchSource> {
+    match (&a.from_config, &a.server) {
+        (Some(path), _) => {
+            if let Some(e) = a.name.as_deref().and_then(thv_core::runconfig::name_error) {
+                bail!("invalid --name: {e}");
+            }
+            let overrides = RunConfigOverrides {
+                name: a.name.clone(),
+                host: a.host.clone(),
+                proxy_port: a.proxy_port,
+                grants: parse_grants(&a.grants)?,
+            };
+            Ok(LaunchSource::RunConfigFile {
+                path: path.clone(),
+                overrides,
+            })
         }
+        (None, Some(server)) => Ok(LaunchSource::Reference {
+            server: server.clone(),
+            registry: a.registry.clone(),
+            options: Box::new(resolve_options(a)?),
+        }),
+        (None, None) => bail!("nothing to run: give a server or --from-config FILE"),
     }
-    if let Some(n) = &a.name {
-        if let Some(e) = thv_core::runconfig::name_error(n) {
-            bail!("invalid --name: {e}");
-        }
-        rc.name = n.clone();
-        rc.base_name = n.clone();
-        if rc.container_name.is_some() {
-            rc.container_name = Some(n.clone());
-        }
-        rc.apply_standard_labels();
-    }
-    if let Some(h) = &a.host {
-        rc.host = h.clone();
-    }
-    if let Some(p) = a.proxy_port {
-        rc.set_port(p);
-    }
-    Ok(rc)
 }
 
+/// `thv run`: the launch sequence of [`crate::workloads::launch`], its warnings and the permission profile on
+/// stderr, the proxy's URL on stdout.
 pub async fn run(dirs: Dirs, a: RunArgs) -> anyhow::Result<i32> {
-    let manager = Manager::new(dirs.clone())?;
-    let (rc, provenance) = match (&a.from_config, &a.server) {
-        (Some(path), _) => (from_config(path, &a)?, None),
-        (None, Some(server)) => {
-            let registry_setting =
-                a.registry
-                    .as_deref()
-                    .or(manager.config().registry.url.as_deref());
-            let registry = RegistrySource::from_setting(registry_setting);
-            let opts = resolve_options(&a)?;
-            let signatures = manager
-                .config()
-                .signatures
-                .load()
-                .map_err(|e| anyhow::anyhow!("the [signatures] configuration: {e}"))?;
-            let resolution =
-                crate::workloads::source::resolve(server, &registry, &opts, &signatures).await?;
-            for w in &resolution.warnings {
-                thv_core::errln!("warning: {w}");
-            }
-            (resolution.config, resolution.provenance)
-        }
-        (None, None) => bail!("nothing to run: give a server or --from-config FILE"),
-    };
-    let mut rc = rc;
+    let manager = Manager::new(dirs)?;
+    let source = launch_source(&a)?;
+    let resolution = manager
+        .resolve_launch(&source)
+        .await
+        .map_err(|e| match &source {
+            LaunchSource::RunConfigFile { .. } => e.context("--from-config"),
+            LaunchSource::Reference { .. } => e,
+        })?;
+    for w in &resolution.warnings {
+        thv_core::errln!("warning: {w}");
+    }
+    let mut rc = resolution.config;
     a.middleware.apply(&mut rc)?;
     if a.allow_docker_gateway {
         rc.allow_docker_gateway = true;
     }
-    // Every middleware setting is checked now, before anything starts.
-    crate::supervisor::middleware_chain(&rc, crate::supervisor::client_mode(&rc))?;
-    let image_mode = a
-        .image_verification
-        .or(manager.config().images.verification)
-        .unwrap_or_default();
-    crate::image_verify::check(
-        &mut rc,
-        image_mode,
-        &manager.config().images,
-        provenance.as_ref(),
-        &crate::mirror::store::MirrorStore::new(&dirs.data),
-    )
-    .await?;
-    print_permission_profile(&rc, a.from_config.is_some());
-    let build = super::build_cmd::build_options(manager.config(), a.ca_cert.clone())?;
-    if rc.package.is_some() && rc.image.is_none() {
-        thv_core::errln!(
-            "building the image of {} ...",
-            rc.package
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_default()
-        );
+    manager
+        .check_launch(
+            &mut rc,
+            resolution.provenance.as_ref(),
+            a.image_verification,
+        )
+        .await?;
+    for line in permission_profile_report(&rc, a.from_config.is_some()) {
+        thv_core::errln!("{line}");
     }
-    let rc = manager.run(rc, &build).await?;
-    let name = rc.name.clone();
+    let build = manager.config().build_options(a.ca_cert.clone())?;
+    if let (Some(package), None) = (&rc.package, &rc.image) {
+        thv_core::errln!("building the image of {package} ...");
+    }
     if a.foreground {
+        let rc = manager.run(rc, &build).await?;
         // The workload exists now: a closed stdout must not end this process before the proxy runs and stops
         // it again on Ctrl-C (thv_core::output's outln! would exit at once).
-        let _ = thv_core::output::try_write_stdout(format_args!("{name}: {}\n", proxy_url(&rc)));
-        return run_foreground(&name).await;
+        let _ =
+            thv_core::output::try_write_stdout(format_args!("{}: {}\n", rc.name, proxy_url(&rc)));
+        return run_foreground(&rc.name).await;
     }
-    if let Err(e) = manager.start_proxy(&name).await {
-        thv_core::errln!(
-            "the proxy did not start; the workload is kept stopped (`thv start {name}` retries, `thv rm {name}` removes it)"
-        );
-        let _ = manager.stop(&name).await;
-        return Err(e);
-    }
+    let rc = manager.launch(rc, &build).await?;
     super::client_cmd::register_workload(&manager, &rc);
-    outln!("{name} is running: {}", proxy_url(&rc));
+    outln!("{} is running: {}", rc.name, proxy_url(&rc));
     Ok(0)
-}
-
-/// The permission profile the container will run with, and where it comes from, on stderr before anything
-/// starts.
-fn print_permission_profile(rc: &RunConfig, from_file: bool) {
-    let Some(profile) = &rc.permission_profile else {
-        return;
-    };
-    let origin = match (
-        &rc.permission_profile_name_or_path,
-        &rc.registry_server_name,
-    ) {
-        // The file's name for its profile is the file's word, not what it holds.
-        _ if from_file => "from the RunConfig file".to_owned(),
-        (Some(p), _) => format!("'{p}'"),
-        (None, Some(server)) => format!("requested by the registry entry {server}"),
-        (None, None) => "from the RunConfig".to_owned(),
-    };
-    thv_core::errln!("permission profile {origin}:");
-    for line in profile.describe() {
-        thv_core::errln!("  {line}");
-    }
-    let bridge = matches!(
-        crate::runtime::network_mode_for(profile, rc.transport),
-        Ok(crate::runtime::NetworkMode::Bridge)
-    );
-    if bridge && !crate::workloads::isolation::is_isolated(rc) {
-        thv_core::errln!("  (network isolation is off: outbound rules are not enforced)");
-    }
 }
 
 /// `--foreground`: the workload's proxy process runs attached to this one (its output on this terminal);

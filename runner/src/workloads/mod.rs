@@ -7,6 +7,7 @@
 //! removed behind `thv`'s back (an engine reset) is created again from the RunConfig by `thv start`.
 
 pub mod isolation;
+pub mod launch;
 pub mod proxy_process;
 pub mod reserve;
 pub mod source;
