@@ -79,7 +79,18 @@ impl From<StoreError> for AppError {
                 "Conflicting concurrent change, retry the request: {m}"
             )),
             StoreError::Corrupt(m) | StoreError::Database(m) => Self::Internal(m),
+            StoreError::Rejected(e) => match e.downcast::<AppError>() {
+                Ok(e) => *e,
+                Err(other) => Self::Internal(other.to_string()),
+            },
         }
+    }
+}
+
+/// A write's body refuses with the API's own error; [`From<StoreError>`] gives it back unchanged.
+impl From<AppError> for StoreError {
+    fn from(e: AppError) -> Self {
+        Self::Rejected(Box::new(e))
     }
 }
 

@@ -181,7 +181,7 @@ impl Registry {
             };
             if let Err(e) = &ended {
                 // Rolls the transaction back (the store stops at an `Err` batch).
-                let _ = tx.blocking_send(Err(AppError::Internal(e.to_string())));
+                let _ = tx.blocking_send(Err(AppError::Internal(e.to_string()).into()));
             }
             ended
         });
@@ -193,7 +193,7 @@ impl Registry {
         // The reading's own error names the file better than the rolled-back insert's.
         built?;
         let mut report = plan.report;
-        report.inserted = inserted?;
+        report.inserted = inserted.map_err(AppError::from)?;
         self.note_change();
         Ok(report)
     }
@@ -265,7 +265,7 @@ struct RowBuilder<'a> {
     keep: &'a [bool],
     latest: &'a [bool],
     now: DateTime<Utc>,
-    tx: &'a tokio::sync::mpsc::Sender<AppResult<Vec<VersionRow>>>,
+    tx: &'a tokio::sync::mpsc::Sender<Result<Vec<VersionRow>, crate::store::StoreError>>,
     batch: Vec<VersionRow>,
     /// A kept entry whose row could not be built (the file changed between the readings).
     failed: Option<AppError>,

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, SubsecRound, Utc};
-use futures::FutureExt;
 use futures::future::BoxFuture;
+use futures::{FutureExt, TryFutureExt};
 use serde::Deserialize;
 use serde_json::Value;
 use thv_core::api::{ServerStatus, StatusUpdateRequest};
@@ -19,7 +19,9 @@ use thv_core::version::pick_latest;
 
 use crate::auth::{Action, Caller};
 use crate::error::{AppError, AppResult};
-use crate::store::{Cursor, ListQuery, Scope, Store, VersionRow, WriteTx, write_fn};
+use crate::store::{
+    Cursor, ListQuery, Scope, Store, StoreError, VersionRow, WriteFn, WriteTx, write_fn,
+};
 
 /// Most versions one server may have.
 pub const MAX_VERSIONS_PER_SERVER: usize = 10_000;
@@ -161,11 +163,9 @@ impl Registry {
         server_name: &str,
         body: crate::store::WriteFn,
     ) -> AppResult<Vec<VersionRow>> {
-        let written = self.store.write(server_name, body).await;
-        if written.is_ok() {
-            self.changed();
-        }
-        written
+        let written = self.store.write(server_name, body).await?;
+        self.changed();
+        Ok(written)
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -246,7 +246,7 @@ impl Registry {
         let written = self
             .write(
                 &name,
-                write_fn(move |tx: &mut dyn WriteTx| {
+                api_write(move |tx: &mut dyn WriteTx| {
                     async move {
                         let mut existing = tx.versions(&row.server_name).await?;
                         check_remote_urls(tx, &server).await?;
@@ -342,7 +342,7 @@ impl Registry {
         let written = self
             .write(
                 name,
-                write_fn(move |tx: &mut dyn WriteTx| {
+                api_write(move |tx: &mut dyn WriteTx| {
                     async move {
                         let mut all = tx.versions(&owned_name).await?;
                         let idx = all
@@ -377,7 +377,7 @@ impl Registry {
         self
             .write(
                 name,
-                write_fn(move |tx: &mut dyn WriteTx| {
+                api_write(move |tx: &mut dyn WriteTx| {
                     async move {
                         let mut all = tx.versions(&owned).await?;
                         if all.is_empty() {
@@ -438,7 +438,7 @@ impl Registry {
         let written = self
             .write(
                 name,
-                write_fn(move |tx: &mut dyn WriteTx| {
+                api_write(move |tx: &mut dyn WriteTx| {
                     async move {
                         let row = tx
                             .versions(&owned)
@@ -622,4 +622,15 @@ fn new_row(server: &ServerJson, now: DateTime<Utc>) -> AppResult<VersionRow> {
         is_latest: false,
         search_text: search_text(server),
     })
+}
+
+/// A write body in the API's terms: its refusal ([`AppError`]) travels through the store unchanged
+/// ([`StoreError::Rejected`]) and comes back as it was.
+fn api_write<F>(body: F) -> WriteFn
+where
+    F: for<'t> FnOnce(&'t mut dyn WriteTx) -> BoxFuture<'t, AppResult<Vec<VersionRow>>>
+        + Send
+        + 'static,
+{
+    write_fn(move |tx| body(tx).map_err(StoreError::from).boxed())
 }

@@ -9,11 +9,10 @@ use chrono::{TimeZone, Utc};
 use futures::FutureExt;
 use serde_json::json;
 use thv_core::api::ServerStatus;
-use thv_registry_api::error::AppError;
 use thv_registry_api::store::{
     Cursor, ListQuery, PoolSettings, PostgresStore, Scope, SourceStatus, SqliteStore, Store,
-    SyncAttempt, SyncOutcome, SyncTx, Timestamps, VersionFilter, VersionRow, WriteTx, sync_fn,
-    write_fn,
+    StoreError, SyncAttempt, SyncOutcome, SyncTx, Timestamps, VersionFilter, VersionRow, WriteTx,
+    sync_fn, write_fn,
 };
 
 fn row(name: &str, version: &str, t: i64) -> VersionRow {
@@ -348,13 +347,14 @@ async fn writes_roll_back_on_error(s: Arc<dyn Store>) {
     let body = write_fn(|tx: &mut dyn WriteTx| {
         async move {
             tx.insert(&row("a.x/one", "1.0.0", 1)).await?;
-            Err(AppError::bad_request("refused after the insert"))
+            Err(StoreError::Rejected("refused after the insert".into()))
         }
         .boxed()
     });
+    // The body's own error comes back as it was.
     assert!(matches!(
         s.write("a.x/one", body).await,
-        Err(AppError::BadRequest(_))
+        Err(StoreError::Rejected(e)) if e.to_string() == "refused after the insert"
     ));
     assert_eq!(
         s.count().await.unwrap(),

@@ -18,8 +18,6 @@ use futures::future::BoxFuture;
 use thv_core::api::{OfficialMeta, ServerStatus};
 use thv_core::version::VersionCandidate;
 
-use crate::error::AppError;
-
 pub use monitor::Monitored;
 pub use sql::{PostgresStore, SqliteStore, connect};
 
@@ -193,7 +191,14 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database error: {0}")]
     Database(String),
+    /// A write's body, or an import's producer, refused the write: its own error, handed back unchanged (the
+    /// store never looks inside; the API maps it once, `crate::error`).
+    #[error("{0}")]
+    Rejected(Rejection),
 }
+
+/// See [`StoreError::Rejected`].
+pub type Rejection = Box<dyn std::error::Error + Send + Sync>;
 
 /// Operations available inside a write transaction that is serialized per server name.
 #[async_trait]
@@ -219,14 +224,14 @@ pub trait WriteTx: Send {
 
 /// The body of a write transaction: returns the rows it wrote and `Ok` to commit, or `Err` to roll back.
 pub type WriteFn = Box<
-    dyn for<'t> FnOnce(&'t mut dyn WriteTx) -> BoxFuture<'t, Result<Vec<VersionRow>, AppError>>
+    dyn for<'t> FnOnce(&'t mut dyn WriteTx) -> BoxFuture<'t, Result<Vec<VersionRow>, StoreError>>
         + Send,
 >;
 
 /// Boxes a closure as a [`WriteFn`] (the explicit bound lets the closure's lifetimes be inferred).
 pub fn write_fn<F>(body: F) -> WriteFn
 where
-    F: for<'t> FnOnce(&'t mut dyn WriteTx) -> BoxFuture<'t, Result<Vec<VersionRow>, AppError>>
+    F: for<'t> FnOnce(&'t mut dyn WriteTx) -> BoxFuture<'t, Result<Vec<VersionRow>, StoreError>>
         + Send
         + 'static,
 {
@@ -257,13 +262,13 @@ pub trait Store: Send + Sync + 'static {
     /// Number of versions in the managed source.
     async fn count(&self) -> Result<u64, StoreError>;
     /// Runs `body` in one transaction serialized against every other write to `server_name`.
-    async fn write(&self, server_name: &str, body: WriteFn) -> Result<Vec<VersionRow>, AppError>;
+    async fn write(&self, server_name: &str, body: WriteFn) -> Result<Vec<VersionRow>, StoreError>;
     /// Inserts every batch in one transaction (seeding and imports; the rows' rules were applied by the caller),
     /// committed when the sending side is dropped. Batches are produced (on another thread) while earlier ones are
     /// written, so a large import never holds all its rows. An `Err` batch rolls the whole transaction back.
-    async fn insert_batches(&self, batches: &mut RowBatches) -> Result<u64, AppError>;
+    async fn insert_batches(&self, batches: &mut RowBatches) -> Result<u64, StoreError>;
     /// [`Store::insert_batches`] with one batch.
-    async fn insert_batch(&self, rows: &[VersionRow]) -> Result<u64, AppError> {
+    async fn insert_batch(&self, rows: &[VersionRow]) -> Result<u64, StoreError> {
         let (tx, mut rx) = tokio::sync::mpsc::channel(1);
         // Cannot fail: the receiver is alive and the channel empty.
         let _ = tx.try_send(Ok(rows.to_vec()));
@@ -307,7 +312,7 @@ impl DatabaseKind {
 }
 
 /// See [`Store::insert_batches`].
-pub type RowBatches = tokio::sync::mpsc::Receiver<Result<Vec<VersionRow>, AppError>>;
+pub type RowBatches = tokio::sync::mpsc::Receiver<Result<Vec<VersionRow>, StoreError>>;
 
 /// See [`Store::watch_changes`].
 pub type ChangeCallback = std::sync::Arc<dyn Fn() + Send + Sync>;

@@ -18,7 +18,6 @@ use super::{
     ChangeCallback, ListQuery, RowBatches, Scope, SourceRecord, Store, StoreError, SyncAttempt,
     SyncFn, VersionRow, WriteFn,
 };
-use crate::error::AppError;
 
 /// Outage and recovery lines logged a minute at most.
 pub const LINES_PER_MINUTE: u32 = 6;
@@ -109,14 +108,6 @@ impl Monitored {
         }
         result
     }
-
-    fn seen_app<T>(&self, result: Result<T, AppError>) -> Result<T, AppError> {
-        match &result {
-            Err(e @ AppError::Unavailable(_)) => self.observe(Some(e)),
-            _ => self.observe(None),
-        }
-        result
-    }
 }
 
 #[async_trait]
@@ -150,11 +141,11 @@ impl Store for Monitored {
     async fn count(&self) -> Result<u64, StoreError> {
         self.seen(self.inner.count().await)
     }
-    async fn write(&self, server_name: &str, body: WriteFn) -> Result<Vec<VersionRow>, AppError> {
-        self.seen_app(self.inner.write(server_name, body).await)
+    async fn write(&self, server_name: &str, body: WriteFn) -> Result<Vec<VersionRow>, StoreError> {
+        self.seen(self.inner.write(server_name, body).await)
     }
-    async fn insert_batches(&self, batches: &mut RowBatches) -> Result<u64, AppError> {
-        self.seen_app(self.inner.insert_batches(batches).await)
+    async fn insert_batches(&self, batches: &mut RowBatches) -> Result<u64, StoreError> {
+        self.seen(self.inner.insert_batches(batches).await)
     }
     async fn register_source(&self, name: &str, kind: &str) -> Result<(), StoreError> {
         self.seen(self.inner.register_source(name, kind).await)

@@ -31,7 +31,6 @@ use super::{
     Scope, SourceRecord, SourceStatus, Store, StoreError, SyncAttempt, SyncFn, SyncOutcome, SyncTx,
     Timestamps, VersionRow, WriteFn, WriteTx,
 };
-use crate::error::AppError;
 
 /// PostgreSQL channel on which every committed write is announced to the other replicas.
 const CHANGES_CHANNEL: &str = "thv_registry_changes";

@@ -447,7 +447,7 @@ macro_rules! sql_store {
                 &self,
                 server_name: &str,
                 body: WriteFn,
-            ) -> Result<Vec<VersionRow>, AppError> {
+            ) -> Result<Vec<VersionRow>, StoreError> {
                 // On a connection of its own, so that a write that outlives its limit (a server that stopped
                 // answering, a network that drops packets) closes that connection instead of handing it back:
                 // sqlx would wait on it for good before reusing it. Whether such a write was committed is not
@@ -458,7 +458,7 @@ macro_rules! sql_store {
                     let mut w = $tx { tx };
                     let written = body(&mut w).await?;
                     w.tx.commit().await.map_err(map_err)?;
-                    Ok::<_, AppError>(written)
+                    Ok::<_, StoreError>(written)
                 };
                 let Some(limit) = self.write_timeout else {
                     return writing.await;
@@ -470,13 +470,12 @@ macro_rules! sql_store {
                         Err(StoreError::Unavailable(format!(
                             "the database did not complete a write within {limit:?}; it may or may not have \
                              been committed"
-                        ))
-                        .into())
+                        )))
                     }
                 }
             }
 
-            async fn insert_batches(&self, batches: &mut RowBatches) -> Result<u64, AppError> {
+            async fn insert_batches(&self, batches: &mut RowBatches) -> Result<u64, StoreError> {
                 let mut tx = self.pool.begin().await.map_err(map_err)?;
                 let mut inserted = 0u64;
                 while let Some(batch) = batches.recv().await {
