@@ -14,7 +14,7 @@ use axum::routing::get;
 use common::{ADMIN_TOKEN, TestApp, server_json};
 use serde_json::{Value, json};
 use thv_core::api::{ServerResponse, ServerStatus, StatusUpdateRequest};
-use thv_core::client::{ClientError, ListOptions, RegistryClient};
+use thv_core::client::{ListOptions, RegistryClient, RegistryClientError};
 use thv_core::server::ServerJson;
 use thv_registry_api::auth::Action;
 
@@ -93,7 +93,7 @@ async fn publish_and_read_back(app: &TestApp) {
         .await
         .unwrap_err();
     match err {
-        ClientError::Http { status, message } => {
+        RegistryClientError::Http { status, message } => {
             assert_eq!(status, 400);
             assert!(message.contains("duplicate version"), "{message}");
         }
@@ -150,7 +150,7 @@ async fn list_all_follows_cursors_and_respects_caps(app: &TestApp) {
         .build()
         .unwrap();
     match capped.list_all(&ListOptions::new().limit(2)).await {
-        Err(ClientError::TooManyPages { max_pages: 2 }) => {}
+        Err(RegistryClientError::TooManyPages { max_pages: 2 }) => {}
         other => panic!("expected TooManyPages, got {other:?}"),
     }
     let capped = RegistryClient::builder(&app.base)
@@ -158,7 +158,7 @@ async fn list_all_follows_cursors_and_respects_caps(app: &TestApp) {
         .build()
         .unwrap();
     match capped.list_all(&ListOptions::new().limit(2)).await {
-        Err(ClientError::TooManyServers { max_servers: 5 }) => {}
+        Err(RegistryClientError::TooManyServers { max_servers: 5 }) => {}
         other => panic!("expected TooManyServers, got {other:?}"),
     }
     assert_eq!(
@@ -181,7 +181,7 @@ async fn list_all_follows_cursors_and_respects_caps(app: &TestApp) {
 
     // An out-of-range limit is the registry's 422 with its message.
     match client.list_page(&ListOptions::new().limit(1000)).await {
-        Err(ClientError::Http {
+        Err(RegistryClientError::Http {
             status: 422,
             message,
         }) => {
@@ -294,7 +294,7 @@ async fn not_found_is_typed(app: &TestApp) {
         .await
         .unwrap_err();
     match &err {
-        ClientError::NotFound(message) => {
+        RegistryClientError::NotFound(message) => {
             assert!(message.contains("com.example/nothing-here"), "{message}");
             assert!(message.contains("Server not found"), "{message}");
         }
@@ -345,7 +345,7 @@ async fn auth_errors_are_typed_and_never_leak_the_token(app: &TestApp) {
         .await
         .unwrap_err();
     match &err {
-        ClientError::Unauthorized(message) => {
+        RegistryClientError::Unauthorized(message) => {
             assert!(message.contains("Invalid or expired"), "{message}")
         }
         other => panic!("expected Unauthorized, got {other:?}"),
@@ -359,7 +359,10 @@ async fn auth_errors_are_typed_and_never_leak_the_token(app: &TestApp) {
         .publish(&doc("com.example/auth", "1.0.0"))
         .await
         .unwrap_err();
-    assert!(matches!(err, ClientError::Unauthorized(_)), "{err:?}");
+    assert!(
+        matches!(err, RegistryClientError::Unauthorized(_)),
+        "{err:?}"
+    );
 
     // A token for another namespace: 403 with the registry's own message.
     let other_ns = app.token(&[(Action::Publish, "com.other/*")]);
@@ -369,7 +372,7 @@ async fn auth_errors_are_typed_and_never_leak_the_token(app: &TestApp) {
         .await
         .unwrap_err();
     match &err {
-        ClientError::Forbidden(message) => assert_eq!(
+        RegistryClientError::Forbidden(message) => assert_eq!(
             message,
             "You do not have permission to publish this server. You have permission to publish: com.other/*. \
              Attempting to publish: com.example/auth"
@@ -398,7 +401,7 @@ async fn auth_errors_are_typed_and_never_leak_the_token(app: &TestApp) {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, ClientError::Forbidden(m) if m.contains("publish or edit")),
+        matches!(&err, RegistryClientError::Forbidden(m) if m.contains("publish or edit")),
         "{err:?}"
     );
 
@@ -412,7 +415,7 @@ async fn auth_errors_are_typed_and_never_leak_the_token(app: &TestApp) {
         .publish(&doc("com.example/auth", "1.0.0"))
         .await
         .unwrap_err();
-    assert!(matches!(err, ClientError::Transport(_)), "{err:?}");
+    assert!(matches!(err, RegistryClientError::Transport(_)), "{err:?}");
     assert!(!err.to_string().contains(bad_token));
 }
 
@@ -469,7 +472,7 @@ async fn status_changes_and_deletes(app: &TestApp) {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, ClientError::Http { status: 400, message } if message.contains("No changes")),
+        matches!(&err, RegistryClientError::Http { status: 400, message } if message.contains("No changes")),
         "{err:?}"
     );
 
@@ -613,7 +616,7 @@ async fn edit_replaces_a_version(app: &TestApp) {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, ClientError::Http { status: 400, message } if message.contains("must match")),
+        matches!(&err, RegistryClientError::Http { status: 400, message } if message.contains("must match")),
         "{err:?}"
     );
     // A publish-only token may not edit.
@@ -622,7 +625,7 @@ async fn edit_replaces_a_version(app: &TestApp) {
         .unwrap();
     assert!(matches!(
         publisher.edit(name, "1.0.0", &changed).await,
-        Err(ClientError::Forbidden(_))
+        Err(RegistryClientError::Forbidden(_))
     ));
 }
 
@@ -665,7 +668,7 @@ async fn base_url_forms_and_api_prefixes(app: &TestApp) {
         .unwrap();
     let err = wrong.list_page(&ListOptions::new()).await.unwrap_err();
     match err {
-        ClientError::NotFound(message) => {
+        RegistryClientError::NotFound(message) => {
             assert!(message.contains("/v9/servers"), "{message}")
         }
         other => panic!("expected NotFound, got {other:?}"),
@@ -689,7 +692,7 @@ async fn connection_refused_is_a_transport_error_naming_the_url() {
         .unwrap();
     let err = client.get_latest("com.example/x").await.unwrap_err();
     match &err {
-        ClientError::Transport(message) => {
+        RegistryClientError::Transport(message) => {
             assert!(
                 message.contains(&format!(
                     "{base}/v0.1/servers/com.example%2Fx/versions/latest"
@@ -702,7 +705,7 @@ async fn connection_refused_is_a_transport_error_naming_the_url() {
     }
     assert!(matches!(
         client.check_openapi().await,
-        Err(ClientError::Transport(_))
+        Err(RegistryClientError::Transport(_))
     ));
 }
 
@@ -812,7 +815,7 @@ async fn a_foreign_registry_with_problem_json_and_yaml_openapi() {
     assert_eq!(info.version.as_deref(), Some("1.0.0"));
 
     match client.list_page(&ListOptions::new().limit(1000)).await {
-        Err(ClientError::Http {
+        Err(RegistryClientError::Http {
             status: 422,
             message,
         }) => assert_eq!(
@@ -825,7 +828,7 @@ async fn a_foreign_registry_with_problem_json_and_yaml_openapi() {
     assert!(err.is_not_found());
     assert!(err.to_string().contains("Server not found"), "{err}");
     match client.health().await {
-        Err(ClientError::Http {
+        Err(RegistryClientError::Http {
             status: 502,
             message,
         }) => {
@@ -853,7 +856,7 @@ async fn an_incompatible_openapi_document_is_refused() {
     let server = tokio::spawn(async move { axum::serve(listener, router).await });
     let client = RegistryClient::new(&format!("http://{addr}")).unwrap();
     match client.check_openapi().await {
-        Err(ClientError::Incompatible { url, message }) => {
+        Err(RegistryClientError::Incompatible { url, message }) => {
             assert_eq!(url, format!("http://{addr}/openapi.json"));
             assert!(message.contains("2025-12-01"), "{message}");
         }

@@ -45,7 +45,7 @@ use clap::{ArgGroup, Args};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Map, Value};
 use thv_core::api::{ServerStatus, format_timestamp};
-use thv_core::client::{ClientError, RegistryClient};
+use thv_core::client::{RegistryClient, RegistryClientError};
 use thv_core::registry_file::{FileEntry, FileKind, RegistryDocument};
 use thv_core::server::{CURRENT_SCHEMA_URL, CURRENT_SCHEMA_VERSION};
 use thv_core::validate::{
@@ -232,7 +232,11 @@ impl Reporter {
         };
         thv_core::outln!(
             "Summary: {} {verb}{replaced}, {skipped} skipped ({} invalid, {} exists, {} deleted), {} failed",
-            c.imported, c.invalid, c.exists, c.deleted, c.failed
+            c.imported,
+            c.invalid,
+            c.exists,
+            c.deleted,
+            c.failed
         );
         i32::from(c.invalid > 0 || c.failed > 0)
     }
@@ -489,10 +493,10 @@ fn into_file(
 }
 
 /// Whether a publish error says that the version exists already.
-fn is_duplicate(e: &ClientError) -> bool {
+fn is_duplicate(e: &RegistryClientError) -> bool {
     match e {
-        ClientError::Http { status: 409, .. } => true,
-        ClientError::Http {
+        RegistryClientError::Http { status: 409, .. } => true,
+        RegistryClientError::Http {
             status: 400,
             message,
         } => message.contains("already exists") || message.contains("duplicate version"),
@@ -553,10 +557,10 @@ async fn to_api(
             }
             Err(err) => {
                 match &err {
-                    ClientError::Unauthorized(_) => {
+                    RegistryClientError::Unauthorized(_) => {
                         abort = Some(format!("{} refused the token", client.base_url()));
                     }
-                    ClientError::Transport(_) => {
+                    RegistryClientError::Transport(_) => {
                         transport_errors += 1;
                         if transport_errors >= MAX_TRANSPORT_ERRORS_IN_A_ROW {
                             abort = Some(format!("{} does not answer", client.base_url()));

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 use thv::clients::{
-    Change, ClientError, ClientKind, ClientPaths, entries, installed, register, unregister,
+    Change, ClientConfigError, ClientKind, ClientPaths, entries, installed, register, unregister,
 };
 use thv::proxy::ProxyMode;
 
@@ -255,7 +255,7 @@ fn malformed_files_are_refused_and_left_alone() {
     }
     fs::write(&file, b"{\"a\": \"\xff\"}").unwrap();
     let err = register(&paths, ClientKind::Cursor, "x", URL, HTTP).unwrap_err();
-    assert!(matches!(err, ClientError::Malformed { .. }), "{err}");
+    assert!(matches!(err, ClientConfigError::Malformed { .. }), "{err}");
     assert!(err.to_string().contains("not UTF-8"), "{err}");
 }
 

@@ -10,9 +10,9 @@ use url::Url;
 #[cfg(doc)]
 use super::{API_PREFIX_V0, Pager};
 use super::{
-    ClientError, DEFAULT_API_PREFIX, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_PAGES,
-    DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_SERVERS, DEFAULT_TIMEOUT, DEFAULT_USER_AGENT, REDACTED,
-    RegistryClient,
+    DEFAULT_API_PREFIX, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_PAGES, DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_MAX_SERVERS, DEFAULT_TIMEOUT, DEFAULT_USER_AGENT, REDACTED, RegistryClient,
+    RegistryClientError,
 };
 use crate::output::error_chain;
 
@@ -140,7 +140,7 @@ impl RegistryClientBuilder {
     }
 
     /// Checks the settings and builds the client.
-    pub fn build(self) -> Result<RegistryClient, ClientError> {
+    pub fn build(self) -> Result<RegistryClient, RegistryClientError> {
         let base = parse_base_url(&self.base_url)?;
         let api_prefix = normalize_prefix(&self.api_prefix)?;
         let token = match self.token {
@@ -148,15 +148,17 @@ impl RegistryClientBuilder {
             Some(t) => Some(check_token(&t)?),
         };
         if self.timeout.is_zero() {
-            return Err(ClientError::Config("the timeout must be positive".into()));
+            return Err(RegistryClientError::Config(
+                "the timeout must be positive".into(),
+            ));
         }
         if self.max_pages == 0 || self.max_servers == 0 || self.max_response_bytes == 0 {
-            return Err(ClientError::Config(
+            return Err(RegistryClientError::Config(
                 "max_pages, max_servers and max_response_bytes must be positive".into(),
             ));
         }
         let user_agent = HeaderValue::from_str(&self.user_agent).map_err(|_| {
-            ClientError::Config(format!(
+            RegistryClientError::Config(format!(
                 "the User-Agent {:?} is not a valid header value",
                 self.user_agent
             ))
@@ -173,7 +175,10 @@ impl RegistryClientBuilder {
             http = http.tls_certs_merge(certs);
         }
         let http = http.build().map_err(|e| {
-            ClientError::Config(format!("cannot build the HTTP client: {}", error_chain(&e)))
+            RegistryClientError::Config(format!(
+                "cannot build the HTTP client: {}",
+                error_chain(&e)
+            ))
         })?;
         Ok(RegistryClient {
             http,
@@ -188,10 +193,10 @@ impl RegistryClientBuilder {
     }
 }
 
-fn parse_base_url(raw: &str) -> Result<Url, ClientError> {
+fn parse_base_url(raw: &str) -> Result<Url, RegistryClientError> {
     let raw = raw.trim();
     let mut url = Url::parse(raw)
-        .map_err(|e| ClientError::Config(format!("invalid registry URL {raw:?}: {e}")))?;
+        .map_err(|e| RegistryClientError::Config(format!("invalid registry URL {raw:?}: {e}")))?;
     let shown = || {
         let mut u = url.clone();
         let _ = u.set_password(None);
@@ -199,19 +204,19 @@ fn parse_base_url(raw: &str) -> Result<Url, ClientError> {
         u.to_string()
     };
     if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
-        return Err(ClientError::Config(format!(
+        return Err(RegistryClientError::Config(format!(
             "invalid registry URL {}: must be an http:// or https:// URL",
             shown()
         )));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(ClientError::Config(format!(
+        return Err(RegistryClientError::Config(format!(
             "invalid registry URL {}: credentials in the URL are not supported, use a bearer token",
             shown()
         )));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(ClientError::Config(format!(
+        return Err(RegistryClientError::Config(format!(
             "invalid registry URL {}: it must not have a query or fragment",
             shown()
         )));
@@ -221,7 +226,7 @@ fn parse_base_url(raw: &str) -> Result<Url, ClientError> {
     Ok(url)
 }
 
-fn normalize_prefix(raw: &str) -> Result<String, ClientError> {
+fn normalize_prefix(raw: &str) -> Result<String, RegistryClientError> {
     let trimmed = raw.trim().trim_matches('/');
     let ok = trimmed.split('/').all(|seg| {
         !seg.is_empty()
@@ -232,32 +237,34 @@ fn normalize_prefix(raw: &str) -> Result<String, ClientError> {
                 .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
     });
     if trimmed.is_empty() || !ok {
-        return Err(ClientError::Config(format!(
+        return Err(RegistryClientError::Config(format!(
             "invalid API prefix {raw:?}: expected a path such as /v0.1 or /v0"
         )));
     }
     Ok(format!("/{trimmed}"))
 }
 
-pub(super) fn check_token(token: &str) -> Result<String, ClientError> {
+pub(super) fn check_token(token: &str) -> Result<String, RegistryClientError> {
     let token = token.trim();
     if token.is_empty() {
-        return Err(ClientError::Config("the bearer token is empty".into()));
+        return Err(RegistryClientError::Config(
+            "the bearer token is empty".into(),
+        ));
     }
     if HeaderValue::from_str(&format!("Bearer {token}")).is_err() {
-        return Err(ClientError::Config(
+        return Err(RegistryClientError::Config(
             "the bearer token contains characters that cannot be sent in an HTTP header".into(),
         ));
     }
     Ok(token.to_string())
 }
 
-fn load_certs(source: &CaSource) -> Result<Vec<reqwest::Certificate>, ClientError> {
+fn load_certs(source: &CaSource) -> Result<Vec<reqwest::Certificate>, RegistryClientError> {
     let (bytes, origin) = match source {
         CaSource::Pem(bytes) => (bytes.clone(), "the PEM CA certificate".to_string()),
         CaSource::File(path) => (
             std::fs::read(path).map_err(|e| {
-                ClientError::Config(format!(
+                RegistryClientError::Config(format!(
                     "cannot read the CA certificate file {}: {e}",
                     path.display()
                 ))
@@ -266,10 +273,10 @@ fn load_certs(source: &CaSource) -> Result<Vec<reqwest::Certificate>, ClientErro
         ),
     };
     let certs = reqwest::Certificate::from_pem_bundle(&bytes).map_err(|e| {
-        ClientError::Config(format!("{origin} is not valid PEM: {}", error_chain(&e)))
+        RegistryClientError::Config(format!("{origin} is not valid PEM: {}", error_chain(&e)))
     })?;
     if certs.is_empty() {
-        return Err(ClientError::Config(format!(
+        return Err(RegistryClientError::Config(format!(
             "{origin} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
         )));
     }
@@ -290,14 +297,14 @@ mod tests {
             "mailto:a@b",
         ] {
             let e = RegistryClient::new(bad).unwrap_err();
-            assert!(matches!(e, ClientError::Config(_)), "{bad}: {e}");
+            assert!(matches!(e, RegistryClientError::Config(_)), "{bad}: {e}");
             assert!(!e.to_string().contains("pw"), "{e}");
         }
         assert!(matches!(
             RegistryClient::builder("http://h")
                 .api_prefix("/v0/../x")
                 .build(),
-            Err(ClientError::Config(_))
+            Err(RegistryClientError::Config(_))
         ));
         let e = RegistryClient::builder("http://h")
             .token("abc\ndef")
@@ -308,7 +315,7 @@ mod tests {
             RegistryClient::builder("http://h")
                 .ca_cert_pem(b"not pem".to_vec())
                 .build(),
-            Err(ClientError::Config(_))
+            Err(RegistryClientError::Config(_))
         ));
         let e = RegistryClient::builder("http://h")
             .ca_cert_file("/nonexistent/ca.pem")

@@ -1,4 +1,4 @@
-//! [`ClientError`], and the messages of error bodies.
+//! [`RegistryClientError`], and the messages of error bodies.
 
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -11,7 +11,7 @@ const MAX_MESSAGE_CHARS: usize = 500;
 
 /// Everything that can go wrong with a registry call.
 #[derive(Debug, thiserror::Error)]
-pub enum ClientError {
+pub enum RegistryClientError {
     /// The client could not be built: a bad base URL, API prefix, token, CA certificate or timeout.
     #[error("invalid registry client configuration: {0}")]
     Config(String),
@@ -52,8 +52,8 @@ pub enum ClientError {
     TooManyServers { max_servers: usize },
 }
 
-impl ClientError {
-    /// The HTTP status the registry answered, when this error is one. `None` for [`ClientError::Unauthorized`],
+impl RegistryClientError {
+    /// The HTTP status the registry answered, when this error is one. `None` for [`RegistryClientError::Unauthorized`],
     /// which is also raised locally when a write is attempted without a token.
     pub fn status(&self) -> Option<u16> {
         match self {

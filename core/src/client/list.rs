@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
 use super::url::Seg;
-use super::{ClientError, RegistryClient};
+use super::{RegistryClient, RegistryClientError};
 use crate::api::{ServerList, format_timestamp};
 use crate::server::ServerJson;
 
@@ -102,8 +102,8 @@ impl ListOptions {
 /// A page-by-page walk of `GET servers`, from [`RegistryClient::pages`].
 ///
 /// `next_page` yields each page until the registry returns no `nextCursor`, then `None`. An error ends the walk:
-/// a failed request, the page cap reached with more to come ([`ClientError::TooManyPages`]), more server versions
-/// than the server cap ([`ClientError::TooManyServers`]), or a registry that answers the cursor it was given.
+/// a failed request, the page cap reached with more to come ([`RegistryClientError::TooManyPages`]), more server versions
+/// than the server cap ([`RegistryClientError::TooManyServers`]), or a registry that answers the cursor it was given.
 #[derive(Debug)]
 pub struct Pager<S = ServerJson> {
     pub(super) client: RegistryClient,
@@ -116,13 +116,13 @@ pub struct Pager<S = ServerJson> {
 
 impl<S: DeserializeOwned> Pager<S> {
     /// The next page, or `None` once the last page was returned or an error was.
-    pub async fn next_page(&mut self) -> Option<Result<ServerList<S>, ClientError>> {
+    pub async fn next_page(&mut self) -> Option<Result<ServerList<S>, RegistryClientError>> {
         if self.done {
             return None;
         }
         if self.pages >= self.client.max_pages {
             self.done = true;
-            return Some(Err(ClientError::TooManyPages {
+            return Some(Err(RegistryClientError::TooManyPages {
                 max_pages: self.client.max_pages,
             }));
         }
@@ -137,7 +137,7 @@ impl<S: DeserializeOwned> Pager<S> {
         self.servers += page.servers.len();
         if self.servers > self.client.max_servers {
             self.done = true;
-            return Some(Err(ClientError::TooManyServers {
+            return Some(Err(RegistryClientError::TooManyServers {
                 max_servers: self.client.max_servers,
             }));
         }
@@ -146,7 +146,7 @@ impl<S: DeserializeOwned> Pager<S> {
             self.done = true;
             let mut url = self.client.api_url(&[Seg::Lit("servers")]).ok()?;
             url.query_pairs_mut().extend_pairs(self.opts.query_pairs());
-            return Some(Err(ClientError::Decode {
+            return Some(Err(RegistryClientError::Decode {
                 url: url.to_string(),
                 message: "the registry answered the same nextCursor it was given; pagination would not end"
                     .into(),

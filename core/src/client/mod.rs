@@ -2,7 +2,7 @@
 //! `thv-registry-api` and by other subregistries.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), thv_core::client::ClientError> {
+//! # async fn demo() -> Result<(), thv_core::client::RegistryClientError> {
 //! use thv_core::client::{ListOptions, RegistryClient};
 //!
 //! let client = RegistryClient::builder("https://registry.example.com/registry/prod")
@@ -38,7 +38,7 @@
 //!
 //! # Errors
 //!
-//! Every call returns a [`ClientError`]. Error bodies are read in both shapes registries use: `{"error": "..."}`
+//! Every call returns a [`RegistryClientError`]. Error bodies are read in both shapes registries use: `{"error": "..."}`
 //! (this project, ToolHive's registry server) and huma's problem+json `{"title", "status", "detail", "errors"}`
 //! (the official registry); anything else is quoted (whitespace collapsed, truncated). 401, 403 and 404 get their
 //! own variants so that callers can say "server X not found" or "log in again".
@@ -72,7 +72,7 @@ use crate::server::ServerJson;
 use crate::validate::ValidationResult;
 
 pub use builder::RegistryClientBuilder;
-pub use error::{ClientError, parse_error_body};
+pub use error::{RegistryClientError, parse_error_body};
 pub use list::{ListOptions, Pager};
 pub use openapi::{OPENAPI_REQUIRED_DESCRIPTION, OPENAPI_REQUIRED_VERSION, OpenApiInfo};
 
@@ -141,7 +141,7 @@ impl fmt::Debug for RegistryClient {
 
 impl RegistryClient {
     /// A client with every default (no token, 30 s timeout, `/v0.1`).
-    pub fn new(base_url: &str) -> Result<Self, ClientError> {
+    pub fn new(base_url: &str) -> Result<Self, RegistryClientError> {
         Self::builder(base_url).build()
     }
 
@@ -151,7 +151,7 @@ impl RegistryClient {
     }
 
     /// This client with another token (same connection pool).
-    pub fn with_token(&self, token: impl Into<String>) -> Result<Self, ClientError> {
+    pub fn with_token(&self, token: impl Into<String>) -> Result<Self, RegistryClientError> {
         let token = check_token(&token.into())?;
         Ok(Self {
             token: Some(token),
@@ -185,7 +185,7 @@ impl RegistryClient {
     // ---- reads ----------------------------------------------------------------------------------------------
 
     /// One page of `GET servers`.
-    pub async fn list_page(&self, opts: &ListOptions) -> Result<ServerList, ClientError> {
+    pub async fn list_page(&self, opts: &ListOptions) -> Result<ServerList, RegistryClientError> {
         self.list_page_as(opts).await
     }
 
@@ -193,7 +193,7 @@ impl RegistryClient {
     pub async fn list_page_as<S: DeserializeOwned>(
         &self,
         opts: &ListOptions,
-    ) -> Result<ServerList<S>, ClientError> {
+    ) -> Result<ServerList<S>, RegistryClientError> {
         let mut url = self.api_url(&[Seg::Lit("servers")])?;
         let pairs = opts.query_pairs();
         if !pairs.is_empty() {
@@ -222,9 +222,12 @@ impl RegistryClient {
     }
 
     /// Every page of `GET servers`, concatenated. The page size is `opts.limit`, else [`LIST_ALL_PAGE_SIZE`].
-    /// Fails with [`ClientError::TooManyPages`] or [`ClientError::TooManyServers`] past the caps (never a silently
+    /// Fails with [`RegistryClientError::TooManyPages`] or [`RegistryClientError::TooManyServers`] past the caps (never a silently
     /// truncated list).
-    pub async fn list_all(&self, opts: &ListOptions) -> Result<Vec<ServerResponse>, ClientError> {
+    pub async fn list_all(
+        &self,
+        opts: &ListOptions,
+    ) -> Result<Vec<ServerResponse>, RegistryClientError> {
         self.list_all_as(opts).await
     }
 
@@ -232,7 +235,7 @@ impl RegistryClient {
     pub async fn list_all_as<S: DeserializeOwned>(
         &self,
         opts: &ListOptions,
-    ) -> Result<Vec<ServerResponse<S>>, ClientError> {
+    ) -> Result<Vec<ServerResponse<S>>, RegistryClientError> {
         let mut opts = opts.clone();
         opts.limit.get_or_insert(LIST_ALL_PAGE_SIZE);
         let mut pager = self.pages_as::<S>(&opts);
@@ -244,12 +247,12 @@ impl RegistryClient {
     }
 
     /// Every version of one server (`GET servers/{name}/versions`), newest publish first.
-    /// [`ClientError::NotFound`] when the server has no (visible) version.
+    /// [`RegistryClientError::NotFound`] when the server has no (visible) version.
     pub async fn versions(
         &self,
         name: &str,
         include_deleted: bool,
-    ) -> Result<ServerList, ClientError> {
+    ) -> Result<ServerList, RegistryClientError> {
         let mut url = self.api_url(&[Seg::Lit("servers"), Seg::Enc(name), Seg::Lit("versions")])?;
         if include_deleted {
             url.query_pairs_mut().append_pair("include_deleted", "true");
@@ -259,12 +262,12 @@ impl RegistryClient {
             .await
     }
 
-    /// One version of a server. [`ClientError::NotFound`] when it does not exist or is deleted.
+    /// One version of a server. [`RegistryClientError::NotFound`] when it does not exist or is deleted.
     pub async fn get_version(
         &self,
         name: &str,
         version: &str,
-    ) -> Result<ServerResponse, ClientError> {
+    ) -> Result<ServerResponse, RegistryClientError> {
         self.get_version_with(name, version, false).await
     }
 
@@ -274,7 +277,7 @@ impl RegistryClient {
         name: &str,
         version: &str,
         include_deleted: bool,
-    ) -> Result<ServerResponse, ClientError> {
+    ) -> Result<ServerResponse, RegistryClientError> {
         let mut url = self.version_url(name, version, None)?;
         if include_deleted {
             url.query_pairs_mut().append_pair("include_deleted", "true");
@@ -289,7 +292,7 @@ impl RegistryClient {
     }
 
     /// The version flagged `isLatest` (`GET servers/{name}/versions/latest`).
-    pub async fn get_latest(&self, name: &str) -> Result<ServerResponse, ClientError> {
+    pub async fn get_latest(&self, name: &str) -> Result<ServerResponse, RegistryClientError> {
         self.get_version(name, "latest").await
     }
 
@@ -300,7 +303,7 @@ impl RegistryClient {
     pub async fn publish<T: Serialize + ?Sized>(
         &self,
         doc: &T,
-    ) -> Result<ServerResponse, ClientError> {
+    ) -> Result<ServerResponse, RegistryClientError> {
         let url = self.api_url(&[Seg::Lit("publish")])?;
         let body = to_body(doc)?;
         self.call(Method::POST, url, Some(body), Auth::Required, None)
@@ -313,7 +316,7 @@ impl RegistryClient {
         name: &str,
         version: &str,
         doc: &T,
-    ) -> Result<ServerResponse, ClientError> {
+    ) -> Result<ServerResponse, RegistryClientError> {
         let url = self.version_url(name, version, None)?;
         let body = to_body(doc)?;
         let what = format!("server {name:?} version {version:?}");
@@ -327,7 +330,7 @@ impl RegistryClient {
         &self,
         name: &str,
         version: &str,
-    ) -> Result<ServerResponse, ClientError> {
+    ) -> Result<ServerResponse, RegistryClientError> {
         let url = self.version_url(name, version, None)?;
         let what = format!("server {name:?} version {version:?}");
         self.call(Method::DELETE, url, None, Auth::Required, Some(&what))
@@ -340,7 +343,7 @@ impl RegistryClient {
         name: &str,
         version: &str,
         req: &StatusUpdateRequest,
-    ) -> Result<ServerResponse, ClientError> {
+    ) -> Result<ServerResponse, RegistryClientError> {
         let url = self.version_url(name, version, Some("status"))?;
         let what = format!("server {name:?} version {version:?}");
         self.call(
@@ -358,7 +361,7 @@ impl RegistryClient {
         &self,
         name: &str,
         req: &StatusUpdateRequest,
-    ) -> Result<AllVersionsStatusResponse, ClientError> {
+    ) -> Result<AllVersionsStatusResponse, RegistryClientError> {
         let url = self.api_url(&[Seg::Lit("servers"), Seg::Enc(name), Seg::Lit("status")])?;
         let what = format!("server {name:?}");
         self.call(
@@ -375,7 +378,7 @@ impl RegistryClient {
     pub async fn validate<T: Serialize + ?Sized>(
         &self,
         doc: &T,
-    ) -> Result<ValidationResult, ClientError> {
+    ) -> Result<ValidationResult, RegistryClientError> {
         let url = self.api_url(&[Seg::Lit("validate")])?;
         self.call(Method::POST, url, Some(to_body(doc)?), Auth::Optional, None)
             .await
@@ -383,16 +386,16 @@ impl RegistryClient {
 
     // ---- meta -----------------------------------------------------------------------------------------------
 
-    /// `GET health`. A registry whose database is down answers 503: [`ClientError::Http`].
-    pub async fn health(&self) -> Result<Health, ClientError> {
+    /// `GET health`. A registry whose database is down answers 503: [`RegistryClientError::Http`].
+    pub async fn health(&self) -> Result<Health, RegistryClientError> {
         let url = self.api_url(&[Seg::Lit("health")])?;
         self.call(Method::GET, url, None, Auth::Optional, None)
             .await
     }
 }
 
-fn to_body<T: Serialize + ?Sized>(doc: &T) -> Result<Vec<u8>, ClientError> {
+fn to_body<T: Serialize + ?Sized>(doc: &T) -> Result<Vec<u8>, RegistryClientError> {
     serde_json::to_vec(doc).map_err(|e| {
-        ClientError::InvalidArgument(format!("the request body does not serialize: {e}"))
+        RegistryClientError::InvalidArgument(format!("the request body does not serialize: {e}"))
     })
 }

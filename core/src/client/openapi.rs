@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde_json::Value;
 
 use super::request::Auth;
-use super::{ClientError, RegistryClient};
+use super::{RegistryClient, RegistryClientError};
 
 /// The `info.version` ToolHive requires of a registry's OpenAPI document.
 pub const OPENAPI_REQUIRED_VERSION: &str = "1.0.0";
@@ -56,7 +56,7 @@ impl RegistryClient {
     /// Fetches the registry's OpenAPI `info`: `{base}/openapi.json` first, then `{base}/openapi.yaml` when the JSON
     /// document is missing or unreadable. Only `info.title`, `info.version` and `info.description` are read (the
     /// YAML by a small line-based extraction, which handles plain, quoted, multi-line and block scalars).
-    pub async fn fetch_openapi(&self) -> Result<OpenApiInfo, ClientError> {
+    pub async fn fetch_openapi(&self) -> Result<OpenApiInfo, RegistryClientError> {
         let json_url = self.root_url("openapi.json");
         let (status, body) = self
             .execute(
@@ -96,12 +96,12 @@ impl RegistryClient {
         let info = if text.trim_start().starts_with('{') {
             serde_json::from_str::<Value>(&text)
                 .map(|doc| info_from_json(yaml_url.as_str(), &doc))
-                .map_err(|e| ClientError::Decode {
+                .map_err(|e| RegistryClientError::Decode {
                     url: yaml_url.to_string(),
                     message: format!("not JSON nor YAML: {e}"),
                 })?
         } else {
-            let fields = yaml_info(&text).ok_or_else(|| ClientError::Decode {
+            let fields = yaml_info(&text).ok_or_else(|| RegistryClientError::Decode {
                 url: yaml_url.to_string(),
                 message: format!(
                     "no top-level info mapping found (and {json_url} failed: {json_failure})"
@@ -118,12 +118,12 @@ impl RegistryClient {
     }
 
     /// [`fetch_openapi`](Self::fetch_openapi), then ToolHive's compatibility rule
-    /// ([`OpenApiInfo::incompatibility`]): [`ClientError::Incompatible`] when it fails.
-    pub async fn check_openapi(&self) -> Result<OpenApiInfo, ClientError> {
+    /// ([`OpenApiInfo::incompatibility`]): [`RegistryClientError::Incompatible`] when it fails.
+    pub async fn check_openapi(&self) -> Result<OpenApiInfo, RegistryClientError> {
         let info = self.fetch_openapi().await?;
         match info.incompatibility() {
             None => Ok(info),
-            Some(message) => Err(ClientError::Incompatible {
+            Some(message) => Err(RegistryClientError::Incompatible {
                 url: info.url,
                 message,
             }),

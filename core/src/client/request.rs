@@ -1,4 +1,4 @@
-//! Sending a request, reading its answer within the size cap, and turning failures into [`ClientError`]s.
+//! Sending a request, reading its answer within the size cap, and turning failures into [`RegistryClientError`]s.
 
 use std::time::Duration;
 
@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use super::error::error_message;
-use super::{ClientError, REDACTED, RegistryClient};
+use super::{REDACTED, RegistryClient, RegistryClientError};
 use crate::output::error_chain;
 
 /// Whether a request needs the bearer token.
@@ -19,7 +19,7 @@ pub(super) enum Auth {
 }
 
 impl RegistryClient {
-    /// Sends a request and decodes a 2xx JSON answer; any other answer becomes the matching [`ClientError`].
+    /// Sends a request and decodes a 2xx JSON answer; any other answer becomes the matching [`RegistryClientError`].
     pub(super) async fn call<T: DeserializeOwned>(
         &self,
         method: Method,
@@ -27,14 +27,14 @@ impl RegistryClient {
         body: Option<Vec<u8>>,
         auth: Auth,
         what: Option<&str>,
-    ) -> Result<T, ClientError> {
+    ) -> Result<T, RegistryClientError> {
         let (status, bytes) = self
             .execute(method.clone(), url.clone(), body, auth, "application/json")
             .await?;
         if !status.is_success() {
             return Err(self.status_error(status, &bytes, &method, &url, what));
         }
-        serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode {
+        serde_json::from_slice(&bytes).map_err(|e| RegistryClientError::Decode {
             url: url.to_string(),
             message: self.scrub(format!("{e} (HTTP {})", status.as_u16())),
         })
@@ -48,9 +48,9 @@ impl RegistryClient {
         body: Option<Vec<u8>>,
         auth: Auth,
         accept: &'static str,
-    ) -> Result<(StatusCode, Vec<u8>), ClientError> {
+    ) -> Result<(StatusCode, Vec<u8>), RegistryClientError> {
         if auth == Auth::Required && self.token.is_none() {
-            return Err(ClientError::Unauthorized(format!(
+            return Err(RegistryClientError::Unauthorized(format!(
                 "{method} {url} needs a registry token, and none is configured"
             )));
         }
@@ -69,7 +69,7 @@ impl RegistryClient {
             .await
             .map_err(|e| self.transport_error(&method, &url, e))?;
         let status = resp.status();
-        let too_large = || ClientError::Decode {
+        let too_large = || RegistryClientError::Decode {
             url: url.to_string(),
             message: format!(
                 "the response body is larger than {} bytes",
@@ -96,7 +96,12 @@ impl RegistryClient {
         Ok((status, bytes))
     }
 
-    fn transport_error(&self, method: &Method, url: &Url, e: reqwest::Error) -> ClientError {
+    fn transport_error(
+        &self,
+        method: &Method,
+        url: &Url,
+        e: reqwest::Error,
+    ) -> RegistryClientError {
         let kind = if e.is_timeout() {
             format!("timed out after {}", humanize(self.timeout))
         } else if e.is_connect() {
@@ -105,7 +110,7 @@ impl RegistryClient {
             "no answer".to_string()
         };
         let detail = error_chain(&e.without_url());
-        ClientError::Transport(self.scrub(format!("{method} {url}: {kind}: {detail}")))
+        RegistryClientError::Transport(self.scrub(format!("{method} {url}: {kind}: {detail}")))
     }
 
     pub(super) fn status_error(
@@ -115,16 +120,16 @@ impl RegistryClient {
         method: &Method,
         url: &Url,
         what: Option<&str>,
-    ) -> ClientError {
+    ) -> RegistryClientError {
         let message = self.scrub(error_message(status, body));
         match status {
-            StatusCode::UNAUTHORIZED => ClientError::Unauthorized(message),
-            StatusCode::FORBIDDEN => ClientError::Forbidden(message),
-            StatusCode::NOT_FOUND => ClientError::NotFound(self.scrub(match what {
+            StatusCode::UNAUTHORIZED => RegistryClientError::Unauthorized(message),
+            StatusCode::FORBIDDEN => RegistryClientError::Forbidden(message),
+            StatusCode::NOT_FOUND => RegistryClientError::NotFound(self.scrub(match what {
                 Some(what) => format!("{what} ({method} {url}): {message}"),
                 None => format!("{method} {url}: {message}"),
             })),
-            _ => ClientError::Http {
+            _ => RegistryClientError::Http {
                 status: status.as_u16(),
                 message,
             },
@@ -167,11 +172,13 @@ mod tests {
             &url,
             None,
         );
-        assert!(matches!(&e, ClientError::Forbidden(m) if m == "no permission for [REDACTED]"));
+        assert!(
+            matches!(&e, RegistryClientError::Forbidden(m) if m == "no permission for [REDACTED]")
+        );
         let problem = br#"{"title":"Unauthorized","status":401,"detail":"Invalid or expired Registry JWT token"}"#;
         let e = client.status_error(StatusCode::UNAUTHORIZED, problem, &Method::POST, &url, None);
         assert!(
-            matches!(&e, ClientError::Unauthorized(m) if m == "Invalid or expired Registry JWT token")
+            matches!(&e, RegistryClientError::Unauthorized(m) if m == "Invalid or expired Registry JWT token")
         );
         let e = client.status_error(
             StatusCode::NOT_FOUND,
@@ -191,7 +198,7 @@ mod tests {
             None,
         );
         assert!(
-            matches!(&e, ClientError::Http { status: 422, message } if message == "validation failed")
+            matches!(&e, RegistryClientError::Http { status: 422, message } if message == "validation failed")
         );
         let debug = format!("{client:?}");
         assert!(!debug.contains("s3cr3t"), "{debug}");

@@ -3,7 +3,7 @@
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use url::Url;
 
-use super::{ClientError, RegistryClient};
+use super::{RegistryClient, RegistryClientError};
 
 /// Characters percent-encoded in a path segment: everything except RFC 3986 unreserved characters.
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -22,7 +22,7 @@ pub(super) enum Seg<'a> {
 
 impl RegistryClient {
     /// `{base}{prefix}/seg/seg...`, names and versions percent-encoded.
-    pub(super) fn api_url(&self, segments: &[Seg<'_>]) -> Result<Url, ClientError> {
+    pub(super) fn api_url(&self, segments: &[Seg<'_>]) -> Result<Url, RegistryClientError> {
         let mut path = format!(
             "{}{}",
             self.base.path().trim_end_matches('/'),
@@ -45,7 +45,7 @@ impl RegistryClient {
         name: &str,
         version: &str,
         tail: Option<&'static str>,
-    ) -> Result<Url, ClientError> {
+    ) -> Result<Url, RegistryClientError> {
         let mut segs = vec![
             Seg::Lit("servers"),
             Seg::Enc(name),
@@ -70,14 +70,14 @@ impl RegistryClient {
 }
 
 /// Percent-encodes a server name or version as one path segment (`/` → `%2F`, `+` → `%2B`).
-fn encode_segment(s: &str) -> Result<String, ClientError> {
+fn encode_segment(s: &str) -> Result<String, RegistryClientError> {
     if s.is_empty() {
-        return Err(ClientError::InvalidArgument(
+        return Err(RegistryClientError::InvalidArgument(
             "a server name or version must not be empty".into(),
         ));
     }
     if s == "." || s == ".." {
-        return Err(ClientError::InvalidArgument(format!(
+        return Err(RegistryClientError::InvalidArgument(format!(
             "{s:?} cannot be a server name or version (it is a relative path segment)"
         )));
     }
@@ -124,11 +124,11 @@ mod tests {
         );
         assert!(matches!(
             c.version_url("a/b", "..", None),
-            Err(ClientError::InvalidArgument(_))
+            Err(RegistryClientError::InvalidArgument(_))
         ));
         assert!(matches!(
             c.version_url("", "1", None),
-            Err(ClientError::InvalidArgument(_))
+            Err(RegistryClientError::InvalidArgument(_))
         ));
         assert_eq!(encode_segment("a b%c?#é").unwrap(), "a%20b%25c%3F%23%C3%A9");
     }

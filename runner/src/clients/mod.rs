@@ -52,8 +52,8 @@ pub struct ClientPaths {
 
 impl ClientPaths {
     /// The current user's directories.
-    pub fn from_env() -> Result<Self, ClientError> {
-        let dirs = directories::BaseDirs::new().ok_or(ClientError::NoHome)?;
+    pub fn from_env() -> Result<Self, ClientConfigError> {
+        let dirs = directories::BaseDirs::new().ok_or(ClientConfigError::NoHome)?;
         Ok(Self {
             home: dirs.home_dir().to_path_buf(),
             config: dirs.config_dir().to_path_buf(),
@@ -149,13 +149,13 @@ impl fmt::Display for ClientKind {
 }
 
 impl FromStr for ClientKind {
-    type Err = ClientError;
+    type Err = ClientConfigError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::ALL
             .into_iter()
             .find(|c| c.name() == s)
-            .ok_or_else(|| ClientError::UnknownClient(s.to_owned()))
+            .ok_or_else(|| ClientConfigError::UnknownClient(s.to_owned()))
     }
 }
 
@@ -176,7 +176,7 @@ pub enum Change {
 
 /// Why a client's configuration could not be read or changed.
 #[derive(Debug, thiserror::Error)]
-pub enum ClientError {
+pub enum ClientConfigError {
     // The cause is in the message, so it is not also the `source()` (an error chain would print it twice).
     #[error("{}: {error}", .path.display())]
     Io { path: PathBuf, error: io::Error },
@@ -219,9 +219,9 @@ pub fn register(
     name: &str,
     url: &str,
     transport: ProxyMode,
-) -> Result<Change, ClientError> {
+) -> Result<Change, ClientConfigError> {
     if name.is_empty() {
-        return Err(ClientError::EmptyName);
+        return Err(ClientConfigError::EmptyName);
     }
     check_url(url)?;
     let path = client.config_path(paths);
@@ -291,7 +291,7 @@ pub fn unregister(
     paths: &ClientPaths,
     client: ClientKind,
     name: &str,
-) -> Result<Change, ClientError> {
+) -> Result<Change, ClientConfigError> {
     let path = client.config_path(paths);
     let Some(text) = read(&path)? else {
         return Ok(Change::Absent);
@@ -316,7 +316,10 @@ pub fn unregister(
 }
 
 /// The entries of `client`'s file, in file order (none when the file does not exist).
-pub fn entries(paths: &ClientPaths, client: ClientKind) -> Result<Map<String, Value>, ClientError> {
+pub fn entries(
+    paths: &ClientPaths,
+    client: ClientKind,
+) -> Result<Map<String, Value>, ClientConfigError> {
     let path = client.config_path(paths);
     let Some(text) = read(&path)? else {
         return Ok(Map::new());
@@ -337,8 +340,8 @@ pub fn entries(paths: &ClientPaths, client: ClientKind) -> Result<Map<String, Va
     }
 }
 
-fn check_url(url: &str) -> Result<(), ClientError> {
-    let invalid = |reason: &str| ClientError::InvalidUrl {
+fn check_url(url: &str) -> Result<(), ClientConfigError> {
+    let invalid = |reason: &str| ClientConfigError::InvalidUrl {
         url: url.to_owned(),
         reason: reason.to_owned(),
     };
@@ -349,22 +352,22 @@ fn check_url(url: &str) -> Result<(), ClientError> {
     Ok(())
 }
 
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ClientError + '_ {
-    move |error| ClientError::Io {
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ClientConfigError + '_ {
+    move |error| ClientConfigError::Io {
         path: path.to_path_buf(),
         error,
     }
 }
 
 /// The file's text, `None` if it does not exist.
-fn read(path: &Path) -> Result<Option<String>, ClientError> {
+fn read(path: &Path) -> Result<Option<String>, ClientConfigError> {
     match std::fs::read(path) {
         Ok(bytes) => String::from_utf8(bytes).map(Some).map_err(|e| {
             let (line, column) = line_col(
                 &String::from_utf8_lossy(e.as_bytes()),
                 e.utf8_error().valid_up_to(),
             );
-            ClientError::Malformed {
+            ClientConfigError::Malformed {
                 path: path.to_path_buf(),
                 line,
                 column,
@@ -376,7 +379,7 @@ fn read(path: &Path) -> Result<Option<String>, ClientError> {
     }
 }
 
-fn write(path: &Path, text: &str) -> Result<(), ClientError> {
+fn write(path: &Path, text: &str) -> Result<(), ClientConfigError> {
     write::write_atomic(path, text.as_bytes()).map_err(io_err(path))
 }
 
@@ -388,10 +391,10 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-fn parse(path: &Path, text: &str) -> Result<Option<Node>, ClientError> {
+fn parse(path: &Path, text: &str) -> Result<Option<Node>, ClientConfigError> {
     jsonc::parse(text).map_err(|e| {
         let (line, column) = line_col(text, e.offset);
-        ClientError::Malformed {
+        ClientConfigError::Malformed {
             path: path.to_path_buf(),
             line,
             column,
@@ -400,22 +403,30 @@ fn parse(path: &Path, text: &str) -> Result<Option<Node>, ClientError> {
     })
 }
 
-fn not_an_object(path: &Path, field: &str, found: &Value) -> ClientError {
-    ClientError::NotAnObject {
+fn not_an_object(path: &Path, field: &str, found: &Value) -> ClientConfigError {
+    ClientConfigError::NotAnObject {
         path: path.to_path_buf(),
         field: field.to_owned(),
         found: thv_core::legacy::json_kind(found),
     }
 }
 
-fn as_object<'a>(path: &Path, node: &'a Node, field: &str) -> Result<&'a Object, ClientError> {
+fn as_object<'a>(
+    path: &Path,
+    node: &'a Node,
+    field: &str,
+) -> Result<&'a Object, ClientConfigError> {
     node.object
         .as_ref()
         .ok_or_else(|| not_an_object(path, field, &node.value))
 }
 
 /// The servers object of the file (`None`: empty file or no servers key).
-fn servers(path: &Path, text: &str, client: ClientKind) -> Result<Option<Object>, ClientError> {
+fn servers(
+    path: &Path,
+    text: &str,
+    client: ClientKind,
+) -> Result<Option<Object>, ClientConfigError> {
     let Some(root) = parse(path, text)? else {
         return Ok(None);
     };
@@ -438,8 +449,12 @@ fn servers(path: &Path, text: &str, client: ClientKind) -> Result<Option<Object>
 }
 
 /// [`servers`] of a text this module produced from a file that had them.
-fn servers_after_edit(path: &Path, text: &str, client: ClientKind) -> Result<Object, ClientError> {
-    servers(path, text, client)?.ok_or_else(|| ClientError::NotAnObject {
+fn servers_after_edit(
+    path: &Path,
+    text: &str,
+    client: ClientKind,
+) -> Result<Object, ClientConfigError> {
+    servers(path, text, client)?.ok_or_else(|| ClientConfigError::NotAnObject {
         path: path.to_path_buf(),
         field: format!("`{}`", client.servers_key()),
         found: "missing",
