@@ -14,7 +14,6 @@
 //! - [`output`]: a command's output on stdout/stderr without a panic on a closed pipe (`outln!`, `errln!`).
 
 pub mod api;
-pub mod client;
 pub mod files;
 pub mod filter;
 pub mod image_ref;
@@ -24,6 +23,7 @@ pub mod net;
 pub mod oci;
 pub mod oidc;
 pub mod output;
+pub mod registry_client;
 pub mod registry_file;
 pub mod runconfig;
 pub mod server;

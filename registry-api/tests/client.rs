@@ -1,4 +1,4 @@
-//! The typed registry client (`thv_core::client`) against a real `thv-registry-api`, in-process on a real socket:
+//! The typed registry client (`thv_core::registry_client`) against a real `thv-registry-api`, in-process on a real socket:
 //! every read, write and meta call, errors as typed variants, pagination caps, path-prefixed base URLs, and a
 //! foreign registry that answers huma problem+json and serves only `/openapi.yaml`.
 
@@ -14,7 +14,7 @@ use axum::routing::get;
 use common::{ADMIN_TOKEN, TestApp, server_json};
 use serde_json::{Value, json};
 use thv_core::api::{ServerResponse, ServerStatus, StatusUpdateRequest};
-use thv_core::client::{ListOptions, RegistryClient, RegistryClientError};
+use thv_core::registry_client::{ListOptions, RegistryClient, RegistryClientError};
 use thv_core::server::ServerJson;
 use thv_registry_api::auth::Action;
 

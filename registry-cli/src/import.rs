@@ -45,7 +45,7 @@ use clap::{ArgGroup, Args};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Map, Value};
 use thv_core::api::{ServerStatus, format_timestamp};
-use thv_core::client::{RegistryClient, RegistryClientError};
+use thv_core::registry_client::{RegistryClient, RegistryClientError};
 use thv_core::registry_file::{FileEntry, FileKind, RegistryDocument};
 use thv_core::server::{CURRENT_SCHEMA_URL, CURRENT_SCHEMA_VERSION};
 use thv_core::validate::{

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde_json::Value;
 use thv_core::api::OfficialMeta;
-use thv_core::client::{ListOptions, RegistryClient};
+use thv_core::registry_client::{ListOptions, RegistryClient};
 use thv_core::registry_file::{FileEntry, RegistryDocument};
 
 /// One server.json document read from an input.

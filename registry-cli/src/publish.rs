@@ -13,7 +13,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 use thv_core::api::{ServerStatus, StatusUpdateRequest};
-use thv_core::client::RegistryClient;
+use thv_core::registry_client::RegistryClient;
 
 use crate::input;
 

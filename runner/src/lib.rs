@@ -9,7 +9,7 @@
 //!   ([`runtime::docker::DockerRuntime`], for Docker or Podman's compatible socket).
 //! - [`build`]: package images (`uvx://`, `npx://`, `go://`) built through the engine from Dockerfile templates.
 //! - [`proxy`]: the MCP proxy: one stdio MCP server served to many HTTP clients (streamable HTTP or SSE), and
-//!   the transparent reverse proxy for HTTP servers and remote URLs; [`stdio_client`] is the other way round
+//!   the transparent reverse proxy for HTTP servers and remote URLs; [`proxy_stdio`] is the other way round
 //!   (`thv proxy stdio`).
 //! - [`clients`]: MCP client configuration files (VS Code, Cursor, Claude Code).
 //! - [`mirror`]: `thv mirror load` (an air-gapped bundle on one machine) and the store `thv run` verifies
@@ -28,10 +28,10 @@ pub use thv_proxy::middleware;
 pub mod mirror;
 pub use thv_proxy as proxy;
 pub use thv_proxy::redact;
+pub mod proxy_stdio;
 pub mod registry;
 pub mod runtime;
 pub mod secrets;
 pub mod state;
-pub mod stdio_client;
 pub mod supervisor;
 pub mod workloads;

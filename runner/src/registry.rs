@@ -2,7 +2,7 @@
 //! curated registry bundled into the binary.
 //!
 //! - an API ([`RegistrySource::Api`]): an upstream-compatible registry API (`/v0.1/servers`, paginated), through
-//!   [`thv_core::client::RegistryClient`]: a full name is fetched directly (`versions/latest`); a short name
+//!   [`thv_core::registry_client::RegistryClient`]: a full name is fetched directly (`versions/latest`); a short name
 //!   is searched (`search=`, latest versions) and matched;
 //! - a file ([`RegistrySource::FileUrl`], [`RegistrySource::File`]): a registry file (upstream, legacy or a server
 //!   list) fetched or read once per command;
@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use thv_core::client::{ListOptions, RegistryClient};
+use thv_core::registry_client::{ListOptions, RegistryClient};
 use thv_core::registry_file::{BUNDLED_REGISTRY_JSON, RegistryFile};
 use thv_core::runconfig::match_short_name;
 use thv_core::server::ServerJson;

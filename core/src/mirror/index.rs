@@ -17,7 +17,7 @@ use serde_json::Value;
 use super::contents::{Contents, ImageRecord};
 use super::layout::Layout;
 use super::{ENTRIES_REF, MIRROR_REF, MirrorError, REF_NAME, TRUST_REF};
-use crate::oci::registry::manifest_media_type;
+use crate::oci::distribution::manifest_media_type;
 
 /// The name of an image: by digest, or a package image by thv's name for it.
 pub fn image_name(image: &ImageRecord) -> String {

@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::MirrorError;
 use super::contents::{Contents, ImageRecord, TrustFile, TrustRecord};
 use super::layout::Layout;
-use crate::oci::registry::{BUNDLE_MEDIA_TYPE_PREFIX, CosignLayer, MAX_BLOB};
+use crate::oci::distribution::{BUNDLE_MEDIA_TYPE_PREFIX, CosignLayer, MAX_BLOB};
 use crate::server::ServerJson;
 use crate::signature::cosign::SIMPLE_SIGNING_MEDIA_TYPE;
 use crate::signature::image::ImageSignatures;

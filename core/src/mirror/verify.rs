@@ -25,7 +25,7 @@ use super::contents::Contents;
 use super::layout::Layout;
 use super::trust::{SignatureCheck, TrustMaterial, image_signatures, provenances};
 use super::{ENTRIES_REF, MIRROR_REF, MirrorError, REF_NAME, TRUST_REF};
-use crate::oci::registry::MANIFEST_MEDIA_TYPES;
+use crate::oci::distribution::MANIFEST_MEDIA_TYPES;
 use crate::signature::PublicKey;
 
 /// The keys a bundle is verified with, given beside it.

@@ -1,12 +1,12 @@
 //! OCI registries as `thv` and `thv-registry` read them: the credentials container tools stored ([`auth`]) and
-//! the reads image verification and the air-gapped mirror need ([`registry`]).
+//! the reads image verification and the air-gapped mirror need ([`distribution`]).
 
 pub mod auth;
-pub mod registry;
+pub mod distribution;
 
+pub use distribution::{CosignLayer, OciError, RawManifest, Registry};
 pub use oci_client::Reference;
 pub use oci_client::manifest::OciDescriptor;
-pub use registry::{CosignLayer, OciError, RawManifest, Registry};
 
 use std::collections::BTreeMap;
 

@@ -21,7 +21,7 @@ use x509_cert::der::{DecodePem, Encode};
 
 use super::{SignatureError, bundle_from_value};
 
-pub use crate::oci::registry::SIMPLE_SIGNING_MEDIA_TYPE;
+pub use crate::oci::distribution::SIMPLE_SIGNING_MEDIA_TYPE;
 /// The layer annotation holding the base64 signature.
 pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 /// The layer annotation holding the signer's certificate (PEM).

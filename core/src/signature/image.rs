@@ -21,7 +21,7 @@ use super::keyless::{KeylessTrust, verify_digest_with_policy};
 use super::provenance::{CertificateSummary, ProvenancePolicy, check_attestation};
 use super::tlog::Evidence;
 use super::{Bundle, PublicKey, bundle_from_json};
-use crate::oci::registry::CosignLayer;
+use crate::oci::distribution::CosignLayer;
 use crate::toolhive::Provenance;
 
 /// Why no signature of an image verified.

@@ -22,9 +22,9 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::ACCEPT;
 use reqwest::redirect::{Attempt, Policy};
 use reqwest::{Client, Url};
-use thv_core::client::parse_error_body;
 use thv_core::net::{AddressClass, classify};
 use thv_core::output::error_chain;
+use thv_core::registry_client::parse_error_body;
 
 use super::error::SyncError;
 

@@ -51,12 +51,17 @@ pub async fn push_images(
         if let Some(bar) = &stats.bar {
             bar.set_message(format!("pushing {}", image.reference));
         }
-        let (host, path) = image
-            .repository
-            .split_once('/')
-            .with_context(|| format!("image {}: no registry host in {}", image.reference, image.repository))?;
+        let (host, path) = image.repository.split_once('/').with_context(|| {
+            format!(
+                "image {}: no registry host in {}",
+                image.reference, image.repository
+            )
+        })?;
         let target = format!("{dest}/{}/{path}", mirror_host_path(host));
-        mappings.insert((host.to_owned(), format!("{dest}/{}", mirror_host_path(host))));
+        mappings.insert((
+            host.to_owned(),
+            format!("{dest}/{}", mirror_host_path(host)),
+        ));
         push_image(layout, &registry, image, &target, &mut stats)
             .await
             .with_context(|| format!("image {} to {target}", image.reference))?;
@@ -95,11 +100,20 @@ async fn push_image(
     {
         let bytes = layout.read_blob(&image.digest)?;
         let media_type = manifest_type(&serde_json::from_slice(&bytes)?);
-        registry.push_manifest(&tagged(tag.to_owned())?, bytes, &media_type).await?;
+        registry
+            .push_manifest(&tagged(tag.to_owned())?, bytes, &media_type)
+            .await?;
     }
     let hex_tag = image.digest.replace(':', "-");
     if let Some(sig) = &image.signature {
-        push_tree(layout, registry, &tagged(format!("{hex_tag}.sig"))?, sig, stats).await?;
+        push_tree(
+            layout,
+            registry,
+            &tagged(format!("{hex_tag}.sig"))?,
+            sig,
+            stats,
+        )
+        .await?;
     }
     if !image.referrers.is_empty() {
         let mut descriptors = Vec::new();
@@ -123,14 +137,18 @@ async fn push_image(
         let index = json!({"schemaVersion": 2, "mediaType": thv_core::mirror::OCI_INDEX,
             "manifests": descriptors});
         registry
-            .push_manifest(&tagged(hex_tag)?, serde_json::to_vec(&index)?, thv_core::mirror::OCI_INDEX)
+            .push_manifest(
+                &tagged(hex_tag)?,
+                serde_json::to_vec(&index)?,
+                thv_core::mirror::OCI_INDEX,
+            )
             .await?;
     }
     Ok(())
 }
 
 fn manifest_type(manifest: &Value) -> String {
-    thv_core::oci::registry::manifest_media_type(manifest)
+    thv_core::oci::distribution::manifest_media_type(manifest)
         .unwrap_or_else(|| thv_core::mirror::OCI_MANIFEST.to_owned())
 }
 
@@ -146,7 +164,9 @@ async fn push_tree(
     let bytes = layout.read_blob(digest)?;
     let manifest: Value = serde_json::from_slice(&bytes)?;
     for child in manifest["manifests"].as_array().into_iter().flatten() {
-        let Some(child_digest) = child["digest"].as_str() else { continue };
+        let Some(child_digest) = child["digest"].as_str() else {
+            continue;
+        };
         if layout.blob_path(child_digest).is_ok_and(|p| p.exists()) {
             let child_ref = Reference::with_digest(
                 to.registry().to_owned(),
@@ -181,7 +201,10 @@ async fn push_tree(
                 bar.inc(size);
             }
         }
-        stats.placed.entry(blob.to_owned()).or_insert_with(|| to.clone());
+        stats
+            .placed
+            .entry(blob.to_owned())
+            .or_insert_with(|| to.clone());
     }
     registry
         .push_manifest(to, bytes, &manifest_type(&manifest))

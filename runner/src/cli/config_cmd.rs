@@ -3,7 +3,7 @@
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use thv_core::client::{ListOptions, RegistryClient};
+use thv_core::registry_client::{ListOptions, RegistryClient};
 use thv_core::registry_file::RegistryFile;
 
 use crate::config::{UserConfig, check_build_image};

@@ -41,7 +41,7 @@ pub async fn proxy(dirs: Dirs, c: ProxyCommand) -> anyhow::Result<i32> {
             }
             let sse = rc.transport == TransportType::Sse
                 || rc.effective_proxy_mode() == Some(ProxyMode::Sse);
-            crate::stdio_client::bridge_stdio(&proxy_url(&rc), sse).await?;
+            crate::proxy_stdio::bridge_stdio(&proxy_url(&rc), sse).await?;
             Ok(0)
         }
     }

@@ -2,8 +2,8 @@
 //! `thv-registry-api` and by other subregistries.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), thv_core::client::RegistryClientError> {
-//! use thv_core::client::{ListOptions, RegistryClient};
+//! # async fn demo() -> Result<(), thv_core::registry_client::RegistryClientError> {
+//! use thv_core::registry_client::{ListOptions, RegistryClient};
 //!
 //! let client = RegistryClient::builder("https://registry.example.com/registry/prod")
 //!     .token("registry-token")

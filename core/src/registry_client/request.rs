@@ -156,7 +156,7 @@ fn humanize(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::url::Seg;
+    use crate::registry_client::url::Seg;
 
     #[test]
     fn status_errors_map_to_variants_and_never_carry_the_token() {
