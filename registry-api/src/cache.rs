@@ -44,11 +44,14 @@ pub struct ReadCache {
     max_bytes: usize,
 }
 
+/// The longest time an answer is kept: a year (the configuration refuses more; moka panics beyond 1,000 years,
+/// and a cached answer is dropped at every write anyway).
+pub const MAX_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
+
 impl ReadCache {
-    /// A cache of at most `max_bytes` (0 disables it), each answer kept at most `ttl` (a year at the most: the
-    /// configuration refuses more, and moka panics beyond 1,000 years).
+    /// A cache of at most `max_bytes` (0 disables it), each answer kept at most `ttl` (at most [`MAX_TTL`]).
     pub fn new(max_bytes: usize, ttl: Duration) -> Self {
-        let ttl = ttl.min(Duration::from_secs(365 * 24 * 3600));
+        let ttl = ttl.min(MAX_TTL);
         let entries = (max_bytes > 0 && !ttl.is_zero()).then(|| {
             moka::sync::Cache::builder()
                 .max_capacity(max_bytes as u64)

@@ -185,9 +185,8 @@ struct FileConfig {
     auth: Option<crate::exchange::ExchangeConfig>,
 }
 
-/// The longest `read_cache_ttl_seconds`: a year (the cache refuses more than 1,000 years; a cached answer is
-/// dropped at every write anyway).
-const MAX_READ_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
+/// The longest `read_cache_ttl_seconds`.
+const MAX_READ_CACHE_TTL: std::time::Duration = crate::cache::MAX_TTL;
 
 /// A duration setting: the flag (parsed by clap), else the file's text, else `default`. A file value that is no
 /// duration is reported under `key`.

@@ -257,15 +257,13 @@ fn register_contains(conn: &Connection) -> rusqlite::Result<()> {
             let Some(haystack) = bytes(ctx.get_raw(0)) else {
                 return Ok(None);
             };
-            if bytes(ctx.get_raw(1)).is_none() {
-                return Ok(None);
-            }
+            // The needle is read once per statement, with its searcher (a NULL needle: `None`).
             let finder = ctx.get_or_create_aux(1, |needle| {
                 Ok::<_, rusqlite::Error>(
-                    memchr::memmem::Finder::new(bytes(needle).unwrap_or_default()).into_owned(),
+                    bytes(needle).map(|n| memchr::memmem::Finder::new(n).into_owned()),
                 )
             })?;
-            Ok(Some(finder.find(haystack).is_some()))
+            Ok(finder.as_ref().as_ref().map(|f| f.find(haystack).is_some()))
         },
     )
 }
@@ -424,12 +422,12 @@ mod tests {
                 assert_eq!(ours, Some(instr), "{term:?} in {text:?}");
             }
         }
-        let null: Option<bool> = conn
-            .query_row(&format!("SELECT {CONTAINS_FN}(NULL, 'a')"), [], |r| {
-                r.get(0)
-            })
-            .unwrap();
-        assert_eq!(null, None);
+        for args in ["NULL, 'a'", "'a', NULL"] {
+            let null: Option<bool> = conn
+                .query_row(&format!("SELECT {CONTAINS_FN}({args})"), [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(null, None, "{args}");
+        }
         // Over the rows of one statement, as the walk uses it.
         let found: i64 = conn
             .query_row(

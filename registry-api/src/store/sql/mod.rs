@@ -328,18 +328,37 @@ where
         &'c mut DB::Connection,
     ) -> futures::future::BoxFuture<'c, Result<T, sqlx::Error>>,
 {
-    let mut conn = pool.acquire().await?;
-    let Some(limit) = limit else {
-        return read(&mut conn).await;
-    };
-    match tokio::time::timeout(limit, read(&mut conn)).await {
-        Ok(done) => done,
-        Err(_) => {
-            drop(conn.detach());
+    let conn = pool.acquire().await?;
+    within(conn, limit, |c| read(&mut **c))
+        .await
+        .unwrap_or_else(|limit| {
             Err(sqlx::Error::Io(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
                 format!("the database did not answer a read within {limit:?}"),
             )))
+        })
+}
+
+/// Runs `work` on `conn` for `limit` at most (`None`: no limit). Past the limit the connection is closed instead
+/// of handed back to the pool, where sqlx would wait for the lost answer before reusing it; the limit comes back
+/// as the error. Reads ([`read_within`]) and writes (`Store::write`) share it.
+async fn within<DB, T, F>(
+    mut conn: sqlx::pool::PoolConnection<DB>,
+    limit: Option<Duration>,
+    work: F,
+) -> Result<T, Duration>
+where
+    DB: sqlx::Database,
+    F: for<'c> FnOnce(&'c mut sqlx::pool::PoolConnection<DB>) -> futures::future::BoxFuture<'c, T>,
+{
+    let Some(limit) = limit else {
+        return Ok(work(&mut conn).await);
+    };
+    match tokio::time::timeout(limit, work(&mut conn)).await {
+        Ok(done) => Ok(done),
+        Err(_) => {
+            drop(conn.detach());
+            Err(limit)
         }
     }
 }

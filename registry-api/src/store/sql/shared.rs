@@ -452,27 +452,24 @@ macro_rules! sql_store {
                 // answering, a network that drops packets) closes that connection instead of handing it back:
                 // sqlx would wait on it for good before reusing it. Whether such a write was committed is not
                 // known; the caller is told so.
-                let mut conn = self.pool.acquire().await.map_err(map_err)?;
-                let writing = async {
-                    let tx = Self::begin_serialized(&mut conn, server_name).await?;
-                    let mut w = $tx { tx };
-                    let written = body(&mut w).await?;
-                    w.tx.commit().await.map_err(map_err)?;
-                    Ok::<_, StoreError>(written)
-                };
-                let Some(limit) = self.write_timeout else {
-                    return writing.await;
-                };
-                match tokio::time::timeout(limit, writing).await {
-                    Ok(done) => done,
-                    Err(_) => {
-                        drop(conn.detach());
-                        Err(StoreError::Unavailable(format!(
-                            "the database did not complete a write within {limit:?}; it may or may not have \
-                             been committed"
-                        )))
-                    }
-                }
+                let conn = self.pool.acquire().await.map_err(map_err)?;
+                // Owned: the work may outlive no borrow but the connection's.
+                let server_name = server_name.to_owned();
+                let writing = within(conn, self.write_timeout, move |conn| {
+                    Box::pin(async move {
+                        let tx = Self::begin_serialized(conn, &server_name).await?;
+                        let mut w = $tx { tx };
+                        let written = body(&mut w).await?;
+                        w.tx.commit().await.map_err(map_err)?;
+                        Ok::<_, StoreError>(written)
+                    })
+                });
+                writing.await.unwrap_or_else(|limit| {
+                    Err(StoreError::Unavailable(format!(
+                        "the database did not complete a write within {limit:?}; it may or may not have \
+                         been committed"
+                    )))
+                })
             }
 
             async fn insert_batches(&self, batches: &mut RowBatches) -> Result<u64, StoreError> {
