@@ -3,7 +3,7 @@
 # image (localhost/thv-test-mcp-server, streamable HTTP in its container) run side by side under one `thv`
 # (release build): one with `--isolate-network=false` (the proxy reaches the container's published port), one
 # isolated (the proxy reaches the egress sidecar's published port, whose ingress forwards to the server on the
-# internal network). A closed loop of tools/call echo (runner/examples/mcp_load.rs) through each proxy, rounds
+# internal network). A closed loop of tools/call echo (proxy/examples/mcp_load.rs) through each proxy, rounds
 # interleaved; the median of each variant's p50 is kept. Also: the sidecar's memory (podman stats).
 # Writes bench/results/isolation.md.
 #
@@ -27,7 +27,7 @@ die() { log "error: $*"; exit 1; }
 
 rm -rf "$work" && mkdir -p "$work/bin" "$work/home"
 log "building thv, thv-egress and mcp_load (release) into $CARGO_TARGET_DIR"
-(cd "$repo" && cargo build --release -q -p thv --bin thv --bin thv-egress --example mcp_load) || die "build failed"
+(cd "$repo" && cargo build --release -q -p thv --bin thv --bin thv-egress && cargo build --release -q -p thv-proxy --example mcp_load) || die "build failed"
 for b in thv thv-egress examples/mcp_load; do cp "$CARGO_TARGET_DIR/release/$b" "$work/bin/"; done
 thv() {
   HOME="$work/home" XDG_CONFIG_HOME="$work/home/.config" XDG_STATE_HOME="$work/home/.local/state" \

@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use serde_json::{Value, json};
-use thv::proxy::{
+use thv_proxy::{
     BridgeConfig, ProxyConfig, ProxyMode, RunningProxy, StdioBridge, serve, serve_transparent,
 };
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};

@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use serde_json::{Value, json};
-use thv::proxy::{BridgeConfig, ProxyConfig, ProxyMode, RunningProxy, StdioBridge, serve};
+use thv_proxy::{BridgeConfig, ProxyConfig, ProxyMode, RunningProxy, StdioBridge, serve};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 

@@ -1,6 +1,6 @@
 //! Serves a local stdio MCP server through the proxy: the command after `--` is spawned as a child process
 //! (stdin and stdout piped, stderr inherited), bridged by [`StdioBridge`] and served over streamable HTTP (or
-//! `--mode sse`) by [`thv::proxy::serve`]. No container: `bench/proxy.sh` uses it to measure the proxy alone.
+//! `--mode sse`) by [`thv_proxy::serve`]. No container: `bench/proxy.sh` uses it to measure the proxy alone.
 //!
 //! ```sh
 //! cargo run --release -p thv --example stdio_proxy -- --port 8080 -- thv-test-mcp-server
@@ -13,7 +13,7 @@ use std::process::Stdio;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use thv::proxy::{BridgeConfig, ProxyConfig, ProxyMode, StdioBridge, serve};
+use thv_proxy::{BridgeConfig, ProxyConfig, ProxyMode, StdioBridge, serve};
 use tokio::signal::unix::{SignalKind, signal};
 
 #[derive(Debug, Parser)]
@@ -120,24 +120,24 @@ async fn main() -> anyhow::Result<()> {
     if let Some(out) = &args.bench_oidc_token {
         let (issuer, token) = bench_issuer().await?;
         std::fs::write(out, &token)?;
-        let oidc = thv::middleware::auth::OidcConfig {
+        let oidc = thv_proxy::middleware::auth::OidcConfig {
             issuer,
             audience: Some("bench".into()),
             insecure_allow_http: true,
             ..Default::default()
         };
-        let auth = thv::middleware::auth::AuthParams {
+        let auth = thv_proxy::middleware::auth::AuthParams {
             oidc_config: Some(oidc),
         };
-        configs.push(thv::middleware::MiddlewareSpec::Auth(auth).to_config());
+        configs.push(thv_proxy::middleware::MiddlewareSpec::Auth(auth).to_config());
     }
-    let settings = thv::middleware::ChainSettings {
+    let settings = thv_proxy::middleware::ChainSettings {
         workload: "bench".into(),
         transport: "stdio".into(),
         sse_clients: args.mode == ProxyMode::Sse,
-        body_limit: thv::proxy::DEFAULT_BODY_LIMIT,
+        body_limit: thv_proxy::DEFAULT_BODY_LIMIT,
     };
-    let mut middleware = thv::middleware::Chain::from_run_config(
+    let mut middleware = thv_proxy::middleware::Chain::from_run_config(
         &configs,
         &args.tools,
         &Default::default(),

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::{Value, json};
-use thv::proxy::{BridgeConfig, StdioBridge};
+use thv_proxy::{BridgeConfig, StdioBridge};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
@@ -96,7 +96,7 @@ async fn each_session_negotiates_its_own_version() {
 }
 
 /// The method of the next message on a session stream.
-async fn next(s: &mut thv::proxy::SessionStream) -> String {
+async fn next(s: &mut thv_proxy::SessionStream) -> String {
     tokio::time::timeout(Duration::from_secs(5), s.next())
         .await
         .unwrap()
