@@ -171,7 +171,7 @@ pub fn pattern_matches(pattern: &str, name: &str) -> bool {
 
 /// Whether a configured name pattern is one [`pattern_matches`] reads as meant: not empty, `*` only as its last
 /// character, no `,` (a list written as one pattern) and no white space. The error says which rule it breaks.
-pub fn check_name_pattern(pattern: &str) -> Result<(), String> {
+pub fn check_name_pattern(pattern: &str) -> Result<(), NamePatternError> {
     let rule = if pattern.is_empty() {
         "a name pattern cannot be empty"
     } else if pattern.contains(',') {
@@ -183,7 +183,18 @@ pub fn check_name_pattern(pattern: &str) -> Result<(), String> {
     } else {
         return Ok(());
     };
-    Err(format!("'{pattern}': {rule}"))
+    Err(NamePatternError {
+        pattern: pattern.to_owned(),
+        rule,
+    })
+}
+
+/// A name pattern [`check_name_pattern`] refuses, and the rule it breaks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{pattern}': {rule}")]
+pub struct NamePatternError {
+    pub pattern: String,
+    pub rule: &'static str,
 }
 
 /// Every tag any publisher-provided extension of the server declares, deduplicated, in first-seen order.
@@ -240,7 +251,7 @@ mod tests {
             ("a/x,b/y", "cannot contain ','"),
             ("a/x b/y", "white space"),
         ] {
-            let err = check_name_pattern(bad).unwrap_err();
+            let err = check_name_pattern(bad).unwrap_err().to_string();
             assert!(
                 err.starts_with(&format!("'{bad}': ")) && err.contains(says),
                 "{bad}: {err}"

@@ -28,17 +28,25 @@ pub struct ImageRef {
     pub digest: Option<String>,
 }
 
+/// Why a string is not an image reference.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImageRefError {
+    #[error("the image reference is empty")]
+    Empty,
+    /// Which part breaks which rule.
+    #[error("'{reference}' is not a valid image reference: {reason}")]
+    Invalid { reference: String, reason: String },
+}
+
 impl ImageRef {
     /// Parses a reference; the error says which part breaks which rule.
-    pub fn parse(s: &str) -> Result<Self, String> {
-        let bad = |why: String| {
-            format!(
-                "'{}' is not a valid image reference: {why}",
-                s.escape_debug()
-            )
+    pub fn parse(s: &str) -> Result<Self, ImageRefError> {
+        let bad = |reason: String| ImageRefError::Invalid {
+            reference: s.escape_debug().to_string(),
+            reason,
         };
         if s.is_empty() {
-            return Err("the image reference is empty".into());
+            return Err(ImageRefError::Empty);
         }
         if s.len() > MAX_REFERENCE_LEN {
             return Err(bad(format!("longer than {MAX_REFERENCE_LEN} characters")));
@@ -298,7 +306,7 @@ mod tests {
             ("host.io:99999/x", "not a port"),
             ("bad_host.io/x", "not a valid host"),
         ] {
-            let e = ImageRef::parse(s).unwrap_err();
+            let e = ImageRef::parse(s).unwrap_err().to_string();
             assert!(e.contains(why), "{s:?}: {e}");
         }
         assert!(ImageRef::parse(&"a".repeat(300)).is_err());

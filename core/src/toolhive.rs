@@ -427,7 +427,9 @@ pub fn extensions(server: &ServerJson) -> Option<(String, ServerExtensions)> {
 
 /// Like [`extensions`], but a malformed extension is an error (naming the key and the problem) instead of
 /// `None`.
-pub fn try_extensions(server: &ServerJson) -> Result<Option<(String, ServerExtensions)>, String> {
+pub fn try_extensions(
+    server: &ServerJson,
+) -> Result<Option<(String, ServerExtensions)>, ExtensionError> {
     let Some(ns) = stacklok_namespace(server) else {
         return Ok(None);
     };
@@ -438,15 +440,31 @@ pub fn try_extensions(server: &ServerJson) -> Result<Option<(String, ServerExten
 }
 
 /// The ToolHive extension stored under `key` (an image reference or a URL), if present.
-pub fn extensions_for(server: &ServerJson, key: &str) -> Result<Option<ServerExtensions>, String> {
+pub fn extensions_for(
+    server: &ServerJson,
+    key: &str,
+) -> Result<Option<ServerExtensions>, ExtensionError> {
     match stacklok_namespace(server).and_then(|ns| ns.get(key)) {
         Some(value) => extension_from_value(key, value).map(Some),
         None => Ok(None),
     }
 }
 
-fn extension_from_value(key: &str, value: &Value) -> Result<ServerExtensions, String> {
-    ServerExtensions::deserialize(value).map_err(|e| format!("extension '{key}': {e}"))
+/// A ToolHive extension that is not in its format.
+#[derive(Debug, thiserror::Error)]
+#[error("extension '{key}': {source}")]
+pub struct ExtensionError {
+    /// Its key in the `io.github.stacklok` namespace.
+    pub key: String,
+    #[source]
+    pub source: serde_json::Error,
+}
+
+fn extension_from_value(key: &str, value: &Value) -> Result<ServerExtensions, ExtensionError> {
+    ServerExtensions::deserialize(value).map_err(|source| ExtensionError {
+        key: key.to_owned(),
+        source,
+    })
 }
 
 /// Stores `ext` as the server's ToolHive extension under `key` (the image reference of a container server, the
@@ -540,7 +558,7 @@ mod tests {
         );
         assert!(extensions(&s).is_none());
         let err = try_extensions(&s).unwrap_err();
-        assert!(err.contains("extension 'k'"), "{err}");
+        assert!(err.to_string().contains("extension 'k'"), "{err}");
     }
 
     #[test]

@@ -36,13 +36,13 @@ fn extension_for(
 ) -> Result<Option<ServerExtensions>, ConvertError> {
     let field = format!("_meta.{STACKLOK_NAMESPACE}");
     if let Some(key) = key
-        && let Some(ext) =
-            toolhive::extensions_for(server, key).map_err(|e| invalid(&server.name, &field, e))?
+        && let Some(ext) = toolhive::extensions_for(server, key)
+            .map_err(|e| invalid(&server.name, &field, e.to_string()))?
     {
         return Ok(Some(ext));
     }
     Ok(toolhive::try_extensions(server)
-        .map_err(|e| invalid(&server.name, &field, e))?
+        .map_err(|e| invalid(&server.name, &field, e.to_string()))?
         .map(|(_, ext)| ext))
 }
 

@@ -286,7 +286,7 @@ fn ensure_lossless(
             });
         }
         let ext = toolhive::extensions_for(&server, ext_key)
-            .map_err(|e| invalid(key, "extension", e))?
+            .map_err(|e| invalid(key, "extension", e.to_string()))?
             .unwrap_or_default();
         let mut ext_map = to_object(&ext);
         for field in differing {

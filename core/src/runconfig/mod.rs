@@ -74,7 +74,7 @@ pub use resolve::{
 };
 pub use types::{
     MiddlewareConfig, PackageScheme, PackageSource, ProxyMode, SecretRef, ToolOverride,
-    TransportType, UnknownProxyMode,
+    TransportType, UnknownPackageScheme, UnknownProxyMode, UnknownTransport,
 };
 pub use validate::{
     env_name_error, host_error, name_error, parse_env_assignment, secret_name_error,

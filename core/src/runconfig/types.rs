@@ -41,15 +41,18 @@ impl fmt::Display for TransportType {
     }
 }
 
+/// An unknown [`TransportType`] name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown transport '{0}': expected stdio, sse or streamable-http")]
+pub struct UnknownTransport(pub String);
+
 impl FromStr for TransportType {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownTransport;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::ALL
             .into_iter()
             .find(|t| t.as_str() == s)
-            .ok_or_else(|| {
-                format!("unknown transport '{s}': expected stdio, sse or streamable-http")
-            })
+            .ok_or_else(|| UnknownTransport(s.to_owned()))
     }
 }
 
@@ -183,16 +186,19 @@ impl fmt::Display for PackageScheme {
     }
 }
 
+/// An unknown [`PackageScheme`] name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown package scheme '{0}': expected uvx, npx or go")]
+pub struct UnknownPackageScheme(pub String);
+
 impl FromStr for PackageScheme {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownPackageScheme;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "uvx" => Ok(Self::Uvx),
             "npx" => Ok(Self::Npx),
             "go" => Ok(Self::Go),
-            _ => Err(format!(
-                "unknown package scheme '{s}': expected uvx, npx or go"
-            )),
+            other => Err(UnknownPackageScheme(other.to_owned())),
         }
     }
 }

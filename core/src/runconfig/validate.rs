@@ -382,7 +382,9 @@ fn check_http_url(field: &str, u: &str) -> Result<(), RunConfigError> {
 
 /// An OCI reference by the distribution grammar ([`crate::image_ref::ImageRef::parse`]).
 fn image_ref_error(image: &str) -> Option<String> {
-    crate::image_ref::ImageRef::parse(image).err()
+    crate::image_ref::ImageRef::parse(image)
+        .err()
+        .map(|e| e.to_string())
 }
 
 /// A label key: `^[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?$`.

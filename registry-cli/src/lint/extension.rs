@@ -12,7 +12,7 @@ impl Linter<'_> {
         let ext = match toolhive::try_extensions(s) {
             Err(e) => {
                 let at = field(&field("_meta", PUBLISHER_PROVIDED_META), STACKLOK_NAMESPACE);
-                self.emit("extension-malformed", at, e);
+                self.emit("extension-malformed", at, e.to_string());
                 if container {
                     self.emit(
                         "no-provenance",

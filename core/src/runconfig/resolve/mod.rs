@@ -349,9 +349,9 @@ fn choose_source<'a>(server: &'a ServerJson) -> Result<Source<'a>, ResolveError>
 }
 
 fn extension(server: &ServerJson, key: Option<&str>) -> Result<ServerExtensions, ResolveError> {
-    let err = |message: String| ResolveError::Extension {
+    let err = |e: toolhive::ExtensionError| ResolveError::Extension {
         server: server.name.clone(),
-        message,
+        message: e.to_string(),
     };
     if let Some(key) = key
         && let Some(ext) = toolhive::extensions_for(server, key).map_err(err)?
@@ -365,10 +365,12 @@ fn extension(server: &ServerJson, key: Option<&str>) -> Result<ServerExtensions,
 }
 
 fn parse_transport(server: &ServerJson, t: &str) -> Result<TransportType, ResolveError> {
-    t.parse().map_err(|e| ResolveError::Unsupported {
-        server: server.name.clone(),
-        reason: e,
-    })
+    t.parse().map_err(
+        |e: super::types::UnknownTransport| ResolveError::Unsupported {
+            server: server.name.clone(),
+            reason: e.to_string(),
+        },
+    )
 }
 
 /// A literal value: `None` for empty strings and `{placeholder}` templates.

@@ -586,7 +586,7 @@ impl Runtime for DockerRuntime {
         let parsed =
             thv_core::image_ref::ImageRef::parse(image).map_err(|message| SpecError::Invalid {
                 what: "image".to_owned(),
-                message,
+                message: message.to_string(),
             })?;
         let failed = |message: String| RuntimeError::PullFailed {
             image: image.to_owned(),
