@@ -401,58 +401,7 @@ fn check_source(s: &SourceConfig, field: &str, errors: &mut Vec<String>) -> Opti
     } else {
         let git = s.git.as_ref()?;
         timeout_text = git.timeout.as_deref();
-        if git.repository.trim().is_empty() || git.repository.starts_with('-') {
-            errors.push(format!(
-                "{field}.git.repository: must be a repository URL or path"
-            ));
-        } else if reqwest::Url::parse(&git.repository)
-            .is_ok_and(|u| !u.username().is_empty() || u.password().is_some())
-        {
-            errors.push(format!(
-                "{field}.git.repository: must not carry credentials (use git.auth with a password_file)"
-            ));
-        }
-        let reference = match (&git.branch, &git.tag, &git.commit) {
-            (None, None, None) => GitRef::Head,
-            (Some(b), None, None) => GitRef::Branch(b.clone()),
-            (None, Some(t), None) => GitRef::Tag(t.clone()),
-            (None, None, Some(c)) => {
-                if c.len() < 7 || !c.chars().all(|ch| ch.is_ascii_hexdigit()) {
-                    errors.push(format!(
-                        "{field}.git.commit: '{c}' is not a commit id (7 to 40 hex digits)"
-                    ));
-                }
-                GitRef::Commit(c.clone())
-            }
-            _ => {
-                errors.push(format!(
-                    "{field}.git: branch, tag and commit are mutually exclusive"
-                ));
-                GitRef::Head
-            }
-        };
-        for (what, value) in [("branch", &git.branch), ("tag", &git.tag)] {
-            if let Some(v) = value
-                && (v.is_empty() || v.starts_with('-') || v.contains(char::is_whitespace))
-            {
-                errors.push(format!("{field}.git.{what}: '{v}' is not a valid ref name"));
-            }
-        }
-        if git.path.is_empty()
-            || git.path.starts_with('/')
-            || git.path.split('/').any(|c| c == "..")
-        {
-            errors.push(format!(
-                "{field}.git.path: '{}' must be a relative path inside the repository",
-                git.path
-            ));
-        }
-        SourceKind::Git {
-            repository: git.repository.clone(),
-            reference,
-            path: git.path.clone(),
-            auth: git.auth.clone(),
-        }
+        git_source(git, field, errors)
     };
     if s.allow_private_addresses
         && matches!(
@@ -508,6 +457,60 @@ fn check_source(s: &SourceConfig, field: &str, errors: &mut Vec<String>) -> Opti
         signatures,
         allow_private_addresses: s.allow_private_addresses,
     })
+}
+
+/// The `git` section of a source: the repository (no credentials in it), one of branch, tag or commit, and a
+/// relative path inside the repository.
+fn git_source(git: &GitSourceConfig, field: &str, errors: &mut Vec<String>) -> SourceKind {
+    if git.repository.trim().is_empty() || git.repository.starts_with('-') {
+        errors.push(format!(
+            "{field}.git.repository: must be a repository URL or path"
+        ));
+    } else if reqwest::Url::parse(&git.repository)
+        .is_ok_and(|u| !u.username().is_empty() || u.password().is_some())
+    {
+        errors.push(format!(
+            "{field}.git.repository: must not carry credentials (use git.auth with a password_file)"
+        ));
+    }
+    let reference = match (&git.branch, &git.tag, &git.commit) {
+        (None, None, None) => GitRef::Head,
+        (Some(b), None, None) => GitRef::Branch(b.clone()),
+        (None, Some(t), None) => GitRef::Tag(t.clone()),
+        (None, None, Some(c)) => {
+            if c.len() < 7 || !c.chars().all(|ch| ch.is_ascii_hexdigit()) {
+                errors.push(format!(
+                    "{field}.git.commit: '{c}' is not a commit id (7 to 40 hex digits)"
+                ));
+            }
+            GitRef::Commit(c.clone())
+        }
+        _ => {
+            errors.push(format!(
+                "{field}.git: branch, tag and commit are mutually exclusive"
+            ));
+            GitRef::Head
+        }
+    };
+    for (what, value) in [("branch", &git.branch), ("tag", &git.tag)] {
+        if let Some(v) = value
+            && (v.is_empty() || v.starts_with('-') || v.contains(char::is_whitespace))
+        {
+            errors.push(format!("{field}.git.{what}: '{v}' is not a valid ref name"));
+        }
+    }
+    if git.path.is_empty() || git.path.starts_with('/') || git.path.split('/').any(|c| c == "..") {
+        errors.push(format!(
+            "{field}.git.path: '{}' must be a relative path inside the repository",
+            git.path
+        ));
+    }
+    SourceKind::Git {
+        repository: git.repository.clone(),
+        reference,
+        path: git.path.clone(),
+        auth: git.auth.clone(),
+    }
 }
 
 fn http_url(text: &str) -> Result<(), String> {
