@@ -8,7 +8,7 @@ use bollard::errors::Error as BollardError;
 use futures::StreamExt;
 
 use super::map_err;
-use crate::runtime::RuntimeError;
+use crate::runtime::{BuildProgress, RuntimeError, SpecError};
 
 /// Loads the images of the archive file; the names the engine reports loaded.
 pub(super) async fn load(docker: &Docker, archive: &Path) -> Result<Vec<String>, RuntimeError> {
@@ -91,4 +91,65 @@ pub(super) async fn prune_labelled(docker: &Docker, label: &str) -> Result<u64, 
         .await
         .map_err(|e| map_err(e, label))?;
     Ok(pruned.images_deleted.map_or(0, |d| d.len() as u64))
+}
+
+/// Pulls an image (`POST /images/create`) with the credentials stored for its registry, handing each status line
+/// to `progress`; the parsed reference, for the caller's check that the image exists now.
+pub(super) async fn pull(
+    docker: &Docker,
+    image: &str,
+    progress: BuildProgress<'_>,
+) -> Result<thv_core::image_ref::ImageRef, RuntimeError> {
+    let parsed =
+        thv_core::image_ref::ImageRef::parse(image).map_err(|message| SpecError::Invalid {
+            what: "image".to_owned(),
+            message: message.to_string(),
+        })?;
+    let failed = |message: String| RuntimeError::PullFailed {
+        image: image.to_owned(),
+        message,
+    };
+    let from = format!("{}/{}", parsed.registry, parsed.repository);
+    let options = match (&parsed.digest, parsed.effective_tag()) {
+        (Some(d), _) => bollard::query_parameters::CreateImageOptionsBuilder::new()
+            .from_image(&format!("{from}@{d}"))
+            .build(),
+        (None, tag) => bollard::query_parameters::CreateImageOptionsBuilder::new()
+            .from_image(&from)
+            .tag(tag.unwrap_or("latest"))
+            .build(),
+    };
+    // The engine gets the credentials `podman login` / `docker login` stored for the registry (a Docker
+    // daemon does not read the client's files itself).
+    let credentials = thv_core::oci::auth::for_registry(&parsed.registry).map(|c| {
+        bollard::auth::DockerCredentials {
+            username: Some(c.username),
+            password: Some(c.password),
+            serveraddress: Some(parsed.registry.clone()),
+            ..Default::default()
+        }
+    });
+    let mut stream = docker.create_image(Some(options), None, credentials);
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(info) => {
+                if let Some(e) = info.error_detail.and_then(|d| d.message) {
+                    return Err(failed(e));
+                }
+                if let Some(status) = info.status {
+                    let line = match info.id {
+                        Some(id) => format!("{id}: {status}"),
+                        None => status,
+                    };
+                    progress(&line);
+                }
+            }
+            Err(BollardError::DockerResponseServerError { message, .. }) => {
+                return Err(failed(message));
+            }
+            Err(BollardError::DockerStreamError { error }) => return Err(failed(error)),
+            Err(e) => return Err(map_err(e, image)),
+        }
+    }
+    Ok(parsed)
 }

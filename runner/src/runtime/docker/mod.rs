@@ -33,8 +33,8 @@ use bollard::models::{
     PortBinding, PortMap,
 };
 use bollard::query_parameters::{
-    AttachContainerOptions, BuildImageOptions, CreateContainerOptions, ListContainersOptions,
-    LogsOptions, RemoveContainerOptions, StopContainerOptions,
+    AttachContainerOptions, CreateContainerOptions, ListContainersOptions, LogsOptions,
+    RemoveContainerOptions, StopContainerOptions,
 };
 use bollard::{API_DEFAULT_VERSION, Docker};
 use futures::{Stream, StreamExt};
@@ -47,6 +47,7 @@ use super::{
     StdioAttachment, WorkloadId, WorkloadInfo, WorkloadSpec, WorkloadState,
 };
 
+mod build;
 mod endpoint;
 mod images;
 mod spec;
@@ -190,60 +191,6 @@ fn map_err(e: BollardError, what: &str) -> RuntimeError {
         } => RuntimeError::Engine(format!("{status_code}: {}", message.trim())),
         BollardError::IOError { err } => RuntimeError::Io(err),
         other => RuntimeError::Engine(other.to_string()),
-    }
-}
-
-/// Maps an error of `/build`: the engine's build error (a failed step, an invalid Dockerfile, a missing base
-/// image) is [`RuntimeError::BuildFailed`].
-fn map_build_err(e: BollardError, tag: &str) -> RuntimeError {
-    match e {
-        BollardError::DockerStreamError { error } => RuntimeError::BuildFailed {
-            tag: tag.to_owned(),
-            message: error.trim().to_owned(),
-        },
-        // Podman answers some build errors (an unparsable Dockerfile) with a status instead of a stream error.
-        BollardError::DockerResponseServerError {
-            status_code: 400 | 500,
-            message,
-        } => RuntimeError::BuildFailed {
-            tag: tag.to_owned(),
-            message: message.trim().to_owned(),
-        },
-        other => map_err(other, tag),
-    }
-}
-
-/// The query of `/build` for these options.
-fn build_query(options: &ImageBuildOptions) -> BuildImageOptions {
-    let map = |m: &BTreeMap<String, String>| {
-        (!m.is_empty()).then(|| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-    };
-    BuildImageOptions {
-        dockerfile: if options.dockerfile.is_empty() {
-            "Dockerfile".to_owned()
-        } else {
-            options.dockerfile.clone()
-        },
-        t: Some(options.tag.clone()),
-        nocache: options.no_cache,
-        pull: options.pull.then(|| "true".to_owned()),
-        rm: true,
-        forcerm: true,
-        labels: map(&options.labels),
-        buildargs: map(&options.build_args),
-        ..Default::default()
-    }
-}
-
-/// Appends a chunk of build output to `partial` and hands every completed, non-empty line to `progress`.
-fn emit_lines(partial: &mut String, chunk: &str, progress: &mut (dyn FnMut(&str) + Send)) {
-    partial.push_str(chunk);
-    while let Some(nl) = partial.find('\n') {
-        let line: String = partial.drain(..=nl).collect();
-        let line = line.trim_end_matches(['\n', '\r']);
-        if !line.trim().is_empty() {
-            progress(line);
-        }
     }
 }
 
@@ -531,25 +478,7 @@ impl Runtime for DockerRuntime {
                 message: format!("'{}' is not an image reference", tag.escape_debug()),
             }));
         }
-        let body = bollard::body_full(context_tar.into());
-        let mut stream = self
-            .docker
-            .build_image(build_query(options), None, Some(body));
-        let mut partial = String::new();
-        while let Some(item) = stream.next().await {
-            match item {
-                Ok(info) => {
-                    for chunk in [info.stream, info.status].into_iter().flatten() {
-                        emit_lines(&mut partial, &chunk, &mut *progress);
-                    }
-                }
-                Err(e) => {
-                    emit_lines(&mut partial, "\n", &mut *progress);
-                    return Err(map_build_err(e, tag));
-                }
-            }
-        }
-        emit_lines(&mut partial, "\n", &mut *progress);
+        build::run(&self.docker, context_tar, options, progress).await?;
         // A stream cut short reports no error: the image must exist now.
         if !self.image_exists(tag).await? {
             return Err(RuntimeError::BuildFailed {
@@ -583,62 +512,13 @@ impl Runtime for DockerRuntime {
         image: &str,
         progress: BuildProgress<'_>,
     ) -> Result<(), RuntimeError> {
-        let parsed =
-            thv_core::image_ref::ImageRef::parse(image).map_err(|message| SpecError::Invalid {
-                what: "image".to_owned(),
-                message: message.to_string(),
-            })?;
-        let failed = |message: String| RuntimeError::PullFailed {
-            image: image.to_owned(),
-            message,
-        };
-        let from = format!("{}/{}", parsed.registry, parsed.repository);
-        let options = match (&parsed.digest, parsed.effective_tag()) {
-            (Some(d), _) => bollard::query_parameters::CreateImageOptionsBuilder::new()
-                .from_image(&format!("{from}@{d}"))
-                .build(),
-            (None, tag) => bollard::query_parameters::CreateImageOptionsBuilder::new()
-                .from_image(&from)
-                .tag(tag.unwrap_or("latest"))
-                .build(),
-        };
-        // The engine gets the credentials `podman login` / `docker login` stored for the registry (a Docker
-        // daemon does not read the client's files itself).
-        let credentials = thv_core::oci::auth::for_registry(&parsed.registry).map(|c| {
-            bollard::auth::DockerCredentials {
-                username: Some(c.username),
-                password: Some(c.password),
-                serveraddress: Some(parsed.registry.clone()),
-                ..Default::default()
-            }
-        });
-        let mut stream = self.docker.create_image(Some(options), None, credentials);
-        while let Some(item) = stream.next().await {
-            match item {
-                Ok(info) => {
-                    if let Some(e) = info.error_detail.and_then(|d| d.message) {
-                        return Err(failed(e));
-                    }
-                    if let Some(status) = info.status {
-                        let line = match info.id {
-                            Some(id) => format!("{id}: {status}"),
-                            None => status,
-                        };
-                        progress(&line);
-                    }
-                }
-                Err(BollardError::DockerResponseServerError { message, .. }) => {
-                    return Err(failed(message));
-                }
-                Err(BollardError::DockerStreamError { error }) => return Err(failed(error)),
-                Err(e) => return Err(map_err(e, image)),
-            }
-        }
+        let parsed = images::pull(&self.docker, image, progress).await?;
         // Podman names a pulled image by its fully qualified reference; either name must resolve now.
         if !self.image_exists(image).await? && !self.image_exists(&parsed.to_string()).await? {
-            return Err(failed(
-                "the engine reported no error, but the image is missing".to_owned(),
-            ));
+            return Err(RuntimeError::PullFailed {
+                image: image.to_owned(),
+                message: "the engine reported no error, but the image is missing".to_owned(),
+            });
         }
         Ok(())
     }
@@ -775,40 +655,6 @@ mod tests {
             msg.contains("dead.sock") && msg.contains("unset it"),
             "{msg}"
         );
-    }
-
-    #[test]
-    fn build_output_is_split_into_lines() {
-        let mut got = Vec::new();
-        let mut partial = String::new();
-        let mut progress = |l: &str| got.push(l.to_owned());
-        emit_lines(
-            &mut partial,
-            "STEP 1/2: FROM x\nSTEP 2/2: RU",
-            &mut progress,
-        );
-        emit_lines(&mut partial, "N true\r\n\n  \nlast", &mut progress);
-        emit_lines(&mut partial, "\n", &mut progress);
-        assert_eq!(got, ["STEP 1/2: FROM x", "STEP 2/2: RUN true", "last"]);
-        let q = build_query(&ImageBuildOptions {
-            tag: "localhost/x:1".into(),
-            ..Default::default()
-        });
-        assert_eq!(q.dockerfile, "Dockerfile");
-        assert_eq!(q.pull, None);
-        assert!(q.labels.is_none() && q.rm && q.forcerm && !q.nocache);
-        let q = build_query(&ImageBuildOptions {
-            tag: "localhost/x:1".into(),
-            dockerfile: "build/Dockerfile".into(),
-            no_cache: true,
-            pull: true,
-            labels: [("a".to_owned(), "b".to_owned())].into(),
-            ..Default::default()
-        });
-        assert_eq!(q.dockerfile, "build/Dockerfile");
-        assert_eq!(q.pull.as_deref(), Some("true"));
-        assert!(q.nocache);
-        assert_eq!(q.labels.unwrap()["a"], "b");
     }
 
     #[test]
