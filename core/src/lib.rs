@@ -6,9 +6,10 @@
 //! - [`validate`]: JSON Schema and semantic validation, as `POST /validate` reports it.
 //! - [`toolhive`]: ToolHive's publisher-provided extension metadata, typed.
 //! - [`legacy`]: ToolHive's legacy registry format and its lossless conversion to and from the upstream format.
-//! - [`registry_file`]: registry files (the upstream `{"$schema","version","meta","data":{"servers"}}` wrapper).
+//! - [`upstream_registry`]: the upstream registry file's types (`{"$schema","version","meta","data":{"servers"}}`).
+//! - [`registry_file`]: registry files of every format, read raw and written back in their own format.
 //! - [`filter`]: name globs and publisher tags that select servers (sync sources, curation commands).
-//! - [`client`]: the typed HTTP client of the registry API (used by the curation CLI, the runner and sync).
+//! - [`registry_client`]: the typed HTTP client of the registry API (used by the curation CLI, the runner and sync).
 //! - [`runconfig`]: the RunConfig, the versioned contract between resolving a server and running it.
 //! - [`oidc`]: JWTs from an OpenID Connect issuer, checked against its published keys (proxy auth, token exchanges).
 //! - [`output`]: a command's output on stdout/stderr without a panic on a closed pipe (`outln!`, `errln!`).

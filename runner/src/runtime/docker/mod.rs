@@ -3,9 +3,9 @@
 //! Only calls both engines implement are used: `/_ping`, `/version`, `/images/{name}/json`,
 //! `/containers/create` (with `HostConfig.Mounts`, `PortBindings`, `NetworkMode`, `CapDrop`, `SecurityOpt`),
 //! `start`, `stop`, `DELETE /containers/{id}`, `/containers/{id}/json`, `/containers/json` with a label filter,
-//! `logs`, `attach` (HTTP upgrade), `/images/load` and `/images/{name}/get` ([`images`]), and `/build` (the classic builder: a tar context in the body, the output
-//! streamed back as JSON messages; no BuildKit session). The API version is negotiated down to the engine's
-//! (Podman 4 speaks 1.41).
+//! `logs`, `attach` (HTTP upgrade), `/images/create` (pulls), `/images/load` and `/images/{name}/get` (`images.rs`),
+//! and `/build` (`build.rs`: the classic builder, a tar context in the body, the output streamed back as JSON
+//! messages; no BuildKit session). The API version is negotiated down to the engine's (Podman 4 speaks 1.41).
 //!
 //! # Finding the engine
 //!
