@@ -63,8 +63,8 @@ use crate::toolhive::PermissionProfile;
 
 pub use labels_env::{labels, transport_env};
 pub use mounts::{
-    Mount, MountError, MountSource, PathSide, ProfileError, load_permission_profile, parse_mount,
-    parse_volume,
+    Mount, MountError, MountSource, PathSide, ProfileError, clean_host_path,
+    load_permission_profile, parse_mount, parse_volume,
 };
 pub use names::{NameMatchError, match_short_name, sanitize_name};
 pub use privileges::{Grant, Privilege};

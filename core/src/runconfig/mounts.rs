@@ -195,7 +195,7 @@ fn check_host_path(entry: &str, path: &str) -> Result<String, MountError> {
 }
 
 /// A host path as a mount's source must be: no shell characters, absolute, cleaned (for grants of host paths).
-pub(crate) fn clean_host_path(path: &str) -> Result<String, MountError> {
+pub fn clean_host_path(path: &str) -> Result<String, MountError> {
     if path.trim().is_empty() {
         return Err(MountError::Empty);
     }

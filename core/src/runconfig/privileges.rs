@@ -29,6 +29,14 @@ pub enum Privilege {
         target: String,
         read_only: bool,
     },
+    /// A host file the proxy itself reads or writes for a middleware setting (the audit log, an OIDC client
+    /// secret, a Cedar policy file): a RunConfig from someone else must not choose it unasked.
+    HostFile {
+        path: String,
+        /// What it is, e.g. `the audit log`.
+        purpose: String,
+        write: bool,
+    },
 }
 
 impl Privilege {
@@ -38,6 +46,7 @@ impl Privilege {
             Self::Privileged => Grant::Privileged,
             Self::NetworkMode(m) => Grant::NetworkMode(m.clone()),
             Self::HostMount { host, .. } => Grant::HostPath(host.clone()),
+            Self::HostFile { path, .. } => Grant::HostPath(path.clone()),
         }
     }
 }
@@ -61,6 +70,16 @@ impl fmt::Display for Privilege {
                 } else {
                     "read-write"
                 }
+            ),
+            Self::HostFile {
+                path,
+                purpose,
+                write,
+            } => write!(
+                f,
+                "the host file '{}' ({purpose}, {} by the proxy)",
+                path.escape_debug(),
+                if *write { "written" } else { "read" }
             ),
         }
     }

@@ -20,22 +20,23 @@ pub struct RunArgs {
     #[arg(required_unless_present = "from_config")]
     pub server: Option<String>,
     /// Arguments for the MCP server (after `--`); they replace the registry's.
-    #[arg(last = true)]
+    #[arg(last = true, conflicts_with = "from_config")]
     pub args: Vec<String>,
-    /// Run the workload a RunConfig file describes (from `thv export`).
+    /// Run the workload a RunConfig file describes (from `thv export`). What it asks beyond an isolated container
+    /// on loopback (privileges, host volumes, host files of its middleware, a reachable --host) must be granted.
     #[arg(long, conflicts_with = "server")]
     pub from_config: Option<PathBuf>,
     /// Workload (and container) name.
     #[arg(long)]
     pub name: Option<String>,
     /// Group of the workload.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "from_config")]
     pub group: Option<String>,
     /// The server's transport: stdio, sse or streamable-http (default: the registry's, or stdio).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "from_config")]
     pub transport: Option<TransportType>,
     /// What the proxy offers clients of a stdio server: streamable-http (default) or sse.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "from_config")]
     pub proxy_mode: Option<ProxyMode>,
     /// Address the proxy listens on.
     #[arg(long)]
@@ -44,36 +45,36 @@ pub struct RunArgs {
     #[arg(long)]
     pub proxy_port: Option<u16>,
     /// Port the server listens on in the container (sse, streamable-http).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "from_config")]
     pub target_port: Option<u16>,
     /// Host the proxy reaches the container's port on.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "from_config")]
     pub target_host: Option<String>,
     /// Environment variable KEY=VALUE (repeatable).
-    #[arg(short = 'e', long = "env")]
+    #[arg(short = 'e', long = "env", conflicts_with = "from_config")]
     pub env: Vec<String>,
     /// A file of KEY=VALUE lines (# comments and blank lines ignored).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "from_config")]
     pub env_file: Option<PathBuf>,
     /// A secret as an env var: NAME,target=ENV (repeatable; the value comes from `thv secret set` or
     /// TOOLHIVE_SECRET_NAME).
-    #[arg(long = "secret")]
+    #[arg(long = "secret", conflicts_with = "from_config")]
     pub secrets: Vec<String>,
     /// A mount host:container[:ro] (repeatable).
-    #[arg(short = 'v', long = "volume")]
+    #[arg(short = 'v', long = "volume", conflicts_with = "from_config")]
     pub volumes: Vec<String>,
     /// A container label KEY=VALUE (repeatable).
-    #[arg(short = 'l', long = "label")]
+    #[arg(short = 'l', long = "label", conflicts_with = "from_config")]
     pub labels: Vec<String>,
     /// Permission profile: none, network, or the path of a JSON profile (default: the registry's, or network).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "from_config")]
     pub permission_profile: Option<String>,
     /// Grant a privilege the registry entry's permission profile asks for, after reviewing it: privileged,
     /// network=MODE or mount=/HOST/PATH (repeatable). Without it such an entry is refused.
     #[arg(long = "grant", value_name = "PRIVILEGE")]
     pub grants: Vec<String>,
     /// Enforce the profile's network rules through an isolated network (default on for containers).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "from_config")]
     pub isolate_network: Option<bool>,
     /// Let an isolated workload reach the engine's gateway (the host) on the destinations its profile allows.
     #[arg(long)]
@@ -83,13 +84,13 @@ pub struct RunArgs {
     #[arg(long, value_enum)]
     pub image_verification: Option<crate::image_verify::Mode>,
     /// Only these tools are listed and callable (comma-separated or repeated).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', conflicts_with = "from_config")]
     pub tools: Vec<String>,
     /// Idle session lifetime of the proxy (e.g. 30m, 2h).
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = humantime::parse_duration, conflicts_with = "from_config")]
     pub session_ttl: Option<std::time::Duration>,
     /// Use this registry (API URL, registry file URL or path) instead of the configured one.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "from_config")]
     pub registry: Option<String>,
     /// A PEM file of CA certificates for package image builds (corporate TLS proxies).
     #[arg(long)]

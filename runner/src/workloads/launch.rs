@@ -16,11 +16,13 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use thv_core::runconfig::{
-    Grant, Resolution, ResolveOptions, ResolveWarning, RunConfig, check_grants,
+    Grant, MountSource, Privilege, Resolution, ResolveOptions, ResolveWarning, RunConfig,
+    check_grants, clean_host_path, parse_volume,
 };
 
 use super::Manager;
 use crate::image_verify::Mode as ImageVerification;
+use crate::middleware::MiddlewareSpec;
 use crate::registry::RegistrySource;
 
 /// What to launch.
@@ -91,7 +93,11 @@ pub fn permission_profile_report(rc: &RunConfig, from_file: bool) -> Vec<String>
     lines
 }
 
-/// Reads a RunConfig file and applies `overrides`; the file's permission profile needs `overrides.grants`.
+/// Reads a RunConfig file and applies `overrides`. A file may come from anyone (an export shared with you), so
+/// what it asks beyond an isolated container on loopback is a request, granted only by the user: its permission
+/// profile's privileges, its host volumes, the host files its middleware would read or write, and a proxy
+/// address other machines can reach (accepted by giving `--host`, [`RunConfigOverrides::host`]). The file's
+/// container labels cannot claim another workload: the standard labels are set from its name again.
 pub fn read_run_config_file(
     path: &std::path::Path,
     overrides: &RunConfigOverrides,
@@ -99,17 +105,17 @@ pub fn read_run_config_file(
     let bytes = thv_core::files::read_regular(path, thv_core::files::MAX_CONFIG_BYTES)
         .with_context(|| format!("cannot read {}", path.display()))?;
     let mut rc = RunConfig::read_json(&bytes).with_context(|| path.display().to_string())?;
+    let requester = format!("the RunConfig {}", path.display());
+    let requested = requested_privileges(&rc).with_context(|| path.display().to_string())?;
     let mut warnings: Vec<ResolveWarning> = Vec::new();
-    if let Some(profile) = &rc.permission_profile {
-        let requested = profile
-            .privileges()
-            .with_context(|| path.display().to_string())?;
-        check_grants(
-            &format!("the RunConfig {}", path.display()),
-            &requested,
-            &overrides.grants,
-            &mut warnings,
-        )?;
+    check_grants(&requester, &requested, &overrides.grants, &mut warnings)?;
+    if overrides.host.is_none() && !is_loopback_host(&rc.host) {
+        anyhow::bail!(
+            "{requester} makes the proxy listen on '{}', where other machines can reach it: give --host to \
+             choose the address yourself (--host {} to accept it)",
+            rc.host.escape_debug(),
+            rc.host.escape_debug()
+        );
     }
     if let Some(n) = &overrides.name {
         rc.name = n.clone();
@@ -117,8 +123,8 @@ pub fn read_run_config_file(
         if rc.container_name.is_some() {
             rc.container_name = Some(n.clone());
         }
-        rc.apply_standard_labels();
     }
+    rc.apply_standard_labels();
     if let Some(h) = &overrides.host {
         rc.host = h.clone();
     }
@@ -130,6 +136,71 @@ pub fn read_run_config_file(
         warnings,
         provenance: None,
     })
+}
+
+/// What a RunConfig asks for beyond an isolated container: its permission profile's privileges, every volume
+/// of a host path, and the host files its middleware settings name.
+fn requested_privileges(rc: &RunConfig) -> anyhow::Result<Vec<Privilege>> {
+    let mut requested = match &rc.permission_profile {
+        Some(profile) => profile.privileges()?,
+        None => Vec::new(),
+    };
+    for (i, volume) in rc.volumes.iter().enumerate() {
+        let mount = parse_volume(volume).with_context(|| format!("volumes[{i}]"))?;
+        if let MountSource::Host(host) = mount.source {
+            requested.push(Privilege::HostMount {
+                host,
+                target: mount.target,
+                read_only: mount.read_only,
+            });
+        }
+    }
+    let specs = MiddlewareSpec::parse_all(&rc.middleware_configs)
+        .context("invalid middleware configuration")?;
+    for spec in &specs {
+        let (file, purpose, write) = match spec {
+            MiddlewareSpec::Audit(p) => (
+                p.config.as_ref().and_then(|c| c.log_file.as_ref()),
+                "the audit log",
+                true,
+            ),
+            MiddlewareSpec::Auth(p) => (
+                p.oidc_config
+                    .as_ref()
+                    .and_then(|o| o.client_secret_file.as_ref()),
+                "the OIDC client secret, sent to the introspection endpoint",
+                false,
+            ),
+            MiddlewareSpec::Authorization(p) => {
+                (p.config_path.as_ref(), "the Cedar policies", false)
+            }
+            _ => continue,
+        };
+        if let Some(file) = file {
+            let path = clean_host_path(&file.to_string_lossy()).with_context(|| {
+                format!(
+                    "middleware_configs ({}): {}",
+                    spec.type_name(),
+                    file.display()
+                )
+            })?;
+            requested.push(Privilege::HostFile {
+                path,
+                purpose: purpose.to_owned(),
+                write,
+            });
+        }
+    }
+    Ok(requested)
+}
+
+/// `localhost` or a loopback address (`127.0.0.1`, `::1`, `[::1]`).
+fn is_loopback_host(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| thv_core::net::canonical(ip).is_loopback())
 }
 
 impl Manager {
@@ -193,5 +264,107 @@ impl Manager {
             )));
         }
         Ok(rc)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A RunConfig file with `extra` merged in, read with `overrides`; the error text on refusal.
+    fn read(extra: serde_json::Value, overrides: &RunConfigOverrides) -> Result<RunConfig, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rc.json");
+        let mut v = json!({
+            "schema_version": "v1",
+            "name": "shared",
+            "base_name": "shared",
+            "container_name": "shared",
+            "image": "localhost/thv-test-mcp-server:latest",
+            "transport": "stdio",
+            "host": "127.0.0.1"
+        });
+        for (k, val) in extra.as_object().unwrap() {
+            v[k] = val.clone();
+        }
+        std::fs::write(&path, v.to_string()).unwrap();
+        read_run_config_file(&path, overrides)
+            .map(|r| r.config)
+            .map_err(|e| format!("{e:#}"))
+    }
+
+    fn granted(grants: &[&str]) -> RunConfigOverrides {
+        RunConfigOverrides {
+            grants: grants.iter().map(|g| g.parse().unwrap()).collect(),
+            ..RunConfigOverrides::default()
+        }
+    }
+
+    /// A shared RunConfig's host volumes, and the host files its middleware would write or read, are requests
+    /// like its permission profile's (they were taken without a grant: a file could mount /etc, or append its
+    /// audit log to ~/.bashrc).
+    #[test]
+    fn host_paths_of_a_file_need_grants() {
+        let none = RunConfigOverrides::default();
+        let e = read(json!({"volumes": ["/etc:/hostetc:ro"]}), &none).unwrap_err();
+        assert!(
+            e.contains("the host path '/etc' mounted at /hostetc (read-only)")
+                && e.contains("--grant mount=/etc")
+                && !e.contains("--permission-profile"),
+            "{e}"
+        );
+        read(
+            json!({"volumes": ["/etc:/hostetc:ro"]}),
+            &granted(&["mount=/etc"]),
+        )
+        .unwrap();
+        let audit = json!({"middleware_configs": [{"type": "audit", "parameters":
+            {"config": {"log_file": "/root/.bashrc", "include_request_data": true}}}]});
+        let e = read(audit.clone(), &none).unwrap_err();
+        assert!(
+            e.contains("the host file '/root/.bashrc' (the audit log, written by the proxy)")
+                && e.contains("--grant mount=/root/.bashrc"),
+            "{e}"
+        );
+        read(audit, &granted(&["mount=/root/.bashrc"])).unwrap();
+        let secret = json!({"middleware_configs": [{"type": "auth", "parameters": {"oidc_config": {
+            "issuer": "https://idp.example.com", "client_secret_file": "/root/.ssh/id_ed25519"}}}]});
+        let e = read(secret, &none).unwrap_err();
+        assert!(
+            e.contains("'/root/.ssh/id_ed25519' (the OIDC client secret"),
+            "{e}"
+        );
+        let policies = json!({"middleware_configs": [{"type": "authorization",
+            "parameters": {"config_path": "relative.json"}}]});
+        let e = read(policies, &none).unwrap_err();
+        assert!(e.contains("middleware_configs (authorization)"), "{e}");
+    }
+
+    /// A file cannot open the proxy to other machines, nor label its container as another workload's.
+    #[test]
+    fn address_and_labels_are_the_users() {
+        let e = read(json!({"host": "0.0.0.0"}), &RunConfigOverrides::default()).unwrap_err();
+        assert!(
+            e.contains("listen on '0.0.0.0'") && e.contains("--host 0.0.0.0"),
+            "{e}"
+        );
+        let accepted = RunConfigOverrides {
+            host: Some("0.0.0.0".into()),
+            ..RunConfigOverrides::default()
+        };
+        assert_eq!(
+            read(json!({"host": "0.0.0.0"}), &accepted).unwrap().host,
+            "0.0.0.0"
+        );
+        for host in ["localhost", "::1", "127.0.0.2"] {
+            read(json!({ "host": host }), &RunConfigOverrides::default()).unwrap();
+        }
+        let rc = read(
+            json!({"container_labels": {"toolhive-name": "someone-else"}}),
+            &RunConfigOverrides::default(),
+        )
+        .unwrap();
+        assert_eq!(rc.container_labels["toolhive-name"], "shared");
     }
 }

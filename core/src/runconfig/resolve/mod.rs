@@ -243,9 +243,15 @@ fn ungranted_text(requester: &str, missing: &[Privilege]) -> String {
             flags.push(flag);
         }
     }
+    // A registry entry's profile can be replaced by the user's own; a RunConfig file's only granted.
+    let own_profile = if requester.starts_with("registry entry") {
+        ", or run it with your own --permission-profile"
+    } else {
+        ""
+    };
     format!(
         "{requester} asks for privileges that were not granted: {}. Its permissions are a request: after \
-         reviewing it, grant them with {}, or run it with your own --permission-profile",
+         reviewing it, grant them with {}{own_profile}",
         what.join("; "),
         flags.join(" ")
     )
@@ -502,7 +508,7 @@ pub fn check_grants(
         if !requested.iter().any(|want| g.covers(want)) {
             warnings.push(ResolveWarning::OptionIgnored {
                 option: format!("--grant {g}"),
-                reason: "the registry entry's permission profile does not ask for it".into(),
+                reason: format!("{requester} does not ask for it"),
             });
         }
     }
