@@ -431,6 +431,23 @@ fn bad_middleware_settings_are_refused_before_anything_starts() {
         out.contains("oidc_config.issuer") && out.contains("not https"),
         "{out}"
     );
+    // NaN and infinities were stored as null (the default rate); out-of-range rates only failed later.
+    for rate in ["NaN", "inf", "1e400", "2"] {
+        let out = thv.fails(&[
+            "run",
+            TEST_SERVER_IMAGE,
+            "--name",
+            "bad-rate",
+            "--otel-endpoint",
+            "http://127.0.0.1:4318",
+            "--otel-sampling-rate",
+            rate,
+        ]);
+        assert!(
+            out.contains("--otel-sampling-rate") && out.contains("from 0 to 1"),
+            "{rate}: {out}"
+        );
+    }
     let bad_audit = write(
         dir.path(),
         "audit.json",

@@ -82,7 +82,8 @@ pub struct AuthParams {
 /// A configuration problem, reported when the proxy starts.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthConfigError {
-    #[error("auth: {0}")]
+    /// Named by its field (`oidc_config.issuer: ...`); the chain's error names the middleware.
+    #[error("{0}")]
     Invalid(String),
 }
 
@@ -101,14 +102,9 @@ impl OidcConfig {
         ];
         for (field, url, allow_http) in urls {
             let Some(url) = url else { continue };
-            thv_core::oidc::check_url(field, url, allow_http).map_err(|e| {
-                let hint = if matches!(e, thv_core::oidc::VerifierConfigError::NotHttps { .. }) {
-                    " (--oidc-insecure-allow-http for a local identity provider)"
-                } else {
-                    ""
-                };
-                AuthConfigError::Invalid(format!("oidc_config.{e}{hint}"))
-            })?;
+            // The error names `insecure_allow_http` (`--oidc-insecure-allow-http`) itself.
+            thv_core::oidc::check_url(field, url, allow_http)
+                .map_err(|e| AuthConfigError::Invalid(format!("oidc_config.{e}")))?;
         }
         if self.introspection_url.is_some() && self.client_id.is_none() {
             return Err(AuthConfigError::Invalid(

@@ -120,6 +120,12 @@ impl MiddlewareArgs {
                 config: Some(AuditConfig::default()),
             }));
         }
+        if let Some(rate) = self.otel_sampling_rate
+            && !(0.0..=1.0).contains(&rate)
+        {
+            // NaN and infinities too (JSON has no place for them: they were stored as null, the default).
+            anyhow::bail!("--otel-sampling-rate {rate}: must be a number from 0 to 1");
+        }
         if self.metrics_port.is_some() || self.otel_endpoint.is_some() {
             let port = self.metrics_port.unwrap_or(0);
             add.push(MiddlewareSpec::Telemetry(TelemetryParams {
