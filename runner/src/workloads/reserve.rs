@@ -31,11 +31,16 @@ use crate::state::WorkloadStore;
 pub struct OwnedNames {
     pub containers: BTreeSet<String>,
     pub networks: BTreeSet<String>,
+    /// The proxy port, once chosen (`--proxy-port`, or a saved workload's, stopped ones included: `thv start`
+    /// listens on it again).
+    #[serde(default)]
+    pub ports: BTreeSet<u16>,
 }
 
 /// What `rc` owns in the engine (nothing for a remote server).
 pub fn owned_names(rc: &RunConfig) -> OwnedNames {
     let mut out = OwnedNames::default();
+    out.ports.extend(rc.port);
     if rc.is_remote() {
         return out;
     }
@@ -48,12 +53,14 @@ pub fn owned_names(rc: &RunConfig) -> OwnedNames {
     out
 }
 
-/// Why `ours` cannot be created beside workload `other`, which owns `theirs`.
+/// Why `ours` cannot be created beside workload `other`, which owns `theirs`, and what to choose instead.
 fn collision(ours: &OwnedNames, theirs: &OwnedNames, name: &str, other: &str) -> Option<String> {
     let what = |n: &str, theirs_set: &BTreeSet<String>, kind: &str| {
-        theirs_set
-            .contains(n)
-            .then(|| format!("the {kind} '{n}' of workload '{name}' would be workload '{other}''s"))
+        theirs_set.contains(n).then(|| {
+            format!(
+                "the {kind} '{n}' of workload '{name}' would be workload '{other}''s: choose another --name"
+            )
+        })
     };
     ours.containers
         .iter()
@@ -62,6 +69,13 @@ fn collision(ours: &OwnedNames, theirs: &OwnedNames, name: &str, other: &str) ->
             ours.networks
                 .iter()
                 .find_map(|n| what(n, &theirs.networks, "network"))
+        })
+        .or_else(|| {
+            ours.ports.intersection(&theirs.ports).next().map(|p| {
+                format!(
+                    "the proxy port {p} of workload '{name}' is workload '{other}''s: choose another --proxy-port"
+                )
+            })
         })
 }
 
@@ -143,7 +157,7 @@ pub fn reserve(store: &WorkloadStore, rc: &RunConfig) -> anyhow::Result<Reservat
         match store.load_runconfig(&other) {
             Ok(orc) => {
                 if let Some(why) = collision(&ours, &owned_names(&orc), name, &other) {
-                    bail!("{why}: choose another --name");
+                    bail!("{why}");
                 }
             }
             Err(e) => tracing::warn!(workload = %other, error = %e, "cannot read its RunConfig"),
@@ -151,7 +165,7 @@ pub fn reserve(store: &WorkloadStore, rc: &RunConfig) -> anyhow::Result<Reservat
     }
     for (other, theirs) in pending(&dir, name)? {
         if let Some(why) = collision(&ours, &theirs, name, &other) {
-            bail!("{why} (being created by another `thv run`): choose another --name");
+            bail!("{why} (it is being created by another `thv run`)");
         }
     }
     let json = serde_json::to_vec(&ours)?;
@@ -293,5 +307,32 @@ mod tests {
         let err = reserve(&store, &rc("col-egress")).unwrap_err().to_string();
         assert!(err.contains("would be workload 'col''s"), "{err}");
         reserve(&store, &rc("other")).unwrap();
+    }
+
+    /// An explicit proxy port is owned like a name: two concurrent runs of one `--proxy-port` both reported
+    /// success (the second's proxy could never listen), and a stopped workload's port was given away.
+    #[test]
+    fn proxy_ports_are_reserved() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = WorkloadStore::new(Dirs::under(tmp.path()));
+        let on = |name: &str, port: u16| {
+            let mut r = rc(name);
+            r.set_port(port);
+            r
+        };
+        let first = reserve(&store, &on("pp1", 41000)).unwrap();
+        let err = reserve(&store, &on("pp2", 41000)).unwrap_err().to_string();
+        assert!(
+            err.contains("proxy port 41000")
+                && err.contains("--proxy-port")
+                && err.contains("being created"),
+            "{err}"
+        );
+        reserve(&store, &on("pp3", 41001)).unwrap();
+        store.save_runconfig(&on("pp1", 41000)).unwrap();
+        drop(first);
+        let err = reserve(&store, &on("pp4", 41000)).unwrap_err().to_string();
+        assert!(err.contains("is workload 'pp1''s"), "{err}");
+        reserve(&store, &rc("auto")).unwrap();
     }
 }
