@@ -637,6 +637,30 @@ fn names_never_collide() {
         std::thread::sleep(std::time::Duration::from_millis(250));
     }
     assert!(!exists("network", &format!("toolhive-{cut}-internal")));
+    // A run interrupted after making its internal network and before its containers leaves only the network:
+    // `thv rm` said the workload does not exist, and the network stayed.
+    let netonly = unique("netonly");
+    let network = format!("toolhive-{netonly}-internal");
+    assert!(
+        podman(&[
+            "network",
+            "create",
+            "--internal",
+            "--label",
+            "toolhive=true",
+            &network
+        ])
+        .status()
+        .unwrap()
+        .success()
+    );
+    let out = thv.run(&["rm", &netonly]);
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stderr).contains(&network),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!exists("network", &network));
     thv.ok(&["run", TEST_SERVER_IMAGE, "--name", &cut]);
 
     // Two runs of one name at once: one wins, the other is told so, and the winner is whole.

@@ -368,20 +368,28 @@ pub async fn stop(rt: &dyn Runtime, container: &str, remove: bool) -> anyhow::Re
         Err(e) => return Err(e).with_context(|| format!("cannot stop {sidecar}")),
     }
     if remove {
-        let network = network_name(container);
-        match rt.inspect_network(&network).await {
-            Ok(info) if foreign_network(&network, &info).is_none() => rt
-                .remove_network(&network)
-                .await
-                .with_context(|| format!("cannot remove the network {network}"))?,
-            Ok(_) => tracing::warn!(%network, "not removed: the network is not thv's"),
-            Err(RuntimeError::NotFound(_)) => {}
-            Err(e) => {
-                return Err(e).with_context(|| format!("cannot inspect the network {network}"));
-            }
-        }
+        remove_network(rt, container).await?;
     }
     Ok(())
+}
+
+/// Removes the internal network of `container` when it exists and is thv's; `true` when it was removed.
+pub async fn remove_network(rt: &dyn Runtime, container: &str) -> anyhow::Result<bool> {
+    let network = network_name(container);
+    match rt.inspect_network(&network).await {
+        Ok(info) if foreign_network(&network, &info).is_none() => {
+            rt.remove_network(&network)
+                .await
+                .with_context(|| format!("cannot remove the network {network}"))?;
+            Ok(true)
+        }
+        Ok(_) => {
+            tracing::warn!(%network, "not removed: the network is not thv's");
+            Ok(false)
+        }
+        Err(RuntimeError::NotFound(_)) => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("cannot inspect the network {network}")),
+    }
 }
 
 /// The sidecar's image: `THV_EGRESS_IMAGE`, or `localhost/thv-egress:<version>-<binary id>`, built when absent.

@@ -372,6 +372,13 @@ impl Manager {
     /// Removes a workload: its proxy, its container, its state, and the secrets `thv` stored for it (values
     /// given in plain, [`RunConfig::take_sensitive_values`]).
     pub async fn remove(&self, name: &str) -> anyhow::Result<()> {
+        // What a `thv run` is creating right now is not a leftover: removing its containers under it left a
+        // record nothing could remove, or a run that reported success with nothing behind it.
+        if !self.store.exists(name) && reserve::is_being_created(&self.store, name) {
+            bail!(
+                "workload '{name}' is being created by a `thv run` right now: remove it once that has finished"
+            );
+        }
         if !self.store.exists(name) && self.remove_leftovers(name).await? {
             return Ok(());
         }
@@ -407,19 +414,31 @@ impl Manager {
                 Err(e) => return Err(e).with_context(|| format!("cannot remove {}", c.name)),
             }
         }
-        for c in left.iter().filter(|c| {
-            !c.labels
-                .contains_key(thv_core::runconfig::labels::AUXILIARY)
-        }) {
-            isolation::stop(rt.as_ref(), &c.name, true).await?;
+        // Each container's internal network (a sidecar names its container), and the workload's own: an
+        // interruption between creating the network and the container leaves only the network. Only networks:
+        // a sidecar's name may be another workload's container (`col-egress`), removed above only when labelled.
+        let mut containers: std::collections::BTreeSet<String> = left
+            .iter()
+            .map(|c| {
+                let own = c
+                    .labels
+                    .contains_key(thv_core::runconfig::labels::AUXILIARY)
+                    .then(|| c.name.strip_suffix("-egress"))
+                    .flatten();
+                own.unwrap_or(&c.name).to_owned()
+            })
+            .collect();
+        containers.insert(name.to_owned());
+        let mut left: Vec<String> = left.into_iter().map(|c| c.name).collect();
+        for container in &containers {
+            if isolation::remove_network(rt.as_ref(), container).await? {
+                left.push(isolation::network_name(container));
+            }
         }
         if !left.is_empty() {
             thv_core::errln!(
                 "removed what an interrupted `thv run {name}` left: {}",
-                left.iter()
-                    .map(|c| c.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                left.join(", ")
             );
         }
         Ok(!left.is_empty())

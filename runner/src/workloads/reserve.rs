@@ -176,6 +176,21 @@ pub fn reserve(store: &WorkloadStore, rc: &RunConfig) -> anyhow::Result<Reservat
     Ok(Reservation { path, _lock: lock })
 }
 
+/// Whether a `thv run` holds `name`'s reservation now (it is creating that workload).
+pub fn is_being_created(store: &WorkloadStore, name: &str) -> bool {
+    if thv_core::runconfig::name_error(name).is_some() {
+        return false;
+    }
+    let path = store.dirs().locks().join(format!("{name}.lock"));
+    let Ok(file) = File::options().read(true).write(true).open(&path) else {
+        return false;
+    };
+    matches!(
+        Flock::lock(file, FlockArg::LockSharedNonblock),
+        Err((_, Errno::EWOULDBLOCK))
+    )
+}
+
 /// The reservations other `thv run`s hold now (a lock file nobody holds is stale: removed).
 fn pending(dir: &std::path::Path, ours: &str) -> anyhow::Result<Vec<(String, OwnedNames)>> {
     let mut out = Vec::new();
@@ -329,8 +344,10 @@ mod tests {
             "{err}"
         );
         reserve(&store, &on("pp3", 41001)).unwrap();
+        assert!(is_being_created(&store, "pp1") && !is_being_created(&store, "pp3"));
         store.save_runconfig(&on("pp1", 41000)).unwrap();
         drop(first);
+        assert!(!is_being_created(&store, "pp1"));
         let err = reserve(&store, &on("pp4", 41000)).unwrap_err().to_string();
         assert!(err.contains("is workload 'pp1''s"), "{err}");
         reserve(&store, &rc("auto")).unwrap();
