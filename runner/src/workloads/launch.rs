@@ -109,13 +109,22 @@ pub fn read_run_config_file(
     let requested = requested_privileges(&rc).with_context(|| path.display().to_string())?;
     let mut warnings: Vec<ResolveWarning> = Vec::new();
     check_grants(&requester, &requested, &overrides.grants, &mut warnings)?;
-    if overrides.host.is_none() && !is_loopback_host(&rc.host) {
-        anyhow::bail!(
-            "{requester} makes the proxy listen on '{}', where other machines can reach it: give --host to \
-             choose the address yourself (--host {} to accept it)",
-            rc.host.escape_debug(),
-            rc.host.escape_debug()
-        );
+    if overrides.host.is_none() {
+        if !is_loopback_host(&rc.host) {
+            anyhow::bail!(
+                "{requester} makes the proxy listen on '{}', where other machines can reach it: give --host to \
+                 choose the address yourself (--host {} to accept it)",
+                rc.host.escape_debug(),
+                rc.host.escape_debug()
+            );
+        }
+        if let Some(address) = reachable_metrics_address(&rc) {
+            anyhow::bail!(
+                "{requester} serves the proxy's metrics on '{}', where other machines can reach them: give \
+                 --host to accept addresses other machines reach",
+                address.escape_debug()
+            );
+        }
     }
     if let Some(n) = &overrides.name {
         rc.name = n.clone();
@@ -192,6 +201,20 @@ fn requested_privileges(rc: &RunConfig) -> anyhow::Result<Vec<Privilege>> {
         }
     }
     Ok(requested)
+}
+
+/// A `telemetry` entry's `metrics_address` that is not on loopback (an unparsable one is the chain's error).
+fn reachable_metrics_address(rc: &RunConfig) -> Option<String> {
+    let specs = MiddlewareSpec::parse_all(&rc.middleware_configs).ok()?;
+    specs.iter().find_map(|spec| match spec {
+        MiddlewareSpec::Telemetry(p) => p
+            .metrics_address
+            .as_deref()
+            .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
+            .filter(|a| !thv_core::net::canonical(a.ip()).is_loopback())
+            .map(|a| a.to_string()),
+        _ => None,
+    })
 }
 
 /// `localhost` or a loopback address (`127.0.0.1`, `::1`, `[::1]`).
@@ -357,6 +380,14 @@ mod tests {
             read(json!({"host": "0.0.0.0"}), &accepted).unwrap().host,
             "0.0.0.0"
         );
+        let metrics = |address: &str| {
+            json!({"middleware_configs": [{"type": "telemetry",
+                "parameters": {"metrics_address": address}}]})
+        };
+        let e = read(metrics("0.0.0.0:9464"), &RunConfigOverrides::default()).unwrap_err();
+        assert!(e.contains("metrics on '0.0.0.0:9464'"), "{e}");
+        read(metrics("0.0.0.0:9464"), &accepted).unwrap();
+        read(metrics("127.0.0.1:0"), &RunConfigOverrides::default()).unwrap();
         for host in ["localhost", "::1", "127.0.0.2"] {
             read(json!({ "host": host }), &RunConfigOverrides::default()).unwrap();
         }
