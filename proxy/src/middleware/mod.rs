@@ -201,11 +201,7 @@ impl Chain {
         for (index, spec) in specs.iter().enumerate() {
             chain
                 .add(spec, settings, &mut tool_params)
-                .map_err(|e| MiddlewareError::Entry {
-                    index,
-                    kind: spec.type_name().to_owned(),
-                    source: Box::new(e),
-                })?;
+                .map_err(|e| e.at(index, spec.type_name()))?;
         }
         if !tool_params.tools.is_empty() || !tool_params.overrides.is_empty() {
             chain.tools = Some(Arc::new(tools::ToolFilter::new(

@@ -75,6 +75,17 @@ pub enum MiddlewareError {
     },
 }
 
+impl MiddlewareError {
+    /// `self`, said of entry `index` (of type `kind`) of `middleware_configs`.
+    pub(super) fn at(self, index: usize, kind: &str) -> Self {
+        Self::Entry {
+            index,
+            kind: kind.to_owned(),
+            source: Box::new(self),
+        }
+    }
+}
+
 /// `parameters` as `T`; `null` is `T`'s default.
 fn parameters<T: DeserializeOwned + Default>(value: &Value) -> Result<T, MiddlewareError> {
     if value.is_null() {
@@ -103,13 +114,7 @@ impl MiddlewareSpec {
         configs
             .iter()
             .enumerate()
-            .map(|(index, c)| {
-                Self::parse(c).map_err(|e| MiddlewareError::Entry {
-                    index,
-                    kind: c.middleware_type.clone(),
-                    source: Box::new(e),
-                })
-            })
+            .map(|(index, c)| Self::parse(c).map_err(|e| e.at(index, &c.middleware_type)))
             .collect()
     }
 

@@ -62,8 +62,15 @@ pub fn network_name(container: &str) -> String {
 
 /// The sidecar of a workload's container.
 pub fn sidecar_name(container: &str) -> String {
-    format!("{container}-egress")
+    format!("{container}{SIDECAR_SUFFIX}")
 }
+
+/// The container a sidecar's name ([`sidecar_name`]) belongs to.
+pub fn sidecar_owner(sidecar: &str) -> Option<&str> {
+    sidecar.strip_suffix(SIDECAR_SUFFIX)
+}
+
+const SIDECAR_SUFFIX: &str = "-egress";
 
 /// Whether the workload runs isolated: `isolate_network`, and its container would be on the bridge network.
 pub fn is_isolated(rc: &RunConfig) -> bool {

@@ -106,7 +106,12 @@ pub fn read_run_config_file(
         .with_context(|| format!("cannot read {}", path.display()))?;
     let mut rc = RunConfig::read_json(&bytes).with_context(|| path.display().to_string())?;
     let requester = format!("the RunConfig {}", path.display());
-    let requested = requested_privileges(&rc).with_context(|| path.display().to_string())?;
+    // Parsed once here for both checks below (the chain parses them again only when it is built).
+    let specs = MiddlewareSpec::parse_all(&rc.middleware_configs)
+        .context("invalid middleware configuration")
+        .with_context(|| path.display().to_string())?;
+    let requested =
+        requested_privileges(&rc, &specs).with_context(|| path.display().to_string())?;
     let mut warnings: Vec<ResolveWarning> = Vec::new();
     check_grants(&requester, &requested, &overrides.grants, &mut warnings)?;
     if overrides.host.is_none() {
@@ -118,7 +123,7 @@ pub fn read_run_config_file(
                 rc.host.escape_debug()
             );
         }
-        if let Some(address) = reachable_metrics_address(&rc) {
+        if let Some(address) = reachable_metrics_address(&specs) {
             anyhow::bail!(
                 "{requester} serves the proxy's metrics on '{}', where other machines can reach them: give \
                  --host to accept addresses other machines reach",
@@ -148,8 +153,11 @@ pub fn read_run_config_file(
 }
 
 /// What a RunConfig asks for beyond an isolated container: its permission profile's privileges, every volume
-/// of a host path, and the host files its middleware settings name.
-fn requested_privileges(rc: &RunConfig) -> anyhow::Result<Vec<Privilege>> {
+/// of a host path, and the host files its middleware settings (`specs`, parsed from it) name.
+fn requested_privileges(
+    rc: &RunConfig,
+    specs: &[MiddlewareSpec],
+) -> anyhow::Result<Vec<Privilege>> {
     let mut requested = match &rc.permission_profile {
         Some(profile) => profile.privileges()?,
         None => Vec::new(),
@@ -164,9 +172,7 @@ fn requested_privileges(rc: &RunConfig) -> anyhow::Result<Vec<Privilege>> {
             });
         }
     }
-    let specs = MiddlewareSpec::parse_all(&rc.middleware_configs)
-        .context("invalid middleware configuration")?;
-    for spec in &specs {
+    for spec in specs {
         let (file, purpose, write) = match spec {
             MiddlewareSpec::Audit(p) => (
                 p.config.as_ref().and_then(|c| c.log_file.as_ref()),
@@ -204,8 +210,7 @@ fn requested_privileges(rc: &RunConfig) -> anyhow::Result<Vec<Privilege>> {
 }
 
 /// A `telemetry` entry's `metrics_address` that is not on loopback (an unparsable one is the chain's error).
-fn reachable_metrics_address(rc: &RunConfig) -> Option<String> {
-    let specs = MiddlewareSpec::parse_all(&rc.middleware_configs).ok()?;
+fn reachable_metrics_address(specs: &[MiddlewareSpec]) -> Option<String> {
     specs.iter().find_map(|spec| match spec {
         MiddlewareSpec::Telemetry(p) => p
             .metrics_address

@@ -420,12 +420,13 @@ impl Manager {
         let mut containers: std::collections::BTreeSet<String> = left
             .iter()
             .map(|c| {
-                let own = c
+                let auxiliary = c
                     .labels
-                    .contains_key(thv_core::runconfig::labels::AUXILIARY)
-                    .then(|| c.name.strip_suffix("-egress"))
-                    .flatten();
-                own.unwrap_or(&c.name).to_owned()
+                    .contains_key(thv_core::runconfig::labels::AUXILIARY);
+                match isolation::sidecar_owner(&c.name) {
+                    Some(owner) if auxiliary => owner.to_owned(),
+                    _ => c.name.clone(),
+                }
             })
             .collect();
         containers.insert(name.to_owned());

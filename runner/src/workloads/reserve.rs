@@ -129,7 +129,7 @@ pub fn reserve(store: &WorkloadStore, rc: &RunConfig) -> anyhow::Result<Reservat
     if store.exists(name) {
         return Err(exists());
     }
-    let path = dir.join(format!("{name}.lock"));
+    let path = lock_path(&dir, name);
     let file = File::options()
         .create(true)
         .truncate(false)
@@ -176,12 +176,19 @@ pub fn reserve(store: &WorkloadStore, rc: &RunConfig) -> anyhow::Result<Reservat
     Ok(Reservation { path, _lock: lock })
 }
 
+const LOCK_SUFFIX: &str = ".lock";
+
+/// The reservation file of workload `name` in the locks directory `dir`.
+fn lock_path(dir: &std::path::Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}{LOCK_SUFFIX}"))
+}
+
 /// Whether a `thv run` holds `name`'s reservation now (it is creating that workload).
 pub fn is_being_created(store: &WorkloadStore, name: &str) -> bool {
     if thv_core::runconfig::name_error(name).is_some() {
         return false;
     }
-    let path = store.dirs().locks().join(format!("{name}.lock"));
+    let path = lock_path(&store.dirs().locks(), name);
     let Ok(file) = File::options().read(true).write(true).open(&path) else {
         return false;
     };
@@ -199,7 +206,7 @@ fn pending(dir: &std::path::Path, ours: &str) -> anyhow::Result<Vec<(String, Own
         let Some(other) = path
             .file_name()
             .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_suffix(".lock"))
+            .and_then(|n| n.strip_suffix(LOCK_SUFFIX))
             .filter(|n| *n != ours && !n.starts_with('.'))
             .map(str::to_owned)
         else {
