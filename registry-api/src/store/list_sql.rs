@@ -1,6 +1,6 @@
 //! The list statement (`GET servers`), built once for every driver: SQL text with `$1`, `$2`, … placeholders
 //! (PostgreSQL's, which SQLite reads as the same numbered parameters) and its arguments in order. The sqlx
-//! backends bind the arguments with [`SqlText::bind_to`]; SQLite's read connections (`sqlite_read.rs`) bind them
+//! backends bind the arguments with [`SqlText::arguments`]; SQLite's read connections (`sqlite_read.rs`) bind them
 //! by position.
 
 use std::fmt::Write;
@@ -9,14 +9,67 @@ use super::{Cursor, ListQuery, Scope, VersionFilter};
 
 /// An argument of a built statement.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) enum SqlArg {
+pub enum SqlArg {
     Text(String),
     Int(i64),
+    Bool(bool),
+    /// NULL or a text.
+    OptText(Option<String>),
+    /// NULL or an integer.
+    OptInt(Option<i64>),
+}
+
+impl From<&str> for SqlArg {
+    fn from(s: &str) -> Self {
+        SqlArg::Text(s.to_string())
+    }
+}
+
+impl From<&String> for SqlArg {
+    fn from(s: &String) -> Self {
+        SqlArg::Text(s.clone())
+    }
+}
+
+impl From<String> for SqlArg {
+    fn from(s: String) -> Self {
+        SqlArg::Text(s)
+    }
+}
+
+impl From<i64> for SqlArg {
+    fn from(i: i64) -> Self {
+        SqlArg::Int(i)
+    }
+}
+
+impl From<bool> for SqlArg {
+    fn from(b: bool) -> Self {
+        SqlArg::Bool(b)
+    }
+}
+
+impl From<Option<String>> for SqlArg {
+    fn from(s: Option<String>) -> Self {
+        SqlArg::OptText(s)
+    }
+}
+
+impl From<&Option<String>> for SqlArg {
+    fn from(s: &Option<String>) -> Self {
+        SqlArg::OptText(s.clone())
+    }
+}
+
+impl From<Option<i64>> for SqlArg {
+    fn from(i: Option<i64>) -> Self {
+        SqlArg::OptInt(i)
+    }
 }
 
 /// A statement and its arguments, `$n` being `args[n - 1]`.
 #[derive(Debug, Clone, Default)]
-pub(super) struct SqlText {
+pub struct SqlText {
     pub sql: String,
     pub args: Vec<SqlArg>,
 }
@@ -53,23 +106,36 @@ impl SqlText {
         self.bind(SqlArg::Text(text.to_string()))
     }
 
-    /// Binds the arguments to a sqlx query of this text, in order.
-    pub fn bind_to<'q, DB, O>(
-        &self,
-        mut query: sqlx::query::QueryAs<'q, DB, O, <DB as sqlx::Database>::Arguments>,
-    ) -> sqlx::query::QueryAs<'q, DB, O, <DB as sqlx::Database>::Arguments>
+    /// A fixed statement and its arguments, of any type.
+    pub fn with<const N: usize>(sql: &str, args: [SqlArg; N]) -> Self {
+        Self {
+            sql: sql.to_string(),
+            args: args.into(),
+        }
+    }
+
+    /// The arguments as a sqlx driver takes them, in order.
+    pub fn arguments<DB>(&self) -> Result<DB::Arguments, sqlx::error::BoxDynError>
     where
         DB: sqlx::Database,
-        String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-        i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+        for<'a> &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+        for<'a> Option<&'a str>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+        for<'a> i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+        for<'a> Option<i64>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+        for<'a> bool: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
     {
+        use sqlx::Arguments;
+        let mut args = DB::Arguments::default();
         for arg in &self.args {
-            query = match arg {
-                SqlArg::Text(s) => query.bind(s.clone()),
-                SqlArg::Int(i) => query.bind(*i),
-            };
+            match arg {
+                SqlArg::Text(s) => args.add(s.as_str())?,
+                SqlArg::Int(i) => args.add(*i)?,
+                SqlArg::Bool(b) => args.add(*b)?,
+                SqlArg::OptText(s) => args.add(s.as_deref())?,
+                SqlArg::OptInt(i) => args.add(*i)?,
+            }
         }
-        query
+        Ok(args)
     }
 }
 

@@ -83,7 +83,7 @@ impl Plans {
 const STATEMENT_CACHE: usize = 64;
 
 /// The read connections of one database file.
-pub(super) struct Readers {
+pub struct Readers {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
     keep: usize,
@@ -273,6 +273,9 @@ impl ToSql for SqlArg {
         Ok(match self {
             SqlArg::Text(s) => ToSqlOutput::from(s.as_str()),
             SqlArg::Int(i) => ToSqlOutput::Owned(Value::Integer(*i)),
+            SqlArg::Bool(b) => ToSqlOutput::Owned(Value::Integer(i64::from(*b))),
+            SqlArg::OptText(s) => s.as_deref().map_or(ToSqlOutput::Owned(Value::Null), ToSqlOutput::from),
+            SqlArg::OptInt(i) => ToSqlOutput::Owned(i.map_or(Value::Null, Value::Integer)),
         })
     }
 }

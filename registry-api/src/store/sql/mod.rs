@@ -1,12 +1,14 @@
 //! The SQL backends: SQLite (embedded default) and PostgreSQL (hosted, multi-replica).
 //!
-//! Both share the schema shape (see `migrations/`) and every statement below; the code is written once in the
-//! `sql_store!` macro and instantiated per driver, so that each backend uses its native sqlx driver and types.
+//! Both share the schema shape (see `migrations/`) and every statement below; the store is written once, as
+//! [`SqlStore`] over the [`Driver`] trait that both sqlx drivers implement, so that each backend uses its native
+//! sqlx driver and types.
 //! What differs is only how a write is serialized per server name: SQLite takes the database write lock up front
 //! (`BEGIN IMMEDIATE`), PostgreSQL takes a transaction-scoped advisory lock on a hash of the name.
 //!
-//! Here: the statements, the row types and the helpers both use; `shared.rs`: the macro; `sqlite.rs` and
-//! `postgres.rs`: its two instances and what is each driver's own (opening, plan choice, locking, notifications).
+//! Here: the statements, the row types and the helpers both use; `store.rs`: the store over any [`Driver`];
+//! `driver.rs`: that trait, what each driver does its own way; `sqlite.rs` and `postgres.rs`: its two
+//! implementations (opening, plan choice, locking, notifications).
 
 use std::path::Path;
 use std::str::FromStr;
@@ -18,7 +20,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde::Deserialize;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{FromRow, Pool, Postgres, QueryBuilder, Sqlite};
+use sqlx::{FromRow, Pool, Postgres, Sqlite};
 use thv_core::api::ServerStatus;
 
 use super::list_sql::{
@@ -31,11 +33,12 @@ use super::{
     Scope, SourceRecord, SourceStatus, Store, StoreError, SyncAttempt, SyncFn, SyncOutcome, SyncTx,
     Timestamps, VersionRow, WriteFn, WriteTx,
 };
+use driver::Driver;
 
 /// PostgreSQL channel on which every committed write is announced to the other replicas.
 const CHANGES_CHANNEL: &str = "thv_registry_changes";
 
-/// Rows per multi-row INSERT in [`Store::insert_batch`] (10 parameters each, below both drivers' limits).
+/// Rows per multi-row INSERT in [`Store::insert_batches`] (12 parameters each, below both drivers' limits).
 const BATCH_ROWS: usize = 1000;
 
 /// The columns of a version the API shows (every column but `search_text`).
@@ -146,6 +149,7 @@ const SYNC_REMOVE_STALE: &str =
     "DELETE FROM server_versions WHERE source = $1 AND sync_generation <> $2";
 const SYNC_CLEAR_LATEST: &str =
     "UPDATE server_versions SET is_latest = FALSE WHERE source = $1 AND is_latest";
+const SOURCE_KNOWN: &str = "SELECT COUNT(*) FROM sync_sources WHERE name = $1";
 const SYNC_FAILED: &str = "UPDATE sync_sources SET status = 'failed', last_error = $2, last_attempt_at = $3 \
      WHERE name = $1";
 const SYNC_COMPLETE: &str = "UPDATE sync_sources SET status = 'complete', generation = $2, settings_hash = $3, \
@@ -156,7 +160,7 @@ const SYNC_COMPLETE: &str = "UPDATE sync_sources SET status = 'complete', genera
      WHERE name = $1";
 
 #[derive(FromRow)]
-struct RawSource {
+pub struct RawSource {
     name: String,
     kind: String,
     status: String,
@@ -208,7 +212,7 @@ impl TryFrom<RawSource> for SourceRecord {
 
 /// A `server_versions` row as read (the `read_cols!` columns).
 #[derive(FromRow)]
-pub(super) struct RawRow {
+pub struct RawRow {
     pub server_name: String,
     pub version: String,
     pub value: String,
@@ -403,40 +407,15 @@ fn storable(message: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// A multi-row `INSERT INTO server_versions` of `rows`, all in `source`, written by sync `generation`.
-macro_rules! insert_rows {
-    ($db:ty, $rows:expr, $source:expr, $generation:expr) => {{
-        let (source, generation): (&str, i64) = ($source, $generation);
-        let mut b = QueryBuilder::<$db>::new(concat!(
-            "INSERT INTO server_versions (source, sync_generation, ",
-            cols!(),
-            ") "
-        ));
-        b.push_values($rows, |mut r, row| {
-            r.push_bind(source.to_string())
-                .push_bind(generation)
-                .push_bind(row.server_name.clone())
-                .push_bind(row.version.clone())
-                .push_bind(row.value.clone())
-                .push_bind(row.status.as_str())
-                .push_bind(row.status_message.clone())
-                .push_bind(micros(&row.status_changed_at))
-                .push_bind(micros(&row.published_at))
-                .push_bind(micros(&row.updated_at))
-                .push_bind(row.is_latest)
-                .push_bind(row.search_text.clone());
-        });
-        b
-    }};
-}
-
 #[macro_use]
-mod shared;
+mod driver;
 mod postgres;
 mod sqlite;
+mod store;
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+pub use store::SqlStore;
 
 /// Opens the store a database URL names: `sqlite:...` or `postgres://...` / `postgresql://...`, [`Monitored`].
 pub async fn connect(url: &str, pool: &PoolSettings) -> Result<Arc<dyn Store>, StoreError> {

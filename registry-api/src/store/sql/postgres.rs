@@ -2,14 +2,8 @@
 
 use super::*;
 
-sql_store!(
-    PostgresStore,
-    PostgresTx,
-    PostgresSyncTx,
-    Postgres,
-    "postgres",
-    {}
-);
+/// The PostgreSQL backend.
+pub type PostgresStore = SqlStore<Postgres>;
 
 /// 63-bit FNV-1a of a server name: the PostgreSQL advisory-lock key that serializes writes to that name.
 fn lock_key(name: &str) -> i64 {
@@ -37,7 +31,7 @@ async fn ping_when_idle(
     Ok(true)
 }
 
-impl PostgresStore {
+impl SqlStore<Postgres> {
     /// Connects to and migrates a PostgreSQL database, e.g. `postgres://user:pw@127.0.0.1/registry`. A request
     /// waits `pool.acquire_timeout` at most for a connection; then it fails as [`StoreError::Unavailable`].
     pub async fn open(url: &str, settings: &PoolSettings) -> Result<Self, StoreError> {
@@ -59,19 +53,27 @@ impl PostgresStore {
             pool,
             read_timeout: Some(settings.read_timeout),
             write_timeout: Some(settings.write_timeout),
+            extra: (),
         })
     }
+}
 
+driver_statements!(Postgres);
+
+#[async_trait]
+impl Driver for Postgres {
+    const BACKEND: &'static str = "postgres";
     /// Writes of a sync block no reader and no other source's sync: stream from the source into the transaction.
     const WRITES_BLOCK_OTHERS: bool = false;
+    type Extra = ();
 
     /// A transaction holding the source's row lock (`FOR UPDATE SKIP LOCKED`) until the sync commits or rolls
     /// back; `None` when another replica holds it.
     async fn lock_source(
-        &self,
+        store: &PostgresStore,
         source: &str,
     ) -> Result<Option<(Option<sqlx::Transaction<'static, Postgres>>, RawSource)>, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut tx = store.pool.begin().await.map_err(map_err)?;
         let raw = sqlx::query_as::<_, RawSource>(concat!(
             "SELECT ",
             source_cols!(),
@@ -95,26 +97,30 @@ impl PostgresStore {
     async fn after_sync(_pool: &Pool<Postgres>) {}
 
     /// PostgreSQL's planner picks between the trigram index and a walk in page order itself.
-    async fn read_rows(&self, text: SqlText) -> Result<Vec<RawRow>, StoreError> {
-        self.sqlx_rows(&text).await
+    async fn read_rows(store: &PostgresStore, text: SqlText) -> Result<Vec<RawRow>, StoreError> {
+        store.sqlx_rows(&text).await
     }
 
     /// A list page: a search is `LIKE`, served by the trigram index (planned for its term, see [`build_list`]).
-    async fn list_rows(&self, query: &ListQuery) -> Result<Vec<RawRow>, StoreError> {
-        self.sqlx_rows(&build_list(
-            query,
-            SearchPlan::Like,
-            Substring::Like,
-            READ_COLS,
-        ))
-        .await
+    async fn list_rows(
+        store: &PostgresStore,
+        query: &ListQuery,
+    ) -> Result<Vec<RawRow>, StoreError> {
+        store
+            .sqlx_rows(&build_list(
+                query,
+                SearchPlan::Like,
+                Substring::Like,
+                READ_COLS,
+            ))
+            .await
     }
 
     /// `NOTIFY` the other replicas; delivered when (and only if) the transaction commits.
-    async fn announce(tx: &mut sqlx::Transaction<'_, Postgres>) -> Result<(), StoreError> {
+    async fn announce(conn: &mut sqlx::PgConnection) -> Result<(), StoreError> {
         sqlx::query("SELECT pg_notify($1, '')")
             .bind(CHANGES_CHANNEL)
-            .execute(&mut **tx)
+            .execute(conn)
             .await
             .map_err(map_err)?;
         Ok(())
@@ -122,8 +128,8 @@ impl PostgresStore {
 
     /// Listens for other replicas' writes. A lost connection counts as a change (announcements may have been
     /// missed while it was down); the listener reconnects with a growing pause.
-    fn spawn_change_listener(&self, on_change: ChangeCallback) {
-        let pool = self.pool.clone();
+    fn spawn_change_listener(store: &PostgresStore, on_change: ChangeCallback) {
+        let pool = store.pool.clone();
         tokio::spawn(async move {
             let mut pause = Duration::from_millis(100);
             // Whether this outage was reported: one warning when listening stops, none for each retry.

@@ -2,9 +2,8 @@
 
 use super::*;
 
-sql_store!(SqliteStore, SqliteTx, SqliteSyncTx, Sqlite, "sqlite", {
-    readers: Option<Arc<Readers>>
-});
+/// The SQLite backend.
+pub type SqliteStore = SqlStore<Sqlite>;
 
 /// What to check when SQLite cannot open `file`, from what is there.
 fn open_hint(file: &Path) -> &'static str {
@@ -33,7 +32,7 @@ fn opens_read_only(url: &str) -> bool {
     })
 }
 
-impl SqliteStore {
+impl SqlStore<Sqlite> {
     /// Opens (creating if needed) and migrates a SQLite database, e.g. `sqlite:///var/lib/thv/registry.db`.
     pub async fn open(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)
@@ -90,26 +89,8 @@ impl SqliteStore {
             pool,
             read_timeout: None,
             write_timeout: None,
-            readers,
+            extra: readers,
         })
-    }
-
-    /// A statement of the `read_cols!` columns: on this thread for a database file (see `sqlite_read.rs`).
-    async fn read_rows(&self, text: SqlText) -> Result<Vec<RawRow>, StoreError> {
-        match &self.readers {
-            Some(readers) => readers.rows(text).await,
-            None => self.sqlx_rows(&text).await,
-        }
-    }
-
-    /// A list page: its search plan, then the page.
-    async fn list_rows(&self, query: &ListQuery) -> Result<Vec<RawRow>, StoreError> {
-        if let Some(readers) = &self.readers {
-            return readers.list(query.clone(), READ_COLS).await;
-        }
-        let plan = self.search_plan(query).await?;
-        self.sqlx_rows(&build_list(query, plan, Substring::Instr, READ_COLS))
-            .await
     }
 
     /// The search plan of an in-memory database's list (see [`choose_plan`]).
@@ -125,19 +106,46 @@ impl SqliteStore {
             .map_err(map_err)?;
         Ok(choose_plan(query.limit, probe))
     }
+}
 
+driver_statements!(Sqlite);
+
+#[async_trait]
+impl Driver for Sqlite {
+    const BACKEND: &'static str = "sqlite";
     /// Writes of a sync wait for the database's one write lock, and hold it: fetch before writing.
     const WRITES_BLOCK_OTHERS: bool = true;
+    /// The read connections of a database file (see `sqlite_read.rs`).
+    type Extra = Option<Arc<Readers>>;
+
+    /// A statement of the `read_cols!` columns: on this thread for a database file (see `sqlite_read.rs`).
+    async fn read_rows(store: &SqliteStore, text: SqlText) -> Result<Vec<RawRow>, StoreError> {
+        match &store.extra {
+            Some(readers) => readers.rows(text).await,
+            None => store.sqlx_rows(&text).await,
+        }
+    }
+
+    /// A list page: its search plan, then the page.
+    async fn list_rows(store: &SqliteStore, query: &ListQuery) -> Result<Vec<RawRow>, StoreError> {
+        if let Some(readers) = &store.extra {
+            return readers.list(query.clone(), READ_COLS).await;
+        }
+        let plan = store.search_plan(query).await?;
+        store
+            .sqlx_rows(&build_list(query, plan, Substring::Instr, READ_COLS))
+            .await
+    }
 
     /// One process owns a SQLite database (and runs one sync at a time, see `crate::sync`): the source's record
     /// is read without a lock, and the write transaction begins with the sync's first write.
     async fn lock_source(
-        &self,
+        store: &SqliteStore,
         source: &str,
     ) -> Result<Option<(Option<sqlx::Transaction<'static, Sqlite>>, RawSource)>, StoreError> {
         let raw = sqlx::query_as::<_, RawSource>(SELECT_SOURCE)
             .bind(source)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&store.pool)
             .await
             .map_err(map_err)?;
         Ok(raw.map(|r| (None, r)))
@@ -161,11 +169,11 @@ impl SqliteStore {
     }
 
     /// One process owns a SQLite database: nothing to announce or to watch.
-    async fn announce(_tx: &mut sqlx::Transaction<'_, Sqlite>) -> Result<(), StoreError> {
+    async fn announce(_conn: &mut sqlx::SqliteConnection) -> Result<(), StoreError> {
         Ok(())
     }
 
-    fn spawn_change_listener(&self, _on_change: ChangeCallback) {}
+    fn spawn_change_listener(_store: &SqliteStore, _on_change: ChangeCallback) {}
 
     /// `BEGIN IMMEDIATE`: take the database write lock before reading, so concurrent writers queue (busy timeout)
     /// instead of failing when they upgrade a read lock.
