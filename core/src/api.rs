@@ -35,16 +35,19 @@ impl fmt::Display for ServerStatus {
     }
 }
 
+/// A status name that is none of [`ServerStatus`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid status '{0}': must be one of active, deprecated, deleted")]
+pub struct UnknownStatus(pub String);
+
 impl FromStr for ServerStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownStatus;
+    fn from_str(s: &str) -> Result<Self, UnknownStatus> {
         match s {
             "active" => Ok(Self::Active),
             "deprecated" => Ok(Self::Deprecated),
             "deleted" => Ok(Self::Deleted),
-            other => Err(format!(
-                "invalid status '{other}': must be one of active, deprecated, deleted"
-            )),
+            other => Err(UnknownStatus(other.to_owned())),
         }
     }
 }
@@ -197,7 +200,7 @@ mod tests {
         assert!(
             "Active"
                 .parse::<ServerStatus>()
-                .unwrap_err()
+                .unwrap_err().to_string()
                 .contains("active, deprecated, deleted")
         );
     }

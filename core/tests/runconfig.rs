@@ -1700,7 +1700,7 @@ fn cli_forms() {
         ("uvx://a/b", "not a PyPI package name"),
         ("uvx://../x", "'..'"),
     ] {
-        let err = p(bad).unwrap_err();
+        let err = p(bad).unwrap_err().to_string();
         assert!(err.contains(rule), "{bad}: {err}");
     }
     assert!(p("npx://@scope/pkg@1.0.0").is_ok() && p("uvx://mcp_server-time").is_ok());
@@ -1712,7 +1712,7 @@ fn cli_forms() {
         "go://-toolexec=x",
         "npx://pkg@-x",
     ] {
-        let err = p(bad).unwrap_err();
+        let err = p(bad).unwrap_err().to_string();
         assert!(err.contains("starts with '-'"), "{bad}: {err}");
     }
 

@@ -37,6 +37,7 @@ fn policy(config: Value) -> Result<SignaturePolicy, String> {
     serde_json::from_value::<PolicyConfig>(config)
         .map_err(|e| format!("does not parse: {e}"))?
         .load()
+        .map_err(|e| e.to_string())
 }
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {

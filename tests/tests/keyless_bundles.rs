@@ -561,7 +561,7 @@ async fn an_image_attestation_with_rekor_v2_and_a_timestamp() {
             )
             .await
             .map_err(|e| e.to_string())?;
-            check_attestation(&p, &bundle)
+            check_attestation(&p, &bundle).map_err(|e| e.to_string())
         }
     };
     run(provenance("/.github/workflows/release.yml"), image)

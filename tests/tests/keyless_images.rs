@@ -203,7 +203,7 @@ async fn verify_attestation(
     )
     .await
     .map_err(|e| e.to_string())?;
-    thv_core::signature::provenance::check_attestation(p, &bundle)
+    thv_core::signature::provenance::check_attestation(p, &bundle).map_err(|e| e.to_string())
 }
 
 #[tokio::test]

@@ -78,7 +78,7 @@ impl TrustMaterial {
     }
 
     /// An entry's embedded signature against the entry keys and signers.
-    pub async fn verify_entry(&self, doc: &Value) -> Result<SignatureCheck, String> {
+    pub async fn verify_entry(&self, doc: &Value) -> Result<SignatureCheck, Unverified> {
         if self.entry_keys.is_empty() && self.entry_signers.is_empty() {
             return Ok(SignatureCheck::NotChecked(
                 "no entry key or signer is carried or given".into(),
@@ -103,7 +103,7 @@ impl TrustMaterial {
                 Verdict::NotChecked => {}
             }
         }
-        Err(last)
+        Err(Unverified(vec![last]))
     }
 
     /// An image's signatures against the image keys, then the provenances its entries give (any of them).
@@ -111,7 +111,7 @@ impl TrustMaterial {
         &self,
         signatures: &ImageSignatures,
         provenances: &[Provenance],
-    ) -> Result<SignatureCheck, String> {
+    ) -> Result<SignatureCheck, Unverified> {
         if self.image_keys.is_empty() && provenances.is_empty() {
             return Ok(SignatureCheck::NotChecked(
                 "no image key is carried or given and its entry names no provenance".into(),
@@ -143,9 +143,14 @@ impl TrustMaterial {
             }
         }
         failures.dedup();
-        Err(failures.join("; and "))
+        Err(Unverified(failures))
     }
 }
+
+/// Why a carried entry or image did not verify against the carried trust: each way tried, and why it failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .0.join("; and "))]
+pub struct Unverified(pub Vec<String>);
 
 fn read_keys(
     layout: &Layout,

@@ -93,42 +93,64 @@ pub fn embed_official(doc: &mut Value, official: &OfficialMeta) {
     }
 }
 
+/// What is wrong with a version's registry metadata, naming the field (camelCase).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MetaError {
+    #[error("expected an object, found {0}")]
+    NotObject(&'static str),
+    #[error("{field}: {rule}")]
+    Field { field: &'static str, rule: String },
+}
+
+impl MetaError {
+    fn field(field: &'static str, rule: impl Into<String>) -> Self {
+        Self::Field {
+            field,
+            rule: rule.into(),
+        }
+    }
+}
+
 /// Reads registry metadata (`value`, the object under the official key) leniently: the current camelCase names
 /// or the snake_case ones used before 2025-09-29; `publishedAt` is required, `updatedAt` defaults to it,
 /// `statusChangedAt` to `updatedAt`, the status to the document's own `status` (before 2025-09-29) or `active`,
 /// `isLatest` to false. The error names the field and what is wrong with it.
-pub fn official_meta(value: &Value, doc: &Value) -> Result<OfficialMeta, String> {
+pub fn official_meta(value: &Value, doc: &Value) -> Result<OfficialMeta, MetaError> {
     let Value::Object(m) = value else {
-        return Err(format!("expected an object, found {}", json_kind(value)));
+        return Err(MetaError::NotObject(json_kind(value)));
     };
     let get = |camel: &str, snake: &str| {
         m.get(camel)
             .or_else(|| m.get(snake))
             .filter(|v| !v.is_null())
     };
-    let time = |camel: &str, snake: &str| -> Result<Option<DateTime<Utc>>, String> {
+    let time = |camel: &'static str, snake: &str| -> Result<Option<DateTime<Utc>>, MetaError> {
         match get(camel, snake) {
             None => Ok(None),
             Some(Value::String(s)) => DateTime::parse_from_rfc3339(s)
                 .map(|t| Some(t.with_timezone(&Utc)))
-                .map_err(|e| format!("{camel}: not an RFC 3339 timestamp ({e}): {s:?}")),
-            Some(other) => Err(format!(
-                "{camel}: expected an RFC 3339 timestamp, found {}",
-                json_kind(other)
+                .map_err(|e| {
+                    MetaError::field(camel, format!("not an RFC 3339 timestamp ({e}): {s:?}"))
+                }),
+            Some(other) => Err(MetaError::field(
+                camel,
+                format!("expected an RFC 3339 timestamp, found {}", json_kind(other)),
             )),
         }
     };
     let published_at = time("publishedAt", "published_at")?
-        .ok_or_else(|| "publishedAt: missing (required)".to_owned())?;
+        .ok_or_else(|| MetaError::field("publishedAt", "missing (required)"))?;
     let updated_at = time("updatedAt", "updated_at")?.unwrap_or(published_at);
     let status_changed_at = time("statusChangedAt", "status_changed_at")?.unwrap_or(updated_at);
     let status = match get("status", "status").or_else(|| doc.get("status")) {
         None => ServerStatus::Active,
-        Some(Value::String(s)) => s.parse().map_err(|e| format!("status: {e}"))?,
+        Some(Value::String(s)) => s
+            .parse()
+            .map_err(|e: crate::api::UnknownStatus| MetaError::field("status", e.to_string()))?,
         Some(other) => {
-            return Err(format!(
-                "status: expected a string, found {}",
-                json_kind(other)
+            return Err(MetaError::field(
+                "status",
+                format!("expected a string, found {}", json_kind(other)),
             ));
         }
     };
@@ -136,9 +158,9 @@ pub fn official_meta(value: &Value, doc: &Value) -> Result<OfficialMeta, String>
         None => None,
         Some(Value::String(s)) => Some(s.clone()),
         Some(other) => {
-            return Err(format!(
-                "statusMessage: expected a string, found {}",
-                json_kind(other)
+            return Err(MetaError::field(
+                "statusMessage",
+                format!("expected a string, found {}", json_kind(other)),
             ));
         }
     };
@@ -146,9 +168,9 @@ pub fn official_meta(value: &Value, doc: &Value) -> Result<OfficialMeta, String>
         None => false,
         Some(Value::Bool(b)) => *b,
         Some(other) => {
-            return Err(format!(
-                "isLatest: expected a boolean, found {}",
-                json_kind(other)
+            return Err(MetaError::field(
+                "isLatest",
+                format!("expected a boolean, found {}", json_kind(other)),
             ));
         }
     };
@@ -354,7 +376,7 @@ mod tests {
             ),
             (json!([]), "expected an object, found an array"),
         ] {
-            let e = official_meta(&bad, &doc).unwrap_err();
+            let e = official_meta(&bad, &doc).unwrap_err().to_string();
             assert!(e.contains(why), "{e}");
         }
     }

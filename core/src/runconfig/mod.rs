@@ -73,11 +73,13 @@ pub use resolve::{
     resolve_registry_entry,
 };
 pub use types::{
-    MiddlewareConfig, PackageScheme, PackageSource, ProxyMode, SecretRef, ToolOverride,
-    TransportType, UnknownPackageScheme, UnknownProxyMode, UnknownTransport,
+    InvalidPackage, InvalidSecretRef, MiddlewareConfig, PackageRuleError, PackageScheme,
+    PackageSource, ProxyMode, SecretRef, SecretRefRuleError, ToolOverride, TransportType,
+    UnknownPackageScheme, UnknownProxyMode, UnknownTransport,
 };
 pub use validate::{
-    env_name_error, host_error, name_error, parse_env_assignment, secret_name_error,
+    EnvAssignmentError, env_name_error, host_error, name_error, parse_env_assignment,
+    secret_name_error,
 };
 
 /// The schema version this crate writes.

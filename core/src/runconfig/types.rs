@@ -118,6 +118,27 @@ pub struct SecretRef {
     pub target: String,
 }
 
+/// The rule a secret reference's field breaks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {rule}")]
+pub struct SecretRefRuleError {
+    /// `name` or `target`.
+    pub field: &'static str,
+    pub rule: String,
+}
+
+/// A `--secret` value that is not a well-formed `NAME,target=ENV_VAR`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidSecretRef {
+    #[error("invalid secret '{0}': expected NAME,target=ENV_VAR")]
+    Shape(String),
+    #[error("invalid secret '{input}': {rule}")]
+    Rule {
+        input: String,
+        rule: SecretRefRuleError,
+    },
+}
+
 impl SecretRef {
     pub fn new(name: impl Into<String>, target: impl Into<String>) -> Self {
         Self {
@@ -127,26 +148,31 @@ impl SecretRef {
     }
 
     /// Parses the CLI form `NAME,target=ENV` (ToolHive's `--secret`).
-    pub fn parse(s: &str) -> Result<Self, String> {
-        let (name, rest) = s
-            .split_once(',')
-            .ok_or_else(|| format!("invalid secret '{s}': expected NAME,target=ENV_VAR"))?;
-        let target = rest
-            .strip_prefix("target=")
-            .ok_or_else(|| format!("invalid secret '{s}': expected NAME,target=ENV_VAR"))?;
+    pub fn parse(s: &str) -> Result<Self, InvalidSecretRef> {
+        let shape = || InvalidSecretRef::Shape(s.to_owned());
+        let (name, rest) = s.split_once(',').ok_or_else(shape)?;
+        let target = rest.strip_prefix("target=").ok_or_else(shape)?;
         let r = Self::new(name, target);
-        r.check()
-            .map_err(|e| format!("invalid secret '{s}': {e}"))?;
+        r.check().map_err(|rule| InvalidSecretRef::Rule {
+            input: s.to_owned(),
+            rule,
+        })?;
         Ok(r)
     }
 
     /// The rules of a well-formed reference.
-    pub fn check(&self) -> Result<(), String> {
-        if let Some(e) = secret_name_error(&self.name) {
-            return Err(format!("name: {e}"));
+    pub fn check(&self) -> Result<(), SecretRefRuleError> {
+        if let Some(rule) = secret_name_error(&self.name) {
+            return Err(SecretRefRuleError {
+                field: "name",
+                rule,
+            });
         }
-        if let Some(e) = env_name_error(&self.target) {
-            return Err(format!("target: {e}"));
+        if let Some(rule) = env_name_error(&self.target) {
+            return Err(SecretRefRuleError {
+                field: "target",
+                rule,
+            });
         }
         Ok(())
     }
@@ -203,6 +229,19 @@ impl FromStr for PackageScheme {
     }
 }
 
+/// The rule a package name or version breaks (see [`PackageSource::check`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PackageRuleError(pub String);
+
+/// A `scheme://name[@version]` reference whose package breaks a rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid package '{input}': {rule}")]
+pub struct InvalidPackage {
+    pub input: String,
+    pub rule: PackageRuleError,
+}
+
 /// A package run through a protocol scheme: `uvx://name[@version]`, `npx://name[@version]`,
 /// `go://module[@version]` or `go://./local/dir`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -217,7 +256,7 @@ pub struct PackageSource {
 
 impl PackageSource {
     /// Parses `scheme://name[@version]`. `Ok(None)` when `s` has none of the three schemes.
-    pub fn parse(s: &str) -> Result<Option<Self>, String> {
+    pub fn parse(s: &str) -> Result<Option<Self>, InvalidPackage> {
         let Some((scheme, rest)) = s.split_once("://") else {
             return Ok(None);
         };
@@ -234,8 +273,10 @@ impl PackageSource {
             name: name.to_owned(),
             version,
         };
-        pkg.check()
-            .map_err(|e| format!("invalid package '{s}': {e}"))?;
+        pkg.check().map_err(|rule| InvalidPackage {
+            input: s.to_owned(),
+            rule,
+        })?;
         Ok(Some(pkg))
     }
 
@@ -243,37 +284,42 @@ impl PackageSource {
     /// entrypoint, so no quotes, spaces or shell characters) not starting with `-` (the package tools would read
     /// it as an option: `npx --foo`, `uv tool run --with x`), and a version of `A-Z a-z 0-9 . _ + ~ ! -`, not
     /// starting with `-` either.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), PackageRuleError> {
         let name_ok = |c: char| c.is_ascii_alphanumeric() || "@/._~+-".contains(c);
         if self.name.is_empty() {
-            return Err("the package name is empty".into());
+            return Err(PackageRuleError("the package name is empty".into()));
         }
         if self.name.starts_with('-') {
-            return Err(format!(
+            return Err(PackageRuleError(format!(
                 "the package name '{}' starts with '-' (it would be read as an option)",
                 self.name
-            ));
+            )));
         }
         if self.version.as_deref().is_some_and(|v| v.starts_with('-')) {
-            return Err("the version starts with '-' (it would be read as an option)".into());
+            return Err(PackageRuleError(
+                "the version starts with '-' (it would be read as an option)".into(),
+            ));
         }
         if let Some(rule) = self.name_shape_error() {
-            return Err(format!("the package name '{}' {rule}", self.name));
+            return Err(PackageRuleError(format!(
+                "the package name '{}' {rule}",
+                self.name
+            )));
         }
         if let Some(c) = self.name.chars().find(|c| !name_ok(*c)) {
-            return Err(format!(
+            return Err(PackageRuleError(format!(
                 "the package name contains {c:?} (allowed: letters, digits and @ / . _ ~ + -)"
-            ));
+            )));
         }
         if let Some(v) = &self.version {
             let ver_ok = |c: char| c.is_ascii_alphanumeric() || "._+~!-".contains(c);
             if v.is_empty() {
-                return Err("the version after '@' is empty".into());
+                return Err(PackageRuleError("the version after '@' is empty".into()));
             }
             if let Some(c) = v.chars().find(|c| !ver_ok(*c)) {
-                return Err(format!(
+                return Err(PackageRuleError(format!(
                     "the version contains {c:?} (allowed: letters, digits and . _ + ~ ! -)"
-                ));
+                )));
             }
         }
         Ok(())

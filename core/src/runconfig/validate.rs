@@ -129,7 +129,7 @@ impl RunConfig {
             return Err(invalid("image", e));
         }
         if let Some(pkg) = &self.package {
-            pkg.check().map_err(|e| invalid("package", e))?;
+            pkg.check().map_err(|e| invalid("package", e.0))?;
         }
         if let Some(u) = &self.registry_api_url {
             check_http_url("registry_api_url", u)?;
@@ -416,13 +416,23 @@ fn tool_name_error(t: &str) -> Option<String> {
         })
 }
 
+/// A CLI env assignment (`-e`) that is not `KEY=VALUE` with a valid name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnvAssignmentError {
+    #[error("invalid env var '{0}': expected KEY=VALUE")]
+    Shape(String),
+    /// The name's rule, as [`env_name_error`] states it.
+    #[error("{0}")]
+    Name(String),
+}
+
 /// Parses a CLI env assignment `KEY=VALUE` (`-e`); the name must be a valid env var name.
-pub fn parse_env_assignment(s: &str) -> Result<(String, String), String> {
+pub fn parse_env_assignment(s: &str) -> Result<(String, String), EnvAssignmentError> {
     let (k, v) = s
         .split_once('=')
-        .ok_or_else(|| format!("invalid env var '{s}': expected KEY=VALUE"))?;
+        .ok_or_else(|| EnvAssignmentError::Shape(s.to_owned()))?;
     if let Some(e) = env_name_error(k) {
-        return Err(e);
+        return Err(EnvAssignmentError::Name(e));
     }
     Ok((k.to_owned(), v.to_owned()))
 }

@@ -15,12 +15,24 @@ pub enum Match {
     Regex(regex::Regex),
 }
 
+/// A signer identity or issuer pattern that is not a regular expression.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("invalid regular expression {pattern:?}: {source}")]
+pub struct InvalidPattern {
+    pub pattern: String,
+    #[source]
+    pub source: regex::Error,
+}
+
 impl Match {
     /// A regular expression, its error naming the pattern.
-    pub fn regex(pattern: &str) -> Result<Self, String> {
+    pub fn regex(pattern: &str) -> Result<Self, InvalidPattern> {
         regex::Regex::new(pattern)
             .map(Self::Regex)
-            .map_err(|e| format!("invalid regular expression {pattern:?}: {e}"))
+            .map_err(|source| InvalidPattern {
+                pattern: pattern.to_owned(),
+                source,
+            })
     }
 
     pub fn matches(&self, value: &str) -> bool {
@@ -91,7 +103,7 @@ mod tests {
         assert_eq!(re.to_string(), "a match of /@example\\.com$/");
         assert!(
             Match::regex("(")
-                .unwrap_err()
+                .unwrap_err().to_string()
                 .contains("invalid regular expression")
         );
     }

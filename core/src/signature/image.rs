@@ -185,7 +185,7 @@ impl ImageSignatures {
         )
         .await
         .map_err(|e| e.to_string())?;
-        check_attestation(provenance, &bundle)?;
+        check_attestation(provenance, &bundle).map_err(|e| e.to_string())?;
         Ok(signer(&bundle))
     }
 }

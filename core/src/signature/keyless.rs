@@ -42,10 +42,8 @@ impl KeylessTrust {
     }
 
     /// A `trusted_root.json` file; the error names the file.
-    pub fn from_file(path: &std::path::Path) -> Result<Self, String> {
-        TrustedRoot::from_file(path)
-            .map(|root| Self { root })
-            .map_err(|e| e.to_string())
+    pub fn from_file(path: &std::path::Path) -> Result<Self, super::trust::TrustError> {
+        TrustedRoot::from_file(path).map(|root| Self { root })
     }
 
     /// The parsed trusted root.

@@ -28,6 +28,23 @@ use x509_cert::ext::pkix::name::GeneralName;
 
 use crate::toolhive::Provenance;
 
+/// Why a certificate or an attestation does not give what a provenance compares.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProvenanceError {
+    #[error("the certificate has no signer identity (SAN)")]
+    NoSan,
+    #[error("the GitHub Actions certificate has no SourceRepositoryURI (1.3.6.1.4.1.57264.1.12)")]
+    NoSourceRepository,
+    #[error("the attestation's statement is not JSON: {0}")]
+    StatementNotJson(String),
+    #[error(
+        "provenance attestation.predicate_type: expected {expected}, the attestation has {actual}"
+    )]
+    PredicateType { expected: String, actual: String },
+    #[error("provenance attestation.predicate: the attestation's predicate differs")]
+    Predicate,
+}
+
 /// The OIDC issuer of GitHub Actions tokens.
 pub const GITHUB_ACTIONS_ISSUER: &str = "https://token.actions.githubusercontent.com";
 
@@ -108,17 +125,18 @@ impl CertificateSummary {
     }
 
     /// The signer identity compared with `signer_identity` (see the module documentation).
-    pub fn signer_identity(&self) -> Result<String, String> {
+    pub fn signer_identity(&self) -> Result<String, ProvenanceError> {
         let san = self
             .subject_alternative_name
             .as_deref()
-            .ok_or("the certificate has no signer identity (SAN)")?;
+            .ok_or(ProvenanceError::NoSan)?;
         if self.issuer.as_deref() != Some(GITHUB_ACTIONS_ISSUER) {
             return Ok(san.to_owned());
         }
-        let repo = self.source_repository_uri.as_deref().ok_or(
-            "the GitHub Actions certificate has no SourceRepositoryURI (1.3.6.1.4.1.57264.1.12)",
-        )?;
+        let repo = self
+            .source_repository_uri
+            .as_deref()
+            .ok_or(ProvenanceError::NoSourceRepository)?;
         let workflow = san.split_once('@').map_or(san, |(w, _)| w);
         Ok(workflow.strip_prefix(repo).unwrap_or(workflow).to_owned())
     }
@@ -153,7 +171,7 @@ impl CertificateSummary {
                     return None;
                 }
                 let actual = match (field, &identity) {
-                    ("signer_identity", Err(why)) => why.clone(),
+                    ("signer_identity", Err(why)) => why.to_string(),
                     _ => actual.unwrap_or_else(|| "(none)".into()),
                 };
                 Some((field, expected.to_owned(), actual))
@@ -189,7 +207,7 @@ impl VerificationPolicy for ProvenancePolicy<'_> {
 
 /// The provenance's `attestation` against a verified bundle: for an in-toto attestation, the same predicate type
 /// and an equal predicate; other bundles (plain signatures) and provenances without an attestation pass.
-pub fn check_attestation(p: &Provenance, verified: &Bundle) -> Result<(), String> {
+pub fn check_attestation(p: &Provenance, verified: &Bundle) -> Result<(), ProvenanceError> {
     let Some(expected) = &p.attestation else {
         return Ok(());
     };
@@ -197,19 +215,19 @@ pub fn check_attestation(p: &Provenance, verified: &Bundle) -> Result<(), String
         return Ok(());
     };
     let statement: serde_json::Value = serde_json::from_slice(&envelope.payload)
-        .map_err(|e| format!("the attestation's statement is not JSON: {e}"))?;
+        .map_err(|e| ProvenanceError::StatementNotJson(e.to_string()))?;
     if let Some(t) = expected.predicate_type.as_deref().filter(|t| !t.is_empty())
         && statement["predicateType"].as_str() != Some(t)
     {
-        return Err(format!(
-            "provenance attestation.predicate_type: expected {t}, the attestation has {}",
-            statement["predicateType"]
-        ));
+        return Err(ProvenanceError::PredicateType {
+            expected: t.to_owned(),
+            actual: statement["predicateType"].to_string(),
+        });
     }
     if let Some(predicate) = &expected.predicate
         && statement["predicate"] != *predicate
     {
-        return Err("provenance attestation.predicate: the attestation's predicate differs".into());
+        return Err(ProvenanceError::Predicate);
     }
     Ok(())
 }

@@ -115,12 +115,38 @@ pub struct IdentityExchanges {
     github: Option<(reqwest::Client, String)>,
 }
 
+/// What is wrong with the token exchanges' configuration (`auth`), naming the field.
+#[derive(Debug, thiserror::Error)]
+pub enum ExchangeConfigError {
+    #[error("{field}: {rule}")]
+    Field { field: String, rule: String },
+    #[error("auth.{section}.{source}")]
+    Verifier {
+        section: &'static str,
+        source: thv_core::oidc::VerifierConfigError,
+    },
+    #[error("auth.http_ca_cert {}: {reason}", .path.display())]
+    CaCert {
+        path: std::path::PathBuf,
+        reason: String,
+    },
+}
+
+impl ExchangeConfigError {
+    fn field(field: impl Into<String>, rule: impl Into<String>) -> Self {
+        Self::Field {
+            field: field.into(),
+            rule: rule.into(),
+        }
+    }
+}
+
 impl IdentityExchanges {
     pub fn new(
         oidc: Option<&OidcExchangeConfig>,
         github_oidc: Option<&GithubOidcConfig>,
         github: Option<&GithubConfig>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ExchangeConfigError> {
         let oidc = match oidc {
             Some(c) => {
                 check_rules(c)?;
@@ -133,7 +159,10 @@ impl IdentityExchanges {
                     insecure_allow_http: c.insecure_allow_http,
                     ..VerifierConfig::default()
                 })
-                .map_err(|e| format!("auth.oidc.{e}"))?;
+                .map_err(|source| ExchangeConfigError::Verifier {
+                    section: "oidc",
+                    source,
+                })?;
                 Some((verifier, c.clone()))
             }
             None => None,
@@ -141,7 +170,10 @@ impl IdentityExchanges {
         let github_oidc = match github_oidc {
             Some(c) => {
                 if c.audience.trim().is_empty() {
-                    return Err("auth.github_oidc.audience: must not be empty".into());
+                    return Err(ExchangeConfigError::field(
+                        "auth.github_oidc.audience",
+                        "must not be empty",
+                    ));
                 }
                 let jwks_url = c.jwks_url.clone().unwrap_or_else(|| {
                     format!("{}/.well-known/jwks", c.issuer.trim_end_matches('/'))
@@ -156,17 +188,28 @@ impl IdentityExchanges {
                         ca_cert: c.ca_cert.clone(),
                         insecure_allow_http: c.insecure_allow_http,
                     })
-                    .map_err(|e| format!("auth.github_oidc.{e}"))?,
+                    .map_err(|source| ExchangeConfigError::Verifier {
+                        section: "github_oidc",
+                        source,
+                    })?,
                 )
             }
             None => None,
         };
         let github = match github {
             Some(c) => {
-                thv_core::oidc::check_url("api_url", &c.api_url, c.insecure_allow_http)
-                    .map_err(|e| format!("auth.github.{e}"))?;
-                let client = thv_core::oidc::idp_client(c.ca_cert.as_ref())
-                    .map_err(|e| format!("auth.github.{e}"))?;
+                thv_core::oidc::check_url("api_url", &c.api_url, c.insecure_allow_http).map_err(
+                    |source| ExchangeConfigError::Verifier {
+                        section: "github",
+                        source,
+                    },
+                )?;
+                let client = thv_core::oidc::idp_client(c.ca_cert.as_ref()).map_err(|source| {
+                    ExchangeConfigError::Verifier {
+                        section: "github",
+                        source,
+                    }
+                })?;
                 Some((client, c.api_url.trim_end_matches('/').to_owned()))
             }
             None => None,
@@ -179,27 +222,33 @@ impl IdentityExchanges {
     }
 }
 
-fn check_rules(c: &OidcExchangeConfig) -> Result<(), String> {
+fn check_rules(c: &OidcExchangeConfig) -> Result<(), ExchangeConfigError> {
     if c.audience.trim().is_empty() {
-        return Err(
-            "auth.oidc.audience: must not be empty (the registry's client id at the IdP)".into(),
-        );
+        return Err(ExchangeConfigError::field(
+            "auth.oidc.audience",
+            "must not be empty (the registry's client id at the IdP)",
+        ));
     }
     if c.rules.is_empty() {
-        return Err(
-            "auth.oidc.rules: at least one rule is needed (what may a token publish?)".into(),
-        );
+        return Err(ExchangeConfigError::field(
+            "auth.oidc.rules",
+            "at least one rule is needed (what may a token publish?)",
+        ));
     }
     for (i, rule) in c.rules.iter().enumerate() {
         if rule.publish.is_empty() && rule.edit.is_empty() {
-            return Err(format!(
-                "auth.oidc.rules[{i}]: grants nothing (give publish or edit patterns)"
+            return Err(ExchangeConfigError::field(
+                format!("auth.oidc.rules[{i}]"),
+                "grants nothing (give publish or edit patterns)",
             ));
         }
         for pattern in rule.publish.iter().chain(&rule.edit) {
             if !is_name_pattern(pattern) {
-                return Err(format!(
-                    "auth.oidc.rules[{i}]: '{pattern}' is not a name pattern (`*`, a prefix ending in one `*`, or a name)"
+                return Err(ExchangeConfigError::field(
+                    format!("auth.oidc.rules[{i}]"),
+                    format!(
+                        "'{pattern}' is not a name pattern (`*`, a prefix ending in one `*`, or a name)"
+                    ),
                 ));
             }
         }
@@ -218,8 +267,9 @@ fn check_rules(c: &OidcExchangeConfig) -> Result<(), String> {
     {
         let scalars: Vec<&Value> = match value {
             Value::Array(items) if items.is_empty() => {
-                return Err(format!(
-                    "auth.oidc: claim '{claim}': an empty list of values can never match"
+                return Err(ExchangeConfigError::field(
+                    format!("auth.oidc: claim '{claim}'"),
+                    "an empty list of values can never match",
                 ));
             }
             Value::Array(items) => items.iter().collect(),
@@ -229,8 +279,9 @@ fn check_rules(c: &OidcExchangeConfig) -> Result<(), String> {
             .iter()
             .any(|v| v.is_null() || v.is_object() || v.is_array())
         {
-            return Err(format!(
-                "auth.oidc: claim '{claim}': the value must be a string, number, boolean or a list of them"
+            return Err(ExchangeConfigError::field(
+                format!("auth.oidc: claim '{claim}'"),
+                "the value must be a string, number, boolean or a list of them",
             ));
         }
     }
@@ -594,20 +645,26 @@ mod tests {
     #[test]
     fn bad_rules_are_refused_at_start() {
         let none = IdentityExchanges::new(Some(&config(json!([]), json!({}))), None, None);
-        assert!(none.unwrap_err().contains("auth.oidc.rules"));
+        assert!(none.unwrap_err().to_string().contains("auth.oidc.rules"));
         let empty = config(json!([{"claims": {"g": "x"}}]), json!({}));
-        let e = IdentityExchanges::new(Some(&empty), None, None).unwrap_err();
+        let e = IdentityExchanges::new(Some(&empty), None, None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("rules[0]: grants nothing"), "{e}");
         let object = config(
             json!([{"claims": {"g": {"a": 1}}, "publish": ["x/*"]}]),
             json!({}),
         );
-        let e = IdentityExchanges::new(Some(&object), None, None).unwrap_err();
+        let e = IdentityExchanges::new(Some(&object), None, None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("claim 'g'"), "{e}");
         let http: OidcExchangeConfig = serde_json::from_value(json!({
             "issuer": "http://idp", "audience": "a", "rules": [{"publish": ["*"]}]}))
         .unwrap();
-        let e = IdentityExchanges::new(Some(&http), None, None).unwrap_err();
+        let e = IdentityExchanges::new(Some(&http), None, None)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("auth.oidc.issuer") && e.contains("not https"),
             "{e}"
@@ -637,17 +694,23 @@ mod tests {
             json!([{"claims": {"groups": []}, "publish": ["x/*"]}]),
             json!({}),
         );
-        let e = IdentityExchanges::new(Some(&empty_list), None, None).unwrap_err();
+        let e = IdentityExchanges::new(Some(&empty_list), None, None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("never match"), "{e}");
         let nested = config(
             json!([{"claims": {"groups": ["x", {"y": 1}]}, "publish": ["x/*"]}]),
             json!({}),
         );
-        let e = IdentityExchanges::new(Some(&nested), None, None).unwrap_err();
+        let e = IdentityExchanges::new(Some(&nested), None, None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("claim 'groups'"), "{e}");
         let mut no_audience = config(json!([{"publish": ["x/*"]}]), json!({}));
         no_audience.audience = " ".into();
-        let e = IdentityExchanges::new(Some(&no_audience), None, None).unwrap_err();
+        let e = IdentityExchanges::new(Some(&no_audience), None, None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("auth.oidc.audience"), "{e}");
     }
 }

@@ -19,6 +19,8 @@
 //! A disabled exchange answers 404 naming the setting; a refused proof 401 naming the reason.
 
 pub mod identity;
+
+pub use identity::ExchangeConfigError;
 pub mod proof;
 
 use std::collections::BTreeMap;
@@ -109,13 +111,15 @@ pub struct Exchanges {
 }
 
 impl Exchanges {
-    pub fn new(config: ExchangeConfig) -> Result<Self, String> {
+    pub fn new(config: ExchangeConfig) -> Result<Self, ExchangeConfigError> {
         let ca = match &config.http_ca_cert {
             Some(path) => {
-                let pem = std::fs::read(path)
-                    .map_err(|e| format!("auth.http_ca_cert {}: {e}", path.display()))?;
-                reqwest::Certificate::from_pem_bundle(&pem)
-                    .map_err(|e| format!("auth.http_ca_cert {}: {e}", path.display()))?
+                let ca_cert = |reason: String| ExchangeConfigError::CaCert {
+                    path: path.clone(),
+                    reason,
+                };
+                let pem = std::fs::read(path).map_err(|e| ca_cert(e.to_string()))?;
+                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ca_cert(e.to_string()))?
             }
             None => Vec::new(),
         };

@@ -95,12 +95,10 @@ impl BuildContext {
 
 /// The directory of a local package (`go://./dir`): `name` resolved against `root` (an absolute `name` as
 /// is), canonicalized (symlinks and `..` resolved), then required to be a directory inside `root`.
-pub fn resolve_local_dir(name: &str, root: &Path) -> Result<PathBuf, String> {
-    let root = root.canonicalize().map_err(|e| {
-        format!(
-            "the base directory {} cannot be resolved: {e}",
-            root.display()
-        )
+pub fn resolve_local_dir(name: &str, root: &Path) -> Result<PathBuf, LocalDirError> {
+    let root = root.canonicalize().map_err(|source| LocalDirError::Base {
+        root: root.to_owned(),
+        source,
     })?;
     let joined = if Path::new(name).is_absolute() {
         PathBuf::from(name)
@@ -109,18 +107,50 @@ pub fn resolve_local_dir(name: &str, root: &Path) -> Result<PathBuf, String> {
     };
     let dir = joined
         .canonicalize()
-        .map_err(|e| format!("'{name}' cannot be resolved from {}: {e}", root.display()))?;
+        .map_err(|source| LocalDirError::Unresolved {
+            name: name.to_owned(),
+            root: root.clone(),
+            source,
+        })?;
     if !dir.starts_with(&root) {
-        return Err(format!(
-            "'{name}' resolves to {}, outside {}: a local package must be inside the base directory",
-            dir.display(),
-            root.display()
-        ));
+        return Err(LocalDirError::Outside {
+            name: name.to_owned(),
+            dir,
+            root,
+        });
     }
     if !dir.is_dir() {
-        return Err(format!("'{name}' ({}) is not a directory", dir.display()));
+        return Err(LocalDirError::NotADirectory {
+            name: name.to_owned(),
+            dir,
+        });
     }
     Ok(dir)
+}
+
+/// Why a local package's directory cannot be built from.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalDirError {
+    #[error("the base directory {} cannot be resolved: {source}", .root.display())]
+    Base { root: PathBuf, source: io::Error },
+    #[error("'{name}' cannot be resolved from {}: {source}", .root.display())]
+    Unresolved {
+        name: String,
+        root: PathBuf,
+        source: io::Error,
+    },
+    #[error(
+        "'{name}' resolves to {}, outside {}: a local package must be inside the base directory",
+        .dir.display(),
+        .root.display()
+    )]
+    Outside {
+        name: String,
+        dir: PathBuf,
+        root: PathBuf,
+    },
+    #[error("'{name}' ({}) is not a directory", .dir.display())]
+    NotADirectory { name: String, dir: PathBuf },
 }
 
 #[cfg(test)]
@@ -188,17 +218,19 @@ mod tests {
         assert!(resolve_local_dir(".", &root).is_ok());
         assert!(resolve_local_dir("./app/../app", &root).is_ok());
         for bad in ["../outside", "./app/../../outside", "./escape", "/etc"] {
-            let e = resolve_local_dir(bad, &root).unwrap_err();
+            let e = resolve_local_dir(bad, &root).unwrap_err().to_string();
             assert!(e.contains("outside"), "{bad}: {e}");
         }
         assert!(
             resolve_local_dir("./file", &root)
                 .unwrap_err()
+                .to_string()
                 .contains("not a directory")
         );
         assert!(
             resolve_local_dir("./missing", &root)
                 .unwrap_err()
+                .to_string()
                 .contains("cannot be resolved")
         );
     }

@@ -171,13 +171,16 @@ pub struct BuiltImage {
 #[derive(Debug, Error)]
 pub enum BuildError {
     #[error("invalid package: {0}")]
-    InvalidPackage(String),
+    InvalidPackage(#[from] thv_core::runconfig::PackageRuleError),
     #[error("invalid `ca_cert` {}: {reason}", .path.display())]
     CaCert { path: PathBuf, reason: String },
     #[error("invalid `build_env` entry `{name}`: {reason}")]
     BuildEnv { name: String, reason: String },
     #[error("invalid local package `{name}`: {reason}")]
-    LocalPath { name: String, reason: String },
+    LocalPath {
+        name: String,
+        reason: context::LocalDirError,
+    },
     #[error(transparent)]
     Version(#[from] VersionError),
     #[error(

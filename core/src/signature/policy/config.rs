@@ -22,21 +22,29 @@ impl From<PathBuf> for TrustedKey {
     }
 }
 
+/// A `--trusted-key` value that is not `PATH` or `PATH=PATTERN`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TrustedKeyError {
+    #[error("'{0}': expected PATH or PATH=PATTERN")]
+    NoPath(String),
+    #[error(
+        "'{0}': the key's path contains '='; write it as '{0}=*' (trusted for every name) or '{0}=PATTERN'"
+    )]
+    PathWithEquals(String),
+}
+
 impl std::str::FromStr for TrustedKey {
-    type Err = String;
+    type Err = TrustedKeyError;
     /// The command-line form: `PATH` or `PATH=PATTERN`, split at the last `=` (patterns hold no `=`).
-    fn from_str(value: &str) -> Result<Self, String> {
+    fn from_str(value: &str) -> Result<Self, TrustedKeyError> {
         let Some((path, pattern)) = value.rsplit_once('=') else {
             return Ok(PathBuf::from(value).into());
         };
         if path.is_empty() {
-            return Err(format!("'{value}': expected PATH or PATH=PATTERN"));
+            return Err(TrustedKeyError::NoPath(value.to_owned()));
         }
         if std::path::Path::new(value).exists() {
-            return Err(format!(
-                "'{value}': the key's path contains '='; write it as '{value}=*' (trusted for every name) or \
-                 '{value}=PATTERN'"
-            ));
+            return Err(TrustedKeyError::PathWithEquals(value.to_owned()));
         }
         Ok(Self {
             path: path.into(),
@@ -237,7 +245,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let odd = dir.path().join("a=b.pub");
         std::fs::write(&odd, "").unwrap();
-        let err = odd.to_str().unwrap().parse::<TrustedKey>().unwrap_err();
+        let err = odd.to_str().unwrap().parse::<TrustedKey>().unwrap_err().to_string();
         assert!(
             err.contains("contains '='") && err.contains("a=b.pub=*"),
             "{err}"

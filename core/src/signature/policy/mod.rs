@@ -51,18 +51,28 @@ pub enum PolicyMode {
     Enforce,
 }
 
+/// A signature policy name that is none of [`PolicyMode`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{0}' is not a signature policy (off, warn, enforce)")]
+pub struct UnknownPolicyMode(pub String);
+
 impl std::str::FromStr for PolicyMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownPolicyMode;
+    fn from_str(s: &str) -> Result<Self, UnknownPolicyMode> {
         match s.to_ascii_lowercase().as_str() {
             "off" => Ok(Self::Off),
             "warn" => Ok(Self::Warn),
             "enforce" => Ok(Self::Enforce),
-            _ => Err(format!(
-                "'{s}' is not a signature policy (off, warn, enforce)"
-            )),
+            _ => Err(UnknownPolicyMode(s.to_owned())),
         }
     }
+}
+
+/// What is wrong with a signature policy's configuration: every problem found, each naming its field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .problems.join("; "))]
+pub struct PolicyConfigError {
+    pub problems: Vec<String>,
 }
 
 impl std::fmt::Display for PolicyMode {
@@ -108,7 +118,7 @@ impl PolicyConfig {
     /// The policy, its keys and trusted root read and its name patterns checked (every problem is named in the
     /// error). An enforcing or warning policy needs at least one key or one keyless signer (signers need the
     /// trusted root).
-    pub fn load(&self) -> Result<SignaturePolicy, String> {
+    pub fn load(&self) -> Result<SignaturePolicy, PolicyConfigError> {
         let mut errors = Vec::new();
         let trusted_root = match self
             .trusted_root
@@ -156,7 +166,7 @@ impl PolicyConfig {
                 signers,
             })
         } else {
-            Err(errors.join("; "))
+            Err(PolicyConfigError { problems: errors })
         }
     }
 
@@ -213,7 +223,7 @@ pub enum Verdict {
 
 impl SignaturePolicy {
     /// A policy with the public keys (PEM files) only, each trusted for every name (see [`PolicyConfig::load`]).
-    pub fn load(mode: PolicyMode, key_files: &[PathBuf]) -> Result<Self, String> {
+    pub fn load(mode: PolicyMode, key_files: &[PathBuf]) -> Result<Self, PolicyConfigError> {
         PolicyConfig {
             mode,
             trusted_keys: key_files.iter().cloned().map(TrustedKey::from).collect(),
@@ -404,10 +414,10 @@ mod tests {
         let off = SignaturePolicy::default();
         assert_eq!(block_on(off.evaluate(&entry(), None)), Verdict::NotChecked);
 
-        let err = SignaturePolicy::load(PolicyMode::Enforce, &[]).unwrap_err();
+        let err = SignaturePolicy::load(PolicyMode::Enforce, &[]).unwrap_err().to_string();
         assert!(err.contains("at least one trusted key"), "{err}");
         let err =
-            SignaturePolicy::load(PolicyMode::Warn, &[dir.path().join("nope.pub")]).unwrap_err();
+            SignaturePolicy::load(PolicyMode::Warn, &[dir.path().join("nope.pub")]).unwrap_err().to_string();
         assert!(err.contains("nope.pub"), "{err}");
         assert_eq!(
             "Enforce".parse::<PolicyMode>().unwrap(),
@@ -540,7 +550,7 @@ mod tests {
             ..trust
         }
         .load()
-        .unwrap_err();
+        .unwrap_err().to_string();
         assert!(err.contains("need a trusted root"), "{err}");
     }
 
@@ -617,7 +627,7 @@ mod tests {
             ..Default::default()
         }
         .load()
-        .unwrap_err();
+        .unwrap_err().to_string();
         assert!(
             err.contains("signers[0] (ci@example.com): names is empty")
                 && err.contains("keyless signers need a trusted root"),

@@ -29,14 +29,25 @@ impl std::fmt::Display for Endpoint {
     }
 }
 
+/// Why an engine endpoint setting cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EndpointError {
+    #[error("'{0}': a unix socket needs an absolute path (unix:///path)")]
+    RelativeSocket(String),
+    #[error("'{0}': no address after the scheme")]
+    NoAddress(String),
+    #[error("'{0}' is not supported (use unix:///path/to.sock or tcp://host:port)")]
+    Unsupported(String),
+    #[error("$XDG_RUNTIME_DIR/podman/podman.sock: XDG_RUNTIME_DIR is not set")]
+    NoRuntimeDir,
+}
+
 impl Endpoint {
     /// Parses a `DOCKER_HOST` value: `unix:///path`, `tcp://host:port` (or `http://host:port`).
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, EndpointError> {
         if let Some(path) = s.strip_prefix("unix://") {
             if !path.starts_with('/') {
-                return Err(format!(
-                    "'{s}': a unix socket needs an absolute path (unix:///path)"
-                ));
+                return Err(EndpointError::RelativeSocket(s.to_owned()));
             }
             return Ok(Self::Unix(PathBuf::from(path)));
         }
@@ -46,13 +57,11 @@ impl Endpoint {
         {
             let addr = addr.trim_end_matches('/');
             if addr.is_empty() {
-                return Err(format!("'{s}': no address after the scheme"));
+                return Err(EndpointError::NoAddress(s.to_owned()));
             }
             return Ok(Self::Tcp(addr.to_owned()));
         }
-        Err(format!(
-            "'{s}' is not supported (use unix:///path/to.sock or tcp://host:port)"
-        ))
+        Err(EndpointError::Unsupported(s.to_owned()))
     }
 }
 
@@ -61,7 +70,7 @@ impl Endpoint {
 pub struct Candidate {
     /// `DOCKER_HOST`, `Docker socket`, `rootful Podman socket`, `rootless Podman socket`.
     pub origin: String,
-    pub endpoint: Result<Endpoint, String>,
+    pub endpoint: Result<Endpoint, EndpointError>,
 }
 
 /// The endpoints [`DockerRuntime::connect`] tries, in order, given `DOCKER_HOST` and `XDG_RUNTIME_DIR`.
@@ -91,7 +100,7 @@ pub fn candidates(docker_host: Option<&str>, xdg_runtime_dir: Option<&str>) -> V
         }),
         None => out.push(Candidate {
             origin: "rootless Podman socket".into(),
-            endpoint: Err("$XDG_RUNTIME_DIR/podman/podman.sock: XDG_RUNTIME_DIR is not set".into()),
+            endpoint: Err(EndpointError::NoRuntimeDir),
         }),
     }
     out

@@ -54,7 +54,22 @@ mod spec;
 mod streams;
 
 use endpoint::*;
-pub use endpoint::{Candidate, DOCKER_SOCKET, Endpoint, PODMAN_ROOTFUL_SOCKET, candidates};
+pub use endpoint::{
+    Candidate, DOCKER_SOCKET, Endpoint, EndpointError, PODMAN_ROOTFUL_SOCKET, candidates,
+};
+
+/// Why one engine endpoint could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("no such socket")]
+    NoSocket,
+    #[error("the socket path is not UTF-8")]
+    NotUtf8,
+    #[error("no answer within {} s", .0.as_secs())]
+    NoAnswer(std::time::Duration),
+    #[error("{0}")]
+    Engine(#[from] bollard::errors::Error),
+}
 use spec::*;
 use streams::*;
 
@@ -79,13 +94,13 @@ impl DockerRuntime {
         let mut tried = Vec::new();
         for c in candidates {
             match &c.endpoint {
-                Err(why) => tried.push((c.origin.clone(), why.clone())),
+                Err(why) => tried.push((c.origin.clone(), why.to_string())),
                 Ok(endpoint) => match Self::connect_to(endpoint).await {
                     Ok(rt) => {
                         tracing::debug!(%endpoint, origin = %c.origin, "container engine found");
                         return Ok(rt);
                     }
-                    Err(why) => tried.push((format!("{endpoint} ({})", c.origin), why)),
+                    Err(why) => tried.push((format!("{endpoint} ({})", c.origin), why.to_string())),
                 },
             }
         }
@@ -100,27 +115,23 @@ impl DockerRuntime {
     }
 
     /// Connects to one endpoint and checks that it answers (`/version`), negotiating the API version.
-    pub async fn connect_to(endpoint: &Endpoint) -> Result<Self, String> {
+    pub async fn connect_to(endpoint: &Endpoint) -> Result<Self, ConnectError> {
         let docker = match endpoint {
             Endpoint::Unix(path) => {
                 if !path.exists() {
-                    return Err("no such socket".into());
+                    return Err(ConnectError::NoSocket);
                 }
-                let p = path
-                    .to_str()
-                    .ok_or_else(|| "the socket path is not UTF-8".to_owned())?;
+                let p = path.to_str().ok_or(ConnectError::NotUtf8)?;
                 Docker::connect_with_unix(p, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)
             }
             Endpoint::Tcp(addr) => {
                 Docker::connect_with_http(addr, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)
             }
         }
-        .map_err(|e| e.to_string())?;
+        .map_err(ConnectError::Engine)?;
         let docker = match tokio::time::timeout(PROBE_TIMEOUT, docker.negotiate_version()).await {
-            Err(_) => {
-                return Err(format!("no answer within {} s", PROBE_TIMEOUT.as_secs()));
-            }
-            Ok(Err(e)) => return Err(e.to_string()),
+            Err(_) => return Err(ConnectError::NoAnswer(PROBE_TIMEOUT)),
+            Ok(Err(e)) => return Err(ConnectError::Engine(e)),
             Ok(Ok(d)) => d,
         };
         Ok(Self {
@@ -598,11 +609,9 @@ mod tests {
             }]
         );
         let c = candidates(Some("ssh://host"), None);
-        assert!(
-            c[0].endpoint
-                .as_ref()
-                .unwrap_err()
-                .contains("not supported")
+        assert_eq!(
+            c[0].endpoint,
+            Err(EndpointError::Unsupported("ssh://host".into()))
         );
         assert_eq!(candidates(Some(""), None).len(), 3);
     }
@@ -632,7 +641,7 @@ mod tests {
             },
             Candidate {
                 origin: "rootless Podman socket".into(),
-                endpoint: Err("XDG_RUNTIME_DIR is not set".into()),
+                endpoint: Err(EndpointError::NoRuntimeDir),
             },
         ];
         let err = DockerRuntime::connect_first(&cands).await.unwrap_err();
