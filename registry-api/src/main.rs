@@ -143,7 +143,10 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            thv_core::errln!("thv-registry-api: {e:#}");
+            thv_core::errln!(
+                "thv-registry-api: {}",
+                thv_core::output::error_chain(e.as_ref())
+            );
             ExitCode::FAILURE
         }
     }

@@ -75,7 +75,8 @@ pub async fn run(a: ConvertArgs) -> anyhow::Result<i32> {
             // The documents as read, whatever schema version they declare (the typed model would write a
             // 2025-07-09 document's snake_case names in camelCase under its old `$schema`); a list response's
             // registry metadata goes into each document's `_meta`.
-            let read = RegistryDocument::read(&bytes).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+            let read =
+                RegistryDocument::read(&bytes).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
             if let Some(bad) = read.entries.iter().find_map(|e| e.error.as_ref()) {
                 anyhow::bail!("{name}: {bad}");
             }

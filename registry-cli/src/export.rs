@@ -237,7 +237,9 @@ pub async fn run(a: ExportArgs) -> anyhow::Result<i32> {
         let mut doc = RegistryDocument::new_upstream();
         doc.kind = kind;
         doc.entries = raw.values().cloned().collect();
-        Ok(doc.to_pretty_json(Some(&registry.meta.last_updated.clone().unwrap_or_default()))?)
+        Ok(doc.to_pretty_json(Some(
+            &registry.meta.last_updated.clone().unwrap_or_default(),
+        ))?)
     };
     let text = match a.format {
         ExportFormat::Upstream => as_read(FileKind::Upstream)?,

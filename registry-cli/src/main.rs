@@ -114,7 +114,7 @@ async fn main() {
     match dispatch(cli).await {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            thv_core::errln!("Error: {e:#}");
+            thv_core::errln!("Error: {}", thv_core::output::error_chain(e.as_ref()));
             std::process::exit(1);
         }
     }

@@ -167,6 +167,27 @@ fn bad_configuration_is_refused_with_every_reason() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("jwt_private_key"));
 }
 
+/// An error whose message already holds its cause is printed once: a misconfigured `auth.oidc` said its
+/// issuer rule twice (`auth.oidc.issuer: … is not https …: issuer: … is not https …`).
+#[test]
+fn a_configuration_error_is_said_once() {
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("registry.toml");
+    std::fs::write(
+        &config,
+        "[auth.oidc]\nissuer = \"http://idp.example.com\"\naudience = \"a\"\nrules = [{ publish = [\"*\"] }]\n",
+    )
+    .unwrap();
+    let out = command(home.path())
+        .args(["--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("auth.oidc.issuer"), "{err}");
+    assert_eq!(err.matches("is not https").count(), 1, "{err}");
+}
+
 #[test]
 fn openapi_subcommand_prints_the_document() {
     let home = tempfile::tempdir().unwrap();

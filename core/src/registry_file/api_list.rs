@@ -103,6 +103,14 @@ pub enum MetaError {
 }
 
 impl MetaError {
+    /// The error said of the metadata at `path`: `path.field: rule`, or `path: what it is` for the whole block.
+    pub fn at(&self, path: &str) -> String {
+        match self {
+            Self::NotObject(_) => format!("{path}: {self}"),
+            Self::Field { .. } => format!("{path}.{self}"),
+        }
+    }
+
     fn field(field: &'static str, rule: impl Into<String>) -> Self {
         Self::Field {
             field,
@@ -210,7 +218,7 @@ impl FileEntry {
             None => (None, None),
             Some(meta) => match official_meta(&meta, &value) {
                 Ok(o) => (Some(o), None),
-                Err(e) => (None, Some(format!("{}.{e}", official_path(&path)))),
+                Err(e) => (None, Some(e.at(&official_path(&path)))),
             },
         };
         Self {
@@ -264,7 +272,7 @@ impl FileEntry {
                     entry.official = Some(o);
                     entry.error = None;
                 }
-                Err(e) => entry.error = Some(format!("{}.{e}", official_path(at))),
+                Err(e) => entry.error = Some(e.at(&official_path(at))),
             }
         }
         entry.item_meta = item_meta;
@@ -379,6 +387,16 @@ mod tests {
             let e = official_meta(&bad, &doc).unwrap_err().to_string();
             assert!(e.contains(why), "{e}");
         }
+        // Said of a path: a field after a dot, the whole block after a colon (it was `….expected an object`).
+        let at = |bad: Value| official_meta(&bad, &doc).unwrap_err().at("x._meta[\"o\"]");
+        assert_eq!(
+            at(json!("s")),
+            "x._meta[\"o\"]: expected an object, found a string"
+        );
+        assert_eq!(
+            at(json!({"isLatest": true})),
+            "x._meta[\"o\"].publishedAt: missing (required)"
+        );
     }
 
     #[test]

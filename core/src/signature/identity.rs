@@ -17,11 +17,10 @@ pub enum Match {
 
 /// A signer identity or issuer pattern that is not a regular expression.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("invalid regular expression {pattern:?}: {source}")]
+#[error("invalid regular expression {pattern:?}: {error}")]
 pub struct InvalidPattern {
     pub pattern: String,
-    #[source]
-    pub source: regex::Error,
+    pub error: regex::Error,
 }
 
 impl Match {
@@ -29,9 +28,9 @@ impl Match {
     pub fn regex(pattern: &str) -> Result<Self, InvalidPattern> {
         regex::Regex::new(pattern)
             .map(Self::Regex)
-            .map_err(|source| InvalidPattern {
+            .map_err(|error| InvalidPattern {
                 pattern: pattern.to_owned(),
-                source,
+                error,
             })
     }
 
@@ -103,7 +102,8 @@ mod tests {
         assert_eq!(re.to_string(), "a match of /@example\\.com$/");
         assert!(
             Match::regex("(")
-                .unwrap_err().to_string()
+                .unwrap_err()
+                .to_string()
                 .contains("invalid regular expression")
         );
     }

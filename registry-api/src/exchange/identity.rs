@@ -120,10 +120,11 @@ pub struct IdentityExchanges {
 pub enum ExchangeConfigError {
     #[error("{field}: {rule}")]
     Field { field: String, rule: String },
-    #[error("auth.{section}.{source}")]
+    /// The message holds the verifier's (so it is not also this error's source).
+    #[error("auth.{section}.{error}")]
     Verifier {
         section: &'static str,
-        source: thv_core::oidc::VerifierConfigError,
+        error: thv_core::oidc::VerifierConfigError,
     },
     #[error("auth.http_ca_cert {}: {reason}", .path.display())]
     CaCert {
@@ -159,9 +160,9 @@ impl IdentityExchanges {
                     insecure_allow_http: c.insecure_allow_http,
                     ..VerifierConfig::default()
                 })
-                .map_err(|source| ExchangeConfigError::Verifier {
+                .map_err(|error| ExchangeConfigError::Verifier {
                     section: "oidc",
-                    source,
+                    error,
                 })?;
                 Some((verifier, c.clone()))
             }
@@ -188,9 +189,9 @@ impl IdentityExchanges {
                         ca_cert: c.ca_cert.clone(),
                         insecure_allow_http: c.insecure_allow_http,
                     })
-                    .map_err(|source| ExchangeConfigError::Verifier {
+                    .map_err(|error| ExchangeConfigError::Verifier {
                         section: "github_oidc",
-                        source,
+                        error,
                     })?,
                 )
             }
@@ -199,15 +200,15 @@ impl IdentityExchanges {
         let github = match github {
             Some(c) => {
                 thv_core::oidc::check_url("api_url", &c.api_url, c.insecure_allow_http).map_err(
-                    |source| ExchangeConfigError::Verifier {
+                    |error| ExchangeConfigError::Verifier {
                         section: "github",
-                        source,
+                        error,
                     },
                 )?;
-                let client = thv_core::oidc::idp_client(c.ca_cert.as_ref()).map_err(|source| {
+                let client = thv_core::oidc::idp_client(c.ca_cert.as_ref()).map_err(|error| {
                     ExchangeConfigError::Verifier {
                         section: "github",
-                        source,
+                        error,
                     }
                 })?;
                 Some((client, c.api_url.trim_end_matches('/').to_owned()))

@@ -17,8 +17,8 @@ use thv_core::mirror::layout::Layout;
 use thv_core::mirror::verify::is_manifest;
 use thv_core::mirror::{
     EMPTY_MEDIA_TYPE, ENTRIES_ARTIFACT_TYPE, ENTRIES_REF, ENTRY_MEDIA_TYPE, ENTRY_NAME_ANNOTATION,
-    ENTRY_VERSION_ANNOTATION, MIRROR_ARTIFACT_TYPE, MIRROR_REF, OCI_MANIFEST, PUBLIC_KEY_MEDIA_TYPE,
-    REF_NAME, TRUST_ARTIFACT_TYPE, TRUST_REF, TRUSTED_ROOT_MEDIA_TYPE,
+    ENTRY_VERSION_ANNOTATION, MIRROR_ARTIFACT_TYPE, MIRROR_REF, OCI_MANIFEST,
+    PUBLIC_KEY_MEDIA_TYPE, REF_NAME, TRUST_ARTIFACT_TYPE, TRUST_REF, TRUSTED_ROOT_MEDIA_TYPE,
 };
 use thv_core::oci::{OciDescriptor, RawManifest, Reference, Registry};
 use thv_core::signature::keyless::ExpectedSigner;
@@ -124,7 +124,12 @@ impl Platform {
 }
 
 impl Builder {
-    pub fn new(layout: Layout, insecure: Vec<String>, platform: Platform, contents: Contents) -> Self {
+    pub fn new(
+        layout: Layout,
+        insecure: Vec<String>,
+        platform: Platform,
+        contents: Contents,
+    ) -> Self {
         Self {
             layout,
             insecure,
@@ -162,11 +167,19 @@ impl Builder {
             // A file name for tools that pull artifacts into files (`oras pull`): the name with `/` made `_`.
             let title: String = format!("{name}@{version}.json")
                 .chars()
-                .map(|c| if c.is_ascii_alphanumeric() || "._-@".contains(c) { c } else { '_' })
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || "._-@".contains(c) {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
                 .collect();
-            layers.push(json!({"mediaType": ENTRY_MEDIA_TYPE, "digest": digest, "size": size,
+            layers.push(
+                json!({"mediaType": ENTRY_MEDIA_TYPE, "digest": digest, "size": size,
                 "annotations": {ENTRY_NAME_ANNOTATION: name, ENTRY_VERSION_ANNOTATION: version,
-                                "org.opencontainers.image.title": title}}));
+                                "org.opencontainers.image.title": title}}),
+            );
             self.contents.entries.push(EntryRecord {
                 name,
                 version,
@@ -181,7 +194,8 @@ impl Builder {
                 .with_context(|| format!("image {image}"))?;
         }
         if !to_build.is_empty() {
-            let builder = packages.context("package entries need a container engine to build their images")?;
+            let builder = packages
+                .context("package entries need a container engine to build their images")?;
             for pkg in to_build.values() {
                 self.add_package(builder, pkg).await?;
             }
@@ -207,15 +221,29 @@ impl Builder {
             ..TrustRecord::default()
         };
         let groups: [(&[NamedFile], &str, &mut Vec<TrustFile>); 3] = [
-            (&trust.trusted_roots, TRUSTED_ROOT_MEDIA_TYPE, &mut record.trusted_roots),
-            (&trust.entry_keys, PUBLIC_KEY_MEDIA_TYPE, &mut record.entry_keys),
-            (&trust.image_keys, PUBLIC_KEY_MEDIA_TYPE, &mut record.image_keys),
+            (
+                &trust.trusted_roots,
+                TRUSTED_ROOT_MEDIA_TYPE,
+                &mut record.trusted_roots,
+            ),
+            (
+                &trust.entry_keys,
+                PUBLIC_KEY_MEDIA_TYPE,
+                &mut record.entry_keys,
+            ),
+            (
+                &trust.image_keys,
+                PUBLIC_KEY_MEDIA_TYPE,
+                &mut record.image_keys,
+            ),
         ];
         for (files, media_type, out) in groups {
             for (name, bytes) in files {
                 let (digest, size) = self.put(bytes)?;
-                layers.push(json!({"mediaType": media_type, "digest": digest, "size": size,
-                    "annotations": {"org.opencontainers.image.title": name}}));
+                layers.push(
+                    json!({"mediaType": media_type, "digest": digest, "size": size,
+                    "annotations": {"org.opencontainers.image.title": name}}),
+                );
                 out.push(TrustFile {
                     name: name.clone(),
                     digest,
@@ -275,7 +303,12 @@ impl Builder {
     }
 
     /// An artifact manifest (empty config) over `layers`; its descriptor.
-    fn artifact(&mut self, artifact_type: &str, layers: Vec<Value>, annotations: Value) -> anyhow::Result<Value> {
+    fn artifact(
+        &mut self,
+        artifact_type: &str,
+        layers: Vec<Value>,
+        annotations: Value,
+    ) -> anyhow::Result<Value> {
         let (config_digest, config_size) = self.put(b"{}")?;
         let manifest = json!({
             "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": artifact_type,
@@ -289,7 +322,9 @@ impl Builder {
         } else {
             self.put(&bytes)?
         };
-        Ok(json!({"mediaType": OCI_MANIFEST, "artifactType": artifact_type, "digest": digest, "size": size}))
+        Ok(
+            json!({"mediaType": OCI_MANIFEST, "artifactType": artifact_type, "digest": digest, "size": size}),
+        )
     }
 
     /// Lists `descriptor` in `index.json` under `name`.
@@ -349,7 +384,10 @@ impl Builder {
         for r in &referrers.manifests {
             let at = self.registry(&image).at(&image, &r.digest);
             let Some(raw) = self.registry(&image).raw_manifest(&at).await? else {
-                bail!("its referrer {} is listed but not in the registry", r.digest);
+                bail!(
+                    "its referrer {} is listed but not in the registry",
+                    r.digest
+                );
             };
             let mut descriptor = self.store_manifest(&at, raw).await?;
             if let Some(t) = &r.artifact_type {
@@ -383,31 +421,51 @@ impl Builder {
         let Platform::One { os, architecture } = &self.platform else {
             return Ok(());
         };
-        let Some(digest) = descriptor["digest"].as_str() else { return Ok(()) };
+        let Some(digest) = descriptor["digest"].as_str() else {
+            return Ok(());
+        };
         let manifest = self.layout.read_json(digest)?;
-        let Some(config) = manifest["config"]["digest"].as_str() else { return Ok(()) };
+        let Some(config) = manifest["config"]["digest"].as_str() else {
+            return Ok(());
+        };
         let config = self.layout.read_json(config)?;
-        let (Some(has_os), Some(has_arch)) = (config["os"].as_str(), config["architecture"].as_str()) else {
+        let (Some(has_os), Some(has_arch)) =
+            (config["os"].as_str(), config["architecture"].as_str())
+        else {
             return Ok(());
         };
         if has_os != os || has_arch != architecture {
-            bail!("it is a {has_os}/{has_arch} image only; the bundle is for {os}/{architecture} (--platform)");
+            bail!(
+                "it is a {has_os}/{has_arch} image only; the bundle is for {os}/{architecture} (--platform)"
+            );
         }
         Ok(())
     }
 
     /// A package's image, built (or found built) by the engine and taken from it.
-    async fn add_package(&mut self, builder: &PackageBuilder, pkg: &PackageSource) -> anyhow::Result<()> {
+    async fn add_package(
+        &mut self,
+        builder: &PackageBuilder,
+        pkg: &PackageSource,
+    ) -> anyhow::Result<()> {
         self.bar.set_message(format!("building {pkg}"));
         let scratch = self.layout.root().join("blobs/sha256");
         let built = builder.build(pkg, &scratch).await?;
-        let manifest = thv_core::mirror::archive::import_image_archive(&self.layout, &built.archive, built.annotations.clone());
+        let manifest = thv_core::mirror::archive::import_image_archive(
+            &self.layout,
+            &built.archive,
+            built.annotations.clone(),
+        );
         let _ = std::fs::remove_file(&built.archive);
-        let manifest = manifest.with_context(|| format!("taking {} from the engine", built.image))?;
+        let manifest =
+            manifest.with_context(|| format!("taking {} from the engine", built.image))?;
         let parsed: Value = serde_json::from_slice(&manifest)?;
         let config = parsed.get("config").into_iter();
         for d in config.chain(parsed["layers"].as_array().into_iter().flatten()) {
-            let digest = d["digest"].as_str().context("a descriptor without a digest")?.to_owned();
+            let digest = d["digest"]
+                .as_str()
+                .context("a descriptor without a digest")?
+                .to_owned();
             let size = d["size"].as_u64().context("a descriptor without a size")?;
             if self.blobs.insert(digest, size).is_some() {
                 self.stats.shared += 1;
@@ -427,7 +485,10 @@ impl Builder {
             referrers: Vec::new(),
             package: Some(built.record),
         };
-        self.name(json!({"mediaType": OCI_MANIFEST, "digest": digest, "size": size}), &index::image_name(&record));
+        self.name(
+            json!({"mediaType": OCI_MANIFEST, "digest": digest, "size": size}),
+            &index::image_name(&record),
+        );
         self.contents.images.push(record);
         self.stats.images += 1;
         Ok(())
@@ -438,12 +499,21 @@ impl Builder {
     async fn store_manifest(&mut self, at: &Reference, raw: RawManifest) -> anyhow::Result<Value> {
         let manifest: Value = serde_json::from_slice(&raw.bytes)
             .with_context(|| format!("{at}: the manifest is not JSON"))?;
-        let children = manifest["manifests"].as_array().cloned().unwrap_or_default();
+        let children = manifest["manifests"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let is_image_index = children.iter().any(|c| c["platform"].is_object());
         if is_image_index && !children.iter().any(|c| self.platform.takes(c)) {
             let has: Vec<String> = children
                 .iter()
-                .filter_map(|c| Some(format!("{}/{}", c["platform"]["os"].as_str()?, c["platform"]["architecture"].as_str()?)))
+                .filter_map(|c| {
+                    Some(format!(
+                        "{}/{}",
+                        c["platform"]["os"].as_str()?,
+                        c["platform"]["architecture"].as_str()?
+                    ))
+                })
                 .collect();
             bail!(
                 "{at} has no {} image (it has {}): choose --platform",
@@ -455,13 +525,17 @@ impl Builder {
             if !self.platform.takes(&child) {
                 continue;
             }
-            let digest = child["digest"].as_str().context("an index entry without a digest")?;
+            let digest = child["digest"]
+                .as_str()
+                .context("an index entry without a digest")?;
             let child_ref = self.registry(at).at(at, digest);
             let child_raw = self
                 .registry(at)
                 .raw_manifest(&child_ref)
                 .await?
-                .with_context(|| format!("{child_ref}: listed by its index but not in the registry"))?;
+                .with_context(|| {
+                    format!("{child_ref}: listed by its index but not in the registry")
+                })?;
             Box::pin(self.store_manifest(&child_ref, child_raw)).await?;
         }
         let config = manifest.get("config").into_iter();
@@ -472,7 +546,10 @@ impl Builder {
         }
         let (digest, size) = self.put(&raw.bytes)?;
         if digest != raw.digest {
-            bail!("{at}: the manifest's content is {digest}, the registry said {}", raw.digest);
+            bail!(
+                "{at}: the manifest's content is {digest}, the registry said {}",
+                raw.digest
+            );
         }
         Ok(json!({"mediaType": raw.media_type, "digest": digest, "size": size}))
     }

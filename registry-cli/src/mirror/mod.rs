@@ -65,7 +65,12 @@ pub struct PushArgs {
     #[arg(long, value_name = "DIR")]
     trust_out: Option<PathBuf>,
     /// The registry API token (publish permission for the entries' names).
-    #[arg(long, env = "THV_REGISTRY_TOKEN", hide_env_values = true, requires = "registry_api")]
+    #[arg(
+        long,
+        env = "THV_REGISTRY_TOKEN",
+        hide_env_values = true,
+        requires = "registry_api"
+    )]
     token: Option<String>,
 }
 
@@ -167,7 +172,11 @@ async fn run_create(a: CreateArgs) -> anyhow::Result<i32> {
     let loaded = input::load(&a.from, &api).await?;
     let from_api = loaded.formats.contains(&"registry API");
     if let Some(bad) = loaded.entries.iter().find(|e| e.error.is_some()) {
-        anyhow::bail!("{}: {}", bad.location, bad.error.as_deref().unwrap_or_default());
+        anyhow::bail!(
+            "{}: {}",
+            bad.location,
+            bad.error.as_deref().unwrap_or_default()
+        );
     }
     let mut entries: Vec<_> = loaded
         .entries
@@ -178,7 +187,10 @@ async fn run_create(a: CreateArgs) -> anyhow::Result<i32> {
         entries = latest_per_name(entries);
     }
     if entries.is_empty() {
-        anyhow::bail!("no entry of {} passed the filters: nothing to mirror", a.from);
+        anyhow::bail!(
+            "no entry of {} passed the filters: nothing to mirror",
+            a.from
+        );
     }
     // What the site would refuse to import or run is refused here, before anything is fetched.
     let mut seen = std::collections::BTreeMap::new();
@@ -190,7 +202,10 @@ async fn run_create(a: CreateArgs) -> anyhow::Result<i32> {
         }
         if let Some(first) = seen.insert(e.identity(), e.location.clone()) {
             let (name, version) = e.identity();
-            anyhow::bail!("{name}@{version} is selected twice: {first} and {}", e.location);
+            anyhow::bail!(
+                "{name}@{version} is selected twice: {first} and {}",
+                e.location
+            );
         }
     }
     let selection = Selection {
@@ -231,7 +246,9 @@ async fn run_create(a: CreateArgs) -> anyhow::Result<i32> {
             contents.since = Some(Since {
                 created: report.contents.created,
                 source: report.contents.source.clone(),
-                contents: thv_core::mirror::layout::sha256_digest(&report.contents.canonical_bytes()?),
+                contents: thv_core::mirror::layout::sha256_digest(
+                    &report.contents.canonical_bytes()?,
+                ),
             });
             Some(opened)
         }
@@ -241,10 +258,11 @@ async fn run_create(a: CreateArgs) -> anyhow::Result<i32> {
     if let Some(opened) = &base {
         layout = layout.with_base(&opened.layout);
     }
-    let packages = if entries
-        .iter()
-        .any(|e| packages::entry_package("", &e.value).map(|p| p.is_some()).unwrap_or(true))
-    {
+    let packages = if entries.iter().any(|e| {
+        packages::entry_package("", &e.value)
+            .map(|p| p.is_some())
+            .unwrap_or(true)
+    }) {
         Some(packages::PackageBuilder::connect(a.ca_cert.clone()).await?)
     } else {
         None
@@ -298,7 +316,10 @@ async fn run_create(a: CreateArgs) -> anyhow::Result<i32> {
 
 /// The trust material to carry, each file read and checked; the bundled public-good trusted root when keyless
 /// signatures are expected and no root is given.
-fn trust_files(a: &CreateArgs, entries: &[crate::input::Entry]) -> anyhow::Result<create::TrustFiles> {
+fn trust_files(
+    a: &CreateArgs,
+    entries: &[crate::input::Entry],
+) -> anyhow::Result<create::TrustFiles> {
     if a.entry_identity.len() != a.entry_issuer.len() {
         anyhow::bail!(
             "--entry-identity and --entry-issuer go in pairs: {} identities, {} issuers",
@@ -327,10 +348,12 @@ fn trust_files(a: &CreateArgs, entries: &[crate::input::Entry]) -> anyhow::Resul
             .entry_identity
             .iter()
             .zip(&a.entry_issuer)
-            .map(|(identity, issuer)| thv_core::signature::keyless::ExpectedSigner {
-                identity: identity.clone(),
-                issuer: issuer.clone(),
-            })
+            .map(
+                |(identity, issuer)| thv_core::signature::keyless::ExpectedSigner {
+                    identity: identity.clone(),
+                    issuer: issuer.clone(),
+                },
+            )
             .collect(),
         ..Default::default()
     };
@@ -350,12 +373,13 @@ fn trust_files(a: &CreateArgs, entries: &[crate::input::Entry]) -> anyhow::Resul
         );
         files.trusted_roots.push((
             "public-good-trusted_root.json".into(),
-            thv_core::signature::keyless::PUBLIC_GOOD_TRUSTED_ROOT.as_bytes().to_vec(),
+            thv_core::signature::keyless::PUBLIC_GOOD_TRUSTED_ROOT
+                .as_bytes()
+                .to_vec(),
         ));
     }
     Ok(files)
 }
-
 
 /// The bundle verified (a line per entry and a summary on stdout), or every failure reported on stderr.
 async fn verified(a: &VerifyArgs) -> anyhow::Result<Option<(archive::Opened, Report)>> {
@@ -367,7 +391,10 @@ async fn verified(a: &VerifyArgs) -> anyhow::Result<Option<(archive::Opened, Rep
     };
     match verify_files(&a.bundle, &keys).await? {
         (opened, Ok(report)) => {
-            for line in report.lines(&a.bundle.display().to_string(), &a.key.display().to_string()) {
+            for line in report.lines(
+                &a.bundle.display().to_string(),
+                &a.key.display().to_string(),
+            ) {
                 thv_core::outln!("{line}");
             }
             Ok(Some((opened, report)))
@@ -376,7 +403,11 @@ async fn verified(a: &VerifyArgs) -> anyhow::Result<Option<(archive::Opened, Rep
             for e in &errors {
                 thv_core::errln!("Error: {e}");
             }
-            thv_core::errln!("{}: {} failure(s); do not use this bundle", a.bundle.display(), errors.len());
+            thv_core::errln!(
+                "{}: {} failure(s); do not use this bundle",
+                a.bundle.display(),
+                errors.len()
+            );
             Ok(None)
         }
     }
@@ -390,31 +421,49 @@ async fn run_verify(a: VerifyArgs) -> anyhow::Result<i32> {
 /// hex digits in front): (trusted roots, entry keys, image keys).
 type TrustPaths = (Vec<PathBuf>, Vec<PathBuf>, Vec<PathBuf>);
 
-fn write_trust(layout: &Layout, contents: &Contents, dir: &std::path::Path) -> anyhow::Result<TrustPaths> {
+fn write_trust(
+    layout: &Layout,
+    contents: &Contents,
+    dir: &std::path::Path,
+) -> anyhow::Result<TrustPaths> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut used = std::collections::BTreeSet::new();
-    let mut write = |files: &[thv_core::mirror::contents::TrustFile]| -> anyhow::Result<Vec<PathBuf>> {
-        files
-            .iter()
-            .map(|f| {
-                let safe: String = f
-                    .name
-                    .chars()
-                    .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' })
-                    .collect();
-                let name = if used.insert(safe.clone()) {
-                    safe
-                } else {
-                    format!("{}-{safe}", &thv_core::mirror::layout::digest_hex(&f.digest)?[..12])
-                };
-                let path = dir.join(name);
-                crate::write::atomic_write(&path, &layout.read_blob(&f.digest)?)?;
-                Ok(std::path::absolute(&path).unwrap_or(path))
-            })
-            .collect()
-    };
+    let mut write =
+        |files: &[thv_core::mirror::contents::TrustFile]| -> anyhow::Result<Vec<PathBuf>> {
+            files
+                .iter()
+                .map(|f| {
+                    let safe: String = f
+                        .name
+                        .chars()
+                        .map(|c| {
+                            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                                c
+                            } else {
+                                '_'
+                            }
+                        })
+                        .collect();
+                    let name = if used.insert(safe.clone()) {
+                        safe
+                    } else {
+                        format!(
+                            "{}-{safe}",
+                            &thv_core::mirror::layout::digest_hex(&f.digest)?[..12]
+                        )
+                    };
+                    let path = dir.join(name);
+                    crate::write::atomic_write(&path, &layout.read_blob(&f.digest)?)?;
+                    Ok(std::path::absolute(&path).unwrap_or(path))
+                })
+                .collect()
+        };
     let t = &contents.trust;
-    Ok((write(&t.trusted_roots)?, write(&t.entry_keys)?, write(&t.image_keys)?))
+    Ok((
+        write(&t.trusted_roots)?,
+        write(&t.entry_keys)?,
+        write(&t.image_keys)?,
+    ))
 }
 
 /// thv's configuration on the site: the image mirrors, and with the trust written out, the policies using it.
@@ -424,7 +473,13 @@ fn site_config(
     contents: &Contents,
 ) -> anyhow::Result<String> {
     use toml::{Table, Value};
-    let paths = |p: &[PathBuf]| Value::Array(p.iter().map(|p| Value::String(p.display().to_string())).collect());
+    let paths = |p: &[PathBuf]| {
+        Value::Array(
+            p.iter()
+                .map(|p| Value::String(p.display().to_string()))
+                .collect(),
+        )
+    };
     let mut config = Table::new();
     let mut images = Table::new();
     if let Some((roots, entry_keys, image_keys)) = trust {
@@ -462,7 +517,10 @@ fn site_config(
         }
     }
     if !mappings.is_empty() {
-        let mirrors: Table = mappings.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+        let mirrors: Table = mappings
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
         images.insert("mirrors".into(), Value::Table(mirrors));
     }
     if !images.is_empty() {
@@ -499,8 +557,13 @@ async fn run_push(a: PushArgs) -> anyhow::Result<i32> {
         thv_core::errln!("nothing pushed");
         return Ok(1);
     };
-    let (s, mappings) =
-        push::push_images(&opened.layout, &report.contents, &a.oci_registry, &a.insecure_registry).await?;
+    let (s, mappings) = push::push_images(
+        &opened.layout,
+        &report.contents,
+        &a.oci_registry,
+        &a.insecure_registry,
+    )
+    .await?;
     thv_core::errln!(
         "pushed {} images to {}: {} manifests, {} blobs sent ({:.1} MB), {} mounted from another repository, {} already there",
         s.images,
@@ -524,7 +587,11 @@ async fn run_push(a: PushArgs) -> anyhow::Result<i32> {
     if !config.is_empty() {
         thv_core::outln!(
             "# thv's configuration on the site (config.toml): where the images are now{}",
-            if trust.is_some() { ", and the trust the bundle carried" } else { "" }
+            if trust.is_some() {
+                ", and the trust the bundle carried"
+            } else {
+                ""
+            }
         );
         thv_core::out!("{config}");
     }

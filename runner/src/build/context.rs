@@ -96,9 +96,9 @@ impl BuildContext {
 /// The directory of a local package (`go://./dir`): `name` resolved against `root` (an absolute `name` as
 /// is), canonicalized (symlinks and `..` resolved), then required to be a directory inside `root`.
 pub fn resolve_local_dir(name: &str, root: &Path) -> Result<PathBuf, LocalDirError> {
-    let root = root.canonicalize().map_err(|source| LocalDirError::Base {
+    let root = root.canonicalize().map_err(|error| LocalDirError::Base {
         root: root.to_owned(),
-        source,
+        error,
     })?;
     let joined = if Path::new(name).is_absolute() {
         PathBuf::from(name)
@@ -107,10 +107,10 @@ pub fn resolve_local_dir(name: &str, root: &Path) -> Result<PathBuf, LocalDirErr
     };
     let dir = joined
         .canonicalize()
-        .map_err(|source| LocalDirError::Unresolved {
+        .map_err(|error| LocalDirError::Unresolved {
             name: name.to_owned(),
             root: root.clone(),
-            source,
+            error,
         })?;
     if !dir.starts_with(&root) {
         return Err(LocalDirError::Outside {
@@ -131,13 +131,13 @@ pub fn resolve_local_dir(name: &str, root: &Path) -> Result<PathBuf, LocalDirErr
 /// Why a local package's directory cannot be built from.
 #[derive(Debug, thiserror::Error)]
 pub enum LocalDirError {
-    #[error("the base directory {} cannot be resolved: {source}", .root.display())]
-    Base { root: PathBuf, source: io::Error },
-    #[error("'{name}' cannot be resolved from {}: {source}", .root.display())]
+    #[error("the base directory {} cannot be resolved: {error}", .root.display())]
+    Base { root: PathBuf, error: io::Error },
+    #[error("'{name}' cannot be resolved from {}: {error}", .root.display())]
     Unresolved {
         name: String,
         root: PathBuf,
-        source: io::Error,
+        error: io::Error,
     },
     #[error(
         "'{name}' resolves to {}, outside {}: a local package must be inside the base directory",

@@ -67,7 +67,7 @@ pub enum ConnectError {
     NotUtf8,
     #[error("no answer within {} s", .0.as_secs())]
     NoAnswer(std::time::Duration),
-    #[error("{0}")]
+    #[error(transparent)]
     Engine(#[from] bollard::errors::Error),
 }
 use spec::*;
