@@ -577,9 +577,13 @@ async fn change_status(
     Ok(true)
 }
 
-/// A remote URL may belong to one server name only.
+/// A remote URL may belong to one server name only. Checked in sorted order, the order in which the store
+/// holds them (see [`WriteTx::remote_url_owner`]): two writes never wait on each other's.
 async fn check_remote_urls(tx: &mut dyn WriteTx, server: &ServerJson) -> AppResult<()> {
-    for url in server.remote_urls() {
+    let mut urls: Vec<&str> = server.remote_urls().collect();
+    urls.sort_unstable();
+    urls.dedup();
+    for url in urls {
         if let Some(other) = tx.remote_url_owner(url, &server.name).await? {
             return Err(AppError::bad_request(format!(
                 "remote URL {url} is already used by server {other}"

@@ -27,6 +27,7 @@ for_each_backend!(
     version_filter,
     encoded_names_and_versions,
     concurrent_publishes_lose_nothing,
+    concurrent_publishes_of_one_remote_url_let_one_name_win,
     bad_input_is_4xx_never_500,
     cors_and_meta_endpoints,
     version_cap_is_enforced,
@@ -1233,6 +1234,47 @@ async fn concurrent_publishes_lose_nothing(app: &TestApp) {
     assert_eq!(versions["metadata"]["count"], 50);
     assert_eq!(count_latest(app, name).await, 1);
     assert_eq!(latest_version(app, name).await, "1.49.0");
+}
+
+/// Publishes of different names declaring one remote URL, all at once: one name owns it, the others are refused
+/// (PostgreSQL serialized writes per name only, so several passed the ownership check together).
+async fn concurrent_publishes_of_one_remote_url_let_one_name_win(app: &TestApp) {
+    let url = "https://race.example.com/mcp";
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let client = app.client.clone();
+        let publish = app.url("/v0.1/publish");
+        let mut doc = server_json(&format!("com.example/race-{i}"), "1.0.0");
+        // Two URLs, declared in opposite orders: the writers check them in one order all the same.
+        let (a, b) = (url.to_string(), format!("{url}/sse"));
+        doc["remotes"] = match i % 2 {
+            0 => json!([{"type": "streamable-http", "url": a}, {"type": "sse", "url": b}]),
+            _ => json!([{"type": "sse", "url": b}, {"type": "streamable-http", "url": a}]),
+        };
+        tasks.push(tokio::spawn(async move {
+            let resp = client
+                .post(publish)
+                .bearer_auth(ADMIN_TOKEN)
+                .json(&doc)
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status();
+            (status, resp.text().await.unwrap())
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        match status {
+            StatusCode::OK => won += 1,
+            StatusCode::BAD_REQUEST => {
+                assert!(body.contains("is already used by server"), "{body}")
+            }
+            other => panic!("{other}: {body}"),
+        }
+    }
+    assert_eq!(won, 1, "exactly one name may own {url}");
 }
 
 async fn bad_input_is_4xx_never_500(app: &TestApp) {

@@ -206,6 +206,8 @@ pub trait WriteTx: Send {
     /// Every version of the server, deleted ones included, newest publish first.
     async fn versions(&mut self, server_name: &str) -> Result<Vec<VersionRow>, StoreError>;
     /// A server other than `server_name` that already declares this remote URL in a non-deleted version.
+    /// The URL is held until the transaction ends: another name's write checking it waits (so two names cannot
+    /// both find it free). A write checking several URLs checks them in sorted order.
     async fn remote_url_owner(
         &mut self,
         url: &str,

@@ -85,6 +85,8 @@ pub trait Driver: Statements {
     async fn announce(conn: &mut Self::Connection) -> Result<(), StoreError>;
     /// Calls `on_change` whenever another replica may have written.
     fn spawn_change_listener(store: &SqlStore<Self>, on_change: ChangeCallback);
+    /// Holds a remote URL until the transaction ends, against other names' writes checking it.
+    async fn hold_remote_url(conn: &mut Self::Connection, url: &str) -> Result<(), StoreError>;
     /// A transaction in which writes to `server_name` are serialized with every other writer of that name.
     async fn begin_serialized<'c>(
         conn: &'c mut PoolConnection<Self>,

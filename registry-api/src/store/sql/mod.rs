@@ -228,7 +228,8 @@ pub struct RawRow {
 impl TryFrom<RawRow> for VersionRow {
     type Error = StoreError;
     fn try_from(r: RawRow) -> Result<Self, StoreError> {
-        let status = ServerStatus::from_str(&r.status).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let status =
+            ServerStatus::from_str(&r.status).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         Ok(VersionRow {
             status,
             status_message: r.status_message,

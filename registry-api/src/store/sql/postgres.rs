@@ -182,6 +182,17 @@ impl Driver for Postgres {
         });
     }
 
+    /// `pg_advisory_xact_lock(fnv1a63("url " + url))` (a server name holds no space, so the two kinds of keys
+    /// are distinct inputs): writes of other names declaring the URL wait for this transaction.
+    async fn hold_remote_url(conn: &mut sqlx::PgConnection, url: &str) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(lock_key(&format!("url {url}")))
+            .execute(conn)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
     /// A transaction holding `pg_advisory_xact_lock(fnv1a63(name))`: writes to one server name queue up across
     /// every replica sharing the database; other names proceed in parallel.
     async fn begin_serialized<'c>(

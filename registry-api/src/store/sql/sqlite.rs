@@ -175,6 +175,14 @@ impl Driver for Sqlite {
 
     fn spawn_change_listener(_store: &SqliteStore, _on_change: ChangeCallback) {}
 
+    /// Every write holds the database's one write lock already.
+    async fn hold_remote_url(
+        _conn: &mut sqlx::SqliteConnection,
+        _url: &str,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// `BEGIN IMMEDIATE`: take the database write lock before reading, so concurrent writers queue (busy timeout)
     /// instead of failing when they upgrade a read lock.
     async fn begin_serialized<'c>(

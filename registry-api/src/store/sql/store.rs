@@ -173,6 +173,7 @@ impl<D: Driver> WriteTx for SqlTx<'_, D> {
         url: &str,
         server_name: &str,
     ) -> Result<Option<String>, StoreError> {
+        D::hold_remote_url(&mut self.tx, url).await?;
         let select = SqlText::with(URL_OWNER, [url.into(), server_name.into()]);
         let owners = D::fetch_strings(&mut self.tx, &select)
             .await
