@@ -1030,6 +1030,32 @@ async fn reads_survive_postgres_closing_every_pooled_connection() {
         assert_eq!(page.unwrap(), 1);
         assert!(one.unwrap());
     }
+    // The other reads too: the sources' records (`/v1/sources`), the count, the health check (each answered
+    // 503 once per dead connection).
+    reads(16).await;
+    let killed: Vec<(bool,)> = sqlx::query_as(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(&db)
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert!(killed.len() >= 2, "{killed:?}");
+    let others = (0..16).map(|_| {
+        let s = s.clone();
+        async move {
+            (
+                s.sources().await.map(|_| ()),
+                s.count().await.map(|_| ()),
+                s.ping().await,
+            )
+        }
+    });
+    for (sources, count, ping) in futures::future::join_all(others).await {
+        sources.unwrap();
+        count.unwrap();
+        ping.unwrap();
+    }
 }
 
 /// A SQLite file that cannot be opened is named in the error, with what to check.

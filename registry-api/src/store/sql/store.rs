@@ -2,6 +2,8 @@
 //! [`Store`] implementation over a [`Driver`]'s pool. The statements, row types and helpers it uses are `super`'s;
 //! what each driver does its own way is behind [`Driver`].
 
+use futures::future::BoxFuture;
+
 use super::driver::Driver;
 use super::*;
 
@@ -33,26 +35,33 @@ impl<D: Driver> SqlStore<D> {
         &self.pool
     }
 
-    /// The rows of a statement of the `read_cols!` columns, through sqlx.
-    /// A read that finds its pooled connection closed by the server (see [`connection_lost`]) runs again
-    /// on another: a read is safe to repeat, and the pool drops each dead connection it hands out.
-    pub(super) async fn sqlx_rows(&self, text: &SqlText) -> Result<Vec<RawRow>, StoreError> {
+    /// A read on a pooled connection, within the read timeout (see [`read_within`]). A read that finds its
+    /// connection closed by the server (see [`connection_lost`]) runs again on another: a read is safe to
+    /// repeat, and the pool drops each dead connection it hands out.
+    async fn read<T, F>(&self, read: F) -> Result<T, StoreError>
+    where
+        F: for<'c> Fn(&'c mut D::Connection) -> BoxFuture<'c, Result<T, sqlx::Error>>,
+    {
         let mut lost = 0;
         loop {
-            let rows = read_within(&self.pool, self.read_timeout, |conn| {
-                let text = text.clone();
-                Box::pin(async move { D::fetch_rows(conn, &text).await })
-            })
-            .await;
-            match rows {
+            match read_within(&self.pool, self.read_timeout, &read).await {
                 Err(e)
                     if connection_lost(&e) && lost <= self.pool.options().get_max_connections() =>
                 {
                     lost += 1;
                 }
-                rows => return rows.map_err(map_err),
+                done => return done.map_err(map_err),
             }
         }
+    }
+
+    /// The rows of a statement of the `read_cols!` columns, through sqlx ([`Self::read`]).
+    pub(super) async fn sqlx_rows(&self, text: &SqlText) -> Result<Vec<RawRow>, StoreError> {
+        self.read(|conn| {
+            let text = text.clone();
+            Box::pin(async move { D::fetch_rows(conn, &text).await })
+        })
+        .await
     }
 
     /// Runs a statement on a pooled connection.
@@ -90,10 +99,12 @@ impl<D: Driver> SqlStore<D> {
         if let [only] = scope.sources() {
             return Ok(Some(only.clone()));
         }
-        let mut conn = self.pool.acquire().await.map_err(map_err)?;
-        let holding = D::fetch_strings(&mut conn, &SqlText::with(SOURCES_OF, [server_name.into()]))
-            .await
-            .map_err(map_err)?;
+        let holding = self
+            .read(|conn| {
+                let text = SqlText::with(SOURCES_OF, [server_name.into()]);
+                Box::pin(async move { D::fetch_strings(conn, &text).await })
+            })
+            .await?;
         Ok(scope.first_of(&holding).map(str::to_string))
     }
 
@@ -373,10 +384,13 @@ impl<D: Driver> Store for SqlStore<D> {
     }
 
     async fn sources(&self) -> Result<Vec<SourceRecord>, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(map_err)?;
-        let raw = D::fetch_sources(&mut conn, &SqlText::with(SELECT_SOURCES, []))
-            .await
-            .map_err(map_err)?;
+        let raw = self
+            .read(|conn| {
+                Box::pin(
+                    async move { D::fetch_sources(conn, &SqlText::with(SELECT_SOURCES, [])).await },
+                )
+            })
+            .await?;
         raw.into_iter().map(SourceRecord::try_from).collect()
     }
 
@@ -428,10 +442,11 @@ impl<D: Driver> Store for SqlStore<D> {
     }
 
     async fn count(&self) -> Result<u64, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(map_err)?;
-        let n = D::fetch_int(&mut conn, &SqlText::with(COUNT, []))
-            .await
-            .map_err(map_err)?;
+        let n = self
+            .read(|conn| {
+                Box::pin(async move { D::fetch_int(conn, &SqlText::with(COUNT, [])).await })
+            })
+            .await?;
         Ok(n.max(0) as u64)
     }
 
@@ -491,11 +506,10 @@ impl<D: Driver> Store for SqlStore<D> {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        read_within(&self.pool, self.read_timeout, |conn| {
+        self.read(|conn| {
             Box::pin(async move { D::execute(conn, &SqlText::with("SELECT 1", [])).await })
         })
-        .await
-        .map_err(map_err)?;
+        .await?;
         Ok(())
     }
 }
