@@ -28,6 +28,7 @@ pub mod registry_client;
 pub mod registry_file;
 pub mod runconfig;
 pub mod server;
+pub mod tls;
 pub mod signature;
 pub mod toolhive;
 pub mod upstream_registry;

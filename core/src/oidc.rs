@@ -119,11 +119,13 @@ pub fn idp_client(ca_cert: Option<&PathBuf>) -> Result<reqwest::Client, Verifier
             path: path.display().to_string(),
             reason,
         };
-        let pem = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| fail(e.to_string()))?;
-        if certs.is_empty() {
-            return Err(fail("no PEM certificate in it".into()));
-        }
+        let certs = match crate::tls::read_ca_bundle(path) {
+            Ok(certs) => certs,
+            Err(crate::tls::CaBundleError::Read { error, .. }) => {
+                return Err(fail(error.to_string()));
+            }
+            Err(e) => return Err(fail(e.to_string())),
+        };
         builder = builder.tls_certs_merge(certs);
     }
     builder

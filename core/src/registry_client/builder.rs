@@ -260,27 +260,23 @@ pub(super) fn check_token(token: &str) -> Result<String, RegistryClientError> {
 }
 
 fn load_certs(source: &CaSource) -> Result<Vec<reqwest::Certificate>, RegistryClientError> {
-    let (bytes, origin) = match source {
-        CaSource::Pem(bytes) => (bytes.clone(), "the PEM CA certificate".to_string()),
+    let (certs, origin) = match source {
+        CaSource::Pem(bytes) => (
+            crate::tls::pem_certificates(bytes),
+            "the PEM CA certificate".to_string(),
+        ),
         CaSource::File(path) => (
-            std::fs::read(path).map_err(|e| {
-                RegistryClientError::Config(format!(
-                    "cannot read the CA certificate file {}: {e}",
-                    path.display()
-                ))
-            })?,
+            crate::tls::read_ca_bundle(path),
             format!("the CA certificate file {}", path.display()),
         ),
     };
-    let certs = reqwest::Certificate::from_pem_bundle(&bytes).map_err(|e| {
-        RegistryClientError::Config(format!("{origin} is not valid PEM: {}", error_chain(&e)))
-    })?;
-    if certs.is_empty() {
-        return Err(RegistryClientError::Config(format!(
-            "{origin} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
-        )));
-    }
-    Ok(certs)
+    certs.map_err(|e| match e {
+        crate::tls::CaBundleError::Read { path, error } => RegistryClientError::Config(format!(
+            "cannot read the CA certificate file {}: {error}",
+            path.display()
+        )),
+        e => RegistryClientError::Config(format!("{origin} {e}")),
+    })
 }
 
 #[cfg(test)]

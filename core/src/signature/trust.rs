@@ -213,12 +213,28 @@ impl TrustedRoot {
         if !root.is_object() {
             return Err(bad("not a JSON object"));
         }
-        Ok(Self {
+        match &root["mediaType"] {
+            Value::Null => {}
+            Value::String(t) if t.starts_with("application/vnd.dev.sigstore.trustedroot") => {}
+            other => {
+                return Err(bad(format!(
+                    "mediaType: {other} is not a sigstore trusted root's (application/vnd.dev.sigstore.trustedroot+json)"
+                )));
+            }
+        }
+        let parsed = Self {
             tlogs: logs(&root, "tlogs")?,
             ctlogs: logs(&root, "ctlogs")?,
             certificate_authorities: authorities(&root, "certificateAuthorities")?,
             timestamp_authorities: authorities(&root, "timestampAuthorities")?,
-        })
+        };
+        if parsed.tlogs.is_empty() && parsed.certificate_authorities.is_empty() {
+            return Err(bad(
+                "it names no transparency log (tlogs) and no certificate authority (certificateAuthorities): \
+                 nothing could be verified against it",
+            ));
+        }
+        Ok(parsed)
     }
 
     /// A `trusted_root.json` file; the error names the file.
@@ -246,6 +262,25 @@ impl TrustedRoot {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// `{}` and `{"mediaType": 5}` were taken as trusted roots (against which nothing verifies).
+    #[test]
+    fn a_root_that_names_nothing_or_another_type_is_refused() {
+        for bad in [
+            json!({}),
+            json!({"mediaType": 5}),
+            json!({"mediaType": "application/json"}),
+        ] {
+            let e = TrustedRoot::from_json(bad.to_string().as_bytes())
+                .map(|_| ())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("mediaType") || e.contains("no transparency log"),
+                "{bad}: {e}"
+            );
+        }
+    }
 
     #[test]
     fn the_public_good_root_and_its_rekor_v2_log() {

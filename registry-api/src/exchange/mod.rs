@@ -114,12 +114,10 @@ impl Exchanges {
     pub fn new(config: ExchangeConfig) -> Result<Self, ExchangeConfigError> {
         let ca = match &config.http_ca_cert {
             Some(path) => {
-                let ca_cert = |reason: String| ExchangeConfigError::CaCert {
+                thv_core::tls::read_ca_bundle(path).map_err(|e| ExchangeConfigError::CaCert {
                     path: path.clone(),
-                    reason,
-                };
-                let pem = std::fs::read(path).map_err(|e| ca_cert(e.to_string()))?;
-                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ca_cert(e.to_string()))?
+                    reason: e.to_string(),
+                })?
             }
             None => Vec::new(),
         };
@@ -418,5 +416,22 @@ mod tests {
         for ip in ["8.8.8.8", "2606:4700::1111"] {
             assert!(is_public(ip.parse().unwrap()), "{ip}");
         }
+    }
+
+    /// A CA file holding no certificate is refused at start-up (it was taken as an empty list without a word).
+    #[test]
+    fn an_http_ca_cert_without_a_certificate_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let garbage = dir.path().join("ca.pem");
+        std::fs::write(&garbage, "garbage\n").unwrap();
+        let config = ExchangeConfig {
+            http_ca_cert: Some(garbage),
+            ..ExchangeConfig::default()
+        };
+        let Err(e) = Exchanges::new(config) else {
+            panic!("accepted");
+        };
+        let e = e.to_string();
+        assert!(e.contains("auth.http_ca_cert") && e.contains("no PEM certificate"), "{e}");
     }
 }

@@ -67,14 +67,8 @@ impl Egress {
             });
         }
         if let Some(path) = ca_cert {
-            let pem = std::fs::read(path)
+            let certs = thv_core::tls::read_ca_bundle(path)
                 .map_err(|e| SyncError::Config(format!("api.ca_cert {}: {e}", path.display())))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                SyncError::Config(format!(
-                    "api.ca_cert {}: not a PEM certificate bundle: {e}",
-                    path.display()
-                ))
-            })?;
             builder = builder.tls_certs_merge(certs);
         }
         builder

@@ -273,11 +273,7 @@ fn read_ca_cert(path: &Path) -> Result<Vec<u8>, BuildError> {
         return Err(fail(format!("larger than {MAX_CA_BYTES} bytes")));
     }
     let pem = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
-    if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
-        return Err(fail(
-            "no PEM certificate (-----BEGIN CERTIFICATE-----) in it".into(),
-        ));
-    }
+    thv_core::tls::pem_certificates(&pem).map_err(|e| fail(e.to_string()))?;
     Ok(pem)
 }
 
@@ -448,7 +444,7 @@ mod tests {
         let mut opts = BuildOptions::default();
         for (content, want) in [
             (None, "No such file"),
-            (Some("not a cert"), "no PEM certificate"),
+            (Some("not a cert"), "holds no PEM certificate"),
         ] {
             let path = dir.path().join("ca.pem");
             if let Some(c) = content {

@@ -155,9 +155,7 @@ async fn fetch_json(
         .timeout(INDEX_TIMEOUT)
         .user_agent(concat!("thv/", env!("CARGO_PKG_VERSION")));
     if let Some(path) = ca_cert {
-        let pem =
-            std::fs::read(path).map_err(|e| fail(format!("ca_cert {}: {e}", path.display())))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        let certs = thv_core::tls::read_ca_bundle(path)
             .map_err(|e| fail(format!("ca_cert {}: {e}", path.display())))?;
         client = client.tls_certs_merge(certs);
     }

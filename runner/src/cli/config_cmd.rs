@@ -320,11 +320,7 @@ fn unset_build_env(dirs: &Dirs, name: Option<&str>, all: bool) -> anyhow::Result
 fn set_ca_cert(dirs: &Dirs, path: &std::path::Path) -> anyhow::Result<()> {
     let abs = std::fs::canonicalize(path)
         .with_context(|| format!("{} does not exist", path.display()))?;
-    let pem =
-        std::fs::read_to_string(&abs).with_context(|| format!("cannot read {}", abs.display()))?;
-    if !pem.contains("-----BEGIN CERTIFICATE-----") {
-        bail!("{} holds no PEM certificate", abs.display());
-    }
+    thv_core::tls::read_ca_bundle(&abs).map_err(|e| anyhow::anyhow!("{}: {e}", abs.display()))?;
     edit(dirs, |cfg| {
         cfg.build.ca_cert = Some(abs.clone());
         Ok(())
