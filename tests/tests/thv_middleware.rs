@@ -334,17 +334,22 @@ async fn auth_authorization_audit_tool_filter_and_metrics() {
             .any(|e| e["type"] == "mcp_tools_list" && e["subjects"]["user_id"] == "bob")
     );
 
-    // Metrics on their own port.
-    let metrics = reqwest::get(
-        thv.status(&name)["metrics_url"]
-            .as_str()
-            .expect("metrics_url in the status"),
-    )
-    .await
-    .unwrap()
-    .text()
-    .await
-    .unwrap();
+    // Metrics on their own port, named by `thv status` in both formats.
+    let metrics_url = thv.status(&name)["metrics_url"]
+        .as_str()
+        .expect("metrics_url in the status")
+        .to_owned();
+    let text_status = thv.ok(&["status", &name]);
+    assert!(
+        text_status.contains(&format!("Metrics:    {metrics_url}")),
+        "{text_status}"
+    );
+    let metrics = reqwest::get(&metrics_url)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for expected in [
         "toolhive_mcp_requests_total{",
         "method=\"tools/call\"",
@@ -463,6 +468,21 @@ fn bad_middleware_settings_are_refused_before_anything_starts() {
     ]);
     assert!(
         out.contains("event_types: 'mcp_everything' is not an event type"),
+        "{out}"
+    );
+    // A metrics port that is taken: refused before the container is created (the proxy found it only after).
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = thv.fails(&[
+        "run",
+        TEST_SERVER_IMAGE,
+        "--name",
+        "busy-metrics",
+        "--metrics-port",
+        &port,
+    ]);
+    assert!(
+        out.contains(&format!("the metrics port 127.0.0.1:{port} is in use")),
         "{out}"
     );
     let listed: Value =

@@ -15,32 +15,52 @@ use super::metrics::TelemetryParams;
 use super::tools::{ToolFilterError, ToolFilterParams};
 use super::tracing_otlp::TracesError;
 
-/// One middleware and its settings.
-#[derive(Debug, Clone)]
-pub enum MiddlewareSpec {
-    /// `auth` ([`super::auth`]): OIDC tokens, or anonymous without `oidc_config`.
-    Auth(AuthParams),
-    /// `authorization` ([`super::authz`]): Cedar policies, inline or from a file.
-    Authorization(AuthzParams),
-    /// `audit` ([`super::audit`]).
-    Audit(AuditParams),
-    /// `tool-filter` ([`super::tools`]): joined with the RunConfig's `tools_filter` and `tools_override`.
-    ToolFilter(ToolFilterParams),
-    /// `telemetry` ([`super::metrics`], [`super::tracing_otlp`]).
-    Telemetry(TelemetryParams),
-    /// `mcp-parser`: always part of a chain; accepted so that ToolHive's RunConfigs run.
-    McpParser,
+/// Defines [`MiddlewareSpec`], [`TYPES`] and the mapping between a type's name and its variant from one list:
+/// each middleware is named once.
+macro_rules! middleware_specs {
+    ($($(#[$doc:meta])* $name:literal => $variant:ident $(($params:ty))?,)*) => {
+        /// One middleware and its settings.
+        #[derive(Debug, Clone)]
+        pub enum MiddlewareSpec {
+            $($(#[$doc])* $variant $(($params))?,)*
+        }
+
+        /// The middleware types this proxy has, as RunConfigs name them.
+        pub const TYPES: &[&str] = &[$($name),*];
+
+        impl MiddlewareSpec {
+            /// Its type, as RunConfigs name it.
+            pub fn type_name(&self) -> &'static str {
+                match self {
+                    $(Self::$variant { .. } => $name,)*
+                }
+            }
+
+            /// The middleware of type `kind`, its parameters read from `p`.
+            fn of_type(kind: &str, p: &Value) -> Result<Self, MiddlewareError> {
+                Ok(match kind {
+                    $($name => Self::$variant $((parameters::<$params>(p)?))?,)*
+                    other => return Err(MiddlewareError::UnknownType(other.to_owned())),
+                })
+            }
+        }
+    };
 }
 
-/// The middleware types this proxy has, as RunConfigs name them.
-pub const TYPES: &[&str] = &[
-    "auth",
-    "authorization",
-    "audit",
-    "tool-filter",
-    "telemetry",
-    "mcp-parser",
-];
+middleware_specs! {
+    /// `auth` ([`super::auth`]): OIDC tokens, or anonymous without `oidc_config`.
+    "auth" => Auth(AuthParams),
+    /// `authorization` ([`super::authz`]): Cedar policies, inline or from a file.
+    "authorization" => Authorization(AuthzParams),
+    /// `audit` ([`super::audit`]).
+    "audit" => Audit(AuditParams),
+    /// `tool-filter` ([`super::tools`]): joined with the RunConfig's `tools_filter` and `tools_override`.
+    "tool-filter" => ToolFilter(ToolFilterParams),
+    /// `telemetry` ([`super::metrics`], [`super::tracing_otlp`]).
+    "telemetry" => Telemetry(TelemetryParams),
+    /// `mcp-parser`: always part of a chain; accepted so that ToolHive's RunConfigs run.
+    "mcp-parser" => McpParser,
+}
 
 /// A middleware configuration this proxy cannot use; checked before the proxy serves anything.
 #[derive(Debug, thiserror::Error)]
@@ -97,16 +117,7 @@ fn parameters<T: DeserializeOwned + Default>(value: &Value) -> Result<T, Middlew
 impl MiddlewareSpec {
     /// One `middleware_configs` entry.
     pub fn parse(config: &MiddlewareConfig) -> Result<Self, MiddlewareError> {
-        let p = &config.parameters;
-        Ok(match config.middleware_type.as_str() {
-            "auth" => Self::Auth(parameters(p)?),
-            "authorization" => Self::Authorization(parameters(p)?),
-            "audit" => Self::Audit(parameters(p)?),
-            "tool-filter" => Self::ToolFilter(parameters(p)?),
-            "telemetry" => Self::Telemetry(parameters(p)?),
-            "mcp-parser" => Self::McpParser,
-            other => return Err(MiddlewareError::UnknownType(other.to_owned())),
-        })
+        Self::of_type(&config.middleware_type, &config.parameters)
     }
 
     /// Every entry; an error names the entry.
@@ -116,18 +127,6 @@ impl MiddlewareSpec {
             .enumerate()
             .map(|(index, c)| Self::parse(c).map_err(|e| e.at(index, &c.middleware_type)))
             .collect()
-    }
-
-    /// Its type, as RunConfigs name it.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Self::Auth(_) => "auth",
-            Self::Authorization(_) => "authorization",
-            Self::Audit(_) => "audit",
-            Self::ToolFilter(_) => "tool-filter",
-            Self::Telemetry(_) => "telemetry",
-            Self::McpParser => "mcp-parser",
-        }
     }
 
     /// The RunConfig entry that parses back into this.

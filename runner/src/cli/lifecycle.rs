@@ -163,6 +163,9 @@ pub async fn status(dirs: Dirs, a: StatusArgs) -> anyhow::Result<i32> {
             }
             outln!("Package:    {}", v.package);
             outln!("URL:        {}", v.url);
+            if let Some(m) = &v.metrics_url {
+                outln!("Metrics:    {m}");
+            }
             outln!("Transport:  {}", v.transport_type);
             if let Some(m) = &v.proxy_mode {
                 outln!("Proxy mode: {m}");

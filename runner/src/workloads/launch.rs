@@ -209,6 +209,20 @@ fn requested_privileges(
     Ok(requested)
 }
 
+/// A `telemetry` entry's `metrics_address` with a fixed port (not 0): checked before the workload is created,
+/// as the proxy port is (the proxy found it taken only after the container started).
+pub(super) fn fixed_metrics_address(rc: &RunConfig) -> Option<std::net::SocketAddr> {
+    let specs = MiddlewareSpec::parse_all(&rc.middleware_configs).ok()?;
+    specs.iter().find_map(|spec| match spec {
+        MiddlewareSpec::Telemetry(p) => p
+            .metrics_address
+            .as_deref()
+            .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
+            .filter(|a| a.port() != 0),
+        _ => None,
+    })
+}
+
 /// A `telemetry` entry's `metrics_address` that is not on loopback (an unparsable one is the chain's error).
 fn reachable_metrics_address(specs: &[MiddlewareSpec]) -> Option<String> {
     specs.iter().find_map(|spec| match spec {

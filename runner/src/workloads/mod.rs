@@ -139,6 +139,11 @@ impl Manager {
             None => rc.set_port(proxy_process::free_port(&rc.host, &reserved)?),
         }
         reserved.extend(rc.port);
+        if let Some(address) = launch::fixed_metrics_address(&rc)
+            && (rc.port == Some(address.port()) || std::net::TcpListener::bind(address).is_err())
+        {
+            bail!("the metrics port {address} is in use (choose another --metrics-port)");
+        }
         if let Some(pkg) = rc.package.clone()
             && rc.image.is_none()
         {
