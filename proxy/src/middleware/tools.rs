@@ -101,6 +101,19 @@ impl ToolFilter {
             .then_some(server_name)
     }
 
+    /// Whether a server tool keeps a name that an override gives another tool: a client calling that name
+    /// reaches the renamed tool, so this one is not listed (it was listed twice under one name, and could not
+    /// be called).
+    fn shadowed(&self, server_name: &str) -> bool {
+        self.to_server
+            .get(server_name)
+            .is_some_and(|renamed| renamed != server_name)
+            && !self
+                .overrides
+                .get(server_name)
+                .is_some_and(|o| o.name.is_some())
+    }
+
     /// Filters and renames a `tools/list` result.
     fn map_list(&self, message: &mut Value) -> bool {
         let Some(tools) = result_list(message, "tools") else {
@@ -108,7 +121,8 @@ impl ToolFilter {
         };
         tools.retain(|t| {
             let name = t.get("name").and_then(Value::as_str).unwrap_or_default();
-            self.allowed.is_empty() || self.allowed.iter().any(|a| a == name)
+            (self.allowed.is_empty() || self.allowed.iter().any(|a| a == name))
+                && !self.shadowed(name)
         });
         for tool in tools.iter_mut() {
             let name = tool
@@ -212,5 +226,52 @@ mod tests {
             list["result"]["tools"],
             serde_json::json!([{"name":"say","description":"Says it"},{"name":"add"}])
         );
+    }
+
+    /// A rename onto the name of another tool of the server: the client sees one tool under that name, the one
+    /// its calls reach.
+    #[test]
+    fn a_rename_onto_another_tools_name_shadows_it() {
+        let mut overrides = BTreeMap::new();
+        let rename = |to: &str| ToolOverride {
+            name: Some(to.into()),
+            description: None,
+        };
+        overrides.insert("echo".to_string(), rename("add"));
+        let f = ToolFilter::new(
+            ToolFilterParams {
+                tools: vec![],
+                overrides: overrides.clone(),
+            },
+            false,
+        )
+        .unwrap();
+        let mut list = serde_json::json!({"jsonrpc":"2.0","id":1,"result":{"tools":[
+            {"name":"echo"},{"name":"add"},{"name":"other"}]}});
+        assert!(f.map_list(&mut list));
+        assert_eq!(
+            list["result"]["tools"],
+            serde_json::json!([{"name":"add"},{"name":"other"}])
+        );
+        assert_eq!(f.server_name("add"), Some("echo"));
+        // Both renamed (a swap): both listed, each under the other's name.
+        overrides.insert("add".to_string(), rename("echo"));
+        let f = ToolFilter::new(
+            ToolFilterParams {
+                tools: vec![],
+                overrides,
+            },
+            false,
+        )
+        .unwrap();
+        let mut list = serde_json::json!({"jsonrpc":"2.0","id":1,"result":{"tools":[
+            {"name":"echo"},{"name":"add"}]}});
+        assert!(f.map_list(&mut list));
+        assert_eq!(
+            list["result"]["tools"],
+            serde_json::json!([{"name":"add"},{"name":"echo"}])
+        );
+        assert_eq!(f.server_name("add"), Some("echo"));
+        assert_eq!(f.server_name("echo"), Some("add"));
     }
 }
