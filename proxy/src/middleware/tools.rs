@@ -108,10 +108,10 @@ impl ToolFilter {
         self.to_server
             .get(server_name)
             .is_some_and(|renamed| renamed != server_name)
-            && !self
+            && self
                 .overrides
                 .get(server_name)
-                .is_some_and(|o| o.name.is_some())
+                .is_none_or(|o| o.name.is_none())
     }
 
     /// Filters and renames a `tools/list` result.
