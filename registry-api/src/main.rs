@@ -129,7 +129,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Openapi { format }) => {
-            let spec = thv_registry_api::openapi::document();
+            let spec = thv_registry_api::routes::openapi_document();
             match format {
                 SpecFormat::Json => thv_core::outln!("{}", serde_json::to_string_pretty(&spec)?),
                 SpecFormat::Yaml => thv_core::out!("{}", thv_registry_api::openapi::to_yaml(&spec)),

@@ -243,9 +243,3 @@ pub mod schemas {
     component!(ErrorResponseSchema, "ErrorResponse");
     component!(ValidationResultSchema, "ValidationResult");
 }
-
-/// The complete document, as served at `/openapi.json` (and checked in under `openapi/`).
-pub fn document() -> Value {
-    let (_, doc) = crate::routes::openapi_router().split_for_parts();
-    finish(doc)
-}

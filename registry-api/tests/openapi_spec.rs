@@ -5,7 +5,7 @@ use serde_json::Value;
 
 #[test]
 fn checked_in_openapi_matches_the_router() {
-    let generated = thv_registry_api::openapi::document();
+    let generated = thv_registry_api::routes::openapi_document();
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi/");
     let json: Value = serde_json::from_str(
         &std::fs::read_to_string(format!("{root}openapi.json"))
@@ -26,7 +26,7 @@ fn checked_in_openapi_matches_the_router() {
 
 #[test]
 fn document_is_what_toolhive_and_clients_expect() {
-    let spec = thv_registry_api::openapi::document();
+    let spec = thv_registry_api::routes::openapi_document();
     assert_eq!(spec["info"]["version"], "1.0.0");
     assert!(
         spec["info"]["description"]

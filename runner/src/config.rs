@@ -58,11 +58,8 @@ pub struct UserConfig {
     pub clients: ClientsConfig,
     #[serde(default, skip_serializing_if = "SignaturesConfig::is_empty")]
     pub signatures: SignaturesConfig,
-    #[serde(
-        default,
-        skip_serializing_if = "crate::image_verify::ImagesConfig::is_empty"
-    )]
-    pub images: crate::image_verify::ImagesConfig,
+    #[serde(default, skip_serializing_if = "ImagesConfig::is_empty")]
+    pub images: ImagesConfig,
 }
 
 /// `[signatures]`: what `thv run NAME` does with the registry entry's signature (`policy` = `off` | `warn` |
@@ -193,6 +190,56 @@ pub fn check_build_image(scheme: &str, image: &str) -> anyhow::Result<()> {
     thv_core::image_ref::ImageRef::parse(image)
         .map_err(|e| anyhow::anyhow!("build.images.{scheme}: {e}"))?;
     Ok(())
+}
+
+/// What `thv run` does with image signatures.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Disabled,
+    #[default]
+    Warn,
+    Enabled,
+}
+
+/// `[images]` of the user's configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImagesConfig {
+    /// The default mode (`--image-verification` overrides it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Mode>,
+    /// Public keys (PEM, cosign.pub) images may be signed with.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_keys: Vec<PathBuf>,
+    /// Registries (`host:port`) reached over plain HTTP.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub insecure_registries: Vec<String>,
+    /// The Sigstore `trusted_root.json` keyless signatures are verified against (default: the bundled
+    /// public-good one, for provenances naming that instance).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted_root: Option<PathBuf>,
+    /// Where images are mirrored (an air-gapped site: `thv-registry mirror push` prints these): a registry, or
+    /// a `REGISTRY/PATH` prefix, mapped to the mirror's; `thv run` pulls and verifies the image there, by the
+    /// same digest, the registry entry unchanged.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub mirrors: BTreeMap<String, String>,
+}
+
+impl ImagesConfig {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 #[cfg(test)]

@@ -19,10 +19,11 @@ use thv_core::runconfig::{RunConfig, TransportType};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::dirs::Dirs;
-use crate::proxy::{BridgeConfig, ProxyConfig, ProxyMode, RunningProxy, StdioBridge};
+use crate::proxy::{BridgeConfig, ProxyConfig, RunningProxy, StdioBridge};
 use crate::runtime::{Runtime, RuntimeError};
 use crate::state::Desired;
 use crate::workloads::Manager;
+use crate::workloads::proxy_process::{client_mode, middleware_chain};
 
 /// How often the supervisor looks at a stdio server's attachment and a stopped container.
 const POLL: Duration = Duration::from_millis(500);
@@ -184,34 +185,6 @@ fn proxy_config(rc: &RunConfig) -> anyhow::Result<ProxyConfig> {
             .collect(),
         ..ProxyConfig::default()
     })
-}
-
-/// The transport the proxy speaks to its clients.
-pub fn client_mode(rc: &RunConfig) -> ProxyMode {
-    match (rc.transport, rc.effective_proxy_mode()) {
-        (TransportType::Sse, _) | (_, Some(ProxyMode::Sse)) => ProxyMode::Sse,
-        _ => ProxyMode::StreamableHttp,
-    }
-}
-
-/// The RunConfig's middleware chain, every setting checked (`thv run` calls this before it starts anything).
-pub fn middleware_chain(
-    rc: &RunConfig,
-    mode: ProxyMode,
-) -> anyhow::Result<crate::middleware::Chain> {
-    let settings = crate::middleware::ChainSettings {
-        workload: rc.name.clone(),
-        transport: rc.transport.to_string(),
-        sse_clients: mode == ProxyMode::Sse,
-        body_limit: crate::proxy::DEFAULT_BODY_LIMIT,
-    };
-    crate::middleware::Chain::from_run_config(
-        &rc.middleware_configs,
-        &rc.tools_filter,
-        &rc.tools_override,
-        &settings,
-    )
-    .map_err(|e| anyhow::anyhow!("invalid middleware configuration: {e}"))
 }
 
 /// `http://TARGET_HOST:HOST_PORT` of an HTTP server's container.

@@ -76,6 +76,12 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .merge(admin_routes())
 }
 
+/// The complete OpenAPI document, as served at `/openapi.json` (and checked in under `openapi/`).
+pub fn openapi_document() -> serde_json::Value {
+    let (_, doc) = openapi_router().split_for_parts();
+    openapi::finish(doc)
+}
+
 /// The complete application: API, OpenAPI documents and docs UI, metrics; CORS, body limit, tracing.
 pub fn app(state: AppState, max_body_bytes: usize) -> Router {
     let (api, doc) = openapi_router().split_for_parts();

@@ -31,9 +31,6 @@
 
 mod keyless;
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-
 use anyhow::{Context, bail};
 use sigstore::cosign::verification_constraint::{PublicKeyVerifier, VerificationConstraintVec};
 use sigstore::cosign::{ClientBuilder, CosignCapabilities, verify_constraints};
@@ -46,55 +43,7 @@ use thv_core::oci::Registry;
 
 use crate::mirror::store::MirrorStore;
 
-/// What `thv run` does with image signatures.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    clap::ValueEnum,
-    serde::Serialize,
-    serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    Disabled,
-    #[default]
-    Warn,
-    Enabled,
-}
-
-/// `[images]` of the user's configuration.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ImagesConfig {
-    /// The default mode (`--image-verification` overrides it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub verification: Option<Mode>,
-    /// Public keys (PEM, cosign.pub) images may be signed with.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub trusted_keys: Vec<PathBuf>,
-    /// Registries (`host:port`) reached over plain HTTP.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub insecure_registries: Vec<String>,
-    /// The Sigstore `trusted_root.json` keyless signatures are verified against (default: the bundled
-    /// public-good one, for provenances naming that instance).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub trusted_root: Option<PathBuf>,
-    /// Where images are mirrored (an air-gapped site: `thv-registry mirror push` prints these): a registry, or
-    /// a `REGISTRY/PATH` prefix, mapped to the mirror's; `thv run` pulls and verifies the image there, by the
-    /// same digest, the registry entry unchanged.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub mirrors: BTreeMap<String, String>,
-}
-
-impl ImagesConfig {
-    pub fn is_empty(&self) -> bool {
-        *self == Self::default()
-    }
-}
+pub use crate::config::{ImagesConfig, Mode};
 
 /// Verifies the image of `rc` under `mode` against its registry entry's `provenance` and the trusted keys (see
 /// the module documentation): `Ok` when it may run.

@@ -17,7 +17,7 @@ use thv_core::signature::{PolicyMode, TrustedKey, TrustedSigner};
 
 use crate::config::UserConfig;
 use crate::dirs::Dirs;
-use crate::image_verify::Mode;
+use crate::config::Mode;
 use crate::runtime::Runtime;
 use store::{InstalledTrust, MirrorStore};
 

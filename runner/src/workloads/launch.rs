@@ -281,7 +281,7 @@ impl Manager {
         provenance: Option<&thv_core::toolhive::Provenance>,
         verification: Option<ImageVerification>,
     ) -> anyhow::Result<()> {
-        crate::supervisor::middleware_chain(rc, crate::supervisor::client_mode(rc))?;
+        super::proxy_process::middleware_chain(rc, super::proxy_process::client_mode(rc))?;
         let mode = verification
             .or(self.config().images.verification)
             .unwrap_or_default();

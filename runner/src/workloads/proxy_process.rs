@@ -11,6 +11,8 @@ use anyhow::{Context, bail};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
+use crate::proxy::ProxyMode;
+
 /// The hidden subcommand the proxy process runs.
 pub const PROXY_COMMAND: &str = "proxy-serve";
 
@@ -143,4 +145,32 @@ pub fn free_port(host: &str, reserved: &std::collections::BTreeSet<u16>) -> anyh
 /// Whether `host:port` can be bound now.
 pub fn port_is_free(host: &str, port: u16) -> bool {
     std::net::TcpListener::bind((host, port)).is_ok()
+}
+
+/// The transport the proxy speaks to its clients.
+pub fn client_mode(rc: &thv_core::runconfig::RunConfig) -> ProxyMode {
+    match (rc.transport, rc.effective_proxy_mode()) {
+        (thv_core::runconfig::TransportType::Sse, _) | (_, Some(ProxyMode::Sse)) => ProxyMode::Sse,
+        _ => ProxyMode::StreamableHttp,
+    }
+}
+
+/// The RunConfig's middleware chain, every setting checked (`thv run` calls this before it starts anything).
+pub fn middleware_chain(
+    rc: &thv_core::runconfig::RunConfig,
+    mode: ProxyMode,
+) -> anyhow::Result<crate::middleware::Chain> {
+    let settings = crate::middleware::ChainSettings {
+        workload: rc.name.clone(),
+        transport: rc.transport.to_string(),
+        sse_clients: mode == ProxyMode::Sse,
+        body_limit: crate::proxy::DEFAULT_BODY_LIMIT,
+    };
+    crate::middleware::Chain::from_run_config(
+        &rc.middleware_configs,
+        &rc.tools_filter,
+        &rc.tools_override,
+        &settings,
+    )
+    .map_err(|e| anyhow::anyhow!("invalid middleware configuration: {e}"))
 }
