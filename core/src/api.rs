@@ -200,7 +200,8 @@ mod tests {
         assert!(
             "Active"
                 .parse::<ServerStatus>()
-                .unwrap_err().to_string()
+                .unwrap_err()
+                .to_string()
                 .contains("active, deprecated, deleted")
         );
     }

@@ -383,6 +383,17 @@ impl Registry {
                         if all.is_empty() {
                             return Err(AppError::server_not_found());
                         }
+                        if req.status != ServerStatus::Deleted {
+                            // Every URL the restored versions declare, held at once in the one order every
+                            // write holds URLs in (per version, two writers could wait on each other).
+                            let restored = all
+                                .iter()
+                                .filter(|r| r.status == ServerStatus::Deleted)
+                                .map(parse_stored)
+                                .collect::<AppResult<Vec<_>>>()?;
+                            let urls = restored.iter().flat_map(ServerJson::remote_urls);
+                            check_urls(tx, &owned, urls).await?;
+                        }
                         let now = now();
                         let mut touched = Vec::new();
                         for (i, row) in all.iter_mut().enumerate() {
@@ -577,14 +588,24 @@ async fn change_status(
     Ok(true)
 }
 
-/// A remote URL may belong to one server name only. Checked in sorted order, the order in which the store
-/// holds them (see [`WriteTx::remote_url_owner`]): two writes never wait on each other's.
+/// A remote URL may belong to one server name only.
 async fn check_remote_urls(tx: &mut dyn WriteTx, server: &ServerJson) -> AppResult<()> {
-    let mut urls: Vec<&str> = server.remote_urls().collect();
+    check_urls(tx, &server.name, server.remote_urls()).await
+}
+
+/// No server but `name` holds any of `urls`. Checked in sorted order, the order in which the store holds them
+/// (see [`WriteTx::remote_url_owner`]): a write checks all of its URLs in one call, so that two writes never
+/// wait on each other's.
+async fn check_urls<'u>(
+    tx: &mut dyn WriteTx,
+    name: &str,
+    urls: impl Iterator<Item = &'u str>,
+) -> AppResult<()> {
+    let mut urls: Vec<&str> = urls.collect();
     urls.sort_unstable();
     urls.dedup();
     for url in urls {
-        if let Some(other) = tx.remote_url_owner(url, &server.name).await? {
+        if let Some(other) = tx.remote_url_owner(url, name).await? {
             return Err(AppError::bad_request(format!(
                 "remote URL {url} is already used by server {other}"
             )));

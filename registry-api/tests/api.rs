@@ -28,6 +28,7 @@ for_each_backend!(
     encoded_names_and_versions,
     concurrent_publishes_lose_nothing,
     concurrent_publishes_of_one_remote_url_let_one_name_win,
+    restoring_a_server_beside_publishes_of_its_urls_never_fails,
     bad_input_is_4xx_never_500,
     cors_and_meta_endpoints,
     version_cap_is_enforced,
@@ -1275,6 +1276,69 @@ async fn concurrent_publishes_of_one_remote_url_let_one_name_win(app: &TestApp) 
         }
     }
     assert_eq!(won, 1, "exactly one name may own {url}");
+}
+
+/// Restoring every version of a server (whose versions declare different URLs) while other names publish those
+/// URLs: each write holds its URLs in one sorted order, so they queue instead of deadlocking (PostgreSQL ended
+/// one of them with `deadlock detected`, answered 500).
+async fn restoring_a_server_beside_publishes_of_its_urls_never_fails(app: &TestApp) {
+    let remote = |urls: &[String]| -> Value {
+        urls.iter()
+            .map(|u| json!({"type": "streamable-http", "url": u}))
+            .collect()
+    };
+    for round in 0..6 {
+        let a = format!("com.example/restored-{round}");
+        let urls: Vec<String> = (0..4)
+            .map(|i| format!("https://r{round}-{i}.example.com/mcp"))
+            .collect();
+        for (i, url) in urls.iter().enumerate() {
+            let mut doc = server_json(&a, &format!("1.{i}.0"));
+            doc["remotes"] = remote(std::slice::from_ref(url));
+            let (status, body) = app
+                .send(Method::POST, "/v0.1/publish", Some(ADMIN_TOKEN), &doc)
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+        let path = format!("/v0.1/servers/{}/status", enc(&a));
+        let (status, body) = app
+            .send(
+                Method::PATCH,
+                &path,
+                Some(ADMIN_TOKEN),
+                &json!({"status": "deleted"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let mut tasks = Vec::new();
+        let restore = app
+            .request(Method::PATCH, &path)
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({"status": "active"}));
+        tasks.push(tokio::spawn(async move { restore.send().await.unwrap() }));
+        for i in 0..6 {
+            let mut mine = urls.clone();
+            if i % 2 == 1 {
+                mine.reverse();
+            }
+            let mut doc = server_json(&format!("com.example/taker-{round}-{i}"), "1.0.0");
+            doc["remotes"] = remote(&mine);
+            let publish = app
+                .request(Method::POST, "/v0.1/publish")
+                .bearer_auth(ADMIN_TOKEN)
+                .json(&doc);
+            tasks.push(tokio::spawn(async move { publish.send().await.unwrap() }));
+        }
+        for t in tasks {
+            let resp = t.await.unwrap();
+            let status = resp.status();
+            let body = resp.text().await.unwrap();
+            assert!(
+                status == StatusCode::OK || status == StatusCode::BAD_REQUEST,
+                "round {round}: {status}: {body}"
+            );
+        }
+    }
 }
 
 async fn bad_input_is_4xx_never_500(app: &TestApp) {

@@ -123,7 +123,7 @@ pub fn run(a: VerifyBlobArgs) -> anyhow::Result<i32> {
                 .with_context(|| format!("cannot read the key {}", path.display()))?;
             Some(
                 PublicKey::from_pem(&pem)
-                    .map_err(|e| anyhow::anyhow!("{}: not a public key: {e}", path.display()))?,
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
             )
         }
         (None, Some(_)) => None,

@@ -365,16 +365,39 @@ fn convert_and_export_keep_documents_of_older_schemas_as_written() {
     for args in [
         &["convert", "list.json", "--to", "upstream", "-o", "out.json"][..],
         &["export", "list.json", "--out", "out.json"][..],
-        &["export", "list.json", "--format", "list", "--out", "out.json"][..],
+        &[
+            "export",
+            "list.json",
+            "--format",
+            "list",
+            "--out",
+            "out.json",
+        ][..],
     ] {
         let run = cli(dir.path(), args);
         assert_eq!(run.code, 0, "{args:?}: {run:?}");
-        let out: Value = serde_json::from_slice(&std::fs::read(dir.path().join("out.json")).unwrap()).unwrap();
-        let servers = out["data"]["servers"].as_array().or(out.as_array()).unwrap();
-        let snake = servers.iter().find(|s| s["name"] == "io.github.acme/snake").unwrap();
-        assert_eq!(snake["packages"][0]["registry_type"], "npm", "{args:?}: {snake}");
-        assert!(snake["packages"][0].get("registryType").is_none(), "{args:?}: {snake}");
+        let out: Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("out.json")).unwrap()).unwrap();
+        let servers = out["data"]["servers"]
+            .as_array()
+            .or(out.as_array())
+            .unwrap();
+        let snake = servers
+            .iter()
+            .find(|s| s["name"] == "io.github.acme/snake")
+            .unwrap();
+        assert_eq!(
+            snake["packages"][0]["registry_type"], "npm",
+            "{args:?}: {snake}"
+        );
+        assert!(
+            snake["packages"][0].get("registryType").is_none(),
+            "{args:?}: {snake}"
+        );
         let run = cli(dir.path(), &["validate", "out.json"]);
-        assert!(!run.stdout.contains("registry_type") && !run.stdout.contains("registryType"), "{args:?}: {run:?}");
+        assert!(
+            !run.stdout.contains("registry_type") && !run.stdout.contains("registryType"),
+            "{args:?}: {run:?}"
+        );
     }
 }

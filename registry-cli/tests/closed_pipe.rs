@@ -15,7 +15,9 @@ fn run_into_closed_pipe(dir: &std::path::Path, args: &[&str], close_stderr: bool
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
     let mut cmd = thv_registry();
-    cmd.args(args).current_dir(dir).stdout(writer.try_clone().unwrap());
+    cmd.args(args)
+        .current_dir(dir)
+        .stdout(writer.try_clone().unwrap());
     if close_stderr {
         cmd.stderr(writer);
     } else {
@@ -54,7 +56,10 @@ fn commands_writing_to_a_closed_pipe_end_quietly() {
     }
     // Errors go to stderr; with stderr gone too, the status is still the command's own.
     let (code, _) = run_into_closed_pipe(dir.path(), &["canonicalize", "missing.json"], true);
-    assert_eq!(code, 1, "canonicalize of a missing file with stdout and stderr closed");
+    assert_eq!(
+        code, 1,
+        "canonicalize of a missing file with stdout and stderr closed"
+    );
 }
 
 /// On a terminal (a pseudo-terminal made by `script`), control characters from the data are shown escaped: an
@@ -77,6 +82,9 @@ fn control_characters_reach_a_terminal_escaped() {
         .expect("script (util-linux) runs");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("PWNED"), "{text}");
-    assert!(!text.contains("\u{1b}]0;"), "a raw escape sequence reached the terminal: {text:?}");
+    assert!(
+        !text.contains("\u{1b}]0;"),
+        "a raw escape sequence reached the terminal: {text:?}"
+    );
     assert!(text.contains("\\u{1b}]0;PWNED\\u{7}"), "{text:?}");
 }

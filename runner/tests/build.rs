@@ -283,7 +283,9 @@ fn templates_tags_and_context_without_an_engine() {
     );
     assert!(d.contains("USER 10001:10001"));
     if !Path::new(HOST_CA_BUNDLE).is_file() {
-        skip(format!("no {HOST_CA_BUNDLE}: the context test needs a CA file"));
+        skip(format!(
+            "no {HOST_CA_BUNDLE}: the context test needs a CA file"
+        ));
         return;
     }
     let tar = build_context(&p, &opts).unwrap();

@@ -797,7 +797,9 @@ async fn the_egress_sidecar_lets_only_allowed_destinations_out() {
     const BASE: &str = "localhost/thv-base-debian:bookworm";
     let Some(rt) = engine().await else { return };
     if !rt.image_exists(BASE).await.unwrap_or(false) {
-        skip(&format!("the base image {BASE} is missing (scripts/build-base-images.sh)"));
+        skip(&format!(
+            "the base image {BASE} is missing (scripts/build-base-images.sh)"
+        ));
         return;
     }
     let Some(host) = host_address() else {

@@ -74,7 +74,10 @@ async fn keyless_entries_against_a_test_fulcio_and_rekor() {
     let err = check(&s, &late, &expected()).await.unwrap_err();
     eprintln!("expired: {err}");
     assert!(
-        matches!(&err, SignatureError::Verify(VerifyError::CertificateNotValid { .. })),
+        matches!(
+            &err,
+            SignatureError::Verify(VerifyError::CertificateNotValid { .. })
+        ),
         "{err}"
     );
 

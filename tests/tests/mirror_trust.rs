@@ -10,8 +10,8 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 use thv_e2e::mirror::{
-    SLSA, SOURCE_REPO, entry, github_leaf, image, oci_entry, ok, predicate, provenance, registry_file,
-    thv_registry,
+    SLSA, SOURCE_REPO, entry, github_leaf, image, oci_entry, ok, predicate, provenance,
+    registry_file, thv_registry,
 };
 use thv_e2e::oci::{Repository, key_pair, push_key_signature, registry};
 use thv_e2e::sigstore::TestSigstore;

@@ -204,7 +204,11 @@ fn openapi_subcommand_prints_the_document() {
 #[test]
 fn printing_subcommands_end_quietly_on_a_closed_pipe() {
     let home = tempfile::tempdir().unwrap();
-    for args in [&["openapi", "--format", "yaml"][..], &["openapi"][..], &["keygen"][..]] {
+    for args in [
+        &["openapi", "--format", "yaml"][..],
+        &["openapi"][..],
+        &["keygen"][..],
+    ] {
         let (reader, writer) = std::io::pipe().unwrap();
         drop(reader);
         let out = command(home.path())

@@ -524,17 +524,23 @@ async fn two_replicas_on_one_postgres_sync_at_once() {
         if String::from_utf8_lossy(&probe.stderr).contains("could not obtain lock") {
             break;
         }
-        assert!(Instant::now() < deadline, "the test's transaction never held the row");
+        assert!(
+            Instant::now() < deadline,
+            "the test's transaction never held the row"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     for replica in [&r1, &r2] {
-        let (code, v) = tokio::time::timeout(Duration::from_secs(60), sync_now(&replica.base, "up", true))
-            .await
-            .expect("a sync of a locked source answers at once, it does not wait for the lock");
+        let (code, v) =
+            tokio::time::timeout(Duration::from_secs(60), sync_now(&replica.base, "up", true))
+                .await
+                .expect("a sync of a locked source answers at once, it does not wait for the lock");
         assert_eq!(code, 409, "{v}");
         assert!(v.to_string().contains("another replica"), "{v}");
     }
-    psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%held_by_the_test%' AND pid <> pg_backend_pid()");
+    psql(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%held_by_the_test%' AND pid <> pg_backend_pid()",
+    );
     let _ = holder.wait();
     let (code, v) = sync_now(&r1.base, "up", true).await;
     assert_eq!(code, 200, "{v}");
@@ -707,17 +713,28 @@ sources = ["git", "file"]
     .unwrap();
     std::fs::write(
         repo.join("catalog/registry.json"),
-        registry_file(&[server("io.github.git/uncommitted", "1.0.0", "Not committed")]),
+        registry_file(&[server(
+            "io.github.git/uncommitted",
+            "1.0.0",
+            "Not committed",
+        )]),
     )
     .unwrap();
     let (code, v) = sync_now(&base, "git", false).await;
     assert_eq!(code, 200, "{v}");
     assert_eq!(v["result"], "synced", "{v}");
     assert_eq!(v["source"]["lastSync"]["mode"], "unchanged", "{v}");
-    let origin = v["source"]["lastSync"]["origin"].as_str().unwrap_or_default();
-    assert!(origin.contains(head.trim()), "the origin names the commit {head}: {v}");
+    let origin = v["source"]["lastSync"]["origin"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        origin.contains(head.trim()),
+        "the origin names the commit {head}: {v}"
+    );
     assert_eq!(
-        all_versions(&format!("{base}/registry/internal/v0.1"), false).await.len(),
+        all_versions(&format!("{base}/registry/internal/v0.1"), false)
+            .await
+            .len(),
         4,
         "nothing written"
     );

@@ -490,6 +490,39 @@ fn bad_middleware_settings_are_refused_before_anything_starts() {
     assert_eq!(listed, json!([]), "nothing was recorded");
 }
 
+/// `thv start` checks the proxy's ports as `thv run` does: a metrics port taken while the workload was stopped is
+/// said before its container starts (the proxy found it only after, leaving the workload unhealthy).
+#[test]
+fn start_refuses_a_metrics_port_taken_meanwhile() {
+    let thv = Thv::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    thv.ok(&[
+        "run",
+        TEST_SERVER_IMAGE,
+        "--name",
+        "mport",
+        "--metrics-port",
+        &port,
+    ]);
+    thv.ok(&["stop", "mport"]);
+    let taken = std::net::TcpListener::bind(format!("127.0.0.1:{port}")).unwrap();
+    let out = thv.fails(&["start", "mport"]);
+    assert!(
+        out.contains(&format!("the metrics port 127.0.0.1:{port} is in use")),
+        "{out}"
+    );
+    assert_eq!(thv.status("mport")["status"], "stopped");
+    drop(taken);
+    thv.ok(&["start", "mport"]);
+    assert_eq!(thv.status("mport")["status"], "running");
+    thv.ok(&["rm", "mport"]);
+}
+
 /// Anonymous callers (no `--oidc-issuer`) under a Cedar policy, through the SSE transport (lists are filtered in
 /// the event stream; a refused call is the POST's own 403 answer, with a JSON-RPC error) and through the
 /// transparent proxy in front of an HTTP server (its responses filtered too).

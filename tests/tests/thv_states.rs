@@ -167,8 +167,15 @@ fn killed_proxies_running_workloads_and_proxy_stdio() {
     let (id, pid) = (inspect(&a)["Id"].clone(), proxy_pid(&thv, &a));
     let started_at = thv.status(&a)["started_at"].clone();
     let out = thv.ok(&["start", "--all"]);
-    assert!(out.contains(&format!("{a} is running already: left alone")), "{out}");
-    assert_eq!(thv.status(&a)["started_at"], started_at, "not restarted, not said to be");
+    assert!(
+        out.contains(&format!("{a} is running already: left alone")),
+        "{out}"
+    );
+    assert_eq!(
+        thv.status(&a)["started_at"],
+        started_at,
+        "not restarted, not said to be"
+    );
     assert_eq!(inspect(&a)["Id"], id);
     assert_eq!(inspect(&a)["State"]["Running"], true);
     assert_eq!(proxy_pid(&thv, &a), pid, "the running proxy was left alone");
@@ -188,7 +195,8 @@ fn killed_proxies_running_workloads_and_proxy_stdio() {
 /// runs, and Ctrl-C stops it (it exited at its first line, leaving the container running without a proxy).
 #[test]
 fn a_foreground_run_outlives_its_closed_stdout() {
-    let Some(_py) = engine_image_and_python(TEST_SERVER_IMAGE, "scripts/build-test-images.sh") else {
+    let Some(_py) = engine_image_and_python(TEST_SERVER_IMAGE, "scripts/build-test-images.sh")
+    else {
         return;
     };
     let thv = Thv::new();
@@ -202,10 +210,17 @@ fn a_foreground_run_outlives_its_closed_stdout() {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
-    while thv.run(&["status", &name, "--format", "json"]).status.success().then(|| thv.status(&name)["status"].clone())
+    while thv
+        .run(&["status", &name, "--format", "json"])
+        .status
+        .success()
+        .then(|| thv.status(&name)["status"].clone())
         != Some(Value::from("running"))
     {
-        assert!(child.try_wait().unwrap().is_none(), "thv run -f ended early");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "thv run -f ended early"
+        );
         assert!(Instant::now() < deadline, "never running");
         std::thread::sleep(Duration::from_millis(200));
     }

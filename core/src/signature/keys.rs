@@ -139,8 +139,14 @@ impl PublicKey {
 
     /// A key from PEM (`-----BEGIN PUBLIC KEY-----`, as `cosign.pub`).
     pub fn from_pem(pem: &[u8]) -> Result<Self, KeyError> {
+        const BEGIN: &[u8] = b"-----BEGIN PUBLIC KEY-----";
+        if !pem.windows(BEGIN.len()).any(|w| w == BEGIN) {
+            return Err(KeyError::Malformed(
+                "no -----BEGIN PUBLIC KEY----- block".into(),
+            ));
+        }
         let spki = SubjectPublicKeyInfoOwned::from_pem(pem)
-            .map_err(|e| KeyError::Malformed(format!("not a PEM public key: {e}")))?;
+            .map_err(|e| KeyError::Malformed(format!("its PEM block does not read ({e})")))?;
         let der = spki
             .to_der()
             .map_err(|e| KeyError::Malformed(e.to_string()))?;

@@ -154,10 +154,7 @@ pub fn read_public_key_file(path: &std::path::Path) -> Result<PublicKey, Signatu
             SignatureError::Key(m) => m,
             other => other.to_string(),
         };
-        SignatureError::Key(format!(
-            "{} is not a PEM public key ({why})",
-            path.display()
-        ))
+        SignatureError::Key(format!("{}: {why}", path.display()))
     })
 }
 

@@ -432,6 +432,9 @@ mod tests {
             panic!("accepted");
         };
         let e = e.to_string();
-        assert!(e.contains("auth.http_ca_cert") && e.contains("no PEM certificate"), "{e}");
+        assert!(
+            e.contains("auth.http_ca_cert") && e.contains("no PEM certificate"),
+            "{e}"
+        );
     }
 }

@@ -274,7 +274,9 @@ impl ToSql for SqlArg {
             SqlArg::Text(s) => ToSqlOutput::from(s.as_str()),
             SqlArg::Int(i) => ToSqlOutput::Owned(Value::Integer(*i)),
             SqlArg::Bool(b) => ToSqlOutput::Owned(Value::Integer(i64::from(*b))),
-            SqlArg::OptText(s) => s.as_deref().map_or(ToSqlOutput::Owned(Value::Null), ToSqlOutput::from),
+            SqlArg::OptText(s) => s
+                .as_deref()
+                .map_or(ToSqlOutput::Owned(Value::Null), ToSqlOutput::from),
             SqlArg::OptInt(i) => ToSqlOutput::Owned(i.map_or(Value::Null, Value::Integer)),
         })
     }

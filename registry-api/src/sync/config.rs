@@ -379,6 +379,12 @@ fn check_source(s: &SourceConfig, field: &str, errors: &mut Vec<String>) -> Opti
                 api.endpoint
             ));
         }
+        // Read at each sync; checked here too, so that a bad file is said at start-up.
+        if let Some(path) = &api.ca_cert
+            && let Err(e) = thv_core::tls::read_ca_bundle(path)
+        {
+            errors.push(format!("{field}.api.ca_cert {}: {e}", path.display()));
+        }
         SourceKind::Api {
             endpoint: api.endpoint.trim_end_matches('/').to_string(),
             ca_cert: api.ca_cert.clone(),
@@ -607,6 +613,9 @@ mod tests {
             [[sources]]
             name = "k"
             api = { endpoint = "https://registry.example.com/?token=x" }
+            [[sources]]
+            name = "l"
+            api = { endpoint = "https://registry.example.com", ca_cert = "/nonexistent/ca.pem" }
             [[registries]]
             name = "r"
             sources = ["nope", "g", "g"]
@@ -623,6 +632,7 @@ mod tests {
             "sources[4].git.repository: must not carry credentials",
             "sources[5].allow_private_addresses: applies only to api and file.url sources",
             "sources[6].api.endpoint: 'https://registry.example.com/?token=x' must not have a query",
+            "sources[7].api.ca_cert /nonexistent/ca.pem: No such file or directory",
             "sources[2].git: branch, tag and commit are mutually exclusive",
             "sources[2].sync_policy.interval: 'soon' is not a duration",
             "sources[2].filter.names.include: invalid glob 'a['",

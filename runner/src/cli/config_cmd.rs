@@ -147,7 +147,7 @@ fn trusted_root_file(p: std::path::PathBuf) -> anyhow::Result<std::path::PathBuf
     let abs =
         std::fs::canonicalize(&p).with_context(|| format!("{} does not exist", p.display()))?;
     thv_core::signature::keyless::KeylessTrust::from_file(&abs)
-        .map_err(|e| anyhow::anyhow!("not a Sigstore trusted root: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(abs)
 }
 
@@ -155,9 +155,9 @@ fn trusted_root_file(p: std::path::PathBuf) -> anyhow::Result<std::path::PathBuf
 fn public_key_file(k: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
     let abs =
         std::fs::canonicalize(k).with_context(|| format!("{} does not exist", k.display()))?;
-    let pem = std::fs::read(&abs)?;
-    thv_core::signature::read_public_key(&pem)
-        .with_context(|| format!("{}: not a public key", abs.display()))?;
+    let pem = std::fs::read(&abs).with_context(|| format!("cannot read {}", abs.display()))?;
+    thv_core::signature::PublicKey::from_pem(&pem)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", abs.display()))?;
     Ok(abs)
 }
 

@@ -15,9 +15,9 @@ use thv_core::mirror::trust::image_provenances;
 use thv_core::mirror::verify::Report;
 use thv_core::signature::{PolicyMode, TrustedKey, TrustedSigner};
 
+use crate::config::Mode;
 use crate::config::UserConfig;
 use crate::dirs::Dirs;
-use crate::config::Mode;
 use crate::runtime::Runtime;
 use store::{InstalledTrust, MirrorStore};
 

@@ -139,11 +139,7 @@ impl Manager {
             None => rc.set_port(proxy_process::free_port(&rc.host, &reserved)?),
         }
         reserved.extend(rc.port);
-        if let Some(address) = launch::fixed_metrics_address(&rc)
-            && (rc.port == Some(address.port()) || std::net::TcpListener::bind(address).is_err())
-        {
-            bail!("the metrics port {address} is in use (choose another --metrics-port)");
-        }
+        check_metrics_port(&rc)?;
         if let Some(pkg) = rc.package.clone()
             && rc.image.is_none()
         {
@@ -242,6 +238,20 @@ impl Manager {
             return Ok(false);
         }
         let rc = self.store.load_runconfig(name)?;
+        // The proxy's ports, when no proxy of this workload holds them: taken by something else, they are said
+        // before the container starts (the proxy found them only after, leaving the workload unhealthy).
+        let status = self.store.load_status(name)?;
+        if !status
+            .proxy_pid
+            .is_some_and(|pid| proxy_process::is_proxy_of(pid, name))
+        {
+            if let Some(p) = rc.port
+                && !proxy_process::port_is_free(&rc.host, p)
+            {
+                bail!("the proxy port {p} on {} is in use", rc.host);
+            }
+            check_metrics_port(&rc)?;
+        }
         if !rc.is_remote() {
             self.ensure_container(&rc).await?;
         }
@@ -511,4 +521,14 @@ pub fn url_host(host: &str) -> String {
     } else {
         host.to_owned()
     }
+}
+
+/// The proxy's fixed metrics address (`--metrics-port`) must be free, and not the proxy port.
+fn check_metrics_port(rc: &RunConfig) -> anyhow::Result<()> {
+    if let Some(address) = launch::fixed_metrics_address(rc)
+        && (rc.port == Some(address.port()) || std::net::TcpListener::bind(address).is_err())
+    {
+        bail!("the metrics port {address} is in use (choose another --metrics-port)");
+    }
+    Ok(())
 }

@@ -245,7 +245,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let odd = dir.path().join("a=b.pub");
         std::fs::write(&odd, "").unwrap();
-        let err = odd.to_str().unwrap().parse::<TrustedKey>().unwrap_err().to_string();
+        let err = odd
+            .to_str()
+            .unwrap()
+            .parse::<TrustedKey>()
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("contains '='") && err.contains("a=b.pub=*"),
             "{err}"

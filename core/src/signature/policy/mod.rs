@@ -414,10 +414,13 @@ mod tests {
         let off = SignaturePolicy::default();
         assert_eq!(block_on(off.evaluate(&entry(), None)), Verdict::NotChecked);
 
-        let err = SignaturePolicy::load(PolicyMode::Enforce, &[]).unwrap_err().to_string();
+        let err = SignaturePolicy::load(PolicyMode::Enforce, &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("at least one trusted key"), "{err}");
-        let err =
-            SignaturePolicy::load(PolicyMode::Warn, &[dir.path().join("nope.pub")]).unwrap_err().to_string();
+        let err = SignaturePolicy::load(PolicyMode::Warn, &[dir.path().join("nope.pub")])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("nope.pub"), "{err}");
         assert_eq!(
             "Enforce".parse::<PolicyMode>().unwrap(),
@@ -550,7 +553,8 @@ mod tests {
             ..trust
         }
         .load()
-        .unwrap_err().to_string();
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("need a trusted root"), "{err}");
     }
 
@@ -627,7 +631,8 @@ mod tests {
             ..Default::default()
         }
         .load()
-        .unwrap_err().to_string();
+        .unwrap_err()
+        .to_string();
         assert!(
             err.contains("signers[0] (ci@example.com): names is empty")
                 && err.contains("keyless signers need a trusted root"),

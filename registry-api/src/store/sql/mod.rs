@@ -293,6 +293,11 @@ fn map_err(e: sqlx::Error) -> StoreError {
         sqlx::Error::Database(db) if refuses_connections(db.code().as_deref(), db.message()) => {
             StoreError::Unavailable(e.to_string())
         }
+        // A transaction PostgreSQL ended to break a deadlock (40P01) or for a serialization failure (40001):
+        // nothing of it was written, and the same request may well succeed again.
+        sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40P01" | "40001")) => {
+            StoreError::Unavailable(e.to_string())
+        }
         sqlx::Error::Database(db)
             if db
                 .try_downcast_ref::<sqlx::sqlite::SqliteError>()
