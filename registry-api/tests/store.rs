@@ -982,6 +982,21 @@ async fn a_truncated_sqlite_file_is_unavailable_not_a_failed_statement() {
     );
 }
 
+/// Ends every connection to `db` but the caller's own (a server restart, as the pool sees it); at least two.
+async fn terminate_connections(admin: &str, db: &str) {
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(admin)
+        .await
+        .unwrap();
+    let killed: Vec<(bool,)> = sqlx::query_as(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(db)
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert!(killed.len() >= 2, "{killed:?}");
+}
+
 /// PostgreSQL closing every connection of the pool (a restart, a failover, `pg_terminate_backend`) costs no read:
 /// each connection found dead is dropped and the read runs again on another, so the requests in flight and the
 /// ones after are answered instead of failing once per pooled connection (503).
@@ -1015,17 +1030,7 @@ async fn reads_survive_postgres_closing_every_pooled_connection() {
     };
     // Every pooled connection open and idle.
     reads(16).await;
-    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
-        .await
-        .unwrap();
-    let killed: Vec<(bool,)> = sqlx::query_as(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-    )
-    .bind(&db)
-    .fetch_all(&mut conn)
-    .await
-    .unwrap();
-    assert!(killed.len() >= 2, "{killed:?}");
+    terminate_connections(&admin, &db).await;
     for (page, one) in reads(16).await {
         assert_eq!(page.unwrap(), 1);
         assert!(one.unwrap());
@@ -1033,14 +1038,7 @@ async fn reads_survive_postgres_closing_every_pooled_connection() {
     // The other reads too: the sources' records (`/v1/sources`), the count, the health check (each answered
     // 503 once per dead connection).
     reads(16).await;
-    let killed: Vec<(bool,)> = sqlx::query_as(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-    )
-    .bind(&db)
-    .fetch_all(&mut conn)
-    .await
-    .unwrap();
-    assert!(killed.len() >= 2, "{killed:?}");
+    terminate_connections(&admin, &db).await;
     let others = (0..16).map(|_| {
         let s = s.clone();
         async move {
