@@ -157,8 +157,9 @@ async fn auth_authorization_audit_tool_filter_and_metrics() {
         authz.to_str().unwrap(),
         "--audit-config",
         audit.to_str().unwrap(),
+        // The filter names the tools as clients see them (`add` is `sum` to them), as ToolHive's does.
         "--tools",
-        "echo,add",
+        "echo,sum",
         "--tools-override",
         overrides.to_str().unwrap(),
         // A free port chosen by the proxy when it binds (no port picked here and handed over: a race), read back

@@ -5,7 +5,7 @@
 //!
 //! Parameters: `{"tools": ["a", "b"], "overrides": {"server_name": {"name": "client_name", "description": "..."}}}`
 //! (the RunConfig's `tools_filter` and `tools_override` are this middleware's parameters when set). The filter
-//! names the server's tools.
+//! names the tools as clients see them: a renamed tool by its new name, as ToolHive's filter does.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -97,8 +97,12 @@ impl ToolFilter {
             }
             None => client_name,
         };
-        (self.allowed.is_empty() || self.allowed.iter().any(|a| a == server_name))
-            .then_some(server_name)
+        self.allows(client_name).then_some(server_name)
+    }
+
+    /// Whether the filter lets clients see and call the tool they know as `client_name`.
+    fn allows(&self, client_name: &str) -> bool {
+        self.allowed.is_empty() || self.allowed.iter().any(|a| a == client_name)
     }
 
     /// Whether a server tool keeps a name that an override gives another tool: a client calling that name
@@ -121,8 +125,12 @@ impl ToolFilter {
         };
         tools.retain(|t| {
             let name = t.get("name").and_then(Value::as_str).unwrap_or_default();
-            (self.allowed.is_empty() || self.allowed.iter().any(|a| a == name))
-                && !self.shadowed(name)
+            let client_name = self
+                .overrides
+                .get(name)
+                .and_then(|o| o.name.as_deref())
+                .unwrap_or(name);
+            self.allows(client_name) && !self.shadowed(name)
         });
         for tool in tools.iter_mut() {
             let name = tool
@@ -209,7 +217,7 @@ mod tests {
         );
         let f = ToolFilter::new(
             ToolFilterParams {
-                tools: vec!["echo".into(), "add".into()],
+                tools: vec!["say".into(), "add".into()],
                 overrides,
             },
             false,
@@ -226,6 +234,45 @@ mod tests {
             list["result"]["tools"],
             serde_json::json!([{"name":"say","description":"Says it"},{"name":"add"}])
         );
+    }
+
+    /// The filter names tools as clients see them, as ToolHive's does: a renamed tool by its new name; its server
+    /// name lets nothing through (it filtered by the server's names, so a ToolHive RunConfig listed nothing).
+    #[test]
+    fn the_filter_names_tools_as_clients_see_them() {
+        let mut overrides = BTreeMap::new();
+        overrides.insert(
+            "add".to_string(),
+            ToolOverride {
+                name: Some("sum".into()),
+                description: None,
+            },
+        );
+        let filter = |tools: &[&str]| {
+            ToolFilter::new(
+                ToolFilterParams {
+                    tools: tools.iter().map(|t| t.to_string()).collect(),
+                    overrides: overrides.clone(),
+                },
+                false,
+            )
+            .unwrap()
+        };
+        let list = || serde_json::json!({"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"echo"},{"name":"add"}]}});
+        let by_client_name = filter(&["echo", "sum"]);
+        let mut l = list();
+        assert!(by_client_name.map_list(&mut l));
+        assert_eq!(
+            l["result"]["tools"],
+            serde_json::json!([{"name":"echo"},{"name":"sum"}])
+        );
+        assert_eq!(by_client_name.server_name("sum"), Some("add"));
+        let by_server_name = filter(&["echo", "add"]);
+        let mut l = list();
+        assert!(by_server_name.map_list(&mut l));
+        assert_eq!(l["result"]["tools"], serde_json::json!([{"name":"echo"}]));
+        assert_eq!(by_server_name.server_name("sum"), None);
+        assert_eq!(by_server_name.server_name("add"), None);
     }
 
     /// A rename onto the name of another tool of the server: the client sees one tool under that name, the one

@@ -83,7 +83,8 @@ pub struct RunArgs {
     /// (default) or enabled (refuse what does not verify).
     #[arg(long, value_enum)]
     pub image_verification: Option<crate::image_verify::Mode>,
-    /// Only these tools are listed and callable (comma-separated or repeated).
+    /// Only these tools are listed and callable (comma-separated or repeated); with --tools-override, by the
+    /// names clients see (the overridden ones), as ToolHive's.
     #[arg(long, value_delimiter = ',', conflicts_with = "from_config")]
     pub tools: Vec<String>,
     /// Idle session lifetime of the proxy (e.g. 30m, 2h).
