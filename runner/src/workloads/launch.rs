@@ -213,25 +213,26 @@ fn requested_privileges(
 /// as the proxy port is (the proxy found it taken only after the container started).
 pub(super) fn fixed_metrics_address(rc: &RunConfig) -> Option<std::net::SocketAddr> {
     let specs = MiddlewareSpec::parse_all(&rc.middleware_configs).ok()?;
-    specs.iter().find_map(|spec| match spec {
-        MiddlewareSpec::Telemetry(p) => p
-            .metrics_address
-            .as_deref()
-            .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
-            .filter(|a| a.port() != 0),
-        _ => None,
-    })
+    metrics_address(&specs, |a| a.port() != 0)
 }
 
 /// A `telemetry` entry's `metrics_address` that is not on loopback (an unparsable one is the chain's error).
 fn reachable_metrics_address(specs: &[MiddlewareSpec]) -> Option<String> {
+    metrics_address(specs, |a| !thv_core::net::canonical(a.ip()).is_loopback())
+        .map(|a| a.to_string())
+}
+
+/// The first `telemetry` entry's `metrics_address` that parses and that `keep` keeps.
+fn metrics_address(
+    specs: &[MiddlewareSpec],
+    keep: impl Fn(&std::net::SocketAddr) -> bool,
+) -> Option<std::net::SocketAddr> {
     specs.iter().find_map(|spec| match spec {
         MiddlewareSpec::Telemetry(p) => p
             .metrics_address
             .as_deref()
             .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
-            .filter(|a| !thv_core::net::canonical(a.ip()).is_loopback())
-            .map(|a| a.to_string()),
+            .filter(|a| keep(a)),
         _ => None,
     })
 }

@@ -128,18 +128,11 @@ impl Manager {
         // The ports other workloads use, and this one's proxy port once chosen: its container's host port must
         // differ from all of them.
         let mut reserved = self.reserved_ports()?;
-        match rc.port {
-            Some(p) if !proxy_process::port_is_free(&rc.host, p) => {
-                bail!(
-                    "the proxy port {p} on {} is in use (choose another --proxy-port)",
-                    rc.host
-                )
-            }
-            Some(_) => {}
-            None => rc.set_port(proxy_process::free_port(&rc.host, &reserved)?),
+        if rc.port.is_none() {
+            rc.set_port(proxy_process::free_port(&rc.host, &reserved)?);
         }
+        check_proxy_ports(&rc)?;
         reserved.extend(rc.port);
-        check_metrics_port(&rc)?;
         if let Some(pkg) = rc.package.clone()
             && rc.image.is_none()
         {
@@ -245,12 +238,7 @@ impl Manager {
             .proxy_pid
             .is_some_and(|pid| proxy_process::is_proxy_of(pid, name))
         {
-            if let Some(p) = rc.port
-                && !proxy_process::port_is_free(&rc.host, p)
-            {
-                bail!("the proxy port {p} on {} is in use", rc.host);
-            }
-            check_metrics_port(&rc)?;
+            check_proxy_ports(&rc)?;
         }
         if !rc.is_remote() {
             self.ensure_container(&rc).await?;
@@ -523,8 +511,17 @@ pub fn url_host(host: &str) -> String {
     }
 }
 
-/// The proxy's fixed metrics address (`--metrics-port`) must be free, and not the proxy port.
-fn check_metrics_port(rc: &RunConfig) -> anyhow::Result<()> {
+/// The proxy's ports must be free: its port, and its fixed metrics address (`--metrics-port`), which must not be
+/// the proxy port either.
+fn check_proxy_ports(rc: &RunConfig) -> anyhow::Result<()> {
+    if let Some(p) = rc.port
+        && !proxy_process::port_is_free(&rc.host, p)
+    {
+        bail!(
+            "the proxy port {p} on {} is in use (choose another --proxy-port)",
+            rc.host
+        );
+    }
     if let Some(address) = launch::fixed_metrics_address(rc)
         && (rc.port == Some(address.port()) || std::net::TcpListener::bind(address).is_err())
     {
