@@ -22,7 +22,16 @@ const PUBLISHER_PROVIDED: &str = "io.modelcontextprotocol.registry/publisher-pro
 pub struct GlobError {
     pub field: String,
     pub glob: String,
-    pub reason: String,
+    pub reason: GlobRule,
+}
+
+/// Why a glob does not compile.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GlobRule {
+    #[error("empty pattern")]
+    Empty,
+    #[error("{0}")]
+    Syntax(globset::ErrorKind),
 }
 
 /// Include and exclude lists, as written in configuration.
@@ -91,21 +100,21 @@ fn globs(patterns: &[String], field: &str, errors: &mut Vec<GlobError>) -> Optio
             errors.push(GlobError {
                 field: field.to_string(),
                 glob: patterns.join(","),
-                reason: e.to_string(),
+                reason: GlobRule::Syntax(e.kind().clone()),
             })
         })
         .ok()
 }
 
-fn name_glob(pattern: &str) -> Result<Glob, String> {
+fn name_glob(pattern: &str) -> Result<Glob, GlobRule> {
     if pattern.is_empty() {
-        return Err("empty pattern".into());
+        return Err(GlobRule::Empty);
     }
     GlobBuilder::new(pattern)
         .literal_separator(false)
         .backslash_escape(true)
         .build()
-        .map_err(|e| e.kind().to_string())
+        .map_err(|e| GlobRule::Syntax(e.kind().clone()))
 }
 
 /// Name include and exclude globs: a name passes when it matches an include glob (or there is none) and no

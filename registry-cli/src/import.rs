@@ -110,10 +110,15 @@ pub struct ImportArgs {
     pub quiet: bool,
 }
 
-fn parse_rfc3339(s: &str) -> Result<DateTime<Utc>, String> {
+/// A `--updated-since` that is not a timestamp.
+#[derive(Debug, thiserror::Error)]
+#[error("not an RFC 3339 timestamp (e.g. 2025-08-07T13:15:04Z): {0}")]
+struct NotRfc3339(chrono::ParseError);
+
+fn parse_rfc3339(s: &str) -> Result<DateTime<Utc>, NotRfc3339> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| format!("not an RFC 3339 timestamp (e.g. 2025-08-07T13:15:04Z): {e}"))
+        .map_err(NotRfc3339)
 }
 
 /// What happened to one entry.
@@ -262,10 +267,26 @@ pub(crate) fn invalid_reason(value: &Value, policy: SchemaPolicy) -> Option<(Str
     ))
 }
 
+/// Why an entry cannot be published to a registry API.
+#[derive(Debug, thiserror::Error)]
+enum PublishRefusal {
+    /// The first schema or rule error, located.
+    #[error("{0}")]
+    Invalid(String),
+    #[error(
+        "{0} (--upgrade-schema publishes it declaring {CURRENT_SCHEMA_VERSION} if it is valid under that schema)"
+    )]
+    DeprecatedSchema(String),
+    #[error(
+        "not valid under the current schema {CURRENT_SCHEMA_VERSION}, $schema left as {from}: {reason}"
+    )]
+    InvalidWhenUpgraded { from: String, reason: String },
+}
+
 /// What publishing `value` to a registry API needs: `Ok(None)` as it is, `Ok(Some(from))` with `$schema`
 /// rewritten from `from` to the current version (`upgrade`, and only where the document is valid under the
 /// current schema), or why it cannot be published.
-fn publish_check(value: &Value, upgrade: bool) -> Result<Option<String>, String> {
+fn publish_check(value: &Value, upgrade: bool) -> Result<Option<String>, PublishRefusal> {
     let Some((rule, reason)) = invalid_reason(value, SchemaPolicy::Publish) else {
         return Ok(None);
     };
@@ -275,22 +296,21 @@ fn publish_check(value: &Value, upgrade: bool) -> Result<Option<String>, String>
         .and_then(schema_version_from_url)
         .filter(|v| KNOWN_SCHEMA_VERSIONS.contains(v) && *v != CURRENT_SCHEMA_VERSION);
     let Some(from) = declared else {
-        return Err(reason);
+        return Err(PublishRefusal::Invalid(reason));
     };
     if !upgrade {
         return Err(if rule == rules::SCHEMA_VERSION_DEPRECATED {
-            format!(
-                "{reason} (--upgrade-schema publishes it declaring {CURRENT_SCHEMA_VERSION} if it is valid under that schema)"
-            )
+            PublishRefusal::DeprecatedSchema(reason)
         } else {
-            reason
+            PublishRefusal::Invalid(reason)
         });
     }
     match invalid_reason(&upgraded(value), SchemaPolicy::Publish) {
         None => Ok(Some(from.to_owned())),
-        Some((_, why)) => Err(format!(
-            "not valid under the current schema {CURRENT_SCHEMA_VERSION}, $schema left as {from}: {why}"
-        )),
+        Some((_, reason)) => Err(PublishRefusal::InvalidWhenUpgraded {
+            from: from.to_owned(),
+            reason,
+        }),
     }
 }
 
@@ -515,7 +535,11 @@ async fn to_api(
     for e in screen(entries, reporter) {
         match publish_check(&e.value, upgrade) {
             Ok(from) => valid.push((e, from)),
-            Err(reason) => reporter.record(&key_of(&e), &e.location, Outcome::Invalid(reason)),
+            Err(refusal) => reporter.record(
+                &key_of(&e),
+                &e.location,
+                Outcome::Invalid(refusal.to_string()),
+            ),
         }
     }
     let mut transport_errors = 0;

@@ -69,6 +69,13 @@ pub enum MirrorError {
     BadDigest(String),
     #[error("blob {digest}: {reason}")]
     Blob { digest: String, reason: String },
+    #[error("image {image}: built from {built_from}, but entry {entry} runs {runs}")]
+    PackageImageMismatch {
+        image: String,
+        built_from: String,
+        entry: String,
+        runs: String,
+    },
     #[error("{0}")]
     Invalid(String),
 }

@@ -426,10 +426,7 @@ async fn check_image_signatures(
                     reference: image.reference.clone(),
                     signature: check,
                 }),
-                Err(reason) => errors.push(MirrorError::Invalid(format!(
-                    "image {}: {reason}",
-                    image.reference
-                ))),
+                Err(mismatch) => errors.push(mismatch),
             }
             continue;
         }
@@ -456,7 +453,7 @@ fn package_matches(
     documents: &BTreeMap<String, Value>,
     image: &super::contents::ImageRecord,
     package: &super::contents::PackageRecord,
-) -> Result<SignatureCheck, String> {
+) -> Result<SignatureCheck, MirrorError> {
     for e in contents
         .entries
         .iter()
@@ -478,16 +475,17 @@ fn package_matches(
                 )
         });
         if !same {
-            return Err(format!(
-                "built from {} {}@{}, but entry {}@{} runs {}",
-                package.registry_type,
-                package.identifier,
-                package.version,
-                e.name,
-                e.version,
-                pkg.map(|p| p.to_string())
-                    .unwrap_or_else(|| "no package".into())
-            ));
+            return Err(MirrorError::PackageImageMismatch {
+                image: image.reference.clone(),
+                built_from: format!(
+                    "{} {}@{}",
+                    package.registry_type, package.identifier, package.version
+                ),
+                entry: format!("{}@{}", e.name, e.version),
+                runs: pkg
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|| "no package".into()),
+            });
         }
     }
     Ok(SignatureCheck::Verified(format!(

@@ -86,7 +86,7 @@ pub fn keyless_layer_bundle(
             )
         })
         .and_then(|s| serde_json::from_str(s).map_err(|e| bad(BUNDLE_ANNOTATION, e.to_string())))?;
-    let entry = rekor_bundle_entry(&rekor).map_err(|e| bad(BUNDLE_ANNOTATION, e))?;
+    let entry = rekor_bundle_entry(&rekor).map_err(|e| bad(BUNDLE_ANNOTATION, e.to_string()))?;
     bundle_from_value(&json!({
         "mediaType": "application/vnd.dev.sigstore.bundle+json;version=0.1",
         "verificationMaterial": {
@@ -101,28 +101,40 @@ pub fn keyless_layer_bundle(
     .map(Some)
 }
 
+/// Why Rekor's answer as cosign keeps it is not a log entry.
+#[derive(Debug, thiserror::Error)]
+enum RekorBundleError {
+    #[error("no Payload.{0}")]
+    Missing(&'static str),
+    #[error("Payload.body is not base64 JSON")]
+    BodyNotBase64Json,
+    #[error("Payload.logID is not hex: {0}")]
+    LogIdNotHex(hex::FromHexError),
+    #[error("no SignedEntryTimestamp")]
+    NoSignedEntryTimestamp,
+}
+
 /// A bundle's `tlogEntries[]` item made of Rekor's answer as cosign keeps it (`{"SignedEntryTimestamp",
 /// "Payload": {"body", "integratedTime", "logIndex", "logID"}}`): the entry with its signed entry timestamp.
-fn rekor_bundle_entry(rekor: &Value) -> Result<Value, String> {
+fn rekor_bundle_entry(rekor: &Value) -> Result<Value, RekorBundleError> {
     let p = &rekor["Payload"];
-    let field = |name: &str| {
+    let field = |name: &'static str| {
         p[name]
             .as_str()
             .map(str::to_owned)
             .or_else(|| p[name].as_i64().map(|n| n.to_string()))
-            .ok_or_else(|| format!("no Payload.{name}"))
+            .ok_or(RekorBundleError::Missing(name))
     };
     let body_b64 = field("body")?;
     let body: Value = B64
         .decode(&body_b64)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or("Payload.body is not base64 JSON")?;
-    let log_id =
-        hex::decode(field("logID")?).map_err(|e| format!("Payload.logID is not hex: {e}"))?;
+        .ok_or(RekorBundleError::BodyNotBase64Json)?;
+    let log_id = hex::decode(field("logID")?).map_err(RekorBundleError::LogIdNotHex)?;
     let set = rekor["SignedEntryTimestamp"]
         .as_str()
-        .ok_or("no SignedEntryTimestamp")?;
+        .ok_or(RekorBundleError::NoSignedEntryTimestamp)?;
     Ok(json!({
         "logIndex": field("logIndex")?,
         "logId": {"keyId": B64.encode(log_id)},
@@ -156,7 +168,7 @@ pub fn legacy_blob_bundle(v: &Value) -> Result<Bundle, SignatureError> {
     };
     let entries = match v.get("rekorBundle") {
         Some(rekor) if !rekor.is_null() => {
-            vec![rekor_bundle_entry(rekor).map_err(|e| bad("rekorBundle", e))?]
+            vec![rekor_bundle_entry(rekor).map_err(|e| bad("rekorBundle", e.to_string()))?]
         }
         _ => Vec::new(),
     };

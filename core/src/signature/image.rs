@@ -18,9 +18,9 @@ use thiserror::Error;
 
 use super::cosign::{keyless_layer_bundle, signed_image_digest, verify_key_layer};
 use super::keyless::{KeylessTrust, verify_digest_with_policy};
-use super::provenance::{CertificateSummary, ProvenancePolicy, check_attestation};
+use super::provenance::{CertificateSummary, ProvenanceError, ProvenancePolicy, check_attestation};
 use super::tlog::Evidence;
-use super::{Bundle, PublicKey, bundle_from_json};
+use super::{Bundle, PublicKey, SignatureError, bundle_from_json};
 use crate::oci::distribution::CosignLayer;
 use crate::toolhive::Provenance;
 
@@ -40,6 +40,19 @@ pub enum ImageSignatureError {
     OnlyKeyless { tag: String },
     #[error("no signature verifies with the trusted keys ({})", .0.join("; "))]
     NoKeyMatch(Vec<String>),
+}
+
+/// Why one keyless signature of an image was refused (another may still verify).
+#[derive(Debug, Error)]
+enum KeylessImageError {
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+    #[error("signs {signed}, not {digest}")]
+    OtherImage { signed: String, digest: String },
+    #[error("{0} is not a sha256 digest")]
+    NotSha256(String),
+    #[error(transparent)]
+    Provenance(#[from] ProvenanceError),
 }
 
 /// An image's signatures as read.
@@ -138,16 +151,17 @@ impl ImageSignatures {
         layer: &CosignLayer,
         provenance: &Provenance,
         trust: &KeylessTrust,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, KeylessImageError> {
         let annotations: &BTreeMap<String, String> = &layer.annotations;
-        let Some(bundle) =
-            keyless_layer_bundle(&layer.payload, annotations).map_err(|e| e.to_string())?
-        else {
+        let Some(bundle) = keyless_layer_bundle(&layer.payload, annotations)? else {
             return Ok(None);
         };
-        let signed = signed_image_digest(&layer.payload).map_err(|e| e.to_string())?;
+        let signed = signed_image_digest(&layer.payload)?;
         if signed != self.digest {
-            return Err(format!("signs {signed}, not {}", self.digest));
+            return Err(KeylessImageError::OtherImage {
+                signed,
+                digest: self.digest.clone(),
+            });
         }
         let payload_digest: [u8; 32] = Sha256::digest(&layer.payload).into();
         verify_digest_with_policy(
@@ -157,8 +171,7 @@ impl ImageSignatures {
             &ProvenancePolicy(provenance),
             Evidence::InclusionProofOrTimestamp,
         )
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
         Ok(Some(signer(&bundle)))
     }
 
@@ -168,14 +181,14 @@ impl ImageSignatures {
         json: &[u8],
         provenance: &Provenance,
         trust: &KeylessTrust,
-    ) -> Result<String, String> {
-        let bundle = bundle_from_json(&String::from_utf8_lossy(json)).map_err(|e| e.to_string())?;
+    ) -> Result<String, KeylessImageError> {
+        let bundle = bundle_from_json(&String::from_utf8_lossy(json))?;
         let image_digest = self
             .digest
             .strip_prefix("sha256:")
             .and_then(|h| hex::decode(h).ok())
             .and_then(|v| <[u8; 32]>::try_from(v).ok())
-            .ok_or_else(|| format!("{} is not a sha256 digest", self.digest))?;
+            .ok_or_else(|| KeylessImageError::NotSha256(self.digest.clone()))?;
         verify_digest_with_policy(
             ArtifactDigest::Sha256(image_digest),
             &bundle,
@@ -183,9 +196,8 @@ impl ImageSignatures {
             &ProvenancePolicy(provenance),
             Evidence::InclusionProof,
         )
-        .await
-        .map_err(|e| e.to_string())?;
-        check_attestation(provenance, &bundle).map_err(|e| e.to_string())?;
+        .await?;
+        check_attestation(provenance, &bundle)?;
         Ok(signer(&bundle))
     }
 }

@@ -26,7 +26,7 @@ use sigstore_protobuf_specs::dev::sigstore::rekor::v1::{InclusionPromise, Transp
 use thiserror::Error;
 
 use super::keys::{KeyAlgorithm, PublicKey};
-use super::trust::{TransparencyLog, TrustedRoot};
+use super::trust::{TransparencyLog, TrustedRoot, UnusableKey};
 
 /// Why a log entry was refused.
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
@@ -36,7 +36,7 @@ pub enum TlogError {
     #[error("the log entry is from a log the trusted root does not know (log id {0})")]
     UnknownLog(String),
     #[error("the trusted root's key of the log {log} is unusable: {reason}")]
-    UnusableKey { log: String, reason: String },
+    UnusableKey { log: String, reason: UnusableKey },
     #[error("the log entry has no inclusion proof")]
     NoInclusionProof,
     #[error("the log entry has no signed entry timestamp (a v0.1 bundle's entries need one)")]
@@ -44,13 +44,53 @@ pub enum TlogError {
     #[error("the log entry has neither an inclusion proof nor a signed entry timestamp")]
     NoInclusionProofOrTimestamp,
     #[error("the inclusion proof does not lead to its root hash: {0}")]
-    InclusionProof(String),
+    InclusionProof(InclusionProofError),
     #[error("the checkpoint is invalid: {0}")]
-    Checkpoint(String),
+    Checkpoint(CheckpointError),
     #[error("the signed entry timestamp does not verify with the log's key")]
     SignedEntryTimestamp,
     #[error("the bundle lists the log entry {0} twice")]
     Duplicate(String),
+}
+
+/// Why an inclusion proof does not lead to its root hash (RFC 9162 §2.1.3.2).
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum InclusionProofError {
+    #[error("negative index or size")]
+    Negative,
+    #[error("index {index} is not below the tree size {size}")]
+    IndexOutsideTree { index: u64, size: u64 },
+    #[error("a proof hash is not 32 bytes")]
+    HashLength,
+    #[error("the proof is longer than the tree is deep")]
+    TooLong,
+    #[error("the proof is shorter than the tree is deep")]
+    TooShort,
+    #[error("computed root {computed} differs from {expected}")]
+    RootMismatch { computed: String, expected: String },
+}
+
+/// Why a checkpoint (a C2SP signed note) is not the log's word on the proof.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum CheckpointError {
+    #[error("missing")]
+    Missing,
+    #[error("no blank line between the note and its signatures")]
+    NoBlankLine,
+    #[error("no origin line")]
+    NoOrigin,
+    #[error("no tree size line")]
+    NoTreeSize,
+    #[error("no root hash line")]
+    NoRootHash,
+    #[error("its tree size {found} is not the proof's {proof}")]
+    TreeSize { found: i64, proof: i64 },
+    #[error("its root hash is not the proof's")]
+    RootHash,
+    #[error("the signature of the log ({origin}) does not verify with its key")]
+    SignatureMismatch { origin: String },
+    #[error("no signature of the log's key ({origin}): no line carries its key hint")]
+    NoLogSignature { origin: String },
 }
 
 /// What a log entry must carry to prove it was logged.
@@ -114,7 +154,7 @@ pub fn verify_entry<'a>(
             .as_ref()
             .map(|c| c.envelope.as_str())
             .filter(|e| !e.is_empty())
-            .ok_or_else(|| TlogError::Checkpoint("missing".into()))?;
+            .ok_or(TlogError::Checkpoint(CheckpointError::Missing))?;
         verify_checkpoint(envelope, log, key, proof.tree_size, &proof.root_hash)
             .map_err(TlogError::Checkpoint)?;
     }
@@ -187,21 +227,21 @@ pub fn verify_inclusion(
     leaf: &[u8; 32],
     proof: &[Vec<u8>],
     root: &[u8],
-) -> Result<(), String> {
+) -> Result<(), InclusionProofError> {
     let (Ok(index), Ok(size)) = (u64::try_from(index), u64::try_from(size)) else {
-        return Err("negative index or size".into());
+        return Err(InclusionProofError::Negative);
     };
     if index >= size {
-        return Err(format!("index {index} is not below the tree size {size}"));
+        return Err(InclusionProofError::IndexOutsideTree { index, size });
     }
     let (mut f, mut s) = (index, size - 1);
     let mut r = *leaf;
     for p in proof {
         if p.len() != 32 {
-            return Err("a proof hash is not 32 bytes".into());
+            return Err(InclusionProofError::HashLength);
         }
         if s == 0 {
-            return Err("the proof is longer than the tree is deep".into());
+            return Err(InclusionProofError::TooLong);
         }
         if f & 1 == 1 || f == s {
             r = node_hash(p, &r);
@@ -218,14 +258,13 @@ pub fn verify_inclusion(
         s >>= 1;
     }
     if s != 0 {
-        return Err("the proof is shorter than the tree is deep".into());
+        return Err(InclusionProofError::TooShort);
     }
     if r.as_slice() != root {
-        return Err(format!(
-            "computed root {} differs from {}",
-            hex::encode(r),
-            hex::encode(root)
-        ));
+        return Err(InclusionProofError::RootMismatch {
+            computed: hex::encode(r),
+            expected: hex::encode(root),
+        });
     }
     Ok(())
 }
@@ -238,28 +277,29 @@ fn verify_checkpoint(
     key: &PublicKey,
     size: i64,
     root: &[u8],
-) -> Result<(), String> {
+) -> Result<(), CheckpointError> {
     let (body, signatures) = envelope
         .split_once("\n\n")
-        .ok_or("no blank line between the note and its signatures")?;
+        .ok_or(CheckpointError::NoBlankLine)?;
     let text = format!("{body}\n");
     let mut lines = body.lines();
     let origin = lines
         .next()
         .filter(|o| !o.is_empty())
-        .ok_or("no origin line")?;
+        .ok_or(CheckpointError::NoOrigin)?;
     let tree_size: i64 = lines
         .next()
         .and_then(|l| l.parse().ok())
-        .ok_or("no tree size line")?;
-    let root_line = lines.next().ok_or("no root hash line")?;
+        .ok_or(CheckpointError::NoTreeSize)?;
+    let root_line = lines.next().ok_or(CheckpointError::NoRootHash)?;
     if tree_size != size {
-        return Err(format!(
-            "its tree size {tree_size} is not the proof's {size}"
-        ));
+        return Err(CheckpointError::TreeSize {
+            found: tree_size,
+            proof: size,
+        });
     }
     if B64.decode(root_line).ok().as_deref() != Some(root) {
-        return Err("its root hash is not the proof's".into());
+        return Err(CheckpointError::RootHash);
     }
     let mut hinted = false;
     for line in signatures.lines() {
@@ -291,10 +331,11 @@ fn verify_checkpoint(
             return Ok(());
         }
     }
+    let origin = origin.to_owned();
     Err(if hinted {
-        format!("the signature of the log ({origin}) does not verify with its key")
+        CheckpointError::SignatureMismatch { origin }
     } else {
-        format!("no signature of the log's key ({origin}): no line carries its key hint")
+        CheckpointError::NoLogSignature { origin }
     })
 }
 

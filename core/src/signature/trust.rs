@@ -17,7 +17,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use super::keys::{KeyAlgorithm, PublicKey};
+use super::keys::{KeyAlgorithm, KeyError, PublicKey};
 
 /// Why a trusted root was refused.
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
@@ -26,6 +26,15 @@ pub enum TrustError {
     Malformed(String),
     #[error("{path}: {reason}")]
     File { path: String, reason: String },
+}
+
+/// Why a log's key in the trusted root is unusable (reported when an entry names that log).
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+#[error("{field}: {error}")]
+pub struct UnusableKey {
+    /// The key's field in the trusted root (`tlogs[0].publicKey`).
+    pub field: String,
+    pub error: KeyError,
 }
 
 /// A closed time range (`validFor`): `end` absent is open-ended.
@@ -55,7 +64,7 @@ impl std::fmt::Display for TimeRange {
 pub struct TransparencyLog {
     pub base_url: String,
     /// The key, or why it is unusable (an unsupported key is reported when an entry names this log).
-    pub key: Result<PublicKey, String>,
+    pub key: Result<PublicKey, UnusableKey>,
     /// The ids this log answers to (see the module documentation).
     pub ids: Vec<Vec<u8>>,
     pub valid: Option<TimeRange>,
@@ -146,7 +155,10 @@ fn logs(root: &Value, field: &str) -> Result<Vec<TransparencyLog>, TrustError> {
                 &format!("{path}.publicKey.validFor"),
             )?;
             let base_url = t["baseUrl"].as_str().unwrap_or_default().to_owned();
-            let key = PublicKey::from_der(&der).map_err(|e| format!("{path}.publicKey: {e}"));
+            let key = PublicKey::from_der(&der).map_err(|error| UnusableKey {
+                field: format!("{path}.publicKey"),
+                error,
+            });
             let mut ids = Vec::new();
             if !t["logId"]["keyId"].is_null() {
                 ids.push(b64_field(

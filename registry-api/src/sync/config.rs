@@ -519,13 +519,30 @@ fn git_source(git: &GitSourceConfig, field: &str, errors: &mut Vec<String>) -> S
     }
 }
 
-fn http_url(text: &str) -> Result<(), String> {
-    let url = reqwest::Url::parse(text).map_err(|e| format!("'{text}' is not a URL: {e}"))?;
+/// Why a source's URL is refused.
+#[derive(Debug, thiserror::Error)]
+enum UrlRule {
+    #[error("'{text}' is not a URL: {error}")]
+    NotAUrl {
+        text: String,
+        error: url::ParseError,
+    },
+    #[error("'{0}' must be an http or https URL")]
+    NotHttp(String),
+    #[error("must not carry credentials")]
+    Credentials,
+}
+
+fn http_url(text: &str) -> Result<(), UrlRule> {
+    let url = reqwest::Url::parse(text).map_err(|error| UrlRule::NotAUrl {
+        text: text.to_owned(),
+        error,
+    })?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("'{text}' must be an http or https URL"));
+        return Err(UrlRule::NotHttp(text.to_owned()));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err("must not carry credentials".into());
+        return Err(UrlRule::Credentials);
     }
     Ok(())
 }

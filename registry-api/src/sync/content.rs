@@ -93,9 +93,9 @@ pub async fn read_git(
         describe(git.reference),
         git.path
     );
-    let failed = |message: String| SyncError::Git {
+    let failed = |e: GitError| SyncError::Git {
         origin: origin.clone(),
-        message,
+        message: e.to_string(),
     };
     if !cache.join("HEAD").is_file() {
         tokio::fs::create_dir_all(cache)
@@ -128,13 +128,17 @@ pub async fn read_git(
         git.repository,
         &wanted,
     ];
-    if let Err(message) = run_git(cache, &fetch, &config, timeout).await {
+    if let Err(e) = run_git(cache, &fetch, &config, timeout).await {
+        let message = e.to_string();
         return Err(match redirect_status(&message) {
             Some(status) => SyncError::GitRedirect {
                 repository: git.repository.to_string(),
                 answer: redirect_answer(git.repository, status).await,
             },
-            None => failed(format!("fetching: {message}")),
+            None => SyncError::Git {
+                origin,
+                message: format!("fetching: {message}"),
+            },
         });
     }
     let commit = run_git(cache, &["rev-parse", "FETCH_HEAD^{commit}"], &[], timeout)
@@ -230,6 +234,18 @@ fn basic_auth(auth: &GitAuthConfig) -> Result<String, SyncError> {
     Ok(format!("Authorization: Basic {token}"))
 }
 
+/// Why a git command failed.
+#[derive(Debug, thiserror::Error)]
+enum GitError {
+    #[error("git {command} timed out after {timeout:?}")]
+    TimedOut { command: String, timeout: Duration },
+    #[error("cannot run git (is it installed?): {0}")]
+    NotRunnable(std::io::Error),
+    /// `message` is git's last line of output.
+    #[error("git {command} failed: {message}")]
+    Failed { command: String, message: String },
+}
+
 /// Runs git with `config` (key, value) in its environment, after `http.followRedirects=false`; the error is git's
 /// last line of output.
 async fn run_git(
@@ -237,7 +253,7 @@ async fn run_git(
     args: &[&str],
     config: &[(String, String)],
     timeout: Duration,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, GitError> {
     let mut cmd = Command::new("git");
     cmd.arg("-C")
         .arg(dir)
@@ -258,15 +274,22 @@ async fn run_git(
     cmd.env("GIT_CONFIG_COUNT", (config.len() + 1).to_string());
     let out = tokio::time::timeout(timeout, cmd.output())
         .await
-        .map_err(|_| format!("git {} timed out after {timeout:?}", args[0]))?
-        .map_err(|e| format!("cannot run git (is it installed?): {e}"))?;
+        .map_err(|_| GitError::TimedOut {
+            command: args[0].to_owned(),
+            timeout,
+        })?
+        .map_err(GitError::NotRunnable)?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        return Err(format!(
-            "git {} failed: {}",
-            args[0],
-            stderr.trim().lines().last().unwrap_or("no message")
-        ));
+        return Err(GitError::Failed {
+            command: args[0].to_owned(),
+            message: stderr
+                .trim()
+                .lines()
+                .last()
+                .unwrap_or("no message")
+                .to_owned(),
+        });
     }
     Ok(out.stdout)
 }

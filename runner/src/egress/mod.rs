@@ -188,13 +188,28 @@ pub struct SidecarArgs {
     pub ingress_from: Vec<IpAddr>,
 }
 
-fn parse_ingress(s: &str) -> Result<(SocketAddr, SocketAddr), String> {
+/// An `--ingress` that is not `LISTEN=TARGET` addresses.
+#[derive(Debug, thiserror::Error)]
+enum IngressError {
+    #[error("'{0}' is not LISTEN=TARGET")]
+    NotAPair(String),
+    #[error("'{text}' is not an address:port ({error})")]
+    NotAnAddress {
+        text: String,
+        error: std::net::AddrParseError,
+    },
+}
+
+fn parse_ingress(s: &str) -> Result<(SocketAddr, SocketAddr), IngressError> {
     let (listen, target) = s
         .split_once('=')
-        .ok_or_else(|| format!("'{s}' is not LISTEN=TARGET"))?;
+        .ok_or_else(|| IngressError::NotAPair(s.to_owned()))?;
     let parse = |a: &str| {
         a.parse::<SocketAddr>()
-            .map_err(|e| format!("'{a}' is not an address:port ({e})"))
+            .map_err(|error| IngressError::NotAnAddress {
+                text: a.to_owned(),
+                error,
+            })
     };
     Ok((parse(listen)?, parse(target)?))
 }

@@ -37,6 +37,17 @@ pub enum ChainError {
     KeyUsage,
 }
 
+/// Why a certificate has no path to one authority (one of the reasons of [`ChainError::Untrusted`]).
+#[derive(Debug, Error)]
+enum PathError {
+    #[error("the authority has no certificate")]
+    NoCertificate,
+    #[error("its root: {0}")]
+    Root(webpki::Error),
+    #[error("{0:?}")]
+    Path(webpki::Error),
+}
+
 /// A certificate validated up to an authority: the authority, and the certificate that issued it (for its SCT).
 #[derive(Debug, Clone)]
 pub struct ValidatedChain<'a> {
@@ -58,21 +69,17 @@ fn against(
     extra: &[Vec<u8>],
     time: DateTime<Utc>,
     usage: &'static [u8],
-) -> Result<Vec<u8>, String> {
-    let root = authority
-        .certs
-        .last()
-        .ok_or("the authority has no certificate")?;
+) -> Result<Vec<u8>, PathError> {
+    let root = authority.certs.last().ok_or(PathError::NoCertificate)?;
     let root_der = CertificateDer::from(root.as_slice());
-    let anchor =
-        webpki::anchor_from_trusted_cert(&root_der).map_err(|e| format!("its root: {e}"))?;
+    let anchor = webpki::anchor_from_trusted_cert(&root_der).map_err(PathError::Root)?;
     let intermediates: Vec<CertificateDer<'_>> = authority.certs[..authority.certs.len() - 1]
         .iter()
         .chain(extra.iter())
         .map(|c| CertificateDer::from(c.as_slice()))
         .collect();
     let leaf = CertificateDer::from(cert);
-    let ee = EndEntityCert::try_from(&leaf).map_err(|e| format!("{e:?}"))?;
+    let ee = EndEntityCert::try_from(&leaf).map_err(PathError::Path)?;
     let anchors = [anchor];
     let path = ee
         .verify_for_usage(
@@ -84,7 +91,7 @@ fn against(
             None,
             None,
         )
-        .map_err(|e| format!("{e:?}"))?;
+        .map_err(PathError::Path)?;
     Ok(match path.intermediate_certificates().next() {
         Some(issuer) => issuer.der().to_vec(),
         None => root.clone(),
@@ -165,5 +172,5 @@ pub fn verify_tsa_certificate(
     }
     against(cert, authority, embedded, time, TIME_STAMPING)
         .map(|_| ())
-        .map_err(untrusted)
+        .map_err(|e| untrusted(e.to_string()))
 }

@@ -16,7 +16,7 @@ use x509_cert::der::{Any, Decode, Encode, Tag, TagNumber, Tagged};
 use x509_cert::ext::Extension;
 
 use crate::signature::keys::HashAlgorithm;
-use crate::signature::trust::TrustedRoot;
+use crate::signature::trust::{TimeRange, TrustedRoot, UnusableKey};
 
 const SCT_LIST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.11129.2.4.2");
 
@@ -33,6 +33,21 @@ pub enum SctError {
     UnknownLog(String),
     #[error("no SCT of the certificate verifies: {0}")]
     Invalid(String),
+}
+
+/// Why one SCT was refused (one of the reasons of [`SctError::Invalid`]).
+#[derive(Debug, Error)]
+enum SctRefusal {
+    #[error("its key is unusable: {0}")]
+    UnusableKey(UnusableKey),
+    #[error("an SCT timestamp out of range")]
+    TimestampOutOfRange,
+    #[error("issued at {issued}, outside the log's validity ({range})")]
+    OutsideValidity { issued: String, range: TimeRange },
+    #[error("unsupported SCT hash algorithm {0}")]
+    UnsupportedHash(u8),
+    #[error("its signature does not verify with the log's key")]
+    BadSignature,
 }
 
 /// One SCT (RFC 6962 §3.2 `SignedCertificateTimestamp`, version 1).
@@ -164,27 +179,27 @@ fn check(
     log: &crate::signature::trust::TransparencyLog,
     issuer_key_hash: &[u8],
     tbs: &[u8],
-) -> Result<(), String> {
+) -> Result<(), SctRefusal> {
     let key = log
         .key
         .as_ref()
-        .map_err(|e| format!("its key is unusable: {e}"))?;
+        .map_err(|e| SctRefusal::UnusableKey(e.clone()))?;
     let issued =
         DateTime::from_timestamp_millis(i64::try_from(sct.timestamp_ms).unwrap_or(i64::MAX))
-            .ok_or("an SCT timestamp out of range")?;
+            .ok_or(SctRefusal::TimestampOutOfRange)?;
     if let Some(range) = log.valid
         && !range.contains(issued)
     {
-        return Err(format!(
-            "issued at {}, outside the log's validity ({range})",
-            issued.to_rfc3339()
-        ));
+        return Err(SctRefusal::OutsideValidity {
+            issued: issued.to_rfc3339(),
+            range,
+        });
     }
     let hash = match sct.hash {
         4 => HashAlgorithm::Sha256,
         5 => HashAlgorithm::Sha384,
         6 => HashAlgorithm::Sha512,
-        other => return Err(format!("unsupported SCT hash algorithm {other}")),
+        other => return Err(SctRefusal::UnsupportedHash(other)),
     };
     let n = tbs.len();
     let mut signed = vec![0u8, 0u8]; // v1, certificate_timestamp
@@ -196,7 +211,7 @@ fn check(
     signed.extend((sct.extensions.len() as u16).to_be_bytes());
     signed.extend_from_slice(&sct.extensions);
     key.verify(&signed, &sct.signature, hash)
-        .map_err(|_| "its signature does not verify with the log's key".to_owned())
+        .map_err(|_| SctRefusal::BadSignature)
 }
 
 /// The certificate's SCT log ids (for messages).

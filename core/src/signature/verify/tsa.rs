@@ -26,8 +26,8 @@ use x509_cert::ext::pkix::SubjectKeyIdentifier;
 use x509_cert::spki::AlgorithmIdentifierOwned;
 
 use super::chain;
-use crate::signature::keys::{HashAlgorithm, certificate_key};
-use crate::signature::trust::{CertificateAuthority, TrustedRoot};
+use crate::signature::keys::{HashAlgorithm, KeyError, certificate_key};
+use crate::signature::trust::{CertificateAuthority, TimeRange, TrustedRoot};
 
 const ID_SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
 const ID_CT_TST_INFO: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.1.4");
@@ -49,6 +49,21 @@ pub enum TimestampError {
     NoAuthorities,
     #[error("no timestamp authority of the trusted root verifies it: {0}")]
     Untrusted(String),
+}
+
+/// Why one authority does not vouch for a timestamp (one of the reasons of [`TimestampError::Untrusted`]).
+#[derive(Debug, Error)]
+enum AuthorityRefusal {
+    #[error("no certificate (embedded or the authority's) is the signer's")]
+    NoSignerCertificate,
+    #[error("{0}")]
+    Encoding(der::Error),
+    #[error(transparent)]
+    Chain(chain::ChainError),
+    #[error("the timestamp's signature: {0}")]
+    Signature(KeyError),
+    #[error("its time {time} is outside the authority's validity ({range})")]
+    OutsideValidity { time: String, range: TimeRange },
 }
 
 /// A verified timestamp: when, and which authority (its URI) vouches for it.
@@ -267,7 +282,7 @@ fn by_authority(
     signed_attrs: &[u8],
     embedded: &[Certificate],
     time: DateTime<Utc>,
-) -> Result<(), String> {
+) -> Result<(), AuthorityRefusal> {
     let own: Vec<Certificate> = authority
         .certs
         .iter()
@@ -277,10 +292,11 @@ fn by_authority(
         .iter()
         .chain(own.iter())
         .find(|c| names(&signer.sid, c))
-        .ok_or("no certificate (embedded or the authority's) is the signer's")?;
-    let cert_der = cert.to_der().map_err(|e| e.to_string())?;
+        .ok_or(AuthorityRefusal::NoSignerCertificate)?;
+    let cert_der = cert.to_der().map_err(AuthorityRefusal::Encoding)?;
     let extra: Vec<Vec<u8>> = embedded.iter().filter_map(|c| c.to_der().ok()).collect();
-    chain::verify_tsa_certificate(&cert_der, authority, &extra, time).map_err(|e| e.to_string())?;
+    chain::verify_tsa_certificate(&cert_der, authority, &extra, time)
+        .map_err(AuthorityRefusal::Chain)?;
     let digest_hint = HashAlgorithm::from_oid(&signer.digest_alg.oid);
     certificate_key(cert)
         .and_then(|key| {
@@ -291,12 +307,12 @@ fn by_authority(
                 signer.signature.as_bytes(),
             )
         })
-        .map_err(|e| format!("the timestamp's signature: {e}"))?;
+        .map_err(AuthorityRefusal::Signature)?;
     match authority.valid {
-        Some(range) if !range.contains(time) => Err(format!(
-            "its time {} is outside the authority's validity ({range})",
-            time.to_rfc3339()
-        )),
+        Some(range) if !range.contains(time) => Err(AuthorityRefusal::OutsideValidity {
+            time: time.to_rfc3339(),
+            range,
+        }),
         _ => Ok(()),
     }
 }
