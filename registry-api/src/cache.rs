@@ -17,7 +17,7 @@ use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::state::AppState;
+use crate::service::Registry;
 
 /// Largest single response kept.
 const MAX_ENTRY_BYTES: usize = 4 * 1024 * 1024;
@@ -114,8 +114,16 @@ fn cacheable(req: &Request) -> bool {
             || (path.starts_with("/registry/") && path.contains("/servers")))
 }
 
+/// What the middleware needs of the application's state: the cache, and the registry whose data generation keys
+/// it.
+#[derive(Clone)]
+pub struct CacheState {
+    pub cache: std::sync::Arc<ReadCache>,
+    pub registry: Registry,
+}
+
 /// The middleware: answers repeated reads from memory, stores successful ones.
-pub async fn serve(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn serve(State(state): State<CacheState>, req: Request, next: Next) -> Response {
     if !state.cache.enabled() || !cacheable(&req) {
         return next.run(req).await;
     }

@@ -1,6 +1,6 @@
 //! Prometheus metrics (`GET /metrics`): request counts and latencies per route, as a tower layer.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -12,8 +12,6 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-
-use crate::state::AppState;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -93,7 +91,7 @@ fn method_label(method: &axum::http::Method) -> &'static str {
 /// Records one request. Every label comes from a fixed set, never from what the client sent: the route is the
 /// matched template (`/v0.1/servers/{serverName}/versions`, else `unmatched`), never the raw path; the method a
 /// standard one or `other`; the status a status code. The number of series is bounded whatever clients send.
-pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -105,13 +103,11 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
         method: method.clone(),
         route: route.clone(),
     };
-    state
-        .metrics
+    metrics
         .durations
         .get_or_create(&labels)
         .observe(start.elapsed().as_secs_f64());
-    state
-        .metrics
+    metrics
         .requests
         .get_or_create(&RequestLabels {
             method,
@@ -123,12 +119,12 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
 }
 
 /// `GET /metrics`
-pub async fn get_metrics(State(state): State<AppState>) -> impl IntoResponse {
+pub async fn get_metrics(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
     (
         [(
             CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        state.metrics.encode(),
+        metrics.encode(),
     )
 }

@@ -3,7 +3,10 @@
 use std::sync::Arc;
 
 use crate::auth::{Caller, TokenKeys, secrets_equal};
-use crate::cache::ReadCache;
+use axum::extract::FromRef;
+
+use crate::cache::{CacheState, ReadCache};
+use crate::exchange::{ExchangeState, Exchanges};
 use crate::metrics::Metrics;
 use crate::service::Registry;
 use crate::sync::SyncService;
@@ -22,7 +25,7 @@ pub struct AppState {
     /// The sync of configured sources (`None` when none are configured).
     pub sync: Option<Arc<SyncService>>,
     /// The token exchanges (`/auth/*`).
-    pub exchanges: Arc<crate::exchange::Exchanges>,
+    pub exchanges: Arc<Exchanges>,
 }
 
 impl AppState {
@@ -34,5 +37,30 @@ impl AppState {
             return Some(Caller::admin());
         }
         self.keys.verify(token)
+    }
+}
+
+// What each handler module takes of the state (so that those modules need not know `AppState`).
+impl FromRef<AppState> for Arc<Metrics> {
+    fn from_ref(state: &AppState) -> Self {
+        state.metrics.clone()
+    }
+}
+
+impl FromRef<AppState> for CacheState {
+    fn from_ref(state: &AppState) -> Self {
+        CacheState {
+            cache: state.cache.clone(),
+            registry: state.registry.clone(),
+        }
+    }
+}
+
+impl FromRef<AppState> for ExchangeState {
+    fn from_ref(state: &AppState) -> Self {
+        ExchangeState {
+            keys: state.keys.clone(),
+            exchanges: state.exchanges.clone(),
+        }
     }
 }

@@ -22,10 +22,10 @@ use serde_json::Value;
 use thv_core::oidc::{JwtVerifier, VerifierConfig, claim_matches};
 use utoipa::ToSchema;
 
+use super::ExchangeState;
 use super::{TokenResponse, token};
 use crate::auth::{Action, Permission};
 use crate::error::AppError;
-use crate::state::AppState;
 
 /// GitHub Actions' token issuer.
 pub const GITHUB_ACTIONS_ISSUER: &str = "https://token.actions.githubusercontent.com";
@@ -381,7 +381,7 @@ fn refused_because(why: String) -> AppError {
     (status = 403, description = "The token's claims match no rule"),
     (status = 404, description = "OIDC is not configured (auth.oidc)")))]
 pub async fn auth_oidc(
-    State(state): State<AppState>,
+    State(state): State<ExchangeState>,
     Json(body): Json<OidcTokenRequest>,
 ) -> Result<Json<TokenResponse>, AppError> {
     let Some((verifier, config)) = &state.exchanges.identity.oidc else {
@@ -404,7 +404,7 @@ pub async fn auth_oidc(
     (status = 401, description = "The ID token was refused (the reason is given)"),
     (status = 404, description = "GitHub Actions tokens are not configured (auth.github_oidc)")))]
 pub async fn auth_github_oidc(
-    State(state): State<AppState>,
+    State(state): State<ExchangeState>,
     Json(body): Json<OidcTokenRequest>,
 ) -> Result<Json<TokenResponse>, AppError> {
     let Some(verifier) = &state.exchanges.identity.github_oidc else {
@@ -437,7 +437,7 @@ pub async fn auth_github_oidc(
     (status = 401, description = "GitHub refused the token (the reason is given)"),
     (status = 404, description = "No GitHub API is configured (auth.github.api_url)")))]
 pub async fn auth_github_at(
-    State(state): State<AppState>,
+    State(state): State<ExchangeState>,
     Json(body): Json<GithubTokenRequest>,
 ) -> Result<Json<TokenResponse>, AppError> {
     let Some((client, api)) = &state.exchanges.identity.github else {

@@ -33,9 +33,17 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::{Action, Permission};
+use crate::auth::{Action, Permission, TokenKeys};
 use crate::error::AppError;
-use crate::state::AppState;
+use std::sync::Arc;
+
+/// What the exchange handlers need of the application's state: the token exchanges and the key tokens are
+/// minted with.
+#[derive(Clone)]
+pub struct ExchangeState {
+    pub keys: Arc<TokenKeys>,
+    pub exchanges: Arc<Exchanges>,
+}
 
 /// How long an exchanged token lives, as upstream.
 pub const TOKEN_TTL: Duration = Duration::from_secs(5 * 60);
@@ -180,7 +188,7 @@ fn refused(e: proof::ProofError) -> AppError {
 }
 
 fn token(
-    state: &AppState,
+    state: &ExchangeState,
     method: &str,
     subject: &str,
     permissions: Vec<Permission>,
@@ -214,7 +222,9 @@ fn both(resource: &str) -> Vec<Permission> {
 #[utoipa::path(post, path = "/auth/none", tag = "auth", responses(
     (status = 200, description = "A registry token for io.modelcontextprotocol.anonymous/*", body = TokenResponse),
     (status = 404, description = "Anonymous tokens are not enabled (auth.anonymous)")))]
-pub async fn auth_none(State(state): State<AppState>) -> Result<Json<TokenResponse>, AppError> {
+pub async fn auth_none(
+    State(state): State<ExchangeState>,
+) -> Result<Json<TokenResponse>, AppError> {
     if !state.exchanges.config.anonymous {
         return Err(AppError::NotFound(
             "anonymous tokens are not enabled on this registry (auth.anonymous: true)".into(),
@@ -229,7 +239,7 @@ pub async fn auth_none(State(state): State<AppState>) -> Result<Json<TokenRespon
     (status = 401, description = "The proof was refused (the reason is given)"),
     (status = 404, description = "HTTP proofs are not enabled (auth.http)")))]
 pub async fn auth_http(
-    State(state): State<AppState>,
+    State(state): State<ExchangeState>,
     Json(body): Json<DomainProof>,
 ) -> Result<Json<TokenResponse>, AppError> {
     let exchanges = &state.exchanges;
@@ -251,7 +261,7 @@ pub async fn auth_http(
     (status = 401, description = "The proof was refused (the reason is given)"),
     (status = 404, description = "DNS proofs are not enabled (auth.dns)")))]
 pub async fn auth_dns(
-    State(state): State<AppState>,
+    State(state): State<ExchangeState>,
     Json(body): Json<DomainProof>,
 ) -> Result<Json<TokenResponse>, AppError> {
     let exchanges = &state.exchanges;

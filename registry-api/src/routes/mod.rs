@@ -8,7 +8,7 @@ mod servers;
 mod sources;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::http::{HeaderName, Method, header};
 use axum::response::IntoResponse;
 use tower_http::cors::{Any, CorsLayer};
@@ -95,11 +95,11 @@ pub fn app(state: AppState, max_body_bytes: usize) -> Router {
         .route("/metrics", axum::routing::get(crate::metrics::get_metrics))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            crate::cache::CacheState::from_ref(&state),
             crate::cache::serve,
         ))
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            state.metrics.clone(),
             crate::metrics::track,
         ))
         .layer(DefaultBodyLimit::max(max_body_bytes))
