@@ -160,9 +160,10 @@ pub async fn run(command: MirrorCommand) -> anyhow::Result<i32> {
     }
 }
 
-async fn run_create(a: CreateArgs) -> anyhow::Result<i32> {
-    let key = crate::sign::read_signing_key(&a.key, a.password_file.as_deref())?;
-    let platform = create::Platform::parse(a.platform.as_deref())?;
+/// The entries `--from` holds that pass the filters (the latest version of each name with `--latest-only`),
+/// each a valid server.json and selected once; refused before anything is fetched, as the site would refuse
+/// to import or run them.
+async fn selected_entries(a: &CreateArgs) -> anyhow::Result<Vec<input::Entry>> {
     let filter = input::name_filter(&a.names, &a.exclude)?;
     let api = ApiOptions {
         updated_since: None,
@@ -208,6 +209,13 @@ async fn run_create(a: CreateArgs) -> anyhow::Result<i32> {
             );
         }
     }
+    Ok(entries)
+}
+
+async fn run_create(a: CreateArgs) -> anyhow::Result<i32> {
+    let key = crate::sign::read_signing_key(&a.key, a.password_file.as_deref())?;
+    let platform = create::Platform::parse(a.platform.as_deref())?;
+    let entries = selected_entries(&a).await?;
     let selection = Selection {
         names: a.names.clone(),
         exclude: a.exclude.clone(),
