@@ -36,7 +36,16 @@ struct Compiled {
     validator: Validator,
 }
 
-static COMPILED: [OnceLock<Result<Compiled, String>>; 6] = [
+/// Why a bundled schema did not compile (it is kept, so that every document checked against it says so).
+#[derive(Debug, thiserror::Error)]
+enum SchemaCompileError {
+    #[error("{0}")]
+    Json(serde_json::Error),
+    #[error("{0}")]
+    Schema(String),
+}
+
+static COMPILED: [OnceLock<Result<Compiled, SchemaCompileError>>; 6] = [
     OnceLock::new(),
     OnceLock::new(),
     OnceLock::new(),
@@ -45,14 +54,14 @@ static COMPILED: [OnceLock<Result<Compiled, String>>; 6] = [
     OnceLock::new(),
 ];
 
-fn compiled(slot: usize) -> &'static Result<Compiled, String> {
+fn compiled(slot: usize) -> &'static Result<Compiled, SchemaCompileError> {
     COMPILED[slot].get_or_init(|| {
         let schema: Value =
-            serde_json::from_str(SCHEMA_SOURCES[slot]).map_err(|e| e.to_string())?;
+            serde_json::from_str(SCHEMA_SOURCES[slot]).map_err(SchemaCompileError::Json)?;
         let validator = jsonschema::draft7::options()
             .should_validate_formats(true)
             .build(&schema)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| SchemaCompileError::Schema(e.to_string()))?;
         Ok(Compiled { schema, validator })
     })
 }
