@@ -22,6 +22,7 @@ pub fn binary(name: &str) -> PathBuf {
 
 pub mod dns;
 pub mod idp;
+pub mod kube;
 pub mod mirror;
 pub mod netns;
 pub mod oci;

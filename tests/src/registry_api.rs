@@ -57,7 +57,12 @@ pub fn free_port() -> u16 {
 
 /// Like [`start_with`], listening on `listen`.
 pub fn start_on(home: &Path, listen: &str, extra: &[&str]) -> RegistryApi {
-    let mut child = command(home)
+    start_command(command(home), listen, extra)
+}
+
+/// Like [`start_on`], from a prepared [`command`] (with more environment: `KUBECONFIG`, …).
+pub fn start_command(mut cmd: Command, listen: &str, extra: &[&str]) -> RegistryApi {
+    let mut child = cmd
         .args(["--listen", listen, "--log-format", "json"])
         .args(extra)
         .stderr(Stdio::piped())
@@ -147,4 +152,36 @@ pub fn postgres_database(tag: &str) -> Option<String> {
         Some(q) => format!("{base}/{db}?{q}"),
         None => format!("{base}/{db}"),
     })
+}
+
+/// An HTTP client for the tests' requests (a long timeout: a sync may be running).
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(120))
+        .build()
+        .expect("an HTTP client")
+}
+
+/// `GET url`: the status and the JSON body (`null` when it is not JSON).
+pub async fn get(url: &str) -> (u16, Value) {
+    let resp = http().get(url).send().await.expect("an answer");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// Waits (at most 90 s) until the source has completed (or failed) a sync; its `GET /v1/sources/{source}`.
+pub async fn wait_synced(base: &str, source: &str) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    loop {
+        let (code, v) = get(&format!("{base}/v1/sources/{source}")).await;
+        assert_eq!(code, 200, "{v}");
+        if v["status"] == "complete" || v["status"] == "failed" {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "source {source} never synced: {v}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }

@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use thv_e2e::registry_api::{RegistryApi, command, postgres_database, start_with};
+use thv_e2e::registry_api::{
+    RegistryApi, command, get, http, postgres_database, start_with, wait_synced,
+};
 
 const ADMIN: &str = "sync-e2e-admin-token-0123456789";
 const SCHEMA: &str = "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json";
@@ -20,19 +22,6 @@ const SCHEMA: &str = "https://static.modelcontextprotocol.io/schemas/2025-12-11/
 fn server(name: &str, version: &str, description: &str) -> Value {
     json!({"$schema": SCHEMA, "name": name, "description": description, "version": version,
            "remotes": [{"type": "streamable-http", "url": format!("https://{}.example.com/{version}/mcp", name.replace('/', "-"))}]})
-}
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(120))
-        .build()
-        .unwrap()
-}
-
-async fn get(url: &str) -> (u16, Value) {
-    let resp = http().get(url).send().await.unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
 }
 
 async fn publish(base: &str, doc: &Value) {
@@ -80,23 +69,6 @@ async fn sync_now(base: &str, source: &str, full: bool) -> (u16, Value) {
         .unwrap();
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap_or(Value::Null))
-}
-
-/// Waits until the source has completed (or failed) a sync.
-async fn wait_synced(base: &str, source: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let (code, v) = get(&format!("{base}/v1/sources/{source}")).await;
-        assert_eq!(code, 200, "{v}");
-        if v["status"] == "complete" || v["status"] == "failed" {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "source {source} never synced: {v}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// Every (name, version, status, isLatest) of a registry prefix (`{base}/v0.1` or `{base}/registry/x/v0.1`).

@@ -61,6 +61,14 @@ pub struct SourceConfig {
     pub file: Option<FileSourceConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub git: Option<GitSourceConfig>,
+    /// A registry file in a key of a Kubernetes ConfigMap (as ToolHive's MCPRegistry `configMapRef`).
+    #[serde(
+        default,
+        alias = "configMap",
+        alias = "configMapRef",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub configmap: Option<ConfigMapSourceConfig>,
     #[serde(default, alias = "syncPolicy", skip_serializing)]
     pub sync_policy: SyncPolicyConfig,
     #[serde(default, skip_serializing_if = "FilterSpec::is_empty")]
@@ -120,6 +128,22 @@ pub struct GitSourceConfig {
     pub timeout: Option<String>,
 }
 
+/// A ConfigMap key holding a registry file, read through the Kubernetes API with the server's own credentials
+/// (its service account in a cluster, else `KUBECONFIG` or `~/.kube/config`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigMapSourceConfig {
+    /// The ConfigMap's namespace; by default the server's own (its pod's, or the kubeconfig context's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub name: String,
+    /// The key of the registry file.
+    #[serde(default = "default_git_path")]
+    pub key: String,
+    #[serde(default, skip_serializing)]
+    pub timeout: Option<String>,
+}
+
 fn default_git_path() -> String {
     "registry.json".into()
 }
@@ -163,6 +187,11 @@ pub enum SourceKind {
         path: String,
         auth: Option<GitAuthConfig>,
     },
+    ConfigMap {
+        namespace: Option<String>,
+        name: String,
+        key: String,
+    },
 }
 
 impl SourceKind {
@@ -171,6 +200,7 @@ impl SourceKind {
             Self::Api { .. } => "api",
             Self::File(_) => "file",
             Self::Git { .. } => "git",
+            Self::ConfigMap { .. } => "configmap",
         }
     }
 }
@@ -358,13 +388,18 @@ fn duration(
 
 fn check_source(s: &SourceConfig, field: &str, errors: &mut Vec<String>) -> Option<Source> {
     let before = errors.len();
-    let declared = [s.api.is_some(), s.file.is_some(), s.git.is_some()]
-        .iter()
-        .filter(|d| **d)
-        .count();
+    let declared = [
+        s.api.is_some(),
+        s.file.is_some(),
+        s.git.is_some(),
+        s.configmap.is_some(),
+    ]
+    .iter()
+    .filter(|d| **d)
+    .count();
     if declared != 1 {
         errors.push(format!(
-            "{field}: declare exactly one of api, file or git (found {declared})"
+            "{field}: declare exactly one of api, file, git or configmap (found {declared})"
         ));
         return None;
     }
@@ -404,6 +439,9 @@ fn check_source(s: &SourceConfig, field: &str, errors: &mut Vec<String>) -> Opti
                 return None;
             }
         }
+    } else if let Some(configmap) = &s.configmap {
+        timeout_text = configmap.timeout.as_deref();
+        configmap_source(configmap, field, errors)
     } else {
         let git = s.git.as_ref()?;
         timeout_text = git.timeout.as_deref();
@@ -412,11 +450,13 @@ fn check_source(s: &SourceConfig, field: &str, errors: &mut Vec<String>) -> Opti
     if s.allow_private_addresses
         && matches!(
             kind,
-            SourceKind::Git { .. } | SourceKind::File(FileLocation::Path(_))
+            SourceKind::Git { .. }
+                | SourceKind::File(FileLocation::Path(_))
+                | SourceKind::ConfigMap { .. }
         )
     {
         errors.push(format!(
-            "{field}.allow_private_addresses: applies only to api and file.url sources (git sources and local files are not address-checked)"
+            "{field}.allow_private_addresses: applies only to api and file.url sources (git and configmap sources and local files are not address-checked)"
         ));
     }
     let interval = duration(
@@ -463,6 +503,52 @@ fn check_source(s: &SourceConfig, field: &str, errors: &mut Vec<String>) -> Opti
         signatures,
         allow_private_addresses: s.allow_private_addresses,
     })
+}
+
+/// The `configmap` section of a source: Kubernetes object names (RFC 1123: lower-case letters, digits, `-`
+/// and `.`) and a ConfigMap key (letters, digits, `-`, `_` and `.`).
+fn configmap_source(
+    c: &ConfigMapSourceConfig,
+    field: &str,
+    errors: &mut Vec<String>,
+) -> SourceKind {
+    let dns_name = |s: &str, max: usize| {
+        !s.is_empty()
+            && s.len() <= max
+            && s.chars()
+                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-' || ch == '.')
+            && s.starts_with(|ch: char| ch.is_ascii_alphanumeric())
+            && s.ends_with(|ch: char| ch.is_ascii_alphanumeric())
+    };
+    if let Some(ns) = &c.namespace
+        && (!dns_name(ns, 63) || ns.contains('.'))
+    {
+        errors.push(format!(
+            "{field}.configmap.namespace: '{ns}' is not a namespace name (1 to 63 lower-case letters, digits and '-', starting and ending with a letter or digit)"
+        ));
+    }
+    if !dns_name(&c.name, 253) {
+        errors.push(format!(
+            "{field}.configmap.name: '{}' is not a ConfigMap name (1 to 253 lower-case letters, digits, '-' and '.', starting and ending with a letter or digit)",
+            c.name
+        ));
+    }
+    let key_ok = !c.key.is_empty()
+        && c.key.len() <= 253
+        && c.key
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '.'));
+    if !key_ok {
+        errors.push(format!(
+            "{field}.configmap.key: '{}' is not a ConfigMap key (1 to 253 letters, digits, '-', '_' and '.')",
+            c.key
+        ));
+    }
+    SourceKind::ConfigMap {
+        namespace: c.namespace.clone(),
+        name: c.name.clone(),
+        key: c.key.clone(),
+    }
 }
 
 /// The `git` section of a source: the repository (no credentials in it), one of branch, tag or commit, and a
@@ -644,7 +730,7 @@ mod tests {
         for expected in [
             "sources[0].name: 'managed' is the built-in source",
             "sources[1].name: may contain only",
-            "sources[1]: declare exactly one of api, file or git (found 2)",
+            "sources[1]: declare exactly one of api, file, git or configmap (found 2)",
             "sources[3].git.commit: 'zz' is not a commit id",
             "sources[4].git.repository: must not carry credentials",
             "sources[5].allow_private_addresses: applies only to api and file.url sources",
@@ -659,6 +745,60 @@ mod tests {
         ] {
             assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
         }
+    }
+
+    #[test]
+    fn configmap_sources_name_a_configmap_key() {
+        let (s, _) = parse(
+            r#"
+            [[sources]]
+            name = "cm"
+            configmap = { namespace = "mcp", name = "team-registry" }
+            [[sources]]
+            name = "bad"
+            configMap = { namespace = "My_NS", name = "-x", key = "a/b" }
+            allow_private_addresses = true
+            [[sources]]
+            name = "two"
+            configmap = { name = "x" }
+            file = { path = "/x" }
+            "#,
+        );
+        let yaml: Vec<SourceConfig> = serde_yaml_ng::from_str(
+            "- name: ref\n  configMapRef:\n    name: registry\n    key: servers.json\n",
+        )
+        .unwrap();
+        let mut errors = Vec::new();
+        let (sources, _) = check(&s, &[], None, &mut errors);
+        let all = errors.join("\n");
+        for expected in [
+            "sources[1].configmap.namespace: 'My_NS' is not a namespace name",
+            "sources[1].configmap.name: '-x' is not a ConfigMap name",
+            "sources[1].configmap.key: 'a/b' is not a ConfigMap key",
+            "sources[1].allow_private_addresses: applies only to api and file.url sources",
+            "sources[2]: declare exactly one of api, file, git or configmap (found 2)",
+        ] {
+            assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
+        }
+        assert_eq!(
+            sources[0].kind,
+            SourceKind::ConfigMap {
+                namespace: Some("mcp".into()),
+                name: "team-registry".into(),
+                key: "registry.json".into()
+            }
+        );
+        let mut errors = Vec::new();
+        let (from_yaml, _) = check(&yaml, &[], None, &mut errors);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(
+            from_yaml[0].kind,
+            SourceKind::ConfigMap {
+                namespace: None,
+                name: "registry".into(),
+                key: "servers.json".into()
+            }
+        );
     }
 
     #[test]

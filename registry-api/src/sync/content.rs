@@ -73,6 +73,86 @@ async fn read_path(path: &Path) -> Result<Vec<u8>, SyncError> {
     tokio::fs::read(path).await.map_err(failed)
 }
 
+/// How a configmap source is named in messages: `configmap NAMESPACE/NAME key KEY`.
+pub fn configmap_origin(namespace: Option<&str>, name: &str, key: &str) -> String {
+    format!(
+        "configmap {}/{name} key {key}",
+        namespace.unwrap_or("(the server's namespace)")
+    )
+}
+
+/// Reads the key of a ConfigMap (`data`, else `binaryData`) through the Kubernetes API, with the credentials
+/// `kube` infers: the pod's service account in a cluster, else `KUBECONFIG` or `~/.kube/config`.
+pub async fn read_configmap(
+    namespace: Option<&str>,
+    name: &str,
+    key: &str,
+    timeout: Duration,
+) -> Result<Content, SyncError> {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    // Named by its namespace once the client says which one is the server's own.
+    let origin = std::sync::Mutex::new(configmap_origin(namespace, name, key));
+    let failed = |message: String| SyncError::Kubernetes {
+        origin: origin.lock().expect("origin").clone(),
+        message,
+    };
+    let read = async {
+        let client = kube::Client::try_default().await.map_err(|e| {
+            failed(format!(
+                "no Kubernetes API to read it from (in-cluster service account or KUBECONFIG): {e}"
+            ))
+        })?;
+        let namespace = namespace.unwrap_or(client.default_namespace()).to_owned();
+        *origin.lock().expect("origin") = configmap_origin(Some(&namespace), name, key);
+        let api: kube::Api<ConfigMap> = kube::Api::namespaced(client, &namespace);
+        let map = api
+            .get_opt(name)
+            .await
+            .map_err(|e| failed(kube_message(&e)))?
+            .ok_or_else(|| failed(format!("no ConfigMap {name} in namespace {namespace}")))?;
+        if let Some(text) = map.data.as_ref().and_then(|d| d.get(key)) {
+            return Ok(text.clone().into_bytes());
+        }
+        if let Some(bytes) = map.binary_data.as_ref().and_then(|d| d.get(key)) {
+            return Ok(bytes.0.clone());
+        }
+        let mut keys: Vec<&str> = map
+            .data
+            .iter()
+            .flat_map(|d| d.keys())
+            .chain(map.binary_data.iter().flat_map(|d| d.keys()))
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        Err(failed(format!(
+            "the ConfigMap has no key {key} (its keys: {})",
+            if keys.is_empty() {
+                "none".to_owned()
+            } else {
+                keys.join(", ")
+            }
+        )))
+    };
+    let bytes = tokio::time::timeout(timeout, read).await.map_err(|_| {
+        failed(format!(
+            "the Kubernetes API did not answer within {timeout:?}"
+        ))
+    })??;
+    Ok(Content {
+        hash: hex::encode(Sha256::digest(&bytes)),
+        bytes,
+        origin: origin.into_inner().expect("origin"),
+    })
+}
+
+/// What the Kubernetes API said: its status message and code (kube's own text repeats the whole status).
+fn kube_message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(status) => format!("HTTP {}: {}", status.code, status.message),
+        other => other.to_string(),
+    }
+}
+
 /// A git source's location.
 pub struct GitLocation<'a> {
     pub repository: &'a str,

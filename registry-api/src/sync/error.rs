@@ -65,6 +65,9 @@ pub enum SyncError {
     /// The registry file is not in the repository at the fetched commit.
     #[error("{origin}: {message}")]
     GitPath { origin: String, message: String },
+    /// The Kubernetes API refused the read or did not answer (a configmap source).
+    #[error("{origin}: {message}")]
+    Kubernetes { origin: String, message: String },
     /// A local registry file could not be read.
     #[error("cannot read {path}: {message}")]
     File { path: String, message: String },
@@ -89,12 +92,13 @@ pub enum Reason {
     GitRedirect,
     GitPath,
     File,
+    Kubernetes,
     Config,
     Internal,
 }
 
 impl Reason {
-    const FIXED: [Reason; 11] = [
+    const FIXED: [Reason; 12] = [
         Self::Transport,
         Self::Redirect,
         Self::NotPublic,
@@ -104,6 +108,7 @@ impl Reason {
         Self::GitRedirect,
         Self::GitPath,
         Self::File,
+        Self::Kubernetes,
         Self::Config,
         Self::Internal,
     ];
@@ -135,6 +140,7 @@ impl fmt::Display for Reason {
             Self::GitRedirect => "the git repository redirected (refused)",
             Self::GitPath => "the registry file is not in the repository",
             Self::File => "the registry file could not be read",
+            Self::Kubernetes => "the Kubernetes API did not give the ConfigMap",
             Self::Config => "a setting of the source could not be used",
             Self::Internal => "an internal error (see the server's log)",
         };
@@ -155,6 +161,7 @@ impl SyncError {
             Self::GitRedirect { .. } => Reason::GitRedirect,
             Self::GitPath { .. } => Reason::GitPath,
             Self::File { .. } => Reason::File,
+            Self::Kubernetes { .. } => Reason::Kubernetes,
             Self::Config(_) => Reason::Config,
             Self::Internal(_) => Reason::Internal,
         }

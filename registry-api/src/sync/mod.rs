@@ -361,6 +361,11 @@ fn location(kind: &SourceKind) -> String {
         SourceKind::Git {
             repository, path, ..
         } => format!("{repository} {path}"),
+        SourceKind::ConfigMap {
+            namespace,
+            name,
+            key,
+        } => content::configmap_origin(namespace.as_deref(), name, key),
     }
 }
 
@@ -409,6 +414,15 @@ async fn run(
             };
             let cache = content::git_cache(cache_dir, &source.name);
             let content = content::read_git(&git, &cache, source.timeout).await?;
+            sync_content(source, content, &record, settings_changed, trigger, tx).await?
+        }
+        SourceKind::ConfigMap {
+            namespace,
+            name,
+            key,
+        } => {
+            let content =
+                content::read_configmap(namespace.as_deref(), name, key, source.timeout).await?;
             sync_content(source, content, &record, settings_changed, trigger, tx).await?
         }
     };

@@ -1,0 +1,86 @@
+//! The tests' Kubernetes control plane (etcd, kube-apiserver and kube-controller-manager on 127.0.0.1, built from
+//! the Go module proxy: `scripts/start-kube-apiserver.sh`): a client for it, and a namespace per test.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, DeleteParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+
+use crate::thv::skip;
+
+/// The kubeconfig of the test control plane (`THV_TEST_KUBECONFIG`), or `None` (skipped outside CI) when unset.
+pub fn kubeconfig() -> Option<std::path::PathBuf> {
+    std::env::var_os("THV_TEST_KUBECONFIG")
+        .map(Into::into)
+        .or_else(|| {
+            skip("THV_TEST_KUBECONFIG is unset (run `eval \"$(scripts/start-kube-apiserver.sh)\"`)")
+        })
+}
+
+/// A client of the test control plane, as cluster administrator (system:masters).
+pub async fn client() -> Option<Client> {
+    let path = kubeconfig()?;
+    let kubeconfig =
+        Kubeconfig::read_from(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    Some(Client::try_from(config).expect("a client of the test control plane"))
+}
+
+/// A fresh namespace named `thv-<prefix>-<random>`, deleted when dropped (the namespace controller removes what
+/// it holds).
+pub struct TestNamespace {
+    pub client: Client,
+    pub name: String,
+}
+
+impl TestNamespace {
+    pub async fn create(client: &Client, prefix: &str) -> Self {
+        let mut b = [0u8; 4];
+        getrandom::fill(&mut b).expect("random bytes");
+        let name = format!("thv-{prefix}-{}", hex::encode(b));
+        let ns: Namespace = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "thv-tests"}}
+        }))
+        .expect("a namespace");
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .unwrap_or_else(|e| panic!("creating namespace {name}: {e}"));
+        Self {
+            client: client.clone(),
+            name,
+        }
+    }
+
+    /// Deletes the namespace and waits (at most `within`) until it is gone.
+    pub async fn delete_and_wait(&self, within: Duration) -> bool {
+        let api = Api::<Namespace>::all(self.client.clone());
+        let _ = api.delete(&self.name, &DeleteParams::default()).await;
+        let deadline = tokio::time::Instant::now() + within;
+        while tokio::time::Instant::now() < deadline {
+            if api.get_opt(&self.name).await.ok().flatten().is_none() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        false
+    }
+}
+
+impl Drop for TestNamespace {
+    fn drop(&mut self) {
+        let (client, name) = (self.client.clone(), self.name.clone());
+        // Best effort, without waiting: the test's runtime may be shutting down.
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                let _ = Api::<Namespace>::all(client)
+                    .delete(&name, &DeleteParams::default())
+                    .await;
+            });
+        }
+    }
+}
