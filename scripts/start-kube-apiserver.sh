@@ -18,6 +18,8 @@ STATE=${THV_TEST_KUBE_DIR:-/tmp/thv-test-kube}
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/thv-kube"
 bin="$cache/bin-$KUBE_VERSION-etcd-$ETCD_VERSION"
 export CGO_ENABLED=0 GOFLAGS=-mod=mod
+# Keys, the kubeconfig (which holds the admin key) and etcd's data are the user's only, from their creation.
+umask 077
 
 say() { echo "start-kube-apiserver: $*" >&2; }
 
@@ -69,19 +71,56 @@ build() {
   mv "$bin.partial" "$bin"
 }
 
+# Whether the pid file of component $1 names a live process of our binary (a stale pid file may name another
+# process by now: that one is never signalled).
+running() {
+  local pid
+  pid=$(cat "$STATE/$1.pid" 2>/dev/null) || return 1
+  [ -n "$pid" ] && [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$bin/$1" ]
+}
+
+# Stops the components and waits until they have exited (SIGKILL after 30 s), so that their ports are free.
 stop() {
+  local p pid
   for p in kube-controller-manager kube-apiserver etcd; do
-    if [ -f "$STATE/$p.pid" ]; then
-      kill "$(cat "$STATE/$p.pid")" 2>/dev/null || true
-      rm -f "$STATE/$p.pid"
+    if running "$p"; then
+      pid=$(cat "$STATE/$p.pid")
+      kill "$pid" 2>/dev/null || true
+      for _ in $(seq 1 150); do
+        running "$p" || break
+        sleep 0.2
+      done
+      if running "$p"; then
+        say "$p ($pid) did not exit within 30 s: killing it"
+        kill -9 "$pid" 2>/dev/null || true
+        sleep 0.5
+      fi
     fi
+    rm -f "$STATE/$p.pid"
   done
-  sleep 1
 }
 
 exports() {
-  echo "export KUBECONFIG=$STATE/kubeconfig"
-  echo "export THV_TEST_KUBECONFIG=$STATE/kubeconfig"
+  printf 'export KUBECONFIG=%q\n' "$STATE/kubeconfig"
+  printf 'export THV_TEST_KUBECONFIG=%q\n' "$STATE/kubeconfig"
+}
+
+# Fails, naming it, when something already listens on 127.0.0.1:$1 (another control plane's etcd would answer
+# this one's health check).
+port_free() {
+  if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+    say "127.0.0.1:$1 ($2) is already in use: stop what listens there, or choose other ports (THV_TEST_ETCD_PORT, THV_TEST_KUBE_PORT)"
+    stop
+    exit 1
+  fi
+}
+
+# A component that exited: its log's end, and what was started is stopped again.
+failed() {
+  tail -20 "$STATE/$1.log" >&2
+  say "$2"
+  stop
+  exit 1
 }
 
 ready() {
@@ -93,9 +132,8 @@ ready() {
 # system:masters for the tests and the controller manager, and the service-account signing key.
 certificates() {
   local pki="$STATE/pki"
-  [ -f "$pki/admin.crt" ] && return 0
   mkdir -p "$pki"
-  (
+  [ -f "$pki/admin.crt" ] || (
     cd "$pki"
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 -subj "/CN=thv-test-kube-ca" \
       -keyout ca.key -out ca.crt -addext basicConstraints=critical,CA:TRUE \
@@ -116,6 +154,7 @@ certificates() {
     openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out sa.key 2>/dev/null
     openssl pkey -in sa.key -pubout -out sa.pub 2>/dev/null
   )
+  # Written at every start: the port may have changed.
   local b64="base64 -w0"
   cat > "$STATE/kubeconfig" <<EOF
 apiVersion: v1
@@ -138,10 +177,7 @@ contexts:
     namespace: default
 current-context: thv-test
 EOF
-  chmod 600 "$STATE/kubeconfig" "$pki"/*.key
 }
-
-running() { [ -f "$STATE/$1.pid" ] && kill -0 "$(cat "$STATE/$1.pid")" 2>/dev/null; }
 
 start() {
   build
@@ -154,8 +190,11 @@ start() {
   stop
   certificates
   local pki="$STATE/pki"
+  port_free "$ETCD_PORT" "etcd's clients"
+  port_free "$((ETCD_PORT + 1))" "etcd's metrics"
+  port_free "$APISERVER_PORT" "kube-apiserver"
+  # etcd's data is kept: a restart after one component died keeps the cluster's objects.
   say "starting etcd on 127.0.0.1:$ETCD_PORT (log: $STATE/etcd.log)"
-  rm -rf "$STATE/etcd-data"
   "$bin/etcd" --data-dir "$STATE/etcd-data" \
     --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
     --listen-peer-urls http://127.0.0.1:0 \
@@ -164,9 +203,10 @@ start() {
   echo $! > "$STATE/etcd.pid"
   for _ in $(seq 1 100); do
     curl -sf --max-time 2 "http://127.0.0.1:$ETCD_PORT/health" >/dev/null 2>&1 && break
-    running etcd || { tail -20 "$STATE/etcd.log" >&2; say "etcd exited"; exit 1; }
+    running etcd || failed etcd "etcd exited"
     sleep 0.2
   done
+  running etcd || failed etcd "etcd exited"
   say "starting kube-apiserver $KUBE_VERSION on https://127.0.0.1:$APISERVER_PORT (log: $STATE/kube-apiserver.log)"
   "$bin/kube-apiserver" --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
     --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$APISERVER_PORT" \
@@ -179,10 +219,10 @@ start() {
   echo $! > "$STATE/kube-apiserver.pid"
   for _ in $(seq 1 300); do
     ready && break
-    running kube-apiserver || { tail -20 "$STATE/kube-apiserver.log" >&2; say "kube-apiserver exited"; exit 1; }
+    running kube-apiserver || failed kube-apiserver "kube-apiserver exited"
     sleep 0.2
   done
-  ready || { tail -20 "$STATE/kube-apiserver.log" >&2; say "kube-apiserver is not ready after 60 s"; exit 1; }
+  ready || failed kube-apiserver "kube-apiserver is not ready after 60 s"
   say "starting kube-controller-manager (log: $STATE/kube-controller-manager.log)"
   "$bin/kube-controller-manager" --kubeconfig "$STATE/kubeconfig" --controllers '*' --leader-elect=false \
     --bind-address 127.0.0.1 --secure-port 0 --service-account-private-key-file "$pki/sa.key" \
@@ -191,11 +231,7 @@ start() {
     > "$STATE/kube-controller-manager.log" 2>&1 &
   echo $! > "$STATE/kube-controller-manager.pid"
   sleep 1
-  running kube-controller-manager || {
-    tail -20 "$STATE/kube-controller-manager.log" >&2
-    say "kube-controller-manager exited"
-    exit 1
-  }
+  running kube-controller-manager || failed kube-controller-manager "kube-controller-manager exited"
   say "the control plane answers (kubeconfig $STATE/kubeconfig)"
   exports
 }

@@ -226,7 +226,49 @@ async fn a_configmap_source_syncs_the_registry_file_in_its_key() {
     // Anonymous readers see the reason only.
     let (_, public) = get(&format!("{base}/v1/sources/cluster")).await;
     assert_eq!(
-        public["lastError"], "the Kubernetes API did not give the ConfigMap",
+        public["lastError"], "the registry file could not be read from its ConfigMap",
         "{public}"
     );
+}
+
+/// A kubeconfig YAML cannot parse: the error says so without quoting the file (the parser's message quotes the
+/// lines around the fault, and there a token sat), in the admin view and the logs alike.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broken_kubeconfig_is_reported_without_its_credentials() {
+    let home = tempfile::tempdir().unwrap();
+    let secret = "s3cr3t-static-token-0123456789abcdef";
+    let kubeconfig = home.path().join("broken.kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!("apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user:\n    token: [{secret}\n"),
+    )
+    .unwrap();
+    let config = home.path().join("registry.toml");
+    std::fs::write(
+        &config,
+        "[[sources]]\nname = \"cluster\"\nconfigmap = { name = \"team-registry\" }\nsync_policy = { interval = \"1h\" }\n",
+    )
+    .unwrap();
+    let mut cmd = command(home.path());
+    cmd.env("KUBECONFIG", &kubeconfig);
+    let api = start_command(
+        cmd,
+        "127.0.0.1:0",
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--no-seed",
+            "--admin-token",
+            ADMIN,
+        ],
+    );
+    wait_synced(&api.base, "cluster").await;
+    let (code, body) = sync_now(&api.base).await;
+    assert_eq!(code, 502, "{body}");
+    let text = body.to_string();
+    assert!(
+        text.contains("failed to parse kubeconfig YAML (the parser's message is left out"),
+        "{text}"
+    );
+    assert!(!text.contains(secret), "{text}");
 }

@@ -537,10 +537,12 @@ fn configmap_source(
         && c.key.len() <= 253
         && c.key
             .chars()
-            .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '.'));
+            .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '.'))
+        && c.key != "."
+        && !c.key.starts_with("..");
     if !key_ok {
         errors.push(format!(
-            "{field}.configmap.key: '{}' is not a ConfigMap key (1 to 253 letters, digits, '-', '_' and '.')",
+            "{field}.configmap.key: '{}' is not a ConfigMap key (1 to 253 letters, digits, '-', '_' and '.'; not '.', and not starting with '..')",
             c.key
         ));
     }
@@ -759,6 +761,9 @@ mod tests {
             configMap = { namespace = "My_NS", name = "-x", key = "a/b" }
             allow_private_addresses = true
             [[sources]]
+            name = "dots"
+            configmap = { name = "x", key = "..data" }
+            [[sources]]
             name = "two"
             configmap = { name = "x" }
             file = { path = "/x" }
@@ -776,7 +781,8 @@ mod tests {
             "sources[1].configmap.name: '-x' is not a ConfigMap name",
             "sources[1].configmap.key: 'a/b' is not a ConfigMap key",
             "sources[1].allow_private_addresses: applies only to api and file.url sources",
-            "sources[2]: declare exactly one of api, file, git or configmap (found 2)",
+            "sources[3]: declare exactly one of api, file, git or configmap (found 2)",
+            "sources[2].configmap.key: '..data' is not a ConfigMap key",
         ] {
             assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
         }

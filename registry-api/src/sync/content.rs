@@ -99,7 +99,8 @@ pub async fn read_configmap(
     let read = async {
         let client = kube::Client::try_default().await.map_err(|e| {
             failed(format!(
-                "no Kubernetes API to read it from (in-cluster service account or KUBECONFIG): {e}"
+                "no Kubernetes API to read it from (in-cluster service account or KUBECONFIG): {}",
+                without_quoted_config(&e.to_string())
             ))
         })?;
         let namespace = namespace.unwrap_or(client.default_namespace()).to_owned();
@@ -143,6 +144,19 @@ pub async fn read_configmap(
         bytes,
         origin: origin.into_inner().expect("origin"),
     })
+}
+
+/// A kubeconfig error without what its YAML parser quotes of the file (the lines around the fault, which may
+/// hold a token or a key).
+fn without_quoted_config(message: &str) -> String {
+    const PARSE: &str = "failed to parse kubeconfig YAML";
+    match message.find(PARSE) {
+        Some(at) => format!(
+            "{}{PARSE} (the parser's message is left out: it quotes the file, credentials included))",
+            &message[..at]
+        ),
+        None => message.to_owned(),
+    }
 }
 
 /// What the Kubernetes API said: its status message and code (kube's own text repeats the whole status).

@@ -140,7 +140,7 @@ impl fmt::Display for Reason {
             Self::GitRedirect => "the git repository redirected (refused)",
             Self::GitPath => "the registry file is not in the repository",
             Self::File => "the registry file could not be read",
-            Self::Kubernetes => "the Kubernetes API did not give the ConfigMap",
+            Self::Kubernetes => "the registry file could not be read from its ConfigMap",
             Self::Config => "a setting of the source could not be used",
             Self::Internal => "an internal error (see the server's log)",
         };
