@@ -5,6 +5,7 @@
 
 mod list_sql;
 mod monitor;
+pub mod row_index;
 mod sql;
 mod sqlite_read;
 
@@ -19,6 +20,7 @@ use thv_core::api::{OfficialMeta, ServerStatus};
 use thv_core::version::VersionCandidate;
 
 pub use monitor::Monitored;
+pub use row_index::RowIndex;
 pub use sql::{PostgresStore, SqliteStore, connect};
 
 /// How a store's connection pool behaves.
@@ -311,6 +313,28 @@ impl DatabaseKind {
             None
         }
     }
+}
+
+/// The remote URLs a stored document declares (indexed for the duplicate-URL rule).
+pub(crate) fn remote_urls(value: &str) -> Result<Vec<String>, StoreError> {
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        #[serde(default)]
+        remotes: Option<Vec<Remote>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Remote {
+        #[serde(default)]
+        url: Option<String>,
+    }
+    let doc: Doc = serde_json::from_str(value)
+        .map_err(|e| StoreError::Corrupt(format!("server.json: {e}")))?;
+    Ok(doc
+        .remotes
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.url)
+        .collect())
 }
 
 /// See [`Store::insert_batches`].

@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
-use serde::Deserialize;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{FromRow, Pool, Postgres, Sqlite};
@@ -31,7 +30,7 @@ use super::sqlite_read::Readers;
 use super::{
     ChangeCallback, DatabaseKind, ListQuery, MANAGED_SOURCE, Monitored, PoolSettings, RowBatches,
     Scope, SourceRecord, SourceStatus, Store, StoreError, SyncAttempt, SyncFn, SyncOutcome, SyncTx,
-    Timestamps, VersionRow, WriteFn, WriteTx,
+    Timestamps, VersionRow, WriteFn, WriteTx, remote_urls,
 };
 use driver::Driver;
 
@@ -257,28 +256,6 @@ fn from_micros(us: i64) -> Result<DateTime<Utc>, StoreError> {
     Utc.timestamp_micros(us)
         .single()
         .ok_or_else(|| StoreError::Corrupt(format!("timestamp {us} out of range")))
-}
-
-/// The remote URLs a stored document declares (indexed for the duplicate-URL rule).
-fn remote_urls(value: &str) -> Result<Vec<String>, StoreError> {
-    #[derive(Deserialize)]
-    struct Doc {
-        #[serde(default)]
-        remotes: Option<Vec<Remote>>,
-    }
-    #[derive(Deserialize)]
-    struct Remote {
-        #[serde(default)]
-        url: Option<String>,
-    }
-    let doc: Doc = serde_json::from_str(value)
-        .map_err(|e| StoreError::Corrupt(format!("server.json: {e}")))?;
-    Ok(doc
-        .remotes
-        .into_iter()
-        .flatten()
-        .filter_map(|r| r.url)
-        .collect())
 }
 
 fn map_err(e: sqlx::Error) -> StoreError {
