@@ -36,6 +36,7 @@
 //! key not bound to the entry's name is refused on publish and edit (422 naming the key, its patterns and the
 //! entry) under `enforce`, logged under `warn`. Sync sources' `signature_policy` tables take the same form.
 
+mod toolhive;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -277,7 +278,26 @@ fn parse_file(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"));
     let parsed = if yaml {
-        serde_yaml_ng::from_str::<FileConfig>(text).map_err(|e| e.to_string())
+        // toolhive-registry-server's config.yaml (ToolHive's MCPRegistry passes it through) is rewritten into
+        // this server's keys first; this server's own YAML is parsed from the text, keeping line numbers.
+        match serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text) {
+            Ok(mut value) if toolhive::is_toolhive(&value) => {
+                let mut errors = Vec::new();
+                toolhive::translate(&mut value, &mut errors);
+                if !errors.is_empty() {
+                    return Err(ConfigError::Invalid(
+                        errors
+                            .into_iter()
+                            .map(|e| {
+                                format!("{} (toolhive-registry-server format): {e}", path.display())
+                            })
+                            .collect(),
+                    ));
+                }
+                serde_yaml_ng::from_value::<FileConfig>(value).map_err(|e| e.to_string())
+            }
+            _ => serde_yaml_ng::from_str::<FileConfig>(text).map_err(|e| e.to_string()),
+        }
     } else {
         toml::from_str::<FileConfig>(text).map_err(|e| e.to_string())
     };
