@@ -63,8 +63,14 @@ enum SpecFormat {
 }
 
 fn init_logging(format: LogFormat) {
+    // sqlx's warning about a malformed pgpass line quotes the line: a password file holding the bare password
+    // would be logged. Off whatever THV_REGISTRY_LOG says.
+    let quiet_pgpass: tracing_subscriber::filter::Directive = "sqlx_postgres::options::pgpass=off"
+        .parse()
+        .expect("a valid directive");
     let filter = tracing_subscriber::EnvFilter::try_from_env("THV_REGISTRY_LOG")
-        .unwrap_or_else(|_| "info,sqlx=warn".into());
+        .unwrap_or_else(|_| "info,sqlx=warn".into())
+        .add_directive(quiet_pgpass);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

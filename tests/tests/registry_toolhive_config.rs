@@ -148,3 +148,44 @@ database:
         "{stderr}"
     );
 }
+
+/// A pgpass file holding the bare password (a common mistake in the Secret) is not a pgpass line: the database
+/// driver's warning about it quoted the line, password included, in the server's log.
+#[test]
+fn a_malformed_pgpass_file_never_reaches_the_log() {
+    use std::io::{BufRead, BufReader};
+    let Some(url) = postgres_database("pgpass") else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let pgpass = home.path().join("pgpass");
+    let password = "JustThePassw0rd-4f9c";
+    std::fs::write(&pgpass, format!("{password}\n")).unwrap();
+    std::fs::set_permissions(&pgpass, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let mut child = command(home.path())
+        .env("PGPASSFILE", &pgpass)
+        .args([
+            "--database-url",
+            &url,
+            "--no-seed",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut log = String::new();
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        log.push_str(&line);
+        log.push('\n');
+        if line.contains("listening") {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(log.contains("listening"), "{log}");
+    assert!(!log.contains(password), "{log}");
+}

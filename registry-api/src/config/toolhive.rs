@@ -6,16 +6,15 @@
 //!   libpq and toolhive-registry-server read it) and `max_connections`. `migrationUser` is taken when `user` is
 //!   absent: this server migrates and serves as one user. `maxIdleConns` and `connMaxLifetime` are pool tuning
 //!   this server does its own way and are left out.
-//! - A source `managed: {}` names the source of entries published to this API (here always `managed`): its
-//!   name becomes an alias of `managed` in `registries`.
+//! - A source `managed: {}` names the source of entries published to this API: this server's own format takes it
+//!   as it is (`crate::sync::config`), and its name stands for that source in `registries`.
 //! - `auth: {mode: anonymous}` is this server's default (reads need no token); `publicPaths` changes nothing.
+//!   The other keys of `auth` are this server's own and are kept.
 //!
 //! What would change who sees or may do what and cannot be honoured yet is refused, naming it: `claims`,
 //! `auth.mode: oauth` and `auth.authz` (use this server's `auth.oidc`), `kubernetes` sources, `dynamicAuth`.
 
 use serde_yaml_ng::{Mapping, Value};
-
-use crate::store::MANAGED_SOURCE;
 
 /// Whether a parsed YAML configuration is toolhive-registry-server's (a key or a shape only it has).
 pub fn is_toolhive(config: &Value) -> bool {
@@ -37,43 +36,38 @@ pub fn translate(config: &mut Value, errors: &mut Vec<String>) {
     if let Some(database) = root.remove("database") {
         database_settings(&database, root, errors);
     }
-    let managed_alias = managed_sources(root, errors);
-    if let Some(Value::Sequence(registries)) = root.get_mut("registries") {
-        for (i, registry) in registries.iter_mut().enumerate() {
+    unsupported_sources(root, errors);
+    if let Some(Value::Sequence(registries)) = root.get("registries") {
+        for (i, registry) in registries.iter().enumerate() {
             if registry.get("claims").is_some() {
                 errors.push(format!(
                     "registries[{i}].claims: per-registry claims (who may read it) are not supported; remove them, or keep the registry behind a gateway that checks them"
                 ));
             }
-            if let (Some(alias), Some(Value::Sequence(names))) =
-                (&managed_alias, registry.get_mut("sources"))
-            {
-                for name in names.iter_mut() {
-                    if name.as_str() == Some(alias.as_str()) {
-                        *name = Value::from(MANAGED_SOURCE);
-                    }
-                }
-            }
         }
     }
-    if let Some(auth) = root.get("auth").cloned()
-        && auth.get("mode").is_some()
-    {
+    let Some(Value::Mapping(auth)) = root.get_mut("auth") else {
+        return;
+    };
+    let Some(mode) = auth.remove("mode") else {
+        return;
+    };
+    auth.remove("publicPaths");
+    if auth.remove("authz").is_some() {
+        errors.push("auth.authz: toolhive-registry-server's roles are not supported yet".into());
+    }
+    if auth.is_empty() {
         root.remove("auth");
-        match auth["mode"].as_str() {
-            Some("anonymous") => {}
-            Some("oauth") => errors.push(
-                "auth.mode: 'oauth' (toolhive-registry-server's OAuth providers and roles) is not supported yet: configure who may publish with this server's auth.oidc rules".into(),
-            ),
-            _ => errors.push(format!(
-                "auth.mode: {} is not anonymous or oauth",
-                serde_yaml_ng::to_string(&auth["mode"]).unwrap_or_default().trim()
-            )),
-        }
-        if auth.get("authz").is_some() {
-            errors
-                .push("auth.authz: toolhive-registry-server's roles are not supported yet".into());
-        }
+    }
+    match mode.as_str() {
+        Some("anonymous") => {}
+        Some("oauth") => errors.push(
+            "auth.mode: 'oauth' (toolhive-registry-server's OAuth providers and roles) is not supported yet: configure who may publish with this server's auth.oidc rules".into(),
+        ),
+        _ => errors.push(format!(
+            "auth.mode: {} is not anonymous or oauth",
+            serde_yaml_ng::to_string(&mode).unwrap_or_default().trim()
+        )),
     }
 }
 
@@ -90,29 +84,35 @@ fn database_settings(database: &Value, root: &mut Mapping, errors: &mut Vec<Stri
     let user = text("user").or_else(|| text("migrationUser"));
     let name = text("database");
     let (Some(user), Some(name)) = (user, name) else {
-        errors.push("database: user and database are required".into());
+        errors
+            .push("database: user (or migrationUser) and database are required, as strings".into());
         return;
     };
-    if host.is_empty() || host.contains(['/', '@', '?', '#']) {
+    // A host name or an IPv4 address, nothing a URL would read otherwise (`%2F…` is a Unix socket's path to
+    // the driver). IPv6 literals are refused: the driver looks `[::1]` up as a name.
+    let host_ok = !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    if !host_ok {
         errors.push(format!(
-            "database.host: '{host}' is not a host name or address"
+            "database.host: '{host}' is not a host name or an IPv4 address (letters, digits, '-' and '.'; for IPv6, use a host name)"
         ));
         return;
     }
     let port = match &database["port"] {
-        Value::Null => 5432,
-        v => match v.as_u64().filter(|p| (1..=65535).contains(p)) {
-            Some(p) => p,
-            None => {
-                errors.push("database.port: not a port number (1 to 65535)".into());
-                return;
-            }
-        },
+        Value::Null => Some(5432),
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.parse::<u64>().ok(),
+        _ => None,
     };
-    let host = if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]")
-    } else {
-        host
+    let Some(port) = port.filter(|p| (1..=65535).contains(p)) else {
+        errors.push("database.port: not a port number (1 to 65535)".into());
+        return;
     };
     let mut url = format!(
         "postgres://{}@{host}:{port}/{}",
@@ -123,18 +123,25 @@ fn database_settings(database: &Value, root: &mut Mapping, errors: &mut Vec<Stri
         url.push_str(&format!("?sslmode={}", encode(&mode)));
     }
     root.insert("database_url".into(), Value::from(url));
-    if let Some(n) = database.get("maxOpenConns").and_then(Value::as_u64) {
-        root.insert("max_connections".into(), Value::from(n));
+    match database.get("maxOpenConns") {
+        None | Some(Value::Null) => {}
+        Some(v) => match v.as_u64().filter(|n| *n >= 1) {
+            Some(n) => {
+                root.insert("max_connections".into(), Value::from(n));
+            }
+            None => {
+                errors.push("database.maxOpenConns: not a number of connections (1 or more)".into())
+            }
+        },
     }
 }
 
-/// Removes the `managed: {}` source (this server's own is built in) and returns its name; refuses what cannot
-/// be honoured: a second managed source, `kubernetes` sources, `claims`.
-fn managed_sources(root: &mut Mapping, errors: &mut Vec<String>) -> Option<String> {
+/// Refuses what sources ask that cannot be honoured: `claims`, and `kubernetes` sources (removed, so that only
+/// these errors are said of them).
+fn unsupported_sources(root: &mut Mapping, errors: &mut Vec<String>) {
     let Some(Value::Sequence(sources)) = root.get_mut("sources") else {
-        return None;
+        return;
     };
-    let mut alias = None;
     let mut kept = Vec::new();
     for (i, source) in std::mem::take(sources).into_iter().enumerate() {
         if source.get("claims").is_some() {
@@ -148,21 +155,9 @@ fn managed_sources(root: &mut Mapping, errors: &mut Vec<String>) -> Option<Strin
             ));
             continue;
         }
-        if source.get("managed").is_some() {
-            let name = source["name"].as_str().unwrap_or_default().to_owned();
-            if alias.is_some() {
-                errors.push(format!(
-                    "sources[{i}]: a second managed source ('{name}'): this server has one"
-                ));
-            } else if name != MANAGED_SOURCE {
-                alias = Some(name);
-            }
-            continue;
-        }
         kept.push(source);
     }
     *sources = kept;
-    alias
 }
 
 /// Percent-encodes what a URL's user, path or query value cannot hold as it is.
@@ -223,12 +218,8 @@ database:
             "postgres://db_app@postgres.db.svc:5432/registry?sslmode=require"
         );
         assert_eq!(v["max_connections"], 12);
-        assert_eq!(v["sources"].as_sequence().unwrap().len(), 1);
-        assert_eq!(v["sources"][0]["name"], "upstream");
-        assert_eq!(
-            v["registries"][0]["sources"],
-            serde_yaml_ng::from_str::<Value>("[managed, upstream]").unwrap()
-        );
+        // The managed source stays: this server's own format takes `managed: {}`.
+        assert_eq!(v["sources"].as_sequence().unwrap().len(), 2);
         assert!(v.get("auth").is_none() && v.get("database").is_none());
     }
 
@@ -255,16 +246,61 @@ database:
         );
         let all = errors.join("\n");
         for expected in [
-            "sources[1]: a second managed source ('b')",
             "sources[2].kubernetes: sources of MCPServer resources are not supported yet",
             "sources[3].claims: per-source claims",
             "registries[0].claims: per-registry claims",
             "auth.mode: 'oauth'",
             "auth.authz:",
             "database.dynamicAuth:",
-            "database.host: 'db/x' is not a host name or address",
+            "database.host: 'db/x' is not a host name or an IPv4 address",
         ] {
             assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
+        }
+    }
+
+    /// Only `mode` and `publicPaths` are toolhive-registry-server's: the rest of `auth` is this server's own and
+    /// stays (it was dropped with them: the token exchanges' settings were lost).
+    #[test]
+    fn auth_keeps_this_servers_own_keys() {
+        let (v, errors) = translated(
+            "auth:\n  mode: anonymous\n  publicPaths: [/x]\n  http: false\n  anonymous: true\n",
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(
+            v["auth"],
+            serde_yaml_ng::from_str::<Value>("{http: false, anonymous: true}").unwrap()
+        );
+    }
+
+    /// `%2F…` in a host is a Unix socket's path to the driver; IPv6 literals it looks up as names.
+    #[test]
+    fn database_hosts_are_names_or_ipv4_addresses() {
+        for host in [
+            "'%2Ftmp%2Fsock'",
+            "'::1'",
+            "'[::1]'",
+            "'127.0.0.1:9'",
+            "'a b'",
+            "'a..b'",
+            "''",
+        ] {
+            let (_, errors) = translated(&format!(
+                "database: {{host: {host}, user: u, database: d}}\n"
+            ));
+            assert!(
+                errors.iter().any(|e| e.starts_with("database.host:")),
+                "{host}: {errors:?}"
+            );
+        }
+        let (v, errors) =
+            translated("database: {host: db-1.prod, port: '6543', user: u, database: d}\n");
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(v["database_url"], "postgres://u@db-1.prod:6543/d");
+        for bad in ["maxOpenConns: 0", "maxOpenConns: -1", "port: 0", "port: x"] {
+            let (_, errors) = translated(&format!(
+                "database: {{host: h, user: u, database: d, {bad}}}\n"
+            ));
+            assert!(!errors.is_empty(), "{bad}");
         }
     }
 

@@ -69,6 +69,10 @@ pub struct SourceConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub configmap: Option<ConfigMapSourceConfig>,
+    /// `managed: {}`: this source is the built-in one of entries published to this API, under this name (as
+    /// toolhive-registry-server declares it); the name may then stand for it in `registries`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed: Option<ManagedSourceConfig>,
     #[serde(default, alias = "syncPolicy", skip_serializing)]
     pub sync_policy: SyncPolicyConfig,
     #[serde(default, skip_serializing_if = "FilterSpec::is_empty")]
@@ -127,6 +131,11 @@ pub struct GitSourceConfig {
     #[serde(default, skip_serializing)]
     pub timeout: Option<String>,
 }
+
+/// See [`SourceConfig::managed`]: nothing to set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManagedSourceConfig {}
 
 /// A ConfigMap key holding a registry file, read through the Kubernetes API with the server's own credentials
 /// (its service account in a cluster, else `KUBECONFIG` or `~/.kube/config`).
@@ -274,8 +283,14 @@ pub fn check(
 ) -> (Vec<Source>, Registries) {
     let mut checked = Vec::new();
     let mut names = HashSet::new();
+    // The name a `managed: {}` source gives the built-in source.
+    let mut managed_alias: Option<&str> = None;
     for (i, s) in sources.iter().enumerate() {
         let field = format!("sources[{i}]");
+        if s.managed.is_some() {
+            managed_source(s, &field, &mut names, &mut managed_alias, errors);
+            continue;
+        }
         if let Some(e) = name_error(&s.name) {
             errors.push(format!("{field}.name: {e}"));
         } else if s.name == MANAGED_SOURCE {
@@ -298,17 +313,24 @@ pub fn check(
             errors.push(format!("{field}.name: '{}' is declared twice", r.name));
         }
         let mut seen = HashSet::new();
+        let mut scope_sources = Vec::new();
         for (j, s) in r.sources.iter().enumerate() {
-            if s != MANAGED_SOURCE && !names.contains(s) {
+            let source = if managed_alias == Some(s.as_str()) {
+                MANAGED_SOURCE
+            } else {
+                s.as_str()
+            };
+            if source != MANAGED_SOURCE && !names.contains(s) {
                 errors.push(format!(
                     "{field}.sources[{j}]: no source is named '{s}' (declared: {})",
                     declared(&names)
                 ));
-            } else if !seen.insert(s) {
+            } else if !seen.insert(source) {
                 errors.push(format!("{field}.sources[{j}]: '{s}' is listed twice"));
             }
+            scope_sources.push(source.to_owned());
         }
-        match Scope::new(r.sources.clone()) {
+        match Scope::new(scope_sources) {
             Some(scope) => {
                 named.insert(r.name.clone(), scope);
             }
@@ -336,6 +358,43 @@ pub fn check(
             named,
         },
     )
+}
+
+/// A `managed: {}` source: a name for the built-in source, declared once, with nothing else.
+fn managed_source<'a>(
+    s: &'a SourceConfig,
+    field: &str,
+    names: &mut HashSet<String>,
+    alias: &mut Option<&'a str>,
+    errors: &mut Vec<String>,
+) {
+    let others = [
+        s.api.is_some(),
+        s.file.is_some(),
+        s.git.is_some(),
+        s.configmap.is_some(),
+    ]
+    .iter()
+    .filter(|d| **d)
+    .count();
+    if others > 0 {
+        errors.push(format!(
+            "{field}: declare exactly one of api, file, git, configmap or managed (found {})",
+            others + 1
+        ));
+    }
+    if let Some(e) = name_error(&s.name) {
+        errors.push(format!("{field}.name: {e}"));
+    } else if !names.insert(s.name.clone()) {
+        errors.push(format!("{field}.name: '{}' is declared twice", s.name));
+    }
+    match alias {
+        Some(first) => errors.push(format!(
+            "{field}: a second managed source ('{}'; '{first}' is the first): there is one source of published entries",
+            s.name
+        )),
+        None => *alias = Some(&s.name),
+    }
 }
 
 fn declared(names: &HashSet<String>) -> String {
@@ -399,7 +458,7 @@ fn check_source(s: &SourceConfig, field: &str, errors: &mut Vec<String>) -> Opti
     .count();
     if declared != 1 {
         errors.push(format!(
-            "{field}: declare exactly one of api, file, git or configmap (found {declared})"
+            "{field}: declare exactly one of api, file, git, configmap or managed (found {declared})"
         ));
         return None;
     }
@@ -732,7 +791,7 @@ mod tests {
         for expected in [
             "sources[0].name: 'managed' is the built-in source",
             "sources[1].name: may contain only",
-            "sources[1]: declare exactly one of api, file, git or configmap (found 2)",
+            "sources[1]: declare exactly one of api, file, git, configmap or managed (found 2)",
             "sources[3].git.commit: 'zz' is not a commit id",
             "sources[4].git.repository: must not carry credentials",
             "sources[5].allow_private_addresses: applies only to api and file.url sources",
@@ -781,7 +840,7 @@ mod tests {
             "sources[1].configmap.name: '-x' is not a ConfigMap name",
             "sources[1].configmap.key: 'a/b' is not a ConfigMap key",
             "sources[1].allow_private_addresses: applies only to api and file.url sources",
-            "sources[3]: declare exactly one of api, file, git or configmap (found 2)",
+            "sources[3]: declare exactly one of api, file, git, configmap or managed (found 2)",
             "sources[2].configmap.key: '..data' is not a ConfigMap key",
         ] {
             assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
@@ -805,6 +864,64 @@ mod tests {
                 key: "servers.json".into()
             }
         );
+    }
+
+    /// `managed: {}` (toolhive-registry-server's way) names the built-in source; the name stands for it in
+    /// registries, and is a source name like the others (a second source of that name was accepted, and lost).
+    #[test]
+    fn a_managed_source_names_the_built_in_one() {
+        let (s, r) = parse(
+            r#"
+            [[sources]]
+            name = "internal"
+            managed = {}
+            [[sources]]
+            name = "up"
+            file = { path = "/x" }
+            [[registries]]
+            name = "default"
+            sources = ["internal", "up"]
+            "#,
+        );
+        let mut errors = Vec::new();
+        let (sources, registries) = check(&s, &r, Some("default"), &mut errors);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(sources.len(), 1, "the managed source is not synced");
+        assert_eq!(
+            registries.default.sources(),
+            [MANAGED_SOURCE.to_string(), "up".to_string()]
+        );
+        let (s, r) = parse(
+            r#"
+            [[sources]]
+            name = "internal"
+            managed = {}
+            [[sources]]
+            name = "internal"
+            file = { path = "/x" }
+            [[sources]]
+            name = "second"
+            managed = {}
+            [[sources]]
+            name = "both"
+            managed = {}
+            git = { repository = "https://g.example.com/r.git" }
+            [[registries]]
+            name = "r"
+            sources = ["internal", "managed"]
+            "#,
+        );
+        let mut errors = Vec::new();
+        check(&s, &r, None, &mut errors);
+        let all = errors.join("\n");
+        for expected in [
+            "sources[1].name: 'internal' is declared twice",
+            "sources[2]: a second managed source ('second'; 'internal' is the first)",
+            "sources[3]: declare exactly one of api, file, git, configmap or managed (found 2)",
+            "registries[0].sources[1]: 'managed' is listed twice",
+        ] {
+            assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
+        }
     }
 
     #[test]
