@@ -105,7 +105,7 @@ pub struct SyncService {
 #[serde(rename_all = "camelCase")]
 pub struct SourceView {
     pub name: String,
-    /// `api`, `file` or `git`.
+    /// `api`, `file`, `git` or `configmap`.
     #[serde(rename = "type")]
     pub kind: String,
     /// Where the data comes from (no credentials; for non-administrators, `?[REDACTED]` for a query).
@@ -197,13 +197,7 @@ impl SyncService {
     /// most a minute, so that a replica notices soon when another one stopped syncing), plus jitter so that
     /// replicas do not all wake at once: up to 10 % of the interval (at most 30 s), or a second when due now.
     async fn until_due(&self, source: &Source) -> Duration {
-        let record = self
-            .registry
-            .store()
-            .sources()
-            .await
-            .ok()
-            .and_then(|all| all.into_iter().find(|r| r.name == source.name));
+        let record = self.record_of(source).await;
         let due = record.and_then(|r| next_due(source, &r));
         let (wait, jitter) = match due {
             None => (Duration::ZERO, 1000),
@@ -215,6 +209,24 @@ impl SyncService {
         wait.min(Duration::from_secs(60)) + Duration::from_millis(100 + jitter_millis(jitter))
     }
 
+    /// The recorded state of `source` (`None` when the store cannot say).
+    async fn record_of(&self, source: &Source) -> Option<SourceRecord> {
+        self.registry
+            .store()
+            .sources()
+            .await
+            .ok()
+            .and_then(|all| all.into_iter().find(|r| r.name == source.name))
+    }
+
+    /// Whether the recorded state makes `source` due now (as the sync itself decides again, under its lock).
+    async fn is_due(&self, source: &Source) -> bool {
+        let record = self.record_of(source).await;
+        record
+            .and_then(|r| next_due(source, &r))
+            .is_none_or(|due| due <= Utc::now())
+    }
+
     /// One sync attempt of the named source.
     pub async fn sync(&self, name: &str, trigger: Trigger) -> AppResult<SyncAttempt> {
         let source = self.source(name)?.clone();
@@ -223,9 +235,16 @@ impl SyncService {
         }
         let _running = RunningGuard(&self.running, name.to_string());
         let cache_dir = self.cache_dir.clone();
+        // A file, git or configmap source is read before the sync's turn: a slow or hanging one holds no other
+        // source's sync up (on SQLite syncs take turns). A scheduled sync that is not due reads nothing.
+        let prefetched = if trigger == Trigger::Schedule && !self.is_due(&source).await {
+            None
+        } else {
+            read_content(&source, &cache_dir).await
+        };
         let body = sync_fn(move |tx: &mut dyn SyncTx| {
             async move {
-                run(&source, tx, trigger, &cache_dir)
+                run(&source, tx, trigger, &cache_dir, prefetched)
                     .await
                     .map_err(|e| e.stored())
             }
@@ -375,6 +394,7 @@ async fn run(
     tx: &mut dyn SyncTx,
     trigger: Trigger,
     cache_dir: &std::path::Path,
+    prefetched: Option<Result<Content, SyncError>>,
 ) -> Result<Option<SyncOutcome>, SyncError> {
     let started = Instant::now();
     let record = tx.record().clone();
@@ -395,10 +415,36 @@ async fn run(
                 });
             sync_api(source, endpoint, ca_cert.as_ref(), &record, full, tx).await?
         }
+        _ => {
+            let content = match prefetched {
+                Some(content) => content?,
+                None => match read_content(source, cache_dir).await {
+                    Some(content) => content?,
+                    None => return Err(SyncError::internal("a content source without content")),
+                },
+            };
+            sync_content(source, content, &record, settings_changed, trigger, tx).await?
+        }
+    };
+    if let Some(report) = outcome.report.as_object_mut() {
+        report.insert(
+            "durationMs".into(),
+            json!(started.elapsed().as_millis() as u64),
+        );
+    }
+    Ok(Some(outcome))
+}
+
+/// The content of a file, git or configmap source; `None` for an API source (its pages are read inside the sync).
+async fn read_content(
+    source: &Source,
+    cache_dir: &std::path::Path,
+) -> Option<Result<Content, SyncError>> {
+    Some(match &source.kind {
+        SourceKind::Api { .. } => return None,
         SourceKind::File(location) => {
             let egress = Egress::new(&source.name, source.allow_private_addresses);
-            let content = content::read_file(location, source.timeout, &egress).await?;
-            sync_content(source, content, &record, settings_changed, trigger, tx).await?
+            content::read_file(location, source.timeout, &egress).await
         }
         SourceKind::Git {
             repository,
@@ -413,26 +459,14 @@ async fn run(
                 auth: auth.as_ref(),
             };
             let cache = content::git_cache(cache_dir, &source.name);
-            let content = content::read_git(&git, &cache, source.timeout).await?;
-            sync_content(source, content, &record, settings_changed, trigger, tx).await?
+            content::read_git(&git, &cache, source.timeout).await
         }
         SourceKind::ConfigMap {
             namespace,
             name,
             key,
-        } => {
-            let content =
-                content::read_configmap(namespace.as_deref(), name, key, source.timeout).await?;
-            sync_content(source, content, &record, settings_changed, trigger, tx).await?
-        }
-    };
-    if let Some(report) = outcome.report.as_object_mut() {
-        report.insert(
-            "durationMs".into(),
-            json!(started.elapsed().as_millis() as u64),
-        );
-    }
-    Ok(Some(outcome))
+        } => content::read_configmap(namespace.as_deref(), name, key, source.timeout).await,
+    })
 }
 
 fn report(mode: &str, counts: Counts, extra: Value) -> Value {
