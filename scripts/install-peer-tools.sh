@@ -17,8 +17,11 @@ install() { # NAME MODULE/CMD VERSION [BINARY]
   installed "$name" "$version" && return 0
   local tmp
   tmp=$(mktemp -d)
-  GOBIN="$tmp" go install "$pkg@$version" >&2
-  mv "$tmp/$binary" "$go_bin/$name"
+  # Module downloads and the compiler cache go to the scratch directory and are removed with it: only the binary
+  # is kept (a CI machine's disk is left to the tests).
+  GOBIN="$tmp/bin" GOCACHE="$tmp/gocache" GOMODCACHE="$tmp/gomod" go install "$pkg@$version" >&2
+  mv "$tmp/bin/$binary" "$go_bin/$name"
+  chmod -R u+w "$tmp"
   rm -rf "$tmp"
   echo "$version" >"$go_bin/$name.version"
 }

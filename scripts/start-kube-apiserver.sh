@@ -61,14 +61,29 @@ build_etcd() {
     go build -trimpath -ldflags "-s -w" -o "$bin.partial/etcd" go.etcd.io/etcd/server/v3) >&2
 }
 
+# The build's module downloads and compiler cache (about 8 GiB for kubernetes) live in a scratch directory that
+# is removed afterwards: only the binaries are kept, so a CI machine's disk is left to the tests.
 build() {
   [ -x "$bin/kube-apiserver" ] && [ -x "$bin/kube-controller-manager" ] && [ -x "$bin/etcd" ] && return 0
+  local scratch="$cache/build-scratch"
+  remove_scratch "$scratch"
   rm -rf "$bin.partial"
-  mkdir -p "$bin.partial"
-  build_etcd
-  build_kubernetes
+  mkdir -p "$bin.partial" "$scratch"
+  (
+    export GOCACHE="$scratch/gocache" GOMODCACHE="$scratch/gomod"
+    build_etcd
+    build_kubernetes
+  )
   rm -rf "$bin"
   mv "$bin.partial" "$bin"
+  remove_scratch "$scratch"
+}
+
+# Go writes its module cache read-only; make it writable before removing it.
+remove_scratch() {
+  [ -e "$1" ] || return 0
+  chmod -R u+w "$1" 2>/dev/null || true
+  rm -rf "$1"
 }
 
 # Whether the pid file of component $1 names a live process of our binary (a stale pid file may name another
