@@ -65,7 +65,8 @@ pub struct ConfigArgs {
     /// Address to listen on.
     #[arg(long, env = "THV_REGISTRY_LISTEN")]
     pub listen: Option<SocketAddr>,
-    /// `sqlite:PATH` or `postgres://user:password@host/db`.
+    /// `sqlite:PATH`, `postgres://user:password@host/db`, or `configmap://NAMESPACE/PREFIX` (ConfigMaps
+    /// through the Kubernetes API; `configmap:///PREFIX`: the server's own namespace).
     #[arg(
         long,
         env = "THV_REGISTRY_DATABASE_URL",
@@ -438,10 +439,17 @@ impl Config {
 
     /// Reports every invalid setting at once.
     fn check(&self, mut errors: Vec<String>) -> Result<(), ConfigError> {
-        if DatabaseKind::of(&self.database_url).is_none() {
-            errors.push(
-                "database_url: must start with sqlite:, postgres:// or postgresql://".to_string(),
-            );
+        match DatabaseKind::of(&self.database_url) {
+            None => errors.push(
+                "database_url: must start with sqlite:, postgres://, postgresql:// or configmap://"
+                    .to_string(),
+            ),
+            Some(DatabaseKind::ConfigMap) => {
+                if let Err(e) = crate::store::configmap::parse_url(&self.database_url) {
+                    errors.push(format!("database_url: {e}"));
+                }
+            }
+            Some(_) => {}
         }
         if self.max_body_bytes < 1024 {
             errors.push(format!(

@@ -79,6 +79,7 @@ impl From<StoreError> for AppError {
                 "Conflicting concurrent change, retry the request: {m}"
             )),
             StoreError::Corrupt(m) | StoreError::Database(m) => Self::Internal(m),
+            StoreError::TooLarge(m) => Self::PayloadTooLarge(m),
             StoreError::Rejected(e) => match e.downcast::<AppError>() {
                 Ok(e) => *e,
                 Err(other) => Self::Internal(other.to_string()),

@@ -8,6 +8,7 @@ pub mod cache;
 pub mod config;
 pub mod error;
 pub mod exchange;
+pub mod kubernetes;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;

@@ -247,6 +247,7 @@ impl Registry {
             .write(
                 &name,
                 api_write(move |tx: &mut dyn WriteTx| {
+                    let (row, server) = (row.clone(), server.clone());
                     async move {
                         let mut existing = tx.versions(&row.server_name).await?;
                         check_remote_urls(tx, &server).await?;
@@ -312,6 +313,7 @@ impl Registry {
             serde_json::to_string(&server).map_err(|e| AppError::Internal(e.to_string()))?;
         let search_text = search_text(&server);
         self.write_one(name, version, move |tx, mut row| {
+            let (server, value, search_text) = (server.clone(), value.clone(), search_text.clone());
             async move {
                 if row.status == ServerStatus::Deleted {
                     return Err(AppError::version_not_found());
@@ -343,6 +345,8 @@ impl Registry {
             .write(
                 name,
                 api_write(move |tx: &mut dyn WriteTx| {
+                    let (owned_name, version, req) =
+                        (owned_name.clone(), version.clone(), req.clone());
                     async move {
                         let mut all = tx.versions(&owned_name).await?;
                         let idx = all
@@ -378,6 +382,7 @@ impl Registry {
             .write(
                 name,
                 api_write(move |tx: &mut dyn WriteTx| {
+                    let (owned, req) = (owned.clone(), req.clone());
                     async move {
                         let mut all = tx.versions(&owned).await?;
                         if all.is_empty() {
@@ -441,15 +446,18 @@ impl Registry {
     /// Runs `body` on one existing version inside the per-name write transaction; 404 when it does not exist.
     async fn write_one<F>(&self, name: &str, version: &str, body: F) -> AppResult<VersionRow>
     where
-        F: for<'t> FnOnce(&'t mut dyn WriteTx, VersionRow) -> BoxFuture<'t, AppResult<VersionRow>>
+        F: for<'t> Fn(&'t mut dyn WriteTx, VersionRow) -> BoxFuture<'t, AppResult<VersionRow>>
             + Send
+            + Sync
             + 'static,
     {
         let (owned, version) = (name.to_string(), version.to_string());
+        let body = Arc::new(body);
         let written = self
             .write(
                 name,
                 api_write(move |tx: &mut dyn WriteTx| {
+                    let (owned, version, body) = (owned.clone(), version.clone(), body.clone());
                     async move {
                         let row = tx
                             .versions(&owned)
@@ -653,8 +661,9 @@ fn new_row(server: &ServerJson, now: DateTime<Utc>) -> AppResult<VersionRow> {
 /// ([`StoreError::Rejected`]) and comes back as it was.
 fn api_write<F>(body: F) -> WriteFn
 where
-    F: for<'t> FnOnce(&'t mut dyn WriteTx) -> BoxFuture<'t, AppResult<Vec<VersionRow>>>
+    F: for<'t> Fn(&'t mut dyn WriteTx) -> BoxFuture<'t, AppResult<Vec<VersionRow>>>
         + Send
+        + Sync
         + 'static,
 {
     write_fn(move |tx| body(tx).map_err(StoreError::from).boxed())

@@ -192,11 +192,21 @@ async fn reads_are_cached_until_the_data_changes(app: &TestApp) {
     );
 }
 
-/// Two replicas on one PostgreSQL database: a write on one is visible on the other at once (its cache is
-/// invalidated by NOTIFY), and concurrent publishes through both lose nothing and keep one latest.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn replicas_share_postgres_consistently() {
-    let Some(a) = TestApp::start(common::Backend::Postgres).await else {
+    replicas_share_the_store_consistently(common::Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_share_configmaps_consistently() {
+    replicas_share_the_store_consistently(common::Backend::ConfigMap).await;
+}
+
+/// Two replicas on one store: a write on one is visible on the other at once (its cache is invalidated by
+/// PostgreSQL's NOTIFY, or the ConfigMaps' watch), and concurrent publishes through both lose nothing and keep
+/// one latest.
+async fn replicas_share_the_store_consistently(backend: common::Backend) {
+    let Some(a) = TestApp::start(backend).await else {
         return;
     };
     let b = a.replica().await;
@@ -321,6 +331,11 @@ async fn seeded_from_bundled_registry_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn seeded_from_bundled_registry_postgres() {
     seeded_from_bundled_registry(common::Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn seeded_from_bundled_registry_configmap() {
+    seeded_from_bundled_registry(common::Backend::ConfigMap).await;
 }
 
 async fn publish_and_read_back(app: &TestApp) {
@@ -1614,16 +1629,30 @@ async fn a_database_directory_that_cannot_be_created_is_named() {
     );
 }
 
-/// Replicas started together on one empty PostgreSQL database all start: one seeds it, and the others, whose
-/// seed then conflicts, serve what it seeded (one exited with "Conflicting concurrent change").
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn replicas_starting_together_on_an_empty_database_all_start() {
     let Some((admin, db)) = common::new_postgres_database("seedrace").await else {
         return;
     };
+    replicas_starting_together_all_start(common::database_url(&admin, &db)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_starting_together_on_empty_configmaps_all_start() {
+    let Some((url, namespace)) = common::new_configmap_store("seedrace").await else {
+        return;
+    };
+    replicas_starting_together_all_start(url).await;
+    namespace.delete_and_wait(std::time::Duration::ZERO).await;
+}
+
+/// Replicas started together on one empty store all start: one seeds it, and the others, whose seed then
+/// conflicts (PostgreSQL) or waits for it (ConfigMaps), serve what it seeded (one exited with "Conflicting
+/// concurrent change").
+async fn replicas_starting_together_all_start(database_url: String) {
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let starts = dirs.iter().map(|dir| {
-        let mut config = common::base_config(common::database_url(&admin, &db), dir.path());
+        let mut config = common::base_config(database_url.clone(), dir.path());
         config.seed = true;
         async move { thv_registry_api::start(&config).await }
     });

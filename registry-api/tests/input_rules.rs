@@ -445,6 +445,11 @@ async fn sync_skips_entries_with_nul_postgres() {
     sync_skips_entries_with_nul(Backend::Postgres).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sync_skips_entries_with_nul_configmap() {
+    sync_skips_entries_with_nul(Backend::ConfigMap).await;
+}
+
 /// An upstream registry API on 127.0.0.1 serving one page: `ok` as is, `bad` with NUL in its status message;
 /// under `/broken` one that fails with NUL in its error body.
 async fn api_upstream(ok: &str, bad: &str) -> String {

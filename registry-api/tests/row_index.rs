@@ -196,6 +196,7 @@ async fn the_row_index_reads_as_the_sql_store_does() {
                 .write(
                     asking,
                     write_fn(move |tx: &mut dyn WriteTx| {
+                        let url = url.clone();
                         async move {
                             let owner = tx.remote_url_owner(&url, asking).await?;
                             // Roll back: nothing is written.

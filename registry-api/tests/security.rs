@@ -174,6 +174,11 @@ async fn configured_names_may_ask_for_privileges_postgres() {
     configured_names_may_ask_for_privileges(Backend::Postgres).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn configured_names_may_ask_for_privileges_configmap() {
+    configured_names_may_ask_for_privileges(Backend::ConfigMap).await;
+}
+
 /// 2,000 requests with random 50 KB methods took RSS from 19 MB to 216 MB and `/metrics` to 1.6 GB before:
 /// the method label is now a standard method or `other`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

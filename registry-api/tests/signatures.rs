@@ -395,20 +395,7 @@ async fn bad_bindings_are_refused_at_startup() {
     );
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-               async fn $name() { super::$name(super::Backend::Sqlite).await } )*
-        }
-        mod postgres {
-            $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-               async fn $name() { super::$name(super::Backend::Postgres).await } )*
-        }
-    };
-}
-
-on_both_backends!(
+on_every_backend!(
     a_bound_key_signs_only_its_namespace,
     a_sync_source_skips_entries_outside_the_key_binding,
 );

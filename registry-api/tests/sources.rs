@@ -556,20 +556,7 @@ allow_private_addresses = true
     assert_eq!(code, StatusCode::UNAUTHORIZED, "{v}");
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-               async fn $name() { super::$name(super::Backend::Sqlite).await } )*
-        }
-        mod postgres {
-            $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-               async fn $name() { super::$name(super::Backend::Postgres).await } )*
-        }
-    };
-}
-
-on_both_backends!(
+on_every_backend!(
     git_credentials_never_follow_a_redirect,
     redirects_stay_on_the_origin,
     private_addresses_are_refused_unless_allowed,

@@ -9,6 +9,7 @@ use chrono::{TimeZone, Utc};
 use futures::FutureExt;
 use serde_json::json;
 use thv_core::api::ServerStatus;
+use thv_registry_api::store::configmap::ConfigMapStore;
 use thv_registry_api::store::{
     Cursor, ListQuery, PoolSettings, PostgresStore, Scope, SourceStatus, SqliteStore, Store,
     StoreError, SyncAttempt, SyncOutcome, SyncTx, Timestamps, VersionFilter, VersionRow, WriteTx,
@@ -66,6 +67,14 @@ async fn postgres() -> Option<Arc<dyn Store>> {
     ))
 }
 
+async fn configmap() -> Option<(Arc<dyn Store>, thv_e2e::kube::TestNamespace)> {
+    let (url, namespace) = common::new_configmap_store("store").await?;
+    let store = ConfigMapStore::open(&url, &PoolSettings::new(8))
+        .await
+        .unwrap();
+    Some((Arc::new(store), namespace))
+}
+
 macro_rules! store_suite {
     ($($name:ident),* $(,)?) => {
         mod on_sqlite {
@@ -75,6 +84,15 @@ macro_rules! store_suite {
         mod on_postgres {
             $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                async fn $name() { if let Some(s) = super::postgres().await { super::$name(s).await; } } )*
+        }
+        mod on_configmap {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+               async fn $name() {
+                   if let Some((s, namespace)) = super::configmap().await {
+                       super::$name(s).await;
+                       namespace.delete_and_wait(std::time::Duration::ZERO).await;
+                   }
+               } )*
         }
     };
 }
@@ -388,6 +406,7 @@ async fn remote_url_owner_ignores_deleted_and_self(s: Arc<dyn Store>) {
         .unwrap();
     let url = "https://a.x-one.example.com/sse".to_string();
     let body = write_fn(move |tx: &mut dyn WriteTx| {
+        let url = url.clone();
         async move {
             assert_eq!(
                 tx.remote_url_owner(&url, "c.x/three").await?,
@@ -451,7 +470,7 @@ async fn migrations_are_idempotent_and_data_survives_reopen(s: Arc<dyn Store>) {
     s.insert_batch(&[row("a.x/one", "1.0.0", 1)]).await.unwrap();
     s.ping().await.unwrap();
     match s.backend() {
-        "sqlite" | "postgres" => {}
+        "sqlite" | "postgres" | "configmap" => {}
         other => panic!("unknown backend {other}"),
     }
     // Reopening runs the migrations again; the data stays.

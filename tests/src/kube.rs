@@ -19,6 +19,18 @@ pub fn kubeconfig() -> Option<std::path::PathBuf> {
         })
 }
 
+/// Panics unless `KUBECONFIG` names the test control plane's kubeconfig: what the code under test connects to
+/// with the ambient credentials (the registry's ConfigMap storage) must be the test cluster, never another.
+pub fn require_ambient_kubeconfig() {
+    let test = std::env::var_os("THV_TEST_KUBECONFIG");
+    let ambient = std::env::var_os("KUBECONFIG");
+    assert!(
+        test.is_some() && ambient == test,
+        "KUBECONFIG ({ambient:?}) must be THV_TEST_KUBECONFIG ({test:?}): the code under test uses the ambient \
+         credentials (eval \"$(scripts/start-kube-apiserver.sh)\" exports both)"
+    );
+}
+
 /// A client of the test control plane, as cluster administrator (system:masters).
 pub async fn client() -> Option<Client> {
     let path = kubeconfig()?;

@@ -3,6 +3,7 @@
 //! The store knows rows, not rules: what may be published, and which version is latest, is decided by the
 //! service (`crate::service`) inside a serialized write transaction that the store provides ([`Store::write`]).
 
+pub mod configmap;
 mod list_sql;
 mod monitor;
 pub mod row_index;
@@ -193,6 +194,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database error: {0}")]
     Database(String),
+    /// What a write would store exceeds what the backend can hold (the ConfigMap backend's per-object limit).
+    #[error("{0}")]
+    TooLarge(String),
     /// A write's body, or an import's producer, refused the write: its own error, handed back unchanged (the
     /// store never looks inside; the API maps it once, `crate::error`).
     #[error("{0}")]
@@ -227,16 +231,21 @@ pub trait WriteTx: Send {
 }
 
 /// The body of a write transaction: returns the rows it wrote and `Ok` to commit, or `Err` to roll back.
+/// A store may run it more than once: the ConfigMap backend's writes are optimistic, and a body whose commit
+/// lost to a concurrent write of the same name runs again on what that write left. Only the last run's writes
+/// are kept, so a body decides from what its transaction reads, never from what an earlier run saw.
 pub type WriteFn = Box<
-    dyn for<'t> FnOnce(&'t mut dyn WriteTx) -> BoxFuture<'t, Result<Vec<VersionRow>, StoreError>>
-        + Send,
+    dyn for<'t> Fn(&'t mut dyn WriteTx) -> BoxFuture<'t, Result<Vec<VersionRow>, StoreError>>
+        + Send
+        + Sync,
 >;
 
 /// Boxes a closure as a [`WriteFn`] (the explicit bound lets the closure's lifetimes be inferred).
 pub fn write_fn<F>(body: F) -> WriteFn
 where
-    F: for<'t> FnOnce(&'t mut dyn WriteTx) -> BoxFuture<'t, Result<Vec<VersionRow>, StoreError>>
+    F: for<'t> Fn(&'t mut dyn WriteTx) -> BoxFuture<'t, Result<Vec<VersionRow>, StoreError>>
         + Send
+        + Sync
         + 'static,
 {
     Box::new(body)
@@ -295,11 +304,14 @@ pub trait Store: Send + Sync + 'static {
     fn watch_changes(&self, on_change: ChangeCallback);
 }
 
-/// The database a URL names, by its scheme: `sqlite:...`, or `postgres://...` / `postgresql://...`.
+/// The database a URL names, by its scheme: `sqlite:...`, `postgres://...` / `postgresql://...`, or
+/// `configmap://...`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DatabaseKind {
     Sqlite,
     Postgres,
+    /// `configmap://NAMESPACE/PREFIX`: ConfigMaps through the Kubernetes API.
+    ConfigMap,
 }
 
 impl DatabaseKind {
@@ -309,6 +321,8 @@ impl DatabaseKind {
             Some(Self::Sqlite)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Some(Self::Postgres)
+        } else if url.starts_with("configmap:") {
+            Some(Self::ConfigMap)
         } else {
             None
         }
@@ -337,6 +351,16 @@ pub(crate) fn remote_urls(value: &str) -> Result<Vec<String>, StoreError> {
         .collect())
 }
 
+/// A message (an upstream's error body, a tool's output) as text every backend stores: NUL, which PostgreSQL
+/// refuses in any text, becomes U+FFFD.
+pub(crate) fn storable(message: &str) -> std::borrow::Cow<'_, str> {
+    if message.contains('\0') {
+        message.replace('\0', "\u{FFFD}").into()
+    } else {
+        message.into()
+    }
+}
+
 /// See [`Store::insert_batches`].
 pub type RowBatches = tokio::sync::mpsc::Receiver<Result<Vec<VersionRow>, StoreError>>;
 
@@ -344,7 +368,9 @@ pub type RowBatches = tokio::sync::mpsc::Receiver<Result<Vec<VersionRow>, StoreE
 pub type ChangeCallback = std::sync::Arc<dyn Fn() + Send + Sync>;
 
 /// Where a sync source stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum SourceStatus {
     /// Never synced.
@@ -355,7 +381,7 @@ pub enum SourceStatus {
 }
 
 /// The recorded state of one sync source.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SourceRecord {
     pub name: String,
     pub kind: String,

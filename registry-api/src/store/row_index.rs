@@ -8,7 +8,7 @@
 //! description; `updated_since` is strict; versions of one name come newest publish first (then version,
 //! descending). Rows handed out carry an empty `search_text`, as the SQL backends' reads do.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
 
 use thv_core::api::ServerStatus;
@@ -19,6 +19,15 @@ use super::{Cursor, ListQuery, MANAGED_SOURCE, Scope, VersionFilter, VersionRow,
 #[derive(Debug, Clone, Default)]
 pub struct RowIndex {
     names: BTreeMap<String, BTreeMap<String, BTreeMap<String, VersionRow>>>,
+    /// Each remote URL the managed source's non-deleted rows declare: the names declaring it.
+    urls: HashMap<String, BTreeSet<String>>,
+}
+
+/// The remote URLs the non-deleted rows declare (a row whose document does not parse declares none).
+fn declared_urls<'a>(rows: impl Iterator<Item = &'a VersionRow>) -> BTreeSet<String> {
+    rows.filter(|r| r.status != ServerStatus::Deleted)
+        .flat_map(|r| remote_urls(&r.value).unwrap_or_default())
+        .collect()
 }
 
 /// A row as reads return it: without its search text.
@@ -32,6 +41,9 @@ fn shown(row: &VersionRow) -> VersionRow {
 impl RowIndex {
     /// Replaces every row of `server_name` in `source` with `rows` (none: the name leaves the source).
     pub fn set_name(&mut self, source: &str, server_name: &str, rows: Vec<VersionRow>) {
+        if source == MANAGED_SOURCE {
+            self.set_urls(server_name, &rows);
+        }
         if rows.is_empty() {
             if let Some(sources) = self.names.get_mut(server_name) {
                 sources.remove(source);
@@ -46,6 +58,31 @@ impl RowIndex {
             .entry(server_name.to_owned())
             .or_default()
             .insert(source.to_owned(), versions);
+    }
+
+    /// Moves the managed name's URL declarations from its stored rows to `rows`.
+    fn set_urls(&mut self, server_name: &str, rows: &[VersionRow]) {
+        let old = self
+            .names
+            .get(server_name)
+            .and_then(|s| s.get(MANAGED_SOURCE))
+            .map(|v| declared_urls(v.values()))
+            .unwrap_or_default();
+        let new = declared_urls(rows.iter());
+        for url in old.difference(&new) {
+            if let Some(names) = self.urls.get_mut(url) {
+                names.remove(server_name);
+                if names.is_empty() {
+                    self.urls.remove(url);
+                }
+            }
+        }
+        for url in new.difference(&old) {
+            self.urls
+                .entry(url.clone())
+                .or_default()
+                .insert(server_name.to_owned());
+        }
     }
 
     /// Every row of `server_name` in `source`, in version order (search text included: for writes).
@@ -165,18 +202,11 @@ impl RowIndex {
 
     /// A server other than `server_name` declaring `url` in a non-deleted managed version.
     pub fn remote_url_owner(&self, url: &str, server_name: &str) -> Option<String> {
-        self.names
+        self.urls
+            .get(url)?
             .iter()
-            .filter(|(name, _)| name.as_str() != server_name)
-            .find(|(_, sources)| {
-                sources.get(MANAGED_SOURCE).is_some_and(|versions| {
-                    versions.values().any(|r| {
-                        r.status != ServerStatus::Deleted
-                            && remote_urls(&r.value).is_ok_and(|urls| urls.iter().any(|u| u == url))
-                    })
-                })
-            })
-            .map(|(name, _)| name.clone())
+            .find(|name| name.as_str() != server_name)
+            .cloned()
     }
 }
 

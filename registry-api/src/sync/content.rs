@@ -97,19 +97,16 @@ pub async fn read_configmap(
         message,
     };
     let read = async {
-        let client = kube::Client::try_default().await.map_err(|e| {
-            failed(format!(
-                "no Kubernetes API to read it from (in-cluster service account or KUBECONFIG): {}",
-                without_quoted_config(&e.to_string())
-            ))
-        })?;
+        let client = crate::kubernetes::client()
+            .await
+            .map_err(|e| failed(format!("no Kubernetes API to read it from {e}")))?;
         let namespace = namespace.unwrap_or(client.default_namespace()).to_owned();
         *origin.lock().expect("origin") = configmap_origin(Some(&namespace), name, key);
         let api: kube::Api<ConfigMap> = kube::Api::namespaced(client, &namespace);
         let map = api
             .get_opt(name)
             .await
-            .map_err(|e| failed(kube_message(&e)))?
+            .map_err(|e| failed(crate::kubernetes::message(&e)))?
             .ok_or_else(|| failed(format!("no ConfigMap {name} in namespace {namespace}")))?;
         if let Some(text) = map.data.as_ref().and_then(|d| d.get(key)) {
             return Ok(text.clone().into_bytes());
@@ -144,27 +141,6 @@ pub async fn read_configmap(
         bytes,
         origin: origin.into_inner().expect("origin"),
     })
-}
-
-/// A kubeconfig error without what its YAML parser quotes of the file (the lines around the fault, which may
-/// hold a token or a key).
-fn without_quoted_config(message: &str) -> String {
-    const PARSE: &str = "failed to parse kubeconfig YAML";
-    match message.find(PARSE) {
-        Some(at) => format!(
-            "{}{PARSE} (the parser's message is left out: it quotes the file, credentials included))",
-            &message[..at]
-        ),
-        None => message.to_owned(),
-    }
-}
-
-/// What the Kubernetes API said: its status message and code (kube's own text repeats the whole status).
-fn kube_message(e: &kube::Error) -> String {
-    match e {
-        kube::Error::Api(status) => format!("HTTP {}: {}", status.code, status.message),
-        other => other.to_string(),
-    }
 }
 
 /// A git source's location.

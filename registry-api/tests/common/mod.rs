@@ -27,6 +27,16 @@ pub const SCHEMA_URL: &str =
 pub enum Backend {
     Sqlite,
     Postgres,
+    /// ConfigMaps of a fresh namespace of the test control plane (`scripts/start-kube-apiserver.sh`).
+    ConfigMap,
+}
+
+/// What a test's database leaves to remove at its end.
+enum Cleanup {
+    /// A PostgreSQL database: the admin URL and the database's name.
+    Postgres(String, String),
+    /// The namespace holding a ConfigMap store.
+    Namespace(thv_e2e::kube::TestNamespace),
 }
 
 pub struct TestApp {
@@ -34,7 +44,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     server: Option<RunningServer>,
     _dir: tempfile::TempDir,
-    pg_cleanup: Option<(String, String)>,
+    cleanup: Option<Cleanup>,
     config: Config,
 }
 
@@ -79,6 +89,19 @@ pub async fn new_postgres_database(tag: &str) -> Option<(String, String)> {
             .expect("create a test database");
     }
     Some((admin, db))
+}
+
+/// A fresh namespace of the test control plane and the URL of a ConfigMap store in it; `None` when the control
+/// plane is not configured (outside CI). The store uses the ambient credentials, so `KUBECONFIG` must name the
+/// test control plane's (as `scripts/start-kube-apiserver.sh` prints it).
+pub async fn new_configmap_store(tag: &str) -> Option<(String, thv_e2e::kube::TestNamespace)> {
+    let client = thv_e2e::kube::client().await?;
+    thv_e2e::kube::require_ambient_kubeconfig();
+    let namespace = thv_e2e::kube::TestNamespace::create(&client, tag).await;
+    Some((
+        format!("configmap://{}/registry", namespace.name),
+        namespace,
+    ))
 }
 
 /// A test server's settings on `database_url`, its files (signing key, sync cache) under `dir`; not seeded.
@@ -216,7 +239,7 @@ impl TestApp {
 
     pub async fn start_with(backend: Backend, opts: Options) -> Option<Self> {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (database_url, pg_cleanup) = match (backend, opts.database_url) {
+        let (database_url, cleanup) = match (backend, opts.database_url) {
             (_, Some(url)) => (url, None),
             (Backend::Sqlite, None) => (
                 format!("sqlite://{}", dir.path().join("registry.db").display()),
@@ -224,7 +247,14 @@ impl TestApp {
             ),
             (Backend::Postgres, None) => {
                 let (admin, db) = new_postgres_database("test").await?;
-                (with_database(&admin, &db), Some((admin, db)))
+                (
+                    with_database(&admin, &db),
+                    Some(Cleanup::Postgres(admin, db)),
+                )
+            }
+            (Backend::ConfigMap, None) => {
+                let (url, namespace) = new_configmap_store("api").await?;
+                (url, Some(Cleanup::Namespace(namespace)))
             }
         };
         let (sources, registries) = sync_config(opts.sync_config.as_deref());
@@ -240,14 +270,10 @@ impl TestApp {
             privileged_entries: opts.privileged_entries,
             ..base_config(database_url, dir.path())
         };
-        Some(Self::serve(config, dir, pg_cleanup).await)
+        Some(Self::serve(config, dir, cleanup).await)
     }
 
-    async fn serve(
-        config: Config,
-        dir: tempfile::TempDir,
-        pg_cleanup: Option<(String, String)>,
-    ) -> Self {
+    async fn serve(config: Config, dir: tempfile::TempDir, cleanup: Option<Cleanup>) -> Self {
         let server = thv_registry_api::start(&config)
             .await
             .expect("server starts");
@@ -261,7 +287,7 @@ impl TestApp {
             client,
             server: Some(server),
             _dir: dir,
-            pg_cleanup,
+            cleanup,
             config,
         }
     }
@@ -275,14 +301,21 @@ impl TestApp {
         if let Some(server) = self.server.take() {
             server.shutdown().await.expect("clean shutdown");
         }
-        if let Some((admin, db)) = self.pg_cleanup.take() {
-            let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
-            )))
-            .execute(&mut conn)
-            .await
-            .unwrap();
+        match self.cleanup.take() {
+            Some(Cleanup::Postgres(admin, db)) => {
+                let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
+                )))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            }
+            // The namespace controller removes what it holds; nothing waits for that.
+            Some(Cleanup::Namespace(namespace)) => {
+                namespace.delete_and_wait(Duration::ZERO).await;
+            }
+            None => {}
         }
     }
 
@@ -467,7 +500,8 @@ pub fn check_shape(method: &Method, path: &str, status: StatusCode, body: &Value
     }
 }
 
-/// Runs each listed test against both backends: `mod sqlite { ... }` and `mod postgres { ... }`.
+/// Runs each listed test against every backend: `mod sqlite { ... }`, `mod postgres { ... }` and
+/// `mod configmap { ... }`.
 #[macro_export]
 macro_rules! for_each_backend {
     ($($name:ident),* $(,)?) => {
@@ -488,6 +522,35 @@ macro_rules! for_each_backend {
                        app.stop().await;
                    }
                } )*
+        }
+        mod configmap {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+               async fn $name() {
+                   if let Some(app) = $crate::common::TestApp::start($crate::common::Backend::ConfigMap).await {
+                       super::$name(&app).await;
+                       app.stop().await;
+                   }
+               } )*
+        }
+    };
+}
+
+/// Runs each listed test, a function of the [`Backend`], against every backend: `mod sqlite { ... }`,
+/// `mod postgres { ... }` and `mod configmap { ... }`.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+               async fn $name() { super::$name($crate::common::Backend::Sqlite).await } )*
+        }
+        mod postgres {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+               async fn $name() { super::$name($crate::common::Backend::Postgres).await } )*
+        }
+        mod configmap {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+               async fn $name() { super::$name($crate::common::Backend::ConfigMap).await } )*
         }
     };
 }

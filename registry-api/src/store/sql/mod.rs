@@ -30,7 +30,7 @@ use super::sqlite_read::Readers;
 use super::{
     ChangeCallback, DatabaseKind, ListQuery, MANAGED_SOURCE, Monitored, PoolSettings, RowBatches,
     Scope, SourceRecord, SourceStatus, Store, StoreError, SyncAttempt, SyncFn, SyncOutcome, SyncTx,
-    Timestamps, VersionRow, WriteFn, WriteTx, remote_urls,
+    Timestamps, VersionRow, WriteFn, WriteTx, remote_urls, storable,
 };
 use driver::Driver;
 
@@ -380,16 +380,6 @@ pub(super) fn sqlite_code_cannot_serve(code: i32) -> bool {
     matches!(code & 0xff, 5 | 6 | 8 | 10 | 11 | 13 | 14 | 26)
 }
 
-/// A message (an upstream's error body, a tool's output) as text every backend stores: NUL, which PostgreSQL
-/// refuses in any text, becomes U+FFFD.
-fn storable(message: &str) -> std::borrow::Cow<'_, str> {
-    if message.contains('\0') {
-        message.replace('\0', "\u{FFFD}").into()
-    } else {
-        message.into()
-    }
-}
-
 #[macro_use]
 mod driver;
 mod postgres;
@@ -400,14 +390,18 @@ pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use store::SqlStore;
 
-/// Opens the store a database URL names: `sqlite:...` or `postgres://...` / `postgresql://...`, [`Monitored`].
+/// Opens the store a database URL names: `sqlite:...`, `postgres://...` / `postgresql://...` or
+/// `configmap://NAMESPACE/PREFIX`, [`Monitored`].
 pub async fn connect(url: &str, pool: &PoolSettings) -> Result<Arc<dyn Store>, StoreError> {
     let store: Arc<dyn Store> = match DatabaseKind::of(url) {
         Some(DatabaseKind::Sqlite) => Arc::new(SqliteStore::open(url, pool.max_connections).await?),
         Some(DatabaseKind::Postgres) => Arc::new(PostgresStore::open(url, pool).await?),
+        Some(DatabaseKind::ConfigMap) => {
+            Arc::new(super::configmap::ConfigMapStore::open(url, pool).await?)
+        }
         None => {
             return Err(StoreError::Unavailable(format!(
-                "unsupported database URL '{}': expected sqlite:PATH or postgres://...",
+                "unsupported database URL '{}': expected sqlite:PATH, postgres://... or configmap://NAMESPACE/PREFIX",
                 url.split('@').next_back().unwrap_or_default()
             )));
         }
