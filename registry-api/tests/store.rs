@@ -3,36 +3,19 @@
 
 mod common;
 
+use common::rows::{latest, outcome, replace, row};
+
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
 use futures::FutureExt;
-use serde_json::json;
 use thv_core::api::ServerStatus;
 use thv_registry_api::store::configmap::ConfigMapStore;
 use thv_registry_api::store::{
     Cursor, ListQuery, PoolSettings, PostgresStore, Scope, SourceStatus, SqliteStore, Store,
-    StoreError, SyncAttempt, SyncOutcome, SyncTx, Timestamps, VersionFilter, VersionRow, WriteTx,
-    sync_fn, write_fn,
+    StoreError, SyncAttempt, SyncTx, Timestamps, VersionFilter, VersionRow, WriteTx, sync_fn,
+    write_fn,
 };
-
-fn row(name: &str, version: &str, t: i64) -> VersionRow {
-    let at = Utc.timestamp_opt(1_750_000_000 + t, 0).unwrap();
-    let value = json!({"name": name, "version": version, "description": format!("about {name}"),
-        "remotes": [{"type": "sse", "url": format!("https://{}.example.com/sse", name.replace('/', "-"))}]});
-    VersionRow {
-        server_name: name.into(),
-        version: version.into(),
-        value: value.to_string(),
-        status: ServerStatus::Active,
-        status_message: None,
-        status_changed_at: at,
-        published_at: at,
-        updated_at: at,
-        is_latest: false,
-        search_text: format!("{name}\nabout {name}").to_lowercase(),
-    }
-}
 
 fn query() -> ListQuery {
     ListQuery {
@@ -486,41 +469,6 @@ async fn migrations_are_idempotent_and_data_survives_reopen(s: Arc<dyn Store>) {
         let again = SqliteStore::open(&url, 2).await.unwrap();
         assert_eq!(again.count().await.unwrap(), 1);
     }
-}
-
-fn outcome(full: bool) -> SyncOutcome {
-    SyncOutcome {
-        settings_hash: "h".into(),
-        content_hash: Some("c".into()),
-        watermark: None,
-        full,
-        report: json!({"mode": if full { "full" } else { "incremental" }}),
-    }
-}
-
-/// A full sync of `rows` into `source`: upsert, remove the rest, commit.
-async fn replace(s: &Arc<dyn Store>, source: &str, rows: Vec<VersionRow>) -> SyncAttempt {
-    s.sync(
-        source,
-        sync_fn(move |tx: &mut dyn SyncTx| {
-            async move {
-                tx.clear_latest().await.map_err(|e| e.to_string())?;
-                tx.upsert(&rows, Timestamps::FromSource)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                tx.remove_stale().await.map_err(|e| e.to_string())?;
-                Ok(Some(outcome(true)))
-            }
-            .boxed()
-        }),
-    )
-    .await
-    .unwrap()
-}
-
-fn latest(mut r: VersionRow) -> VersionRow {
-    r.is_latest = true;
-    r
 }
 
 async fn sync_replaces_a_source_and_scopes_read_in_precedence(s: Arc<dyn Store>) {

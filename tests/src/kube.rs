@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
@@ -95,4 +95,50 @@ impl Drop for TestNamespace {
             });
         }
     }
+}
+
+/// A kubeconfig for a new service account `account` of `namespace` (a token from the TokenRequest API), with the
+/// namespace as its context's default, as a pod's in-cluster configuration has; written into `dir`.
+pub async fn service_account_kubeconfig(
+    client: &Client,
+    namespace: &str,
+    account: &str,
+    dir: &std::path::Path,
+) -> std::path::PathBuf {
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
+    accounts
+        .create(
+            &PostParams::default(),
+            &object(serde_json::json!({"metadata": {"name": account}})),
+        )
+        .await
+        .unwrap();
+    let request: k8s_openapi::api::authentication::v1::TokenRequest =
+        object(serde_json::json!({"spec": {"expirationSeconds": 3600}}));
+    let token = accounts
+        .create_token_request(account, &PostParams::default(), &request)
+        .await
+        .unwrap()
+        .status
+        .expect("a token")
+        .token;
+    let admin: serde_json::Value = serde_yaml_ng::from_str(
+        &std::fs::read_to_string(kubeconfig().expect("checked by client()")).unwrap(),
+    )
+    .unwrap();
+    let cluster = &admin["clusters"][0]["cluster"];
+    let config = serde_json::json!({
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": "test", "cluster": cluster}],
+        "users": [{"name": account, "user": {"token": token}}],
+        "contexts": [{"name": account, "context": {"cluster": "test", "user": account, "namespace": namespace}}],
+        "current-context": account
+    });
+    let path = dir.join(format!("{account}.kubeconfig"));
+    std::fs::write(&path, serde_json::to_string(&config).unwrap()).unwrap();
+    path
+}
+
+fn object<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
+    serde_json::from_value(v).expect("a valid object")
 }

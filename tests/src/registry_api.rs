@@ -169,6 +169,33 @@ pub async fn get(url: &str) -> (u16, Value) {
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
+/// Every server item of a registry prefix (`{base}/v0.1` or `{base}/registry/x/v0.1`), page by page; `query`
+/// adds parameters (`include_deleted=true`, ...).
+pub async fn list_all(prefix: &str, query: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut url = format!("{prefix}/servers?limit=100");
+        if !query.is_empty() {
+            url.push('&');
+            url.push_str(query);
+        }
+        if let Some(c) = &cursor {
+            url.push_str(&format!(
+                "&cursor={}",
+                c.replace(':', "%3A").replace('/', "%2F")
+            ));
+        }
+        let (code, page) = get(&url).await;
+        assert_eq!(code, 200, "{url}: {page}");
+        out.extend(page["servers"].as_array().expect("servers").iter().cloned());
+        match page["metadata"]["nextCursor"].as_str() {
+            Some(c) if !c.is_empty() => cursor = Some(c.to_owned()),
+            _ => return out,
+        }
+    }
+}
+
 /// Waits (at most 90 s) until the source has completed (or failed) a sync; its `GET /v1/sources/{source}`.
 pub async fn wait_synced(base: &str, source: &str) -> Value {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);

@@ -3,13 +3,11 @@
 //! refused until RBAC grants it `get`; a change of the ConfigMap is synced; a missing key fails the sync naming
 //! the keys there are, and the last good data stays served.
 
-use std::path::Path;
-
-use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
+use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, PostParams};
 use serde_json::{Value, json};
-use thv_e2e::kube::{TestNamespace, client, kubeconfig};
+use thv_e2e::kube::{TestNamespace, client, service_account_kubeconfig};
 use thv_e2e::registry_api::{command, get, http, start_command, wait_synced};
 
 const ADMIN: &str = "configmap-source-admin-token-0123";
@@ -30,47 +28,6 @@ fn registry_file(versions: &[(&str, &str)]) -> String {
 
 fn object<T: serde::de::DeserializeOwned>(v: Value) -> T {
     serde_json::from_value(v).expect("a valid object")
-}
-
-/// A kubeconfig for the service account `reader` of `namespace` (a token from the TokenRequest API), with the
-/// namespace as its context's default, as a pod's in-cluster configuration has.
-async fn service_account_kubeconfig(
-    client: &kube::Client,
-    namespace: &str,
-    dir: &Path,
-) -> std::path::PathBuf {
-    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
-    accounts
-        .create(
-            &PostParams::default(),
-            &object(json!({"metadata": {"name": "reader"}})),
-        )
-        .await
-        .unwrap();
-    let request: k8s_openapi::api::authentication::v1::TokenRequest =
-        object(json!({"spec": {"expirationSeconds": 3600}}));
-    let token = accounts
-        .create_token_request("reader", &PostParams::default(), &request)
-        .await
-        .unwrap()
-        .status
-        .expect("a token")
-        .token;
-    let admin: Value = serde_yaml_ng::from_str(
-        &std::fs::read_to_string(kubeconfig().expect("checked by client()")).unwrap(),
-    )
-    .unwrap();
-    let cluster = &admin["clusters"][0]["cluster"];
-    let config = json!({
-        "apiVersion": "v1", "kind": "Config",
-        "clusters": [{"name": "test", "cluster": cluster}],
-        "users": [{"name": "reader", "user": {"token": token}}],
-        "contexts": [{"name": "reader", "context": {"cluster": "test", "user": "reader", "namespace": namespace}}],
-        "current-context": "reader"
-    });
-    let path = dir.join("reader.kubeconfig");
-    std::fs::write(&path, serde_json::to_string(&config).unwrap()).unwrap();
-    path
 }
 
 async fn sync_now(base: &str) -> (u16, Value) {
@@ -116,7 +73,7 @@ async fn a_configmap_source_syncs_the_registry_file_in_its_key() {
     .await
     .unwrap();
     let home = tempfile::tempdir().unwrap();
-    let reader = service_account_kubeconfig(&client, &ns.name, home.path()).await;
+    let reader = service_account_kubeconfig(&client, &ns.name, "reader", home.path()).await;
     // No namespace: the kubeconfig context's (a pod's own namespace, in a cluster).
     let config = home.path().join("registry.toml");
     std::fs::write(

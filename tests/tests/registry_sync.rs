@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use thv_e2e::registry_api::{
-    RegistryApi, command, get, http, postgres_database, start_with, wait_synced,
+    RegistryApi, command, get, http, list_all, postgres_database, start_with, wait_synced,
 };
 
 const ADMIN: &str = "sync-e2e-admin-token-0123456789";
@@ -73,32 +73,20 @@ async fn sync_now(base: &str, source: &str, full: bool) -> (u16, Value) {
 
 /// Every (name, version, status, isLatest) of a registry prefix (`{base}/v0.1` or `{base}/registry/x/v0.1`).
 async fn all_versions(prefix: &str, include_deleted: bool) -> Vec<(String, String, String, bool)> {
-    let mut out = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut url = format!("{prefix}/servers?limit=100&include_deleted={include_deleted}");
-        if let Some(c) = &cursor {
-            url.push_str(&format!(
-                "&cursor={}",
-                c.replace(':', "%3A").replace('/', "%2F")
-            ));
-        }
-        let (code, page) = get(&url).await;
-        assert_eq!(code, 200, "{url}: {page}");
-        for s in page["servers"].as_array().unwrap() {
+    let query = format!("include_deleted={include_deleted}");
+    list_all(prefix, &query)
+        .await
+        .iter()
+        .map(|s| {
             let o = &s["_meta"]["io.modelcontextprotocol.registry/official"];
-            out.push((
+            (
                 s["server"]["name"].as_str().unwrap().to_string(),
                 s["server"]["version"].as_str().unwrap().to_string(),
                 o["status"].as_str().unwrap_or_default().to_string(),
                 o["isLatest"].as_bool().unwrap_or(false),
-            ));
-        }
-        match page["metadata"]["nextCursor"].as_str() {
-            Some(c) if !c.is_empty() => cursor = Some(c.to_string()),
-            _ => return out,
-        }
-    }
+            )
+        })
+        .collect()
 }
 
 fn write_config(dir: &Path, text: &str) -> PathBuf {

@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod rows;
+
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;

@@ -11,9 +11,9 @@
 //!   there (`sync_tx`, `sync`).
 //! - A seed writes its names marked with its token and commits by recording the token (`seed`).
 
-mod objects;
+pub mod objects;
 mod seed;
-mod sources_doc;
+pub mod sources_doc;
 mod sync;
 mod sync_tx;
 mod watched;
@@ -284,7 +284,7 @@ impl ConfigMapStore {
                 write_timeout: pool.write_timeout,
                 holder: token(),
             });
-            let (ready, mut listed) = tokio::sync::watch::channel(false);
+            let (ready, mut listed) = tokio::sync::watch::channel(None);
             let watch = tokio::spawn(watched::watch(
                 api,
                 location.prefix.clone(),
@@ -293,10 +293,19 @@ impl ConfigMapStore {
                 ready,
             ));
             let store = Self { inner, watch };
-            listed.wait_for(|ready| *ready).await.map_err(|_| {
-                StoreError::Unavailable("the watch on the ConfigMap storage ended".into())
-            })?;
-            Ok(store)
+            let started = listed
+                .wait_for(Option::is_some)
+                .await
+                .map(|r| r.clone())
+                .map_err(|_| {
+                    StoreError::Unavailable("the watch on the ConfigMap storage ended".into())
+                })?;
+            match started {
+                Some(Err(e)) => Err(StoreError::Unavailable(format!(
+                    "watching the ConfigMaps of the storage in namespace {namespace}: {e}"
+                ))),
+                _ => Ok(store),
+            }
         };
         tokio::time::timeout(OPEN_TIMEOUT, opening)
             .await

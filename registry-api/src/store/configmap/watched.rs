@@ -207,14 +207,18 @@ impl Watched {
 /// The store's state, shared by its reads and its watch.
 pub type Shared = Arc<std::sync::RwLock<Watched>>;
 
-/// Keeps `state` current from a watch on the store's objects; `ready` turns true once the first listing is in.
+/// How the watch's start went: `None` until its first listing is in or it fails.
+pub type Readiness = Option<Result<(), String>>;
+
+/// Keeps `state` current from a watch on the store's objects; `ready` says when the first listing is in, or
+/// why the watch failed before it (afterwards, failures are logged and the watch retried with a backoff).
 /// Runs until the store is dropped (the task is aborted).
 pub async fn watch(
     api: kube::Api<ConfigMap>,
     prefix: String,
     state: Shared,
     callbacks: Arc<std::sync::Mutex<Vec<ChangeCallback>>>,
-    ready: tokio::sync::watch::Sender<bool>,
+    ready: tokio::sync::watch::Sender<Readiness>,
 ) {
     let config = watcher::Config::default().labels(&format!("{LABEL_STORE}={prefix}"));
     let mut events = watcher(api, config).default_backoff().boxed();
@@ -224,6 +228,10 @@ pub async fn watch(
         let event = match event {
             Ok(e) => e,
             Err(e) => {
+                if ready.borrow().is_none() {
+                    ready.send_replace(Some(Err(e.to_string())));
+                    return;
+                }
                 tracing::warn!(error = %e, "the watch on the ConfigMap store failed; retrying");
                 continue;
             }
@@ -246,7 +254,7 @@ pub async fn watch(
             }
         }
         if matches!(event, Event::InitDone) {
-            ready.send_replace(true);
+            ready.send_replace(Some(Ok(())));
         }
         if !matches!(event, Event::Init | Event::InitApply(_)) {
             let callbacks = callbacks.lock().expect("callbacks lock").clone();
