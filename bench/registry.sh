@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Registry benchmark: seed 100,000 synthetic versions (20,000 names) into thv-registry-api on SQLite and on
-# PostgreSQL, then load list pages, search and detail reads with wrk at 64 connections, beside nginx serving the
+# Registry benchmark: seed 100,000 synthetic versions (20,000 names) into thv-registry-api on SQLite, on
+# PostgreSQL and on ConfigMaps (the test control plane of scripts/start-kube-apiserver.sh), then load list pages, search and detail reads with wrk at 64 connections, beside nginx serving the
 # first page as a static file (the ceiling). Writes bench/results/registry.md.
 #
 # Usage: bench/registry.sh
@@ -11,6 +11,7 @@
 #
 # Environment (all optional):
 #   BENCH_SKIP_PG=1          skip the PostgreSQL half
+#   BENCH_SKIP_CM=1          skip the ConfigMap third (it needs Go to build the control plane the first time)
 #   BENCH_SKIP_NOCACHE=1     skip the pass with the read cache off
 #   BENCH_DURATION=10s       wrk duration of each measured run (each is preceded by a BENCH_WARMUP run)
 #   BENCH_WARMUP=2s          wrk warm-up duration (not reported)
@@ -45,6 +46,7 @@ pool=${BENCH_MAX_CONNECTIONS:-}
 port=${BENCH_PORT:-18080}
 nginx_port=${BENCH_NGINX_PORT:-18081}
 skip_pg=${BENCH_SKIP_PG:-0}
+skip_cm=${BENCH_SKIP_CM:-0}
 skip_nocache=${BENCH_SKIP_NOCACHE:-0}
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -198,11 +200,14 @@ wait_idle() {
   done
   echo "$busy"
 }
-# our_pids: the processes under test besides wrk (a descendant of this script): server, nginx, PostgreSQL.
+# our_pids: the processes under test besides wrk (a descendant of this script): server, nginx, PostgreSQL, or
+# the API server and etcd that keep the ConfigMaps.
 our_pids() {
   [ -z "$server_pid" ] || echo "$server_pid"
   [ -z "$nginx_pid" ] || echo "$nginx_pid"
   [ "${1:-}" != postgres ] || pgrep -x postgres || true
+  [ "${1:-}" != configmap ] || pgrep -x kube-apiserver || true
+  [ "${1:-}" != configmap ] || pgrep -x etcd || true
 }
 
 # --- load ---------------------------------------------------------------------------------------------------
@@ -326,6 +331,16 @@ bench_backend() {
       psql -q -X "$db_url" -c 'VACUUM (ANALYZE) server_versions' -c 'VACUUM (ANALYZE) server_remote_urls'
       record "dbsize backend=$backend bytes=$(psql -X -At "$db_url" -c 'SELECT pg_database_size(current_database())')"
       ;;
+    configmap)
+      # What the store's ConfigMaps hold (their data, compressed rows included), and how many there are.
+      record "dbsize backend=$backend $(kube_curl "$kube_api/api/v1/namespaces/thv-bench/configmaps" | python3 -c '
+import base64, json, sys
+items = json.load(sys.stdin)["items"]
+size = sum(len(base64.b64decode(v)) for i in items for v in (i.get("binaryData") or {}).values())
+size += sum(len(v.encode()) for i in items for v in (i.get("data") or {}).values())
+largest = max([len(base64.b64decode(v)) for i in items for v in (i.get("binaryData") or {}).values()] or [0])
+print(f"bytes={size} objects={len(items)} largest={largest}")')"
+      ;;
   esac
 
   # (2) the default configuration (read cache on), restarted on the populated database
@@ -429,6 +444,31 @@ if [ "$skip_pg" != 1 ]; then
   bench_backend postgres "$pg_url"
 else
   log "postgres: skipped (BENCH_SKIP_PG=1)"
+fi
+
+# --- ConfigMaps ---------------------------------------------------------------------------------------------
+if [ "$skip_cm" != 1 ]; then
+  log "configmap: starting the test control plane (etcd, kube-apiserver)"
+  eval "$("$repo/scripts/start-kube-apiserver.sh")"
+  export KUBECONFIG
+  kube_state=${THV_TEST_KUBE_DIR:-/tmp/thv-test-kube}
+  kube_api=$(awk '/server:/ {print $2; exit}' "$KUBECONFIG")
+  kube_curl() {
+    curl -fsS --cacert "$kube_state/pki/ca.crt" --cert "$kube_state/pki/admin.crt" \
+      --key "$kube_state/pki/admin.key" "$@"
+  }
+  # A fresh namespace: the one of an earlier run is deleted first (its ConfigMaps with it).
+  kube_curl -X DELETE "$kube_api/api/v1/namespaces/thv-bench" >/dev/null 2>&1 || true
+  for _ in $(seq 600); do
+    kube_curl "$kube_api/api/v1/namespaces/thv-bench" >/dev/null 2>&1 || break
+    nap 0.5
+  done
+  kube_curl -X POST -H 'Content-Type: application/json' -d '{"metadata":{"name":"thv-bench"}}' \
+    "$kube_api/api/v1/namespaces" >/dev/null
+  record "kube version=\"$(kube_curl "$kube_api/version" | python3 -c 'import json,sys; print(json.load(sys.stdin)["gitVersion"])')\""
+  bench_backend configmap "configmap://thv-bench/registry"
+else
+  log "configmap: skipped (BENCH_SKIP_CM=1)"
 fi
 
 # --- nginx: the same first page as a static file ------------------------------------------------------------

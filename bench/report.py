@@ -34,7 +34,7 @@ REFERENCE = [
     ("ping", "reference: ping (no database)", "/v0.1/ping"),
 ]
 REF_KEYS = {q for q, _, _ in REFERENCE}
-BACKENDS = [("sqlite", "SQLite"), ("postgres", "PostgreSQL")]
+BACKENDS = [("sqlite", "SQLite"), ("postgres", "PostgreSQL"), ("configmap", "ConfigMaps")]
 MODES = [("cache", "default configuration (read cache on)"), ("nocache", "read cache off (`--read-cache-bytes 0`)")]
 
 
@@ -250,7 +250,9 @@ def main():
         size = one(recs, "dbsize", backend=b)
         w(f"- Import: {int(imp['versions']):,} versions, **{int(imp['ms']) / 1000:.2f} s** from process start to a "
           "seeded, healthy server (read, parse and validate the file, insert in one transaction)"
-          + (f"; database size afterwards {int(size['bytes']) / 1e6:.0f} MB" if size else "")
+          + (f"; database size afterwards {int(size['bytes']) / 1e6:.0f} MB" if size and "objects" not in size else "")
+          + (f"; {int(size['objects']):,} ConfigMaps holding {int(size['bytes']) / 1e6:.0f} MB (the largest "
+             f"{int(size['largest']) / 1024:.0f} KiB)" if size and "objects" in size else "")
           + (f"; other processes used {imp['other_cpu']} % of the CPU meanwhile" if "other_cpu" in imp else "") + ".")
         w(f"- RSS of the importing process: {mb(imp['rss_kb']):.1f} MiB once healthy, peak (VmHWM) "
           f"{mb(imp['hwm_kb']):.1f} MiB.")

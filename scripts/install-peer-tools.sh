@@ -8,6 +8,7 @@
 #   registry API. v0.47.0: every newer release needs modules this machine's Go module proxy does not serve
 #   (github.com/jwx-go/jwkfetch/v4, toolhive-core/redisconn, golang.ngrok.com/ngrok/v2 v2.2.0, golang.org/x/exp
 #   jsonrpc2/event) or Go 1.27.
+# - helm: v4, for the operator's chart (lint, template, install onto the test API server).
 set -euo pipefail
 go_bin="${XDG_CACHE_HOME:-$HOME/.cache}/thv-go-bin"
 mkdir -p "$go_bin"
@@ -28,3 +29,4 @@ install() { # NAME MODULE/CMD VERSION [BINARY]
 install oras oras.land/oras/cmd/oras v1.3.6
 install publisher github.com/modelcontextprotocol/registry/cmd/publisher v1.8.9
 install thv-toolhive github.com/stacklok/toolhive/cmd/thv v0.47.0 thv
+install helm helm.sh/helm/v4/cmd/helm v4.3.2

@@ -1222,17 +1222,21 @@ async fn encoded_names_and_versions(app: &TestApp) {
     );
 }
 
+/// 50 publishes of one name at once, every version declaring the name's one remote URL: all land, one latest.
 async fn concurrent_publishes_lose_nothing(app: &TestApp) {
     let name = "com.example/concurrent";
     let mut tasks = Vec::new();
     for i in 0..50 {
         let client = app.client.clone();
         let url = app.url("/v0.1/publish");
+        let mut doc = server_json(name, &format!("1.{i}.0"));
+        doc["remotes"] =
+            json!([{"type": "streamable-http", "url": "https://concurrent.example.com/mcp"}]);
         tasks.push(tokio::spawn(async move {
             let resp = client
                 .post(url)
                 .bearer_auth(ADMIN_TOKEN)
-                .json(&server_json(name, &format!("1.{i}.0")))
+                .json(&doc)
                 .send()
                 .await
                 .unwrap();

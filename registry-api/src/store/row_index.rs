@@ -15,10 +15,30 @@ use thv_core::api::ServerStatus;
 
 use super::{Cursor, ListQuery, MANAGED_SOURCE, Scope, VersionFilter, VersionRow, remote_urls};
 
+/// The rows of one server name in one source, by version, and their search texts joined (with NUL, which no
+/// search term holds: the API refuses it), so that a search skips a name none of whose versions match with one
+/// substring search instead of one per version.
+#[derive(Debug, Clone, Default)]
+struct NameRows {
+    versions: BTreeMap<String, VersionRow>,
+    search: String,
+}
+
+impl NameRows {
+    fn new(versions: BTreeMap<String, VersionRow>) -> Self {
+        let mut search = String::new();
+        for row in versions.values() {
+            search.push_str(&row.search_text);
+            search.push('\0');
+        }
+        Self { versions, search }
+    }
+}
+
 /// The rows of every source, by server name, then source, then version.
 #[derive(Debug, Clone, Default)]
 pub struct RowIndex {
-    names: BTreeMap<String, BTreeMap<String, BTreeMap<String, VersionRow>>>,
+    names: BTreeMap<String, BTreeMap<String, NameRows>>,
     /// Each remote URL the managed source's non-deleted rows declare: the names declaring it.
     urls: HashMap<String, BTreeSet<String>>,
 }
@@ -57,7 +77,7 @@ impl RowIndex {
         self.names
             .entry(server_name.to_owned())
             .or_default()
-            .insert(source.to_owned(), versions);
+            .insert(source.to_owned(), NameRows::new(versions));
     }
 
     /// Moves the managed name's URL declarations from its stored rows to `rows`.
@@ -66,7 +86,7 @@ impl RowIndex {
             .names
             .get(server_name)
             .and_then(|s| s.get(MANAGED_SOURCE))
-            .map(|v| declared_urls(v.values()))
+            .map(|v| declared_urls(v.versions.values()))
             .unwrap_or_default();
         let new = declared_urls(rows.iter());
         for url in old.difference(&new) {
@@ -90,7 +110,7 @@ impl RowIndex {
         self.names
             .get(server_name)
             .and_then(|s| s.get(source))
-            .map(|v| v.values().cloned().collect())
+            .map(|v| v.versions.values().cloned().collect())
             .unwrap_or_default()
     }
 
@@ -107,7 +127,7 @@ impl RowIndex {
         &'a self,
         scope: &Scope,
         server_name: &str,
-    ) -> Option<(&'a str, &'a BTreeMap<String, VersionRow>)> {
+    ) -> Option<(&'a str, &'a NameRows)> {
         let held = self.names.get(server_name)?;
         scope
             .sources()
@@ -127,6 +147,10 @@ impl RowIndex {
             Some(Cursor { server_name, .. }) => Bound::Included(server_name.clone()),
             None => Bound::Unbounded,
         };
+        let finder = query
+            .search
+            .as_deref()
+            .map(|term| memchr::memmem::Finder::new(term.as_bytes()));
         for (name, _) in self.names.range::<String, _>((start, Bound::Unbounded)) {
             let after_version = match &query.cursor {
                 Some(c) if c.server_name == *name => match &c.version {
@@ -135,15 +159,21 @@ impl RowIndex {
                 },
                 _ => None,
             };
-            let Some((_, versions)) = self.source_for(&query.scope, name) else {
+            let Some((_, rows)) = self.source_for(&query.scope, name) else {
                 continue;
             };
+            if finder
+                .as_ref()
+                .is_some_and(|f| f.find(rows.search.as_bytes()).is_none())
+            {
+                continue;
+            }
             let from = match after_version {
                 Some(v) => Bound::Excluded(v.to_owned()),
                 None => Bound::Unbounded,
             };
-            for (_, row) in versions.range::<String, _>((from, Bound::Unbounded)) {
-                if matches(query, row) {
+            for (_, row) in rows.versions.range::<String, _>((from, Bound::Unbounded)) {
+                if matches(query, row, finder.as_ref()) {
                     page.push(shown(row));
                     if page.len() == limit {
                         return page;
@@ -161,10 +191,11 @@ impl RowIndex {
         server_name: &str,
         include_deleted: bool,
     ) -> Vec<VersionRow> {
-        let Some((_, versions)) = self.source_for(scope, server_name) else {
+        let Some((_, rows)) = self.source_for(scope, server_name) else {
             return Vec::new();
         };
-        let mut rows: Vec<VersionRow> = versions
+        let mut rows: Vec<VersionRow> = rows
+            .versions
             .values()
             .filter(|r| include_deleted || r.status != ServerStatus::Deleted)
             .map(shown)
@@ -184,10 +215,10 @@ impl RowIndex {
         server_name: &str,
         version: Option<&str>,
     ) -> Option<VersionRow> {
-        let (_, versions) = self.source_for(scope, server_name)?;
+        let (_, rows) = self.source_for(scope, server_name)?;
         match version {
-            Some(v) => versions.get(v).map(shown),
-            None => versions.values().find(|r| r.is_latest).map(shown),
+            Some(v) => rows.versions.get(v).map(shown),
+            None => rows.versions.values().find(|r| r.is_latest).map(shown),
         }
     }
 
@@ -196,7 +227,7 @@ impl RowIndex {
         self.names
             .values()
             .filter_map(|s| s.get(MANAGED_SOURCE))
-            .map(|v| v.len() as u64)
+            .map(|v| v.versions.len() as u64)
             .sum()
     }
 
@@ -211,7 +242,7 @@ impl RowIndex {
 }
 
 /// Whether a row passes the query's filters (its scope and cursor are the walk's).
-fn matches(query: &ListQuery, row: &VersionRow) -> bool {
+fn matches(query: &ListQuery, row: &VersionRow, search: Option<&memchr::memmem::Finder>) -> bool {
     if !query.include_deleted && row.status == ServerStatus::Deleted {
         return false;
     }
@@ -225,8 +256,5 @@ fn matches(query: &ListQuery, row: &VersionRow) -> bool {
         VersionFilter::Exact(v) if row.version != *v => return false,
         VersionFilter::Exact(_) => {}
     }
-    query
-        .search
-        .as_deref()
-        .is_none_or(|term| row.search_text.contains(term))
+    search.is_none_or(|f| f.find(row.search_text.as_bytes()).is_some())
 }

@@ -36,20 +36,16 @@ pub async fn insert_batches(inner: &Inner, batches: &mut RowBatches) -> Result<u
     let renewal = renew(inner.sources.clone(), inner.holder.clone());
     let written = write_all(inner, &seed, names, &committed).await;
     renewal.abort();
-    let written = match written {
-        Ok(written) => written,
-        Err(e) => {
-            let _ = release(inner, None).await;
-            return Err(e);
-        }
-    };
+    if let Err(e) = written {
+        let _ = release(inner, None).await;
+        return Err(e);
+    }
     if !release(inner, Some(&seed)).await? {
         return Err(StoreError::Conflict(
             "the seed lost its lock (held past its lease without renewal); nothing was committed"
                 .into(),
         ));
     }
-    inner.note_stored(&written);
     Ok(inserted)
 }
 
@@ -182,43 +178,48 @@ async fn release(inner: &Inner, commit: Option<&str>) -> Result<bool, StoreError
     }
 }
 
-/// Writes every name's object; on a failure, removes what it wrote (nobody saw it) and fails.
+/// Writes every name's object, each encoded when its turn comes and known to this replica as soon as it is stored
+/// (unseen until the commit), so that the seed never holds its rows twice; on a failure, removes what it wrote
+/// (nobody saw it) and fails.
 async fn write_all(
     inner: &Inner,
     seed: &str,
     names: BTreeMap<String, BTreeMap<String, VersionRow>>,
     committed: &[String],
-) -> Result<Vec<ConfigMap>, StoreError> {
-    let objects = names
-        .into_iter()
+) -> Result<(), StoreError> {
+    let written = std::sync::Mutex::new(Vec::new());
+    let results: Vec<Result<(), StoreError>> = futures::stream::iter(names)
         .map(|(server_name, versions)| {
-            let name = managed_object(&inner.prefix, &server_name);
-            RowsObject {
-                source: MANAGED_SOURCE.to_owned(),
-                server_name,
-                generation: 0,
-                seed: Some(seed.to_owned()),
-                rows: versions.into_values().collect(),
+            let written = &written;
+            async move {
+                let name = managed_object(&inner.prefix, &server_name);
+                let map = RowsObject {
+                    source: MANAGED_SOURCE.to_owned(),
+                    server_name,
+                    generation: 0,
+                    seed: Some(seed.to_owned()),
+                    rows: versions.into_values().collect(),
+                }
+                .encode(&inner.prefix, &name)?;
+                let stored = write_one(inner, map, committed).await?;
+                inner.note_stored([&stored]);
+                written.lock().expect("written").push(name);
+                Ok(())
             }
-            .encode(&inner.prefix, &name)
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    let results: Vec<Result<ConfigMap, StoreError>> = futures::stream::iter(objects)
-        .map(|map| write_one(inner, map, committed))
         .buffer_unordered(PARALLEL)
         .collect()
         .await;
-    let (written, failed): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
-    let written: Vec<ConfigMap> = written.into_iter().filter_map(Result::ok).collect();
-    if let Some(Err(e)) = failed.into_iter().next() {
-        futures::stream::iter(written.iter().filter_map(|m| m.metadata.name.clone()))
+    if let Some(Err(e)) = results.into_iter().find(Result::is_err) {
+        let written = written.into_inner().expect("written");
+        futures::stream::iter(written)
             .for_each_concurrent(PARALLEL, |name| async move {
                 let _ = inner.api.delete(&name, &DeleteParams::default()).await;
             })
             .await;
         return Err(e);
     }
-    Ok(written)
+    Ok(())
 }
 
 /// Creates one name's object. An object of a seed that was never committed (one that failed or was abandoned:

@@ -27,6 +27,8 @@ pub struct MemWriteTx<'a> {
     pub server_name: String,
     /// The name's rows, by version.
     pub rows: BTreeMap<String, VersionRow>,
+    /// The rows as stored when this attempt read them.
+    stored: Vec<VersionRow>,
     pub changed: bool,
     /// Claims this attempt took or held (released after it: see [`MemWriteTx::release_claims`]).
     pub claims: Vec<ConfigMap>,
@@ -37,7 +39,11 @@ impl<'a> MemWriteTx<'a> {
         Self {
             inner,
             server_name: server_name.to_owned(),
-            rows: rows.into_iter().map(|r| (r.version.clone(), r)).collect(),
+            rows: rows
+                .iter()
+                .map(|r| (r.version.clone(), r.clone()))
+                .collect(),
+            stored: rows,
             changed: false,
             claims: Vec::new(),
         }
@@ -106,16 +112,26 @@ impl<'a> MemWriteTx<'a> {
     /// for its name, else as stored (read from the API server, not the watch, which may lag behind another
     /// replica's write).
     async fn declares(&self, owner: &str, url: &str) -> Result<bool, StoreError> {
-        let declared = |r: &VersionRow| {
-            r.status != ServerStatus::Deleted
-                && remote_urls(&r.value).is_ok_and(|urls| urls.iter().any(|u| u == url))
-        };
         if owner == self.server_name {
-            return Ok(self.rows.values().any(declared));
+            return Ok(self.rows.values().any(|r| declared(r, url)));
+        }
+        self.stored_declares(owner, url).await
+    }
+
+    /// Whether `owner`'s stored managed versions (not this write's) declare `url`.
+    async fn stored_declares(&self, owner: &str, url: &str) -> Result<bool, StoreError> {
+        if owner == self.server_name {
+            return Ok(self.stored.iter().any(|r| declared(r, url)));
         }
         let rows = self.inner.fetch_managed(owner).await?.1;
-        Ok(rows.iter().any(declared))
+        Ok(rows.iter().any(|r| declared(r, url)))
     }
+}
+
+/// Whether a version that is not deleted declares `url`.
+fn declared(row: &VersionRow, url: &str) -> bool {
+    row.status != ServerStatus::Deleted
+        && remote_urls(&row.value).is_ok_and(|urls| urls.iter().any(|u| u == url))
 }
 
 fn owner_of(claim: &ConfigMap) -> Option<&str> {
@@ -173,12 +189,18 @@ impl WriteTx for MemWriteTx<'_> {
                 }
                 Some(claim) => {
                     let owner = owner_of(claim).unwrap_or_default();
-                    if owner != server_name {
-                        // A hold keeps other writes off while its write runs; this write's own name is
+                    let held = held_until(claim).is_some_and(|t| t > now);
+                    if owner == server_name {
+                        // Already the name's: held by a write of it, or declared by what it stores.
+                        if held || self.stored_declares(server_name, url).await? {
+                            return Ok(None);
+                        }
+                    } else {
+                        // A hold keeps other names off while its write runs; this write's own name is
                         // judged by this write's rows.
-                        let held =
-                            owner != self.server_name && held_until(claim).is_some_and(|t| t > now);
-                        if held || (!owner.is_empty() && self.declares(owner, url).await?) {
+                        let held_by_other = owner != self.server_name && held;
+                        if held_by_other || (!owner.is_empty() && self.declares(owner, url).await?)
+                        {
                             return Ok(Some(owner.to_owned()));
                         }
                     }
