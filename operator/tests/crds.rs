@@ -2,92 +2,34 @@
 //! server takes them: its schema (OpenAPI and CEL rules) refuses bad MCPRegistry specs naming the field, keeps
 //! what ToolHive's manifests carry, and serves the status subresource.
 
-use std::path::PathBuf;
-use std::time::Duration;
+mod common;
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use std::path::PathBuf;
+
+use common::{crd_dir, install_crds, registry};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use thv_e2e::kube::{TestNamespace, client};
 use thv_operator::crd::{self, mcpregistry::MCPRegistry};
 
-fn crd_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/crds")
-}
-
+/// `deploy/crds/` and the Helm chart's `crds/` hold what the types generate.
 #[test]
 fn checked_in_crds_are_the_generated_ones() {
-    for definition in crd::all() {
-        let path = crd_dir().join(crd::file_name(&definition));
-        let generated = crd::to_yaml(&definition).unwrap();
-        let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(
-            checked_in == generated,
-            "{} differs from what the types generate: run `cargo run -p thv-operator -- crd --write deploy/crds`",
-            path.display()
-        );
-    }
-}
-
-/// Applies the checked-in CRDs (server-side apply: any number of test runs share the cluster) and waits until
-/// each is established.
-async fn install_crds(client: &kube::Client) {
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for definition in crd::all() {
-        let path = crd_dir().join(crd::file_name(&definition));
-        let yaml = std::fs::read_to_string(&path).unwrap();
-        let object: Value = serde_yaml_ng::from_str(&yaml).unwrap();
-        let name = object["metadata"]["name"].as_str().unwrap().to_owned();
-        api.patch(
-            &name,
-            &PatchParams::apply("thv-operator-tests").force(),
-            &Patch::Apply(&object),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("applying {}: {e}", path.display()));
-        let mut established = false;
-        for _ in 0..100 {
-            let crd = api.get(&name).await.unwrap();
-            established = crd
-                .status
-                .and_then(|s| s.conditions)
-                .unwrap_or_default()
-                .iter()
-                .any(|c| c.type_ == "Established" && c.status == "True");
-            if established {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert!(established, "{name} never became established");
-    }
-}
-
-/// A ToolHive MCPRegistry manifest (its documentation's shape), with `spec` merged over.
-fn registry(name: &str, spec: Value) -> Value {
-    let mut base = json!({
-        "apiVersion": "toolhive.stacklok.dev/v1beta1",
-        "kind": "MCPRegistry",
-        "metadata": {"name": name},
-        "spec": {
-            "displayName": "Company registry",
-            "configYAML": "sources:\n  - name: catalog\n    file:\n      path: /data/registry.json\n",
-            "volumes": [{"name": "catalog", "configMap": {"name": "catalog", "items": [{"key": "registry.json", "path": "registry.json"}]}}],
-            "volumeMounts": [{"name": "catalog", "mountPath": "/data", "readOnly": true}],
-            "pgpassSecretRef": {"name": "my-pgpass", "key": ".pgpass"},
-            "imagePullSecrets": [{"name": "regcred"}]
-        }
-    });
-    if let (Some(b), Value::Object(extra)) = (base["spec"].as_object_mut(), spec) {
-        for (k, v) in extra {
-            if v.is_null() {
-                b.remove(&k);
-            } else {
-                b.insert(k, v);
-            }
+    let chart =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/charts/thv-operator/crds");
+    for dir in [crd_dir(), chart] {
+        for definition in crd::all() {
+            let path = dir.join(crd::file_name(&definition));
+            let generated = crd::to_yaml(&definition).unwrap();
+            let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(
+                checked_in == generated,
+                "{} differs from what the types generate: run `cargo run -p thv-operator -- crd --write \
+                 deploy/crds --write deploy/charts/thv-operator/crds`",
+                path.display()
+            );
         }
     }
-    base
 }
 
 async fn refusal(api: &Api<MCPRegistry>, name: &str, spec: Value) -> String {
@@ -157,6 +99,11 @@ async fn the_api_server_takes_the_mcpregistry_crd_and_enforces_its_schema() {
             "size-on-postgres",
             json!({"storage": {"type": "postgres", "size": "1Gi"}}),
             "size and storageClassName apply only to sqlite storage",
+        ),
+        (
+            "sqlite-replicas",
+            json!({"replicas": 2}),
+            "replicas above 1 need a shared database",
         ),
         (
             "mysql",

@@ -97,7 +97,7 @@ impl Drop for TestNamespace {
     }
 }
 
-/// A kubeconfig for a new service account `account` of `namespace` (a token from the TokenRequest API), with the
+/// A kubeconfig for the service account `account` of `namespace` (created when missing) (a token from the TokenRequest API), with the
 /// namespace as its context's default, as a pod's in-cluster configuration has; written into `dir`.
 pub async fn service_account_kubeconfig(
     client: &Client,
@@ -106,13 +106,18 @@ pub async fn service_account_kubeconfig(
     dir: &std::path::Path,
 ) -> std::path::PathBuf {
     let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
-    accounts
+    // An account that exists already (a Helm release's) gets a token as it is.
+    match accounts
         .create(
             &PostParams::default(),
             &object(serde_json::json!({"metadata": {"name": account}})),
         )
         .await
-        .unwrap();
+    {
+        Ok(_) => {}
+        Err(kube::Error::Api(status)) if status.code == 409 => {}
+        Err(e) => panic!("creating service account {account}: {e}"),
+    }
     let request: k8s_openapi::api::authentication::v1::TokenRequest =
         object(serde_json::json!({"spec": {"expirationSeconds": 3600}}));
     let token = accounts

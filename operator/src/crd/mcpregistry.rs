@@ -33,6 +33,11 @@ use serde_json::Value;
     printcolumn = r#"{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "!has(self.replicas) || self.replicas <= 1 || (has(self.storage) && self.storage.type != 'sqlite')",
+     "message": "replicas above 1 need a shared database: storage.type postgres or configmap (a SQLite file serves one replica)",
+     "fieldPath": ".replicas"}
+]))]
 pub struct MCPRegistrySpec {
     /// The registry server's complete configuration (`config.yaml`), passed through unchanged and mounted at
     /// /config/config.yaml. It is kept in a ConfigMap: reference credentials by file path and mount them with
