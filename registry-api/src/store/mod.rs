@@ -361,6 +361,28 @@ pub(crate) fn storable(message: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// Versions of one name as the [`Store`] hands them out: newest publish first, then version, descending.
+pub(crate) fn newest_first(rows: &mut [VersionRow]) {
+    rows.sort_by(|a, b| {
+        b.published_at
+            .cmp(&a.published_at)
+            .then_with(|| b.version.cmp(&a.version))
+    });
+}
+
+/// A time as the backends store it: microseconds since the epoch.
+pub(crate) fn micros(t: &DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+/// A stored time back; out of range is corrupt data.
+pub(crate) fn from_micros(us: i64) -> Result<DateTime<Utc>, StoreError> {
+    use chrono::TimeZone;
+    Utc.timestamp_micros(us)
+        .single()
+        .ok_or_else(|| StoreError::Corrupt(format!("timestamp {us} out of range")))
+}
+
 /// See [`Store::insert_batches`].
 pub type RowBatches = tokio::sync::mpsc::Receiver<Result<Vec<VersionRow>, StoreError>>;
 

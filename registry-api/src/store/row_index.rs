@@ -13,7 +13,9 @@ use std::ops::Bound;
 
 use thv_core::api::ServerStatus;
 
-use super::{Cursor, ListQuery, MANAGED_SOURCE, Scope, VersionFilter, VersionRow, remote_urls};
+use super::{
+    Cursor, ListQuery, MANAGED_SOURCE, Scope, VersionFilter, VersionRow, newest_first, remote_urls,
+};
 
 /// The rows of one server name in one source, by version, and their search texts joined (with NUL, which no
 /// search term holds: the API refuses it), so that a search skips a name none of whose versions match with one
@@ -200,11 +202,7 @@ impl RowIndex {
             .filter(|r| include_deleted || r.status != ServerStatus::Deleted)
             .map(shown)
             .collect();
-        rows.sort_by(|a, b| {
-            b.published_at
-                .cmp(&a.published_at)
-                .then_with(|| b.version.cmp(&a.version))
-        });
+        newest_first(&mut rows);
         rows
     }
 

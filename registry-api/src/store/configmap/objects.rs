@@ -15,7 +15,6 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 
-use chrono::{DateTime, TimeZone, Utc};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::ObjectMeta;
@@ -23,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thv_core::api::ServerStatus;
 
-use super::super::{MANAGED_SOURCE, StoreError, VersionRow};
+use super::super::{MANAGED_SOURCE, StoreError, VersionRow, from_micros, micros};
 
 /// Every object of a store carries `LABEL_STORE: <prefix>`: the store's watch selects by it.
 pub const LABEL_STORE: &str = "registry.toolhive.stacklok.dev/store";
@@ -135,16 +134,6 @@ pub struct RowsObject {
     /// The seed that wrote it, if any (managed names).
     pub seed: Option<String>,
     pub rows: Vec<VersionRow>,
-}
-
-fn micros(t: &DateTime<Utc>) -> i64 {
-    t.timestamp_micros()
-}
-
-fn from_micros(us: i64) -> Result<DateTime<Utc>, StoreError> {
-    Utc.timestamp_micros(us)
-        .single()
-        .ok_or_else(|| StoreError::Corrupt(format!("timestamp {us} out of range")))
 }
 
 impl RowsObject {

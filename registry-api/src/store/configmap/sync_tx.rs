@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
-use super::super::{SourceRecord, StoreError, SyncTx, Timestamps, VersionRow};
+use super::super::{SourceRecord, StoreError, SyncTx, Timestamps, VersionRow, newest_first};
 
 /// A row and whether this sync wrote it.
 #[derive(Debug, Clone)]
@@ -158,11 +158,7 @@ impl SyncTx for MemSyncTx {
             .get(server_name)
             .map(|v| v.values().map(|h| h.row.clone()).collect())
             .unwrap_or_default();
-        rows.sort_by(|a, b| {
-            b.published_at
-                .cmp(&a.published_at)
-                .then_with(|| b.version.cmp(&a.version))
-        });
+        newest_first(&mut rows);
         Ok(rows)
     }
 

@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{ObjectMeta, PostParams};
 use thv_core::api::ServerStatus;
 
-use super::super::{MANAGED_SOURCE, StoreError, VersionRow, WriteTx, remote_urls};
+use super::super::{MANAGED_SOURCE, StoreError, VersionRow, WriteTx, newest_first, remote_urls};
 use super::objects::{ANNOTATION_URL, KIND_CLAIM, RowsObject, claim_object, labels};
 use super::{ApiError, Inner, kube_error};
 
@@ -153,11 +153,7 @@ impl WriteTx for MemWriteTx<'_> {
         } else {
             self.inner.fetch_managed(server_name).await?.1
         };
-        rows.sort_by(|a, b| {
-            b.published_at
-                .cmp(&a.published_at)
-                .then_with(|| b.version.cmp(&a.version))
-        });
+        newest_first(&mut rows);
         Ok(rows)
     }
 

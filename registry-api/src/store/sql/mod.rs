@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::Utc;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{FromRow, Pool, Postgres, Sqlite};
@@ -30,7 +30,7 @@ use super::sqlite_read::Readers;
 use super::{
     ChangeCallback, DatabaseKind, ListQuery, MANAGED_SOURCE, Monitored, PoolSettings, RowBatches,
     Scope, SourceRecord, SourceStatus, Store, StoreError, SyncAttempt, SyncFn, SyncOutcome, SyncTx,
-    Timestamps, VersionRow, WriteFn, WriteTx, remote_urls, storable,
+    Timestamps, VersionRow, WriteFn, WriteTx, from_micros, micros, remote_urls, storable,
 };
 use driver::Driver;
 
@@ -246,16 +246,6 @@ impl TryFrom<RawRow> for VersionRow {
 
 fn rows(raw: Vec<RawRow>) -> Result<Vec<VersionRow>, StoreError> {
     raw.into_iter().map(VersionRow::try_from).collect()
-}
-
-fn micros(t: &DateTime<Utc>) -> i64 {
-    t.timestamp_micros()
-}
-
-fn from_micros(us: i64) -> Result<DateTime<Utc>, StoreError> {
-    Utc.timestamp_micros(us)
-        .single()
-        .ok_or_else(|| StoreError::Corrupt(format!("timestamp {us} out of range")))
 }
 
 fn map_err(e: sqlx::Error) -> StoreError {
