@@ -106,6 +106,11 @@ async fn the_api_server_takes_the_mcpregistry_crd_and_enforces_its_schema() {
             "replicas above 1 need a shared database",
         ),
         (
+            "lots",
+            json!({"storage": {"type": "sqlite", "size": "lots"}}),
+            "size must be a quantity such as 1Gi",
+        ),
+        (
             "mysql",
             json!({"storage": {"type": "mysql"}}),
             "spec.storage.type: Unsupported value: \"mysql\"",

@@ -147,7 +147,10 @@ async fn an_mcpregistry_becomes_its_objects_and_stays_so() {
     let args = container.args.clone().unwrap().join(" ");
     assert!(args.contains("--config /config/config.yaml"), "{args}");
     assert!(
-        args.contains("--database-url configmap:///company"),
+        args.contains(&format!(
+            "--database-url configmap:///{}",
+            thv_operator::registry::objects::store_prefix(&created)
+        )),
         "{args}"
     );
     assert!(args.contains("--listen 0.0.0.0:8080"), "{args}");
@@ -295,8 +298,14 @@ async fn an_mcpregistry_becomes_its_objects_and_stays_so() {
     .await;
 
     // Deleted: the finalizer removes the registry's ConfigMap-stored data, then lets it go.
+    // (The prefix carries a hash of the whole name: no other registry's store shares it.)
+    let prefix = thv_operator::registry::objects::store_prefix(&created);
+    assert!(
+        prefix.starts_with("company-") && prefix.len() == "company-".len() + 10,
+        "{prefix}"
+    );
     let data: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "company-sources",
-        "labels": {"registry.toolhive.stacklok.dev/store": "company"}}}))
+        "labels": {"registry.toolhive.stacklok.dev/store": prefix}}}))
     .unwrap();
     let maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns.name);
     maps.create(&PostParams::default(), &data).await.unwrap();
@@ -429,6 +438,30 @@ async fn sqlite_gets_a_volume_and_a_spec_that_cannot_be_built_is_reported() {
         ready
             .message
             .starts_with("spec.volumeMounts[0].mountPath: /config overlaps"),
+        "{}",
+        ready.message
+    );
+
+    // What only the API server refuses (a mount of a volume that does not exist) shows in the status too.
+    create(
+        &api,
+        "dangling",
+        json!({"volumeMounts": [{"name": "nosuch", "mountPath": "/catalog"}]}),
+    )
+    .await;
+    let shown = until(
+        "the API server's refusal in the status",
+        || async { api.get_opt("dangling").await.unwrap() },
+        |r: &MCPRegistry| r.status.as_ref().is_some_and(|s| s.phase.is_some()),
+    )
+    .await;
+    let status = shown.status.unwrap();
+    assert_eq!(status.phase, Some(MCPRegistryPhase::Failed));
+    let ready = &status.conditions[0];
+    assert_eq!(ready.reason, "ApplyFailed");
+    assert!(
+        ready.message.contains("applying Deployment dangling-api")
+            && ready.message.contains("nosuch"),
         "{}",
         ready.message
     );

@@ -90,7 +90,9 @@ pub struct MCPRegistrySpec {
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [
     {"rule": "self.type == 'sqlite' || (!has(self.size) && !has(self.storageClassName))",
-     "message": "size and storageClassName apply only to sqlite storage"}
+     "message": "size and storageClassName apply only to sqlite storage"},
+    {"rule": "!has(self.size) || isQuantity(string(self.size))",
+     "message": "size must be a quantity such as 1Gi or 500Mi", "fieldPath": ".size"}
 ]))]
 pub struct RegistryStorage {
     /// `sqlite`: a database file on a PersistentVolumeClaim (one replica); `postgres`: the database that

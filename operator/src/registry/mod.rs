@@ -47,6 +47,9 @@ pub enum ReconcileError {
     Cleanup(kube::Error),
     #[error("the MCPRegistry has no namespace")]
     NoNamespace,
+    /// Deletion waits until no registry server runs before it removes the data they write.
+    #[error("waiting for the registry server's pods to end before removing its data")]
+    ServersRunning,
     #[error(transparent)]
     Finalizer(Box<kube::runtime::finalizer::Error<ReconcileError>>),
 }
@@ -123,15 +126,15 @@ async fn reconcile_registry(
             return Ok(Action::await_change());
         }
     };
-    apply(client, &namespace, &objects::config_map(&registry)).await?;
-    apply(client, &namespace, &objects::service_account(&registry)).await?;
-    apply(client, &namespace, &objects::role(&registry)).await?;
-    apply(client, &namespace, &objects::role_binding(&registry)).await?;
-    if let Some(claim) = objects::data_claim(&registry) {
-        apply(client, &namespace, &claim).await?;
-    }
-    let deployment = apply(client, &namespace, &deployment).await?;
-    apply(client, &namespace, &objects::service(&registry)).await?;
+    let deployment = match apply_all(client, &namespace, &registry, &deployment).await {
+        Ok(d) => d,
+        Err(e) => {
+            // What the API server refused is shown where the user looks (and retried: it may be passing).
+            let view = SyncView::Unknown("the registry's objects could not be applied".into());
+            write_status(client, &registry, None, &view, Some(e.to_string())).await?;
+            return Err(e);
+        }
+    };
     let ready = deployment
         .status
         .as_ref()
@@ -144,6 +147,25 @@ async fn reconcile_registry(
     };
     write_status(client, &registry, Some(&deployment), &sync, None).await?;
     Ok(Action::requeue(OBSERVE_EVERY))
+}
+
+/// Applies every object of the registry; the Deployment as stored.
+async fn apply_all(
+    client: &Client,
+    namespace: &str,
+    registry: &MCPRegistry,
+    deployment: &Deployment,
+) -> Result<Deployment, ReconcileError> {
+    apply(client, namespace, &objects::config_map(registry)).await?;
+    apply(client, namespace, &objects::service_account(registry)).await?;
+    apply(client, namespace, &objects::role(registry)).await?;
+    apply(client, namespace, &objects::role_binding(registry)).await?;
+    if let Some(claim) = objects::data_claim(registry) {
+        apply(client, namespace, &claim).await?;
+    }
+    let deployment = apply(client, namespace, deployment).await?;
+    apply(client, namespace, &objects::service(registry)).await?;
+    Ok(deployment)
 }
 
 /// Stores the status the registry should show (server-side apply: an unchanged status changes nothing).
@@ -182,6 +204,7 @@ async fn clean_up(registry: Arc<MCPRegistry>, ctx: &Context) -> Result<Action, R
         .as_ref()
         .is_some_and(|s| s.storage_type == StorageType::Configmap);
     if stored_in_configmaps {
+        servers_stopped(&ctx.client, &namespace, &registry).await?;
         let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &namespace);
         let selector = format!(
             "registry.toolhive.stacklok.dev/store={}",
@@ -211,6 +234,41 @@ async fn clean_up(registry: Arc<MCPRegistry>, ctx: &Context) -> Result<Action, R
     Ok(Action::await_change())
 }
 
+/// Deletes the registry's Deployment (its pods with it) and fails until none of its pods is left: a server still
+/// running would write the data again after it was removed.
+async fn servers_stopped(
+    client: &Client,
+    namespace: &str,
+    registry: &MCPRegistry,
+) -> Result<(), ReconcileError> {
+    let name = objects::Names::of(registry).deployment;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+    match deployments.delete(&name, &DeleteParams::foreground()).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 404 => {}
+        Err(e) => return Err(ReconcileError::Cleanup(e)),
+    }
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), namespace);
+    let selector = format!(
+        "app.kubernetes.io/name=thv-registry-api,app.kubernetes.io/instance={}",
+        registry.name_any()
+    );
+    let left = pods
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(ReconcileError::Cleanup)?;
+    let gone = deployments
+        .get_opt(&name)
+        .await
+        .map_err(ReconcileError::Cleanup)?
+        .is_none();
+    if left.items.is_empty() && gone {
+        Ok(())
+    } else {
+        Err(ReconcileError::ServersRunning)
+    }
+}
+
 async fn reconcile(
     registry: Arc<MCPRegistry>,
     ctx: Arc<Context>,
@@ -228,6 +286,17 @@ async fn reconcile(
 }
 
 fn error_policy(registry: Arc<MCPRegistry>, error: &ReconcileError, _: Arc<Context>) -> Action {
+    let waiting = matches!(
+        error,
+        ReconcileError::Finalizer(e) if matches!(
+            **e,
+            kube::runtime::finalizer::Error::CleanupFailed(ReconcileError::ServersRunning)
+        )
+    );
+    if waiting {
+        tracing::info!(registry = %registry.name_any(), "{error}");
+        return Action::requeue(Duration::from_secs(2));
+    }
     tracing::warn!(registry = %registry.name_any(), error = %error, "reconcile failed; retrying");
     Action::requeue(Duration::from_secs(10))
 }

@@ -70,22 +70,24 @@ impl Names {
     }
 }
 
-/// The prefix of a ConfigMap-stored registry's objects: its name when that is a short DNS label, else a hash.
+/// The prefix of a ConfigMap-stored registry's objects: its name (cut to 29 characters, dots as dashes) and a hash
+/// of the whole name, so that no two registries of a namespace can share a store, whatever their names.
 pub fn store_prefix(registry: &MCPRegistry) -> String {
+    use sha2::{Digest, Sha256};
     let name = registry.name_any();
-    let label = name.len() <= 40
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if label {
-        name
-    } else {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        name.hash(&mut h);
-        format!("mcpregistry-{:016x}", h.finish())
+    let mut readable: String = name
+        .chars()
+        .map(|c| if c == '.' { '-' } else { c })
+        .take(29)
+        .collect();
+    readable = readable.trim_end_matches('-').to_owned();
+    if !readable.starts_with(|c: char| c.is_ascii_lowercase()) {
+        readable.insert(0, 'r');
+        readable.truncate(29);
+        readable = readable.trim_end_matches('-').to_owned();
     }
+    let hash = hex::encode(Sha256::digest(name.as_bytes()));
+    format!("{readable}-{}", &hash[..10])
 }
 
 fn labels(registry: &MCPRegistry) -> BTreeMap<String, String> {

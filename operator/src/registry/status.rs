@@ -100,7 +100,8 @@ fn keep_transition(new: &mut Condition, old: &[Condition]) {
     }
 }
 
-/// The status the registry should show. `spec_error`: a spec the operator could not turn into objects.
+/// The status the registry should show. `spec_error`: a spec the operator could not turn into objects
+/// (`spec.<field>: ...`: InvalidSpec), or objects the API server refused (ApplyFailed).
 pub fn observe(
     registry: &MCPRegistry,
     deployment: Option<&Deployment>,
@@ -118,7 +119,10 @@ pub fn observe(
         .and_then(|s| s.ready_replicas)
         .unwrap_or(0);
     let mut ready_condition = match &spec_error {
-        Some(e) => condition("Ready", Some(false), "InvalidSpec", e.clone()),
+        Some(e) if e.starts_with("spec.") => {
+            condition("Ready", Some(false), "InvalidSpec", e.clone())
+        }
+        Some(e) => condition("Ready", Some(false), "ApplyFailed", e.clone()),
         None if ready >= 1 => condition(
             "Ready",
             Some(true),
