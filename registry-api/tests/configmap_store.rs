@@ -355,3 +355,128 @@ async fn a_seed_that_died_is_replaced_by_the_next() {
     assert_eq!(one.unwrap().version, "1.0.0");
     f.end().await;
 }
+
+#[test]
+fn credentials_in_a_configmap_url_are_not_shown() {
+    let e = thv_registry_api::store::configmap::parse_url("configmap://user:s3cret@ns/reg")
+        .unwrap_err()
+        .to_string();
+    assert!(!e.contains("s3cret") && !e.contains("user"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_url_claim_held_by_a_write_that_died_is_free_after_its_hold() {
+    let Some(f) = Fixture::new("cm-claim").await else {
+        return;
+    };
+    let url = "https://dead.example.com/mcp";
+    let claim = |held_until: chrono::DateTime<Utc>| -> ConfigMap {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": thv_registry_api::store::configmap::objects::claim_object(PREFIX, url),
+                         "labels": {LABEL_STORE: PREFIX, "registry.toolhive.stacklok.dev/kind": "claim"}},
+            "data": {"owner": "a.x/died-mid-publish", "heldUntil": held_until.to_rfc3339()}
+        }))
+        .unwrap()
+    };
+    let claims: kube::Api<ConfigMap> = f.api.clone();
+    let owner_seen = |s: Arc<dyn Store>| async move {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+        let body = write_fn(move |w: &mut dyn WriteTx| {
+            let tx = tx.clone();
+            async move {
+                let owner = w.remote_url_owner(url, "b.x/new").await?;
+                let _ = tx.send(owner).await;
+                Err(StoreError::Conflict("roll back".into()))
+            }
+            .boxed()
+        });
+        let _ = s.write("b.x/new", body).await;
+        rx.recv().await.unwrap()
+    };
+    // Held (the write may still be running): the URL is its name's.
+    claims
+        .create(
+            &PostParams::default(),
+            &claim(Utc::now() + chrono::Duration::seconds(30)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        owner_seen(f.store.clone()).await.as_deref(),
+        Some("a.x/died-mid-publish")
+    );
+    // The hold passed and that name stores nothing: free.
+    let name = thv_registry_api::store::configmap::objects::claim_object(PREFIX, url);
+    let mut expired = claims.get(&name).await.unwrap();
+    expired.data = claim(Utc::now() - chrono::Duration::seconds(1)).data;
+    claims
+        .replace(&name, &PostParams::default(), &expired)
+        .await
+        .unwrap();
+    assert_eq!(owner_seen(f.store.clone()).await, None);
+    f.end().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_object_garbled_by_hand_is_not_served_and_its_writes_name_it() {
+    let Some(f) = Fixture::new("cm-garbled").await else {
+        return;
+    };
+    f.store
+        .insert_batch(&[
+            latest(row("a.x/one", "1.0.0", 1)),
+            latest(row("b.x/two", "1.0.0", 1)),
+        ])
+        .await
+        .unwrap();
+    let name = thv_registry_api::store::configmap::objects::managed_object(PREFIX, "a.x/one");
+    let mut map = f.api.get(&name).await.unwrap();
+    map.binary_data = Some(std::collections::BTreeMap::from([(
+        "rows.json.gz".to_owned(),
+        k8s_openapi::ByteString(b"garbage".to_vec()),
+    )]));
+    f.api
+        .replace(&name, &PostParams::default(), &map)
+        .await
+        .unwrap();
+    // Every replica answers alike: this one drops it, as one starting now would never load it.
+    eventually("the garbled name not served", async || {
+        f.store
+            .get(&Scope::managed(), "a.x/one", None)
+            .await
+            .unwrap()
+            .is_none()
+    })
+    .await;
+    let fresh = Fixture::open(&f.url).await;
+    assert!(
+        fresh
+            .get(&Scope::managed(), "a.x/one", None)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        fresh
+            .get(&Scope::managed(), "b.x/two", None)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let body = write_fn(|tx: &mut dyn WriteTx| {
+        async move {
+            tx.versions("a.x/one").await?;
+            Ok(vec![])
+        }
+        .boxed()
+    });
+    let error = f.store.write("a.x/one", body).await.unwrap_err();
+    let StoreError::Unavailable(message) = &error else {
+        panic!("{error:?}")
+    };
+    assert!(
+        message.contains(&name) && message.contains("restore or delete it"),
+        "{message}"
+    );
+    f.end().await;
+}

@@ -14,17 +14,31 @@ fn object<T: serde::de::DeserializeOwned>(v: Value) -> T {
     serde_json::from_value(v).expect("a valid object")
 }
 
-/// The README's Role for the ConfigMap storage, bound to the service account `registry`.
-async fn grant_storage_role(client: &kube::Client, namespace: &str) {
-    Api::<Role>::namespaced(client.clone(), namespace)
+/// The README's Role for the ConfigMap storage.
+const STORAGE_VERBS: [&str; 6] = ["get", "list", "watch", "create", "update", "delete"];
+
+/// A Role granting `verbs` on ConfigMaps (replaced if there is one), bound to the service account `registry`.
+async fn grant_storage_role(client: &kube::Client, namespace: &str, verbs: &[&str]) {
+    let roles = Api::<Role>::namespaced(client.clone(), namespace);
+    let _ = roles
+        .delete("thv-registry-storage", &Default::default())
+        .await;
+    roles
         .create(
             &PostParams::default(),
             &object(json!({"metadata": {"name": "thv-registry-storage"},
-                           "rules": [{"apiGroups": [""], "resources": ["configmaps"],
-                                      "verbs": ["get", "list", "watch", "create", "update", "delete"]}]})),
+                           "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": verbs}]})),
         )
         .await
         .unwrap();
+    if Api::<RoleBinding>::namespaced(client.clone(), namespace)
+        .get_opt("thv-registry-storage")
+        .await
+        .unwrap()
+        .is_some()
+    {
+        return;
+    }
     Api::<RoleBinding>::namespaced(client.clone(), namespace)
         .create(
             &PostParams::default(),
@@ -71,8 +85,31 @@ async fn the_registry_runs_on_configmaps_with_a_service_accounts_role() {
         "{stderr}"
     );
 
+    // Without `watch` (a replica would never see the others' writes): refused, naming it.
+    grant_storage_role(
+        &client,
+        &ns.name,
+        &["get", "list", "create", "update", "delete"],
+    )
+    .await;
+    let out = command(home.path())
+        .env("KUBECONFIG", &account)
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "these credentials may not watch configmaps in namespace {}",
+            ns.name
+        )),
+        "{stderr}"
+    );
+
     // With it: created and seeded (the bundled registry) on first start.
-    grant_storage_role(&client, &ns.name).await;
+    grant_storage_role(&client, &ns.name, &STORAGE_VERBS).await;
     let mut cmd = command(home.path());
     cmd.env("KUBECONFIG", &account);
     let mut first = start_command(cmd, "127.0.0.1:0", &args);

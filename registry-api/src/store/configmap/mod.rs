@@ -73,8 +73,21 @@ fn dns_label(s: &str, max: usize) -> bool {
         && !s.ends_with('-')
 }
 
+/// A URL as errors show it: credentials (`user:password@`) left out.
+fn shown(url: &str) -> String {
+    let Some(rest) = url.strip_prefix("configmap://") else {
+        return url.to_owned();
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    match authority.rfind('@') {
+        Some(at) => format!("configmap://…@{}", &rest[at + 1..]),
+        None => url.to_owned(),
+    }
+}
+
 /// Parses `configmap://NAMESPACE/PREFIX`; an empty namespace (`configmap:///PREFIX`) is the server's own.
 pub fn parse_url(url: &str) -> Result<Location, UrlError> {
+    let url = &shown(url);
     let rest = url
         .strip_prefix("configmap://")
         .ok_or_else(|| UrlError::Shape(url.to_owned()))?;
@@ -143,6 +156,59 @@ pub fn conflict_backoff(attempt: u32) -> Duration {
     Duration::from_micros(base * (500 + jitter))
 }
 
+/// An object of the store that does not decode: the storage cannot serve that name until it is fixed or deleted
+/// (503 naming it, rather than a 500 that hides why).
+pub fn unreadable(e: StoreError) -> StoreError {
+    StoreError::Unavailable(format!(
+        "{e}; the object was changed outside the registry: restore or delete it"
+    ))
+}
+
+/// The Role the README gives: what the storage does with ConfigMaps.
+const NEEDED_VERBS: [&str; 6] = ["get", "list", "watch", "create", "update", "delete"];
+
+/// Asks the API server (SelfSubjectAccessReview) whether these credentials may do everything the storage does
+/// with ConfigMaps in `namespace`, and refuses to open naming what is missing: without `watch`, say, a replica
+/// would serve and never see the others' writes. An API server that does not answer the review is not a refusal.
+async fn check_permissions(client: &kube::Client, namespace: &str) -> Result<(), StoreError> {
+    use k8s_openapi::api::authorization::v1::{
+        ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+    };
+    let reviews: kube::Api<SelfSubjectAccessReview> = kube::Api::all(client.clone());
+    let mut missing = Vec::new();
+    for verb in NEEDED_VERBS {
+        let review = SelfSubjectAccessReview {
+            spec: SelfSubjectAccessReviewSpec {
+                resource_attributes: Some(ResourceAttributes {
+                    namespace: Some(namespace.to_owned()),
+                    verb: Some(verb.to_owned()),
+                    resource: Some("configmaps".to_owned()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        match reviews.create(&PostParams::default(), &review).await {
+            Ok(answer) if answer.status.as_ref().is_some_and(|s| s.allowed) => {}
+            Ok(_) => missing.push(verb),
+            Err(e) => {
+                tracing::debug!(error = %e, "no access review; the storage's permissions are not checked");
+                return Ok(());
+            }
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(StoreError::Unavailable(format!(
+        "these credentials may not {} configmaps in namespace {namespace}; the ConfigMap storage needs {} \
+         (the Role in the README grants them)",
+        missing.join(", "),
+        NEEDED_VERBS.join(", ")
+    )))
+}
+
 /// A random token (hex).
 fn token() -> String {
     let mut bytes = [0u8; 12];
@@ -174,7 +240,7 @@ impl Inner {
         let Some(map) = self.api.get_opt(&name).await.map_err(kube_error)? else {
             return Ok((None, Vec::new()));
         };
-        let object = RowsObject::decode(&map)?;
+        let object = RowsObject::decode(&map).map_err(unreadable)?;
         if let Some(seed) = &object.seed {
             let seen = self
                 .state
@@ -275,6 +341,8 @@ impl ConfigMapStore {
                 prefix: location.prefix.clone(),
             };
             sources.ensure().await?;
+            check_permissions(&api.clone().into_client(), &namespace).await?;
+            tracing::info!(namespace = %namespace, prefix = %location.prefix, "ConfigMap storage");
             let inner = Arc::new(Inner {
                 api: api.clone(),
                 prefix: location.prefix.clone(),

@@ -67,7 +67,7 @@ async fn load(inner: &Inner, source: &str, committed: i64) -> Result<Loaded, Sto
     let mut best: BTreeMap<String, (i64, String, Vec<VersionRow>)> = BTreeMap::new();
     let mut leftovers = Vec::new();
     for map in maps.items {
-        let object = RowsObject::decode(&map)?;
+        let object = RowsObject::decode(&map).map_err(super::unreadable)?;
         let name = map.metadata.name.clone().unwrap_or_default();
         if object.source != source {
             continue;

@@ -98,7 +98,10 @@ impl Watched {
         let object = match RowsObject::decode(map) {
             Ok(o) => o,
             Err(e) => {
-                tracing::warn!(object = %name, error = %e, "ignoring a ConfigMap of the store that does not decode");
+                // As a replica starting now would: the object is not there (a write of its name is refused
+                // until it is fixed or deleted).
+                tracing::warn!(object = %name, error = %e, "a ConfigMap of the store does not decode; its rows are not served");
+                self.delete(map);
                 return;
             }
         };
