@@ -393,6 +393,30 @@ async fn sqlite_gets_a_volume_and_a_spec_that_cannot_be_built_is_reported() {
         "{args}"
     );
 
+    // Switched to ConfigMap storage: its SQLite volume goes (the PVC protection lets it once no pod uses it).
+    api.patch(
+        "local",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"storage": {"type": "configmap", "size": null, "storageClassName": null}}})),
+    )
+    .await
+    .unwrap();
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &ns.name);
+    until(
+        "the SQLite volume deleted",
+        || async {
+            Some(
+                claims
+                    .get_opt("local-registry-data")
+                    .await
+                    .unwrap()
+                    .is_none_or(|c| c.metadata.deletion_timestamp.is_some()),
+            )
+        },
+        |gone| *gone,
+    )
+    .await;
+
     // A volume the Kubernetes types do not take (the CRD keeps volumes as free objects).
     create(&api, "broken", json!({"volumes": [{"name": 5}]})).await;
     let shown = until(

@@ -160,12 +160,44 @@ async fn apply_all(
     apply(client, namespace, &objects::service_account(registry)).await?;
     apply(client, namespace, &objects::role(registry)).await?;
     apply(client, namespace, &objects::role_binding(registry)).await?;
-    if let Some(claim) = objects::data_claim(registry) {
-        apply(client, namespace, &claim).await?;
+    match objects::data_claim(registry) {
+        Some(claim) => {
+            apply(client, namespace, &claim).await?;
+        }
+        None => remove_data_claim(client, namespace, registry).await?,
     }
     let deployment = apply(client, namespace, deployment).await?;
     apply(client, namespace, &objects::service(registry)).await?;
     Ok(deployment)
+}
+
+/// Deletes the SQLite volume of a registry whose storage is no longer `sqlite` (only its own: owned by it).
+async fn remove_data_claim(
+    client: &Client,
+    namespace: &str,
+    registry: &MCPRegistry,
+) -> Result<(), ReconcileError> {
+    let name = objects::Names::of(registry).data;
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), namespace);
+    let cleanup = |source| ReconcileError::Apply {
+        kind: "PersistentVolumeClaim",
+        name: name.clone(),
+        source,
+    };
+    let Some(claim) = claims.get_opt(&name).await.map_err(cleanup)? else {
+        return Ok(());
+    };
+    let owned = claim
+        .owner_references()
+        .iter()
+        .any(|o| Some(&o.uid) == registry.uid().as_ref());
+    if owned && claim.metadata.deletion_timestamp.is_none() {
+        claims
+            .delete(&name, &DeleteParams::default())
+            .await
+            .map_err(cleanup)?;
+    }
+    Ok(())
 }
 
 /// Stores the status the registry should show (server-side apply: an unchanged status changes nothing).
