@@ -88,6 +88,17 @@ pub fn start_command(mut cmd: Command, listen: &str, extra: &[&str]) -> Registry
     }
 }
 
+/// Like [`start_command`], with a configuration file, no seed, and `admin` as the admin token (what the sync and
+/// source tests run).
+pub fn start_configured(cmd: Command, config: &Path, admin: &str) -> RegistryApi {
+    let config = config.to_str().expect("a UTF-8 path");
+    start_command(
+        cmd,
+        "127.0.0.1:0",
+        &["--config", config, "--no-seed", "--admin-token", admin],
+    )
+}
+
 /// A token minted by `thv-registry-api token` for `namespace` and `action`.
 pub fn mint_token(home: &Path, namespace: &str, action: &str) -> String {
     let out = command(home)

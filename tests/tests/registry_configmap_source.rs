@@ -8,7 +8,7 @@ use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, PostParams};
 use serde_json::{Value, json};
 use thv_e2e::kube::{TestNamespace, client, service_account_kubeconfig};
-use thv_e2e::registry_api::{command, get, http, start_command, wait_synced};
+use thv_e2e::registry_api::{command, get, http, start_configured, wait_synced};
 
 const ADMIN: &str = "configmap-source-admin-token-0123";
 const SCHEMA: &str = "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json";
@@ -83,17 +83,7 @@ async fn a_configmap_source_syncs_the_registry_file_in_its_key() {
     .unwrap();
     let mut cmd = command(home.path());
     cmd.env("KUBECONFIG", &reader);
-    let api = start_command(
-        cmd,
-        "127.0.0.1:0",
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--no-seed",
-            "--admin-token",
-            ADMIN,
-        ],
-    );
+    let api = start_configured(cmd, &config, ADMIN);
     let base = api.base.clone();
 
     // RBAC: the service account may not read ConfigMaps yet.
@@ -208,17 +198,7 @@ async fn a_broken_kubeconfig_is_reported_without_its_credentials() {
     .unwrap();
     let mut cmd = command(home.path());
     cmd.env("KUBECONFIG", &kubeconfig);
-    let api = start_command(
-        cmd,
-        "127.0.0.1:0",
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--no-seed",
-            "--admin-token",
-            ADMIN,
-        ],
-    );
+    let api = start_configured(cmd, &config, ADMIN);
     wait_synced(&api.base, "cluster").await;
     let (code, body) = sync_now(&api.base).await;
     assert_eq!(code, 502, "{body}");

@@ -69,15 +69,21 @@ async fn the_registry_runs_on_configmaps_with_a_service_accounts_role() {
         ADMIN,
     ];
 
+    // Refused at start: what it printed.
+    let refused = || {
+        let out = command(home.path())
+            .env("KUBECONFIG", &account)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "{stderr}");
+        stderr
+    };
+
     // Without the Role: refused at start, naming the namespace, the account and what it may not do.
-    let out = command(home.path())
-        .env("KUBECONFIG", &account)
-        .args(["--listen", "127.0.0.1:0"])
-        .args(args)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
+    let stderr = refused();
     assert!(
         stderr.contains("configmaps")
             && stderr.contains("forbidden")
@@ -92,14 +98,7 @@ async fn the_registry_runs_on_configmaps_with_a_service_accounts_role() {
         &["get", "list", "create", "update", "delete"],
     )
     .await;
-    let out = command(home.path())
-        .env("KUBECONFIG", &account)
-        .args(["--listen", "127.0.0.1:0"])
-        .args(args)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
+    let stderr = refused();
     assert!(
         stderr.contains(&format!(
             "these credentials may not watch configmaps in namespace {}",

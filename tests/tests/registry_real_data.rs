@@ -12,7 +12,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use thv_e2e::registry_api::{RegistryApi, command, postgres_database, start_with};
+use thv_e2e::registry_api::{
+    RegistryApi, command, postgres_database, start_configured, start_with,
+};
 
 #[path = "registry_real_data/crawl.rs"]
 mod crawl;
@@ -266,16 +268,7 @@ sources = ["crawl-api"]
         ),
     )
     .unwrap();
-    let api = start_with(
-        home.path(),
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--no-seed",
-            "--admin-token",
-            ADMIN,
-        ],
-    );
+    let api = start_configured(command(home.path()), &config, ADMIN);
 
     // The file source: every item read, the invalid ones skipped with their reasons.
     let f = synced(&api.base, "crawl-file").await;

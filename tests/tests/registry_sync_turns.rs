@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use thv_e2e::registry_api::{get, start_with, wait_synced};
+use thv_e2e::registry_api::{command, get, start_configured, wait_synced};
 
 const ADMIN: &str = "sync-turns-admin-token-0123456789";
 
@@ -50,16 +50,7 @@ async fn a_hanging_source_holds_no_other_source_up() {
         ),
     )
     .unwrap();
-    let api = start_with(
-        home.path(),
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--no-seed",
-            "--admin-token",
-            ADMIN,
-        ],
-    );
+    let api = start_configured(command(home.path()), &config, ADMIN);
     let base = api.base.clone();
     // Both start syncing at start-up; `hang` waits for an answer that never comes.
     for _ in 0..100 {

@@ -4,7 +4,7 @@
 //! `auth: {mode: anonymous}`; and what cannot be honoured refused at start-up, naming it.
 
 use serde_json::json;
-use thv_e2e::registry_api::{command, get, http, postgres_database, start_command, wait_synced};
+use thv_e2e::registry_api::{command, get, http, postgres_database, start_configured, wait_synced};
 
 const ADMIN: &str = "toolhive-config-admin-token-0123";
 const SCHEMA: &str = "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json";
@@ -79,17 +79,7 @@ database:
     .unwrap();
     let mut cmd = command(home.path());
     cmd.env("PGPASSFILE", &pgpass);
-    let api = start_command(
-        cmd,
-        "127.0.0.1:0",
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--no-seed",
-            "--admin-token",
-            ADMIN,
-        ],
-    );
+    let api = start_configured(cmd, &config, ADMIN);
     let base = api.base.clone();
     let synced = wait_synced(&base, "catalog").await;
     assert_eq!(synced["status"], "complete", "{synced}");
