@@ -1,15 +1,17 @@
 //! The Kubernetes API as the registry uses it (the `configmap` sync source, the ConfigMap storage): the client,
 //! with the credentials `kube` infers, and its errors in words that leak no credentials.
 
-/// A client with the pod's service account in a cluster, else `KUBECONFIG` or `~/.kube/config`. The error says
-/// where credentials were looked for, in parentheses, and why none served.
-pub async fn client() -> Result<kube::Client, String> {
-    kube::Client::try_default().await.map_err(|e| {
-        format!(
-            "(in-cluster service account or KUBECONFIG): {}",
-            without_quoted_config(&e.to_string())
-        )
-    })
+/// No client could be made: where credentials were looked for, in parentheses, and why none served (without
+/// what a kubeconfig parser quotes of the file).
+#[derive(Debug, thiserror::Error)]
+#[error("(in-cluster service account or KUBECONFIG): {0}")]
+pub struct NoClient(String);
+
+/// A client with the pod's service account in a cluster, else `KUBECONFIG` or `~/.kube/config`.
+pub async fn client() -> Result<kube::Client, NoClient> {
+    kube::Client::try_default()
+        .await
+        .map_err(|e| NoClient(without_quoted_config(&e.to_string())))
 }
 
 /// A kubeconfig error without what its YAML parser quotes of the file (the lines around the fault, which may

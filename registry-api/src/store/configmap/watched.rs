@@ -211,7 +211,7 @@ impl Watched {
 pub type Shared = Arc<std::sync::RwLock<Watched>>;
 
 /// How the watch's start went: `None` until its first listing is in or it fails.
-pub type Readiness = Option<Result<(), String>>;
+pub type Readiness = Option<Result<(), Arc<watcher::Error>>>;
 
 /// Keeps `state` current from a watch on the store's objects; `ready` says when the first listing is in, or
 /// why the watch failed before it (afterwards, failures are logged and the watch retried with a backoff).
@@ -232,7 +232,7 @@ pub async fn watch(
             Ok(e) => e,
             Err(e) => {
                 if ready.borrow().is_none() {
-                    ready.send_replace(Some(Err(e.to_string())));
+                    ready.send_replace(Some(Err(Arc::new(e))));
                     return;
                 }
                 tracing::warn!(error = %e, "the watch on the ConfigMap store failed; retrying");
