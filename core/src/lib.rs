@@ -9,12 +9,14 @@
 //! - [`upstream_registry`]: the upstream registry file's types (`{"$schema","version","meta","data":{"servers"}}`).
 //! - [`registry_file`]: registry files of every format, read raw and written back in their own format.
 //! - [`filter`]: name globs and publisher tags that select servers (sync sources, curation commands).
+//! - [`cluster_entry`]: registry entries made of ToolHive's Kubernetes resources (MCPServer and its kin).
 //! - [`registry_client`]: the typed HTTP client of the registry API (used by the curation CLI, the runner and sync).
 //! - [`runconfig`]: the RunConfig, the versioned contract between resolving a server and running it.
 //! - [`oidc`]: JWTs from an OpenID Connect issuer, checked against its published keys (proxy auth, token exchanges).
 //! - [`output`]: a command's output on stdout/stderr without a panic on a closed pipe (`outln!`, `errln!`).
 
 pub mod api;
+pub mod cluster_entry;
 pub mod files;
 pub mod filter;
 pub mod image_ref;

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
-use kube::api::{Api, DeleteParams, PostParams};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
@@ -146,4 +147,50 @@ pub async fn service_account_kubeconfig(
 
 fn object<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
     serde_json::from_value(v).expect("a valid object")
+}
+
+/// Applies a CRD (server-side apply: any number of test runs share the cluster) and waits until it is
+/// established.
+pub async fn install_crd(client: &Client, definition: &serde_json::Value) {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let name = definition["metadata"]["name"]
+        .as_str()
+        .expect("a named CRD")
+        .to_owned();
+    api.patch(
+        &name,
+        &PatchParams::apply("thv-tests").force(),
+        &Patch::Apply(definition),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("applying CRD {name}: {e}"));
+    for _ in 0..100 {
+        let crd = api.get(&name).await.unwrap();
+        let established = crd
+            .status
+            .and_then(|s| s.conditions)
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c.type_ == "Established" && c.status == "True");
+        if established {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("CRD {name} never became established");
+}
+
+/// Stand-ins for ToolHive's MCPServer, VirtualMCPServer and MCPRemoteProxy CRDs
+/// (`tests/fixtures/toolhive-workload-crds.yaml`), installed.
+pub async fn install_toolhive_workload_crds(client: &Client) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/toolhive-workload-crds.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    for document in serde_yaml_ng::Deserializer::from_str(&text) {
+        let definition: serde_json::Value =
+            serde::Deserialize::deserialize(document).expect("a CRD");
+        if !definition.is_null() {
+            install_crd(client, &definition).await;
+        }
+    }
 }

@@ -12,7 +12,8 @@
 //!   The other keys of `auth` are this server's own and are kept.
 //!
 //! What would change who sees or may do what and cannot be honoured yet is refused, naming it: `claims`,
-//! `auth.mode: oauth` and `auth.authz` (use this server's `auth.oidc`), `kubernetes` sources, `dynamicAuth`.
+//! `auth.mode: oauth` and `auth.authz` (use this server's `auth.oidc`), `dynamicAuth`. `kubernetes` sources take
+//! the same keys here (`crate::sync::config::kubernetes`).
 
 use serde_yaml_ng::{Mapping, Value};
 
@@ -136,28 +137,18 @@ fn database_settings(database: &Value, root: &mut Mapping, errors: &mut Vec<Stri
     }
 }
 
-/// Refuses what sources ask that cannot be honoured: `claims`, and `kubernetes` sources (removed, so that only
-/// these errors are said of them).
+/// Refuses what sources ask that cannot be honoured: `claims`.
 fn unsupported_sources(root: &mut Mapping, errors: &mut Vec<String>) {
     let Some(Value::Sequence(sources)) = root.get_mut("sources") else {
         return;
     };
-    let mut kept = Vec::new();
-    for (i, source) in std::mem::take(sources).into_iter().enumerate() {
+    for (i, source) in sources.iter().enumerate() {
         if source.get("claims").is_some() {
             errors.push(format!(
                 "sources[{i}].claims: per-source claims (who may read its entries) are not supported; remove them"
             ));
         }
-        if source.get("kubernetes").is_some() {
-            errors.push(format!(
-                "sources[{i}].kubernetes: sources of MCPServer resources are not supported yet"
-            ));
-            continue;
-        }
-        kept.push(source);
     }
-    *sources = kept;
 }
 
 /// Percent-encodes what a URL's user, path or query value cannot hold as it is.
@@ -246,7 +237,6 @@ database:
         );
         let all = errors.join("\n");
         for expected in [
-            "sources[2].kubernetes: sources of MCPServer resources are not supported yet",
             "sources[3].claims: per-source claims",
             "registries[0].claims: per-registry claims",
             "auth.mode: 'oauth'",

@@ -32,6 +32,8 @@ pub struct Content {
     pub hash: String,
     /// Where it came from, for messages.
     pub origin: String,
+    /// Entries the source could not give (a kubernetes source's refused resources): reported as skipped.
+    pub skipped: Vec<super::apply::Skipped>,
 }
 
 pub async fn read_file(
@@ -55,6 +57,7 @@ pub async fn read_file(
         hash: hex::encode(Sha256::digest(&bytes)),
         bytes,
         origin,
+        skipped: Vec::new(),
     })
 }
 
@@ -140,6 +143,7 @@ pub async fn read_configmap(
         hash: hex::encode(Sha256::digest(&bytes)),
         bytes,
         origin: origin.into_inner().expect("origin"),
+        skipped: Vec::new(),
     })
 }
 
@@ -232,6 +236,7 @@ pub async fn read_git(
         hash: spec,
         bytes,
         origin: format!("{origin} at {commit}"),
+        skipped: Vec::new(),
     })
 }
 

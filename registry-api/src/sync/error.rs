@@ -68,6 +68,9 @@ pub enum SyncError {
     /// The Kubernetes API refused the read or did not answer (a configmap source).
     #[error("{origin}: {message}")]
     Kubernetes { origin: String, message: String },
+    /// The Kubernetes API refused to list or did not list ToolHive's resources (a kubernetes source).
+    #[error("{origin}: {message}")]
+    Cluster { origin: String, message: String },
     /// A local registry file could not be read.
     #[error("cannot read {path}: {message}")]
     File { path: String, message: String },
@@ -93,12 +96,13 @@ pub enum Reason {
     GitPath,
     File,
     Kubernetes,
+    Cluster,
     Config,
     Internal,
 }
 
 impl Reason {
-    const FIXED: [Reason; 12] = [
+    const FIXED: [Reason; 13] = [
         Self::Transport,
         Self::Redirect,
         Self::NotPublic,
@@ -109,6 +113,7 @@ impl Reason {
         Self::GitPath,
         Self::File,
         Self::Kubernetes,
+        Self::Cluster,
         Self::Config,
         Self::Internal,
     ];
@@ -141,6 +146,7 @@ impl fmt::Display for Reason {
             Self::GitPath => "the registry file is not in the repository",
             Self::File => "the registry file could not be read",
             Self::Kubernetes => "the registry file could not be read from its ConfigMap",
+            Self::Cluster => "the resources could not be listed from the Kubernetes API",
             Self::Config => "a setting of the source could not be used",
             Self::Internal => "an internal error (see the server's log)",
         };
@@ -162,6 +168,7 @@ impl SyncError {
             Self::GitPath { .. } => Reason::GitPath,
             Self::File { .. } => Reason::File,
             Self::Kubernetes { .. } => Reason::Kubernetes,
+            Self::Cluster { .. } => Reason::Cluster,
             Self::Config(_) => Reason::Config,
             Self::Internal(_) => Reason::Internal,
         }

@@ -19,6 +19,7 @@
 //! URL and follow no redirect ([`content`]).
 
 pub mod apply;
+pub mod cluster;
 pub mod config;
 pub mod content;
 pub mod error;
@@ -105,7 +106,7 @@ pub struct SyncService {
 #[serde(rename_all = "camelCase")]
 pub struct SourceView {
     pub name: String,
-    /// `api`, `file`, `git` or `configmap`.
+    /// `api`, `file`, `git`, `configmap` or `kubernetes`.
     #[serde(rename = "type")]
     pub kind: String,
     /// Where the data comes from (no credentials; for non-administrators, `?[REDACTED]` for a query).
@@ -168,9 +169,16 @@ impl SyncService {
             .ok_or_else(|| AppError::NotFound(format!("source not found: {name}")))
     }
 
-    /// Starts one background loop per source.
+    /// Starts one background loop per source, and the watches of kubernetes sources.
     pub fn spawn(self: &Arc<Self>) {
         for source in &self.sources {
+            if let SourceKind::Kubernetes { namespaces } = &source.kind {
+                tokio::spawn(cluster::watch(
+                    self.clone(),
+                    source.name.clone(),
+                    namespaces.clone(),
+                ));
+            }
             let (service, source) = (self.clone(), source.clone());
             tokio::spawn(async move {
                 loop {
@@ -385,6 +393,7 @@ fn location(kind: &SourceKind) -> String {
             name,
             key,
         } => content::configmap_origin(namespace.as_deref(), name, key),
+        SourceKind::Kubernetes { namespaces } => cluster::origin(namespaces),
     }
 }
 
@@ -466,6 +475,7 @@ async fn read_content(
             name,
             key,
         } => content::read_configmap(namespace.as_deref(), name, key, source.timeout).await,
+        SourceKind::Kubernetes { namespaces } => cluster::read(namespaces, source.timeout).await,
     })
 }
 
@@ -635,6 +645,9 @@ async fn sync_content(
         Timestamps::KeepUnchanged
     };
     let mut w = FullWrite::start(tx, times).await?;
+    for skipped in content.skipped {
+        w.push(Entry::Invalid(skipped)).await?;
+    }
     for (_, i) in order {
         let e = docs.entry(i);
         let entry = match e.error {

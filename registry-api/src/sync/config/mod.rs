@@ -16,6 +16,10 @@
 //! file = { path = "/data/registry.json" }        # or { url = "https://..." }
 //!
 //! [[sources]]
+//! name = "cluster"
+//! kubernetes = { namespaces = ["team-a"] }        # ToolHive's MCPServer & co. annotated for export; watched
+//!
+//! [[sources]]
 //! name = "mirror"
 //! api = { endpoint = "http://registry.internal:8080" }
 //! allow_private_addresses = true                 # may reach loopback, RFC 1918, link-local, ... addresses
@@ -43,6 +47,9 @@ use sha2::{Digest, Sha256};
 use thv_core::filter::{FilterSpec, ServerFilter};
 
 use crate::store::{MANAGED_SOURCE, Scope};
+
+pub mod kubernetes;
+pub use kubernetes::{ConfigMapSourceConfig, KubernetesSourceConfig};
 
 /// Default time between syncs.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(3600);
@@ -73,6 +80,10 @@ pub struct SourceConfig {
     /// toolhive-registry-server declares it); the name may then stand for it in `registries`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub managed: Option<ManagedSourceConfig>,
+    /// `kubernetes: {namespaces: [...]}`: ToolHive's MCPServer, VirtualMCPServer and MCPRemoteProxy resources
+    /// annotated for export, served as entries and watched (see [`kubernetes`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<KubernetesSourceConfig>,
     #[serde(default, alias = "syncPolicy", skip_serializing)]
     pub sync_policy: SyncPolicyConfig,
     #[serde(default, skip_serializing_if = "FilterSpec::is_empty")]
@@ -137,23 +148,7 @@ pub struct GitSourceConfig {
 #[serde(deny_unknown_fields)]
 pub struct ManagedSourceConfig {}
 
-/// A ConfigMap key holding a registry file, read through the Kubernetes API with the server's own credentials
-/// (its service account in a cluster, else `KUBECONFIG` or `~/.kube/config`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConfigMapSourceConfig {
-    /// The ConfigMap's namespace; by default the server's own (its pod's, or the kubeconfig context's).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    pub name: String,
-    /// The key of the registry file.
-    #[serde(default = "default_git_path")]
-    pub key: String,
-    #[serde(default, skip_serializing)]
-    pub timeout: Option<String>,
-}
-
-fn default_git_path() -> String {
+pub(super) fn default_git_path() -> String {
     "registry.json".into()
 }
 
@@ -201,6 +196,10 @@ pub enum SourceKind {
         name: String,
         key: String,
     },
+    /// The namespaces watched; empty: every namespace.
+    Kubernetes {
+        namespaces: Vec<String>,
+    },
 }
 
 impl SourceKind {
@@ -210,6 +209,7 @@ impl SourceKind {
             Self::File(_) => "file",
             Self::Git { .. } => "git",
             Self::ConfigMap { .. } => "configmap",
+            Self::Kubernetes { .. } => "kubernetes",
         }
     }
 }
@@ -368,20 +368,9 @@ fn managed_source<'a>(
     alias: &mut Option<&'a str>,
     errors: &mut Vec<String>,
 ) {
-    let others = [
-        s.api.is_some(),
-        s.file.is_some(),
-        s.git.is_some(),
-        s.configmap.is_some(),
-    ]
-    .iter()
-    .filter(|d| **d)
-    .count();
+    let others = declared_kinds(s);
     if others > 0 {
-        errors.push(format!(
-            "{field}: declare exactly one of api, file, git, configmap or managed (found {})",
-            others + 1
-        ));
+        errors.push(format!("{field}: {ONE_KIND} (found {})", others + 1));
     }
     if let Some(e) = name_error(&s.name) {
         errors.push(format!("{field}.name: {e}"));
@@ -395,6 +384,22 @@ fn managed_source<'a>(
         )),
         None => *alias = Some(&s.name),
     }
+}
+
+const ONE_KIND: &str = "declare exactly one of api, file, git, configmap, kubernetes or managed";
+
+/// How many of the kinds other than `managed` a source declares.
+fn declared_kinds(s: &SourceConfig) -> usize {
+    [
+        s.api.is_some(),
+        s.file.is_some(),
+        s.git.is_some(),
+        s.configmap.is_some(),
+        s.kubernetes.is_some(),
+    ]
+    .iter()
+    .filter(|d| **d)
+    .count()
 }
 
 fn declared(names: &HashSet<String>) -> String {
@@ -447,19 +452,9 @@ fn duration(
 
 fn check_source(s: &SourceConfig, field: &str, errors: &mut Vec<String>) -> Option<Source> {
     let before = errors.len();
-    let declared = [
-        s.api.is_some(),
-        s.file.is_some(),
-        s.git.is_some(),
-        s.configmap.is_some(),
-    ]
-    .iter()
-    .filter(|d| **d)
-    .count();
+    let declared = declared_kinds(s);
     if declared != 1 {
-        errors.push(format!(
-            "{field}: declare exactly one of api, file, git, configmap or managed (found {declared})"
-        ));
+        errors.push(format!("{field}: {ONE_KIND} (found {declared})"));
         return None;
     }
     let timeout_text;
@@ -500,7 +495,10 @@ fn check_source(s: &SourceConfig, field: &str, errors: &mut Vec<String>) -> Opti
         }
     } else if let Some(configmap) = &s.configmap {
         timeout_text = configmap.timeout.as_deref();
-        configmap_source(configmap, field, errors)
+        kubernetes::configmap_source(configmap, field, errors)
+    } else if let Some(k) = &s.kubernetes {
+        timeout_text = k.timeout.as_deref();
+        kubernetes::kubernetes_source(k, field, errors)
     } else {
         let git = s.git.as_ref()?;
         timeout_text = git.timeout.as_deref();
@@ -512,15 +510,21 @@ fn check_source(s: &SourceConfig, field: &str, errors: &mut Vec<String>) -> Opti
             SourceKind::Git { .. }
                 | SourceKind::File(FileLocation::Path(_))
                 | SourceKind::ConfigMap { .. }
+                | SourceKind::Kubernetes { .. }
         )
     {
         errors.push(format!(
-            "{field}.allow_private_addresses: applies only to api and file.url sources (git and configmap sources and local files are not address-checked)"
+            "{field}.allow_private_addresses: applies only to api and file.url sources (git, configmap and kubernetes sources and local files are not address-checked)"
         ));
     }
+    // A kubernetes source is synced when its resources change; the schedule only catches what a watch missed.
+    let default_interval = match kind {
+        SourceKind::Kubernetes { .. } => kubernetes::DEFAULT_RESYNC,
+        _ => DEFAULT_INTERVAL,
+    };
     let interval = duration(
         s.sync_policy.interval.as_deref(),
-        DEFAULT_INTERVAL,
+        default_interval,
         &format!("{field}.sync_policy.interval"),
         errors,
     );
@@ -562,54 +566,6 @@ fn check_source(s: &SourceConfig, field: &str, errors: &mut Vec<String>) -> Opti
         signatures,
         allow_private_addresses: s.allow_private_addresses,
     })
-}
-
-/// The `configmap` section of a source: Kubernetes object names (RFC 1123: lower-case letters, digits, `-`
-/// and `.`) and a ConfigMap key (letters, digits, `-`, `_` and `.`).
-fn configmap_source(
-    c: &ConfigMapSourceConfig,
-    field: &str,
-    errors: &mut Vec<String>,
-) -> SourceKind {
-    let dns_name = |s: &str, max: usize| {
-        !s.is_empty()
-            && s.len() <= max
-            && s.chars()
-                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-' || ch == '.')
-            && s.starts_with(|ch: char| ch.is_ascii_alphanumeric())
-            && s.ends_with(|ch: char| ch.is_ascii_alphanumeric())
-    };
-    if let Some(ns) = &c.namespace
-        && (!dns_name(ns, 63) || ns.contains('.'))
-    {
-        errors.push(format!(
-            "{field}.configmap.namespace: '{ns}' is not a namespace name (1 to 63 lower-case letters, digits and '-', starting and ending with a letter or digit)"
-        ));
-    }
-    if !dns_name(&c.name, 253) {
-        errors.push(format!(
-            "{field}.configmap.name: '{}' is not a ConfigMap name (1 to 253 lower-case letters, digits, '-' and '.', starting and ending with a letter or digit)",
-            c.name
-        ));
-    }
-    let key_ok = !c.key.is_empty()
-        && c.key.len() <= 253
-        && c.key
-            .chars()
-            .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '.'))
-        && c.key != "."
-        && !c.key.starts_with("..");
-    if !key_ok {
-        errors.push(format!(
-            "{field}.configmap.key: '{}' is not a ConfigMap key (1 to 253 letters, digits, '-', '_' and '.'; not '.', and not starting with '..')",
-            c.key
-        ));
-    }
-    SourceKind::ConfigMap {
-        namespace: c.namespace.clone(),
-        name: c.name.clone(),
-        key: c.key.clone(),
-    }
 }
 
 /// The `git` section of a source: the repository (no credentials in it), one of branch, tag or commit, and a

@@ -93,7 +93,7 @@ fn every_problem_is_reported_with_its_field() {
     for expected in [
         "sources[0].name: 'managed' is the built-in source",
         "sources[1].name: may contain only",
-        "sources[1]: declare exactly one of api, file, git, configmap or managed (found 2)",
+        "sources[1]: declare exactly one of api, file, git, configmap, kubernetes or managed (found 2)",
         "sources[3].git.commit: 'zz' is not a commit id",
         "sources[4].git.repository: must not carry credentials",
         "sources[5].allow_private_addresses: applies only to api and file.url sources",
@@ -108,6 +108,47 @@ fn every_problem_is_reported_with_its_field() {
     ] {
         assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
     }
+}
+
+#[test]
+fn kubernetes_sources_name_namespaces_and_are_listed_every_ten_minutes() {
+    let (s, _) = parse(
+        r#"
+        [[sources]]
+        name = "cluster"
+        kubernetes = { namespaces = ["team-a", "team-b"] }
+        [[sources]]
+        name = "bad"
+        kubernetes = { namespaces = ["Team_A", "ok", "ok"] }
+        allow_private_addresses = true
+        [[sources]]
+        name = "slow"
+        kubernetes = { namespaces = ["x"], timeout = "5s" }
+        sync_policy = { interval = "1h" }
+        "#,
+    );
+    let mut errors = Vec::new();
+    let (sources, _) = check(&s, &[], None, &mut errors);
+    let all = errors.join("\n");
+    for expected in [
+        "sources[1].kubernetes.namespaces[0]: 'Team_A' is not a namespace name",
+        "sources[1].kubernetes.namespaces[2]: 'ok' is listed twice",
+        "sources[1].allow_private_addresses: applies only to api and file.url sources",
+    ] {
+        assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
+    }
+    assert_eq!(
+        sources[0].kind,
+        SourceKind::Kubernetes {
+            namespaces: vec!["team-a".into(), "team-b".into()]
+        }
+    );
+    assert_eq!(sources[0].interval, kubernetes::DEFAULT_RESYNC);
+    assert_eq!(sources[1].name, "slow");
+    assert_eq!(
+        (sources[1].interval, sources[1].timeout),
+        (Duration::from_secs(3600), Duration::from_secs(5))
+    );
 }
 
 #[test]
@@ -142,7 +183,7 @@ fn configmap_sources_name_a_configmap_key() {
         "sources[1].configmap.name: '-x' is not a ConfigMap name",
         "sources[1].configmap.key: 'a/b' is not a ConfigMap key",
         "sources[1].allow_private_addresses: applies only to api and file.url sources",
-        "sources[3]: declare exactly one of api, file, git, configmap or managed (found 2)",
+        "sources[3]: declare exactly one of api, file, git, configmap, kubernetes or managed (found 2)",
         "sources[2].configmap.key: '..data' is not a ConfigMap key",
     ] {
         assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
@@ -219,7 +260,7 @@ fn a_managed_source_names_the_built_in_one() {
     for expected in [
         "sources[1].name: 'internal' is declared twice",
         "sources[2]: a second managed source ('second'; 'internal' is the first)",
-        "sources[3]: declare exactly one of api, file, git, configmap or managed (found 2)",
+        "sources[3]: declare exactly one of api, file, git, configmap, kubernetes or managed (found 2)",
         "registries[0].sources[1]: 'managed' is listed twice",
     ] {
         assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
