@@ -189,7 +189,9 @@ async fn an_mcpregistry_becomes_its_objects_and_stays_so() {
     let role: Role = object(&client, &ns.name, "company-registry-api")
         .await
         .unwrap();
-    let verbs = &role.rules.unwrap()[0].verbs;
+    let rules = role.rules.unwrap();
+    assert_eq!(rules.len(), 1, "no kubernetes source: {rules:?}");
+    let verbs = &rules[0].verbs;
     assert!(
         verbs.contains(&"create".to_owned()) && verbs.contains(&"watch".to_owned()),
         "{verbs:?}"
@@ -340,6 +342,7 @@ async fn sqlite_gets_a_volume_and_a_spec_that_cannot_be_built_is_reported() {
         &api,
         "local",
         json!({"storage": {"type": "sqlite", "size": "2Gi", "storageClassName": "fast"},
+               "configYAML": "sources:\n  - name: cluster\n    kubernetes: {}\nregistries:\n  - name: cluster\n    sources: [cluster]\n",
                "podTemplateSpec": {"metadata": {"labels": {"team": "platform"}},
                                    "spec": {"nodeSelector": {"disk": "ssd"},
                                             "containers": [{"name": "registry-api",
@@ -384,9 +387,30 @@ async fn sqlite_gets_a_volume_and_a_spec_that_cannot_be_built_is_reported() {
         .collect();
     assert_eq!(
         env,
-        ["PGPASSFILE", "HOME", "THV_REGISTRY_LOG"],
+        [
+            "PGPASSFILE",
+            "HOME",
+            "THV_REGISTRY_WATCH_NAMESPACE",
+            "THV_REGISTRY_LOG"
+        ],
         "podTemplateSpec's env merged into the container's"
     );
+    // A `kubernetes` source without namespaces reads the registry's own, which its Role lets it watch.
+    let watch = container.env.as_ref().unwrap()[2]
+        .value_from
+        .clone()
+        .unwrap();
+    assert_eq!(watch.field_ref.unwrap().field_path, "metadata.namespace");
+    let role: Role = object(&client, &ns.name, "local-registry-api")
+        .await
+        .unwrap();
+    let rules = role.rules.unwrap();
+    assert_eq!(rules.len(), 2, "{rules:?}");
+    assert_eq!(
+        rules[1].resources.as_deref().unwrap(),
+        ["mcpservers", "virtualmcpservers", "mcpremoteproxies"]
+    );
+    assert_eq!(rules[1].verbs, ["get", "list", "watch"]);
     let args = container.args.clone().unwrap().join(" ");
     assert!(
         args.contains("--database-url sqlite:///var/lib/thv-registry/registry.db"),

@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
-    HTTPGetAction, KeyToPath, PersistentVolumeClaim, PersistentVolumeClaimSpec,
-    PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
-    SecretVolumeSource, SecurityContext, Service, ServiceAccount, ServicePort, ServiceSpec, Volume,
-    VolumeMount, VolumeResourceRequirements,
+    EnvVarSource, HTTPGetAction, KeyToPath, ObjectFieldSelector, PersistentVolumeClaim,
+    PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec,
+    PodTemplateSpec, Probe, SecretVolumeSource, SecurityContext, Service, ServiceAccount,
+    ServicePort, ServiceSpec, Volume, VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -140,22 +140,46 @@ pub fn service_account(registry: &MCPRegistry) -> ServiceAccount {
     }
 }
 
-/// What the server may do in its namespace: read ConfigMaps (a `configmap` sync source), and with ConfigMap
-/// storage keep its own.
+/// What the server may do in its namespace: read ConfigMaps (a `configmap` sync source), with ConfigMap storage
+/// keep its own, and with a `kubernetes` source read ToolHive's workload resources (as ToolHive's operator grants
+/// them; a source naming other namespaces needs a grant there too).
 pub fn role(registry: &MCPRegistry) -> Role {
-    let verbs: &[&str] = match storage_type(registry) {
+    let verbs = |verbs: &[&str]| verbs.iter().map(|v| (*v).to_owned()).collect();
+    let configmaps: &[&str] = match storage_type(registry) {
         StorageType::Configmap => &["get", "list", "watch", "create", "update", "delete"],
         _ => &["get", "list", "watch"],
     };
+    let mut rules = vec![PolicyRule {
+        api_groups: Some(vec![String::new()]),
+        resources: Some(vec!["configmaps".into()]),
+        verbs: verbs(configmaps),
+        ..Default::default()
+    }];
+    if reads_workloads(registry) {
+        rules.push(PolicyRule {
+            api_groups: Some(vec![thv_core::cluster_entry::GROUP.into()]),
+            resources: Some(
+                thv_core::cluster_entry::KINDS
+                    .iter()
+                    .map(|k| k.plural().to_owned())
+                    .collect(),
+            ),
+            verbs: verbs(&["get", "list", "watch"]),
+            ..Default::default()
+        });
+    }
     Role {
         metadata: meta(registry, &Names::of(registry).role),
-        rules: Some(vec![PolicyRule {
-            api_groups: Some(vec![String::new()]),
-            resources: Some(vec!["configmaps".into()]),
-            verbs: verbs.iter().map(|v| (*v).to_owned()).collect(),
-            ..Default::default()
-        }]),
+        rules: Some(rules),
     }
+}
+
+/// Whether the configuration declares a `kubernetes` source.
+fn reads_workloads(registry: &MCPRegistry) -> bool {
+    serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&registry.spec.config_yaml)
+        .ok()
+        .and_then(|c| c.get("sources").and_then(|s| s.as_sequence()).cloned())
+        .is_some_and(|sources| sources.iter().any(|s| s.get("kubernetes").is_some()))
 }
 
 pub fn role_binding(registry: &MCPRegistry) -> RoleBinding {
@@ -461,6 +485,18 @@ pub fn deployment(registry: &MCPRegistry) -> Result<Deployment, SpecError> {
     env.push(EnvVar {
         name: "HOME".into(),
         value: Some(HOME_DIR.into()),
+        ..Default::default()
+    });
+    // A `kubernetes` source that names no namespaces reads the registry's own (as under ToolHive's operator).
+    env.push(EnvVar {
+        name: "THV_REGISTRY_WATCH_NAMESPACE".into(),
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector {
+                field_path: "metadata.namespace".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
         ..Default::default()
     });
     let probe = |path: &str| Probe {
