@@ -10,6 +10,7 @@ pub mod error;
 pub mod exchange;
 pub mod kubernetes;
 pub mod metrics;
+pub mod oauth;
 pub mod openapi;
 pub mod routes;
 pub mod seed;
@@ -38,6 +39,12 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
     let keys = config.token_keys()?;
     let exchanges =
         exchange::Exchanges::new(config.exchanges.clone()).map_err(|e| anyhow::anyhow!(e))?;
+    let oauth = match &config.exchanges.oauth {
+        Some(c) => Some(Arc::new(
+            oauth::OAuth::new(c.clone()).map_err(|e| anyhow::anyhow!(e.join("\n")))?,
+        )),
+        None => None,
+    };
     config
         .prepare_database_dir()
         .context("creating the database directory")?;
@@ -65,6 +72,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         registry,
         keys: Arc::new(keys),
         exchanges: Arc::new(exchanges),
+        oauth,
         admin_token: config.admin_token.as_deref().map(Arc::from),
         metrics: Arc::default(),
         cache: Arc::new(cache::ReadCache::new(

@@ -26,6 +26,8 @@ pub struct AppState {
     pub sync: Option<Arc<SyncService>>,
     /// The token exchanges (`/auth/*`).
     pub exchanges: Arc<Exchanges>,
+    /// `auth.oauth`: every request needs a token (`None`: reads are open).
+    pub oauth: Option<Arc<crate::oauth::OAuth>>,
 }
 
 impl AppState {

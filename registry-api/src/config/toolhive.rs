@@ -8,11 +8,13 @@
 //!   this server does its own way and are left out.
 //! - A source `managed: {}` names the source of entries published to this API: this server's own format takes it
 //!   as it is (`crate::sync::config`), and its name stands for that source in `registries`.
-//! - `auth: {mode: anonymous}` is this server's default (reads need no token); `publicPaths` changes nothing.
-//!   The other keys of `auth` are this server's own and are kept.
+//! - `auth: {mode: anonymous}` is this server's default (reads need no token); `publicPaths` and `oauth` change
+//!   nothing then. `auth: {mode: oauth, oauth: {...}, publicPaths, authz: {roles}}` becomes this server's
+//!   `auth.oauth` (`crate::oauth`), with the public paths and roles in it. The other keys of `auth` are this
+//!   server's own and are kept.
 //!
 //! What would change who sees or may do what and cannot be honoured yet is refused, naming it: `claims`,
-//! `auth.mode: oauth` and `auth.authz` (use this server's `auth.oidc`), `dynamicAuth`. `kubernetes` sources take
+//! `dynamicAuth`, and (`crate::oauth`) the roles `manageSources` and `manageRegistries`. `kubernetes` sources take
 //! the same keys here (`crate::sync::config::kubernetes`).
 
 use serde_yaml_ng::{Mapping, Value};
@@ -53,22 +55,52 @@ pub fn translate(config: &mut Value, errors: &mut Vec<String>) {
     let Some(mode) = auth.remove("mode") else {
         return;
     };
-    auth.remove("publicPaths");
-    if auth.remove("authz").is_some() {
-        errors.push("auth.authz: toolhive-registry-server's roles are not supported yet".into());
-    }
-    if auth.is_empty() {
-        root.remove("auth");
-    }
+    let public_paths = auth.remove("publicPaths");
+    let authz = auth.remove("authz");
     match mode.as_str() {
-        Some("anonymous") => {}
-        Some("oauth") => errors.push(
-            "auth.mode: 'oauth' (toolhive-registry-server's OAuth providers and roles) is not supported yet: configure who may publish with this server's auth.oidc rules".into(),
-        ),
+        // Reads are open: the OAuth settings (and the roles, which need a provider's token) are not used.
+        Some("anonymous") => {
+            auth.remove("oauth");
+        }
+        Some("oauth") => oauth_settings(auth, public_paths, authz, errors),
         _ => errors.push(format!(
             "auth.mode: {} is not anonymous or oauth",
             serde_yaml_ng::to_string(&mode).unwrap_or_default().trim()
         )),
+    }
+    if auth.is_empty() {
+        root.remove("auth");
+    }
+}
+
+/// `auth.mode: oauth`: `auth.oauth` (its keys are read as they are spelled), with `auth.publicPaths` and
+/// `auth.authz.roles` moved into it (`crate::oauth`).
+fn oauth_settings(
+    auth: &mut Mapping,
+    public_paths: Option<Value>,
+    authz: Option<Value>,
+    errors: &mut Vec<String>,
+) {
+    let Some(Value::Mapping(oauth)) = auth.get_mut("oauth") else {
+        errors.push(
+            "auth.oauth: mode 'oauth' needs its providers (auth.oauth: {resourceUrl, providers: [{name, issuerUrl, audience}]})"
+                .into(),
+        );
+        return;
+    };
+    if let Some(paths) = public_paths {
+        oauth.insert("public_paths".into(), paths);
+    }
+    if let Some(Value::Mapping(mut authz)) = authz {
+        if let Some(roles) = authz.remove("roles") {
+            oauth.insert("roles".into(), roles);
+        }
+        for (key, _) in authz {
+            errors.push(format!(
+                "auth.authz.{}: not supported (only roles are)",
+                key.as_str().unwrap_or("?")
+            ));
+        }
     }
 }
 
@@ -239,8 +271,7 @@ database:
         for expected in [
             "sources[3].claims: per-source claims",
             "registries[0].claims: per-registry claims",
-            "auth.mode: 'oauth'",
-            "auth.authz:",
+            "auth.oauth: mode 'oauth' needs its providers",
             "database.dynamicAuth:",
             "database.host: 'db/x' is not a host name or an IPv4 address",
         ] {

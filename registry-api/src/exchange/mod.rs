@@ -86,6 +86,9 @@ pub struct ExchangeConfig {
     /// `POST /auth/github-at`: GitHub access tokens, checked with this GitHub API (off unless set).
     #[serde(default)]
     pub github: Option<identity::GithubConfig>,
+    /// Every request needs a token of one of these identity providers (or of this server): see [`crate::oauth`].
+    #[serde(default)]
+    pub oauth: Option<crate::oauth::OAuthConfig>,
 }
 
 fn enabled() -> bool {
@@ -105,6 +108,7 @@ impl Default for ExchangeConfig {
             oidc: None,
             github_oidc: None,
             github: None,
+            oauth: None,
         }
     }
 }

@@ -201,8 +201,16 @@ where
                 ));
             }
         };
-        state
-            .authenticate(token)
-            .ok_or_else(|| AppError::Unauthorized("Invalid or expired Registry JWT token".into()))
+        if let Some(caller) = state.authenticate(token) {
+            return Ok(caller);
+        }
+        if let Some(oauth) = &state.oauth
+            && let Ok(caller) = oauth.caller(token).await
+        {
+            return Ok(caller);
+        }
+        Err(AppError::Unauthorized(
+            "Invalid or expired Registry JWT token".into(),
+        ))
     }
 }

@@ -98,6 +98,11 @@ pub fn app(state: AppState, max_body_bytes: usize) -> Router {
             crate::cache::CacheState::from_ref(&state),
             crate::cache::serve,
         ))
+        // Outside the cache: a cached answer is no answer without a token when tokens are required.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::oauth::require_token,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
             crate::metrics::track,
