@@ -8,7 +8,8 @@
 //!   `-` (and `_` in the name) become `-`);
 //! - `version`: the `registry-version` annotation, else the image tag (MCPServer), when it is a strict
 //!   semantic version (`1.2.3`, `v1.2.3`; no build metadata); else `1.0.0`;
-//! - `description`, `title` (`registry-title`), `icons` (`registry-icon`);
+//! - `description`, `title` (`registry-title`, when at most 100 characters), `icons` (`registry-icon`, when an
+//!   `https://` URL): optional fields server.json would refuse are left out;
 //! - `remotes`: one streamable-HTTP remote at the `registry-url`; an MCPServer also gets its image as an OCI
 //!   package with the image's own transport (`stdio`, or HTTP at `mcpPort`). toolhive-registry-server puts the
 //!   proxy's transport there, without the URL server.json requires of HTTP transports, which this server's
@@ -40,6 +41,9 @@ pub const VERSION: &str = "toolhive.stacklok.dev/registry-version";
 pub const TOOLS: &str = "toolhive.stacklok.dev/tools";
 pub const TOOL_DEFINITIONS: &str = "toolhive.stacklok.dev/tool-definitions";
 pub const CLAIMS: &str = "toolhive.stacklok.dev/authz-claims";
+
+/// server.json's longest title.
+const MAX_TITLE: usize = 100;
 
 /// The API group and version of the resources read.
 pub const GROUP: &str = "toolhive.stacklok.dev";
@@ -196,10 +200,19 @@ impl ClusterResource {
             "version": version,
             "remotes": [{"type": "streamable-http", "url": url}],
         });
-        if let Some(title) = self.annotations.get(TITLE).filter(|t| !t.is_empty()) {
+        // Optional fields server.json would refuse are left out rather than refusing the entry.
+        if let Some(title) = self
+            .annotations
+            .get(TITLE)
+            .filter(|t| !t.is_empty() && t.chars().count() <= MAX_TITLE)
+        {
             doc["title"] = json!(title);
         }
-        if let Some(icon) = self.annotations.get(ICON).filter(|t| !t.is_empty()) {
+        if let Some(icon) = self
+            .annotations
+            .get(ICON)
+            .filter(|i| i.starts_with("https://") && !i.contains(char::is_whitespace))
+        {
             doc["icons"] = json!([{"src": icon}]);
         }
         if self.kind == ClusterKind::McpServer

@@ -247,13 +247,21 @@ async fn exported_toolhive_resources_are_served_and_followed_by_the_watch() {
     assert_eq!(ext["metadata"]["kubernetes"]["kind"], "MCPServer");
     assert_eq!(ext["metadata"]["kubernetes"]["namespace"], ns.name.as_str());
 
-    // The resource with per-entry claims is reported, not served.
+    // The resource with per-entry claims is reported, not served; anonymous readers see only the count (the
+    // names of resources hidden by claims are not theirs to see).
     let report = source(&base).await;
     assert!(
         report
             .to_string()
             .contains("per-entry claims are not supported"),
         "{report}"
+    );
+    let (code, public) = get(&format!("{base}/v1/sources/cluster")).await;
+    assert_eq!(code, 200);
+    assert_eq!(public["lastSync"]["skipped"], 1, "{public}");
+    assert!(
+        !public.to_string().contains("/all"),
+        "the claimed resource is not named publicly: {public}"
     );
 
     // The watch follows the cluster: a resource newly annotated appears, a deleted one goes.
@@ -287,4 +295,27 @@ async fn exported_toolhive_resources_are_served_and_followed_by_the_watch() {
     ))
     .await;
     assert_eq!(code, 404, "a deleted resource's entry is gone");
+}
+
+/// `THV_REGISTRY_WATCH_NAMESPACE` set but naming nothing (a template's empty value) is refused, not taken for
+/// every namespace.
+#[test]
+fn an_empty_watch_namespace_is_refused() {
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("config.yaml");
+    std::fs::write(&config, "sources:\n  - name: cluster\n    kubernetes: {}\n").unwrap();
+    for empty in ["", " , "] {
+        let out = command(home.path())
+            .env("THV_REGISTRY_WATCH_NAMESPACE", empty)
+            .args(["--listen", "127.0.0.1:0", "--no-seed", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("THV_REGISTRY_WATCH_NAMESPACE: set but names no namespace (for sources[0].kubernetes)"),
+            "{stderr}"
+        );
+    }
 }

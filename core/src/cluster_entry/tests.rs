@@ -143,3 +143,30 @@ fn a_name_two_kinds_share_goes_to_the_mcpserver() {
         "{reason}"
     );
 }
+
+#[test]
+fn optional_fields_server_json_would_refuse_are_left_out() {
+    let long = "t".repeat(101);
+    let mut annotations = PUBLISH.to_vec();
+    annotations.extend([(TITLE, long.as_str()), (ICON, "javascript:alert(1)")]);
+    let Published::Entry(doc) = resource(ClusterKind::McpRemoteProxy, "p1", &annotations).publish()
+    else {
+        panic!()
+    };
+    assert!(
+        doc.get("title").is_none() && doc.get("icons").is_none(),
+        "{doc}"
+    );
+    let mut annotations = PUBLISH.to_vec();
+    annotations.extend([(TITLE, "Docs"), (ICON, "https://cdn.example.com/i.png")]);
+    let Published::Entry(doc) = resource(ClusterKind::McpRemoteProxy, "p1", &annotations).publish()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        doc["icons"],
+        json!([{"src": "https://cdn.example.com/i.png"}])
+    );
+    let report = crate::validate::validate_value(&doc, crate::validate::SchemaPolicy::Publish);
+    assert!(report.valid, "{report:?}");
+}

@@ -179,7 +179,11 @@ fn reads_workloads(registry: &MCPRegistry) -> bool {
     serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&registry.spec.config_yaml)
         .ok()
         .and_then(|c| c.get("sources").and_then(|s| s.as_sequence()).cloned())
-        .is_some_and(|sources| sources.iter().any(|s| s.get("kubernetes").is_some()))
+        .is_some_and(|sources| {
+            sources
+                .iter()
+                .any(|s| s.get("kubernetes").is_some_and(|k| !k.is_null()))
+        })
 }
 
 pub fn role_binding(registry: &MCPRegistry) -> RoleBinding {

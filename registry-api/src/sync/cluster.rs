@@ -18,7 +18,6 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams};
-use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -33,6 +32,10 @@ use super::{SyncService, Trigger};
 
 /// Items asked of the API server per list page.
 const PAGE: u32 = 500;
+/// The scope of a source without namespaces, in messages.
+const EVERY_NAMESPACE: &str = "every namespace";
+/// The longest wait between two attempts of a failing watch.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// How long changes are gathered before the sync they start.
 const SETTLE: Duration = Duration::from_millis(500);
 
@@ -54,7 +57,7 @@ fn apis(
 ) -> Vec<(String, Api<DynamicObject>)> {
     let ar = resource(kind);
     if namespaces.is_empty() {
-        return vec![("every namespace".into(), Api::all_with(client.clone(), &ar))];
+        return vec![(EVERY_NAMESPACE.into(), Api::all_with(client.clone(), &ar))];
     }
     namespaces
         .iter()
@@ -116,8 +119,14 @@ async fn list_kind(
             Ok(page) => page,
             Err(kube::Error::Api(status)) if status.code == 404 => return Ok(None),
             Err(kube::Error::Api(status)) if status.code == 403 => {
+                let hint = if scope == EVERY_NAMESPACE {
+                    ": a ClusterRole and ClusterRoleBinding, or name the namespaces in kubernetes.namespaces \
+                     (or THV_REGISTRY_WATCH_NAMESPACE)"
+                } else {
+                    ""
+                };
                 return Err(format!(
-                    "this server may not list {}.{GROUP} in {scope} (grant get, list and watch on it): {}",
+                    "this server may not list {}.{GROUP} in {scope} (grant get, list and watch on it{hint}): {}",
                     kind.plural(),
                     status.message
                 ));
@@ -218,11 +227,18 @@ pub async fn read(namespaces: &[String], timeout: Duration) -> Result<Content, S
 /// Starts a sync of `source` whenever what its resources publish changes (see the module documentation). Runs
 /// as long as the service.
 pub async fn watch(service: Arc<SyncService>, source: String, namespaces: Vec<String>) {
-    let client = match crate::kubernetes::client().await {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::warn!(source = %source, "no watch on the source's resources (its schedule still lists them): no Kubernetes API {e}");
-            return;
+    if namespaces.is_empty() {
+        tracing::info!(source = %source, "the kubernetes source reads every namespace");
+    }
+    let mut wait = Duration::from_secs(5);
+    let client = loop {
+        match crate::kubernetes::client().await {
+            Ok(c) => break c,
+            Err(e) => {
+                tracing::warn!(source = %source, "no watch on the source's resources yet (its schedule still lists them; retrying in {wait:?}): no Kubernetes API {e}");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(MAX_BACKOFF);
+            }
         }
     };
     let streams = KINDS.into_iter().flat_map(|kind| {
@@ -231,8 +247,7 @@ pub async fn watch(service: Arc<SyncService>, source: String, namespaces: Vec<St
             .enumerate()
             .map(move |(i, (scope, api))| {
                 let config = watcher::Config::default();
-                watcher::watcher(api, config)
-                    .default_backoff()
+                with_backoff(watcher::watcher(api, config).boxed())
                     .map(move |e| (kind, i, scope.clone(), e))
                     .boxed()
             })
@@ -254,7 +269,8 @@ pub async fn watch(service: Arc<SyncService>, source: String, namespaces: Vec<St
                 let Some((kind, i, scope, event)) = event else { return };
                 let changed = match event {
                     Ok(event) => {
-                        if failing.remove(&(kind, i)) {
+                        // The start of a (re)listing says nothing yet of whether it works.
+                        if !matches!(event, Event::Init) && failing.remove(&(kind, i)) {
                             tracing::info!(source = %source, kind = kind.plural(), %scope, "watching again");
                         }
                         state.apply((kind, i), event)
@@ -276,12 +292,46 @@ pub async fn watch(service: Arc<SyncService>, source: String, namespaces: Vec<St
                     Ok(crate::store::SyncAttempt::Busy) => {
                         due = Some(tokio::time::Instant::now() + Duration::from_secs(1));
                     }
+                    Ok(crate::store::SyncAttempt::Committed(r)) => {
+                        tracing::info!(source = %source, versions = r.version_count, report = ?r.last_report, "synced after a change of its resources");
+                    }
+                    Ok(crate::store::SyncAttempt::Failed(e)) => {
+                        tracing::warn!(source = %source, error = %e, "sync after a change failed; the last good data stays served");
+                    }
                     Ok(_) => {}
                     Err(e) => tracing::warn!(source = %source, error = %e, "sync after a change failed"),
                 }
             }
         }
     }
+}
+
+type WatchItem = Result<Event<DynamicObject>, watcher::Error>;
+
+/// A watch that waits after each failure, twice as long each time (1 s up to [`MAX_BACKOFF`]), until it sees
+/// an object again (kube-runtime's own backoff starts over at each relisting's start, which comes before the
+/// listing fails: a failing watch would retry every second).
+fn with_backoff(
+    inner: futures::stream::BoxStream<'static, WatchItem>,
+) -> impl futures::Stream<Item = WatchItem> {
+    futures::stream::unfold(
+        (inner, Duration::ZERO, Duration::ZERO),
+        |(mut inner, sleep, backoff)| async move {
+            if !sleep.is_zero() {
+                tokio::time::sleep(sleep).await;
+            }
+            let item = inner.next().await?;
+            let (sleep, backoff) = match &item {
+                Err(_) => {
+                    let next = (backoff * 2).clamp(Duration::from_secs(1), MAX_BACKOFF);
+                    (next, next)
+                }
+                Ok(Event::Init) => (Duration::ZERO, backoff),
+                Ok(_) => (Duration::ZERO, Duration::ZERO),
+            };
+            Some((item, (inner, sleep, backoff)))
+        },
+    )
 }
 
 /// One watch stream: a kind, and which of the source's namespaces (its index).
@@ -340,5 +390,85 @@ impl WatchState {
                 .remove(&key(&o))
                 .is_some_and(|before| before != Published::No),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed() -> WatchItem {
+        Err(watcher::Error::NoResourceVersion)
+    }
+
+    /// A watch failing at each relisting waits 1 s, then 2 s, …: a relisting's start does not reset the wait
+    /// (it did: a failing watch retried, and logged, every second).
+    #[tokio::test]
+    async fn a_failing_watch_waits_longer_each_time() {
+        let items = vec![
+            Ok(Event::Init),
+            failed(),
+            Ok(Event::Init),
+            failed(),
+            Ok(Event::Init),
+            failed(),
+        ];
+        let started = std::time::Instant::now();
+        let seen: Vec<WatchItem> = with_backoff(futures::stream::iter(items).boxed())
+            .take(6)
+            .collect()
+            .await;
+        assert_eq!(seen.len(), 6);
+        assert!(
+            started.elapsed() >= Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn status_updates_change_nothing_and_a_relisting_forgets_deleted_objects() {
+        let object = |name: &str, export: bool, phase: &str| -> DynamicObject {
+            let mut o = DynamicObject::new(name, &resource(ClusterKind::McpServer)).within("ns");
+            if export {
+                o.metadata.annotations = Some(
+                    [
+                        (thv_core::cluster_entry::EXPORT, "true"),
+                        (thv_core::cluster_entry::URL, "http://x/mcp"),
+                        (thv_core::cluster_entry::DESCRIPTION, "d"),
+                    ]
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                );
+            }
+            o.data = serde_json::json!({"spec": {"image": "i:1.0.0"}, "status": {"phase": phase}});
+            o
+        };
+        let mut state = WatchState::default();
+        let stream = (ClusterKind::McpServer, 0);
+        assert!(!state.apply(stream, Event::Init));
+        assert!(!state.apply(stream, Event::InitApply(object("a", true, "Pending"))));
+        assert!(state.apply(stream, Event::InitDone), "the first listing");
+        assert!(
+            !state.apply(stream, Event::Apply(object("a", true, "Ready"))),
+            "a status update"
+        );
+        assert!(
+            !state.apply(stream, Event::Apply(object("b", false, "Ready"))),
+            "not exported"
+        );
+        assert!(
+            state.apply(stream, Event::Apply(object("b", true, "Ready"))),
+            "exported now"
+        );
+        // Relisted after the watch fell behind: `a` was deleted meanwhile.
+        state.apply(stream, Event::Init);
+        state.apply(stream, Event::InitApply(object("b", true, "Ready")));
+        assert!(state.apply(stream, Event::InitDone));
+        assert!(
+            state.apply(stream, Event::Apply(object("a", true, "Pending"))),
+            "a new `a`"
+        );
     }
 }

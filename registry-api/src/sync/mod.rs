@@ -371,10 +371,18 @@ fn view(
 impl SourceView {
     /// What readers without administrator rights see.
     fn public(self) -> Self {
+        let mut last_sync = self.last_sync.as_ref().map(public::redact_report);
+        // A cluster's skipped resources are named by namespace and name, those hidden by claims among them: only
+        // their count is public.
+        if self.kind == "kubernetes"
+            && let Some(Value::Object(report)) = last_sync.as_mut()
+        {
+            report.remove("skippedEntries");
+        }
         Self {
             location: public::redact_urls(&self.location),
             last_error: self.last_error.as_deref().map(error::public_error),
-            last_sync: self.last_sync.as_ref().map(public::redact_report),
+            last_sync,
             ..self
         }
     }

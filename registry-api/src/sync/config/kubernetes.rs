@@ -66,13 +66,20 @@ pub(super) fn kubernetes_source(
     errors: &mut Vec<String>,
 ) -> SourceKind {
     let (namespaces, origin) = if k.namespaces.is_empty() {
-        let listed = std::env::var(WATCH_NAMESPACE_ENV).unwrap_or_default();
+        let listed = std::env::var(WATCH_NAMESPACE_ENV).ok();
         let namespaces: Vec<String> = listed
-            .split(',')
+            .iter()
+            .flat_map(|l| l.split(','))
             .map(str::trim)
             .filter(|n| !n.is_empty())
             .map(str::to_owned)
             .collect();
+        // Set but naming nothing is a mistake (a template's empty value), not a wish for every namespace.
+        if listed.is_some() && namespaces.is_empty() {
+            errors.push(format!(
+                "{WATCH_NAMESPACE_ENV}: set but names no namespace (for {field}.kubernetes); unset it to read every namespace"
+            ));
+        }
         (namespaces, WATCH_NAMESPACE_ENV.to_owned())
     } else {
         (
