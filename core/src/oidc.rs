@@ -166,6 +166,9 @@ impl std::fmt::Debug for JwtVerifier {
 struct Keys {
     set: Option<JwkSet>,
     fetched: Option<Instant>,
+    /// The last failed fetch: when, and why (said again without asking until the refresh minimum passed, so an
+    /// issuer that does not answer is not asked on every request).
+    failed: Option<(Instant, String)>,
 }
 
 fn unix_now() -> u64 {
@@ -198,7 +201,7 @@ impl JwtVerifier {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(token)
-            && unix_now() <= exp + LEEWAY
+            && unix_now() <= exp.saturating_add(LEEWAY)
         {
             return Ok(claims.clone());
         }
@@ -294,23 +297,36 @@ impl JwtVerifier {
         }
         // Only callers needing new keys wait here, one fetch at a time; the key set is not locked meanwhile.
         let _fetching = self.refresh.lock().await;
-        let last_fetch = {
+        let (last_fetch, failed) = {
             let keys = self.keys.read().await;
             if let Some(found) = cached(&keys, true) {
                 return found;
             }
-            keys.fetched
+            (keys.fetched, keys.failed.clone())
         };
+        let recently = |at: &Instant| at.elapsed() < JWKS_REFRESH_MIN;
+        if let Some((at, why)) = &failed
+            && recently(at)
+            && self.keys.read().await.set.is_none()
+        {
+            return Err(TokenError(why.clone()));
+        }
         // A stale set (older than the TTL) is always older than the refresh minimum too.
-        if last_fetch.is_none_or(|at| at.elapsed() >= JWKS_REFRESH_MIN) {
+        if !last_fetch.as_ref().is_some_and(recently)
+            && !failed.as_ref().is_some_and(|(at, _)| recently(at))
+        {
             match self.fetch_keys().await {
                 Ok(set) => {
                     let mut keys = self.keys.write().await;
                     keys.set = Some(set);
                     keys.fetched = Some(Instant::now());
+                    keys.failed = None;
                 }
-                Err(e) if self.keys.read().await.set.is_none() => return Err(e),
                 Err(e) => {
+                    self.keys.write().await.failed = Some((Instant::now(), e.0.clone()));
+                    if self.keys.read().await.set.is_none() {
+                        return Err(e);
+                    }
                     tracing::warn!(error = %e, "JWKS refresh failed; using the keys fetched before")
                 }
             }

@@ -1,9 +1,11 @@
 //! `auth.oauth`: every request needs a bearer token (toolhive-registry-server's `auth.mode: oauth`), an access
-//! or ID token of one of the configured identity providers (checked against its issuer, audience and keys), or
-//! one of this server's own (the admin token, a registry token).
+//! or ID token of one of the configured identity providers (checked against its issuer, audience and keys: a
+//! token is checked only by the provider its `iss` names, so one provider that does not answer delays no other's),
+//! or the admin token. Registry tokens are not taken: the token exchanges would hand them to anyone who owns a
+//! domain (`http`, `dns`) or to anyone at all (`none`).
 //!
-//! - Open without a token: the health and ping routes (probes), the token exchanges (`/v0/auth/*`, which check
-//!   their own proofs), `/.well-known/oauth-protected-resource`, and the configured `public_paths`.
+//! - Open without a token: the health and ping routes (probes), `/.well-known/oauth-protected-resource` (GET),
+//!   and the configured `public_paths` (exact, or a prefix ending in `*`; `*` alone is refused).
 //! - A refusal is 401 with `WWW-Authenticate: Bearer realm="…", resource_metadata="…"` pointing at the protected
 //!   resource metadata (RFC 9728), which names the providers' issuers as authorization servers.
 //! - `roles` (toolhive-registry-server's `auth.authz.roles`): a provider token matching a `superAdmin` or
@@ -97,19 +99,46 @@ impl OAuth {
                 config.resource_url
             ));
         }
+        if !(config.resource_url.starts_with("https://")
+            || config.resource_url.starts_with("http://"))
+        {
+            errors.push(format!(
+                "auth.oauth.resource_url: '{}' is not an http(s) URL",
+                config.resource_url
+            ));
+        }
         if config.providers.is_empty() {
             errors.push("auth.oauth.providers: at least one identity provider is needed".into());
         }
-        for role in config.roles.keys() {
+        for (i, path) in config.public_paths.iter().enumerate() {
+            if !path.starts_with('/') || path == "/*" {
+                errors.push(format!(
+                    "auth.oauth.public_paths[{i}]: '{path}' must be a path (starting with '/'; a prefix ends in '*'), and not every path"
+                ));
+            }
+        }
+        for (role, matchers) in &config.roles {
             if !ADMIN_ROLES.contains(&role.as_str()) {
                 errors.push(format!(
                     "auth.authz.roles.{role}: not supported (this server has one administration right: superAdmin and manageEntries grant it; manageSources and manageRegistries would grant less, and are refused rather than widened)"
                 ));
             }
+            for (j, m) in matchers.iter().enumerate() {
+                if m.is_empty() {
+                    errors.push(format!(
+                        "auth.authz.roles.{role}[{j}]: an empty matcher would make every token an administrator; name at least one claim"
+                    ));
+                }
+            }
         }
         let mut verifiers = Vec::new();
         for (i, p) in config.providers.iter().enumerate() {
             let field = format!("auth.oauth.providers[{i}]");
+            if p.audience.trim().is_empty() {
+                errors.push(format!(
+                    "{field}.audience: empty (tokens must be for this registry)"
+                ));
+            }
             if p.introspection_url.is_some() {
                 errors.push(format!(
                     "{field}.introspection_url: opaque tokens (introspection) are not supported; the provider's JWTs are checked against its keys"
@@ -137,16 +166,8 @@ impl OAuth {
 
     /// Whether `path` is open without a token.
     fn is_public(&self, path: &str) -> bool {
-        const OPEN: [&str; 5] = [
-            METADATA_PATH,
-            "/v0/health",
-            "/v0.1/health",
-            "/v0/ping",
-            "/v0.1/ping",
-        ];
+        const OPEN: [&str; 4] = ["/v0/health", "/v0.1/health", "/v0/ping", "/v0.1/ping"];
         OPEN.contains(&path)
-            || path.starts_with("/v0/auth/")
-            || path.starts_with("/v0.1/auth/")
             || self
                 .config
                 .public_paths
@@ -157,8 +178,14 @@ impl OAuth {
     /// The caller a provider's token stands for: an administrator when a role says so, else a reader. The error
     /// says why no provider took it.
     pub async fn caller(&self, token: &str) -> Result<Caller, String> {
+        let issuer = unverified_issuer(token).ok_or("not a JWT with an issuer")?;
+        let same = |a: &str| a.trim_end_matches('/') == issuer.trim_end_matches('/');
         let mut refusals = Vec::new();
-        for (name, verifier) in &self.verifiers {
+        for (name, verifier) in self
+            .verifiers
+            .iter()
+            .filter(|(_, v)| same(&v.config().issuer))
+        {
             match verifier.verify(token).await {
                 Ok(claims) => {
                     let admin = self.config.roles.iter().any(|(_, matchers)| {
@@ -184,6 +211,9 @@ impl OAuth {
                 Err(e) => refusals.push(format!("{name}: {}", e.0)),
             }
         }
+        if refusals.is_empty() {
+            return Err(format!("no provider is the issuer {issuer}"));
+        }
         Err(refusals.join("; "))
     }
 
@@ -197,16 +227,22 @@ impl OAuth {
         })
     }
 
-    fn refusal(&self, reason: &str) -> Response {
+    /// A 401; `invalid`: a token was given and refused (RFC 6750's `error="invalid_token"`).
+    fn refusal(&self, reason: &str, invalid: bool) -> Response {
         let realm = self.config.realm.as_deref().unwrap_or("mcp-registry");
         let metadata = format!(
             "{}{METADATA_PATH}",
             self.config.resource_url.trim_end_matches('/')
         );
         let challenge = format!(
-            "Bearer realm=\"{}\", resource_metadata=\"{}\"",
+            "Bearer realm=\"{}\", resource_metadata=\"{}\"{}",
             realm.replace(['"', '\\'], ""),
-            metadata.replace(['"', '\\'], "")
+            metadata.replace(['"', '\\'], ""),
+            if invalid {
+                ", error=\"invalid_token\""
+            } else {
+                ""
+            }
         );
         let mut response = (
             StatusCode::UNAUTHORIZED,
@@ -231,6 +267,11 @@ pub async fn require_token(
     };
     let path = request.uri().path();
     if path == METADATA_PATH {
+        if request.method() != axum::http::Method::GET
+            && request.method() != axum::http::Method::HEAD
+        {
+            return StatusCode::METHOD_NOT_ALLOWED.into_response();
+        }
         return axum::Json(oauth.metadata()).into_response();
     }
     if oauth.is_public(path) {
@@ -243,16 +284,32 @@ pub async fn require_token(
         .unwrap_or_default();
     let token = match header.get(..7) {
         Some(prefix) if prefix.eq_ignore_ascii_case("bearer ") => header[7..].trim(),
-        _ => return oauth.refusal("a bearer token is required (Authorization: Bearer <token>)"),
+        _ => {
+            return oauth.refusal(
+                "a bearer token is required (Authorization: Bearer <token>)",
+                false,
+            );
+        }
     };
-    if state.authenticate(token).is_some() {
+    if state.is_admin_token(token) {
         return next.run(request).await;
     }
     match oauth.caller(token).await {
         Ok(_) => next.run(request).await,
         Err(why) => {
             tracing::debug!(reason = %why, "a token was refused");
-            oauth.refusal("the token is not valid for this registry")
+            oauth.refusal("the token is not valid for this registry", true)
         }
     }
+}
+
+/// The `iss` of a JWT, read without checking it (to pick the provider that then checks it).
+fn unverified_issuer(token: &str) -> Option<String> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: Value = serde_json::from_slice(&bytes).ok()?;
+    claims["iss"].as_str().map(str::to_owned)
 }

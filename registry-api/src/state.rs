@@ -32,6 +32,13 @@ pub struct AppState {
 
 impl AppState {
     /// A caller from a bearer token: the admin token, or a registry JWT signed with our key.
+    /// Whether `token` is the admin token.
+    pub fn is_admin_token(&self, token: &str) -> bool {
+        self.admin_token
+            .as_ref()
+            .is_some_and(|admin| secrets_equal(admin, token))
+    }
+
     pub fn authenticate(&self, token: &str) -> Option<Caller> {
         if let Some(admin) = &self.admin_token
             && secrets_equal(admin, token)

@@ -194,3 +194,30 @@ pub async fn install_toolhive_workload_crds(client: &Client) {
         }
     }
 }
+
+/// Grants the service account `account` of `namespace` the `rules` there: a Role and a RoleBinding named `name`.
+pub async fn grant(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    account: &str,
+    rules: serde_json::Value,
+) {
+    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+    Api::<Role>::namespaced(client.clone(), namespace)
+        .create(
+            &PostParams::default(),
+            &object(serde_json::json!({"metadata": {"name": name}, "rules": rules})),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("creating role {name}: {e}"));
+    Api::<RoleBinding>::namespaced(client.clone(), namespace)
+        .create(
+            &PostParams::default(),
+            &object(serde_json::json!({"metadata": {"name": name},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+                "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": namespace}]})),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("creating role binding {name}: {e}"));
+}

@@ -4,10 +4,9 @@
 //! the keys there are, and the last good data stays served.
 
 use k8s_openapi::api::core::v1::ConfigMap;
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, PostParams};
 use serde_json::{Value, json};
-use thv_e2e::kube::{TestNamespace, client, service_account_kubeconfig};
+use thv_e2e::kube::{TestNamespace, client, grant, service_account_kubeconfig};
 use thv_e2e::registry_api::{command, get, http, start_configured, wait_synced};
 
 const ADMIN: &str = "configmap-source-admin-token-0123";
@@ -109,24 +108,15 @@ async fn a_configmap_source_syncs_the_registry_file_in_its_key() {
     assert_eq!(first["type"], "configmap", "{first}");
 
     // Granted `get` on that one ConfigMap, it syncs.
-    Api::<Role>::namespaced(client.clone(), &ns.name)
-        .create(
-            &PostParams::default(),
-            &object(json!({"metadata": {"name": "registry-reader"},
-                           "rules": [{"apiGroups": [""], "resources": ["configmaps"],
-                                      "resourceNames": ["team-registry"], "verbs": ["get"]}]})),
-        )
-        .await
-        .unwrap();
-    Api::<RoleBinding>::namespaced(client.clone(), &ns.name)
-        .create(
-            &PostParams::default(),
-            &object(json!({"metadata": {"name": "registry-reader"},
-                           "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "registry-reader"},
-                           "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": ns.name}]})),
-        )
-        .await
-        .unwrap();
+    grant(
+        &client,
+        &ns.name,
+        "registry-reader",
+        "reader",
+        json!([{"apiGroups": [""], "resources": ["configmaps"],
+                                      "resourceNames": ["team-registry"], "verbs": ["get"]}]),
+    )
+    .await;
     let (code, body) = sync_now(&base).await;
     assert_eq!(code, 200, "{body}");
     assert_eq!(names(&base).await, ["io.example/one@1.0.0"]);

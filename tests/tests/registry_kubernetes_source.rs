@@ -7,11 +7,10 @@
 
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use thv_e2e::kube::{
-    TestNamespace, client, install_toolhive_workload_crds, service_account_kubeconfig,
+    TestNamespace, client, grant, install_toolhive_workload_crds, service_account_kubeconfig,
 };
 use thv_e2e::registry_api::{command, get, http, start_configured, wait_synced};
 
@@ -187,25 +186,16 @@ async fn exported_toolhive_resources_are_served_and_followed_by_the_watch() {
     );
 
     // Granted what ToolHive's operator grants a registry's service account, it syncs.
-    Api::<Role>::namespaced(client.clone(), &ns.name)
-        .create(
-            &PostParams::default(),
-            &object(json!({"metadata": {"name": "registry"},
-                           "rules": [{"apiGroups": ["toolhive.stacklok.dev"],
+    grant(
+        &client,
+        &ns.name,
+        "registry",
+        "registry",
+        json!([{"apiGroups": ["toolhive.stacklok.dev"],
                                       "resources": ["mcpservers", "mcpremoteproxies", "virtualmcpservers"],
-                                      "verbs": ["get", "list", "watch"]}]})),
-        )
-        .await
-        .unwrap();
-    Api::<RoleBinding>::namespaced(client.clone(), &ns.name)
-        .create(
-            &PostParams::default(),
-            &object(json!({"metadata": {"name": "registry"},
-                           "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "registry"},
-                           "subjects": [{"kind": "ServiceAccount", "name": "registry", "namespace": ns.name}]})),
-        )
-        .await
-        .unwrap();
+                                      "verbs": ["get", "list", "watch"]}]),
+    )
+    .await;
     let fetch_name = format!("com.toolhive.k8s.{}/fetch", ns.name);
     let docs_name = format!("com.toolhive.k8s.{}/docs", ns.name);
     // The watch (retrying with a backoff once RBAC allows it) or the failed sync's retry brings the entries.

@@ -19,7 +19,7 @@ fn call(
     bearer: Option<&str>,
 ) -> (u16, String, Value) {
     let mut cmd = Command::new("curl");
-    cmd.args(["-s", "-D", "-", "-X", method]);
+    cmd.args(["-s", "--max-time", "8", "-D", "-", "-X", method]);
     if let Some(body) = body {
         cmd.args([
             "-H",
@@ -58,6 +58,9 @@ fn oauth_mode_asks_every_reader_for_a_providers_token() {
     let stranger = SigningKey::ed25519("k2", 8);
     let idp = TestIdp::start(&[&key]);
     let home = tempfile::tempdir().unwrap();
+    // An identity provider that takes connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("http://{}", silent.local_addr().unwrap());
     let port = thv_e2e::registry_api::free_port();
     let base = format!("http://127.0.0.1:{port}");
     // toolhive-registry-server's configuration, as an MCPRegistry's configYAML carries it.
@@ -67,8 +70,11 @@ fn oauth_mode_asks_every_reader_for_a_providers_token() {
         format!(
             "sources:\n  - name: published\n    managed: {{}}\nregistries:\n  - name: default\n    sources: [published]\n\
              auth:\n  mode: oauth\n  publicPaths: [/openapi.json]\n  oauth:\n    resourceUrl: {base}\n    realm: company\n    \
-             scopesSupported: [registry:read]\n    providers:\n      - name: corp\n        issuerUrl: {}\n        \
+             scopesSupported: [registry:read]\n    providers:\n      \
+             - {{name: down, issuerUrl: '{silent_url}', audience: thv-registry, insecure_allow_http: true}}\n      \
+             - name: corp\n        issuerUrl: {}\n        \
              audience: thv-registry\n        clientId: registry-ui\n        insecure_allow_http: true\n  \
+             anonymous: true\n  \
              authz:\n    roles:\n      superAdmin: [{{groups: platform}}]\n",
             idp.url
         ),
@@ -100,7 +106,7 @@ fn oauth_mode_asks_every_reader_for_a_providers_token() {
     assert_eq!(code, 200);
     assert_eq!(
         metadata,
-        json!({"resource": base, "authorization_servers": [idp.url], "bearer_methods_supported": ["header"],
+        json!({"resource": base, "authorization_servers": [silent_url, idp.url], "bearer_methods_supported": ["header"],
                "scopes_supported": ["registry:read"]})
     );
     // Probes and public paths stay open.
@@ -133,8 +139,49 @@ fn oauth_mode_asks_every_reader_for_a_providers_token() {
             "the token is not echoed: {body}"
         );
     }
+    let (code, challenge, _) = call("GET", &servers, None, Some("not.a.token"));
+    assert_eq!(code, 401);
+    assert!(
+        challenge.ends_with(", error=\"invalid_token\""),
+        "{challenge}"
+    );
     let (code, _, _) = call("GET", &servers, None, Some(ADMIN));
     assert_eq!(code, 200);
+    // A provider that does not answer (listed first) delays no other provider's tokens: the reader's read above
+    // answered within curl's 8 s, and one more does. A token whose expiry is the largest number does not
+    // overflow the verifier's cache check (a debug build panicked on every request after the first).
+    let far = idp.id_token(&key, "thv-registry", json!({"exp": u64::MAX}));
+    for _ in 0..2 {
+        let (code, _, body) = call("GET", &servers, None, Some(&far));
+        assert_eq!(code, 200, "{body}");
+    }
+
+    // The token exchanges are behind the gate too, and their tokens do not open it: `none` (or a domain's
+    // proof) would hand one to anyone.
+    let (code, _, body) = call(
+        "POST",
+        &format!("{base}/v0/auth/none"),
+        Some(&json!({})),
+        None,
+    );
+    assert_eq!(code, 401, "{body}");
+    let (code, _, minted) = call(
+        "POST",
+        &format!("{base}/v0/auth/none"),
+        Some(&json!({})),
+        Some(&reader),
+    );
+    assert_eq!(code, 200, "{minted}");
+    let registry_token = minted["registry_token"].as_str().unwrap();
+    let (code, _, body) = call("GET", &servers, None, Some(registry_token));
+    assert_eq!(code, 401, "a registry token does not pass: {body}");
+    let (code, _, _) = call(
+        "POST",
+        &format!("{base}/.well-known/oauth-protected-resource"),
+        None,
+        None,
+    );
+    assert_eq!(code, 405);
 
     // A reader may not publish or administer; a superAdmin may.
     let entry = server_json("com.example.oauth/fetch");
@@ -176,8 +223,9 @@ fn oauth_settings_that_cannot_be_honoured_stop_the_start() {
     std::fs::write(
         &config,
         "auth:\n  mode: oauth\n  oauth:\n    resourceUrl: https://registry.example.com\n    providers:\n      \
-         - {name: corp, issuerUrl: 'http://idp.example.com', audience: r, introspectionUrl: 'https://idp.example.com/introspect'}\n  \
-         authz:\n    roles:\n      manageSources: [{groups: ops}]\n",
+         - {name: corp, issuerUrl: 'http://idp.example.com', audience: r, introspectionUrl: 'https://idp.example.com/introspect'}\n      \
+         - {name: empty, issuerUrl: 'https://b.example.com', audience: ''}\n  publicPaths: ['/*']\n  \
+         authz:\n    roles:\n      manageSources: [{groups: ops}]\n      superAdmin: [{}]\n",
     )
     .unwrap();
     let out = thv_e2e::registry_api::command(home.path())
@@ -191,6 +239,9 @@ fn oauth_settings_that_cannot_be_honoured_stop_the_start() {
         "auth.authz.roles.manageSources: not supported",
         "auth.oauth.providers[0].introspection_url: opaque tokens (introspection) are not supported",
         "is not https",
+        "auth.oauth.providers[1].audience: empty",
+        "auth.oauth.public_paths[0]: '/*' must be a path",
+        "auth.authz.roles.superAdmin[0]: an empty matcher would make every token an administrator",
     ] {
         assert!(
             stderr.contains(expected),

@@ -93,6 +93,11 @@ fn oauth_settings(
     }
     if let Some(Value::Mapping(mut authz)) = authz {
         if let Some(roles) = authz.remove("roles") {
+            if oauth.contains_key("roles") {
+                errors.push(
+                    "auth.authz.roles: auth.oauth.roles is set too; declare the roles once".into(),
+                );
+            }
             oauth.insert("roles".into(), roles);
         }
         for (key, _) in authz {
