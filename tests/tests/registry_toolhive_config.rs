@@ -122,7 +122,7 @@ database:
     let bad = home.path().join("bad.yaml");
     std::fs::write(
         &bad,
-        "sources:\n  - name: internal\n    managed: {}\n  - name: cluster\n    kubernetes: {namespaces: [a]}\nauth:\n  mode: oauth\n",
+        "sources:\n  - name: internal\n    managed: {}\n  - name: cluster\n    kubernetes: {namespaces: [a]}\n    claims: {team: a}\nauth:\n  mode: oauth\n",
     )
     .unwrap();
     let out = command(home.path())
@@ -132,9 +132,8 @@ database:
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(
-        stderr.contains(
-            "sources[1].kubernetes: sources of MCPServer resources are not supported yet"
-        ) && stderr.contains("auth.mode: 'oauth'"),
+        stderr.contains("sources[1].claims: per-source claims")
+            && stderr.contains("auth.oauth: mode 'oauth' needs its providers"),
         "{stderr}"
     );
 }
