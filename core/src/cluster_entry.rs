@@ -103,12 +103,16 @@ pub enum Published {
     No,
     /// A server.json document.
     Entry(Value),
-    /// Asked to be exported but cannot be: the entry's name and version as far as known, and why.
-    Refused {
-        server: String,
-        version: String,
-        reason: String,
-    },
+    /// Asked to be exported but cannot be.
+    Refused(Refusal),
+}
+
+/// A resource that asked to be exported but cannot be: the entry's name and version as far as known, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub server: String,
+    pub version: String,
+    pub reason: String,
 }
 
 impl ClusterResource {
@@ -167,10 +171,12 @@ impl ClusterResource {
             return Published::No;
         }
         let (server, version) = (self.server_name(), self.version());
-        let refuse = |reason: String| Published::Refused {
-            server: server.clone(),
-            version: version.clone(),
-            reason: format!("{}: {reason}", self.describe()),
+        let refuse = |reason: String| {
+            Published::Refused(Refusal {
+                server: server.clone(),
+                version: version.clone(),
+                reason: format!("{}: {reason}", self.describe()),
+            })
         };
         let (Some(url), Some(description)) =
             (self.annotations.get(URL), self.annotations.get(DESCRIPTION))
@@ -296,7 +302,7 @@ fn publishable_version(v: &str) -> bool {
 
 /// The entries of a set of resources: each published one, in kind order, and the refusals (a name already
 /// taken by a resource of an earlier kind included).
-pub fn publish_all(resources: &[ClusterResource]) -> (Vec<Value>, Vec<Published>) {
+pub fn publish_all(resources: &[ClusterResource]) -> (Vec<Value>, Vec<Refusal>) {
     let mut sorted: Vec<&ClusterResource> = resources.iter().collect();
     sorted.sort_by(|a, b| (a.kind, &a.namespace, &a.name).cmp(&(b.kind, &b.namespace, &b.name)));
     let mut taken: BTreeMap<String, String> = BTreeMap::new();
@@ -307,7 +313,7 @@ pub fn publish_all(resources: &[ClusterResource]) -> (Vec<Value>, Vec<Published>
             Published::Entry(doc) => {
                 let name = r.server_name();
                 if let Some(first) = taken.get(&name) {
-                    refused.push(Published::Refused {
+                    refused.push(Refusal {
                         server: name,
                         version: r.version(),
                         reason: format!(
@@ -320,7 +326,7 @@ pub fn publish_all(resources: &[ClusterResource]) -> (Vec<Value>, Vec<Published>
                     entries.push(doc);
                 }
             }
-            refusal => refused.push(refusal),
+            Published::Refused(refusal) => refused.push(refusal),
         }
     }
     (entries, refused)

@@ -392,15 +392,21 @@ impl JwtVerifier {
     }
 }
 
+/// A JWT's header (`part` 0) or claims (1) as JSON, read without checking anything: only to decide how to
+/// check it.
+pub fn unverified_part(token: &str, part: usize) -> Option<Map<String, Value>> {
+    use base64::Engine;
+    let text = token.split('.').nth(part)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text.trim_end_matches('='))
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
 /// RFC 7515 §4.1.11: a token naming extensions it requires (`crit`) is refused, as none are understood here.
 fn refuse_critical_extensions(token: &str) -> Result<(), TokenError> {
-    use base64::Engine;
-    let header = token.split('.').next().unwrap_or_default();
-    let header: Map<String, Value> = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(header.trim_end_matches('='))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(|| TokenError("malformed token header".into()))?;
+    let header =
+        unverified_part(token, 0).ok_or_else(|| TokenError("malformed token header".into()))?;
     match header.get("crit") {
         None => Ok(()),
         Some(crit) => Err(TokenError(format!(

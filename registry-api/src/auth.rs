@@ -84,6 +84,14 @@ impl Caller {
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` header value (the scheme in any case), trimmed.
+pub fn bearer_token(value: &str) -> Option<&str> {
+    match value.get(..7) {
+        Some(scheme) if scheme.eq_ignore_ascii_case("bearer ") => Some(value[7..].trim()),
+        _ => None,
+    }
+}
+
 /// Upstream's pattern rule: `*` matches anything, `prefix*` is a case-sensitive prefix match, else exact (one
 /// matcher for every front end: token permissions, `privileged_entries`, signature key bindings).
 pub use thv_core::filter::pattern_matches;

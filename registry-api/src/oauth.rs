@@ -93,19 +93,16 @@ impl OAuth {
     /// Checks the configuration; every problem, each naming its field.
     pub fn new(config: OAuthConfig) -> Result<Self, Vec<String>> {
         let mut errors = Vec::new();
-        if let Err(e) = url::Url::parse(&config.resource_url) {
-            errors.push(format!(
+        match url::Url::parse(&config.resource_url) {
+            Err(e) => errors.push(format!(
                 "auth.oauth.resource_url: '{}' is not a URL: {e}",
                 config.resource_url
-            ));
-        }
-        if !(config.resource_url.starts_with("https://")
-            || config.resource_url.starts_with("http://"))
-        {
-            errors.push(format!(
+            )),
+            Ok(u) if !matches!(u.scheme(), "https" | "http") => errors.push(format!(
                 "auth.oauth.resource_url: '{}' is not an http(s) URL",
                 config.resource_url
-            ));
+            )),
+            Ok(_) => {}
         }
         if config.providers.is_empty() {
             errors.push("auth.oauth.providers: at least one identity provider is needed".into());
@@ -178,7 +175,9 @@ impl OAuth {
     /// The caller a provider's token stands for: an administrator when a role says so, else a reader. The error
     /// says why no provider took it.
     pub async fn caller(&self, token: &str) -> Result<Caller, String> {
-        let issuer = unverified_issuer(token).ok_or("not a JWT with an issuer")?;
+        let issuer = thv_core::oidc::unverified_part(token, 1)
+            .and_then(|claims| claims.get("iss")?.as_str().map(str::to_owned))
+            .ok_or("not a JWT with an issuer")?;
         let same = |a: &str| a.trim_end_matches('/') == issuer.trim_end_matches('/');
         let mut refusals = Vec::new();
         for (name, verifier) in self
@@ -259,7 +258,7 @@ impl OAuth {
 /// The layer: see the module documentation. Without `auth.oauth` every request passes.
 pub async fn require_token(
     State(state): State<crate::state::AppState>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let Some(oauth) = &state.oauth else {
@@ -282,34 +281,24 @@ pub async fn require_token(
         .get(AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
         .unwrap_or_default();
-    let token = match header.get(..7) {
-        Some(prefix) if prefix.eq_ignore_ascii_case("bearer ") => header[7..].trim(),
-        _ => {
-            return oauth.refusal(
-                "a bearer token is required (Authorization: Bearer <token>)",
-                false,
-            );
-        }
+    let Some(token) = crate::auth::bearer_token(header) else {
+        return oauth.refusal(
+            "a bearer token is required (Authorization: Bearer <token>)",
+            false,
+        );
     };
     if state.is_admin_token(token) {
         return next.run(request).await;
     }
     match oauth.caller(token).await {
-        Ok(_) => next.run(request).await,
+        // Checked once: the write routes' caller is this one.
+        Ok(caller) => {
+            request.extensions_mut().insert(caller);
+            next.run(request).await
+        }
         Err(why) => {
             tracing::debug!(reason = %why, "a token was refused");
             oauth.refusal("the token is not valid for this registry", true)
         }
     }
-}
-
-/// The `iss` of a JWT, read without checking it (to pick the provider that then checks it).
-fn unverified_issuer(token: &str) -> Option<String> {
-    use base64::Engine;
-    let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .ok()?;
-    let claims: Value = serde_json::from_slice(&bytes).ok()?;
-    claims["iss"].as_str().map(str::to_owned)
 }

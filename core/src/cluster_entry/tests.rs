@@ -103,7 +103,7 @@ fn only_exactly_true_exports_and_what_is_missing_is_said() {
         "p",
         &[(EXPORT, "true"), (URL, "http://p")],
     );
-    let Published::Refused { reason, server, .. } = r.publish() else {
+    let Published::Refused(Refusal { reason, server, .. }) = r.publish() else {
         panic!()
     };
     assert_eq!(server, "com.toolhive.k8s.team-a/p");
@@ -118,7 +118,7 @@ fn per_entry_claims_are_refused_rather_than_shown_to_everyone() {
     let mut annotations = PUBLISH.to_vec();
     annotations.push((CLAIMS, r#"{"team": "a"}"#));
     let r = resource(ClusterKind::VirtualMcpServer, "v", &annotations);
-    let Published::Refused { reason, .. } = r.publish() else {
+    let Published::Refused(Refusal { reason, .. }) = r.publish() else {
         panic!()
     };
     assert!(reason.contains(CLAIMS), "{reason}");
@@ -134,7 +134,7 @@ fn a_name_two_kinds_share_goes_to_the_mcpserver() {
     let (entries, refused) = publish_all(&resources);
     assert_eq!(entries.len(), 2);
     assert!(entries[0]["packages"].is_array(), "the MCPServer's");
-    let [Published::Refused { reason, .. }] = refused.as_slice() else {
+    let [Refusal { reason, .. }] = refused.as_slice() else {
         panic!("{refused:?}")
     };
     assert!(

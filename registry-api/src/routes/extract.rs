@@ -188,19 +188,20 @@ where
 {
     type Rejection = AppError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        // A provider's token, already checked by the `auth.oauth` gate.
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
+        }
         let state = AppState::from_ref(state);
         let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
             AppError::Unauthorized("Authorization header is required: Bearer <token>".into())
         })?;
-        let value = header.to_str().unwrap_or_default();
-        let token = match value.get(..7) {
-            Some(prefix) if prefix.eq_ignore_ascii_case("bearer ") => value[7..].trim(),
-            _ => {
-                return Err(AppError::Unauthorized(
+        let token =
+            crate::auth::bearer_token(header.to_str().unwrap_or_default()).ok_or_else(|| {
+                AppError::Unauthorized(
                     "Invalid Authorization header format. Expected 'Bearer <token>'".into(),
-                ));
-            }
-        };
+                )
+            })?;
         if let Some(caller) = state.authenticate(token) {
             return Ok(caller);
         }

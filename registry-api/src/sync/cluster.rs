@@ -22,7 +22,7 @@ use kube::runtime::watcher::{self, Event};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use thv_core::cluster_entry::{
-    API_VERSION, ClusterKind, ClusterResource, GROUP, KINDS, Published, publish_all,
+    API_VERSION, ClusterKind, ClusterResource, GROUP, KINDS, Published, Refusal, publish_all,
 };
 
 use super::apply::Skipped;
@@ -198,18 +198,17 @@ pub async fn read(namespaces: &[String], timeout: Duration) -> Result<Content, S
     let bytes = serde_json::to_vec(&Value::Array(entries)).map_err(SyncError::internal)?;
     let skipped: Vec<Skipped> = refused
         .into_iter()
-        .filter_map(|p| match p {
-            Published::Refused {
+        .map(
+            |Refusal {
+                 server,
+                 version,
+                 reason,
+             }| Skipped {
                 server,
                 version,
                 reason,
-            } => Some(Skipped {
-                server,
-                version,
-                reason,
-            }),
-            _ => None,
-        })
+            },
+        )
         .collect();
     let mut hash = Sha256::new();
     hash.update(&bytes);
@@ -288,19 +287,11 @@ pub async fn watch(service: Arc<SyncService>, source: String, namespaces: Vec<St
             }
             () = next => {
                 due = None;
-                match service.sync(&source, Trigger::Manual).await {
-                    Ok(crate::store::SyncAttempt::Busy) => {
-                        due = Some(tokio::time::Instant::now() + Duration::from_secs(1));
-                    }
-                    Ok(crate::store::SyncAttempt::Committed(r)) => {
-                        tracing::info!(source = %source, versions = r.version_count, report = ?r.last_report, "synced after a change of its resources");
-                    }
-                    Ok(crate::store::SyncAttempt::Failed(e)) => {
-                        tracing::warn!(source = %source, error = %e, "sync after a change failed; the last good data stays served");
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(source = %source, error = %e, "sync after a change failed"),
+                let attempt = service.sync(&source, Trigger::Manual).await;
+                if matches!(attempt, Ok(crate::store::SyncAttempt::Busy)) {
+                    due = Some(tokio::time::Instant::now() + Duration::from_secs(1));
                 }
+                super::log_attempt(&source, "after a change of its resources", &attempt);
             }
         }
     }

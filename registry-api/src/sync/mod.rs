@@ -184,18 +184,8 @@ impl SyncService {
                 loop {
                     let wait = service.until_due(&source).await;
                     tokio::time::sleep(wait).await;
-                    match service.sync(&source.name, Trigger::Schedule).await {
-                        Ok(SyncAttempt::Failed(e)) => {
-                            tracing::warn!(source = %source.name, error = %e, "sync failed; the last good data stays served");
-                        }
-                        Ok(SyncAttempt::Committed(r)) => {
-                            tracing::info!(source = %source.name, versions = r.version_count, report = ?r.last_report, "synced");
-                        }
-                        Ok(_) => {}
-                        Err(e) => {
-                            tracing::warn!(source = %source.name, error = %e, "sync attempt failed")
-                        }
-                    }
+                    let attempt = service.sync(&source.name, Trigger::Schedule).await;
+                    log_attempt(&source.name, "on schedule", &attempt);
                 }
             });
         }
@@ -291,6 +281,21 @@ impl SyncService {
                 if detail { v } else { v.public() }
             })
             .collect())
+    }
+}
+
+/// Logs how a sync attempt (`cause`: why it ran) ended: committed, failed (the last good data stays served) or
+/// not attempted (the store could not say); nothing when it was not due or another ran.
+fn log_attempt(source: &str, cause: &str, attempt: &AppResult<SyncAttempt>) {
+    match attempt {
+        Ok(SyncAttempt::Failed(e)) => {
+            tracing::warn!(source, cause, error = %e, "sync failed; the last good data stays served");
+        }
+        Ok(SyncAttempt::Committed(r)) => {
+            tracing::info!(source, cause, versions = r.version_count, report = ?r.last_report, "synced");
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(source, cause, error = %e, "sync attempt failed"),
     }
 }
 
